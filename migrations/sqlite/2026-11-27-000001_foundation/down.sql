@@ -1,0 +1,9 @@
+DROP TABLE import_runs;
+DROP TABLE login_failures;
+DROP TABLE api_tokens;
+DROP TABLE users;
+DROP TABLE audit_events;
+DROP TABLE iota_esn_series;
+DROP TABLE capabilities;
+DROP TABLE devices;
+DROP TABLE profiles;

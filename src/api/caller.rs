@@ -1,0 +1,61 @@
+//! The API client behind a request, identified by its bearer token.
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+
+use super::error::ApiError;
+use crate::auth::tokens::{self, TokenRejection};
+use crate::auth::{Permission, Role};
+use crate::registry::Actor;
+use crate::web::AppState;
+
+pub struct ApiCaller {
+    pub name: String,
+    pub role: Role,
+}
+
+impl ApiCaller {
+    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+        if self.role.can(p) {
+            Ok(())
+        } else {
+            tracing::warn!(token = %self.name, role = self.role.as_str(), permission = ?p, "API access refused");
+            Err(ApiError::Forbidden)
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor::Token(self.name.clone())
+    }
+}
+
+impl FromRequest for ApiCaller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<ApiCaller, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            let secret = header
+                .as_deref()
+                .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+                .map(|s| s.trim().to_string())
+                .ok_or_else(|| ApiError::Unauthorized("send an API token as 'Authorization: Bearer mdm_…'".into()))?;
+            let token = state
+                .db
+                .run(move |c| tokens::authenticate(c, &secret).map_err(|e| match e {
+                    TokenRejection::Db(d) => ApiError::Internal(d.to_string()),
+                    other => ApiError::Unauthorized(other.to_string()),
+                }))
+                .await?;
+            Ok(ApiCaller { name: token.name.clone(), role: token.role() })
+        })
+    }
+}

@@ -1,0 +1,117 @@
+//! Errors of the REST API, as JSON bodies clients can act on:
+//! `{"error": {"code": "...", "message": "...", "fields": {...}}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::auth::AuthError;
+use crate::db::DbError;
+use crate::registry::{FieldErrors, RegistryError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("this token's role does not allow that")]
+    Forbidden,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the request has invalid fields")]
+    Invalid(FieldErrors),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Invalid(f) => ApiError::Invalid(f),
+            RegistryError::Duplicate(m) | RegistryError::Conflict(m) => ApiError::Conflict(m),
+            RegistryError::NotFound(m) => ApiError::NotFound(format!("{m} not found")),
+            RegistryError::Db(d) => ApiError::Internal(d.to_string()),
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Db(d) => ApiError::Internal(d.to_string()),
+            AuthError::Hash(m) => ApiError::Internal(m),
+            AuthError::NotFound(m) => ApiError::NotFound(format!("{m} not found")),
+            AuthError::Duplicate(_) => ApiError::Conflict(e.to_string()),
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Invalid(_) => "invalid",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            ApiError::Internal(detail) => tracing::error!(error = %detail, "API request failed"),
+            other => tracing::warn!(status = status.as_u16(), error = %other, "API request refused"),
+        }
+        let mut body = json!({"code": self.code(), "message": self.to_string()});
+        if let ApiError::Invalid(fields) = self {
+            body["fields"] = json!(fields);
+            let summary: Vec<String> = fields.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            body["message"] = json!(format!("invalid fields: {}", summary.join("; ")));
+        }
+        let mut resp = HttpResponse::build(status);
+        if status == StatusCode::UNAUTHORIZED {
+            resp.insert_header(("WWW-Authenticate", "Bearer realm=\"mdm\""));
+        }
+        resp.json(json!({ "error": body }))
+    }
+}
+
+/// Turns serde's complaints about a JSON body into our JSON error.
+pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError::BadRequest(format!("invalid JSON body: {err}")).into()
+}
+
+pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError::BadRequest(format!("invalid query: {err}")).into()
+}
+
+pub fn path_error(err: actix_web::error::PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError::BadRequest(format!("invalid path: {err}")).into()
+}

@@ -1,0 +1,241 @@
+//! The OpenAPI 3.0 description of REST v1, served at `/api/v1/openapi.json`.
+//! A test checks that every path here is routed and every route is here.
+
+use actix_web::HttpResponse;
+use serde_json::{json, Value};
+
+fn id_param() -> Value {
+    json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}})
+}
+
+fn q(name: &str, desc: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}, "description": desc})
+}
+
+fn q_int(name: &str, desc: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "schema": {"type": "integer", "format": "int64"}, "description": desc})
+}
+
+fn body(schema: &str) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+fn ok(schema: &str, desc: &str) -> Value {
+    json!({"description": desc, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+fn list_of(schema: &str) -> Value {
+    json!({"description": "A page of results", "content": {"application/json": {"schema": {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{schema}")}},
+            "next_after": {"type": "integer", "nullable": true, "description": "Pass as `after` for the next page; null on the last page."}
+        }
+    }}}})
+}
+
+fn errors() -> Value {
+    let e = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    json!({
+        "400": e("Malformed request"),
+        "401": e("Missing, unknown, expired or revoked token"),
+        "403": e("The token's role does not allow this"),
+        "404": e("No such resource"),
+        "409": e("Duplicate identifier or conflicting entry"),
+        "422": e("Invalid fields; `fields` says which and why")
+    })
+}
+
+fn op(summary: &str, tag: &str, params: Vec<Value>, request: Option<Value>, response: (&str, Value)) -> Value {
+    let mut responses = errors();
+    responses[response.0] = response.1;
+    let mut o = json!({"summary": summary, "tags": [tag], "parameters": params, "responses": responses});
+    if let Some(r) = request {
+        o["requestBody"] = r;
+    }
+    o
+}
+
+fn none() -> Value {
+    json!({"description": "Done"})
+}
+
+pub fn document_value() -> Value {
+    let profile_filters = vec![
+        q("mdn", "Exact MDN (10 digits)"),
+        q("min", "Exact MIN (10 digits)"),
+        q("imsi", "Exact IMSI (15 digits)"),
+        q("account_id", "Exact billing account id"),
+        q("name", "Subscriber name prefix"),
+        q("state", "pending, activated or deactivated"),
+        q_int("after", "Keyset paging: profiles with a greater id"),
+        q_int("limit", "Page size, 1-500 (default 50)"),
+    ];
+    let device_filters = vec![
+        q("esn", "ESN, 8 hex or 11 decimal digits (also matches pseudo-ESNs)"),
+        q("meid", "MEID, 14 hex digits"),
+        q("mdn", "Subscriber MDN"),
+        q("min", "Subscriber MIN"),
+        q("make", "Exact make"),
+        q("model", "Exact model"),
+        q("version", "Exact firmware version"),
+        q_int("after", "Keyset paging: devices with a greater id"),
+        q_int("limit", "Page size, 1-1000 (default 50)"),
+    ];
+    let string = json!({"type": "string"});
+    let nstring = json!({"type": "string", "nullable": true});
+    let int = json!({"type": "integer"});
+    let nint = json!({"type": "integer", "nullable": true});
+    let boolean = json!({"type": "boolean"});
+    let time = json!({"type": "integer", "format": "int64", "description": "UTC milliseconds since the epoch"});
+    let ntime = json!({"type": "integer", "format": "int64", "nullable": true, "description": "UTC milliseconds since the epoch"});
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "MDM platform REST API",
+            "version": "1.0.0",
+            "description": "Registry access for billing, POS and customer-care systems. Authenticate with `Authorization: Bearer <token>`; admins create tokens with `mdm token create` or on the API tokens page. Errors are `{\"error\": {\"code\", \"message\", \"fields\"?}}`."
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/profiles": {
+                "get": op("Search customer profiles", "profiles", profile_filters, None, ("200", list_of("Profile"))),
+                "post": op("Create a customer profile (pending activation)", "profiles", vec![], Some(body("ProfileInput")), ("201", ok("Profile", "Created")))
+            },
+            "/profiles/{id}": {
+                "get": op("Read a profile with its devices", "profiles", vec![id_param()], None, ("200", ok("Profile", "The profile"))),
+                "put": op("Replace a profile's settings", "profiles", vec![id_param()], Some(body("ProfileInput")), ("200", ok("Profile", "Saved"))),
+                "delete": op("Delete a profile (its devices are unlinked)", "profiles", vec![id_param()], None, ("204", none()))
+            },
+            "/profiles/{id}/activation": {
+                "post": op("Change the activation state", "profiles", vec![id_param()], Some(body("StateChange")), ("200", ok("Profile", "Saved")))
+            },
+            "/profiles/{id}/audit": {
+                "get": op("The profile's audit trail, newest first", "profiles", vec![id_param()], None, ("200", list_of("AuditEvent")))
+            },
+            "/devices": {
+                "get": op("Search devices", "devices", device_filters, None, ("200", list_of("DeviceRow"))),
+                "post": op("Register a device", "devices", vec![], Some(body("DeviceInput")), ("201", ok("Device", "Created")))
+            },
+            "/devices/lookup/{key}": {
+                "get": op("Find a device by ESN, MEID or MDN, with its profile and capability", "devices",
+                    vec![json!({"name": "key", "in": "path", "required": true, "schema": {"type": "string"}})], None, ("200", ok("DeviceView", "The device")))
+            },
+            "/devices/{id}": {
+                "get": op("Read a device with its profile and capability", "devices", vec![id_param()], None, ("200", ok("DeviceView", "The device"))),
+                "put": op("Replace a device's registration", "devices", vec![id_param()], Some(body("DeviceInput")), ("200", ok("Device", "Saved"))),
+                "delete": op("Delete a device", "devices", vec![id_param()], None, ("204", none()))
+            },
+            "/devices/{id}/audit": {
+                "get": op("The device's audit trail, newest first", "devices", vec![id_param()], None, ("200", list_of("AuditEvent")))
+            },
+            "/capabilities": {
+                "get": op("List the device-capability registry", "capabilities", vec![], None, ("200", list_of("Capability"))),
+                "post": op("Add a capability entry", "capabilities", vec![], Some(body("CapabilityInput")), ("201", ok("Capability", "Created")))
+            },
+            "/capabilities/{id}": {
+                "get": op("Read a capability entry", "capabilities", vec![id_param()], None, ("200", ok("Capability", "The entry"))),
+                "put": op("Replace a capability entry", "capabilities", vec![id_param()], Some(body("CapabilityInput")), ("200", ok("Capability", "Saved"))),
+                "delete": op("Delete a capability entry", "capabilities", vec![id_param()], None, ("204", none()))
+            },
+            "/iota-esn-series": {
+                "get": op("List the manufacturers' IOTA ESN number series", "capabilities", vec![], None, ("200", list_of("EsnSeries"))),
+                "post": op("Add an IOTA ESN series", "capabilities", vec![], Some(body("EsnSeriesInput")), ("201", ok("EsnSeries", "Created")))
+            },
+            "/iota-esn-series/{id}": {
+                "delete": op("Delete an IOTA ESN series", "capabilities", vec![id_param()], None, ("204", none()))
+            },
+            "/openapi.json": {
+                "get": {"summary": "This document", "security": [], "tags": ["meta"], "responses": {"200": {"description": "OpenAPI 3.0 document"}}}
+            }
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                    "code": string, "message": string,
+                    "fields": {"type": "object", "additionalProperties": {"type": "string"}}
+                }}}},
+                "ProfileInput": {"type": "object", "additionalProperties": false, "required": ["mdn", "min", "account_id", "subscriber_name"], "properties": {
+                    "mdn": {"type": "string", "pattern": "^[0-9]{10}$"},
+                    "min": {"type": "string", "pattern": "^[0-9]{10}$"},
+                    "imsi": {"type": "string", "pattern": "^[0-9]{15}$"},
+                    "account_id": string, "subscriber_name": string,
+                    "sid_nid_pairs": {"type": "string", "description": "SID/NID pairs, e.g. \"4145/65535,4146/0\""},
+                    "accolc": {"type": "integer", "minimum": 0, "maximum": 15},
+                    "scm": {"type": "integer", "minimum": 0, "maximum": 255},
+                    "mob_p_rev": {"type": "integer", "minimum": 0, "maximum": 255},
+                    "slot_cycle_index": {"type": "integer", "minimum": 0, "maximum": 7},
+                    "local_control": boolean, "mob_term_home": boolean, "mob_term_for_sid": boolean, "mob_term_for_nid": boolean,
+                    "prl_id": {"type": "integer", "minimum": 0, "maximum": 65535},
+                    "sspr_table": {"type": "integer", "minimum": 0, "maximum": 255},
+                    "pending_prl_id": {"type": "integer", "minimum": 0, "maximum": 65535},
+                    "nai": {"type": "string", "description": "3GPD network access identifier, user@realm"},
+                    "home_agent": {"type": "string", "description": "Mobile IP home agent address"},
+                    "mn_ha_spi": {"type": "integer", "minimum": 0, "maximum": 4294967295u64},
+                    "mn_aaa_spi": {"type": "integer", "minimum": 0, "maximum": 4294967295u64},
+                    "puzl_id": {"type": "integer", "minimum": 0, "maximum": 65535},
+                    "brew_url": {"type": "string", "format": "uri"},
+                    "features": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                    "new_esn": string, "activated_esn": string,
+                    "pin": {"type": "string", "pattern": "^[0-9]{4,8}$", "writeOnly": true}
+                }},
+                "Profile": {"type": "object", "properties": {
+                    "id": int, "mdn": string, "min": string, "imsi": nstring, "account_id": string, "subscriber_name": string,
+                    "sid_nid_pairs": string, "accolc": int, "scm": int, "mob_p_rev": int, "slot_cycle_index": int,
+                    "local_control": boolean, "mob_term_home": boolean, "mob_term_for_sid": boolean, "mob_term_for_nid": boolean,
+                    "prl_id": nint, "sspr_table": nint, "pending_prl_id": nint, "nai": nstring, "home_agent": nstring,
+                    "mn_ha_spi": nint, "mn_aaa_spi": nint, "puzl_id": nint, "brew_url": nstring, "features": string,
+                    "activation_state": {"type": "string", "enum": ["pending", "activated", "deactivated"]},
+                    "state_changed_at": time, "activated_at": ntime, "deactivated_at": ntime,
+                    "new_esn": nstring, "activated_esn": nstring, "created_at": time, "updated_at": time,
+                    "devices": {"type": "array", "items": {"$ref": "#/components/schemas/Device"}}
+                }},
+                "StateChange": {"type": "object", "required": ["state"], "properties": {"state": {"type": "string", "enum": ["pending", "activated", "deactivated"]}}},
+                "DeviceInput": {"type": "object", "additionalProperties": false, "required": ["make", "model", "firmware_version"], "properties": {
+                    "esn": {"type": "string", "description": "8 hex or 11 decimal digits"},
+                    "meid": {"type": "string", "description": "14 hex digits (or 15 with the check digit, or 18 decimal)"},
+                    "make": string, "model": string, "firmware_version": string,
+                    "profile_mdn": {"type": "string", "description": "Link to the profile with this MDN"},
+                    "profile_id": {"type": "integer", "description": "Link to this profile"}
+                }},
+                "Device": {"type": "object", "properties": {
+                    "id": int, "esn": nstring, "meid": nstring, "pesn": nstring, "make": string, "model": string,
+                    "firmware_version": string, "profile_id": nint, "last_contact_at": ntime, "last_protocol": nstring,
+                    "created_at": time, "updated_at": time
+                }},
+                "DeviceRow": {"allOf": [{"$ref": "#/components/schemas/Device"}, {"type": "object", "properties": {
+                    "mdn": nstring, "min": nstring, "subscriber_name": nstring, "activation_state": nstring
+                }}]},
+                "DeviceView": {"type": "object", "properties": {
+                    "device": {"$ref": "#/components/schemas/Device"},
+                    "profile": {"allOf": [{"$ref": "#/components/schemas/Profile"}], "nullable": true},
+                    "capability": {"allOf": [{"$ref": "#/components/schemas/Capability"}], "nullable": true},
+                    "iota_support": nstring
+                }},
+                "CapabilityInput": {"type": "object", "additionalProperties": false, "required": ["make", "model", "protocol"], "properties": {
+                    "make": string, "model": string, "version_min": string, "version_max": string,
+                    "protocol": {"type": "string", "enum": ["omadm", "iota", "both"]},
+                    "fota": boolean, "brew": boolean, "features": {"type": "string", "description": "Comma-separated feature flags"}
+                }},
+                "Capability": {"type": "object", "properties": {
+                    "id": int, "make": string, "model": string, "version_min": nstring, "version_max": nstring,
+                    "protocol": string, "fota": boolean, "brew": boolean, "features": string, "created_at": time, "updated_at": time
+                }},
+                "EsnSeriesInput": {"type": "object", "required": ["make", "first_esn", "last_esn"], "properties": {
+                    "make": string, "first_esn": string, "last_esn": string
+                }},
+                "EsnSeries": {"type": "object", "properties": {"id": int, "make": string, "first_esn": string, "last_esn": string, "size": int}},
+                "AuditEvent": {"type": "object", "properties": {
+                    "id": int, "at": time, "actor": string, "entity_kind": string, "entity_id": int, "action": string,
+                    "detail": {"type": "string", "description": "JSON: changed fields as {field: {from, to}}, or a snapshot"}
+                }}
+            }
+        }
+    })
+}
+
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(document_value())
+}

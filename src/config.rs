@@ -1,0 +1,133 @@
+//! Typed settings, read from the environment. Every variable is documented
+//! in the README's configuration reference.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `MDM_BIND`, default `127.0.0.1:8080`.
+    pub bind: String,
+    /// `MDM_DATA_DIR`, default `./data`.
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`; default a SQLite file `mdm.db` in the data dir.
+    pub database_url: String,
+    /// `MDM_DB_POOL_SIZE`, default 8.
+    pub pool_size: u32,
+    /// `MDM_BOOTSTRAP_ADMIN_PASSWORD`: the first admin's password.
+    pub bootstrap_admin_password: Option<String>,
+    /// `MDM_SESSION_KEY`: 128 hex digits (64 bytes). Default: generated once
+    /// and kept in `session.key` in the data dir.
+    pub session_key: Option<String>,
+    /// `MDM_COOKIE_SECURE`: mark cookies Secure (set when served over HTTPS).
+    pub cookie_secure: bool,
+    /// `MDM_LOGIN_MAX_FAILURES` (default 5) within `MDM_LOGIN_WINDOW_SECS`
+    /// (default 900) locks sign-in for `MDM_LOGIN_LOCKOUT_SECS` (default 900).
+    pub login_max_failures: i32,
+    pub login_window_secs: i64,
+    pub login_lockout_secs: i64,
+    /// `MDM_TRUSTED_PROXIES`: comma-separated addresses whose
+    /// X-Forwarded-For is believed when throttling by client address.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// `MDM_UPLOAD_LIMIT_BYTES`: the largest CSV import accepted (default 64 MiB).
+    pub upload_limit: usize,
+    /// `MDM_WORKERS`: HTTP worker threads (default: one per core).
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {message}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| ConfigError {
+            name,
+            message: format!("\"{v}\" is not a valid value"),
+        }),
+    }
+}
+
+fn flag(name: &'static str) -> Result<bool, ConfigError> {
+    match var(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("0") | Some("false") | Some("no") | Some("off") => Ok(false),
+        Some("1") | Some("true") | Some("yes") | Some("on") => Ok(true),
+        Some(other) => Err(ConfigError {
+            name,
+            message: format!("\"{other}\" is not true or false"),
+        }),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let data_dir = PathBuf::from(var("MDM_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = var("DATABASE_URL")
+            .unwrap_or_else(|| data_dir.join("mdm.db").to_string_lossy().into_owned());
+        let trusted_proxies = match var("MDM_TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| {
+                    s.trim().parse().map_err(|_| ConfigError {
+                        name: "MDM_TRUSTED_PROXIES",
+                        message: format!("\"{s}\" is not an IP address"),
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let session_key = var("MDM_SESSION_KEY");
+        if let Some(k) = &session_key {
+            if hex::decode(k).map(|b| b.len() < 64).unwrap_or(true) {
+                return Err(ConfigError {
+                    name: "MDM_SESSION_KEY",
+                    message: "must be at least 128 hex digits (64 bytes)".into(),
+                });
+            }
+        }
+        Ok(Config {
+            bind: var("MDM_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
+            data_dir,
+            database_url,
+            pool_size: parse("MDM_DB_POOL_SIZE", 8)?,
+            bootstrap_admin_password: var("MDM_BOOTSTRAP_ADMIN_PASSWORD"),
+            session_key,
+            cookie_secure: flag("MDM_COOKIE_SECURE")?,
+            login_max_failures: parse("MDM_LOGIN_MAX_FAILURES", 5)?,
+            login_window_secs: parse("MDM_LOGIN_WINDOW_SECS", 900)?,
+            login_lockout_secs: parse("MDM_LOGIN_LOCKOUT_SECS", 900)?,
+            trusted_proxies,
+            upload_limit: parse("MDM_UPLOAD_LIMIT_BYTES", 64 * 1024 * 1024)?,
+            workers: var("MDM_WORKERS").and_then(|w| w.parse().ok()),
+        })
+    }
+
+    /// Settings for a test or an embedded run: everything default, with the
+    /// given database and data dir and the server on a random port.
+    pub fn for_test(database_url: &str, data_dir: PathBuf) -> Config {
+        Config {
+            bind: "127.0.0.1:0".into(),
+            data_dir,
+            database_url: database_url.into(),
+            pool_size: 4,
+            bootstrap_admin_password: Some("admin-password-for-tests".into()),
+            session_key: None,
+            cookie_secure: false,
+            login_max_failures: 5,
+            login_window_secs: 900,
+            login_lockout_secs: 900,
+            trusted_proxies: Vec::new(),
+            upload_limit: 8 * 1024 * 1024,
+            workers: Some(2),
+        }
+    }
+}

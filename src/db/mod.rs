@@ -1,0 +1,212 @@
+//! Storage: one connection type over SQLite and PostgreSQL, a pool, and the
+//! embedded migrations. Everything backend-specific lives in this module.
+
+pub mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database connection failed: {0}")]
+    Connection(#[from] diesel::ConnectionError),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("background task failed: {0}")]
+    Task(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Which engine a URL names. Decided by the URL alone so that a mistyped
+/// PostgreSQL URL can never fall through to creating a SQLite file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// Strips an optional `sqlite://` scheme so that both `sqlite://x.db` and a bare path work.
+fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url)
+}
+
+pub fn establish(url: &str) -> Result<DbConnection, DbError> {
+    match Backend::of_url(url) {
+        Backend::Postgres => Ok(DbConnection::Postgres(diesel::PgConnection::establish(
+            url,
+        )?)),
+        Backend::Sqlite => {
+            let path = sqlite_path(url);
+            if let Some(parent) = Path::new(path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent)?;
+                }
+            }
+            let mut conn = diesel::SqliteConnection::establish(path)?;
+            // WAL lets readers run beside the single writer; the busy timeout
+            // makes concurrent writers wait instead of failing at once.
+            conn.batch_execute(
+                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON;",
+            )?;
+            Ok(DbConnection::Sqlite(conn))
+        }
+    }
+}
+
+pub struct Manager {
+    url: String,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConnection, DbError> {
+        establish(&self.url)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1").map_err(DbError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// The shared handle to storage. Cloning is cheap.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    backend: Backend,
+}
+
+impl Db {
+    pub fn connect(url: &str, pool_size: u32) -> Result<Db, DbError> {
+        let backend = Backend::of_url(url);
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .connection_timeout(Duration::from_secs(15))
+            .build(Manager {
+                url: url.to_string(),
+            })?;
+        Ok(Db { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn get(&self) -> Result<PooledConn, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs blocking database work on the blocking thread pool so the async
+    /// executor never waits on disk or network I/O.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            f(&mut conn)
+        })
+        .await;
+        match joined {
+            Ok(result) => result,
+            Err(e) => Err(E::from(DbError::Task(e.to_string()))),
+        }
+    }
+
+    pub fn migrate(&self) -> Result<usize, DbError> {
+        let mut conn = self.get()?;
+        run_migrations(&mut conn)
+    }
+
+    pub fn ping(&self) -> Result<(), DbError> {
+        let mut conn = self.get()?;
+        conn.batch_execute("SELECT 1")?;
+        Ok(())
+    }
+}
+
+pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbError> {
+    let applied = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConnection::Postgres(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+    };
+    applied.map_err(|e| DbError::Migration(e.to_string()))
+}
+
+/// Current time in UTC milliseconds, the unit every timestamp column uses.
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// True when a query failed on a unique constraint.
+pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _
+        )
+    )
+}
+
+impl Db {
+    /// Pool occupancy for the dashboard.
+    pub fn pool_state(&self) -> String {
+        let s = self.pool.state();
+        format!("{} of {} connections in use", s.connections - s.idle_connections, self.pool.max_size())
+    }
+}

@@ -1,0 +1,145 @@
+// Written by hand to match both backends' migrations; times are epoch millis.
+
+diesel::table! {
+    profiles (id) {
+        id -> BigInt,
+        mdn -> Text,
+        min -> Text,
+        imsi -> Nullable<Text>,
+        account_id -> Text,
+        subscriber_name -> Text,
+        sid_nid_pairs -> Text,
+        accolc -> Integer,
+        scm -> Integer,
+        mob_p_rev -> Integer,
+        slot_cycle_index -> Integer,
+        local_control -> Bool,
+        mob_term_home -> Bool,
+        mob_term_for_sid -> Bool,
+        mob_term_for_nid -> Bool,
+        prl_id -> Nullable<Integer>,
+        sspr_table -> Nullable<Integer>,
+        pending_prl_id -> Nullable<Integer>,
+        nai -> Nullable<Text>,
+        home_agent -> Nullable<Text>,
+        mn_ha_spi -> Nullable<BigInt>,
+        mn_aaa_spi -> Nullable<BigInt>,
+        puzl_id -> Nullable<Integer>,
+        brew_url -> Nullable<Text>,
+        features -> Text,
+        activation_state -> Text,
+        state_changed_at -> BigInt,
+        new_esn -> Nullable<Text>,
+        activated_esn -> Nullable<Text>,
+        pin_hash -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    devices (id) {
+        id -> BigInt,
+        esn -> Nullable<Text>,
+        meid -> Nullable<Text>,
+        pesn -> Nullable<Text>,
+        make -> Text,
+        model -> Text,
+        firmware_version -> Text,
+        profile_id -> Nullable<BigInt>,
+        last_contact_at -> Nullable<BigInt>,
+        last_protocol -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    capabilities (id) {
+        id -> BigInt,
+        make -> Text,
+        model -> Text,
+        version_min -> Nullable<Text>,
+        version_max -> Nullable<Text>,
+        protocol -> Text,
+        fota -> Bool,
+        brew -> Bool,
+        features -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    iota_esn_series (id) {
+        id -> BigInt,
+        make -> Text,
+        first_esn -> BigInt,
+        last_esn -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        actor -> Text,
+        entity_kind -> Text,
+        entity_id -> BigInt,
+        action -> Text,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        password_hash -> Text,
+        role -> Text,
+        disabled -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+        role -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    login_failures (throttle_key) {
+        throttle_key -> Text,
+        failures -> Integer,
+        window_start -> BigInt,
+        locked_until -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    import_runs (id) {
+        id -> BigInt,
+        filename -> Text,
+        state -> Text,
+        total_lines -> BigInt,
+        processed_lines -> BigInt,
+        imported_lines -> BigInt,
+        errors -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(devices -> profiles (profile_id));
+diesel::allow_tables_to_appear_in_same_query!(profiles, devices);

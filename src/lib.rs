@@ -1,0 +1,181 @@
+#![recursion_limit = "512"]
+//! The MDM platform: an operator's central device-management server.
+//!
+//! `Application::build` wires storage, the portal, the REST API and the
+//! middleware into a running server; `main.rs` is only the command line.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod registry;
+pub mod timefmt;
+pub mod web;
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, DefaultHeaders};
+use actix_web::{web as aweb, App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use config::Config;
+use db::Db;
+use web::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Db(#[from] db::DbError),
+    #[error("first administrator: {0}")]
+    Bootstrap(#[from] auth::AuthError),
+    #[error("session key: {0}")]
+    SessionKey(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+/// Opens the database and applies pending migrations off the async executor.
+pub async fn open_database(config: &Config) -> Result<Db, StartError> {
+    let url = config.database_url.clone();
+    let size = config.pool_size;
+    let db = tokio::task::spawn_blocking(move || -> Result<Db, db::DbError> {
+        let db = Db::connect(&url, size)?;
+        let applied = db.migrate()?;
+        if applied > 0 {
+            tracing::info!(applied, backend = db.backend().name(), "migrations applied");
+        }
+        Ok(db)
+    })
+    .await
+    .map_err(|e| db::DbError::Task(e.to_string()))??;
+    Ok(db)
+}
+
+fn session_key(config: &Config) -> Result<Key, StartError> {
+    if let Some(hexkey) = &config.session_key {
+        let bytes = hex::decode(hexkey).map_err(|e| StartError::SessionKey(e.to_string()))?;
+        return Key::try_from(bytes.as_slice()).map_err(|e| StartError::SessionKey(e.to_string()));
+    }
+    // Kept in the data dir so sessions survive a restart of this node.
+    let path = config.data_dir.join("session.key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        if let Ok(bytes) = hex::decode(existing.trim()) {
+            if let Ok(key) = Key::try_from(bytes.as_slice()) {
+                return Ok(key);
+            }
+        }
+    }
+    std::fs::create_dir_all(&config.data_dir)?;
+    let key = Key::generate();
+    std::fs::write(&path, hex::encode(key.master()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(key)
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Application, StartError> {
+        let db = open_database(&config).await?;
+        let bootstrap_db = db.clone();
+        let configured = config.bootstrap_admin_password.clone();
+        let generated = tokio::task::spawn_blocking(move || {
+            let mut conn = bootstrap_db.get()?;
+            auth::users::bootstrap_admin(&mut conn, configured.as_deref())
+        })
+        .await
+        .map_err(|e| db::DbError::Task(e.to_string()))??;
+        if let Some(password) = generated {
+            // Printed once, on the first start only; it is not stored anywhere in clear.
+            println!("Created the first administrator. Sign in as 'admin' with password: {password}");
+            tracing::warn!("created user 'admin' with a generated password (printed on standard output)");
+        }
+        let key = session_key(&config)?;
+        let listener = TcpListener::bind(&config.bind).map_err(|source| StartError::Bind {
+            addr: config.bind.clone(),
+            source,
+        })?;
+        let port = listener.local_addr()?.port();
+        let state = AppState {
+            db,
+            config: Arc::new(config.clone()),
+            imports: Arc::new(Mutex::new(HashMap::new())),
+            started_at: db::now_ms(),
+        };
+        let data = aweb::Data::new(state.clone());
+        let secure = config.cookie_secure;
+        let upload_limit = config.upload_limit;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("X-Frame-Options", "DENY"))
+                        .add(("Referrer-Policy", "same-origin"))
+                        .add((
+                            "Content-Security-Policy",
+                            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'",
+                        )),
+                )
+                .wrap(
+                    SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+                        .cookie_name("mdm_session".into())
+                        .cookie_secure(secure)
+                        .cookie_http_only(true)
+                        .cookie_same_site(SameSite::Lax)
+                        .cookie_content_security(CookieContentSecurity::Private)
+                        .session_lifecycle(PersistentSession::default().session_ttl(actix_web::cookie::time::Duration::hours(12)))
+                        .build(),
+                )
+                .wrap(Compress::default())
+                .wrap(TracingLogger::default())
+                .app_data(data.clone())
+                .app_data(aweb::FormConfig::default().limit(256 * 1024))
+                .app_data(aweb::PayloadConfig::default().limit(upload_limit))
+                .configure(api::routes)
+                .configure(web::routes)
+                .default_service(aweb::to(not_found))
+        })
+        .listen(listener)?;
+        if let Some(w) = config.workers {
+            server = server.workers(w);
+        }
+        let server = server.run();
+        Ok(Application { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, web::WebError> {
+    Err(web::WebError::NotFound("There is no page at this address.".into()))
+}

@@ -1,0 +1,5 @@
+//! The `mdm` command line. Everything it does is in the library.
+
+fn main() -> std::process::ExitCode {
+    mdm::cli::main()
+}

@@ -1,0 +1,456 @@
+//! The device registry: one row per handset, known by ESN and/or MEID, with
+//! its make-model-version, its subscriber and its last contact.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::audit::{self, EntityKind};
+use super::fields::Checker;
+use super::identifiers::{Esn, Mdn, Meid, Min};
+use super::{Actor, RegistryError};
+use crate::db::schema::{devices, profiles};
+use crate::db::{is_unique_violation, now_ms, DbConnection};
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = devices)]
+pub struct Device {
+    pub id: i64,
+    pub esn: Option<String>,
+    pub meid: Option<String>,
+    pub pesn: Option<String>,
+    pub make: String,
+    pub model: String,
+    pub firmware_version: String,
+    pub profile_id: Option<i64>,
+    pub last_contact_at: Option<i64>,
+    pub last_protocol: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Device {
+    /// The identifier people use for this device: the MEID when it has one.
+    pub fn label(&self) -> String {
+        self.meid
+            .clone()
+            .or_else(|| self.esn.clone())
+            .unwrap_or_else(|| format!("#{}", self.id))
+    }
+
+    pub fn esn_decimal(&self) -> Option<String> {
+        self.esn
+            .as_deref()
+            .and_then(|e| Esn::parse(e).ok())
+            .map(|e| e.to_decimal())
+    }
+
+    pub fn meid_check_digit(&self) -> Option<char> {
+        self.meid
+            .as_deref()
+            .and_then(|m| Meid::parse(m).ok())
+            .map(|m| m.check_digit())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceDraft {
+    pub esn: Option<String>,
+    pub meid: Option<String>,
+    pub make: Option<String>,
+    pub model: Option<String>,
+    pub firmware_version: Option<String>,
+    /// Links the device to the profile with this MDN.
+    pub profile_mdn: Option<String>,
+    /// Links the device to this profile id (API clients that already know it).
+    pub profile_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Insertable, AsChangeset, Serialize)]
+#[diesel(table_name = devices, treat_none_as_null = true)]
+pub struct DeviceValues {
+    pub esn: Option<String>,
+    pub meid: Option<String>,
+    pub pesn: Option<String>,
+    pub make: String,
+    pub model: String,
+    pub firmware_version: String,
+    pub profile_id: Option<i64>,
+}
+
+impl DeviceValues {
+    fn of(d: &Device) -> DeviceValues {
+        DeviceValues {
+            esn: d.esn.clone(),
+            meid: d.meid.clone(),
+            pesn: d.pesn.clone(),
+            make: d.make.clone(),
+            model: d.model.clone(),
+            firmware_version: d.firmware_version.clone(),
+            profile_id: d.profile_id,
+        }
+    }
+}
+
+/// A draft whose identifiers are checked but whose profile link is not yet resolved.
+pub struct CheckedDevice {
+    pub esn: Option<Esn>,
+    pub meid: Option<Meid>,
+    pub make: String,
+    pub model: String,
+    pub firmware_version: String,
+    pub profile_mdn: Option<Mdn>,
+    pub profile_id: Option<i64>,
+}
+
+impl DeviceDraft {
+    pub fn check(&self) -> Result<CheckedDevice, RegistryError> {
+        let mut c = Checker::new();
+        let esn: Option<Esn> = c.opt_ident("esn", &self.esn);
+        let meid: Option<Meid> = c.opt_ident("meid", &self.meid);
+        let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+        if blank(&self.esn) && blank(&self.meid) {
+            c.fail("esn", "an ESN or a MEID is required");
+        }
+        let make = c.text("make", &self.make, 64);
+        let model = c.text("model", &self.model, 64);
+        let firmware_version = c.text("firmware_version", &self.firmware_version, 64);
+        let profile_mdn: Option<Mdn> = c.opt_ident("profile_mdn", &self.profile_mdn);
+        c.finish()?;
+        Ok(CheckedDevice {
+            esn,
+            meid,
+            make,
+            model,
+            firmware_version,
+            profile_mdn,
+            profile_id: self.profile_id,
+        })
+    }
+
+    pub fn from_device(d: &Device, profile_mdn: Option<String>) -> DeviceDraft {
+        DeviceDraft {
+            esn: d.esn.clone(),
+            meid: d.meid.clone(),
+            make: Some(d.make.clone()),
+            model: Some(d.model.clone()),
+            firmware_version: Some(d.firmware_version.clone()),
+            profile_mdn,
+            profile_id: None,
+        }
+    }
+}
+
+impl CheckedDevice {
+    /// Resolves the profile link against the database.
+    pub fn resolve(&self, conn: &mut DbConnection) -> Result<DeviceValues, RegistryError> {
+        let profile_id = match (&self.profile_mdn, self.profile_id) {
+            (Some(mdn), _) => Some(
+                profiles::table
+                    .filter(profiles::mdn.eq(mdn.as_str()))
+                    .select(profiles::id)
+                    .first::<i64>(conn)
+                    .optional()?
+                    .ok_or_else(|| {
+                        RegistryError::invalid("profile_mdn", format!("no profile has MDN {mdn}"))
+                    })?,
+            ),
+            (None, Some(id)) => {
+                let exists: Option<i64> = profiles::table
+                    .find(id)
+                    .select(profiles::id)
+                    .first(conn)
+                    .optional()?;
+                Some(exists.ok_or_else(|| {
+                    RegistryError::invalid("profile_id", format!("no profile has id {id}"))
+                })?)
+            }
+            (None, None) => None,
+        };
+        Ok(DeviceValues {
+            esn: self.esn.map(|e| e.to_hex()),
+            meid: self.meid.map(|m| m.to_hex()),
+            pesn: self.meid.map(|m| m.pseudo_esn().to_hex()),
+            make: self.make.clone(),
+            model: self.model.clone(),
+            firmware_version: self.firmware_version.clone(),
+            profile_id,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = devices)]
+struct NewDevice {
+    #[diesel(embed)]
+    values: DeviceValues,
+    created_at: i64,
+    updated_at: i64,
+}
+
+pub fn get(conn: &mut DbConnection, id: i64) -> Result<Device, RegistryError> {
+    devices::table
+        .find(id)
+        .select(Device::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| RegistryError::NotFound(format!("device {id}")))
+}
+
+fn ensure_unique(conn: &mut DbConnection, v: &DeviceValues, except: Option<i64>) -> Result<(), RegistryError> {
+    if let Some(esn) = &v.esn {
+        let hit: Option<i64> = devices::table
+            .filter(devices::esn.eq(esn))
+            .select(devices::id)
+            .first(conn)
+            .optional()?;
+        if let Some(id) = hit.filter(|id| Some(*id) != except) {
+            return Err(RegistryError::Duplicate(format!(
+                "ESN {esn} is already registered to device {id}"
+            )));
+        }
+    }
+    if let Some(meid) = &v.meid {
+        let hit: Option<i64> = devices::table
+            .filter(devices::meid.eq(meid))
+            .select(devices::id)
+            .first(conn)
+            .optional()?;
+        if let Some(id) = hit.filter(|id| Some(*id) != except) {
+            return Err(RegistryError::Duplicate(format!(
+                "MEID {meid} is already registered to device {id}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn duplicate_or(e: diesel::result::Error) -> RegistryError {
+    if is_unique_violation(&e) {
+        RegistryError::Duplicate("that ESN or MEID is already registered".into())
+    } else {
+        e.into()
+    }
+}
+
+/// Inserts resolved values; the caller owns the transaction.
+pub fn insert(conn: &mut DbConnection, actor: &Actor, values: &DeviceValues) -> Result<Device, RegistryError> {
+    ensure_unique(conn, values, None)?;
+    let now = now_ms();
+    diesel::insert_into(devices::table)
+        .values(NewDevice {
+            values: values.clone(),
+            created_at: now,
+            updated_at: now,
+        })
+        .execute(conn)
+        .map_err(duplicate_or)?;
+    let mut query = devices::table.select(Device::as_select()).into_boxed();
+    query = match (&values.meid, &values.esn) {
+        (Some(meid), _) => query.filter(devices::meid.eq(meid)),
+        (None, Some(esn)) => query.filter(devices::esn.eq(esn)),
+        (None, None) => return Err(RegistryError::invalid("esn", "an ESN or a MEID is required")),
+    };
+    let created = query.first(conn)?;
+    audit::record(conn, actor, EntityKind::Device, created.id, "created", &audit::snapshot(values))?;
+    Ok(created)
+}
+
+pub fn create(conn: &mut DbConnection, actor: &Actor, draft: &DeviceDraft) -> Result<Device, RegistryError> {
+    let checked = draft.check()?;
+    conn.transaction(|conn| {
+        let values = checked.resolve(conn)?;
+        insert(conn, actor, &values)
+    })
+}
+
+pub fn update(conn: &mut DbConnection, actor: &Actor, id: i64, draft: &DeviceDraft) -> Result<Device, RegistryError> {
+    let checked = draft.check()?;
+    conn.transaction(|conn| {
+        let before = get(conn, id)?;
+        let values = checked.resolve(conn)?;
+        ensure_unique(conn, &values, Some(id))?;
+        let changes = audit::diff(&DeviceValues::of(&before), &values);
+        diesel::update(devices::table.find(id))
+            .set((&values, devices::updated_at.eq(now_ms())))
+            .execute(conn)
+            .map_err(duplicate_or)?;
+        if changes.as_object().is_some_and(|m| !m.is_empty()) {
+            audit::record(conn, actor, EntityKind::Device, id, "updated", &changes)?;
+        }
+        get(conn, id)
+    })
+}
+
+pub fn delete(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<(), RegistryError> {
+    conn.transaction(|conn| {
+        let before = get(conn, id)?;
+        diesel::delete(devices::table.find(id)).execute(conn)?;
+        audit::record(
+            conn,
+            actor,
+            EntityKind::Device,
+            id,
+            "deleted",
+            &audit::snapshot(&DeviceValues::of(&before)),
+        )?;
+        Ok(())
+    })
+}
+
+/// Records that a device talked to the platform, and over which protocol.
+pub fn touch(conn: &mut DbConnection, id: i64, protocol: &str) -> QueryResult<()> {
+    diesel::update(devices::table.find(id))
+        .set((
+            devices::last_contact_at.eq(now_ms()),
+            devices::last_protocol.eq(protocol),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Devices belonging to one profile.
+pub fn of_profile(conn: &mut DbConnection, profile_id: i64) -> QueryResult<Vec<Device>> {
+    devices::table
+        .filter(devices::profile_id.eq(profile_id))
+        .order(devices::id.asc())
+        .select(Device::as_select())
+        .load(conn)
+}
+
+/// A device with the subscriber fields a list shows beside it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceRow {
+    #[serde(flatten)]
+    pub device: Device,
+    pub mdn: Option<String>,
+    pub min: Option<String>,
+    pub subscriber_name: Option<String>,
+    pub activation_state: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DeviceQuery {
+    pub esn: Option<String>,
+    pub meid: Option<String>,
+    pub mdn: Option<String>,
+    pub min: Option<String>,
+    pub make: Option<String>,
+    pub model: Option<String>,
+    pub version: Option<String>,
+    /// Keyset paging: rows with an id greater than this.
+    pub after: Option<i64>,
+    /// Keyset paging backwards: rows with an id less than this.
+    pub before: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+impl DeviceQuery {
+    pub fn is_empty(&self) -> bool {
+        let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+        blank(&self.esn)
+            && blank(&self.meid)
+            && blank(&self.mdn)
+            && blank(&self.min)
+            && blank(&self.make)
+            && blank(&self.model)
+            && blank(&self.version)
+    }
+}
+
+pub struct DevicePage {
+    pub rows: Vec<DeviceRow>,
+    pub has_more: bool,
+    /// Whether rows exist before this page.
+    pub has_previous: bool,
+}
+
+type JoinedRow = (Device, Option<(String, String, String, String)>);
+
+/// Searches devices by exact identifiers and make/model/version, ordered by id
+/// and paged by key so that the millionth row is as quick as the first.
+pub fn search(conn: &mut DbConnection, q: &DeviceQuery) -> Result<DevicePage, RegistryError> {
+    let mut c = Checker::new();
+    let mut query = devices::table
+        .left_join(profiles::table)
+        .select((
+            Device::as_select(),
+            (
+                profiles::mdn,
+                profiles::min,
+                profiles::subscriber_name,
+                profiles::activation_state,
+            )
+                .nullable(),
+        ))
+        .into_boxed();
+    if let Some(esn) = c.opt_ident::<Esn>("esn", &q.esn) {
+        let hex = esn.to_hex();
+        // A MEID handset is known to the network by its pseudo-ESN.
+        query = query.filter(devices::esn.eq(hex.clone()).or(devices::pesn.eq(hex)));
+    }
+    if let Some(meid) = c.opt_ident::<Meid>("meid", &q.meid) {
+        query = query.filter(devices::meid.eq(meid.to_hex()));
+    }
+    if let Some(mdn) = c.opt_ident::<Mdn>("mdn", &q.mdn) {
+        query = query.filter(profiles::mdn.eq(mdn.to_string()));
+    }
+    if let Some(min) = c.opt_ident::<Min>("min", &q.min) {
+        query = query.filter(profiles::min.eq(min.to_string()));
+    }
+    if let Some(make) = c.opt_text("make", &q.make, 64) {
+        query = query.filter(devices::make.eq(make));
+    }
+    if let Some(model) = c.opt_text("model", &q.model, 64) {
+        query = query.filter(devices::model.eq(model));
+    }
+    if let Some(version) = c.opt_text("version", &q.version, 64) {
+        query = query.filter(devices::firmware_version.eq(version));
+    }
+    c.finish()?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let backwards = q.before.is_some() && q.after.is_none();
+    if let Some(after) = q.after {
+        query = query.filter(devices::id.gt(after));
+    }
+    if let Some(before) = q.before {
+        query = query.filter(devices::id.lt(before));
+    }
+    query = if backwards {
+        query.order(devices::id.desc())
+    } else {
+        query.order(devices::id.asc())
+    };
+    let mut rows: Vec<JoinedRow> = query.limit(limit + 1).load(conn)?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    if backwards {
+        rows.reverse();
+    }
+    let rows: Vec<DeviceRow> = rows
+        .into_iter()
+        .map(|(device, p)| {
+            let (mdn, min, name, state) = match p {
+                Some((a, b, c, d)) => (Some(a), Some(b), Some(c), Some(d)),
+                None => (None, None, None, None),
+            };
+            DeviceRow {
+                device,
+                mdn,
+                min,
+                subscriber_name: name,
+                activation_state: state,
+            }
+        })
+        .collect();
+    let (has_more, has_previous) = if backwards {
+        (true, more)
+    } else {
+        (more, q.after.is_some())
+    };
+    Ok(DevicePage {
+        rows,
+        has_more,
+        has_previous,
+    })
+}

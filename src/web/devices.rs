@@ -1,0 +1,681 @@
+//! Device Administration: search, detail with timeline, create/edit, the
+//! capability registry, POS CSV import and CSV export.
+
+use std::sync::atomic::Ordering;
+
+use actix_multipart::Multipart;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use futures_util::StreamExt;
+
+use super::forms::{self, Filled, FormData};
+use super::session::{Area, CurrentUser, PageCtx};
+use super::{redirect, render, render_status, AppState, WebError};
+use crate::auth::Permission;
+use crate::registry::audit::{self, AuditEvent, EntityKind};
+use crate::registry::capability::{self, Capability, EsnSeries, EsnSeriesDraft, Protocol};
+use crate::registry::device::{self, DeviceDraft, DevicePage, DeviceQuery};
+use crate::registry::import::{self, ImportReport};
+use crate::registry::lookup::{self, DeviceView};
+use crate::registry::{Actor, RegistryError};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/devices", web::get().to(search))
+        .route("/devices/export.csv", web::get().to(export))
+        .route("/devices/new", web::get().to(new_form))
+        .route("/devices/new", web::post().to(create))
+        .route("/devices/import", web::get().to(import_form))
+        .route("/devices/import", web::post().to(import_upload))
+        .route("/devices/import/{id}", web::get().to(import_status))
+        .route("/devices/{id}", web::get().to(detail))
+        .route("/devices/{id}/edit", web::get().to(edit_form))
+        .route("/devices/{id}/edit", web::post().to(update))
+        .route("/devices/{id}/delete", web::post().to(delete))
+        .route("/capabilities", web::get().to(capabilities))
+        .route("/capabilities/new", web::get().to(capability_new_form))
+        .route("/capabilities/new", web::post().to(capability_create))
+        .route("/capabilities/{id}/edit", web::get().to(capability_edit_form))
+        .route("/capabilities/{id}/edit", web::post().to(capability_update))
+        .route("/capabilities/{id}/delete", web::post().to(capability_delete))
+        .route("/capabilities/series", web::post().to(series_create))
+        .route("/capabilities/series/{id}/delete", web::post().to(series_delete));
+}
+
+#[derive(Template)]
+#[template(path = "devices/search.html")]
+struct SearchPage {
+    ctx: PageCtx,
+    q: DeviceQuery,
+    page: Option<DevicePage>,
+    error: String,
+    query_string: String,
+    can_edit: bool,
+    can_import: bool,
+}
+
+impl SearchPage {
+    fn prev_link(&self) -> Option<String> {
+        let page = self.page.as_ref()?;
+        let first = page.rows.first()?;
+        page.has_previous.then(|| format!("/devices?{}&before={}", self.query_string, first.device.id))
+    }
+    fn next_link(&self) -> Option<String> {
+        let page = self.page.as_ref()?;
+        let last = page.rows.last()?;
+        page.has_more.then(|| format!("/devices?{}&after={}", self.query_string, last.device.id))
+    }
+    fn field(&self, v: &Option<String>) -> String {
+        v.clone().unwrap_or_default()
+    }
+}
+
+fn query_string(q: &DeviceQuery) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("esn", &q.esn),
+        ("meid", &q.meid),
+        ("mdn", &q.mdn),
+        ("min", &q.min),
+        ("make", &q.make),
+        ("model", &q.model),
+        ("version", &q.version),
+    ] {
+        if let Some(v) = v.as_deref().filter(|v| !v.trim().is_empty()) {
+            s.append_pair(k, v.trim());
+        }
+    }
+    s.finish()
+}
+
+async fn search(state: web::Data<AppState>, user: CurrentUser, q: web::Query<DeviceQuery>) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ViewRegistry)?;
+    let q = q.into_inner();
+    let query = q.clone();
+    let result = state.db.run(move |c| device::search(c, &query)).await;
+    let (page, error) = match result {
+        Ok(p) => (Some(p), String::new()),
+        Err(RegistryError::Invalid(e)) => (
+            None,
+            e.iter().map(|(k, v)| format!("{}: {v}", k.to_uppercase())).collect::<Vec<_>>().join("; "),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let status = if error.is_empty() {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::BAD_REQUEST
+    };
+    render_status(
+        status,
+        &SearchPage {
+            ctx: user.ctx(Area::Devices),
+            query_string: query_string(&q),
+            q,
+            page,
+            error,
+            can_edit: user.can(Permission::EditDevices),
+            can_import: user.can(Permission::Import),
+        },
+    )
+}
+
+/// Streams every matching device as CSV, fetched in keyset batches so a
+/// million-row export never sits in memory.
+async fn export(state: web::Data<AppState>, user: CurrentUser, q: web::Query<DeviceQuery>) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ViewRegistry)?;
+    let mut q = q.into_inner();
+    q.after = None;
+    q.before = None;
+    q.limit = Some(1000);
+    // Validate first so a bad filter is an error page, not a broken download.
+    let probe = q.clone();
+    state.db.run(move |c| device::search(c, &DeviceQuery { limit: Some(1), ..probe })).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
+    let db = state.db.clone();
+    tracing::info!(user = %user.name, filter = %query_string(&q), "device export started");
+    tokio::task::spawn_blocking(move || {
+        let header = "esn,esn_decimal,meid,pesn,make,model,firmware_version,mdn,min,subscriber_name,activation_state,last_contact,last_protocol\n";
+        if tx.blocking_send(Ok(web::Bytes::from(header))).is_err() {
+            return;
+        }
+        let mut conn = match db.get() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                return;
+            }
+        };
+        loop {
+            let page = match device::search(&mut conn, &q) {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            };
+            let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+            for r in &page.rows {
+                let d = &r.device;
+                let _ = w.write_record([
+                    d.esn.clone().unwrap_or_default(),
+                    d.esn_decimal().unwrap_or_default(),
+                    d.meid.clone().unwrap_or_default(),
+                    d.pesn.clone().unwrap_or_default(),
+                    d.make.clone(),
+                    d.model.clone(),
+                    d.firmware_version.clone(),
+                    r.mdn.clone().unwrap_or_default(),
+                    r.min.clone().unwrap_or_default(),
+                    r.subscriber_name.clone().unwrap_or_default(),
+                    r.activation_state.clone().unwrap_or_default(),
+                    d.last_contact_at.map(crate::timefmt::iso).unwrap_or_default(),
+                    d.last_protocol.clone().unwrap_or_default(),
+                ]);
+            }
+            let bytes = w.into_inner().unwrap_or_default();
+            if tx.blocking_send(Ok(web::Bytes::from(bytes))).is_err() {
+                return;
+            }
+            match (page.has_more, page.rows.last()) {
+                (true, Some(last)) => q.after = Some(last.device.id),
+                _ => return,
+            }
+        }
+    });
+    let stream = tokio_stream(rx);
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("Content-Disposition", "attachment; filename=\"devices.csv\""))
+        .streaming(stream))
+}
+
+fn tokio_stream(
+    mut rx: tokio::sync::mpsc::Receiver<Result<web::Bytes, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[derive(Template)]
+#[template(path = "devices/detail.html")]
+struct DetailPage {
+    ctx: PageCtx,
+    v: DeviceView,
+    timeline: Vec<AuditEvent>,
+    can_edit: bool,
+    can_care: bool,
+}
+
+impl DetailPage {
+    fn t(&self, ms: &i64) -> String {
+        crate::timefmt::utc(*ms)
+    }
+    fn topt(&self, ms: &Option<i64>) -> String {
+        crate::timefmt::utc_opt(*ms)
+    }
+}
+
+async fn detail(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i64>) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ViewRegistry)?;
+    let id = path.into_inner();
+    let (v, timeline) = state
+        .db
+        .run(move |c| -> Result<_, RegistryError> {
+            let v = lookup::by_id(c, id)?;
+            let mut entities = vec![(EntityKind::Device, v.device.id)];
+            if let Some(p) = &v.profile {
+                entities.push((EntityKind::Profile, p.id));
+            }
+            let timeline = audit::for_entities(c, &entities, 200)?;
+            Ok((v, timeline))
+        })
+        .await?;
+    render(&DetailPage {
+        ctx: user.ctx(Area::Devices),
+        v,
+        timeline,
+        can_edit: user.can(Permission::EditDevices),
+        can_care: user.can(Permission::EditProfiles),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "devices/form.html")]
+struct DeviceFormPage {
+    ctx: PageCtx,
+    id: Option<i64>,
+    f: Filled,
+    error: String,
+}
+
+async fn new_form(user: CurrentUser) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditDevices)?;
+    render(&DeviceFormPage {
+        ctx: user.ctx(Area::Devices),
+        id: None,
+        f: Filled::default(),
+        error: String::new(),
+    })
+}
+
+fn form_failure(user: &CurrentUser, id: Option<i64>, values: FormData, e: RegistryError) -> Result<HttpResponse, WebError> {
+    let (errors, error, status) = match e {
+        RegistryError::Invalid(errors) => (errors, "Please correct the fields marked below.".to_string(), 422),
+        RegistryError::Duplicate(m) | RegistryError::Conflict(m) => (Default::default(), m, 409),
+        other => return Err(other.into()),
+    };
+    tracing::warn!(user = %user.name, %error, "device form rejected");
+    render_status(
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
+        &DeviceFormPage {
+            ctx: user.ctx(Area::Devices),
+            id,
+            f: Filled::new(values, errors),
+            error,
+        },
+    )
+}
+
+async fn create(state: web::Data<AppState>, user: CurrentUser, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditDevices)?;
+    let form = form.into_inner();
+    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let draft = forms::device_draft(&form);
+    let actor = user.actor();
+    match state.db.run(move |c| device::create(c, &actor, &draft)).await {
+        Ok(d) => {
+            super::session::flash(&user.session, "success", format!("Device {} registered.", d.label()));
+            Ok(redirect(&format!("/devices/{}", d.id)))
+        }
+        Err(e) => form_failure(&user, None, form, e),
+    }
+}
+
+async fn edit_form(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i64>) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditDevices)?;
+    let id = path.into_inner();
+    let v = state.db.run(move |c| lookup::by_id(c, id)).await?;
+    let draft = DeviceDraft::from_device(&v.device, v.profile.as_ref().map(|p| p.mdn.clone()));
+    render(&DeviceFormPage {
+        ctx: user.ctx(Area::Devices),
+        id: Some(id),
+        f: Filled::new(forms::values_of(&draft), Default::default()),
+        error: String::new(),
+    })
+}
+
+async fn update(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditDevices)?;
+    let id = path.into_inner();
+    let form = form.into_inner();
+    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let draft = forms::device_draft(&form);
+    let actor = user.actor();
+    match state.db.run(move |c| device::update(c, &actor, id, &draft)).await {
+        Ok(d) => {
+            super::session::flash(&user.session, "success", format!("Device {} saved.", d.label()));
+            Ok(redirect(&format!("/devices/{id}")))
+        }
+        Err(e) => form_failure(&user, Some(id), form, e),
+    }
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditDevices)?;
+    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let id = path.into_inner();
+    let actor = user.actor();
+    state.db.run(move |c| device::delete(c, &actor, id)).await?;
+    super::session::flash(&user.session, "success", format!("Device {id} deleted."));
+    Ok(redirect("/devices"))
+}
+
+// ---- Capability registry -------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "devices/capabilities.html")]
+struct CapabilitiesPage {
+    ctx: PageCtx,
+    entries: Vec<Capability>,
+    series: Vec<EsnSeries>,
+    can_edit: bool,
+    series_form: Filled,
+    series_error: String,
+}
+
+async fn capabilities_page(
+    state: &AppState,
+    user: &CurrentUser,
+    series_form: Filled,
+    series_error: String,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, WebError> {
+    let (entries, series) = state
+        .db
+        .run(|c| -> Result<_, RegistryError> { Ok((capability::list(c)?, capability::list_series(c)?)) })
+        .await?;
+    render_status(
+        status,
+        &CapabilitiesPage {
+            ctx: user.ctx(Area::Devices),
+            entries,
+            series,
+            can_edit: user.can(Permission::EditCapabilities),
+            series_form,
+            series_error,
+        },
+    )
+}
+
+async fn capabilities(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ViewRegistry)?;
+    capabilities_page(&state, &user, Filled::default(), String::new(), actix_web::http::StatusCode::OK).await
+}
+
+#[derive(Template)]
+#[template(path = "devices/capability_form.html")]
+struct CapabilityFormPage {
+    ctx: PageCtx,
+    id: Option<i64>,
+    f: Filled,
+    error: String,
+    protocols: Vec<(&'static str, &'static str)>,
+}
+
+fn protocols() -> Vec<(&'static str, &'static str)> {
+    Protocol::ALL.iter().map(|p| (p.as_str(), p.label())).collect()
+}
+
+async fn capability_new_form(user: CurrentUser) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditCapabilities)?;
+    let mut f = Filled::default();
+    f.values.insert("protocol".into(), "omadm".into());
+    render(&CapabilityFormPage {
+        ctx: user.ctx(Area::Devices),
+        id: None,
+        f,
+        error: String::new(),
+        protocols: protocols(),
+    })
+}
+
+fn capability_failure(user: &CurrentUser, id: Option<i64>, values: FormData, e: RegistryError) -> Result<HttpResponse, WebError> {
+    let (errors, error, status) = match e {
+        RegistryError::Invalid(errors) => (errors, "Please correct the fields marked below.".to_string(), 422),
+        RegistryError::Duplicate(m) | RegistryError::Conflict(m) => (Default::default(), m, 409),
+        other => return Err(other.into()),
+    };
+    render_status(
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
+        &CapabilityFormPage {
+            ctx: user.ctx(Area::Devices),
+            id,
+            f: Filled::new(values, errors),
+            error,
+            protocols: protocols(),
+        },
+    )
+}
+
+async fn capability_create(state: web::Data<AppState>, user: CurrentUser, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditCapabilities)?;
+    let form = form.into_inner();
+    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let draft = forms::capability_draft(&form);
+    let actor = user.actor();
+    match state.db.run(move |c| capability::create(c, &actor, &draft)).await {
+        Ok(cap) => {
+            super::session::flash(&user.session, "success", format!("Capability for {} {} added.", cap.make, cap.model));
+            Ok(redirect("/capabilities"))
+        }
+        Err(e) => capability_failure(&user, None, form, e),
+    }
+}
+
+async fn capability_edit_form(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i64>) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditCapabilities)?;
+    let id = path.into_inner();
+    let cap = state.db.run(move |c| capability::get(c, id)).await?;
+    render(&CapabilityFormPage {
+        ctx: user.ctx(Area::Devices),
+        id: Some(id),
+        f: Filled::new(forms::values_of(&capability::CapabilityDraft::from_capability(&cap)), Default::default()),
+        error: String::new(),
+        protocols: protocols(),
+    })
+}
+
+async fn capability_update(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditCapabilities)?;
+    let id = path.into_inner();
+    let form = form.into_inner();
+    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let draft = forms::capability_draft(&form);
+    let actor = user.actor();
+    match state.db.run(move |c| capability::update(c, &actor, id, &draft)).await {
+        Ok(cap) => {
+            super::session::flash(&user.session, "success", format!("Capability for {} {} saved.", cap.make, cap.model));
+            Ok(redirect("/capabilities"))
+        }
+        Err(e) => capability_failure(&user, Some(id), form, e),
+    }
+}
+
+async fn capability_delete(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditCapabilities)?;
+    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let id = path.into_inner();
+    let actor = user.actor();
+    state.db.run(move |c| capability::delete(c, &actor, id)).await?;
+    super::session::flash(&user.session, "success", "Capability entry deleted.");
+    Ok(redirect("/capabilities"))
+}
+
+async fn series_create(state: web::Data<AppState>, user: CurrentUser, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditCapabilities)?;
+    let form = form.into_inner();
+    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let draft = EsnSeriesDraft {
+        make: forms::text(&form, "make"),
+        first_esn: forms::text(&form, "first_esn"),
+        last_esn: forms::text(&form, "last_esn"),
+    };
+    let actor = user.actor();
+    match state.db.run(move |c| capability::add_series(c, &actor, &draft)).await {
+        Ok(s) => {
+            super::session::flash(&user.session, "success", format!("IOTA ESN series {}–{} added for {}.", s.first_hex(), s.last_hex(), s.make));
+            Ok(redirect("/capabilities#series"))
+        }
+        Err(RegistryError::Invalid(errors)) => {
+            capabilities_page(&state, &user, Filled::new(form, errors), "Please correct the series fields.".into(), actix_web::http::StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(RegistryError::Duplicate(m)) => {
+            capabilities_page(&state, &user, Filled::new(form, Default::default()), m, actix_web::http::StatusCode::CONFLICT).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn series_delete(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditCapabilities)?;
+    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let id = path.into_inner();
+    let actor = user.actor();
+    state.db.run(move |c| capability::delete_series(c, &actor, id)).await?;
+    super::session::flash(&user.session, "success", "ESN series deleted.");
+    Ok(redirect("/capabilities#series"))
+}
+
+// ---- POS pre-load --------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "devices/import.html")]
+struct ImportPage {
+    ctx: PageCtx,
+    columns: String,
+    recent: Vec<crate::registry::import::ImportRun>,
+}
+
+impl ImportPage {
+    fn t(&self, ms: &i64) -> String {
+        crate::timefmt::utc(*ms)
+    }
+}
+
+async fn import_form(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, WebError> {
+    user.require(Permission::Import)?;
+    let recent = state.db.run(|c| import::recent_runs(c, 20)).await?;
+    render(&ImportPage {
+        ctx: user.ctx(Area::Devices),
+        columns: import::COLUMNS.join(","),
+        recent,
+    })
+}
+
+/// Reads the multipart upload: the CSRF field and the file, within the size limit.
+async fn read_upload(mut payload: Multipart, limit: usize) -> Result<(String, String, Vec<u8>), WebError> {
+    let mut csrf = String::new();
+    let mut filename = String::from("upload.csv");
+    let mut file = Vec::new();
+    while let Some(field) = payload.next().await {
+        let mut field = field.map_err(|e| WebError::BadRequest(format!("unreadable upload: {e}")))?;
+        let name = field.name().unwrap_or("").to_string();
+        let mut buf = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| WebError::BadRequest(format!("unreadable upload: {e}")))?;
+            if buf.len() + chunk.len() > limit {
+                return Err(WebError::BadRequest(format!("the file is larger than the {limit}-byte upload limit")));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "csrf" => csrf = String::from_utf8_lossy(&buf).into_owned(),
+            "file" => {
+                if let Some(f) = field.content_disposition().and_then(|cd| cd.get_filename()) {
+                    filename = f.chars().filter(|c| !c.is_control()).take(128).collect();
+                }
+                file = buf;
+            }
+            _ => {}
+        }
+    }
+    Ok((csrf, filename, file))
+}
+
+async fn import_upload(state: web::Data<AppState>, user: CurrentUser, payload: Multipart) -> Result<HttpResponse, WebError> {
+    user.require(Permission::Import)?;
+    let (csrf, filename, file) = read_upload(payload, state.config.upload_limit).await?;
+    user.check_csrf(&csrf)?;
+    if file.is_empty() {
+        super::session::flash(&user.session, "error", "Choose a CSV file to import.");
+        return Ok(redirect("/devices/import"));
+    }
+    let actor = user.actor();
+    let id = start_import(&state, actor, filename, file).await?;
+    Ok(redirect(&format!("/devices/import/{id}")))
+}
+
+/// Records the run, then imports on a blocking thread while the browser
+/// watches the progress page.
+pub async fn start_import(state: &AppState, actor: Actor, filename: String, file: Vec<u8>) -> Result<i64, WebError> {
+    let who = actor.to_string();
+    let fname = filename.clone();
+    let id = state.db.run(move |c| import::start_run(c, &fname, &who)).await?;
+    let progress = crate::registry::import::Progress::shared();
+    if let Ok(mut map) = state.imports.lock() {
+        map.insert(id, progress.clone());
+    }
+    let db = state.db.clone();
+    let imports = state.imports.clone();
+    tokio::task::spawn_blocking(move || {
+        let outcome = db
+            .get()
+            .map_err(RegistryError::from)
+            .and_then(|mut c| import::import_csv(&mut c, &actor, file.as_slice(), &progress));
+        match db.get() {
+            Ok(mut c) => {
+                if let Err(e) = import::finish_run(&mut c, id, &outcome) {
+                    tracing::error!(run = id, error = %e, "could not record the import outcome");
+                }
+            }
+            Err(e) => tracing::error!(run = id, error = %e, "could not record the import outcome"),
+        }
+        match &outcome {
+            Ok(r) if r.errors.is_empty() => tracing::info!(run = id, file = %filename, lines = r.lines, "import finished"),
+            Ok(r) => tracing::warn!(run = id, file = %filename, errors = r.errors.len(), "import rejected"),
+            Err(e) => tracing::error!(run = id, file = %filename, error = %e, "import failed"),
+        }
+        if let Ok(mut map) = imports.lock() {
+            map.remove(&id);
+        }
+    });
+    Ok(id)
+}
+
+#[derive(Template)]
+#[template(path = "devices/import_status.html")]
+struct ImportStatusPage {
+    ctx: PageCtx,
+    run: crate::registry::import::ImportRun,
+    checked: i64,
+    written: i64,
+    total: i64,
+    report: Option<ImportReport>,
+}
+
+impl ImportStatusPage {
+    fn percent(&self) -> i64 {
+        if self.total == 0 {
+            return if self.run.state == "running" { 0 } else { 100 };
+        }
+        ((self.checked + self.written) * 50 / self.total).min(100)
+    }
+}
+
+async fn import_status(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i64>) -> Result<HttpResponse, WebError> {
+    user.require(Permission::Import)?;
+    let id = path.into_inner();
+    let run = state.db.run(move |c| import::get_run(c, id)).await?;
+    let live = state.imports.lock().ok().and_then(|m| m.get(&id).cloned());
+    let (checked, written, total) = match &live {
+        Some(p) => (
+            p.checked.load(Ordering::Relaxed),
+            p.written.load(Ordering::Relaxed),
+            p.total.load(Ordering::Relaxed),
+        ),
+        None => (run.total_lines, run.imported_lines, run.total_lines),
+    };
+    let report = run.report();
+    render(&ImportStatusPage {
+        ctx: user.ctx(Area::Devices),
+        run,
+        checked,
+        written,
+        total,
+        report,
+    })
+}

@@ -1,0 +1,64 @@
+//! The server-rendered portal: the five areas of the source document, plus
+//! sign-in, health checks and static assets.
+
+pub mod assets;
+pub mod auth;
+pub mod care;
+pub mod devices;
+pub mod error;
+pub mod firmware;
+pub mod forms;
+pub mod health;
+pub mod ops;
+pub mod self_service;
+pub mod session;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use actix_web::{web, HttpResponse};
+use askama::Template;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::registry::import::Progress;
+pub use error::WebError;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    /// Imports running on this node, by import run id.
+    pub imports: Arc<Mutex<HashMap<i64, Arc<Progress>>>>,
+    pub started_at: i64,
+}
+
+pub fn render<T: Template>(page: &T) -> Result<HttpResponse, WebError> {
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page.render()?))
+}
+
+pub fn render_status<T: Template>(status: actix_web::http::StatusCode, page: &T) -> Result<HttpResponse, WebError> {
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(page.render()?))
+}
+
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, to.to_string()))
+        .finish()
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(health::routes)
+        .configure(assets::routes)
+        .configure(auth::routes)
+        .configure(ops::routes)
+        .configure(devices::routes)
+        .configure(care::routes)
+        .configure(firmware::routes)
+        .configure(self_service::routes);
+}

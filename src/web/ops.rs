@@ -1,0 +1,310 @@
+//! Operation & Maintenance: the dashboard, and the administration of users
+//! and API tokens.
+
+use actix_web::{web, HttpResponse};
+use askama::Template;
+
+use super::forms::FormData;
+use super::session::{flash, Area, CurrentUser, PageCtx};
+use super::{redirect, render, render_status, AppState, WebError};
+use crate::auth::tokens::{self, ApiToken};
+use crate::auth::users::{self, User};
+use crate::auth::{AuthError, Permission, Role};
+use crate::registry::audit::{self, AuditEvent};
+use crate::registry::import::{self, ImportRun};
+use crate::registry::stats::{self, Overview};
+use crate::registry::RegistryError;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(home))
+        .route("/ops", web::get().to(dashboard))
+        .route("/admin/users", web::get().to(users_page))
+        .route("/admin/users", web::post().to(user_create))
+        .route("/admin/users/{id}/disable", web::post().to(user_disable))
+        .route("/admin/users/{id}/enable", web::post().to(user_enable))
+        .route("/admin/tokens", web::get().to(tokens_page))
+        .route("/admin/tokens", web::post().to(token_create))
+        .route("/admin/tokens/{id}/revoke", web::post().to(token_revoke));
+}
+
+/// Each role lands in the area it works in.
+async fn home(user: CurrentUser) -> HttpResponse {
+    let to = match user.role {
+        Role::Subscriber => "/self",
+        Role::Admin | Role::Operator => "/ops",
+        Role::Care => "/care",
+        Role::Firmware => "/firmware",
+    };
+    redirect(to)
+}
+
+pub struct Bar {
+    pub label: String,
+    pub link: String,
+    pub count: i64,
+    pub percent: i64,
+}
+
+fn bars(items: impl Iterator<Item = (String, String, i64)>, take: usize) -> Vec<Bar> {
+    let items: Vec<(String, String, i64)> = items.take(take).collect();
+    let max = items.iter().map(|(_, _, c)| *c).max().unwrap_or(0).max(1);
+    items
+        .into_iter()
+        .map(|(label, link, count)| Bar { label, link, count, percent: count * 100 / max })
+        .collect()
+}
+
+fn devices_link(pairs: &[(&str, &str)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    format!("/devices?{}", s.finish())
+}
+
+#[derive(Template)]
+#[template(path = "ops/dashboard.html")]
+struct DashboardPage {
+    ctx: PageCtx,
+    o: Overview,
+    state_counts: Vec<(String, &'static str, i64)>,
+    makes: Vec<Bar>,
+    models: Vec<Bar>,
+    events: Vec<AuditEvent>,
+    imports: Vec<ImportRun>,
+    db_backend: &'static str,
+    db_ok: bool,
+    db_latency_ms: String,
+    uptime: String,
+    pool: String,
+}
+
+impl DashboardPage {
+    fn t(&self, ms: &i64) -> String {
+        crate::timefmt::utc(*ms)
+    }
+}
+
+fn uptime(since: i64) -> String {
+    let secs = (crate::db::now_ms() - since) / 1000;
+    format!("{}d {}h {}m", secs / 86_400, (secs % 86_400) / 3600, (secs % 3600) / 60)
+}
+
+async fn dashboard(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ViewOps)?;
+    let started = std::time::Instant::now();
+    let ping = state.db.run(|c| -> Result<(), RegistryError> {
+        use diesel::connection::SimpleConnection;
+        c.batch_execute("SELECT 1").map_err(RegistryError::from)
+    }).await;
+    let latency = started.elapsed();
+    let (o, events, imports) = state
+        .db
+        .run(|c| -> Result<_, RegistryError> { Ok((stats::overview(c)?, audit::recent(c, 15)?, import::recent_runs(c, 5)?)) })
+        .await?;
+    let state_counts = crate::registry::profile::ActivationState::ALL
+        .iter()
+        .map(|s| {
+            let n = o.by_state.iter().find(|c| c.key == s.as_str()).map(|c| c.count).unwrap_or(0);
+            (s.as_str().to_string(), s.label(), n)
+        })
+        .collect();
+    let makes = bars(o.by_make.iter().map(|c| (c.key.clone(), devices_link(&[("make", &c.key)]), c.count)), 12);
+    let models = bars(
+        o.by_model.iter().map(|m| {
+            (format!("{} {}", m.make, m.model), devices_link(&[("make", &m.make), ("model", &m.model)]), m.count)
+        }),
+        12,
+    );
+    let pool = state.db.pool_state();
+    render(&DashboardPage {
+        ctx: user.ctx(Area::Ops),
+        state_counts,
+        makes,
+        models,
+        events,
+        imports,
+        db_backend: state.db.backend().name(),
+        db_ok: ping.is_ok(),
+        db_latency_ms: format!("{:.1}", latency.as_secs_f64() * 1000.0),
+        uptime: uptime(state.started_at),
+        pool,
+        o,
+    })
+}
+
+// ---- Users ---------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "ops/users.html")]
+struct UsersPage {
+    ctx: PageCtx,
+    users: Vec<User>,
+    roles: Vec<(&'static str, &'static str)>,
+    error: String,
+    username: String,
+    me: String,
+}
+
+impl UsersPage {
+    fn t(&self, ms: &i64) -> String {
+        crate::timefmt::utc(*ms)
+    }
+    fn role_label(&self, r: &str) -> &'static str {
+        Role::parse(r).map(|r| r.label()).unwrap_or("?")
+    }
+}
+
+fn staff_roles() -> Vec<(&'static str, &'static str)> {
+    Role::STAFF.iter().map(|r| (r.as_str(), r.label())).collect()
+}
+
+async fn users_view(state: &AppState, user: &CurrentUser, error: String, username: String, status: u16) -> Result<HttpResponse, WebError> {
+    let list = state.db.run(|c| users::list(c).map_err(AuthError::from)).await?;
+    render_status(
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK),
+        &UsersPage {
+            ctx: user.ctx(Area::Ops),
+            users: list,
+            roles: staff_roles(),
+            error,
+            username,
+            me: user.name.clone(),
+        },
+    )
+}
+
+async fn users_page(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageAccess)?;
+    users_view(&state, &user, String::new(), String::new(), 200).await
+}
+
+async fn user_create(state: web::Data<AppState>, user: CurrentUser, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageAccess)?;
+    let form = form.into_inner();
+    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let username = form.get("username").map(|s| s.trim().to_string()).unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let Some(role) = form.get("role").and_then(|r| Role::parse_staff(r)) else {
+        return users_view(&state, &user, "Choose a role.".into(), username, 422).await;
+    };
+    let actor = user.actor();
+    let name = username.clone();
+    match state.db.run(move |c| users::create(c, &actor, &name, &password, role)).await {
+        Ok(u) => {
+            flash(&user.session, "success", format!("User {} created as {}.", u.username, role.label()));
+            Ok(redirect("/admin/users"))
+        }
+        Err(e @ (AuthError::Invalid(_) | AuthError::Duplicate(_))) => {
+            let status = if matches!(e, AuthError::Duplicate(_)) { 409 } else { 422 };
+            users_view(&state, &user, format!("{e}."), username, status).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn user_toggle(state: web::Data<AppState>, user: CurrentUser, id: i64, form: FormData, disabled: bool) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageAccess)?;
+    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    if disabled && id == user.id {
+        flash(&user.session, "error", "You cannot disable your own account.");
+        return Ok(redirect("/admin/users"));
+    }
+    let actor = user.actor();
+    state.db.run(move |c| users::set_disabled(c, &actor, id, disabled)).await?;
+    flash(&user.session, "success", if disabled { "User disabled." } else { "User enabled." });
+    Ok(redirect("/admin/users"))
+}
+
+async fn user_disable(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i64>, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+    user_toggle(state, user, path.into_inner(), form.into_inner(), true).await
+}
+
+async fn user_enable(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i64>, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+    user_toggle(state, user, path.into_inner(), form.into_inner(), false).await
+}
+
+// ---- API tokens ----------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "ops/tokens.html")]
+struct TokensPage {
+    ctx: PageCtx,
+    tokens: Vec<ApiToken>,
+    roles: Vec<(&'static str, &'static str)>,
+    error: String,
+    created: Option<(String, String)>,
+    now: i64,
+}
+
+impl TokensPage {
+    fn t(&self, ms: &i64) -> String {
+        crate::timefmt::utc(*ms)
+    }
+    fn topt(&self, ms: &Option<i64>) -> String {
+        crate::timefmt::utc_opt(*ms)
+    }
+}
+
+async fn tokens_view(
+    state: &AppState,
+    user: &CurrentUser,
+    error: String,
+    created: Option<(String, String)>,
+    status: u16,
+) -> Result<HttpResponse, WebError> {
+    let list = state.db.run(|c| tokens::list(c).map_err(AuthError::from)).await?;
+    let page = TokensPage {
+        ctx: user.ctx(Area::Ops),
+        tokens: list,
+        roles: staff_roles(),
+        error,
+        created,
+        now: crate::db::now_ms(),
+    };
+    let mut resp = render_status(actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK), &page)?;
+    // The page may show a secret once; no cache may keep it.
+    resp.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+async fn tokens_page(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageAccess)?;
+    tokens_view(&state, &user, String::new(), None, 200).await
+}
+
+async fn token_create(state: web::Data<AppState>, user: CurrentUser, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageAccess)?;
+    let form = form.into_inner();
+    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let name = form.get("name").map(|s| s.trim().to_string()).unwrap_or_default();
+    let Some(role) = form.get("role").and_then(|r| Role::parse_staff(r)) else {
+        return tokens_view(&state, &user, "Choose a role.".into(), None, 422).await;
+    };
+    let days = match form.get("days").map(|d| d.trim()).filter(|d| !d.is_empty()) {
+        None => None,
+        Some(d) => match d.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => return tokens_view(&state, &user, "Validity must be a number of days.".into(), None, 422).await,
+        },
+    };
+    let actor = user.actor();
+    match state.db.run(move |c| tokens::create(c, &actor, &name, role, days)).await {
+        Ok((token, secret)) => tokens_view(&state, &user, String::new(), Some((token.name, secret)), 200).await,
+        Err(e @ AuthError::Invalid(_)) => tokens_view(&state, &user, format!("{e}."), None, 422).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn token_revoke(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i64>, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageAccess)?;
+    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let id = path.into_inner();
+    let actor = user.actor();
+    state.db.run(move |c| tokens::revoke(c, &actor, id)).await?;
+    flash(&user.session, "success", "Token revoked.");
+    Ok(redirect("/admin/tokens"))
+}
