@@ -1,0 +1,120 @@
+//! The portal's key path in a real browser: Debian's headless Chromium,
+//! driven over WebDriver by chromedriver.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use mdm::auth::Role;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::{profile_json, spawn_app, ADMIN_PASSWORD};
+
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_chromedriver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let child = Command::new(&binary)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary} ({e}); install Debian's chromium and chromium-driver (scripts/test does)"));
+    Driver { child, port }
+}
+
+async fn connect(port: u16) -> Client {
+    let mut caps = serde_json::Map::new();
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--window-size=1366,900"]
+        }),
+    );
+    for _ in 0..50 {
+        match ClientBuilder::rustls().expect("TLS roots").capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+            Ok(c) => return c,
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    panic!("chromedriver did not accept a session");
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    if let Ok(dir) = std::env::var("MDM_SCREENSHOT_DIR") {
+        if let Ok(png) = c.screenshot().await {
+            let _ = std::fs::write(format!("{dir}/{name}.png"), png);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_operator_signs_in_finds_a_device_and_opens_its_detail_page() {
+    let app = spawn_app().await;
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || mdm::demo::load(&db, 30, &mut |_| {}).unwrap()).await.unwrap();
+    let (_, token) = app.token(Role::Admin).await;
+    app.api(Method::POST, "/profiles", &token).json(&profile_json("3125559999")).send().await.unwrap();
+    let r = app
+        .api(Method::POST, "/devices", &token)
+        .json(&json!({"esn": "9F1ABCDE", "make": "Samsung", "model": "SCH-U350", "firmware_version": "U350.02", "profile_mdn": "3125559999"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+
+    let driver = start_chromedriver();
+    let c = connect(driver.port).await;
+    let outcome = async {
+        c.goto(&app.url("/devices")).await?;
+        // Not signed in: the portal sends the browser to the sign-in page.
+        assert!(c.current_url().await?.path().starts_with("/login"));
+        screenshot(&c, "login").await;
+        c.find(Locator::Id("username")).await?.send_keys("admin").await?;
+        c.find(Locator::Id("password")).await?.send_keys(ADMIN_PASSWORD).await?;
+        c.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        c.wait().for_element(Locator::Id("esn")).await?;
+        assert_eq!(c.current_url().await?.path(), "/devices");
+
+        c.find(Locator::Id("esn")).await?.send_keys("9f1abcde").await?;
+        c.find(Locator::Css("form[role=search] button[type=submit]")).await?.click().await?;
+        let table = c.wait().for_element(Locator::Id("device-results")).await?;
+        let text = table.text().await?;
+        assert!(text.contains("9F1ABCDE") && text.contains("3125559999"), "{text}");
+        screenshot(&c, "search").await;
+
+        c.find(Locator::LinkText("9F1ABCDE")).await?.click().await?;
+        let identity = c.wait().for_element(Locator::Id("device-identity")).await?;
+        let text = identity.text().await?;
+        assert!(text.contains("9F1ABCDE") && text.contains("U350.02"), "{text}");
+        let timeline = c.find(Locator::Id("timeline")).await?.text().await?;
+        assert!(timeline.contains("created device"), "{timeline}");
+        screenshot(&c, "detail").await;
+
+        c.goto(&app.url("/ops")).await?;
+        c.wait().for_element(Locator::Id("metric-devices")).await?;
+        screenshot(&c, "dashboard").await;
+        c.goto(&app.url("/care/profiles/1")).await?;
+        screenshot(&c, "profile").await;
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    let _ = c.close().await;
+    outcome.expect("browser session");
+}

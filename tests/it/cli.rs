@@ -1,0 +1,108 @@
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::common::fresh_database;
+
+fn mdm(database_url: &str, data_dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mdm"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("MDM_DATA_DIR", data_dir)
+        .env("MDM_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mdm");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+struct Pg(Option<(String, String)>);
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        if let Some((admin, name)) = self.0.take() {
+            if let Ok(mut c) = diesel::PgConnection::establish(&admin) {
+                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_cli_migrates_adds_users_and_tokens_imports_and_shows_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, pg) = fresh_database(dir.path());
+    let _pg = Pg(pg);
+    let data = dir.path().join("data");
+
+    let (code, out, _) = mdm(&url, &data, &["migrate"], None);
+    assert_eq!(code, 0);
+    assert!(out.contains("migration(s) applied"));
+
+    let (code, out, err) = mdm(&url, &data, &["user", "add", "olga", "--role", "operator"], Some("operator-pass-1\n"));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("user olga created with role operator"));
+    let (code, _, err) = mdm(&url, &data, &["user", "add", "olga", "--role", "operator"], Some("operator-pass-1\n"));
+    assert_ne!(code, 0);
+    assert!(err.contains("already exists"), "{err}");
+    let (code, _, err) = mdm(&url, &data, &["user", "add", "eve", "--role", "wizard"], Some("whatever-pass\n"));
+    assert_ne!(code, 0);
+    assert!(err.contains("role must be"));
+
+    let (code, out, _) = mdm(&url, &data, &["token", "create", "billing", "--role", "care", "--days", "90"], None);
+    assert_eq!(code, 0);
+    assert!(out.trim().starts_with("mdm_") && out.trim().len() > 40);
+
+    let csv = dir.path().join("pos.csv");
+    std::fs::write(&csv, "mdn,min,account_id,subscriber_name,esn,make,model,firmware_version\n3125550100,3125550100,A1,Ana,9F100001,Samsung,SCH-U350,U350.01\n3125550101,3125550101,A2,Ben,nope,Samsung,SCH-U350,U350.01\n").unwrap();
+    let (code, _, err) = mdm(&url, &data, &["import", csv.to_str().unwrap()], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("line 3: esn: ESN must be"), "{err}");
+    assert!(err.contains("nothing was imported"));
+    std::fs::write(&csv, "mdn,min,account_id,subscriber_name,esn,make,model,firmware_version\n3125550100,3125550100,A1,Ana,9F100001,Samsung,SCH-U350,U350.01\n").unwrap();
+    let (code, out, err) = mdm(&url, &data, &["import", csv.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("imported 1 line(s): 1 profile(s), 1 device(s)"));
+
+    for id in ["9F100001", "15901048577", "3125550100"] {
+        let (code, out, err) = mdm(&url, &data, &["device", "show", id, "--json"], None);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["device"]["esn"], "9F100001");
+        assert_eq!(v["profile"]["mdn"], "3125550100");
+    }
+    let (code, _, err) = mdm(&url, &data, &["device", "show", "12345"], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("is not an ESN"), "{err}");
+}
+
+#[test]
+fn demo_data_loads_idempotently() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, pg) = fresh_database(dir.path());
+    let _pg = Pg(pg);
+    let data = dir.path().join("data");
+    let (code, out, err) = mdm(&url, &data, &["demo", "--subscribers", "60"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("60 profiles, 60 devices"), "{out}");
+    let (code, out, _) = mdm(&url, &data, &["demo", "--subscribers", "60"], None);
+    assert_eq!(code, 0);
+    assert!(out.contains("0 profiles, 0 devices, 0 capability entries, 0 ESN series added; 60 already present"), "{out}");
+    let (code, out, _) = mdm(&url, &data, &["device", "show", &mdm::demo::demo_mdn(0), "--json"], None);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["capability"]["protocol"].is_string(), "demo devices have capabilities");
+}

@@ -1,0 +1,189 @@
+//! The test harness: the real server on a random port against a fresh
+//! database (a SQLite temp file, or a new PostgreSQL database when
+//! MDM_TEST_DATABASE_URL names a server), and an HTTP client with cookies.
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use mdm::auth::Role;
+use mdm::config::Config;
+use mdm::db::Db;
+use mdm::registry::Actor;
+use mdm::Application;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+pub struct TestApp {
+    pub base: String,
+    pub db: Db,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+    pg: Option<(String, String)>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.pg.take() {
+            if let Ok(mut c) = diesel::PgConnection::establish(&admin_url) {
+                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// A fresh database URL: a new PostgreSQL database, or a SQLite file in `dir`.
+pub fn fresh_database(dir: &std::path::Path) -> (String, Option<(String, String)>) {
+    match std::env::var("MDM_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        Some(admin_url) => {
+            let name = format!("mdm_test_{}", uuid::Uuid::new_v4().simple());
+            let mut c = diesel::PgConnection::establish(&admin_url).expect("connect to MDM_TEST_DATABASE_URL");
+            c.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create test database");
+            let mut url = url::Url::parse(&admin_url).expect("MDM_TEST_DATABASE_URL is a URL");
+            url.set_path(&format!("/{name}"));
+            (url.to_string(), Some((admin_url, name)))
+        }
+        None => (dir.join("test.db").to_string_lossy().into_owned(), None),
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (database_url, pg) = fresh_database(dir.path());
+    let mut config = Config::for_test(&database_url, dir.path().join("data"));
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("application starts");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let db = app.state().db.clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        db,
+        client: client(),
+        _dir: dir,
+        pg,
+    }
+}
+
+/// The value of the first `name="csrf"` hidden field in a page.
+pub fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("page has a CSRF field") + marker.len();
+    html[start..].split('"').next().unwrap_or_default().to_string()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn page(&self, path: &str) -> (u16, String) {
+        let r = self.get(path).await;
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap_or_default())
+    }
+
+    /// The CSRF token of the current session, read from a page that has a form.
+    pub async fn csrf(&self, path: &str) -> String {
+        let (_, html) = self.page(path).await;
+        csrf_of(&html)
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(self.url(path)).form(fields).send().await.expect("POST")
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        let csrf = self.csrf("/login").await;
+        self.post_form("/login", &[("username", username), ("password", password), ("csrf", &csrf), ("next", "/")])
+            .await
+    }
+
+    pub async fn login_admin(&self) {
+        let r = self.login("admin", ADMIN_PASSWORD).await;
+        assert_eq!(r.status().as_u16(), 303, "admin signs in");
+    }
+
+    /// Creates a staff user directly in the domain.
+    pub async fn add_user(&self, name: &str, password: &str, role: Role) {
+        let db = self.db.clone();
+        let (name, password) = (name.to_string(), password.to_string());
+        tokio::task::spawn_blocking(move || {
+            let mut c = db.get().unwrap();
+            mdm::auth::users::create(&mut c, &Actor::System("test"), &name, &password, role).unwrap();
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Creates an API token and returns (id, secret).
+    pub async fn token(&self, role: Role) -> (i64, String) {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = db.get().unwrap();
+            let (t, s) = mdm::auth::tokens::create(&mut c, &Actor::System("test"), "test-client", role, None).unwrap();
+            (t.id, s)
+        })
+        .await
+        .unwrap()
+    }
+
+    pub async fn with_conn<T: Send + 'static>(&self, f: impl FnOnce(&mut mdm::db::DbConnection) -> T + Send + 'static) -> T {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = db.get().unwrap();
+            f(&mut c)
+        })
+        .await
+        .unwrap()
+    }
+
+    pub fn api(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(&format!("/api/v1{path}")))
+            .bearer_auth(token)
+    }
+
+    pub async fn count(&self, table: &'static str) -> i64 {
+        self.with_conn(move |c| {
+            use diesel::dsl::count_star;
+            use diesel::prelude::*;
+            use mdm::db::schema::*;
+            match table {
+                "profiles" => profiles::table.select(count_star()).first::<i64>(c).unwrap(),
+                "devices" => devices::table.select(count_star()).first::<i64>(c).unwrap(),
+                "capabilities" => capabilities::table.select(count_star()).first::<i64>(c).unwrap(),
+                "users" => users::table.select(count_star()).first::<i64>(c).unwrap(),
+                other => panic!("unknown table {other}"),
+            }
+        })
+        .await
+    }
+}
+
+pub fn profile_json(mdn: &str) -> serde_json::Value {
+    serde_json::json!({
+        "mdn": mdn,
+        "min": mdn,
+        "imsi": format!("31000{mdn}"),
+        "account_id": "ACC-1",
+        "subscriber_name": "Test Subscriber",
+        "sid_nid_pairs": "4145/65535",
+        "prl_id": 10001,
+        "features": ["mobile_web", "text_messaging"]
+    })
+}

@@ -1,0 +1,70 @@
+use crate::common::spawn_app;
+
+const GOOD: &str = "mdn,min,account_id,subscriber_name,prl_id,esn,meid,make,model,firmware_version\n\
+3125550100,3125550100,ACC1,Ana Alvarez,10001,9F100001,,Samsung,SCH-U350,U350.01\n\
+3125550101,3125550101,ACC2,Ben Brooks,10001,,A0000000002329,LG,VX9600,VX9600V04\n\
+,,,,,A3100007,,LG,VX8360,VX8360V03\n";
+
+async fn upload(app: &crate::common::TestApp, name: &str, body: &str) -> String {
+    let csrf = app.csrf("/devices/import").await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf)
+        .part("file", reqwest::multipart::Part::bytes(body.as_bytes().to_vec()).file_name(name.to_string()));
+    let r = app.client.post(app.url("/devices/import")).multipart(form).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    // Follow the progress page until the import is over.
+    for _ in 0..200 {
+        let (_, html) = app.page(&location).await;
+        if !html.contains("data-state=\"running\"") {
+            return html;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("import did not finish");
+}
+
+#[tokio::test]
+async fn a_good_csv_imports_subscribers_and_devices_linked_together() {
+    let app = spawn_app().await;
+    app.login_admin().await;
+    let html = upload(&app, "pos.csv", GOOD).await;
+    assert!(html.contains("data-state=\"imported\""), "{html}");
+    assert!(html.contains("Imported all 3 line(s)"));
+    assert_eq!(app.count("profiles").await, 2);
+    assert_eq!(app.count("devices").await, 3);
+    let (_, html) = app.page("/devices?mdn=3125550101").await;
+    assert!(html.contains("A0000000002329"));
+    let (_, html) = app.page("/devices/import").await;
+    assert!(html.contains("pos.csv"));
+}
+
+#[tokio::test]
+async fn a_csv_with_any_bad_line_imports_nothing_and_reports_each_line() {
+    let app = spawn_app().await;
+    app.login_admin().await;
+    // Line 3 has a bad ESN, line 4 repeats line 2's MDN, line 5 lacks a model.
+    let bad = "mdn,min,account_id,subscriber_name,esn,make,model,firmware_version\n\
+3125550100,3125550100,ACC1,Ana,9F100001,Samsung,SCH-U350,U350.01\n\
+3125550102,3125550102,ACC3,Chloe,XYZ,Samsung,SCH-U350,U350.01\n\
+3125550100,3125550100,ACC1,Ana again,9F100003,Samsung,SCH-U350,U350.01\n\
+3125550104,3125550104,ACC5,Dev,9F100004,Samsung,,U350.01\n";
+    let html = upload(&app, "bad.csv", bad).await;
+    assert!(html.contains("data-state=\"rejected\""), "{html}");
+    assert!(html.contains("Nothing was imported: 3 problem(s)"), "{html}");
+    assert!(html.contains("<td class=\"num\">3</td><td>esn: ESN must be"), "{html}");
+    assert!(html.contains("MDN 3125550100 also appears on line 2"));
+    assert!(html.contains("<td class=\"num\">5</td><td>model: is required"));
+    assert_eq!(app.count("profiles").await, 0);
+    assert_eq!(app.count("devices").await, 0);
+
+    // A line clashing with what is already registered is refused the same way.
+    upload(&app, "first.csv", GOOD).await;
+    let again = "mdn,min,account_id,subscriber_name\n3125550199,3125550199,ACC9,New\n3125550100,3125550100,ACC1,Dup\n";
+    let html = upload(&app, "again.csv", again).await;
+    assert!(html.contains("MDN 3125550100 is already registered to profile"), "{html}");
+    assert_eq!(app.count("profiles").await, 2);
+
+    let html = upload(&app, "cols.csv", "mdn,colour\n3125550100,red\n").await;
+    assert!(html.contains("unknown column"), "{html}");
+}

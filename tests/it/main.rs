@@ -1,0 +1,8 @@
+//! Integration tests: the real server, a real database, real HTTP.
+
+mod api;
+mod browser;
+mod cli;
+mod common;
+mod import;
+mod portal;
