@@ -16,7 +16,11 @@ use crate::registry::Actor;
 use crate::Application;
 
 #[derive(Parser)]
-#[command(name = "mdm", version, about = "Central device-management platform for a mobile operator")]
+#[command(
+    name = "mdm",
+    version,
+    about = "Central device-management platform for a mobile operator"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -101,7 +105,9 @@ fn init_tracing() {
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
     let json = std::env::var("MDM_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -151,16 +157,24 @@ fn read_secret(prompt: &str) -> anyhow::Result<String> {
 fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { demo } => {
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async move {
                 if demo {
                     let db = crate::open_database(&config).await?;
-                    let report = tokio::task::spawn_blocking(move || crate::demo::load(&db, 5000, &mut |_| {})).await??;
+                    let report = tokio::task::spawn_blocking(move || {
+                        crate::demo::load(&db, 5000, &mut |_| {})
+                    })
+                    .await??;
                     eprintln!("demo data: {report}");
                 }
                 let app = Application::build(config.clone()).await?;
                 tracing::info!(bind = %config.bind, port = app.port(), "MDM platform listening");
-                eprintln!("MDM platform listening on http://{}", config.bind.replace(":0", &format!(":{}", app.port())));
+                eprintln!(
+                    "MDM platform listening on http://{}",
+                    config.bind.replace(":0", &format!(":{}", app.port()))
+                );
                 app.run_until_stopped().await?;
                 anyhow::Ok(())
             })
@@ -171,8 +185,11 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("{applied} migration(s) applied on {}", db.backend().name());
             Ok(())
         }
-        Command::User { command: UserCommand::Add { username, role } } => {
-            let role = Role::parse_staff(&role).ok_or_else(|| anyhow::anyhow!("role must be admin, operator, firmware or care"))?;
+        Command::User {
+            command: UserCommand::Add { username, role },
+        } => {
+            let role = Role::parse_staff(&role)
+                .ok_or_else(|| anyhow::anyhow!("role must be admin, operator, firmware or care"))?;
             let password = read_secret("Password")?;
             let db = open(&config)?;
             let mut conn = db.get()?;
@@ -180,12 +197,20 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("user {} created with role {}", user.username, role.as_str());
             Ok(())
         }
-        Command::Token { command: TokenCommand::Create { name, role, days } } => {
-            let role = Role::parse_staff(&role).ok_or_else(|| anyhow::anyhow!("role must be admin, operator, firmware or care"))?;
+        Command::Token {
+            command: TokenCommand::Create { name, role, days },
+        } => {
+            let role = Role::parse_staff(&role)
+                .ok_or_else(|| anyhow::anyhow!("role must be admin, operator, firmware or care"))?;
             let db = open(&config)?;
             let mut conn = db.get()?;
-            let (token, secret) = tokens::create(&mut conn, &Actor::System("cli"), &name, role, days)?;
-            eprintln!("token {} ({}) created; it is shown only this once:", token.name, role.as_str());
+            let (token, secret) =
+                tokens::create(&mut conn, &Actor::System("cli"), &name, role, days)?;
+            eprintln!(
+                "token {} ({}) created; it is shown only this once:",
+                token.name,
+                role.as_str()
+            );
             println!("{secret}");
             Ok(())
         }
@@ -198,21 +223,34 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let progress = Progress::shared();
             let watcher = spawn_progress(progress.clone());
             let mut conn = db.get()?;
-            let report = import::import_csv(&mut conn, &Actor::System("cli-import"), data.as_slice(), &progress);
+            let report = import::import_csv(
+                &mut conn,
+                &Actor::System("cli-import"),
+                data.as_slice(),
+                &progress,
+            );
             watcher.store(true, Ordering::Relaxed);
             let report = report?;
             eprintln!();
             if report.errors.is_empty() {
-                println!("imported {} line(s): {} profile(s), {} device(s)", report.lines, report.profiles, report.devices);
+                println!(
+                    "imported {} line(s): {} profile(s), {} device(s)",
+                    report.lines, report.profiles, report.devices
+                );
                 Ok(())
             } else {
                 for e in &report.errors {
                     eprintln!("line {}: {}", e.line, e.message);
                 }
-                anyhow::bail!("{} problem(s) found; nothing was imported", report.errors.len())
+                anyhow::bail!(
+                    "{} problem(s) found; nothing was imported",
+                    report.errors.len()
+                )
             }
         }
-        Command::Device { command: DeviceCommand::Show { id, json } } => {
+        Command::Device {
+            command: DeviceCommand::Show { id, json },
+        } => {
             let key = DeviceKey::parse(&id)?;
             let db = open(&config)?;
             let mut conn = db.get()?;
@@ -262,14 +300,30 @@ fn print_device(v: &lookup::DeviceView) {
     println!("  pESN:       {}", d.pesn.as_deref().unwrap_or("-"));
     println!("  Make/model: {} {}", d.make, d.model);
     println!("  Firmware:   {}", d.firmware_version);
-    println!("  Last contact: {} ({})", crate::timefmt::utc_opt(d.last_contact_at), d.last_protocol.as_deref().unwrap_or("-"));
+    println!(
+        "  Last contact: {} ({})",
+        crate::timefmt::utc_opt(d.last_contact_at),
+        d.last_protocol.as_deref().unwrap_or("-")
+    );
     match &v.profile {
         Some(p) => {
             println!("Profile {}", p.id);
             println!("  MDN/MIN:    {} / {}", p.mdn, p.min);
-            println!("  Subscriber: {} (account {})", p.subscriber_name, p.account_id);
-            println!("  State:      {} since {}", p.state().label(), crate::timefmt::utc(p.state_changed_at));
-            println!("  PRL:        {}", p.prl_id.map(|x| x.to_string()).unwrap_or_else(|| "-".into()));
+            println!(
+                "  Subscriber: {} (account {})",
+                p.subscriber_name, p.account_id
+            );
+            println!(
+                "  State:      {} since {}",
+                p.state().label(),
+                crate::timefmt::utc(p.state_changed_at)
+            );
+            println!(
+                "  PRL:        {}",
+                p.prl_id
+                    .map(|x| x.to_string())
+                    .unwrap_or_else(|| "-".into())
+            );
         }
         None => println!("Profile: none"),
     }

@@ -28,21 +28,114 @@ struct Model {
 }
 
 const MODELS: &[Model] = &[
-    Model { make: "Samsung", model: "SCH-U350", protocol: "iota", esn_mfr: Some(0x9F), versions: &["U350.01", "U350.02", "U350.03"], fota_from: None, brew: true, features: "sms,mms" },
-    Model { make: "Samsung", model: "SCH-U960", protocol: "omadm", esn_mfr: None, versions: &["U960.05", "U960.07", "U960.08"], fota_from: Some("U960.05"), brew: true, features: "sms,mms,video,web" },
-    Model { make: "LG", model: "VX8360", protocol: "iota", esn_mfr: Some(0xA3), versions: &["VX8360V03", "VX8360V05"], fota_from: None, brew: true, features: "sms,mms,web" },
-    Model { make: "LG", model: "VX9600", protocol: "both", esn_mfr: None, versions: &["VX9600V04", "VX9600V06", "VX9600V07"], fota_from: Some("VX9600V06"), brew: true, features: "sms,mms,video,web,ptt" },
-    Model { make: "Motorola", model: "RAZR V3m", protocol: "iota", esn_mfr: Some(0x82), versions: &["1.0.12", "1.0.15"], fota_from: None, brew: true, features: "sms,web" },
-    Model { make: "Motorola", model: "W755", protocol: "omadm", esn_mfr: None, versions: &["2.1.0", "2.1.4", "2.2.0"], fota_from: Some("2.1.0"), brew: false, features: "sms,mms,web" },
-    Model { make: "Kyocera", model: "K127", protocol: "iota", esn_mfr: Some(0xB4), versions: &["K127.1", "K127.2"], fota_from: None, brew: false, features: "sms" },
-    Model { make: "HTC", model: "Touch Pro", protocol: "omadm", esn_mfr: None, versions: &["3.0.1", "3.1.0"], fota_from: Some("3.0.1"), brew: false, features: "sms,mms,video,web" },
-    Model { make: "Sanyo", model: "Katana II", protocol: "iota", esn_mfr: Some(0xC2), versions: &["KII-100", "KII-110"], fota_from: None, brew: true, features: "sms,mms" },
+    Model {
+        make: "Samsung",
+        model: "SCH-U350",
+        protocol: "iota",
+        esn_mfr: Some(0x9F),
+        versions: &["U350.01", "U350.02", "U350.03"],
+        fota_from: None,
+        brew: true,
+        features: "sms,mms",
+    },
+    Model {
+        make: "Samsung",
+        model: "SCH-U960",
+        protocol: "omadm",
+        esn_mfr: None,
+        versions: &["U960.05", "U960.07", "U960.08"],
+        fota_from: Some("U960.05"),
+        brew: true,
+        features: "sms,mms,video,web",
+    },
+    Model {
+        make: "LG",
+        model: "VX8360",
+        protocol: "iota",
+        esn_mfr: Some(0xA3),
+        versions: &["VX8360V03", "VX8360V05"],
+        fota_from: None,
+        brew: true,
+        features: "sms,mms,web",
+    },
+    Model {
+        make: "LG",
+        model: "VX9600",
+        protocol: "both",
+        esn_mfr: None,
+        versions: &["VX9600V04", "VX9600V06", "VX9600V07"],
+        fota_from: Some("VX9600V06"),
+        brew: true,
+        features: "sms,mms,video,web,ptt",
+    },
+    Model {
+        make: "Motorola",
+        model: "RAZR V3m",
+        protocol: "iota",
+        esn_mfr: Some(0x82),
+        versions: &["1.0.12", "1.0.15"],
+        fota_from: None,
+        brew: true,
+        features: "sms,web",
+    },
+    Model {
+        make: "Motorola",
+        model: "W755",
+        protocol: "omadm",
+        esn_mfr: None,
+        versions: &["2.1.0", "2.1.4", "2.2.0"],
+        fota_from: Some("2.1.0"),
+        brew: false,
+        features: "sms,mms,web",
+    },
+    Model {
+        make: "Kyocera",
+        model: "K127",
+        protocol: "iota",
+        esn_mfr: Some(0xB4),
+        versions: &["K127.1", "K127.2"],
+        fota_from: None,
+        brew: false,
+        features: "sms",
+    },
+    Model {
+        make: "HTC",
+        model: "Touch Pro",
+        protocol: "omadm",
+        esn_mfr: None,
+        versions: &["3.0.1", "3.1.0"],
+        fota_from: Some("3.0.1"),
+        brew: false,
+        features: "sms,mms,video,web",
+    },
+    Model {
+        make: "Sanyo",
+        model: "Katana II",
+        protocol: "iota",
+        esn_mfr: Some(0xC2),
+        versions: &["KII-100", "KII-110"],
+        fota_from: None,
+        brew: true,
+        features: "sms,mms",
+    },
 ];
 
 const AREAS: &[u32] = &[312, 415, 646, 713, 305, 404, 206, 617];
-const FIRST: &[&str] = &["Ana", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Iris", "Jamal", "Kate", "Luis", "Mei", "Nora", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tariq"];
-const LAST: &[&str] = &["Alvarez", "Brooks", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Johnson", "Khan", "Lopez", "Miller", "Nguyen", "Okafor", "Patel", "Reyes", "Smith", "Tanaka", "Walker"];
-const FEATURES: &[&str] = &["mobile_web", "text_messaging", "picture_messaging", "video_messaging", "touch2talk"];
+const FIRST: &[&str] = &[
+    "Ana", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Iris", "Jamal", "Kate",
+    "Luis", "Mei", "Nora", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tariq",
+];
+const LAST: &[&str] = &[
+    "Alvarez", "Brooks", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Johnson",
+    "Khan", "Lopez", "Miller", "Nguyen", "Okafor", "Patel", "Reyes", "Smith", "Tanaka", "Walker",
+];
+const FEATURES: &[&str] = &[
+    "mobile_web",
+    "text_messaging",
+    "picture_messaging",
+    "video_messaging",
+    "touch2talk",
+];
 
 /// Demo subscribers whose self-service PIN is set, for trying Self Service.
 pub const DEMO_PIN: &str = "2468";
@@ -72,7 +165,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
@@ -91,13 +187,22 @@ fn mdn_for(i: u32) -> String {
     format!("{area}{:07}", 2_000_000 + i)
 }
 
-pub fn load(db: &Db, subscribers: u32, progress: &mut dyn FnMut(u32)) -> Result<DemoReport, RegistryError> {
+pub fn load(
+    db: &Db,
+    subscribers: u32,
+    progress: &mut dyn FnMut(u32),
+) -> Result<DemoReport, RegistryError> {
     let mut conn = db.get()?;
     let mut report = DemoReport::default();
     let actor = Actor::System("demo");
     load_capabilities(&mut conn, &actor, &mut report)?;
-    let existing: HashSet<String> = profiles::table.select(profiles::mdn).load::<String>(&mut conn)?.into_iter().collect();
-    let pin_hash = crate::auth::password::hash(DEMO_PIN).map_err(|e| RegistryError::invalid("pin", e.to_string()))?;
+    let existing: HashSet<String> = profiles::table
+        .select(profiles::mdn)
+        .load::<String>(&mut conn)?
+        .into_iter()
+        .collect();
+    let pin_hash = crate::auth::password::hash(DEMO_PIN)
+        .map_err(|e| RegistryError::invalid("pin", e.to_string()))?;
     let mut rng = Lcg(0x4D44_4D5F_4445_4D4F);
     let now = crate::db::now_ms();
     let batch = 500;
@@ -119,7 +224,21 @@ pub fn load(db: &Db, subscribers: u32, progress: &mut dyn FnMut(u32)) -> Result<
                     report.skipped += 1;
                     continue;
                 }
-                create_subscriber(conn, &actor, n, m, version, state_roll, contact_roll, first, last, feature_mask, &mdn, &pin_hash, now)?;
+                create_subscriber(
+                    conn,
+                    &actor,
+                    n,
+                    m,
+                    version,
+                    state_roll,
+                    contact_roll,
+                    first,
+                    last,
+                    feature_mask,
+                    &mdn,
+                    &pin_hash,
+                    now,
+                )?;
                 report.profiles += 1;
                 report.devices += 1;
             }
@@ -170,7 +289,7 @@ fn create_subscriber(
         home_agent: Some("10.64.0.1".into()),
         mn_ha_spi: Some(300),
         mn_aaa_spi: Some(2),
-        puzl_id: (n % 5 == 0).then_some(7),
+        puzl_id: n.is_multiple_of(5).then_some(7),
         brew_url: m.brew.then(|| "http://brew.example.net/ads".to_string()),
         features: Some(features.join(",")),
         ..ProfileDraft::default()
@@ -187,7 +306,10 @@ fn create_subscriber(
         profile::set_state(conn, actor, p.id, state)?;
     }
     let (esn, meid) = match m.esn_mfr {
-        Some(code) => (Some(Esn::from_u32((u32::from(code) << 24) | (0x10_0000 + n))), None),
+        Some(code) => (
+            Some(Esn::from_u32((u32::from(code) << 24) | (0x10_0000 + n))),
+            None,
+        ),
         None => {
             let v = (0xA1_u64 << 48) | (0x0000_1234_u64 << 24) | u64::from(0x20_0000 + n);
             (None, Meid::from_u64(v).ok())
@@ -205,7 +327,13 @@ fn create_subscriber(
     let d = device::insert(conn, actor, &values)?;
     if contact_roll < 70 {
         let protocol = match m.protocol {
-            "both" => if contact_roll % 2 == 0 { "omadm" } else { "iota" },
+            "both" => {
+                if contact_roll.is_multiple_of(2) {
+                    "omadm"
+                } else {
+                    "iota"
+                }
+            }
             other => other,
         };
         use crate::db::schema::devices;
@@ -219,7 +347,11 @@ fn create_subscriber(
     Ok(())
 }
 
-fn load_capabilities(conn: &mut DbConnection, actor: &Actor, report: &mut DemoReport) -> Result<(), RegistryError> {
+fn load_capabilities(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    report: &mut DemoReport,
+) -> Result<(), RegistryError> {
     for m in MODELS {
         let present: i64 = capabilities::table
             .filter(capabilities::make.eq(m.make))
@@ -231,38 +363,50 @@ fn load_capabilities(conn: &mut DbConnection, actor: &Actor, report: &mut DemoRe
         }
         // Models with FOTA from a given version get two entries: before and after it.
         if let Some(from) = m.fota_from.filter(|f| *f != m.versions[0]) {
-            capability::create(conn, actor, &CapabilityDraft {
-                make: Some(m.make.into()),
-                model: Some(m.model.into()),
-                version_min: None,
-                version_max: Some(m.versions[0].into()),
-                protocol: Some(m.protocol.into()),
-                fota: Some(false),
-                brew: Some(m.brew),
-                features: Some(m.features.into()),
-            })?;
-            capability::create(conn, actor, &CapabilityDraft {
-                make: Some(m.make.into()),
-                model: Some(m.model.into()),
-                version_min: Some(from.into()),
-                version_max: None,
-                protocol: Some(m.protocol.into()),
-                fota: Some(true),
-                brew: Some(m.brew),
-                features: Some(m.features.into()),
-            })?;
+            capability::create(
+                conn,
+                actor,
+                &CapabilityDraft {
+                    make: Some(m.make.into()),
+                    model: Some(m.model.into()),
+                    version_min: None,
+                    version_max: Some(m.versions[0].into()),
+                    protocol: Some(m.protocol.into()),
+                    fota: Some(false),
+                    brew: Some(m.brew),
+                    features: Some(m.features.into()),
+                },
+            )?;
+            capability::create(
+                conn,
+                actor,
+                &CapabilityDraft {
+                    make: Some(m.make.into()),
+                    model: Some(m.model.into()),
+                    version_min: Some(from.into()),
+                    version_max: None,
+                    protocol: Some(m.protocol.into()),
+                    fota: Some(true),
+                    brew: Some(m.brew),
+                    features: Some(m.features.into()),
+                },
+            )?;
             report.capabilities += 2;
         } else {
-            capability::create(conn, actor, &CapabilityDraft {
-                make: Some(m.make.into()),
-                model: Some(m.model.into()),
-                version_min: None,
-                version_max: None,
-                protocol: Some(m.protocol.into()),
-                fota: Some(m.fota_from.is_some()),
-                brew: Some(m.brew),
-                features: Some(m.features.into()),
-            })?;
+            capability::create(
+                conn,
+                actor,
+                &CapabilityDraft {
+                    make: Some(m.make.into()),
+                    model: Some(m.model.into()),
+                    version_min: None,
+                    version_max: None,
+                    protocol: Some(m.protocol.into()),
+                    fota: Some(m.fota_from.is_some()),
+                    brew: Some(m.brew),
+                    features: Some(m.features.into()),
+                },
+            )?;
             report.capabilities += 1;
         }
     }
@@ -276,11 +420,15 @@ fn load_capabilities(conn: &mut DbConnection, actor: &Actor, report: &mut DemoRe
         if present > 0 {
             continue;
         }
-        capability::add_series(conn, actor, &EsnSeriesDraft {
-            make: Some(m.make.into()),
-            first_esn: Some(Esn::from_u32(first).to_hex()),
-            last_esn: Some(Esn::from_u32(first + 0x0F_FFFF).to_hex()),
-        })?;
+        capability::add_series(
+            conn,
+            actor,
+            &EsnSeriesDraft {
+                make: Some(m.make.into()),
+                first_esn: Some(Esn::from_u32(first).to_hex()),
+                last_esn: Some(Esn::from_u32(first + 0x0F_FFFF).to_hex()),
+            },
+        )?;
         report.series += 1;
     }
     Ok(())

@@ -40,7 +40,10 @@ pub enum StartError {
     #[error("session key: {0}")]
     SessionKey(String),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -106,8 +109,12 @@ impl Application {
         .map_err(|e| db::DbError::Task(e.to_string()))??;
         if let Some(password) = generated {
             // Printed once, on the first start only; it is not stored anywhere in clear.
-            println!("Created the first administrator. Sign in as 'admin' with password: {password}");
-            tracing::warn!("created user 'admin' with a generated password (printed on standard output)");
+            println!(
+                "Created the first administrator. Sign in as 'admin' with password: {password}"
+            );
+            tracing::warn!(
+                "created user 'admin' with a generated password (printed on standard output)"
+            );
         }
         let key = session_key(&config)?;
         let listener = TcpListener::bind(&config.bind).map_err(|source| StartError::Bind {
@@ -160,7 +167,11 @@ impl Application {
             server = server.workers(w);
         }
         let server = server.run();
-        Ok(Application { port, server, state })
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -177,5 +188,7 @@ impl Application {
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, web::WebError> {
-    Err(web::WebError::NotFound("There is no page at this address.".into()))
+    Err(web::WebError::NotFound(
+        "There is no page at this address.".into(),
+    ))
 }

@@ -42,20 +42,33 @@ impl FromRequest for ApiCaller {
             .and_then(|h| h.to_str().ok())
             .map(str::to_string);
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            let state =
+                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
             let secret = header
                 .as_deref()
-                .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+                .and_then(|h| {
+                    h.strip_prefix("Bearer ")
+                        .or_else(|| h.strip_prefix("bearer "))
+                })
                 .map(|s| s.trim().to_string())
-                .ok_or_else(|| ApiError::Unauthorized("send an API token as 'Authorization: Bearer mdm_…'".into()))?;
+                .ok_or_else(|| {
+                    ApiError::Unauthorized(
+                        "send an API token as 'Authorization: Bearer mdm_…'".into(),
+                    )
+                })?;
             let token = state
                 .db
-                .run(move |c| tokens::authenticate(c, &secret).map_err(|e| match e {
-                    TokenRejection::Db(d) => ApiError::Internal(d.to_string()),
-                    other => ApiError::Unauthorized(other.to_string()),
-                }))
+                .run(move |c| {
+                    tokens::authenticate(c, &secret).map_err(|e| match e {
+                        TokenRejection::Db(d) => ApiError::Internal(d.to_string()),
+                        other => ApiError::Unauthorized(other.to_string()),
+                    })
+                })
                 .await?;
-            Ok(ApiCaller { name: token.name.clone(), role: token.role() })
+            Ok(ApiCaller {
+                name: token.name.clone(),
+                role: token.role(),
+            })
         })
     }
 }

@@ -87,7 +87,9 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         match self {
             ApiError::Internal(detail) => tracing::error!(error = %detail, "API request failed"),
-            other => tracing::warn!(status = status.as_u16(), error = %other, "API request refused"),
+            other => {
+                tracing::warn!(status = status.as_u16(), error = %other, "API request refused")
+            }
         }
         let mut body = json!({"code": self.code(), "message": self.to_string()});
         if let ApiError::Invalid(fields) = self {
@@ -104,14 +106,23 @@ impl ResponseError for ApiError {
 }
 
 /// Turns serde's complaints about a JSON body into our JSON error.
-pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::BadRequest(format!("invalid JSON body: {err}")).into()
 }
 
-pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::BadRequest(format!("invalid query: {err}")).into()
 }
 
-pub fn path_error(err: actix_web::error::PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn path_error(
+    err: actix_web::error::PathError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::BadRequest(format!("invalid path: {err}")).into()
 }

@@ -46,10 +46,17 @@ fn errors() -> Value {
     })
 }
 
-fn op(summary: &str, tag: &str, params: Vec<Value>, request: Option<Value>, response: (&str, Value)) -> Value {
+fn op(
+    summary: &str,
+    tag: &str,
+    params: Vec<Value>,
+    request: Option<Value>,
+    response: (&str, Value),
+) -> Value {
     let mut responses = errors();
     responses[response.0] = response.1;
-    let mut o = json!({"summary": summary, "tags": [tag], "parameters": params, "responses": responses});
+    let mut o =
+        json!({"summary": summary, "tags": [tag], "parameters": params, "responses": responses});
     if let Some(r) = request {
         o["requestBody"] = r;
     }
@@ -72,7 +79,10 @@ pub fn document_value() -> Value {
         q_int("limit", "Page size, 1-500 (default 50)"),
     ];
     let device_filters = vec![
-        q("esn", "ESN, 8 hex or 11 decimal digits (also matches pseudo-ESNs)"),
+        q(
+            "esn",
+            "ESN, 8 hex or 11 decimal digits (also matches pseudo-ESNs)",
+        ),
         q("meid", "MEID, 14 hex digits"),
         q("mdn", "Subscriber MDN"),
         q("min", "Subscriber MIN"),

@@ -44,51 +44,85 @@ type ApiResult = Result<HttpResponse, ApiError>;
 
 // ---- Profiles ------------------------------------------------------------
 
-async fn profiles_search(state: web::Data<AppState>, caller: ApiCaller, q: web::Query<ProfileQuery>) -> ApiResult {
+async fn profiles_search(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    q: web::Query<ProfileQuery>,
+) -> ApiResult {
     caller.require(Permission::ViewRegistry)?;
     let q = q.into_inner();
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let items = state.db.run(move |c| profile::search(c, &q)).await?;
-    let next_after = (items.len() as i64 == limit).then(|| items.last().map(|p| p.id)).flatten();
+    let next_after = (items.len() as i64 == limit)
+        .then(|| items.last().map(|p| p.id))
+        .flatten();
     Ok(HttpResponse::Ok().json(json!({"items": items, "next_after": next_after})))
 }
 
-async fn profile_create(state: web::Data<AppState>, caller: ApiCaller, body: web::Json<ProfileDraft>) -> ApiResult {
+async fn profile_create(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    body: web::Json<ProfileDraft>,
+) -> ApiResult {
     caller.require(Permission::EditProfiles)?;
     let actor = caller.actor();
     let draft = body.into_inner();
-    let p = state.db.run(move |c| profile::create(c, &actor, &draft)).await?;
+    let p = state
+        .db
+        .run(move |c| profile::create(c, &actor, &draft))
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/profiles/{}", p.id)))
         .json(p))
 }
 
-async fn profile_get(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> ApiResult {
+async fn profile_get(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+) -> ApiResult {
     caller.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
     let (p, devices) = state
         .db
-        .run(move |c| -> Result<_, RegistryError> { Ok((profile::get(c, id)?, device::of_profile(c, id)?)) })
+        .run(move |c| -> Result<_, RegistryError> {
+            Ok((profile::get(c, id)?, device::of_profile(c, id)?))
+        })
         .await?;
     let mut body = serde_json::to_value(&p).map_err(|e| ApiError::Internal(e.to_string()))?;
     body["devices"] = json!(devices);
     Ok(HttpResponse::Ok().json(body))
 }
 
-async fn profile_update(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>, body: web::Json<ProfileDraft>) -> ApiResult {
+async fn profile_update(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+    body: web::Json<ProfileDraft>,
+) -> ApiResult {
     caller.require(Permission::EditProfiles)?;
     let id = path.into_inner();
     let actor = caller.actor();
     let draft = body.into_inner();
-    let p = state.db.run(move |c| profile::update(c, &actor, id, &draft)).await?;
+    let p = state
+        .db
+        .run(move |c| profile::update(c, &actor, id, &draft))
+        .await?;
     Ok(HttpResponse::Ok().json(p))
 }
 
-async fn profile_delete(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> ApiResult {
+async fn profile_delete(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+) -> ApiResult {
     caller.require(Permission::EditProfiles)?;
     let id = path.into_inner();
     let actor = caller.actor();
-    state.db.run(move |c| profile::delete(c, &actor, id)).await?;
+    state
+        .db
+        .run(move |c| profile::delete(c, &actor, id))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -98,18 +132,36 @@ struct StateChange {
     state: String,
 }
 
-async fn profile_state(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>, body: web::Json<StateChange>) -> ApiResult {
+async fn profile_state(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+    body: web::Json<StateChange>,
+) -> ApiResult {
     caller.require(Permission::EditProfiles)?;
     let id = path.into_inner();
     let target = ActivationState::parse(&body.state).ok_or_else(|| {
-        ApiError::Invalid([("state".to_string(), "must be pending, activated or deactivated".to_string())].into())
+        ApiError::Invalid(
+            [(
+                "state".to_string(),
+                "must be pending, activated or deactivated".to_string(),
+            )]
+            .into(),
+        )
     })?;
     let actor = caller.actor();
-    let p = state.db.run(move |c| profile::set_state(c, &actor, id, target)).await?;
+    let p = state
+        .db
+        .run(move |c| profile::set_state(c, &actor, id, target))
+        .await?;
     Ok(HttpResponse::Ok().json(p))
 }
 
-async fn profile_audit(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> ApiResult {
+async fn profile_audit(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+) -> ApiResult {
     caller.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
     let events = state
@@ -124,48 +176,83 @@ async fn profile_audit(state: web::Data<AppState>, caller: ApiCaller, path: web:
 
 // ---- Devices -------------------------------------------------------------
 
-async fn devices_search(state: web::Data<AppState>, caller: ApiCaller, q: web::Query<DeviceQuery>) -> ApiResult {
+async fn devices_search(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    q: web::Query<DeviceQuery>,
+) -> ApiResult {
     caller.require(Permission::ViewRegistry)?;
     let q = q.into_inner();
     let page = state.db.run(move |c| device::search(c, &q)).await?;
-    let next_after = if page.has_more { page.rows.last().map(|r| r.device.id) } else { None };
+    let next_after = if page.has_more {
+        page.rows.last().map(|r| r.device.id)
+    } else {
+        None
+    };
     Ok(HttpResponse::Ok().json(json!({"items": page.rows, "next_after": next_after})))
 }
 
-async fn device_create(state: web::Data<AppState>, caller: ApiCaller, body: web::Json<DeviceDraft>) -> ApiResult {
+async fn device_create(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    body: web::Json<DeviceDraft>,
+) -> ApiResult {
     caller.require(Permission::EditDevices)?;
     let actor = caller.actor();
     let draft = body.into_inner();
-    let d = state.db.run(move |c| device::create(c, &actor, &draft)).await?;
+    let d = state
+        .db
+        .run(move |c| device::create(c, &actor, &draft))
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/devices/{}", d.id)))
         .json(d))
 }
 
-async fn device_get(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> ApiResult {
+async fn device_get(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+) -> ApiResult {
     caller.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
     let v = state.db.run(move |c| lookup::by_id(c, id)).await?;
     Ok(HttpResponse::Ok().json(v))
 }
 
-async fn device_lookup(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<String>) -> ApiResult {
+async fn device_lookup(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<String>,
+) -> ApiResult {
     caller.require(Permission::ViewRegistry)?;
     let key = DeviceKey::parse(&path)?;
     let v = state.db.run(move |c| lookup::by_key(c, &key)).await?;
     Ok(HttpResponse::Ok().json(v))
 }
 
-async fn device_update(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>, body: web::Json<DeviceDraft>) -> ApiResult {
+async fn device_update(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+    body: web::Json<DeviceDraft>,
+) -> ApiResult {
     caller.require(Permission::EditDevices)?;
     let id = path.into_inner();
     let actor = caller.actor();
     let draft = body.into_inner();
-    let d = state.db.run(move |c| device::update(c, &actor, id, &draft)).await?;
+    let d = state
+        .db
+        .run(move |c| device::update(c, &actor, id, &draft))
+        .await?;
     Ok(HttpResponse::Ok().json(d))
 }
 
-async fn device_delete(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> ApiResult {
+async fn device_delete(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+) -> ApiResult {
     caller.require(Permission::EditDevices)?;
     let id = path.into_inner();
     let actor = caller.actor();
@@ -173,7 +260,11 @@ async fn device_delete(state: web::Data<AppState>, caller: ApiCaller, path: web:
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn device_audit(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> ApiResult {
+async fn device_audit(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+) -> ApiResult {
     caller.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
     let events = state
@@ -190,47 +281,79 @@ async fn device_audit(state: web::Data<AppState>, caller: ApiCaller, path: web::
 
 async fn capabilities_list(state: web::Data<AppState>, caller: ApiCaller) -> ApiResult {
     caller.require(Permission::ViewRegistry)?;
-    let items = state.db.run(|c| capability::list(c).map_err(RegistryError::from)).await?;
+    let items = state
+        .db
+        .run(|c| capability::list(c).map_err(RegistryError::from))
+        .await?;
     Ok(HttpResponse::Ok().json(json!({"items": items})))
 }
 
-async fn capability_create(state: web::Data<AppState>, caller: ApiCaller, body: web::Json<CapabilityDraft>) -> ApiResult {
+async fn capability_create(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    body: web::Json<CapabilityDraft>,
+) -> ApiResult {
     caller.require(Permission::EditCapabilities)?;
     let actor = caller.actor();
     let draft = body.into_inner();
-    let cap = state.db.run(move |c| capability::create(c, &actor, &draft)).await?;
+    let cap = state
+        .db
+        .run(move |c| capability::create(c, &actor, &draft))
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/capabilities/{}", cap.id)))
         .json(cap))
 }
 
-async fn capability_get(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> ApiResult {
+async fn capability_get(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+) -> ApiResult {
     caller.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
     let cap = state.db.run(move |c| capability::get(c, id)).await?;
     Ok(HttpResponse::Ok().json(cap))
 }
 
-async fn capability_update(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>, body: web::Json<CapabilityDraft>) -> ApiResult {
+async fn capability_update(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+    body: web::Json<CapabilityDraft>,
+) -> ApiResult {
     caller.require(Permission::EditCapabilities)?;
     let id = path.into_inner();
     let actor = caller.actor();
     let draft = body.into_inner();
-    let cap = state.db.run(move |c| capability::update(c, &actor, id, &draft)).await?;
+    let cap = state
+        .db
+        .run(move |c| capability::update(c, &actor, id, &draft))
+        .await?;
     Ok(HttpResponse::Ok().json(cap))
 }
 
-async fn capability_delete(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> ApiResult {
+async fn capability_delete(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+) -> ApiResult {
     caller.require(Permission::EditCapabilities)?;
     let id = path.into_inner();
     let actor = caller.actor();
-    state.db.run(move |c| capability::delete(c, &actor, id)).await?;
+    state
+        .db
+        .run(move |c| capability::delete(c, &actor, id))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 async fn series_list(state: web::Data<AppState>, caller: ApiCaller) -> ApiResult {
     caller.require(Permission::ViewRegistry)?;
-    let items = state.db.run(|c| capability::list_series(c).map_err(RegistryError::from)).await?;
+    let items = state
+        .db
+        .run(|c| capability::list_series(c).map_err(RegistryError::from))
+        .await?;
     let items: Vec<_> = items
         .iter()
         .map(|s| json!({"id": s.id, "make": s.make, "first_esn": s.first_hex(), "last_esn": s.last_hex(), "size": s.size()}))
@@ -238,18 +361,32 @@ async fn series_list(state: web::Data<AppState>, caller: ApiCaller) -> ApiResult
     Ok(HttpResponse::Ok().json(json!({"items": items})))
 }
 
-async fn series_create(state: web::Data<AppState>, caller: ApiCaller, body: web::Json<EsnSeriesDraft>) -> ApiResult {
+async fn series_create(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    body: web::Json<EsnSeriesDraft>,
+) -> ApiResult {
     caller.require(Permission::EditCapabilities)?;
     let actor = caller.actor();
     let draft = body.into_inner();
-    let s = state.db.run(move |c| capability::add_series(c, &actor, &draft)).await?;
+    let s = state
+        .db
+        .run(move |c| capability::add_series(c, &actor, &draft))
+        .await?;
     Ok(HttpResponse::Created().json(json!({"id": s.id, "make": s.make, "first_esn": s.first_hex(), "last_esn": s.last_hex(), "size": s.size()})))
 }
 
-async fn series_delete(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> ApiResult {
+async fn series_delete(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+) -> ApiResult {
     caller.require(Permission::EditCapabilities)?;
     let id = path.into_inner();
     let actor = caller.actor();
-    state.db.run(move |c| capability::delete_series(c, &actor, id)).await?;
+    state
+        .db
+        .run(move |c| capability::delete_series(c, &actor, id))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -37,7 +37,9 @@ pub fn dummy_hash() -> &'static str {
 
 pub fn check_strength(password: &str) -> Result<(), AuthError> {
     if password.chars().count() < 10 {
-        return Err(AuthError::Invalid("a password needs at least 10 characters".into()));
+        return Err(AuthError::Invalid(
+            "a password needs at least 10 characters".into(),
+        ));
     }
     Ok(())
 }

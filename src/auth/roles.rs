@@ -75,7 +75,10 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => p != SelfService,
-            Role::Operator => matches!(p, ViewRegistry | EditDevices | EditCapabilities | Import | ViewOps),
+            Role::Operator => matches!(
+                p,
+                ViewRegistry | EditDevices | EditCapabilities | Import | ViewOps
+            ),
             Role::Firmware => matches!(p, ViewRegistry | EditCapabilities | ManageFirmware),
             Role::Care => matches!(p, ViewRegistry | EditProfiles | EditDevices),
             Role::Subscriber => p == SelfService,

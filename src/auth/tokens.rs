@@ -59,14 +59,18 @@ pub fn create(
 ) -> Result<(ApiToken, String), AuthError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 64 {
-        return Err(AuthError::Invalid("a token name is 1 to 64 characters".into()));
+        return Err(AuthError::Invalid(
+            "a token name is 1 to 64 characters".into(),
+        ));
     }
     if role == Role::Subscriber {
         return Err(AuthError::Invalid("API tokens hold a staff role".into()));
     }
     if let Some(d) = valid_for_days {
         if !(1..=3650).contains(&d) {
-            return Err(AuthError::Invalid("a token is valid for 1 to 3650 days".into()));
+            return Err(AuthError::Invalid(
+                "a token is valid for 1 to 3650 days".into(),
+            ));
         }
     }
     let secret = format!("{PREFIX}{}", password::random_secret(24));
@@ -109,13 +113,24 @@ pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<ApiToken>> {
 
 pub fn revoke(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<(), AuthError> {
     conn.transaction(|conn| {
-        let n = diesel::update(api_tokens::table.find(id).filter(api_tokens::revoked_at.is_null()))
-            .set(api_tokens::revoked_at.eq(now_ms()))
-            .execute(conn)?;
+        let n = diesel::update(
+            api_tokens::table
+                .find(id)
+                .filter(api_tokens::revoked_at.is_null()),
+        )
+        .set(api_tokens::revoked_at.eq(now_ms()))
+        .execute(conn)?;
         if n == 0 {
             return Err(AuthError::NotFound(format!("active token {id}")));
         }
-        audit::record(conn, actor, EntityKind::Token, id, "revoked", &serde_json::Value::Null)?;
+        audit::record(
+            conn,
+            actor,
+            EntityKind::Token,
+            id,
+            "revoked",
+            &serde_json::Value::Null,
+        )?;
         Ok(())
     })
 }

@@ -47,7 +47,10 @@ pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
 }
 
 pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<User>> {
-    users::table.order(users::username).select(User::as_select()).load(conn)
+    users::table
+        .order(users::username)
+        .select(User::as_select())
+        .load(conn)
 }
 
 pub fn get(conn: &mut DbConnection, id: i64) -> Result<User, AuthError> {
@@ -70,7 +73,9 @@ pub fn create(
     check_username(username)?;
     password::check_strength(password)?;
     if role == Role::Subscriber {
-        return Err(AuthError::Invalid("subscribers sign in with their MDN and PIN, not an account".into()));
+        return Err(AuthError::Invalid(
+            "subscribers sign in with their MDN and PIN, not an account".into(),
+        ));
     }
     let hash = password::hash(password)?;
     conn.transaction(|conn| {
@@ -106,7 +111,12 @@ pub fn create(
     })
 }
 
-pub fn set_disabled(conn: &mut DbConnection, actor: &Actor, id: i64, disabled: bool) -> Result<(), AuthError> {
+pub fn set_disabled(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: i64,
+    disabled: bool,
+) -> Result<(), AuthError> {
     conn.transaction(|conn| {
         let user = get(conn, id)?;
         diesel::update(users::table.find(id))
@@ -124,7 +134,12 @@ pub fn set_disabled(conn: &mut DbConnection, actor: &Actor, id: i64, disabled: b
     })
 }
 
-pub fn set_password(conn: &mut DbConnection, actor: &Actor, id: i64, password: &str) -> Result<(), AuthError> {
+pub fn set_password(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: i64,
+    password: &str,
+) -> Result<(), AuthError> {
     password::check_strength(password)?;
     let hash = password::hash(password)?;
     conn.transaction(|conn| {
@@ -132,13 +147,24 @@ pub fn set_password(conn: &mut DbConnection, actor: &Actor, id: i64, password: &
         diesel::update(users::table.find(id))
             .set(users::password_hash.eq(hash))
             .execute(conn)?;
-        audit::record(conn, actor, EntityKind::User, id, "password changed", &serde_json::Value::Null)?;
+        audit::record(
+            conn,
+            actor,
+            EntityKind::User,
+            id,
+            "password changed",
+            &serde_json::Value::Null,
+        )?;
         Ok(())
     })
 }
 
 /// Checks a staff sign-in. Unknown users cost as much as known ones.
-pub fn authenticate(conn: &mut DbConnection, username: &str, password: &str) -> Result<User, AuthError> {
+pub fn authenticate(
+    conn: &mut DbConnection,
+    username: &str,
+    password: &str,
+) -> Result<User, AuthError> {
     let user: Option<User> = users::table
         .filter(users::username.eq(username))
         .select(User::as_select())
@@ -161,7 +187,11 @@ pub struct SubscriberLogin {
     pub mdn: String,
 }
 
-pub fn authenticate_subscriber(conn: &mut DbConnection, mdn: &str, pin: &str) -> Result<SubscriberLogin, AuthError> {
+pub fn authenticate_subscriber(
+    conn: &mut DbConnection,
+    mdn: &str,
+    pin: &str,
+) -> Result<SubscriberLogin, AuthError> {
     let Ok(mdn) = Mdn::parse(mdn) else {
         password::verify(pin, password::dummy_hash());
         return Err(AuthError::BadCredentials);
@@ -185,7 +215,10 @@ pub fn authenticate_subscriber(conn: &mut DbConnection, mdn: &str, pin: &str) ->
 
 /// On first start with no users, creates `admin`. Returns the generated
 /// password when none was configured, so the caller can print it once.
-pub fn bootstrap_admin(conn: &mut DbConnection, configured: Option<&str>) -> Result<Option<String>, AuthError> {
+pub fn bootstrap_admin(
+    conn: &mut DbConnection,
+    configured: Option<&str>,
+) -> Result<Option<String>, AuthError> {
     if count(conn)? > 0 {
         return Ok(None);
     }
@@ -193,6 +226,12 @@ pub fn bootstrap_admin(conn: &mut DbConnection, configured: Option<&str>) -> Res
         Some(p) => (p.to_string(), false),
         None => (password::random_secret(12), true),
     };
-    create(conn, &Actor::System("bootstrap"), "admin", &password, Role::Admin)?;
+    create(
+        conn,
+        &Actor::System("bootstrap"),
+        "admin",
+        &password,
+        Role::Admin,
+    )?;
     Ok(generated.then_some(password))
 }

@@ -196,10 +196,7 @@ pub fn now_ms() -> i64 {
 pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
     matches!(
         e,
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _
-        )
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
 }
 
@@ -207,6 +204,10 @@ impl Db {
     /// Pool occupancy for the dashboard.
     pub fn pool_state(&self) -> String {
         let s = self.pool.state();
-        format!("{} of {} connections in use", s.connections - s.idle_connections, self.pool.max_size())
+        format!(
+            "{} of {} connections in use",
+            s.connections - s.idle_connections,
+            self.pool.max_size()
+        )
     }
 }

@@ -173,8 +173,16 @@ mod tests {
 
     #[test]
     fn diff_lists_only_changed_fields_and_hides_secrets() {
-        let before = S { a: 1, b: None, pin_hash: None };
-        let after = S { a: 1, b: Some("x".into()), pin_hash: Some("argon".into()) };
+        let before = S {
+            a: 1,
+            b: None,
+            pin_hash: None,
+        };
+        let after = S {
+            a: 1,
+            b: Some("x".into()),
+            pin_hash: Some("argon".into()),
+        };
         let d = diff(&before, &after);
         assert_eq!(d["b"]["to"], "x");
         assert!(d.get("a").is_none());

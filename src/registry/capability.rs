@@ -136,7 +136,10 @@ impl CapabilityDraft {
         let version_max = c.opt_text("version_max", &self.version_max, 64);
         if let (Some(a), Some(b)) = (&version_min, &version_max) {
             if version::compare(a, b) == std::cmp::Ordering::Greater {
-                c.fail("version_max", format!("must not be below the minimum version {a}"));
+                c.fail(
+                    "version_max",
+                    format!("must not be below the minimum version {a}"),
+                );
             }
         }
         let protocol = match self.protocol.as_deref().map(Protocol::parse) {
@@ -150,7 +153,11 @@ impl CapabilityDraft {
                 Protocol::Omadm
             }
         };
-        let features = feature_list(&mut c.errors, "features", self.features.as_deref().unwrap_or(""));
+        let features = feature_list(
+            &mut c.errors,
+            "features",
+            self.features.as_deref().unwrap_or(""),
+        );
         c.finish()?;
         Ok(CapabilityValues {
             make,
@@ -204,7 +211,11 @@ pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<Capability>> {
 }
 
 /// Two entries for one make/model may not claim the same version.
-fn ensure_no_overlap(conn: &mut DbConnection, v: &CapabilityValues, except: Option<i64>) -> Result<(), RegistryError> {
+fn ensure_no_overlap(
+    conn: &mut DbConnection,
+    v: &CapabilityValues,
+    except: Option<i64>,
+) -> Result<(), RegistryError> {
     let siblings: Vec<Capability> = capabilities::table
         .filter(capabilities::make.eq(&v.make))
         .filter(capabilities::model.eq(&v.model))
@@ -229,7 +240,11 @@ fn ensure_no_overlap(conn: &mut DbConnection, v: &CapabilityValues, except: Opti
     Ok(())
 }
 
-pub fn create(conn: &mut DbConnection, actor: &Actor, draft: &CapabilityDraft) -> Result<Capability, RegistryError> {
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    draft: &CapabilityDraft,
+) -> Result<Capability, RegistryError> {
     let values = draft.validate()?;
     conn.transaction(|conn| {
         ensure_no_overlap(conn, &values, None)?;
@@ -247,7 +262,14 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, draft: &CapabilityDraft) -
             .order(capabilities::id.desc())
             .select(Capability::as_select())
             .first(conn)?;
-        audit::record(conn, actor, EntityKind::Capability, created.id, "created", &audit::snapshot(&values))?;
+        audit::record(
+            conn,
+            actor,
+            EntityKind::Capability,
+            created.id,
+            "created",
+            &audit::snapshot(&values),
+        )?;
         Ok(created)
     })
 }
@@ -290,7 +312,12 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<(), Reg
 }
 
 /// The capability entry that applies to a make/model at a firmware version.
-pub fn for_device(conn: &mut DbConnection, make: &str, model: &str, fw: &str) -> QueryResult<Option<Capability>> {
+pub fn for_device(
+    conn: &mut DbConnection,
+    make: &str,
+    model: &str,
+    fw: &str,
+) -> QueryResult<Option<Capability>> {
     let entries: Vec<Capability> = capabilities::table
         .filter(capabilities::make.eq(make))
         .filter(capabilities::model.eq(model))
@@ -347,7 +374,11 @@ pub fn list_series(conn: &mut DbConnection) -> QueryResult<Vec<EsnSeries>> {
         .load(conn)
 }
 
-pub fn add_series(conn: &mut DbConnection, actor: &Actor, draft: &EsnSeriesDraft) -> Result<EsnSeries, RegistryError> {
+pub fn add_series(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    draft: &EsnSeriesDraft,
+) -> Result<EsnSeries, RegistryError> {
     let mut c = Checker::new();
     let make = c.text("make", &draft.make, 64);
     let first: Option<Esn> = c.ident("first_esn", &draft.first_esn);
@@ -385,12 +416,21 @@ pub fn add_series(conn: &mut DbConnection, actor: &Actor, draft: &EsnSeriesDraft
             last_esn: last,
             created_at: now_ms(),
         };
-        diesel::insert_into(iota_esn_series::table).values(&new).execute(conn)?;
+        diesel::insert_into(iota_esn_series::table)
+            .values(&new)
+            .execute(conn)?;
         let created: EsnSeries = iota_esn_series::table
             .filter(iota_esn_series::first_esn.eq(first))
             .select(EsnSeries::as_select())
             .first(conn)?;
-        audit::record(conn, actor, EntityKind::EsnSeries, created.id, "created", &audit::snapshot(&new))?;
+        audit::record(
+            conn,
+            actor,
+            EntityKind::EsnSeries,
+            created.id,
+            "created",
+            &audit::snapshot(&new),
+        )?;
         Ok(created)
     })
 }

@@ -197,7 +197,11 @@ pub fn get(conn: &mut DbConnection, id: i64) -> Result<Device, RegistryError> {
         .ok_or_else(|| RegistryError::NotFound(format!("device {id}")))
 }
 
-fn ensure_unique(conn: &mut DbConnection, v: &DeviceValues, except: Option<i64>) -> Result<(), RegistryError> {
+fn ensure_unique(
+    conn: &mut DbConnection,
+    v: &DeviceValues,
+    except: Option<i64>,
+) -> Result<(), RegistryError> {
     if let Some(esn) = &v.esn {
         let hit: Option<i64> = devices::table
             .filter(devices::esn.eq(esn))
@@ -234,7 +238,11 @@ fn duplicate_or(e: diesel::result::Error) -> RegistryError {
 }
 
 /// Inserts resolved values; the caller owns the transaction.
-pub fn insert(conn: &mut DbConnection, actor: &Actor, values: &DeviceValues) -> Result<Device, RegistryError> {
+pub fn insert(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    values: &DeviceValues,
+) -> Result<Device, RegistryError> {
     ensure_unique(conn, values, None)?;
     let now = now_ms();
     diesel::insert_into(devices::table)
@@ -249,14 +257,30 @@ pub fn insert(conn: &mut DbConnection, actor: &Actor, values: &DeviceValues) -> 
     query = match (&values.meid, &values.esn) {
         (Some(meid), _) => query.filter(devices::meid.eq(meid)),
         (None, Some(esn)) => query.filter(devices::esn.eq(esn)),
-        (None, None) => return Err(RegistryError::invalid("esn", "an ESN or a MEID is required")),
+        (None, None) => {
+            return Err(RegistryError::invalid(
+                "esn",
+                "an ESN or a MEID is required",
+            ))
+        }
     };
     let created = query.first(conn)?;
-    audit::record(conn, actor, EntityKind::Device, created.id, "created", &audit::snapshot(values))?;
+    audit::record(
+        conn,
+        actor,
+        EntityKind::Device,
+        created.id,
+        "created",
+        &audit::snapshot(values),
+    )?;
     Ok(created)
 }
 
-pub fn create(conn: &mut DbConnection, actor: &Actor, draft: &DeviceDraft) -> Result<Device, RegistryError> {
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    draft: &DeviceDraft,
+) -> Result<Device, RegistryError> {
     let checked = draft.check()?;
     conn.transaction(|conn| {
         let values = checked.resolve(conn)?;
@@ -264,7 +288,12 @@ pub fn create(conn: &mut DbConnection, actor: &Actor, draft: &DeviceDraft) -> Re
     })
 }
 
-pub fn update(conn: &mut DbConnection, actor: &Actor, id: i64, draft: &DeviceDraft) -> Result<Device, RegistryError> {
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: i64,
+    draft: &DeviceDraft,
+) -> Result<Device, RegistryError> {
     let checked = draft.check()?;
     conn.transaction(|conn| {
         let before = get(conn, id)?;

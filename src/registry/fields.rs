@@ -86,7 +86,14 @@ impl Checker {
     }
 
     /// An integer in an inclusive range, with a default when absent.
-    pub fn int_or(&mut self, field: &str, value: Option<i64>, min: i64, max: i64, default: i64) -> i64 {
+    pub fn int_or(
+        &mut self,
+        field: &str,
+        value: Option<i64>,
+        min: i64,
+        max: i64,
+        default: i64,
+    ) -> i64 {
         match value {
             None => default,
             Some(v) if (min..=max).contains(&v) => v,
@@ -143,7 +150,10 @@ pub fn form_int(errors: &mut FieldErrors, field: &str, value: &str) -> Option<i6
     match v.parse::<i64>() {
         Ok(n) => Some(n),
         Err(_) => {
-            errors.insert(field.to_string(), format!("must be a whole number, got \"{v}\""));
+            errors.insert(
+                field.to_string(),
+                format!("must be a whole number, got \"{v}\""),
+            );
             None
         }
     }

@@ -86,7 +86,10 @@ pub fn import_csv<R: Read>(
     let headers: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|s| s.trim().to_ascii_lowercase()).collect(),
         Err(e) => {
-            report.errors.push(LineError { line: 1, message: format!("cannot read the header line: {e}") });
+            report.errors.push(LineError {
+                line: 1,
+                message: format!("cannot read the header line: {e}"),
+            });
             return Ok(report);
         }
     };
@@ -94,7 +97,10 @@ pub fn import_csv<R: Read>(
         if !COLUMNS.contains(&h.as_str()) {
             report.errors.push(LineError {
                 line: 1,
-                message: format!("unknown column \"{h}\"; the columns are {}", COLUMNS.join(", ")),
+                message: format!(
+                    "unknown column \"{h}\"; the columns are {}",
+                    COLUMNS.join(", ")
+                ),
             });
         }
     }
@@ -111,11 +117,18 @@ pub fn import_csv<R: Read>(
     let records: Vec<(u64, csv::Result<csv::StringRecord>)> = reader
         .records()
         .map(|r| {
-            let line = r.as_ref().ok().and_then(|rec| rec.position()).map(|p| p.line()).unwrap_or(0);
+            let line = r
+                .as_ref()
+                .ok()
+                .and_then(|rec| rec.position())
+                .map(|p| p.line())
+                .unwrap_or(0);
             (line, r)
         })
         .collect();
-    progress.total.store(records.len() as i64, Ordering::Relaxed);
+    progress
+        .total
+        .store(records.len() as i64, Ordering::Relaxed);
 
     let mut lines = Vec::with_capacity(records.len());
     let mut seen_mdn: HashMap<String, u64> = HashMap::new();
@@ -123,12 +136,19 @@ pub fn import_csv<R: Read>(
     let mut seen_meid: HashMap<String, u64> = HashMap::new();
     for (index, (pos_line, record)) in records.into_iter().enumerate() {
         // Line numbers count the header as line 1, as a spreadsheet shows them.
-        let number = if pos_line > 0 { pos_line } else { index as u64 + 2 };
+        let number = if pos_line > 0 {
+            pos_line
+        } else {
+            index as u64 + 2
+        };
         progress.checked.fetch_add(1, Ordering::Relaxed);
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                report.errors.push(LineError { line: number, message: format!("unreadable CSV: {e}") });
+                report.errors.push(LineError {
+                    line: number,
+                    message: format!("unreadable CSV: {e}"),
+                });
                 continue;
             }
         };
@@ -212,10 +232,18 @@ pub fn import_csv<R: Read>(
             }
         }
         for message in errs {
-            report.errors.push(LineError { line: number, message });
+            report.errors.push(LineError {
+                line: number,
+                message,
+            });
         }
         let mdn = profile_values.as_ref().map(|p| p.mdn.clone());
-        lines.push(Line { number, profile: profile_values, device: checked_device, mdn });
+        lines.push(Line {
+            number,
+            profile: profile_values,
+            device: checked_device,
+            mdn,
+        });
     }
     report.lines = lines.len() as i64;
 
@@ -257,7 +285,11 @@ fn at_line(line: u64, e: RegistryError) -> RegistryError {
 }
 
 /// Reports every line whose MDN, ESN or MEID is already registered.
-fn check_existing(conn: &mut DbConnection, lines: &[Line], report: &mut ImportReport) -> Result<(), RegistryError> {
+fn check_existing(
+    conn: &mut DbConnection,
+    lines: &[Line],
+    report: &mut ImportReport,
+) -> Result<(), RegistryError> {
     for chunk in lines.chunks(500) {
         let mdns: Vec<String> = chunk.iter().filter_map(|l| l.mdn.clone()).collect();
         let taken: Vec<(String, i64)> = profiles::table
@@ -289,20 +321,29 @@ fn check_existing(conn: &mut DbConnection, lines: &[Line], report: &mut ImportRe
             if let Some(id) = l.mdn.as_ref().and_then(|m| taken.get(m)) {
                 report.errors.push(LineError {
                     line: l.number,
-                    message: format!("MDN {} is already registered to profile {id}", l.mdn.as_deref().unwrap_or("")),
+                    message: format!(
+                        "MDN {} is already registered to profile {id}",
+                        l.mdn.as_deref().unwrap_or("")
+                    ),
                 });
             }
             if let Some(d) = &l.device {
                 if let Some(id) = d.esn.and_then(|e| taken_esn.get(&e.to_hex())) {
                     report.errors.push(LineError {
                         line: l.number,
-                        message: format!("ESN {} is already registered to device {id}", d.esn.map(|e| e.to_hex()).unwrap_or_default()),
+                        message: format!(
+                            "ESN {} is already registered to device {id}",
+                            d.esn.map(|e| e.to_hex()).unwrap_or_default()
+                        ),
                     });
                 }
                 if let Some(id) = d.meid.and_then(|m| taken_meid.get(&m.to_hex())) {
                     report.errors.push(LineError {
                         line: l.number,
-                        message: format!("MEID {} is already registered to device {id}", d.meid.map(|m| m.to_hex()).unwrap_or_default()),
+                        message: format!(
+                            "MEID {} is already registered to device {id}",
+                            d.meid.map(|m| m.to_hex()).unwrap_or_default()
+                        ),
                     });
                 }
             }
@@ -350,7 +391,11 @@ impl ImportRun {
 
 use crate::db::schema::import_runs;
 
-pub fn start_run(conn: &mut DbConnection, filename: &str, created_by: &str) -> Result<i64, RegistryError> {
+pub fn start_run(
+    conn: &mut DbConnection,
+    filename: &str,
+    created_by: &str,
+) -> Result<i64, RegistryError> {
     let now = crate::db::now_ms();
     conn.transaction(|conn| {
         diesel::insert_into(import_runs::table)
@@ -378,7 +423,15 @@ pub fn finish_run(
     let (state, total, imported, errors) = match outcome {
         Ok(r) if r.errors.is_empty() => ("imported", r.lines, r.lines, Vec::new()),
         Ok(r) => ("rejected", r.lines, 0, r.errors.clone()),
-        Err(e) => ("failed", 0, 0, vec![LineError { line: 0, message: e.to_string() }]),
+        Err(e) => (
+            "failed",
+            0,
+            0,
+            vec![LineError {
+                line: 0,
+                message: e.to_string(),
+            }],
+        ),
     };
     diesel::update(import_runs::table.find(id))
         .set((

@@ -24,7 +24,9 @@ impl DeviceKey {
     pub fn parse(s: &str) -> Result<DeviceKey, RegistryError> {
         let t = s.trim();
         if t.len() == 10 && t.chars().all(|c| c.is_ascii_digit()) {
-            return Ok(DeviceKey::Mdn(Mdn::parse(t).map_err(|e| RegistryError::invalid("id", e.to_string()))?));
+            return Ok(DeviceKey::Mdn(
+                Mdn::parse(t).map_err(|e| RegistryError::invalid("id", e.to_string()))?,
+            ));
         }
         if let Ok(esn) = Esn::parse(t) {
             return Ok(DeviceKey::Esn(esn));
@@ -102,7 +104,8 @@ pub fn view(conn: &mut DbConnection, device: Device) -> Result<DeviceView, Regis
         Some(id) => Some(profile::get(conn, id)?),
         None => None,
     };
-    let capability = capability::for_device(conn, &device.make, &device.model, &device.firmware_version)?;
+    let capability =
+        capability::for_device(conn, &device.make, &device.model, &device.firmware_version)?;
     let iota_support = iota_support(conn, &device, capability.as_ref())?;
     Ok(DeviceView {
         device,
@@ -123,8 +126,13 @@ fn iota_support(
     use super::capability::Protocol;
     if let Some(c) = capability {
         return Ok(Some(match c.protocol() {
-            Protocol::Iota | Protocol::Both => format!("yes (capability registry: {} {})", c.make, c.model),
-            Protocol::Omadm => format!("no (capability registry: {} {} is OMA-DM only)", c.make, c.model),
+            Protocol::Iota | Protocol::Both => {
+                format!("yes (capability registry: {} {})", c.make, c.model)
+            }
+            Protocol::Omadm => format!(
+                "no (capability registry: {} {} is OMA-DM only)",
+                c.make, c.model
+            ),
         }));
     }
     if device.meid.is_none() {

@@ -96,14 +96,14 @@ impl Profile {
     }
 
     pub fn mcc(&self) -> &str {
-        self.imsi.as_deref().map(|i| &i[..3.min(i.len())]).unwrap_or("")
+        self.imsi
+            .as_deref()
+            .map(|i| &i[..3.min(i.len())])
+            .unwrap_or("")
     }
 
     pub fn imsi_11_12(&self) -> &str {
-        self.imsi
-            .as_deref()
-            .and_then(|i| i.get(3..5))
-            .unwrap_or("")
+        self.imsi.as_deref().and_then(|i| i.get(3..5)).unwrap_or("")
     }
 
     pub fn imsi_s(&self) -> &str {
@@ -302,7 +302,10 @@ impl ProfileDraft {
         let nai = c.opt_text("nai", &self.nai, 72);
         if let Some(n) = &nai {
             if !n.contains('@') || n.chars().any(char::is_whitespace) {
-                c.fail("nai", "must be a network access identifier such as user@realm");
+                c.fail(
+                    "nai",
+                    "must be a network access identifier such as user@realm",
+                );
             }
         }
         let home_agent = c.opt_text("home_agent", &self.home_agent, 64);
@@ -314,8 +317,11 @@ impl ProfileDraft {
         let mn_ha_spi = c.opt_int("mn_ha_spi", self.mn_ha_spi, 0, i64::from(u32::MAX));
         let mn_aaa_spi = c.opt_int("mn_aaa_spi", self.mn_aaa_spi, 0, i64::from(u32::MAX));
         let brew_url = c.url("brew_url", &self.brew_url);
-        let features =
-            super::fields::feature_list(&mut c.errors, "features", self.features.as_deref().unwrap_or(""));
+        let features = super::fields::feature_list(
+            &mut c.errors,
+            "features",
+            self.features.as_deref().unwrap_or(""),
+        );
         let new_esn: Option<Esn> = c.opt_ident("new_esn", &self.new_esn);
         let activated_esn: Option<Esn> = c.opt_ident("activated_esn", &self.activated_esn);
         if let Some(pin) = self.pin.as_deref().filter(|p| !p.is_empty()) {
@@ -421,7 +427,11 @@ pub fn by_mdn(conn: &mut DbConnection, mdn: &Mdn) -> QueryResult<Option<Profile>
         .optional()
 }
 
-fn ensure_unique_mdn(conn: &mut DbConnection, mdn: &str, except: Option<i64>) -> Result<(), RegistryError> {
+fn ensure_unique_mdn(
+    conn: &mut DbConnection,
+    mdn: &str,
+    except: Option<i64>,
+) -> Result<(), RegistryError> {
     let existing: Option<i64> = profiles::table
         .filter(profiles::mdn.eq(mdn))
         .select(profiles::id)
@@ -488,7 +498,11 @@ fn duplicate_or(e: diesel::result::Error, mdn: &str) -> RegistryError {
     }
 }
 
-pub fn create(conn: &mut DbConnection, actor: &Actor, draft: &ProfileDraft) -> Result<Profile, RegistryError> {
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    draft: &ProfileDraft,
+) -> Result<Profile, RegistryError> {
     let values = draft.validate()?;
     let pin_hash = hash_pin_of(draft)?;
     conn.transaction(|conn| insert(conn, actor, &values, pin_hash, ActivationState::Pending))
@@ -579,13 +593,28 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<(), Reg
 }
 
 /// Sets a self-service PIN (already validated and hashed by the caller).
-pub fn set_pin_hash(conn: &mut DbConnection, actor: &Actor, id: i64, hash: &str) -> Result<(), RegistryError> {
+pub fn set_pin_hash(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: i64,
+    hash: &str,
+) -> Result<(), RegistryError> {
     conn.transaction(|conn| {
         get(conn, id)?;
         diesel::update(profiles::table.find(id))
-            .set((profiles::pin_hash.eq(hash), profiles::updated_at.eq(now_ms())))
+            .set((
+                profiles::pin_hash.eq(hash),
+                profiles::updated_at.eq(now_ms()),
+            ))
             .execute(conn)?;
-        audit::record(conn, actor, EntityKind::Profile, id, "PIN changed", &serde_json::Value::Null)?;
+        audit::record(
+            conn,
+            actor,
+            EntityKind::Profile,
+            id,
+            "PIN changed",
+            &serde_json::Value::Null,
+        )?;
         Ok(())
     })
 }
@@ -620,7 +649,11 @@ pub fn search(conn: &mut DbConnection, q: &ProfileQuery) -> Result<Vec<Profile>,
         query = query.filter(profiles::account_id.eq(acct));
     }
     if let Some(name) = c.opt_text("name", &q.name, 128) {
-        query = query.filter(profiles::subscriber_name.like(format!("{}%", escape_like(&name))).escape('\\'));
+        query = query.filter(
+            profiles::subscriber_name
+                .like(format!("{}%", escape_like(&name)))
+                .escape('\\'),
+        );
     }
     if let Some(state) = q.state.as_deref().filter(|s| !s.is_empty()) {
         match ActivationState::parse(state) {
@@ -637,5 +670,7 @@ pub fn search(conn: &mut DbConnection, q: &ProfileQuery) -> Result<Vec<Profile>,
 }
 
 pub fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

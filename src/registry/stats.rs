@@ -92,7 +92,12 @@ pub fn overview(conn: &mut DbConnection) -> QueryResult<Overview> {
 pub fn versions(conn: &mut DbConnection) -> QueryResult<Vec<VersionCount>> {
     let mut rows: Vec<VersionCount> = devices::table
         .group_by((devices::make, devices::model, devices::firmware_version))
-        .select((devices::make, devices::model, devices::firmware_version, count_star()))
+        .select((
+            devices::make,
+            devices::model,
+            devices::firmware_version,
+            count_star(),
+        ))
         .load::<(String, String, String, i64)>(conn)?
         .into_iter()
         .map(|(make, model, firmware_version, count)| VersionCount {

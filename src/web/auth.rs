@@ -81,7 +81,8 @@ fn client_ip(req: &HttpRequest, state: &AppState) -> String {
             }
         }
     }
-    peer.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into())
+    peer.map(|p| p.to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn policy(state: &AppState) -> Policy {
@@ -118,10 +119,10 @@ async fn check(
                 return Err(AuthError::Throttled(secs));
             }
             let outcome = match &who {
-                Who::Staff(username) => users::authenticate(conn, username, &secret).map(|u| (u.id, u.role(), u.username)),
-                Who::Subscriber(mdn) => {
-                    users::authenticate_subscriber(conn, mdn, &secret).map(|s| (s.profile_id, Role::Subscriber, s.mdn))
-                }
+                Who::Staff(username) => users::authenticate(conn, username, &secret)
+                    .map(|u| (u.id, u.role(), u.username)),
+                Who::Subscriber(mdn) => users::authenticate_subscriber(conn, mdn, &secret)
+                    .map(|s| (s.profile_id, Role::Subscriber, s.mdn)),
             };
             match &outcome {
                 Ok(_) => throttle::clear(conn, &keys)?,
@@ -153,7 +154,13 @@ async fn login(
     }
 }
 
-fn failed(session: &Session, subscriber: bool, next: String, username: String, e: AuthError) -> Result<HttpResponse, WebError> {
+fn failed(
+    session: &Session,
+    subscriber: bool,
+    next: String,
+    username: String,
+    e: AuthError,
+) -> Result<HttpResponse, WebError> {
     let status = match e {
         AuthError::BadCredentials => actix_web::http::StatusCode::UNAUTHORIZED,
         AuthError::Throttled(_) => actix_web::http::StatusCode::TOO_MANY_REQUESTS,

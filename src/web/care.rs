@@ -44,7 +44,11 @@ impl SearchPage {
     }
 }
 
-async fn search(state: web::Data<AppState>, user: CurrentUser, q: web::Query<ProfileQuery>) -> Result<HttpResponse, WebError> {
+async fn search(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    q: web::Query<ProfileQuery>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewRegistry)?;
     let q = q.into_inner();
     let searching = [&q.mdn, &q.min, &q.imsi, &q.account_id, &q.name, &q.state]
@@ -57,7 +61,10 @@ async fn search(state: web::Data<AppState>, user: CurrentUser, q: web::Query<Pro
             Ok(r) => (Some(r), String::new()),
             Err(RegistryError::Invalid(e)) => (
                 None,
-                e.iter().map(|(k, v)| format!("{}: {v}", k.to_uppercase())).collect::<Vec<_>>().join("; "),
+                e.iter()
+                    .map(|(k, v)| format!("{}: {v}", k.to_uppercase()))
+                    .collect::<Vec<_>>()
+                    .join("; "),
             ),
             Err(e) => return Err(e.into()),
         }
@@ -68,7 +75,14 @@ async fn search(state: web::Data<AppState>, user: CurrentUser, q: web::Query<Pro
         let limit = q.limit.unwrap_or(50).clamp(1, 500) as usize;
         (r.len() == limit).then(|| {
             let mut s = url::form_urlencoded::Serializer::new(String::new());
-            for (k, v) in [("mdn", &q.mdn), ("min", &q.min), ("imsi", &q.imsi), ("account_id", &q.account_id), ("name", &q.name), ("state", &q.state)] {
+            for (k, v) in [
+                ("mdn", &q.mdn),
+                ("min", &q.min),
+                ("imsi", &q.imsi),
+                ("account_id", &q.account_id),
+                ("name", &q.name),
+                ("state", &q.state),
+            ] {
                 if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
                     s.append_pair(k, v);
                 }
@@ -77,7 +91,11 @@ async fn search(state: web::Data<AppState>, user: CurrentUser, q: web::Query<Pro
             format!("/care?{}", s.finish())
         })
     });
-    let status = if error.is_empty() { actix_web::http::StatusCode::OK } else { actix_web::http::StatusCode::BAD_REQUEST };
+    let status = if error.is_empty() {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::BAD_REQUEST
+    };
     render_status(
         status,
         &SearchPage {
@@ -116,11 +134,19 @@ impl DetailPage {
         v.map(|n| n.to_string()).unwrap_or_else(|| "—".into())
     }
     fn yes(&self, b: &bool) -> &'static str {
-        if *b { "Yes" } else { "No" }
+        if *b {
+            "Yes"
+        } else {
+            "No"
+        }
     }
 }
 
-async fn detail(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i64>) -> Result<HttpResponse, WebError> {
+async fn detail(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
     let (p, devices, timeline) = state
@@ -140,7 +166,10 @@ async fn detail(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i
         devices,
         timeline,
         can_edit: user.can(Permission::EditProfiles),
-        states: ActivationState::ALL.iter().map(|s| (s.as_str(), s.label())).collect(),
+        states: ActivationState::ALL
+            .iter()
+            .map(|s| (s.as_str(), s.label()))
+            .collect(),
     })
 }
 
@@ -173,16 +202,26 @@ async fn new_form(user: CurrentUser) -> Result<HttpResponse, WebError> {
     })
 }
 
-fn failure(user: &CurrentUser, id: Option<i64>, mut values: FormData, e: RegistryError) -> Result<HttpResponse, WebError> {
+fn failure(
+    user: &CurrentUser,
+    id: Option<i64>,
+    mut values: FormData,
+    e: RegistryError,
+) -> Result<HttpResponse, WebError> {
     values.remove("pin");
     let (errors, error, status) = match e {
-        RegistryError::Invalid(errors) => (errors, "Please correct the fields marked below.".to_string(), 422),
+        RegistryError::Invalid(errors) => (
+            errors,
+            "Please correct the fields marked below.".to_string(),
+            422,
+        ),
         RegistryError::Duplicate(m) | RegistryError::Conflict(m) => (Default::default(), m, 409),
         other => return Err(other.into()),
     };
     tracing::warn!(user = %user.name, %error, "profile form rejected");
     render_status(
-        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
+        actix_web::http::StatusCode::from_u16(status)
+            .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
         &FormPage {
             ctx: user.ctx(Area::Care),
             id,
@@ -208,7 +247,11 @@ fn draft_of(form: &FormData) -> Result<ProfileDraft, RegistryError> {
     }
 }
 
-async fn create(state: web::Data<AppState>, user: CurrentUser, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+async fn create(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditProfiles)?;
     let form = form.into_inner();
     user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
@@ -217,23 +260,38 @@ async fn create(state: web::Data<AppState>, user: CurrentUser, form: web::Form<F
         Err(e) => return failure(&user, None, form, e),
     };
     let actor = user.actor();
-    match state.db.run(move |c| profile::create(c, &actor, &draft)).await {
+    match state
+        .db
+        .run(move |c| profile::create(c, &actor, &draft))
+        .await
+    {
         Ok(p) => {
-            flash(&user.session, "success", format!("Profile for MDN {} created, pending activation.", p.mdn));
+            flash(
+                &user.session,
+                "success",
+                format!("Profile for MDN {} created, pending activation.", p.mdn),
+            );
             Ok(redirect(&format!("/care/profiles/{}", p.id)))
         }
         Err(e) => failure(&user, None, form, e),
     }
 }
 
-async fn edit_form(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i64>) -> Result<HttpResponse, WebError> {
+async fn edit_form(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditProfiles)?;
     let id = path.into_inner();
     let p = state.db.run(move |c| profile::get(c, id)).await?;
     render(&FormPage {
         ctx: user.ctx(Area::Care),
         id: Some(id),
-        f: Filled::new(forms::values_of(&ProfileDraft::from_profile(&p)), Default::default()),
+        f: Filled::new(
+            forms::values_of(&ProfileDraft::from_profile(&p)),
+            Default::default(),
+        ),
         error: String::new(),
     })
 }
@@ -253,9 +311,17 @@ async fn update(
         Err(e) => return failure(&user, Some(id), form, e),
     };
     let actor = user.actor();
-    match state.db.run(move |c| profile::update(c, &actor, id, &draft)).await {
+    match state
+        .db
+        .run(move |c| profile::update(c, &actor, id, &draft))
+        .await
+    {
         Ok(p) => {
-            flash(&user.session, "success", format!("Profile for MDN {} saved.", p.mdn));
+            flash(
+                &user.session,
+                "success",
+                format!("Profile for MDN {} saved.", p.mdn),
+            );
             Ok(redirect(&format!("/care/profiles/{id}")))
         }
         Err(e) => failure(&user, Some(id), form, e),
@@ -274,10 +340,19 @@ async fn set_state(
     let target = form
         .get("state")
         .and_then(|s| ActivationState::parse(s))
-        .ok_or_else(|| WebError::BadRequest("state must be pending, activated or deactivated".into()))?;
+        .ok_or_else(|| {
+            WebError::BadRequest("state must be pending, activated or deactivated".into())
+        })?;
     let actor = user.actor();
-    let p = state.db.run(move |c| profile::set_state(c, &actor, id, target)).await?;
-    flash(&user.session, "success", format!("MDN {} is now {}.", p.mdn, target.label()));
+    let p = state
+        .db
+        .run(move |c| profile::set_state(c, &actor, id, target))
+        .await?;
+    flash(
+        &user.session,
+        "success",
+        format!("MDN {} is now {}.", p.mdn, target.label()),
+    );
     Ok(redirect(&format!("/care/profiles/{id}")))
 }
 
@@ -299,7 +374,8 @@ async fn set_pin(
     state
         .db
         .run(move |c| -> Result<(), RegistryError> {
-            let hash = crate::auth::password::hash(&pin).map_err(|e| RegistryError::invalid("pin", e.to_string()))?;
+            let hash = crate::auth::password::hash(&pin)
+                .map_err(|e| RegistryError::invalid("pin", e.to_string()))?;
             profile::set_pin_hash(c, &actor, id, &hash)
         })
         .await?;

@@ -34,11 +34,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/capabilities", web::get().to(capabilities))
         .route("/capabilities/new", web::get().to(capability_new_form))
         .route("/capabilities/new", web::post().to(capability_create))
-        .route("/capabilities/{id}/edit", web::get().to(capability_edit_form))
+        .route(
+            "/capabilities/{id}/edit",
+            web::get().to(capability_edit_form),
+        )
         .route("/capabilities/{id}/edit", web::post().to(capability_update))
-        .route("/capabilities/{id}/delete", web::post().to(capability_delete))
+        .route(
+            "/capabilities/{id}/delete",
+            web::post().to(capability_delete),
+        )
         .route("/capabilities/series", web::post().to(series_create))
-        .route("/capabilities/series/{id}/delete", web::post().to(series_delete));
+        .route(
+            "/capabilities/series/{id}/delete",
+            web::post().to(series_delete),
+        );
 }
 
 #[derive(Template)]
@@ -57,12 +66,14 @@ impl SearchPage {
     fn prev_link(&self) -> Option<String> {
         let page = self.page.as_ref()?;
         let first = page.rows.first()?;
-        page.has_previous.then(|| format!("/devices?{}&before={}", self.query_string, first.device.id))
+        page.has_previous
+            .then(|| format!("/devices?{}&before={}", self.query_string, first.device.id))
     }
     fn next_link(&self) -> Option<String> {
         let page = self.page.as_ref()?;
         let last = page.rows.last()?;
-        page.has_more.then(|| format!("/devices?{}&after={}", self.query_string, last.device.id))
+        page.has_more
+            .then(|| format!("/devices?{}&after={}", self.query_string, last.device.id))
     }
     fn field(&self, v: &Option<String>) -> String {
         v.clone().unwrap_or_default()
@@ -87,7 +98,11 @@ fn query_string(q: &DeviceQuery) -> String {
     s.finish()
 }
 
-async fn search(state: web::Data<AppState>, user: CurrentUser, q: web::Query<DeviceQuery>) -> Result<HttpResponse, WebError> {
+async fn search(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    q: web::Query<DeviceQuery>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewRegistry)?;
     let q = q.into_inner();
     let query = q.clone();
@@ -96,7 +111,10 @@ async fn search(state: web::Data<AppState>, user: CurrentUser, q: web::Query<Dev
         Ok(p) => (Some(p), String::new()),
         Err(RegistryError::Invalid(e)) => (
             None,
-            e.iter().map(|(k, v)| format!("{}: {v}", k.to_uppercase())).collect::<Vec<_>>().join("; "),
+            e.iter()
+                .map(|(k, v)| format!("{}: {v}", k.to_uppercase()))
+                .collect::<Vec<_>>()
+                .join("; "),
         ),
         Err(e) => return Err(e.into()),
     };
@@ -121,7 +139,11 @@ async fn search(state: web::Data<AppState>, user: CurrentUser, q: web::Query<Dev
 
 /// Streams every matching device as CSV, fetched in keyset batches so a
 /// million-row export never sits in memory.
-async fn export(state: web::Data<AppState>, user: CurrentUser, q: web::Query<DeviceQuery>) -> Result<HttpResponse, WebError> {
+async fn export(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    q: web::Query<DeviceQuery>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewRegistry)?;
     let mut q = q.into_inner();
     q.after = None;
@@ -129,7 +151,18 @@ async fn export(state: web::Data<AppState>, user: CurrentUser, q: web::Query<Dev
     q.limit = Some(1000);
     // Validate first so a bad filter is an error page, not a broken download.
     let probe = q.clone();
-    state.db.run(move |c| device::search(c, &DeviceQuery { limit: Some(1), ..probe })).await?;
+    state
+        .db
+        .run(move |c| {
+            device::search(
+                c,
+                &DeviceQuery {
+                    limit: Some(1),
+                    ..probe
+                },
+            )
+        })
+        .await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
     let db = state.db.clone();
     tracing::info!(user = %user.name, filter = %query_string(&q), "device export started");
@@ -153,7 +186,9 @@ async fn export(state: web::Data<AppState>, user: CurrentUser, q: web::Query<Dev
                     return;
                 }
             };
-            let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(Vec::new());
             for r in &page.rows {
                 let d = &r.device;
                 let _ = w.write_record([
@@ -168,7 +203,9 @@ async fn export(state: web::Data<AppState>, user: CurrentUser, q: web::Query<Dev
                     r.min.clone().unwrap_or_default(),
                     r.subscriber_name.clone().unwrap_or_default(),
                     r.activation_state.clone().unwrap_or_default(),
-                    d.last_contact_at.map(crate::timefmt::iso).unwrap_or_default(),
+                    d.last_contact_at
+                        .map(crate::timefmt::iso)
+                        .unwrap_or_default(),
                     d.last_protocol.clone().unwrap_or_default(),
                 ]);
             }
@@ -185,7 +222,10 @@ async fn export(state: web::Data<AppState>, user: CurrentUser, q: web::Query<Dev
     let stream = tokio_stream(rx);
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
-        .insert_header(("Content-Disposition", "attachment; filename=\"devices.csv\""))
+        .insert_header((
+            "Content-Disposition",
+            "attachment; filename=\"devices.csv\"",
+        ))
         .streaming(stream))
 }
 
@@ -214,7 +254,11 @@ impl DetailPage {
     }
 }
 
-async fn detail(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i64>) -> Result<HttpResponse, WebError> {
+async fn detail(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
     let (v, timeline) = state
@@ -257,15 +301,25 @@ async fn new_form(user: CurrentUser) -> Result<HttpResponse, WebError> {
     })
 }
 
-fn form_failure(user: &CurrentUser, id: Option<i64>, values: FormData, e: RegistryError) -> Result<HttpResponse, WebError> {
+fn form_failure(
+    user: &CurrentUser,
+    id: Option<i64>,
+    values: FormData,
+    e: RegistryError,
+) -> Result<HttpResponse, WebError> {
     let (errors, error, status) = match e {
-        RegistryError::Invalid(errors) => (errors, "Please correct the fields marked below.".to_string(), 422),
+        RegistryError::Invalid(errors) => (
+            errors,
+            "Please correct the fields marked below.".to_string(),
+            422,
+        ),
         RegistryError::Duplicate(m) | RegistryError::Conflict(m) => (Default::default(), m, 409),
         other => return Err(other.into()),
     };
     tracing::warn!(user = %user.name, %error, "device form rejected");
     render_status(
-        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
+        actix_web::http::StatusCode::from_u16(status)
+            .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
         &DeviceFormPage {
             ctx: user.ctx(Area::Devices),
             id,
@@ -275,22 +329,38 @@ fn form_failure(user: &CurrentUser, id: Option<i64>, values: FormData, e: Regist
     )
 }
 
-async fn create(state: web::Data<AppState>, user: CurrentUser, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+async fn create(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditDevices)?;
     let form = form.into_inner();
     user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
     let draft = forms::device_draft(&form);
     let actor = user.actor();
-    match state.db.run(move |c| device::create(c, &actor, &draft)).await {
+    match state
+        .db
+        .run(move |c| device::create(c, &actor, &draft))
+        .await
+    {
         Ok(d) => {
-            super::session::flash(&user.session, "success", format!("Device {} registered.", d.label()));
+            super::session::flash(
+                &user.session,
+                "success",
+                format!("Device {} registered.", d.label()),
+            );
             Ok(redirect(&format!("/devices/{}", d.id)))
         }
         Err(e) => form_failure(&user, None, form, e),
     }
 }
 
-async fn edit_form(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i64>) -> Result<HttpResponse, WebError> {
+async fn edit_form(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditDevices)?;
     let id = path.into_inner();
     let v = state.db.run(move |c| lookup::by_id(c, id)).await?;
@@ -315,9 +385,17 @@ async fn update(
     user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
     let draft = forms::device_draft(&form);
     let actor = user.actor();
-    match state.db.run(move |c| device::update(c, &actor, id, &draft)).await {
+    match state
+        .db
+        .run(move |c| device::update(c, &actor, id, &draft))
+        .await
+    {
         Ok(d) => {
-            super::session::flash(&user.session, "success", format!("Device {} saved.", d.label()));
+            super::session::flash(
+                &user.session,
+                "success",
+                format!("Device {} saved.", d.label()),
+            );
             Ok(redirect(&format!("/devices/{id}")))
         }
         Err(e) => form_failure(&user, Some(id), form, e),
@@ -361,7 +439,9 @@ async fn capabilities_page(
 ) -> Result<HttpResponse, WebError> {
     let (entries, series) = state
         .db
-        .run(|c| -> Result<_, RegistryError> { Ok((capability::list(c)?, capability::list_series(c)?)) })
+        .run(|c| -> Result<_, RegistryError> {
+            Ok((capability::list(c)?, capability::list_series(c)?))
+        })
         .await?;
     render_status(
         status,
@@ -376,9 +456,19 @@ async fn capabilities_page(
     )
 }
 
-async fn capabilities(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, WebError> {
+async fn capabilities(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewRegistry)?;
-    capabilities_page(&state, &user, Filled::default(), String::new(), actix_web::http::StatusCode::OK).await
+    capabilities_page(
+        &state,
+        &user,
+        Filled::default(),
+        String::new(),
+        actix_web::http::StatusCode::OK,
+    )
+    .await
 }
 
 #[derive(Template)]
@@ -392,7 +482,10 @@ struct CapabilityFormPage {
 }
 
 fn protocols() -> Vec<(&'static str, &'static str)> {
-    Protocol::ALL.iter().map(|p| (p.as_str(), p.label())).collect()
+    Protocol::ALL
+        .iter()
+        .map(|p| (p.as_str(), p.label()))
+        .collect()
 }
 
 async fn capability_new_form(user: CurrentUser) -> Result<HttpResponse, WebError> {
@@ -408,14 +501,24 @@ async fn capability_new_form(user: CurrentUser) -> Result<HttpResponse, WebError
     })
 }
 
-fn capability_failure(user: &CurrentUser, id: Option<i64>, values: FormData, e: RegistryError) -> Result<HttpResponse, WebError> {
+fn capability_failure(
+    user: &CurrentUser,
+    id: Option<i64>,
+    values: FormData,
+    e: RegistryError,
+) -> Result<HttpResponse, WebError> {
     let (errors, error, status) = match e {
-        RegistryError::Invalid(errors) => (errors, "Please correct the fields marked below.".to_string(), 422),
+        RegistryError::Invalid(errors) => (
+            errors,
+            "Please correct the fields marked below.".to_string(),
+            422,
+        ),
         RegistryError::Duplicate(m) | RegistryError::Conflict(m) => (Default::default(), m, 409),
         other => return Err(other.into()),
     };
     render_status(
-        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
+        actix_web::http::StatusCode::from_u16(status)
+            .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
         &CapabilityFormPage {
             ctx: user.ctx(Area::Devices),
             id,
@@ -426,29 +529,48 @@ fn capability_failure(user: &CurrentUser, id: Option<i64>, values: FormData, e: 
     )
 }
 
-async fn capability_create(state: web::Data<AppState>, user: CurrentUser, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+async fn capability_create(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditCapabilities)?;
     let form = form.into_inner();
     user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
     let draft = forms::capability_draft(&form);
     let actor = user.actor();
-    match state.db.run(move |c| capability::create(c, &actor, &draft)).await {
+    match state
+        .db
+        .run(move |c| capability::create(c, &actor, &draft))
+        .await
+    {
         Ok(cap) => {
-            super::session::flash(&user.session, "success", format!("Capability for {} {} added.", cap.make, cap.model));
+            super::session::flash(
+                &user.session,
+                "success",
+                format!("Capability for {} {} added.", cap.make, cap.model),
+            );
             Ok(redirect("/capabilities"))
         }
         Err(e) => capability_failure(&user, None, form, e),
     }
 }
 
-async fn capability_edit_form(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i64>) -> Result<HttpResponse, WebError> {
+async fn capability_edit_form(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditCapabilities)?;
     let id = path.into_inner();
     let cap = state.db.run(move |c| capability::get(c, id)).await?;
     render(&CapabilityFormPage {
         ctx: user.ctx(Area::Devices),
         id: Some(id),
-        f: Filled::new(forms::values_of(&capability::CapabilityDraft::from_capability(&cap)), Default::default()),
+        f: Filled::new(
+            forms::values_of(&capability::CapabilityDraft::from_capability(&cap)),
+            Default::default(),
+        ),
         error: String::new(),
         protocols: protocols(),
     })
@@ -466,9 +588,17 @@ async fn capability_update(
     user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
     let draft = forms::capability_draft(&form);
     let actor = user.actor();
-    match state.db.run(move |c| capability::update(c, &actor, id, &draft)).await {
+    match state
+        .db
+        .run(move |c| capability::update(c, &actor, id, &draft))
+        .await
+    {
         Ok(cap) => {
-            super::session::flash(&user.session, "success", format!("Capability for {} {} saved.", cap.make, cap.model));
+            super::session::flash(
+                &user.session,
+                "success",
+                format!("Capability for {} {} saved.", cap.make, cap.model),
+            );
             Ok(redirect("/capabilities"))
         }
         Err(e) => capability_failure(&user, Some(id), form, e),
@@ -485,12 +615,19 @@ async fn capability_delete(
     user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
     let id = path.into_inner();
     let actor = user.actor();
-    state.db.run(move |c| capability::delete(c, &actor, id)).await?;
+    state
+        .db
+        .run(move |c| capability::delete(c, &actor, id))
+        .await?;
     super::session::flash(&user.session, "success", "Capability entry deleted.");
     Ok(redirect("/capabilities"))
 }
 
-async fn series_create(state: web::Data<AppState>, user: CurrentUser, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+async fn series_create(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditCapabilities)?;
     let form = form.into_inner();
     user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
@@ -500,16 +637,43 @@ async fn series_create(state: web::Data<AppState>, user: CurrentUser, form: web:
         last_esn: forms::text(&form, "last_esn"),
     };
     let actor = user.actor();
-    match state.db.run(move |c| capability::add_series(c, &actor, &draft)).await {
+    match state
+        .db
+        .run(move |c| capability::add_series(c, &actor, &draft))
+        .await
+    {
         Ok(s) => {
-            super::session::flash(&user.session, "success", format!("IOTA ESN series {}–{} added for {}.", s.first_hex(), s.last_hex(), s.make));
+            super::session::flash(
+                &user.session,
+                "success",
+                format!(
+                    "IOTA ESN series {}–{} added for {}.",
+                    s.first_hex(),
+                    s.last_hex(),
+                    s.make
+                ),
+            );
             Ok(redirect("/capabilities#series"))
         }
         Err(RegistryError::Invalid(errors)) => {
-            capabilities_page(&state, &user, Filled::new(form, errors), "Please correct the series fields.".into(), actix_web::http::StatusCode::UNPROCESSABLE_ENTITY).await
+            capabilities_page(
+                &state,
+                &user,
+                Filled::new(form, errors),
+                "Please correct the series fields.".into(),
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(RegistryError::Duplicate(m)) => {
-            capabilities_page(&state, &user, Filled::new(form, Default::default()), m, actix_web::http::StatusCode::CONFLICT).await
+            capabilities_page(
+                &state,
+                &user,
+                Filled::new(form, Default::default()),
+                m,
+                actix_web::http::StatusCode::CONFLICT,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -525,7 +689,10 @@ async fn series_delete(
     user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
     let id = path.into_inner();
     let actor = user.actor();
-    state.db.run(move |c| capability::delete_series(c, &actor, id)).await?;
+    state
+        .db
+        .run(move |c| capability::delete_series(c, &actor, id))
+        .await?;
     super::session::flash(&user.session, "success", "ESN series deleted.");
     Ok(redirect("/capabilities#series"))
 }
@@ -546,7 +713,10 @@ impl ImportPage {
     }
 }
 
-async fn import_form(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, WebError> {
+async fn import_form(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::Import)?;
     let recent = state.db.run(|c| import::recent_runs(c, 20)).await?;
     render(&ImportPage {
@@ -557,18 +727,25 @@ async fn import_form(state: web::Data<AppState>, user: CurrentUser) -> Result<Ht
 }
 
 /// Reads the multipart upload: the CSRF field and the file, within the size limit.
-async fn read_upload(mut payload: Multipart, limit: usize) -> Result<(String, String, Vec<u8>), WebError> {
+async fn read_upload(
+    mut payload: Multipart,
+    limit: usize,
+) -> Result<(String, String, Vec<u8>), WebError> {
     let mut csrf = String::new();
     let mut filename = String::from("upload.csv");
     let mut file = Vec::new();
     while let Some(field) = payload.next().await {
-        let mut field = field.map_err(|e| WebError::BadRequest(format!("unreadable upload: {e}")))?;
+        let mut field =
+            field.map_err(|e| WebError::BadRequest(format!("unreadable upload: {e}")))?;
         let name = field.name().unwrap_or("").to_string();
         let mut buf = Vec::new();
         while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| WebError::BadRequest(format!("unreadable upload: {e}")))?;
+            let chunk =
+                chunk.map_err(|e| WebError::BadRequest(format!("unreadable upload: {e}")))?;
             if buf.len() + chunk.len() > limit {
-                return Err(WebError::BadRequest(format!("the file is larger than the {limit}-byte upload limit")));
+                return Err(WebError::BadRequest(format!(
+                    "the file is larger than the {limit}-byte upload limit"
+                )));
             }
             buf.extend_from_slice(&chunk);
         }
@@ -586,7 +763,11 @@ async fn read_upload(mut payload: Multipart, limit: usize) -> Result<(String, St
     Ok((csrf, filename, file))
 }
 
-async fn import_upload(state: web::Data<AppState>, user: CurrentUser, payload: Multipart) -> Result<HttpResponse, WebError> {
+async fn import_upload(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    payload: Multipart,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::Import)?;
     let (csrf, filename, file) = read_upload(payload, state.config.upload_limit).await?;
     user.check_csrf(&csrf)?;
@@ -601,10 +782,18 @@ async fn import_upload(state: web::Data<AppState>, user: CurrentUser, payload: M
 
 /// Records the run, then imports on a blocking thread while the browser
 /// watches the progress page.
-pub async fn start_import(state: &AppState, actor: Actor, filename: String, file: Vec<u8>) -> Result<i64, WebError> {
+pub async fn start_import(
+    state: &AppState,
+    actor: Actor,
+    filename: String,
+    file: Vec<u8>,
+) -> Result<i64, WebError> {
     let who = actor.to_string();
     let fname = filename.clone();
-    let id = state.db.run(move |c| import::start_run(c, &fname, &who)).await?;
+    let id = state
+        .db
+        .run(move |c| import::start_run(c, &fname, &who))
+        .await?;
     let progress = crate::registry::import::Progress::shared();
     if let Ok(mut map) = state.imports.lock() {
         map.insert(id, progress.clone());
@@ -625,8 +814,12 @@ pub async fn start_import(state: &AppState, actor: Actor, filename: String, file
             Err(e) => tracing::error!(run = id, error = %e, "could not record the import outcome"),
         }
         match &outcome {
-            Ok(r) if r.errors.is_empty() => tracing::info!(run = id, file = %filename, lines = r.lines, "import finished"),
-            Ok(r) => tracing::warn!(run = id, file = %filename, errors = r.errors.len(), "import rejected"),
+            Ok(r) if r.errors.is_empty() => {
+                tracing::info!(run = id, file = %filename, lines = r.lines, "import finished")
+            }
+            Ok(r) => {
+                tracing::warn!(run = id, file = %filename, errors = r.errors.len(), "import rejected")
+            }
             Err(e) => tracing::error!(run = id, file = %filename, error = %e, "import failed"),
         }
         if let Ok(mut map) = imports.lock() {
@@ -656,7 +849,11 @@ impl ImportStatusPage {
     }
 }
 
-async fn import_status(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i64>) -> Result<HttpResponse, WebError> {
+async fn import_status(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::Import)?;
     let id = path.into_inner();
     let run = state.db.run(move |c| import::get_run(c, id)).await?;

@@ -42,7 +42,13 @@ fn group(rows: Vec<VersionCount>, caps: &[Capability]) -> Vec<ModelVersions> {
     let mut out: Vec<ModelVersions> = Vec::new();
     for r in rows {
         let cap = caps.iter().find(|c| {
-            c.make == r.make && c.model == r.model && version::in_range(&r.firmware_version, c.version_min.as_deref(), c.version_max.as_deref())
+            c.make == r.make
+                && c.model == r.model
+                && version::in_range(
+                    &r.firmware_version,
+                    c.version_min.as_deref(),
+                    c.version_max.as_deref(),
+                )
         });
         let row = VersionRow {
             version: r.firmware_version.clone(),
@@ -53,7 +59,9 @@ fn group(rows: Vec<VersionCount>, caps: &[Capability]) -> Vec<ModelVersions> {
                 Some(_) => "no".into(),
                 None => "unknown".into(),
             },
-            protocol: cap.map(|c| c.protocol().label().to_string()).unwrap_or_else(|| "—".into()),
+            protocol: cap
+                .map(|c| c.protocol().label().to_string())
+                .unwrap_or_else(|| "—".into()),
         };
         match out.last_mut() {
             Some(m) if m.make == r.make && m.model == r.model => {
@@ -70,13 +78,20 @@ fn group(rows: Vec<VersionCount>, caps: &[Capability]) -> Vec<ModelVersions> {
     }
     for m in &mut out {
         for r in &mut m.rows {
-            r.percent = if m.total > 0 { r.count * 100 / m.total } else { 0 };
+            r.percent = if m.total > 0 {
+                r.count * 100 / m.total
+            } else {
+                0
+            };
         }
     }
     out
 }
 
-async fn landscape(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, WebError> {
+async fn landscape(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageFirmware)?;
     let (rows, caps) = state
         .db

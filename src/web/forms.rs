@@ -16,7 +16,10 @@ pub fn text(f: &FormData, k: &str) -> Option<String> {
 }
 
 fn checkbox(f: &FormData, k: &str) -> Option<bool> {
-    Some(f.get(k).is_some_and(|v| v == "on" || v == "true" || v == "1"))
+    Some(
+        f.get(k)
+            .is_some_and(|v| v == "on" || v == "true" || v == "1"),
+    )
 }
 
 pub fn profile_draft(f: &FormData) -> (ProfileDraft, FieldErrors) {
@@ -96,7 +99,9 @@ impl Filled {
     }
 
     pub fn checked(&self, k: &str) -> bool {
-        self.values.get(k).is_some_and(|v| v == "on" || v == "true" || v == "1")
+        self.values
+            .get(k)
+            .is_some_and(|v| v == "on" || v == "true" || v == "1")
     }
 
     pub fn err(&self, k: &str) -> &str {

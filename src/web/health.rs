@@ -22,8 +22,10 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "ready", "database": backend})),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "database": backend, "error": e.to_string()}))
+            HttpResponse::ServiceUnavailable()
+                .json(json!({"status": "unavailable", "database": backend, "error": e.to_string()}))
         }
-        Err(e) => HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable", "error": e.to_string()})),
+        Err(e) => HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "unavailable", "error": e.to_string()})),
     }
 }

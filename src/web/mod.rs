@@ -40,7 +40,10 @@ pub fn render<T: Template>(page: &T) -> Result<HttpResponse, WebError> {
         .body(page.render()?))
 }
 
-pub fn render_status<T: Template>(status: actix_web::http::StatusCode, page: &T) -> Result<HttpResponse, WebError> {
+pub fn render_status<T: Template>(
+    status: actix_web::http::StatusCode,
+    page: &T,
+) -> Result<HttpResponse, WebError> {
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(page.render()?))

@@ -50,7 +50,12 @@ fn bars(items: impl Iterator<Item = (String, String, i64)>, take: usize) -> Vec<
     let max = items.iter().map(|(_, _, c)| *c).max().unwrap_or(0).max(1);
     items
         .into_iter()
-        .map(|(label, link, count)| Bar { label, link, count, percent: count * 100 / max })
+        .map(|(label, link, count)| Bar {
+            label,
+            link,
+            count,
+            percent: count * 100 / max,
+        })
         .collect()
 }
 
@@ -87,32 +92,63 @@ impl DashboardPage {
 
 fn uptime(since: i64) -> String {
     let secs = (crate::db::now_ms() - since) / 1000;
-    format!("{}d {}h {}m", secs / 86_400, (secs % 86_400) / 3600, (secs % 3600) / 60)
+    format!(
+        "{}d {}h {}m",
+        secs / 86_400,
+        (secs % 86_400) / 3600,
+        (secs % 3600) / 60
+    )
 }
 
-async fn dashboard(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, WebError> {
+async fn dashboard(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewOps)?;
     let started = std::time::Instant::now();
-    let ping = state.db.run(|c| -> Result<(), RegistryError> {
-        use diesel::connection::SimpleConnection;
-        c.batch_execute("SELECT 1").map_err(RegistryError::from)
-    }).await;
+    let ping = state
+        .db
+        .run(|c| -> Result<(), RegistryError> {
+            use diesel::connection::SimpleConnection;
+            c.batch_execute("SELECT 1").map_err(RegistryError::from)
+        })
+        .await;
     let latency = started.elapsed();
     let (o, events, imports) = state
         .db
-        .run(|c| -> Result<_, RegistryError> { Ok((stats::overview(c)?, audit::recent(c, 15)?, import::recent_runs(c, 5)?)) })
+        .run(|c| -> Result<_, RegistryError> {
+            Ok((
+                stats::overview(c)?,
+                audit::recent(c, 15)?,
+                import::recent_runs(c, 5)?,
+            ))
+        })
         .await?;
     let state_counts = crate::registry::profile::ActivationState::ALL
         .iter()
         .map(|s| {
-            let n = o.by_state.iter().find(|c| c.key == s.as_str()).map(|c| c.count).unwrap_or(0);
+            let n = o
+                .by_state
+                .iter()
+                .find(|c| c.key == s.as_str())
+                .map(|c| c.count)
+                .unwrap_or(0);
             (s.as_str().to_string(), s.label(), n)
         })
         .collect();
-    let makes = bars(o.by_make.iter().map(|c| (c.key.clone(), devices_link(&[("make", &c.key)]), c.count)), 12);
+    let makes = bars(
+        o.by_make
+            .iter()
+            .map(|c| (c.key.clone(), devices_link(&[("make", &c.key)]), c.count)),
+        12,
+    );
     let models = bars(
         o.by_model.iter().map(|m| {
-            (format!("{} {}", m.make, m.model), devices_link(&[("make", &m.make), ("model", &m.model)]), m.count)
+            (
+                format!("{} {}", m.make, m.model),
+                devices_link(&[("make", &m.make), ("model", &m.model)]),
+                m.count,
+            )
         }),
         12,
     );
@@ -156,11 +192,23 @@ impl UsersPage {
 }
 
 fn staff_roles() -> Vec<(&'static str, &'static str)> {
-    Role::STAFF.iter().map(|r| (r.as_str(), r.label())).collect()
+    Role::STAFF
+        .iter()
+        .map(|r| (r.as_str(), r.label()))
+        .collect()
 }
 
-async fn users_view(state: &AppState, user: &CurrentUser, error: String, username: String, status: u16) -> Result<HttpResponse, WebError> {
-    let list = state.db.run(|c| users::list(c).map_err(AuthError::from)).await?;
+async fn users_view(
+    state: &AppState,
+    user: &CurrentUser,
+    error: String,
+    username: String,
+    status: u16,
+) -> Result<HttpResponse, WebError> {
+    let list = state
+        .db
+        .run(|c| users::list(c).map_err(AuthError::from))
+        .await?;
     render_status(
         actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK),
         &UsersPage {
@@ -174,53 +222,106 @@ async fn users_view(state: &AppState, user: &CurrentUser, error: String, usernam
     )
 }
 
-async fn users_page(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, WebError> {
+async fn users_page(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageAccess)?;
     users_view(&state, &user, String::new(), String::new(), 200).await
 }
 
-async fn user_create(state: web::Data<AppState>, user: CurrentUser, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+async fn user_create(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageAccess)?;
     let form = form.into_inner();
     user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
-    let username = form.get("username").map(|s| s.trim().to_string()).unwrap_or_default();
+    let username = form
+        .get("username")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
     let Some(role) = form.get("role").and_then(|r| Role::parse_staff(r)) else {
         return users_view(&state, &user, "Choose a role.".into(), username, 422).await;
     };
     let actor = user.actor();
     let name = username.clone();
-    match state.db.run(move |c| users::create(c, &actor, &name, &password, role)).await {
+    match state
+        .db
+        .run(move |c| users::create(c, &actor, &name, &password, role))
+        .await
+    {
         Ok(u) => {
-            flash(&user.session, "success", format!("User {} created as {}.", u.username, role.label()));
+            flash(
+                &user.session,
+                "success",
+                format!("User {} created as {}.", u.username, role.label()),
+            );
             Ok(redirect("/admin/users"))
         }
         Err(e @ (AuthError::Invalid(_) | AuthError::Duplicate(_))) => {
-            let status = if matches!(e, AuthError::Duplicate(_)) { 409 } else { 422 };
+            let status = if matches!(e, AuthError::Duplicate(_)) {
+                409
+            } else {
+                422
+            };
             users_view(&state, &user, format!("{e}."), username, status).await
         }
         Err(e) => Err(e.into()),
     }
 }
 
-async fn user_toggle(state: web::Data<AppState>, user: CurrentUser, id: i64, form: FormData, disabled: bool) -> Result<HttpResponse, WebError> {
+async fn user_toggle(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    id: i64,
+    form: FormData,
+    disabled: bool,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageAccess)?;
     user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
     if disabled && id == user.id {
-        flash(&user.session, "error", "You cannot disable your own account.");
+        flash(
+            &user.session,
+            "error",
+            "You cannot disable your own account.",
+        );
         return Ok(redirect("/admin/users"));
     }
     let actor = user.actor();
-    state.db.run(move |c| users::set_disabled(c, &actor, id, disabled)).await?;
-    flash(&user.session, "success", if disabled { "User disabled." } else { "User enabled." });
+    state
+        .db
+        .run(move |c| users::set_disabled(c, &actor, id, disabled))
+        .await?;
+    flash(
+        &user.session,
+        "success",
+        if disabled {
+            "User disabled."
+        } else {
+            "User enabled."
+        },
+    );
     Ok(redirect("/admin/users"))
 }
 
-async fn user_disable(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i64>, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+async fn user_disable(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
     user_toggle(state, user, path.into_inner(), form.into_inner(), true).await
 }
 
-async fn user_enable(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i64>, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+async fn user_enable(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
     user_toggle(state, user, path.into_inner(), form.into_inner(), false).await
 }
 
@@ -253,7 +354,10 @@ async fn tokens_view(
     created: Option<(String, String)>,
     status: u16,
 ) -> Result<HttpResponse, WebError> {
-    let list = state.db.run(|c| tokens::list(c).map_err(AuthError::from)).await?;
+    let list = state
+        .db
+        .run(|c| tokens::list(c).map_err(AuthError::from))
+        .await?;
     let page = TokensPage {
         ctx: user.ctx(Area::Ops),
         tokens: list,
@@ -262,7 +366,10 @@ async fn tokens_view(
         created,
         now: crate::db::now_ms(),
     };
-    let mut resp = render_status(actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK), &page)?;
+    let mut resp = render_status(
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK),
+        &page,
+    )?;
     // The page may show a secret once; no cache may keep it.
     resp.headers_mut().insert(
         actix_web::http::header::CACHE_CONTROL,
@@ -271,16 +378,26 @@ async fn tokens_view(
     Ok(resp)
 }
 
-async fn tokens_page(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, WebError> {
+async fn tokens_page(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageAccess)?;
     tokens_view(&state, &user, String::new(), None, 200).await
 }
 
-async fn token_create(state: web::Data<AppState>, user: CurrentUser, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+async fn token_create(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageAccess)?;
     let form = form.into_inner();
     user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
-    let name = form.get("name").map(|s| s.trim().to_string()).unwrap_or_default();
+    let name = form
+        .get("name")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
     let Some(role) = form.get("role").and_then(|r| Role::parse_staff(r)) else {
         return tokens_view(&state, &user, "Choose a role.".into(), None, 422).await;
     };
@@ -288,18 +405,47 @@ async fn token_create(state: web::Data<AppState>, user: CurrentUser, form: web::
         None => None,
         Some(d) => match d.parse::<i64>() {
             Ok(n) => Some(n),
-            Err(_) => return tokens_view(&state, &user, "Validity must be a number of days.".into(), None, 422).await,
+            Err(_) => {
+                return tokens_view(
+                    &state,
+                    &user,
+                    "Validity must be a number of days.".into(),
+                    None,
+                    422,
+                )
+                .await
+            }
         },
     };
     let actor = user.actor();
-    match state.db.run(move |c| tokens::create(c, &actor, &name, role, days)).await {
-        Ok((token, secret)) => tokens_view(&state, &user, String::new(), Some((token.name, secret)), 200).await,
-        Err(e @ AuthError::Invalid(_)) => tokens_view(&state, &user, format!("{e}."), None, 422).await,
+    match state
+        .db
+        .run(move |c| tokens::create(c, &actor, &name, role, days))
+        .await
+    {
+        Ok((token, secret)) => {
+            tokens_view(
+                &state,
+                &user,
+                String::new(),
+                Some((token.name, secret)),
+                200,
+            )
+            .await
+        }
+        Err(e @ AuthError::Invalid(_)) => {
+            tokens_view(&state, &user, format!("{e}."), None, 422).await
+        }
         Err(e) => Err(e.into()),
     }
 }
 
-async fn token_revoke(state: web::Data<AppState>, user: CurrentUser, path: web::Path<i64>, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+async fn token_revoke(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageAccess)?;
     user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
     let id = path.into_inner();

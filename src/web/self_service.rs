@@ -49,7 +49,11 @@ impl LinePage {
 
 /// The subscriber's line. Any other MDN is refused, whether it exists or not,
 /// so the page reveals nothing about other subscribers.
-async fn line(state: web::Data<AppState>, user: CurrentUser, path: web::Path<String>) -> Result<HttpResponse, WebError> {
+async fn line(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::SelfService)?;
     let asked = Mdn::parse(&path).map(|m| m.to_string()).unwrap_or_default();
     if asked != user.name {
@@ -64,7 +68,10 @@ async fn line(state: web::Data<AppState>, user: CurrentUser, path: web::Path<Str
             let mut cards = Vec::new();
             for d in device::of_profile(c, id)? {
                 let capability = capability::for_device(c, &d.make, &d.model, &d.firmware_version)?;
-                cards.push(DeviceCard { device: d, capability });
+                cards.push(DeviceCard {
+                    device: d,
+                    capability,
+                });
             }
             Ok((p, cards))
         })
@@ -76,7 +83,11 @@ async fn line(state: web::Data<AppState>, user: CurrentUser, path: web::Path<Str
     })
 }
 
-async fn change_pin(state: web::Data<AppState>, user: CurrentUser, form: web::Form<FormData>) -> Result<HttpResponse, WebError> {
+async fn change_pin(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
     user.require(Permission::SelfService)?;
     user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
     let current = form.get("current_pin").cloned().unwrap_or_default();
@@ -95,7 +106,8 @@ async fn change_pin(state: web::Data<AppState>, user: CurrentUser, form: web::Fo
             if crate::auth::users::authenticate_subscriber(c, &mdn, &current).is_err() {
                 return Ok(false);
             }
-            let hash = crate::auth::password::hash(&new).map_err(|e| RegistryError::invalid("pin", e.to_string()))?;
+            let hash = crate::auth::password::hash(&new)
+                .map_err(|e| RegistryError::invalid("pin", e.to_string()))?;
             profile::set_pin_hash(c, &actor, id, &hash)?;
             Ok(true)
         })

@@ -104,7 +104,11 @@ impl FromRequest for CurrentUser {
 pub fn sign_in(session: &Session, id: i64, role: Role, name: &str) -> Result<(), WebError> {
     session.renew();
     session.clear();
-    let set = |k: &str, v: String| session.insert(k, v).map_err(|e| WebError::Internal(e.to_string()));
+    let set = |k: &str, v: String| {
+        session
+            .insert(k, v)
+            .map_err(|e| WebError::Internal(e.to_string()))
+    };
     session
         .insert(UID, id)
         .map_err(|e| WebError::Internal(e.to_string()))?;
@@ -132,7 +136,8 @@ pub fn csrf_token(session: &Session) -> String {
 pub fn check_csrf(session: &Session, presented: &str) -> Result<(), WebError> {
     match session.get::<String>(CSRF) {
         Ok(Some(expected))
-            if !presented.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) =>
+            if !presented.is_empty()
+                && bool::from(expected.as_bytes().ct_eq(presented.as_bytes())) =>
         {
             Ok(())
         }

@@ -24,7 +24,11 @@ impl Drop for Driver {
 }
 
 fn start_chromedriver() -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
     let child = Command::new(&binary)
         .arg(format!("--port={port}"))
@@ -48,7 +52,12 @@ async fn connect(port: u16) -> Client {
         }),
     );
     for _ in 0..50 {
-        match ClientBuilder::rustls().expect("TLS roots").capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+        match ClientBuilder::rustls()
+            .expect("TLS roots")
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
             Ok(c) => return c,
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
@@ -68,9 +77,15 @@ async fn screenshot(c: &Client, name: &str) {
 async fn an_operator_signs_in_finds_a_device_and_opens_its_detail_page() {
     let app = spawn_app().await;
     let db = app.db.clone();
-    tokio::task::spawn_blocking(move || mdm::demo::load(&db, 30, &mut |_| {}).unwrap()).await.unwrap();
+    tokio::task::spawn_blocking(move || mdm::demo::load(&db, 30, &mut |_| {}).unwrap())
+        .await
+        .unwrap();
     let (_, token) = app.token(Role::Admin).await;
-    app.api(Method::POST, "/profiles", &token).json(&profile_json("3125559999")).send().await.unwrap();
+    app.api(Method::POST, "/profiles", &token)
+        .json(&profile_json("3125559999"))
+        .send()
+        .await
+        .unwrap();
     let r = app
         .api(Method::POST, "/devices", &token)
         .json(&json!({"esn": "9F1ABCDE", "make": "Samsung", "model": "SCH-U350", "firmware_version": "U350.02", "profile_mdn": "3125559999"}))
@@ -86,23 +101,44 @@ async fn an_operator_signs_in_finds_a_device_and_opens_its_detail_page() {
         // Not signed in: the portal sends the browser to the sign-in page.
         assert!(c.current_url().await?.path().starts_with("/login"));
         screenshot(&c, "login").await;
-        c.find(Locator::Id("username")).await?.send_keys("admin").await?;
-        c.find(Locator::Id("password")).await?.send_keys(ADMIN_PASSWORD).await?;
-        c.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        c.find(Locator::Id("username"))
+            .await?
+            .send_keys("admin")
+            .await?;
+        c.find(Locator::Id("password"))
+            .await?
+            .send_keys(ADMIN_PASSWORD)
+            .await?;
+        c.find(Locator::Css("button[type=submit]"))
+            .await?
+            .click()
+            .await?;
         c.wait().for_element(Locator::Id("esn")).await?;
         assert_eq!(c.current_url().await?.path(), "/devices");
 
-        c.find(Locator::Id("esn")).await?.send_keys("9f1abcde").await?;
-        c.find(Locator::Css("form[role=search] button[type=submit]")).await?.click().await?;
+        c.find(Locator::Id("esn"))
+            .await?
+            .send_keys("9f1abcde")
+            .await?;
+        c.find(Locator::Css("form[role=search] button[type=submit]"))
+            .await?
+            .click()
+            .await?;
         let table = c.wait().for_element(Locator::Id("device-results")).await?;
         let text = table.text().await?;
-        assert!(text.contains("9F1ABCDE") && text.contains("3125559999"), "{text}");
+        assert!(
+            text.contains("9F1ABCDE") && text.contains("3125559999"),
+            "{text}"
+        );
         screenshot(&c, "search").await;
 
         c.find(Locator::LinkText("9F1ABCDE")).await?.click().await?;
         let identity = c.wait().for_element(Locator::Id("device-identity")).await?;
         let text = identity.text().await?;
-        assert!(text.contains("9F1ABCDE") && text.contains("U350.02"), "{text}");
+        assert!(
+            text.contains("9F1ABCDE") && text.contains("U350.02"),
+            "{text}"
+        );
         let timeline = c.find(Locator::Id("timeline")).await?.text().await?;
         assert!(timeline.contains("created device"), "{timeline}");
         screenshot(&c, "detail").await;

@@ -3,7 +3,12 @@ use std::process::{Command, Stdio};
 
 use crate::common::fresh_database;
 
-fn mdm(database_url: &str, data_dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+fn mdm(
+    database_url: &str,
+    data_dir: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (i32, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mdm"))
         .args(args)
         .env("DATABASE_URL", database_url)
@@ -15,7 +20,12 @@ fn mdm(database_url: &str, data_dir: &std::path::Path, args: &[&str], stdin: Opt
         .spawn()
         .expect("run mdm");
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     } else {
         drop(child.stdin.take());
     }
@@ -35,7 +45,8 @@ impl Drop for Pg {
         use diesel::Connection;
         if let Some((admin, name)) = self.0.take() {
             if let Ok(mut c) = diesel::PgConnection::establish(&admin) {
-                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+                let _ =
+                    c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
             }
         }
     }
@@ -52,17 +63,39 @@ fn the_cli_migrates_adds_users_and_tokens_imports_and_shows_devices() {
     assert_eq!(code, 0);
     assert!(out.contains("migration(s) applied"));
 
-    let (code, out, err) = mdm(&url, &data, &["user", "add", "olga", "--role", "operator"], Some("operator-pass-1\n"));
+    let (code, out, err) = mdm(
+        &url,
+        &data,
+        &["user", "add", "olga", "--role", "operator"],
+        Some("operator-pass-1\n"),
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("user olga created with role operator"));
-    let (code, _, err) = mdm(&url, &data, &["user", "add", "olga", "--role", "operator"], Some("operator-pass-1\n"));
+    let (code, _, err) = mdm(
+        &url,
+        &data,
+        &["user", "add", "olga", "--role", "operator"],
+        Some("operator-pass-1\n"),
+    );
     assert_ne!(code, 0);
     assert!(err.contains("already exists"), "{err}");
-    let (code, _, err) = mdm(&url, &data, &["user", "add", "eve", "--role", "wizard"], Some("whatever-pass\n"));
+    let (code, _, err) = mdm(
+        &url,
+        &data,
+        &["user", "add", "eve", "--role", "wizard"],
+        Some("whatever-pass\n"),
+    );
     assert_ne!(code, 0);
     assert!(err.contains("role must be"));
 
-    let (code, out, _) = mdm(&url, &data, &["token", "create", "billing", "--role", "care", "--days", "90"], None);
+    let (code, out, _) = mdm(
+        &url,
+        &data,
+        &[
+            "token", "create", "billing", "--role", "care", "--days", "90",
+        ],
+        None,
+    );
     assert_eq!(code, 0);
     assert!(out.trim().starts_with("mdm_") && out.trim().len() > 40);
 
@@ -100,9 +133,22 @@ fn demo_data_loads_idempotently() {
     assert!(out.contains("60 profiles, 60 devices"), "{out}");
     let (code, out, _) = mdm(&url, &data, &["demo", "--subscribers", "60"], None);
     assert_eq!(code, 0);
-    assert!(out.contains("0 profiles, 0 devices, 0 capability entries, 0 ESN series added; 60 already present"), "{out}");
-    let (code, out, _) = mdm(&url, &data, &["device", "show", &mdm::demo::demo_mdn(0), "--json"], None);
+    assert!(
+        out.contains(
+            "0 profiles, 0 devices, 0 capability entries, 0 ESN series added; 60 already present"
+        ),
+        "{out}"
+    );
+    let (code, out, _) = mdm(
+        &url,
+        &data,
+        &["device", "show", &mdm::demo::demo_mdn(0), "--json"],
+        None,
+    );
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert!(v["capability"]["protocol"].is_string(), "demo devices have capabilities");
+    assert!(
+        v["capability"]["protocol"].is_string(),
+        "demo devices have capabilities"
+    );
 }

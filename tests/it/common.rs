@@ -24,7 +24,8 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some((admin_url, name)) = self.pg.take() {
             if let Ok(mut c) = diesel::PgConnection::establish(&admin_url) {
-                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+                let _ =
+                    c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
             }
         }
     }
@@ -32,11 +33,16 @@ impl Drop for TestApp {
 
 /// A fresh database URL: a new PostgreSQL database, or a SQLite file in `dir`.
 pub fn fresh_database(dir: &std::path::Path) -> (String, Option<(String, String)>) {
-    match std::env::var("MDM_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+    match std::env::var("MDM_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
         Some(admin_url) => {
             let name = format!("mdm_test_{}", uuid::Uuid::new_v4().simple());
-            let mut c = diesel::PgConnection::establish(&admin_url).expect("connect to MDM_TEST_DATABASE_URL");
-            c.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create test database");
+            let mut c = diesel::PgConnection::establish(&admin_url)
+                .expect("connect to MDM_TEST_DATABASE_URL");
+            c.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                .expect("create test database");
             let mut url = url::Url::parse(&admin_url).expect("MDM_TEST_DATABASE_URL is a URL");
             url.set_path(&format!("/{name}"));
             (url.to_string(), Some((admin_url, name)))
@@ -62,7 +68,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let (database_url, pg) = fresh_database(dir.path());
     let mut config = Config::for_test(&database_url, dir.path().join("data"));
     adjust(&mut config);
-    let app = Application::build(config).await.expect("application starts");
+    let app = Application::build(config)
+        .await
+        .expect("application starts");
     let base = format!("http://127.0.0.1:{}", app.port());
     let db = app.state().db.clone();
     tokio::spawn(app.run_until_stopped());
@@ -79,7 +87,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 pub fn csrf_of(html: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
     let start = html.find(marker).expect("page has a CSRF field") + marker.len();
-    html[start..].split('"').next().unwrap_or_default().to_string()
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 impl TestApp {
@@ -104,13 +116,26 @@ impl TestApp {
     }
 
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        self.client.post(self.url(path)).form(fields).send().await.expect("POST")
+        self.client
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST")
     }
 
     pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
         let csrf = self.csrf("/login").await;
-        self.post_form("/login", &[("username", username), ("password", password), ("csrf", &csrf), ("next", "/")])
-            .await
+        self.post_form(
+            "/login",
+            &[
+                ("username", username),
+                ("password", password),
+                ("csrf", &csrf),
+                ("next", "/"),
+            ],
+        )
+        .await
     }
 
     pub async fn login_admin(&self) {
@@ -124,7 +149,8 @@ impl TestApp {
         let (name, password) = (name.to_string(), password.to_string());
         tokio::task::spawn_blocking(move || {
             let mut c = db.get().unwrap();
-            mdm::auth::users::create(&mut c, &Actor::System("test"), &name, &password, role).unwrap();
+            mdm::auth::users::create(&mut c, &Actor::System("test"), &name, &password, role)
+                .unwrap();
         })
         .await
         .unwrap();
@@ -135,14 +161,24 @@ impl TestApp {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || {
             let mut c = db.get().unwrap();
-            let (t, s) = mdm::auth::tokens::create(&mut c, &Actor::System("test"), "test-client", role, None).unwrap();
+            let (t, s) = mdm::auth::tokens::create(
+                &mut c,
+                &Actor::System("test"),
+                "test-client",
+                role,
+                None,
+            )
+            .unwrap();
             (t.id, s)
         })
         .await
         .unwrap()
     }
 
-    pub async fn with_conn<T: Send + 'static>(&self, f: impl FnOnce(&mut mdm::db::DbConnection) -> T + Send + 'static) -> T {
+    pub async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut mdm::db::DbConnection) -> T + Send + 'static,
+    ) -> T {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || {
             let mut c = db.get().unwrap();
@@ -164,9 +200,15 @@ impl TestApp {
             use diesel::prelude::*;
             use mdm::db::schema::*;
             match table {
-                "profiles" => profiles::table.select(count_star()).first::<i64>(c).unwrap(),
+                "profiles" => profiles::table
+                    .select(count_star())
+                    .first::<i64>(c)
+                    .unwrap(),
                 "devices" => devices::table.select(count_star()).first::<i64>(c).unwrap(),
-                "capabilities" => capabilities::table.select(count_star()).first::<i64>(c).unwrap(),
+                "capabilities" => capabilities::table
+                    .select(count_star())
+                    .first::<i64>(c)
+                    .unwrap(),
                 "users" => users::table.select(count_star()).first::<i64>(c).unwrap(),
                 other => panic!("unknown table {other}"),
             }

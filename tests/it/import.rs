@@ -1,16 +1,24 @@
 use crate::common::spawn_app;
 
-const GOOD: &str = "mdn,min,account_id,subscriber_name,prl_id,esn,meid,make,model,firmware_version\n\
+const GOOD: &str =
+    "mdn,min,account_id,subscriber_name,prl_id,esn,meid,make,model,firmware_version\n\
 3125550100,3125550100,ACC1,Ana Alvarez,10001,9F100001,,Samsung,SCH-U350,U350.01\n\
 3125550101,3125550101,ACC2,Ben Brooks,10001,,A0000000002329,LG,VX9600,VX9600V04\n\
 ,,,,,A3100007,,LG,VX8360,VX8360V03\n";
 
 async fn upload(app: &crate::common::TestApp, name: &str, body: &str) -> String {
     let csrf = app.csrf("/devices/import").await;
-    let form = reqwest::multipart::Form::new()
-        .text("csrf", csrf)
-        .part("file", reqwest::multipart::Part::bytes(body.as_bytes().to_vec()).file_name(name.to_string()));
-    let r = app.client.post(app.url("/devices/import")).multipart(form).send().await.unwrap();
+    let form = reqwest::multipart::Form::new().text("csrf", csrf).part(
+        "file",
+        reqwest::multipart::Part::bytes(body.as_bytes().to_vec()).file_name(name.to_string()),
+    );
+    let r = app
+        .client
+        .post(app.url("/devices/import"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 303);
     let location = r.headers()["location"].to_str().unwrap().to_string();
     // Follow the progress page until the import is over.
@@ -51,8 +59,14 @@ async fn a_csv_with_any_bad_line_imports_nothing_and_reports_each_line() {
 3125550104,3125550104,ACC5,Dev,9F100004,Samsung,,U350.01\n";
     let html = upload(&app, "bad.csv", bad).await;
     assert!(html.contains("data-state=\"rejected\""), "{html}");
-    assert!(html.contains("Nothing was imported: 3 problem(s)"), "{html}");
-    assert!(html.contains("<td class=\"num\">3</td><td>esn: ESN must be"), "{html}");
+    assert!(
+        html.contains("Nothing was imported: 3 problem(s)"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td class=\"num\">3</td><td>esn: ESN must be"),
+        "{html}"
+    );
     assert!(html.contains("MDN 3125550100 also appears on line 2"));
     assert!(html.contains("<td class=\"num\">5</td><td>model: is required"));
     assert_eq!(app.count("profiles").await, 0);
@@ -62,7 +76,10 @@ async fn a_csv_with_any_bad_line_imports_nothing_and_reports_each_line() {
     upload(&app, "first.csv", GOOD).await;
     let again = "mdn,min,account_id,subscriber_name\n3125550199,3125550199,ACC9,New\n3125550100,3125550100,ACC1,Dup\n";
     let html = upload(&app, "again.csv", again).await;
-    assert!(html.contains("MDN 3125550100 is already registered to profile"), "{html}");
+    assert!(
+        html.contains("MDN 3125550100 is already registered to profile"),
+        "{html}"
+    );
     assert_eq!(app.count("profiles").await, 2);
 
     let html = upload(&app, "cols.csv", "mdn,colour\n3125550100,red\n").await;
