@@ -63,7 +63,8 @@ fn esn(i: u64) -> Esn {
 }
 
 fn meid(i: u64) -> Meid {
-    Meid::from_u64((0xA1_u64 << 48) | (0x0000_1234_u64 << 24) | (i & 0x00FF_FFFF)).expect("56-bit MEID")
+    Meid::from_u64((0xA1_u64 << 48) | (0x0000_1234_u64 << 24) | (i & 0x00FF_FFFF))
+        .expect("56-bit MEID")
 }
 
 fn model_of(i: u64) -> (&'static str, &'static str) {
@@ -93,13 +94,21 @@ fn load(conn: &mut DbConnection, rows: u64) {
                 .collect();
             // Multi-row inserts need the concrete backend.
             match c {
-                DbConnection::Sqlite(s) => diesel::insert_into(profiles::table).values(&ps).execute(s)?,
-                DbConnection::Postgres(p) => diesel::insert_into(profiles::table).values(&ps).execute(p)?,
+                DbConnection::Sqlite(s) => diesel::insert_into(profiles::table)
+                    .values(&ps)
+                    .execute(s)?,
+                DbConnection::Postgres(p) => diesel::insert_into(profiles::table)
+                    .values(&ps)
+                    .execute(p)?,
             };
             let ds: Vec<D> = (i..end)
                 .map(|n| {
                     let (make, model) = model_of(n);
-                    let (e, m) = if n % 2 == 0 { (Some(esn(n).to_hex()), None) } else { (None, Some(meid(n))) };
+                    let (e, m) = if n % 2 == 0 {
+                        (Some(esn(n).to_hex()), None)
+                    } else {
+                        (None, Some(meid(n)))
+                    };
                     D {
                         esn: e,
                         meid: m.map(|m| m.to_hex()),
@@ -115,23 +124,34 @@ fn load(conn: &mut DbConnection, rows: u64) {
                 })
                 .collect();
             match c {
-                DbConnection::Sqlite(s) => diesel::insert_into(devices::table).values(&ds).execute(s)?,
-                DbConnection::Postgres(p) => diesel::insert_into(devices::table).values(&ds).execute(p)?,
+                DbConnection::Sqlite(s) => {
+                    diesel::insert_into(devices::table).values(&ds).execute(s)?
+                }
+                DbConnection::Postgres(p) => {
+                    diesel::insert_into(devices::table).values(&ds).execute(p)?
+                }
             };
             Ok(())
         })
         .expect("bulk load");
         i = end;
         if i % 100_000 == 0 {
-            eprintln!("  loaded {i}/{rows} ({:.0} s)", started.elapsed().as_secs_f64());
+            eprintln!(
+                "  loaded {i}/{rows} ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     if let DbConnection::Postgres(_) = conn {
-        conn.batch_execute("ANALYZE profiles; ANALYZE devices;").expect("analyze");
+        conn.batch_execute("ANALYZE profiles; ANALYZE devices;")
+            .expect("analyze");
     } else {
         conn.batch_execute("ANALYZE;").expect("analyze");
     }
-    eprintln!("  loaded {rows} profiles and {rows} devices in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "  loaded {rows} profiles and {rows} devices in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -143,12 +163,16 @@ fn measure(name: &str, samples: usize, mut f: impl FnMut(u64)) {
     let mut rng: u64 = 0x1234_5678;
     // Warm the cache a little, as a running server would be.
     for _ in 0..50 {
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         f(rng >> 20);
     }
     let mut times = Vec::with_capacity(samples);
     for _ in 0..samples {
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let t = Instant::now();
         f(rng >> 20);
         times.push(t.elapsed());
@@ -166,22 +190,36 @@ fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return;
     }
-    let rows: u64 = std::env::var("MDM_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let rows: u64 = std::env::var("MDM_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let (url, cleanup) = match std::env::var("MDM_BENCH_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+    let (url, cleanup) = match std::env::var("MDM_BENCH_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
         Some(admin) => {
             let name = format!("mdm_bench_{}", std::process::id());
-            let mut c = diesel::PgConnection::establish(&admin).expect("connect to MDM_BENCH_DATABASE_URL");
-            c.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create bench database");
+            let mut c =
+                diesel::PgConnection::establish(&admin).expect("connect to MDM_BENCH_DATABASE_URL");
+            c.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                .expect("create bench database");
             let mut u = url::Url::parse(&admin).expect("URL");
             u.set_path(&format!("/{name}"));
             (u.to_string(), Some((admin, name)))
         }
-        None => (dir.path().join("bench.db").to_string_lossy().into_owned(), None),
+        None => (
+            dir.path().join("bench.db").to_string_lossy().into_owned(),
+            None,
+        ),
     };
     let db = Db::connect(&url, 2).expect("database");
     db.migrate().expect("migrations");
-    println!("registry benchmark on {} with {rows} profiles and {rows} devices", db.backend().name());
+    println!(
+        "registry benchmark on {} with {rows} profiles and {rows} devices",
+        db.backend().name()
+    );
     let mut conn = db.get().expect("connection");
     load(&mut conn, rows);
 
@@ -200,18 +238,33 @@ fn main() {
     });
     measure("lookup by MDN", samples, |r| {
         let n = r % rows;
-        let d = lookup::find(&mut conn, &DeviceKey::Mdn(Mdn::parse(&mdn(n)).expect("MDN"))).expect("MDN lookup");
+        let d = lookup::find(
+            &mut conn,
+            &DeviceKey::Mdn(Mdn::parse(&mdn(n)).expect("MDN")),
+        )
+        .expect("MDN lookup");
         assert_eq!(d.profile_id, Some(n as i64 + 1));
     });
     measure("first page of a make/model list", 500, |r| {
         let (make, model) = model_of(r % 1000);
-        let q = DeviceQuery { make: Some(make.into()), model: Some(model.into()), limit: Some(50), ..Default::default() };
+        let q = DeviceQuery {
+            make: Some(make.into()),
+            model: Some(model.into()),
+            limit: Some(50),
+            ..Default::default()
+        };
         let page = device::search(&mut conn, &q).expect("list");
         assert_eq!(page.rows.len(), 50);
     });
     measure("a deep page of a make/model list", 500, |r| {
         let (make, model) = model_of(r % 1000);
-        let q = DeviceQuery { make: Some(make.into()), model: Some(model.into()), limit: Some(50), after: Some((rows / 2) as i64), ..Default::default() };
+        let q = DeviceQuery {
+            make: Some(make.into()),
+            model: Some(model.into()),
+            limit: Some(50),
+            after: Some((rows / 2) as i64),
+            ..Default::default()
+        };
         device::search(&mut conn, &q).expect("list");
     });
     drop(conn);

@@ -479,6 +479,13 @@ struct CapabilityFormPage {
     f: Filled,
     error: String,
     protocols: Vec<(&'static str, &'static str)>,
+    timeline: Vec<AuditEvent>,
+}
+
+impl CapabilityFormPage {
+    fn t(&self, ms: &i64) -> String {
+        crate::timefmt::utc(*ms)
+    }
 }
 
 fn protocols() -> Vec<(&'static str, &'static str)> {
@@ -498,6 +505,7 @@ async fn capability_new_form(user: CurrentUser) -> Result<HttpResponse, WebError
         f,
         error: String::new(),
         protocols: protocols(),
+        timeline: Vec::new(),
     })
 }
 
@@ -525,6 +533,7 @@ fn capability_failure(
             f: Filled::new(values, errors),
             error,
             protocols: protocols(),
+            timeline: Vec::new(),
         },
     )
 }
@@ -563,7 +572,13 @@ async fn capability_edit_form(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditCapabilities)?;
     let id = path.into_inner();
-    let cap = state.db.run(move |c| capability::get(c, id)).await?;
+    let (cap, timeline) = state
+        .db
+        .run(move |c| -> Result<_, RegistryError> {
+            let timeline = audit::for_entities(c, &[(EntityKind::Capability, id)], 200)?;
+            Ok((capability::get(c, id)?, timeline))
+        })
+        .await?;
     render(&CapabilityFormPage {
         ctx: user.ctx(Area::Devices),
         id: Some(id),
@@ -573,6 +588,7 @@ async fn capability_edit_form(
         ),
         error: String::new(),
         protocols: protocols(),
+        timeline,
     })
 }
 
