@@ -31,6 +31,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// `MDM_UPLOAD_LIMIT_BYTES`: the largest CSV import accepted (default 64 MiB).
     pub upload_limit: usize,
+    /// `MDM_PACKAGE_LIMIT_BYTES`: the largest firmware package accepted (default 512 MiB).
+    pub package_limit: usize,
     /// `MDM_WORKERS`: HTTP worker threads (default: one per core).
     pub workers: Option<usize>,
 }
@@ -107,6 +109,7 @@ impl Config {
             login_lockout_secs: parse("MDM_LOGIN_LOCKOUT_SECS", 900)?,
             trusted_proxies,
             upload_limit: parse("MDM_UPLOAD_LIMIT_BYTES", 64 * 1024 * 1024)?,
+            package_limit: parse("MDM_PACKAGE_LIMIT_BYTES", 512 * 1024 * 1024)?,
             workers: var("MDM_WORKERS").and_then(|w| w.parse().ok()),
         })
     }
@@ -127,6 +130,7 @@ impl Config {
             login_lockout_secs: 900,
             trusted_proxies: Vec::new(),
             upload_limit: 8 * 1024 * 1024,
+            package_limit: 1024 * 1024,
             workers: Some(2),
         }
     }

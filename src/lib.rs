@@ -10,8 +10,12 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod firmware;
+pub mod iota;
+pub mod messaging;
 pub mod registry;
 pub mod timefmt;
+pub mod wbxml;
 pub mod web;
 
 use std::collections::HashMap;

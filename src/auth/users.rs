@@ -226,12 +226,16 @@ pub fn bootstrap_admin(
         Some(p) => (p.to_string(), false),
         None => (password::random_secret(12), true),
     };
-    create(
+    match create(
         conn,
         &Actor::System("bootstrap"),
         "admin",
         &password,
         Role::Admin,
-    )?;
-    Ok(generated.then_some(password))
+    ) {
+        Ok(_) => Ok(generated.then_some(password)),
+        // Another node starting at the same moment created it first.
+        Err(AuthError::Duplicate(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }

@@ -143,3 +143,45 @@ diesel::table! {
 
 diesel::joinable!(devices -> profiles (profile_id));
 diesel::allow_tables_to_appear_in_same_query!(profiles, devices);
+
+diesel::table! {
+    firmware_packages (id) {
+        id -> BigInt,
+        name -> Text,
+        make -> Text,
+        model -> Text,
+        from_version -> Nullable<Text>,
+        to_version -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        release_notes -> Text,
+        mandatory -> Bool,
+        state -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    firmware_revisions (id) {
+        id -> BigInt,
+        package_id -> BigInt,
+        at -> BigInt,
+        actor -> Text,
+        from_state -> Nullable<Text>,
+        to_state -> Text,
+        note -> Text,
+    }
+}
+
+diesel::table! {
+    install_notifications (id) {
+        id -> BigInt,
+        package_id -> BigInt,
+        status_code -> Integer,
+        status_text -> Text,
+        remote -> Text,
+        at -> BigInt,
+    }
+}

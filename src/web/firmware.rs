@@ -1,19 +1,64 @@
-//! Firmware Management. Until the firmware repository lands, this area shows
-//! what is real today: the firmware versions in the field per make/model, and
-//! which of those the capability registry marks as FOTA-capable.
+//! Firmware Management: the package repository (upload, lifecycle, revision
+//! history, install reports), the per-model update-path matrix, the firmware
+//! versions in the field; and the device-facing download endpoints.
 
-use actix_web::{web, HttpResponse};
+use actix_multipart::Multipart;
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
+use futures_util::StreamExt;
 
-use super::session::{Area, CurrentUser, PageCtx};
-use super::{render, AppState, WebError};
+use super::forms::{Filled, FormData};
+use super::session::{flash, Area, CurrentUser, PageCtx};
+use super::{redirect, render, render_status, AppState, WebError};
 use crate::auth::Permission;
+use crate::firmware::blobs::BlobStore;
+use crate::firmware::descriptor::{Descriptor, DD_MEDIA_TYPE, PACKAGE_TYPE};
+use crate::firmware::package::{
+    self, InstallNotification, Package, PackageDraft, PackageState, Revision,
+};
+use crate::firmware::{install_status, FirmwareError};
 use crate::registry::capability::{self, Capability};
 use crate::registry::stats::{self, VersionCount};
-use crate::registry::{version, RegistryError};
+use crate::registry::{version, Actor, RegistryError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/firmware", web::get().to(landscape));
+    cfg.route("/firmware", web::get().to(landscape))
+        .route("/firmware/packages/new", web::get().to(new_form))
+        .route("/firmware/packages/new", web::post().to(upload))
+        .route("/firmware/packages/{id}", web::get().to(detail))
+        .route(
+            "/firmware/packages/{id}/state",
+            web::post().to(change_state),
+        )
+        .route("/firmware/packages/{id}/notes", web::post().to(edit_notes))
+        .route("/dl/{id}/package", web::get().to(download))
+        .route("/dl/{id}/package", web::head().to(download))
+        .route("/dl/{id}/dd", web::get().to(descriptor))
+        .route("/dl/{id}/notify", web::post().to(install_notify));
+}
+
+impl From<FirmwareError> for WebError {
+    fn from(e: FirmwareError) -> Self {
+        match e {
+            FirmwareError::NotFound(m) => WebError::NotFound(format!("{m} not found")),
+            FirmwareError::Transition(m) => WebError::Conflict(m),
+            FirmwareError::Db(d) => WebError::Internal(d.to_string()),
+            FirmwareError::Io(io) => WebError::Internal(io.to_string()),
+            other => WebError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+// ---- Landscape and matrix -----------------------------------------------
+
+pub struct VersionRow {
+    pub version: String,
+    pub count: i64,
+    pub percent: i64,
+    pub fota: String,
+    pub protocol: String,
+    /// The released update a device at this version gets, if any.
+    pub update: Option<(i64, String)>,
 }
 
 pub struct ModelVersions {
@@ -23,32 +68,78 @@ pub struct ModelVersions {
     pub rows: Vec<VersionRow>,
 }
 
-pub struct VersionRow {
-    pub version: String,
-    pub count: i64,
-    pub percent: i64,
-    pub fota: String,
-    pub protocol: String,
-}
-
 #[derive(Template)]
 #[template(path = "firmware/landscape.html")]
 struct LandscapePage {
     ctx: PageCtx,
     models: Vec<ModelVersions>,
+    packages: Vec<Package>,
 }
 
-fn group(rows: Vec<VersionCount>, caps: &[Capability]) -> Vec<ModelVersions> {
+impl LandscapePage {
+    fn t(&self, ms: &i64) -> String {
+        crate::timefmt::utc(*ms)
+    }
+}
+
+fn capability_for<'a>(
+    caps: &'a [Capability],
+    make: &str,
+    model: &str,
+    v: &str,
+) -> Option<&'a Capability> {
+    caps.iter().find(|c| {
+        c.make == make
+            && c.model == model
+            && version::in_range(v, c.version_min.as_deref(), c.version_max.as_deref())
+    })
+}
+
+/// Groups field versions per model and adds the versions packages start
+/// from, so the matrix shows every path that exists.
+fn matrix(
+    rows: Vec<VersionCount>,
+    caps: &[Capability],
+    packages: &[Package],
+    conn: &mut crate::db::DbConnection,
+) -> Result<Vec<ModelVersions>, RegistryError> {
+    let mut all = rows;
+    for p in packages {
+        if let Some(f) = &p.from_version {
+            if !all
+                .iter()
+                .any(|r| r.make == p.make && r.model == p.model && r.firmware_version == *f)
+            {
+                all.push(VersionCount {
+                    make: p.make.clone(),
+                    model: p.model.clone(),
+                    firmware_version: f.clone(),
+                    count: 0,
+                });
+            }
+        }
+    }
+    all.sort_by(|a, b| {
+        (a.make.as_str(), a.model.as_str())
+            .cmp(&(b.make.as_str(), b.model.as_str()))
+            .then_with(|| version::compare(&a.firmware_version, &b.firmware_version))
+    });
     let mut out: Vec<ModelVersions> = Vec::new();
-    for r in rows {
-        let cap = caps.iter().find(|c| {
-            c.make == r.make
-                && c.model == r.model
-                && version::in_range(
-                    &r.firmware_version,
-                    c.version_min.as_deref(),
-                    c.version_max.as_deref(),
-                )
+    for r in all {
+        let cap = capability_for(caps, &r.make, &r.model, &r.firmware_version);
+        let update = package::find_update(conn, &r.make, &r.model, &r.firmware_version)?.map(|p| {
+            (
+                p.id,
+                format!(
+                    "{} ({})",
+                    p.to_version,
+                    if p.is_full_image() {
+                        "full image"
+                    } else {
+                        "delta"
+                    }
+                ),
+            )
         });
         let row = VersionRow {
             version: r.firmware_version.clone(),
@@ -62,6 +153,7 @@ fn group(rows: Vec<VersionCount>, caps: &[Capability]) -> Vec<ModelVersions> {
             protocol: cap
                 .map(|c| c.protocol().label().to_string())
                 .unwrap_or_else(|| "—".into()),
+            update,
         };
         match out.last_mut() {
             Some(m) if m.make == r.make && m.model == r.model => {
@@ -85,7 +177,7 @@ fn group(rows: Vec<VersionCount>, caps: &[Capability]) -> Vec<ModelVersions> {
             };
         }
     }
-    out
+    Ok(out)
 }
 
 async fn landscape(
@@ -93,12 +185,388 @@ async fn landscape(
     user: CurrentUser,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageFirmware)?;
-    let (rows, caps) = state
+    let (models, packages) = state
         .db
-        .run(|c| -> Result<_, RegistryError> { Ok((stats::versions(c)?, capability::list(c)?)) })
+        .run(|c| -> Result<_, RegistryError> {
+            let rows = stats::versions(c)?;
+            let caps = capability::list(c)?;
+            let packages = package::list(c)?;
+            Ok((matrix(rows, &caps, &packages, c)?, packages))
+        })
         .await?;
     render(&LandscapePage {
         ctx: user.ctx(Area::Firmware),
-        models: group(rows, &caps),
+        models,
+        packages,
     })
+}
+
+// ---- Upload --------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "firmware/upload.html")]
+struct UploadPage {
+    ctx: PageCtx,
+    f: Filled,
+    error: String,
+    limit: usize,
+}
+
+async fn new_form(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageFirmware)?;
+    render(&UploadPage {
+        ctx: user.ctx(Area::Firmware),
+        f: Filled::default(),
+        error: String::new(),
+        limit: state.config.package_limit,
+    })
+}
+
+/// Streams the multipart upload straight into the blob store on a blocking
+/// thread; the form fields come first in the form, the file last.
+async fn upload(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    mut payload: Multipart,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageFirmware)?;
+    let limit = state.config.package_limit as u64;
+    let store = BlobStore::new(&state.config.data_dir);
+    let mut fields = FormData::new();
+    let mut stored = None;
+    let mut failure: Option<FirmwareError> = None;
+    while let Some(field) = payload.next().await {
+        let mut field =
+            field.map_err(|e| WebError::BadRequest(format!("unreadable upload: {e}")))?;
+        let name = field.name().unwrap_or("").to_string();
+        if name == "file" {
+            if fields
+                .get("csrf")
+                .map(|c| user.check_csrf(c))
+                .transpose()?
+                .is_none()
+            {
+                return Err(WebError::Csrf);
+            }
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<web::Bytes>(8);
+            let store = store.clone();
+            let writer = tokio::task::spawn_blocking(move || -> Result<_, FirmwareError> {
+                let mut w = store.writer(limit)?;
+                while let Some(chunk) = rx.blocking_recv() {
+                    w.write(&chunk)?;
+                }
+                if w.size() == 0 {
+                    return Err(FirmwareError::invalid("file", "choose a package file"));
+                }
+                w.finish(None)
+            });
+            while let Some(chunk) = field.next().await {
+                let chunk =
+                    chunk.map_err(|e| WebError::BadRequest(format!("unreadable upload: {e}")))?;
+                if tx.send(chunk).await.is_err() {
+                    break; // the writer stopped: too large or disk error
+                }
+            }
+            drop(tx);
+            match writer.await {
+                Ok(Ok(b)) => stored = Some(b),
+                Ok(Err(e)) => failure = Some(e),
+                Err(e) => return Err(WebError::Internal(e.to_string())),
+            }
+        } else {
+            let mut buf = Vec::new();
+            while let Some(chunk) = field.next().await {
+                let chunk =
+                    chunk.map_err(|e| WebError::BadRequest(format!("unreadable upload: {e}")))?;
+                if buf.len() + chunk.len() > 64 * 1024 {
+                    return Err(WebError::BadRequest(format!("field {name} is too long")));
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            fields.insert(name, String::from_utf8_lossy(&buf).into_owned());
+        }
+    }
+    user.check_csrf(fields.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let draft = PackageDraft {
+        name: fields.get("name").cloned(),
+        make: fields.get("make").cloned(),
+        model: fields.get("model").cloned(),
+        from_version: fields.get("from_version").cloned(),
+        to_version: fields.get("to_version").cloned(),
+        release_notes: fields.get("release_notes").cloned(),
+        mandatory: Some(fields.get("mandatory").is_some_and(|v| v == "on")),
+    };
+    let outcome = match (draft.check(), stored, failure) {
+        (Err(e), _, _) | (_, _, Some(e)) => Err(e),
+        (Ok(checked), Some(blob), None) => {
+            let actor = user.actor();
+            state
+                .db
+                .run(move |c| package::create(c, &actor, &checked, &blob))
+                .await
+        }
+        (Ok(_), None, None) => Err(FirmwareError::invalid("file", "choose a package file")),
+    };
+    match outcome {
+        Ok(p) => {
+            tracing::info!(package = p.id, sha256 = %p.sha256, size = p.size, "firmware package uploaded");
+            flash(
+                &user.session,
+                "success",
+                format!("Package {} uploaded as a draft.", p.name),
+            );
+            Ok(redirect(&format!("/firmware/packages/{}", p.id)))
+        }
+        Err(e) => {
+            let (errors, message, status) = match e {
+                FirmwareError::Invalid(errors) => (
+                    errors,
+                    "Please correct the fields marked below.".to_string(),
+                    422,
+                ),
+                FirmwareError::TooLarge(_) | FirmwareError::HashMismatch { .. } => {
+                    (Default::default(), format!("{e}."), 413)
+                }
+                FirmwareError::Transition(m) => (Default::default(), m, 409),
+                other => return Err(other.into()),
+            };
+            tracing::warn!(user = %user.name, error = %message, "package upload rejected");
+            fields.remove("csrf");
+            render_status(
+                actix_web::http::StatusCode::from_u16(status)
+                    .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST),
+                &UploadPage {
+                    ctx: user.ctx(Area::Firmware),
+                    f: Filled::new(fields, errors),
+                    error: message,
+                    limit: state.config.package_limit,
+                },
+            )
+        }
+    }
+}
+
+// ---- Package detail and lifecycle ----------------------------------------
+
+#[derive(Template)]
+#[template(path = "firmware/package.html")]
+struct PackagePage {
+    ctx: PageCtx,
+    p: Package,
+    revisions: Vec<Revision>,
+    installs: Vec<InstallNotification>,
+    next: Vec<&'static str>,
+    base: String,
+}
+
+impl PackagePage {
+    fn t(&self, ms: &i64) -> String {
+        crate::timefmt::utc(*ms)
+    }
+}
+
+pub fn base_url(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
+async fn detail(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    req: HttpRequest,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageFirmware)?;
+    let id = path.into_inner();
+    let (p, revisions, installs) = state
+        .db
+        .run(move |c| -> Result<_, FirmwareError> {
+            Ok((
+                package::get(c, id)?,
+                package::revisions(c, id)?,
+                package::installs(c, id, 50)?,
+            ))
+        })
+        .await?;
+    let next = p.state().next().iter().map(|s| s.as_str()).collect();
+    render(&PackagePage {
+        ctx: user.ctx(Area::Firmware),
+        p,
+        revisions,
+        installs,
+        next,
+        base: base_url(&req),
+    })
+}
+
+async fn change_state(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageFirmware)?;
+    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let id = path.into_inner();
+    let to = form
+        .get("state")
+        .and_then(|s| PackageState::parse(s))
+        .ok_or_else(|| {
+            WebError::BadRequest("state must be draft, testing, released or withdrawn".into())
+        })?;
+    let note = form.get("note").cloned().unwrap_or_default();
+    let actor = user.actor();
+    match state
+        .db
+        .run(move |c| package::transition(c, &actor, id, to, &note))
+        .await
+    {
+        Ok(p) => flash(
+            &user.session,
+            "success",
+            format!("Package {} is now {}.", p.name, to.as_str()),
+        ),
+        Err(FirmwareError::Transition(m)) => flash(&user.session, "error", m),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(redirect(&format!("/firmware/packages/{id}")))
+}
+
+async fn edit_notes(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageFirmware)?;
+    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let id = path.into_inner();
+    let notes = form.get("release_notes").cloned().unwrap_or_default();
+    let mandatory = form.get("mandatory").is_some_and(|v| v == "on");
+    let actor = user.actor();
+    state
+        .db
+        .run(move |c| package::edit_notes(c, &actor, id, &notes, mandatory))
+        .await?;
+    flash(&user.session, "success", "Release notes saved.");
+    Ok(redirect(&format!("/firmware/packages/{id}")))
+}
+
+// ---- Device-facing downloads --------------------------------------------
+
+async fn downloadable(state: &AppState, id: i64) -> Result<Package, WebError> {
+    let p = state.db.run(move |c| package::get(c, id)).await?;
+    if !p.state().downloadable() {
+        // Drafts and withdrawn packages do not exist as far as devices know.
+        return Err(WebError::NotFound(format!("package {id} not found")));
+    }
+    Ok(p)
+}
+
+async fn download(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    let p = downloadable(&state, path.into_inner()).await?;
+    let store = BlobStore::new(&state.config.data_dir);
+    Ok(super::ranged::serve(&req, store.path(&p.sha256), &p.sha256, PACKAGE_TYPE).await)
+}
+
+async fn descriptor(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    let p = downloadable(&state, path.into_inner()).await?;
+    let base = base_url(&req);
+    let dd = Descriptor {
+        name: p.name.clone(),
+        vendor: p.make.clone(),
+        size: p.size as u64,
+        object_uri: format!("{base}/dl/{}/package", p.id),
+        install_notify_uri: format!("{base}/dl/{}/notify", p.id),
+        description: p.release_notes.clone(),
+        media_type: PACKAGE_TYPE.into(),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(DD_MEDIA_TYPE)
+        .body(dd.to_xml()))
+}
+
+/// The device's install status (OMA DLOTA 9xx codes). Devices understand
+/// only the status line of the answer, so errors are plain text.
+async fn install_notify(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let id = path.into_inner();
+    let text = String::from_utf8_lossy(&body[..body.len().min(1024)]).into_owned();
+    let status = match install_status::parse(&text) {
+        Ok(s) => s,
+        Err(m) => {
+            tracing::warn!(package = id, body = %text, "bad install notification");
+            return HttpResponse::BadRequest()
+                .content_type("text/plain")
+                .body(m);
+        }
+    };
+    let remote = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    match state
+        .db
+        .run(move |c| package::record_install(c, id, status.code, status.text, &remote))
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(package = id, code = status.code, "install notification");
+            HttpResponse::Ok().content_type("text/plain").body("OK")
+        }
+        Err(FirmwareError::NotFound(_)) => HttpResponse::NotFound()
+            .content_type("text/plain")
+            .body("unknown package"),
+        Err(e) => {
+            tracing::error!(package = id, error = %e, "could not record install notification");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body("try again later")
+        }
+    }
+}
+
+/// Adds a package from a local file: used by `mdm firmware add`.
+pub fn add_from_file(
+    db: &crate::db::Db,
+    data_dir: &std::path::Path,
+    actor: &Actor,
+    draft: &PackageDraft,
+    bytes: &[u8],
+    release: bool,
+    limit: u64,
+) -> Result<Package, FirmwareError> {
+    let checked = draft.check()?;
+    let blob = BlobStore::new(data_dir).put(bytes, limit)?;
+    let mut conn = db.get()?;
+    let p = package::create(&mut conn, actor, &checked, &blob)?;
+    if release {
+        package::transition(
+            &mut conn,
+            actor,
+            p.id,
+            PackageState::Testing,
+            "added with --release",
+        )?;
+        return package::transition(
+            &mut conn,
+            actor,
+            p.id,
+            PackageState::Released,
+            "added with --release",
+        );
+    }
+    Ok(p)
 }

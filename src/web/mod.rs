@@ -10,6 +10,7 @@ pub mod firmware;
 pub mod forms;
 pub mod health;
 pub mod ops;
+pub mod ranged;
 pub mod self_service;
 pub mod session;
 

@@ -1,0 +1,232 @@
+//! Serving a stored file with HTTP ranges (RFC 9110 section 14), so an
+//! interrupted package download resumes where it stopped. The ETag is the
+//! content's SHA-256: strong, and the same on every server node, so a
+//! download can resume against any node.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+/// One satisfiable byte range, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RangeRequest {
+    Whole,
+    Part(ByteRange),
+    Unsatisfiable,
+}
+
+/// Parses a `Range` header against a file of `size` bytes. Only single
+/// ranges are served; anything else is answered with the whole file, which
+/// RFC 9110 allows.
+pub fn parse_range(value: Option<&str>, size: u64) -> RangeRequest {
+    let Some(spec) = value.and_then(|v| v.trim().strip_prefix("bytes=")) else {
+        return RangeRequest::Whole;
+    };
+    if spec.contains(',') {
+        return RangeRequest::Whole;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeRequest::Whole;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let range = match (a.is_empty(), b.is_empty()) {
+        (true, false) => match b.parse::<u64>() {
+            Ok(0) | Err(_) => return RangeRequest::Unsatisfiable,
+            Ok(n) => ByteRange {
+                start: size.saturating_sub(n),
+                end: size.saturating_sub(1),
+            },
+        },
+        (false, _) => {
+            let Ok(start) = a.parse::<u64>() else {
+                return RangeRequest::Whole;
+            };
+            let end = if b.is_empty() {
+                size.saturating_sub(1)
+            } else {
+                match b.parse::<u64>() {
+                    Ok(e) if e >= start => e.min(size.saturating_sub(1)),
+                    _ => return RangeRequest::Whole,
+                }
+            };
+            ByteRange { start, end }
+        }
+        (true, true) => return RangeRequest::Whole,
+    };
+    if size == 0 || range.start >= size {
+        RangeRequest::Unsatisfiable
+    } else {
+        RangeRequest::Part(range)
+    }
+}
+
+fn etag_matches(header_value: &str, etag: &str) -> bool {
+    header_value.split(',').any(|t| {
+        let t = t.trim();
+        t == "*" || t.trim_start_matches("W/") == etag
+    })
+}
+
+/// Answers GET/HEAD for a file identified by its SHA-256.
+pub async fn serve(
+    req: &HttpRequest,
+    path: PathBuf,
+    sha256: &str,
+    media_type: &str,
+) -> HttpResponse {
+    let etag = format!("\"{sha256}\"");
+    let meta = match web::block({
+        let p = path.clone();
+        move || std::fs::metadata(p)
+    })
+    .await
+    {
+        Ok(Ok(m)) => m,
+        _ => {
+            tracing::error!(file = %path.display(), "package blob missing from the store");
+            return HttpResponse::NotFound().body("package file missing");
+        }
+    };
+    let size = meta.len();
+    let headers = req.headers();
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| etag_matches(v, &etag))
+    {
+        return HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .finish();
+    }
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    // If-Range: the range holds only while the client's copy is this content.
+    let if_range_ok = headers
+        .get(header::IF_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.trim() == etag);
+    let request = if if_range_ok {
+        parse_range(range_header, size)
+    } else {
+        RangeRequest::Whole
+    };
+    let (status, range) = match request {
+        RangeRequest::Whole => (
+            StatusCode::OK,
+            ByteRange {
+                start: 0,
+                end: size.saturating_sub(1),
+            },
+        ),
+        RangeRequest::Part(r) => (StatusCode::PARTIAL_CONTENT, r),
+        RangeRequest::Unsatisfiable => {
+            return HttpResponse::RangeNotSatisfiable()
+                .insert_header((header::CONTENT_RANGE, format!("bytes */{size}")))
+                .insert_header((header::ETAG, etag))
+                .finish();
+        }
+    };
+    let length = if size == 0 {
+        0
+    } else {
+        range.end - range.start + 1
+    };
+    let mut resp = HttpResponse::build(status);
+    resp.insert_header((header::ETAG, etag))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .insert_header((header::CONTENT_TYPE, media_type.to_string()))
+        .no_chunking(length);
+    if status == StatusCode::PARTIAL_CONTENT {
+        resp.insert_header((
+            header::CONTENT_RANGE,
+            format!("bytes {}-{}/{size}", range.start, range.end),
+        ));
+    }
+    if req.method() == actix_web::http::Method::HEAD {
+        return resp.finish();
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        };
+        if let Err(e) = file.seek(SeekFrom::Start(range.start)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut left = length;
+        let mut buf = vec![0u8; 64 * 1024];
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            match file.read(&mut buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    left -= n as u64;
+                    if tx
+                        .blocking_send(Ok(web::Bytes::copy_from_slice(&buf[..n])))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    let mut rx = rx;
+    resp.streaming(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_single_ranges_per_rfc_9110() {
+        let r = |s, n| parse_range(Some(s), n);
+        assert_eq!(
+            r("bytes=0-499", 1000),
+            RangeRequest::Part(ByteRange { start: 0, end: 499 })
+        );
+        assert_eq!(
+            r("bytes=500-", 1000),
+            RangeRequest::Part(ByteRange {
+                start: 500,
+                end: 999
+            })
+        );
+        assert_eq!(
+            r("bytes=-100", 1000),
+            RangeRequest::Part(ByteRange {
+                start: 900,
+                end: 999
+            })
+        );
+        assert_eq!(
+            r("bytes=900-5000", 1000),
+            RangeRequest::Part(ByteRange {
+                start: 900,
+                end: 999
+            })
+        );
+        assert_eq!(r("bytes=1000-", 1000), RangeRequest::Unsatisfiable);
+        assert_eq!(r("bytes=5-1", 1000), RangeRequest::Whole);
+        assert_eq!(r("bytes=0-1,5-6", 1000), RangeRequest::Whole);
+        assert_eq!(r("items=0-1", 1000), RangeRequest::Whole);
+        assert_eq!(parse_range(None, 10), RangeRequest::Whole);
+    }
+}
