@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         command: DeviceCommand,
     },
+    /// Manage the firmware repository.
+    Firmware {
+        #[command(subcommand)]
+        command: FirmwareCommand,
+    },
     /// Load a realistic demo data set (idempotent).
     Demo {
         /// How many subscribers to create.
@@ -86,6 +91,33 @@ enum TokenCommand {
         /// Days until the token expires (default: never).
         #[arg(long)]
         days: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum FirmwareCommand {
+    /// Add a package; prints its id and SHA-256.
+    Add {
+        #[arg(long)]
+        make: String,
+        #[arg(long)]
+        model: String,
+        /// The version the delta applies to; omit for a full image.
+        #[arg(long)]
+        from: Option<String>,
+        /// The version after the update.
+        #[arg(long)]
+        to: String,
+        /// The package file.
+        #[arg(long)]
+        file: std::path::PathBuf,
+        #[arg(long)]
+        notes: Option<String>,
+        #[arg(long)]
+        mandatory: bool,
+        /// Move it through testing to released at once.
+        #[arg(long)]
+        release: bool,
     },
 }
 
@@ -260,6 +292,46 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             } else {
                 print_device(&view);
             }
+            Ok(())
+        }
+        Command::Firmware {
+            command:
+                FirmwareCommand::Add {
+                    make,
+                    model,
+                    from,
+                    to,
+                    file,
+                    notes,
+                    mandatory,
+                    release,
+                },
+        } => {
+            let bytes =
+                std::fs::read(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let db = open(&config)?;
+            let draft = crate::firmware::package::PackageDraft {
+                name: None,
+                make: Some(make),
+                model: Some(model),
+                from_version: from,
+                to_version: Some(to),
+                release_notes: notes,
+                mandatory: Some(mandatory),
+            };
+            let p = crate::web::firmware::add_from_file(
+                &db,
+                &config.data_dir,
+                &Actor::System("cli"),
+                &draft,
+                &bytes,
+                release,
+                config.package_limit as u64,
+            )?;
+            println!(
+                "package {} {} sha256 {} ({} bytes, {})",
+                p.id, p.name, p.sha256, p.size, p.state
+            );
             Ok(())
         }
         Command::Demo { subscribers } => {

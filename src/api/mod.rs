@@ -3,6 +3,7 @@
 
 pub mod caller;
 pub mod error;
+pub mod firmware;
 pub mod openapi;
 pub mod registry;
 
@@ -20,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .route("/openapi.json", web::get().to(openapi::document))
             .configure(registry::routes)
+            .configure(firmware::routes)
             .default_service(web::to(not_found)),
     );
 }

@@ -156,6 +156,25 @@ pub fn document_value() -> Value {
             "/iota-esn-series/{id}": {
                 "delete": op("Delete an IOTA ESN series", "capabilities", vec![id_param()], None, ("204", none()))
             },
+            "/firmware/packages": {
+                "get": op("List firmware packages", "firmware", vec![], None, ("200", list_of("Package"))),
+                "post": op("Upload a firmware package (the body is the file); it starts as a draft", "firmware",
+                    vec![q("make", "Make (required)"), q("model", "Model (required)"), q("from_version", "Version the delta applies to; omit for a full image"),
+                         q("to_version", "Target version (required)"), q("name", "Display name"), q("release_notes", "Release notes"),
+                         q("mandatory", "true for a mandatory update"), q("sha256", "Expected SHA-256; the upload is refused if the body differs")],
+                    Some(json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}})),
+                    ("201", ok("Package", "Stored")))
+            },
+            "/firmware/packages/{id}": {
+                "get": op("Read a package with its revision history", "firmware", vec![id_param()], None, ("200", ok("Package", "The package")))
+            },
+            "/firmware/packages/{id}/state": {
+                "post": op("Move a package along its lifecycle (draft, testing, released, withdrawn)", "firmware", vec![id_param()], Some(body("PackageStateChange")), ("200", ok("Package", "Moved")))
+            },
+            "/firmware/update": {
+                "get": op("The released update for a make-model-version, if any", "firmware",
+                    vec![q("make", "Make"), q("model", "Model"), q("version", "Current firmware version")], None, ("200", ok("UpdateAnswer", "Whether an update exists")))
+            },
             "/openapi.json": {
                 "get": {"summary": "This document", "security": [], "tags": ["meta"], "responses": {"200": {"description": "OpenAPI 3.0 document"}}}
             }
@@ -237,6 +256,16 @@ pub fn document_value() -> Value {
                     "make": string, "first_esn": string, "last_esn": string
                 }},
                 "EsnSeries": {"type": "object", "properties": {"id": int, "make": string, "first_esn": string, "last_esn": string, "size": int}},
+                "Package": {"type": "object", "properties": {
+                    "id": int, "name": string, "make": string, "model": string, "from_version": nstring, "to_version": string,
+                    "size": int, "sha256": string, "release_notes": string, "mandatory": boolean,
+                    "state": {"type": "string", "enum": ["draft", "testing", "released", "withdrawn"]},
+                    "created_by": string, "created_at": time, "updated_at": time
+                }},
+                "PackageStateChange": {"type": "object", "required": ["state"], "properties": {
+                    "state": {"type": "string", "enum": ["draft", "testing", "released", "withdrawn"]}, "note": string
+                }},
+                "UpdateAnswer": {"type": "object", "properties": {"update": boolean, "package": {"allOf": [{"$ref": "#/components/schemas/Package"}], "nullable": true}}},
                 "AuditEvent": {"type": "object", "properties": {
                     "id": int, "at": time, "actor": string, "entity_kind": string, "entity_id": int, "action": string,
                     "detail": {"type": "string", "description": "JSON: changed fields as {field: {from, to}}, or a snapshot"}

@@ -117,6 +117,61 @@ fn the_cli_migrates_adds_users_and_tokens_imports_and_shows_devices() {
         assert_eq!(v["device"]["esn"], "9F100001");
         assert_eq!(v["profile"]["mdn"], "3125550100");
     }
+    let pkg = dir.path().join("u960.bin");
+    std::fs::write(&pkg, b"delta package bytes").unwrap();
+    let (code, out, err) = mdm(
+        &url,
+        &data,
+        &[
+            "firmware",
+            "add",
+            "--make",
+            "Samsung",
+            "--model",
+            "SCH-U350",
+            "--from",
+            "U350.01",
+            "--to",
+            "U350.02",
+            "--file",
+            pkg.to_str().unwrap(),
+            "--notes",
+            "Better battery life",
+            "--release",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("sha256 856700869282639ca2687a738be9845e436d7a275edcaafb860bd6148ad42197"),
+        "{out}"
+    );
+    assert!(out.contains("(19 bytes, released)"), "{out}");
+    let (code, _, err) = mdm(
+        &url,
+        &data,
+        &[
+            "firmware",
+            "add",
+            "--make",
+            "Samsung",
+            "--model",
+            "SCH-U350",
+            "--from",
+            "U350.02",
+            "--to",
+            "U350.01",
+            "--file",
+            pkg.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("must be a later version than U350.02"),
+        "{err}"
+    );
+
     let (code, _, err) = mdm(&url, &data, &["device", "show", "12345"], None);
     assert_ne!(code, 0);
     assert!(err.contains("is not an ESN"), "{err}");

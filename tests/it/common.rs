@@ -16,6 +16,7 @@ pub struct TestApp {
     pub base: String,
     pub db: Db,
     pub client: reqwest::Client,
+    pub data_dir: std::path::PathBuf,
     _dir: tempfile::TempDir,
     pg: Option<(String, String)>,
 }
@@ -78,6 +79,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         base,
         db,
         client: client(),
+        data_dir: dir.path().join("data"),
         _dir: dir,
         pg,
     }

@@ -4,5 +4,6 @@ mod api;
 mod browser;
 mod cli;
 mod common;
+mod firmware;
 mod import;
 mod portal;
