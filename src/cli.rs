@@ -61,6 +61,16 @@ enum Command {
         #[command(subcommand)]
         command: FirmwareCommand,
     },
+    /// Simulated handsets.
+    Sim {
+        #[command(subcommand)]
+        command: SimCommand,
+    },
+    /// Set a device's OMA-DM credentials.
+    Dm {
+        #[command(subcommand)]
+        command: DmCommand,
+    },
     /// Load a realistic demo data set (idempotent).
     Demo {
         /// How many subscribers to create.
@@ -118,6 +128,50 @@ enum FirmwareCommand {
         /// Move it through testing to released at once.
         #[arg(long)]
         release: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Run a client-initiated FOTA as an OMA-DM handset; exits 0 only when
+    /// the update completed and its final status was reported.
+    Fota {
+        /// The server's base URL, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        server: String,
+        /// The device: ESN, MEID or MDN as registered.
+        #[arg(long)]
+        device: String,
+        /// Fail on purpose: cancel, corrupt or drop.
+        #[arg(long)]
+        fail: Option<String>,
+        /// Write every HTTP body exchanged to numbered files here.
+        #[arg(long)]
+        trace: Option<std::path::PathBuf>,
+        /// OMA-DM password of the device (see `mdm dm credentials`).
+        #[arg(long, env = "MDM_SIM_PASSWORD")]
+        password: String,
+        /// xml or wbxml (default).
+        #[arg(long, default_value = "wbxml")]
+        encoding: String,
+        /// The protocol branch: omadm (IOTA comes with the IOTA adapter).
+        #[arg(long, default_value = "omadm")]
+        protocol: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DmCommand {
+    /// Set the device's OMA-DM credentials (user name = its DevId).
+    Credentials {
+        #[arg(long)]
+        device: String,
+        /// The device's password; read from standard input when absent.
+        #[arg(long)]
+        password: Option<String>,
+        /// The password the server proves itself with (default: generated).
+        #[arg(long)]
+        server_password: Option<String>,
     },
 }
 
@@ -332,6 +386,100 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 "package {} {} sha256 {} ({} bytes, {})",
                 p.id, p.name, p.sha256, p.size, p.state
             );
+            Ok(())
+        }
+        Command::Sim {
+            command:
+                SimCommand::Fota {
+                    server,
+                    device,
+                    fail,
+                    trace,
+                    password,
+                    encoding,
+                    protocol,
+                },
+        } => {
+            if protocol != "omadm" {
+                anyhow::bail!(
+                    "only the omadm branch exists so far; the IOTA adapter is not built yet"
+                );
+            }
+            let fail = match fail.as_deref() {
+                None => None,
+                Some(f) => Some(
+                    crate::sim::omadm_handset::Fail::parse(f)
+                        .ok_or_else(|| anyhow::anyhow!("--fail is cancel, corrupt or drop"))?,
+                ),
+            };
+            let encoding = match encoding.as_str() {
+                "xml" => crate::omadm::syncml::Encoding::Xml,
+                "wbxml" => crate::omadm::syncml::Encoding::Wbxml,
+                _ => anyhow::bail!("--encoding is xml or wbxml"),
+            };
+            // The simulated handset takes the identity and DM tree of the
+            // registered device it plays.
+            let db = open(&config)?;
+            let d = {
+                let mut conn = db.get()?;
+                lookup::find(&mut conn, &DeviceKey::parse(&device)?)?
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let dev_id = crate::omadm::engine::dev_id_of(&d);
+                let mut handset = crate::sim::omadm_handset::Handset {
+                    server: server.trim_end_matches('/').to_string(),
+                    fota_path: config.fota_path.clone(),
+                    dev_id: dev_id.clone(),
+                    username: dev_id,
+                    password,
+                    man: d.make.clone(),
+                    model: d.model.clone(),
+                    firmware: d.firmware_version.clone(),
+                    encoding,
+                    fail,
+                    gateway_header: Some(config.gateway_header.clone()),
+                };
+                let tracer = crate::sim::trace::Trace::new(trace)?;
+                let outcome = handset.run_fota(&tracer).await?;
+                println!("{outcome}");
+                match outcome {
+                    crate::sim::omadm_handset::FotaOutcome::Updated { .. } => Ok(()),
+                    other => anyhow::bail!("{other}"),
+                }
+            })
+        }
+        Command::Dm {
+            command:
+                DmCommand::Credentials {
+                    device,
+                    password,
+                    server_password,
+                },
+        } => {
+            let key = DeviceKey::parse(&device)?;
+            let password = match password {
+                Some(p) => p,
+                None => read_secret("Device OMA-DM password")?,
+            };
+            let db = open(&config)?;
+            let mut conn = db.get()?;
+            let d = lookup::find(&mut conn, &key)?;
+            let dev_id = crate::omadm::engine::dev_id_of(&d);
+            let server_password =
+                server_password.unwrap_or_else(|| crate::auth::password::random_secret(12));
+            crate::omadm::account::set(
+                &mut conn,
+                &Actor::System("cli"),
+                d.id,
+                "mdm",
+                &dev_id,
+                &password,
+                &server_password,
+            )?;
+            println!("device {} (DevId {dev_id}) has OMA-DM credentials; server password {server_password}", d.id);
             Ok(())
         }
         Command::Demo { subscribers } => {

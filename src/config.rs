@@ -33,6 +33,20 @@ pub struct Config {
     pub upload_limit: usize,
     /// `MDM_PACKAGE_LIMIT_BYTES`: the largest firmware package accepted (default 512 MiB).
     pub package_limit: usize,
+    /// `MDM_PUBLIC_URL`: the base URL devices reach this server at (for
+    /// RespURI, package and descriptor locations). Default: from the request.
+    pub public_url: Option<String>,
+    /// `MDM_FOTA_PATH`: the client-initiated FOTA URL (default `/fota/check`).
+    pub fota_path: String,
+    /// `MDM_TRUSTED_GATEWAYS`: WAP gateway addresses whose device-id header is believed.
+    pub trusted_gateways: Vec<IpAddr>,
+    /// `MDM_GATEWAY_DEVICE_HEADER`: the header those gateways put the ESN/MEID in
+    /// (default `x-device-id`).
+    pub gateway_header: String,
+    /// `MDM_DM_ALLOW_BASIC`: accept `syncml:auth-basic` credentials (default false).
+    pub dm_allow_basic: bool,
+    /// `MDM_DM_MAX_BODY_BYTES`: the largest OMA-DM message accepted (default 65536).
+    pub dm_max_body: usize,
     /// `MDM_WORKERS`: HTTP worker threads (default: one per core).
     pub workers: Option<usize>,
 }
@@ -96,7 +110,27 @@ impl Config {
                 });
             }
         }
+        let trusted_gateways = match var("MDM_TRUSTED_GATEWAYS") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| {
+                    s.trim().parse().map_err(|_| ConfigError {
+                        name: "MDM_TRUSTED_GATEWAYS",
+                        message: format!("\"{s}\" is not an IP address"),
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
         Ok(Config {
+            public_url: var("MDM_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
+            fota_path: var("MDM_FOTA_PATH").unwrap_or_else(|| "/fota/check".into()),
+            trusted_gateways,
+            gateway_header: var("MDM_GATEWAY_DEVICE_HEADER")
+                .unwrap_or_else(|| "x-device-id".into()),
+            dm_allow_basic: flag("MDM_DM_ALLOW_BASIC")?,
+            dm_max_body: parse("MDM_DM_MAX_BODY_BYTES", 64 * 1024)?,
             bind: var("MDM_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
             data_dir,
             database_url,
@@ -131,6 +165,12 @@ impl Config {
             trusted_proxies: Vec::new(),
             upload_limit: 8 * 1024 * 1024,
             package_limit: 1024 * 1024,
+            public_url: None,
+            fota_path: "/fota/check".into(),
+            trusted_gateways: vec![std::net::IpAddr::from([127, 0, 0, 1])],
+            gateway_header: "x-device-id".into(),
+            dm_allow_basic: false,
+            dm_max_body: 64 * 1024,
             workers: Some(2),
         }
     }

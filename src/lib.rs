@@ -11,9 +11,12 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod firmware;
+pub mod fota;
 pub mod iota;
 pub mod messaging;
+pub mod omadm;
 pub mod registry;
+pub mod sim;
 pub mod timefmt;
 pub mod wbxml;
 pub mod web;
@@ -135,6 +138,7 @@ impl Application {
         let data = aweb::Data::new(state.clone());
         let secure = config.cookie_secure;
         let upload_limit = config.upload_limit;
+        let fota_path = config.fota_path.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(
@@ -163,6 +167,7 @@ impl Application {
                 .app_data(aweb::FormConfig::default().limit(256 * 1024))
                 .app_data(aweb::PayloadConfig::default().limit(upload_limit))
                 .configure(api::routes)
+                .route(&fota_path, aweb::get().to(web::fota::check))
                 .configure(web::routes)
                 .default_service(aweb::to(not_found))
         })

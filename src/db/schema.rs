@@ -185,3 +185,58 @@ diesel::table! {
         at -> BigInt,
     }
 }
+
+diesel::table! {
+    dm_accounts (device_id) {
+        device_id -> BigInt,
+        server_id -> Text,
+        server_password -> Text,
+        client_username -> Text,
+        client_password -> Text,
+        client_nonce -> Text,
+        server_nonce -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    dm_sessions (id) {
+        id -> Text,
+        device_id -> BigInt,
+        session_id -> Text,
+        last_msg_id -> Integer,
+        authenticated -> Bool,
+        state -> Text,
+        fota_session_id -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    fota_sessions (id) {
+        id -> BigInt,
+        device_id -> BigInt,
+        protocol -> Text,
+        state -> Text,
+        from_version -> Text,
+        to_version -> Nullable<Text>,
+        package_id -> Nullable<BigInt>,
+        correlator -> Nullable<Text>,
+        result_code -> Nullable<Integer>,
+        detail -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    fota_events (id) {
+        id -> BigInt,
+        fota_session_id -> BigInt,
+        at -> BigInt,
+        from_state -> Nullable<Text>,
+        to_state -> Text,
+        detail -> Text,
+    }
+}

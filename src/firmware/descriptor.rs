@@ -16,6 +16,8 @@ pub struct Descriptor {
     pub install_notify_uri: String,
     pub description: String,
     pub media_type: String,
+    /// Passed to the installer; we carry the target version (`version=...`).
+    pub install_param: Option<String>,
 }
 
 fn escape(s: &str) -> String {
@@ -47,7 +49,7 @@ impl Descriptor {
              \x20 <objectURI>{}</objectURI>\n\
              \x20 <installNotifyURI>{}</installNotifyURI>\n\
              \x20 <description>{}</description>\n\
-             </media>\n",
+             {}</media>\n",
             escape(&self.name),
             escape(&self.vendor),
             self.size,
@@ -55,6 +57,10 @@ impl Descriptor {
             escape(&self.object_uri),
             escape(&self.install_notify_uri),
             escape(&self.description),
+            self.install_param
+                .as_deref()
+                .map(|p| format!("  <installParam>{}</installParam>\n", escape(p)))
+                .unwrap_or_default(),
         )
     }
 }
@@ -73,8 +79,10 @@ mod tests {
             install_notify_uri: "http://fota.example.net/dl/7/notify".into(),
             description: "Fixes <911> call & SMS".into(),
             media_type: PACKAGE_TYPE.into(),
+            install_param: Some("version=U960.07".into()),
         };
         let xml = dd.to_xml();
+        assert!(xml.contains("<installParam>version=U960.07</installParam>"));
         assert!(xml.contains("<media xmlns=\"http://www.openmobilealliance.org/xmlns/dd\">"));
         assert!(xml.contains("<size>123456</size>"));
         assert!(xml.contains("<objectURI>http://fota.example.net/dl/7/package</objectURI>"));

@@ -31,6 +31,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/devices/{id}/edit", web::get().to(edit_form))
         .route("/devices/{id}/edit", web::post().to(update))
         .route("/devices/{id}/delete", web::post().to(delete))
+        .route(
+            "/devices/{id}/dm-credentials",
+            web::post().to(dm_credentials),
+        )
         .route("/capabilities", web::get().to(capabilities))
         .route("/capabilities/new", web::get().to(capability_new_form))
         .route("/capabilities/new", web::post().to(capability_create))
@@ -241,6 +245,9 @@ struct DetailPage {
     ctx: PageCtx,
     v: DeviceView,
     timeline: Vec<AuditEvent>,
+    fota: Vec<crate::fota::FotaSession>,
+    dm: Option<crate::omadm::account::DmAccount>,
+    dev_id: String,
     can_edit: bool,
     can_care: bool,
 }
@@ -261,7 +268,7 @@ async fn detail(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
-    let (v, timeline) = state
+    let (v, timeline, fota, dm) = state
         .db
         .run(move |c| -> Result<_, RegistryError> {
             let v = lookup::by_id(c, id)?;
@@ -270,13 +277,19 @@ async fn detail(
                 entities.push((EntityKind::Profile, p.id));
             }
             let timeline = audit::for_entities(c, &entities, 200)?;
-            Ok((v, timeline))
+            let fota = crate::fota::session::for_device(c, id, 20)?;
+            let dm = crate::omadm::account::get(c, id)?;
+            Ok((v, timeline, fota, dm))
         })
         .await?;
+    let dev_id = crate::omadm::engine::dev_id_of(&v.device);
     render(&DetailPage {
         ctx: user.ctx(Area::Devices),
         v,
         timeline,
+        fota,
+        dm,
+        dev_id,
         can_edit: user.can(Permission::EditDevices),
         can_care: user.can(Permission::EditProfiles),
     })
@@ -891,4 +904,62 @@ async fn import_status(
         total,
         report,
     })
+}
+
+/// Sets the device's OMA-DM credentials from the device page.
+async fn dm_credentials(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditDevices)?;
+    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let id = path.into_inner();
+    let client_password = form.get("client_password").cloned().unwrap_or_default();
+    let server_password = form
+        .get("server_password")
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .unwrap_or_else(|| crate::auth::password::random_secret(12));
+    let server_id = form
+        .get("server_id")
+        .filter(|s| !s.trim().is_empty())
+        .cloned()
+        .unwrap_or_else(|| "mdm".into());
+    let actor = user.actor();
+    let outcome = state
+        .db
+        .run(move |c| {
+            let d = device::get(c, id)?;
+            let dev_id = crate::omadm::engine::dev_id_of(&d);
+            crate::omadm::account::set(
+                c,
+                &actor,
+                id,
+                &server_id,
+                &dev_id,
+                &client_password,
+                &server_password,
+            )
+        })
+        .await;
+    match outcome {
+        Ok(_) => super::session::flash(
+            &user.session,
+            "success",
+            "OMA-DM credentials saved; the device must be given the same password.",
+        ),
+        Err(RegistryError::Invalid(e)) => super::session::flash(
+            &user.session,
+            "error",
+            e.iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        Err(RegistryError::Duplicate(m)) => super::session::flash(&user.session, "error", m),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(redirect(&format!("/devices/{id}")))
 }

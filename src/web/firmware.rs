@@ -473,21 +473,30 @@ async fn download(
     Ok(super::ranged::serve(&req, store.path(&p.sha256), &p.sha256, PACKAGE_TYPE).await)
 }
 
+#[derive(serde::Deserialize)]
+struct FotaParam {
+    /// The FOTA session the download belongs to, when a session offered it.
+    fota: Option<i64>,
+}
+
 async fn descriptor(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<i64>,
+    q: web::Query<FotaParam>,
 ) -> Result<HttpResponse, WebError> {
     let p = downloadable(&state, path.into_inner()).await?;
-    let base = base_url(&req);
+    let base = super::omadm::base_url(&state, &req);
+    let session = q.fota.map(|f| format!("?fota={f}")).unwrap_or_default();
     let dd = Descriptor {
         name: p.name.clone(),
         vendor: p.make.clone(),
         size: p.size as u64,
         object_uri: format!("{base}/dl/{}/package", p.id),
-        install_notify_uri: format!("{base}/dl/{}/notify", p.id),
+        install_notify_uri: format!("{base}/dl/{}/notify{session}", p.id),
         description: p.release_notes.clone(),
         media_type: PACKAGE_TYPE.into(),
+        install_param: Some(format!("version={}", p.to_version)),
     };
     Ok(HttpResponse::Ok()
         .content_type(DD_MEDIA_TYPE)
@@ -500,9 +509,11 @@ async fn install_notify(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<i64>,
+    q: web::Query<FotaParam>,
     body: web::Bytes,
 ) -> HttpResponse {
     let id = path.into_inner();
+    let fota_id = q.fota;
     let text = String::from_utf8_lossy(&body[..body.len().min(1024)]).into_owned();
     let status = match install_status::parse(&text) {
         Ok(s) => s,
@@ -517,18 +528,47 @@ async fn install_notify(
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
-    match state
+    let outcome = state
         .db
-        .run(move |c| package::record_install(c, id, status.code, status.text, &remote))
-        .await
-    {
+        .run(move |c| -> Result<(), FirmwareError> {
+            if let Some(f) = fota_id {
+                // The download status of step 10 must name a session that was offered this package.
+                let open = crate::fota::session::get(c, f).ok().filter(|s| {
+                    s.package_id == Some(id) && s.state() == crate::fota::FotaState::Offered
+                });
+                if open.is_none() {
+                    return Err(FirmwareError::NotFound(format!(
+                        "open FOTA session {f} for package {id}"
+                    )));
+                }
+                let (to, detail) = if status.is_success() {
+                    (
+                        crate::fota::FotaState::Downloaded,
+                        "download complete (900)".to_string(),
+                    )
+                } else {
+                    (
+                        crate::fota::FotaState::Failed,
+                        format!("download failed: {} {}", status.code, status.text),
+                    )
+                };
+                crate::fota::session::advance(c, f, to, &detail)
+                    .map_err(|e| FirmwareError::Transition(e.to_string()))?;
+            }
+            package::record_install(c, id, status.code, status.text, &remote)
+        })
+        .await;
+    match outcome {
         Ok(()) => {
-            tracing::info!(package = id, code = status.code, "install notification");
+            tracing::info!(package = id, code = status.code, fota = ?fota_id, "install notification");
             HttpResponse::Ok().content_type("text/plain").body("OK")
         }
-        Err(FirmwareError::NotFound(_)) => HttpResponse::NotFound()
-            .content_type("text/plain")
-            .body("unknown package"),
+        Err(FirmwareError::NotFound(m)) => {
+            tracing::warn!(package = id, what = %m, "install notification for an unknown package or session");
+            HttpResponse::NotFound()
+                .content_type("text/plain")
+                .body(format!("unknown {m}"))
+        }
         Err(e) => {
             tracing::error!(package = id, error = %e, "could not record install notification");
             HttpResponse::ServiceUnavailable()
@@ -569,4 +609,108 @@ pub fn add_from_file(
         );
     }
     Ok(p)
+}
+
+// ---- FOTA sessions -------------------------------------------------------
+
+pub fn session_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/firmware/sessions", web::get().to(sessions))
+        .route("/firmware/sessions/{id}", web::get().to(session_detail));
+}
+
+#[derive(Template)]
+#[template(path = "firmware/sessions.html")]
+struct SessionsPage {
+    ctx: PageCtx,
+    rows: Vec<crate::fota::FotaSession>,
+    state: String,
+    protocol: String,
+    states: Vec<&'static str>,
+    next: Option<String>,
+}
+
+impl SessionsPage {
+    fn t(&self, ms: &i64) -> String {
+        crate::timefmt::utc(*ms)
+    }
+}
+
+async fn sessions(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    q: web::Query<crate::fota::session::SessionQuery>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ViewRegistry)?;
+    let q = q.into_inner();
+    let query = q.clone();
+    let rows = state
+        .db
+        .run(move |c| crate::fota::session::search(c, &query).map_err(RegistryError::from))
+        .await?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 500) as usize;
+    let filter = |k: &str, v: &Option<String>| {
+        v.as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("{k}={s}&"))
+            .unwrap_or_default()
+    };
+    let next = (rows.len() == limit).then(|| {
+        format!(
+            "/firmware/sessions?{}{}before={}",
+            filter("state", &q.state),
+            filter("protocol", &q.protocol),
+            rows.last().map(|r| r.id).unwrap_or(0)
+        )
+    });
+    render(&SessionsPage {
+        ctx: user.ctx(Area::Firmware),
+        rows,
+        state: q.state.unwrap_or_default(),
+        protocol: q.protocol.unwrap_or_default(),
+        states: crate::fota::FotaState::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect(),
+        next,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "firmware/session.html")]
+struct SessionPage {
+    ctx: PageCtx,
+    s: crate::fota::FotaSession,
+    events: Vec<crate::fota::session::FotaEvent>,
+    device_label: String,
+}
+
+impl SessionPage {
+    fn t(&self, ms: &i64) -> String {
+        crate::timefmt::utc(*ms)
+    }
+}
+
+async fn session_detail(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ViewRegistry)?;
+    let id = path.into_inner();
+    let (s, events, device) = state
+        .db
+        .run(move |c| -> Result<_, RegistryError> {
+            let s = crate::fota::session::get(c, id)
+                .map_err(|_| RegistryError::NotFound(format!("FOTA session {id}")))?;
+            let events = crate::fota::session::events(c, id)?;
+            let device = crate::registry::device::get(c, s.device_id)?;
+            Ok((s, events, device))
+        })
+        .await?;
+    render(&SessionPage {
+        ctx: user.ctx(Area::Firmware),
+        s,
+        events,
+        device_label: device.label(),
+    })
 }

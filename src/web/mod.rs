@@ -8,7 +8,9 @@ pub mod devices;
 pub mod error;
 pub mod firmware;
 pub mod forms;
+pub mod fota;
 pub mod health;
+pub mod omadm;
 pub mod ops;
 pub mod ranged;
 pub mod self_service;
@@ -64,5 +66,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(devices::routes)
         .configure(care::routes)
         .configure(firmware::routes)
-        .configure(self_service::routes);
+        .configure(firmware::session_routes)
+        .configure(self_service::routes)
+        .configure(omadm::routes);
 }

@@ -5,5 +5,6 @@ mod browser;
 mod cli;
 mod common;
 mod firmware;
+mod fota;
 mod import;
 mod portal;

@@ -1,0 +1,25 @@
+//! FOTA sessions: one state machine shared by the OMA-DM and IOTA adapters,
+//! stored with every state change so any node can continue a session and
+//! operators can follow it.
+
+pub mod session;
+
+pub use session::{FotaSession, FotaState};
+
+use crate::db::DbError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FotaError {
+    #[error("FOTA session {0} not found")]
+    NotFound(i64),
+    #[error("FOTA session {id} is {from} and cannot become {to}")]
+    Transition { id: i64, from: String, to: String },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for FotaError {
+    fn from(e: diesel::result::Error) -> Self {
+        FotaError::Db(DbError::Query(e))
+    }
+}

@@ -1,0 +1,377 @@
+//! The FOTA session state machine of the source document's client-initiated
+//! flow: registered as pending by the FOTA URL, the adapter queries the
+//! make-model-version, offers the package (or says there is none), the device
+//! downloads and reports, installs, reboots and reports the final result.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::FotaError;
+use crate::db::schema::{devices, fota_events, fota_sessions};
+use crate::db::{now_ms, DbConnection};
+use crate::registry::audit::{self, EntityKind};
+use crate::registry::Actor;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FotaState {
+    /// Registered by the FOTA URL; the device has been redirected to its adapter.
+    Pending,
+    /// The adapter asked the device for its make, model and firmware version.
+    Querying,
+    /// No released package exists for the device's make-model-version.
+    NoUpdate,
+    /// The package location was sent; waiting for the download.
+    Offered,
+    /// The device reported a successful download (DLOTA 900) and installs.
+    Downloaded,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl FotaState {
+    pub const ALL: [FotaState; 8] = [
+        FotaState::Pending,
+        FotaState::Querying,
+        FotaState::NoUpdate,
+        FotaState::Offered,
+        FotaState::Downloaded,
+        FotaState::Succeeded,
+        FotaState::Failed,
+        FotaState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FotaState::Pending => "pending",
+            FotaState::Querying => "querying",
+            FotaState::NoUpdate => "no_update",
+            FotaState::Offered => "offered",
+            FotaState::Downloaded => "downloaded",
+            FotaState::Succeeded => "succeeded",
+            FotaState::Failed => "failed",
+            FotaState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FotaState> {
+        FotaState::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            FotaState::NoUpdate | FotaState::Succeeded | FotaState::Failed | FotaState::Cancelled
+        )
+    }
+
+    fn allows(self, to: FotaState) -> bool {
+        use FotaState::*;
+        match self {
+            Pending => matches!(to, Querying | Failed | Cancelled),
+            Querying => matches!(to, NoUpdate | Offered | Failed | Cancelled),
+            // A device may skip the download report and go straight to its final result.
+            Offered => matches!(to, Downloaded | Succeeded | Failed | Cancelled),
+            Downloaded => matches!(to, Succeeded | Failed | Cancelled),
+            NoUpdate | Succeeded | Failed | Cancelled => false,
+        }
+    }
+}
+
+/// How a FUMO Generic Alert result code (OMA-TS-DM-FUMO-V1_0 section 6.1.6)
+/// ends a session.
+pub fn state_for_result(code: u16) -> FotaState {
+    match code {
+        200 | 250..=299 => FotaState::Succeeded,
+        401 => FotaState::Cancelled,
+        _ => FotaState::Failed,
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = fota_sessions)]
+pub struct FotaSession {
+    pub id: i64,
+    pub device_id: i64,
+    pub protocol: String,
+    pub state: String,
+    pub from_version: String,
+    pub to_version: Option<String>,
+    pub package_id: Option<i64>,
+    pub correlator: Option<String>,
+    pub result_code: Option<i32>,
+    pub detail: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl FotaSession {
+    pub fn state(&self) -> FotaState {
+        FotaState::parse(&self.state).unwrap_or(FotaState::Failed)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = fota_events)]
+pub struct FotaEvent {
+    pub id: i64,
+    pub fota_session_id: i64,
+    pub at: i64,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub detail: String,
+}
+
+fn event(
+    conn: &mut DbConnection,
+    id: i64,
+    from: Option<FotaState>,
+    to: FotaState,
+    detail: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(fota_events::table)
+        .values((
+            fota_events::fota_session_id.eq(id),
+            fota_events::at.eq(now_ms()),
+            fota_events::from_state.eq(from.map(|s| s.as_str())),
+            fota_events::to_state.eq(to.as_str()),
+            fota_events::detail.eq(detail),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn get(conn: &mut DbConnection, id: i64) -> Result<FotaSession, FotaError> {
+    fota_sessions::table
+        .find(id)
+        .select(FotaSession::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(FotaError::NotFound(id))
+}
+
+/// Registers a pending session, or returns the device's open one so that a
+/// repeated request does not start a second update.
+pub fn register_pending(
+    conn: &mut DbConnection,
+    device_id: i64,
+    protocol: &str,
+    from_version: &str,
+) -> Result<FotaSession, FotaError> {
+    conn.transaction(|conn| {
+        let open: Option<FotaSession> = fota_sessions::table
+            .filter(fota_sessions::device_id.eq(device_id))
+            .filter(fota_sessions::state.eq_any(["pending", "querying", "offered", "downloaded"]))
+            .order(fota_sessions::id.desc())
+            .select(FotaSession::as_select())
+            .first(conn)
+            .optional()?;
+        if let Some(s) = open {
+            return Ok(s);
+        }
+        let now = now_ms();
+        diesel::insert_into(fota_sessions::table)
+            .values((
+                fota_sessions::device_id.eq(device_id),
+                fota_sessions::protocol.eq(protocol),
+                fota_sessions::state.eq(FotaState::Pending.as_str()),
+                fota_sessions::from_version.eq(from_version),
+                fota_sessions::created_at.eq(now),
+                fota_sessions::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        let s: FotaSession = fota_sessions::table
+            .filter(fota_sessions::device_id.eq(device_id))
+            .order(fota_sessions::id.desc())
+            .select(FotaSession::as_select())
+            .first(conn)?;
+        event(
+            conn,
+            s.id,
+            None,
+            FotaState::Pending,
+            &format!("client-initiated over {protocol}"),
+        )?;
+        Ok(s)
+    })
+}
+
+/// Moves a session to a new state if the machine allows it.
+pub fn advance(
+    conn: &mut DbConnection,
+    id: i64,
+    to: FotaState,
+    detail: &str,
+) -> Result<FotaSession, FotaError> {
+    conn.transaction(|conn| {
+        let s = get(conn, id)?;
+        let from = s.state();
+        if from == to {
+            return Ok(s);
+        }
+        if !from.allows(to) {
+            return Err(FotaError::Transition {
+                id,
+                from: from.as_str().into(),
+                to: to.as_str().into(),
+            });
+        }
+        diesel::update(fota_sessions::table.find(id))
+            .set((
+                fota_sessions::state.eq(to.as_str()),
+                fota_sessions::detail.eq(detail),
+                fota_sessions::updated_at.eq(now_ms()),
+            ))
+            .execute(conn)?;
+        event(conn, id, Some(from), to, detail)?;
+        get(conn, id)
+    })
+}
+
+/// Records the package offered to the device with the FUMO correlator.
+pub fn offer(
+    conn: &mut DbConnection,
+    id: i64,
+    package_id: i64,
+    to_version: &str,
+    correlator: &str,
+) -> Result<FotaSession, FotaError> {
+    conn.transaction(|conn| {
+        diesel::update(fota_sessions::table.find(id))
+            .set((
+                fota_sessions::package_id.eq(package_id),
+                fota_sessions::to_version.eq(to_version),
+                fota_sessions::correlator.eq(correlator),
+            ))
+            .execute(conn)?;
+        advance(
+            conn,
+            id,
+            FotaState::Offered,
+            &format!("package {package_id} to {to_version} offered"),
+        )
+    })
+}
+
+/// The final result: on success the device's firmware version in the
+/// registry becomes the package's target version, in the same transaction.
+pub fn finish(
+    conn: &mut DbConnection,
+    id: i64,
+    result_code: u16,
+    detail: &str,
+) -> Result<FotaSession, FotaError> {
+    conn.transaction(|conn| {
+        let s = get(conn, id)?;
+        let to = state_for_result(result_code);
+        diesel::update(fota_sessions::table.find(id))
+            .set(fota_sessions::result_code.eq(i32::from(result_code)))
+            .execute(conn)?;
+        let done = advance(conn, id, to, detail)?;
+        if to == FotaState::Succeeded {
+            if let Some(v) = &s.to_version {
+                let before: String = devices::table.find(s.device_id).select(devices::firmware_version).first(conn)?;
+                diesel::update(devices::table.find(s.device_id))
+                    .set((devices::firmware_version.eq(v), devices::updated_at.eq(now_ms())))
+                    .execute(conn)?;
+                audit::record(
+                    conn,
+                    &Actor::System("fota"),
+                    EntityKind::Device,
+                    s.device_id,
+                    "firmware updated over the air",
+                    &serde_json::json!({"firmware_version": {"from": before, "to": v}, "fota_session": id}),
+                )?;
+            }
+        }
+        Ok(done)
+    })
+}
+
+pub fn events(conn: &mut DbConnection, id: i64) -> QueryResult<Vec<FotaEvent>> {
+    fota_events::table
+        .filter(fota_events::fota_session_id.eq(id))
+        .order(fota_events::id.asc())
+        .select(FotaEvent::as_select())
+        .load(conn)
+}
+
+pub fn for_device(
+    conn: &mut DbConnection,
+    device_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<FotaSession>> {
+    fota_sessions::table
+        .filter(fota_sessions::device_id.eq(device_id))
+        .order(fota_sessions::id.desc())
+        .limit(limit)
+        .select(FotaSession::as_select())
+        .load(conn)
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct SessionQuery {
+    pub state: Option<String>,
+    pub protocol: Option<String>,
+    pub device_id: Option<i64>,
+    pub before: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+/// Sessions newest first, filtered, paged by key.
+pub fn search(conn: &mut DbConnection, q: &SessionQuery) -> QueryResult<Vec<FotaSession>> {
+    let mut query = fota_sessions::table
+        .select(FotaSession::as_select())
+        .into_boxed();
+    if let Some(s) = q.state.as_deref().and_then(FotaState::parse) {
+        query = query.filter(fota_sessions::state.eq(s.as_str()));
+    }
+    if let Some(p) = q
+        .protocol
+        .as_deref()
+        .filter(|p| *p == "omadm" || *p == "iota")
+    {
+        query = query.filter(fota_sessions::protocol.eq(p.to_string()));
+    }
+    if let Some(d) = q.device_id {
+        query = query.filter(fota_sessions::device_id.eq(d));
+    }
+    if let Some(b) = q.before {
+        query = query.filter(fota_sessions::id.lt(b));
+    }
+    query
+        .order(fota_sessions::id.desc())
+        .limit(q.limit.unwrap_or(50).clamp(1, 500))
+        .load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fumo_result_codes_end_sessions_as_the_spec_says() {
+        assert_eq!(state_for_result(200), FotaState::Succeeded);
+        assert_eq!(state_for_result(251), FotaState::Succeeded);
+        assert_eq!(state_for_result(401), FotaState::Cancelled);
+        assert_eq!(state_for_result(402), FotaState::Failed);
+        assert_eq!(state_for_result(410), FotaState::Failed);
+        assert_eq!(state_for_result(503), FotaState::Failed);
+    }
+
+    #[test]
+    fn terminal_states_do_not_move() {
+        for t in [
+            FotaState::NoUpdate,
+            FotaState::Succeeded,
+            FotaState::Failed,
+            FotaState::Cancelled,
+        ] {
+            assert!(t.is_terminal());
+            assert!(FotaState::ALL.iter().all(|to| !t.allows(*to)));
+        }
+        assert!(FotaState::Pending.allows(FotaState::Querying));
+        assert!(!FotaState::Pending.allows(FotaState::Offered));
+    }
+}

@@ -1,0 +1,687 @@
+//! The OMA-DM session engine: turns a decoded client message into calls on
+//! the registry and FOTA domains and builds the server's answer. Session
+//! state lives in the database, so any server node can take the next message.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::account::{self, DmAccount};
+use super::auth::{self, HmacHeader};
+use super::syncml::{
+    Alert, Chal, Command, Cred, Item, ItemCmd, ItemData, Message, Meta, Results, Status, SyncBody,
+    SyncHdr,
+};
+use crate::db::schema::{devices, dm_sessions};
+use crate::db::{now_ms, DbConnection};
+use crate::firmware::package;
+use crate::fota::session::{self as fota, FotaState};
+use crate::registry::audit::{self, EntityKind};
+use crate::registry::device::Device;
+use crate::registry::lookup::{self, DeviceKey};
+use crate::registry::{Actor, RegistryError};
+
+/// FUMO node the server drives (OMA-TS-DM-FUMO-V1_0 section 5): one package
+/// object per device is enough for client-initiated updates.
+pub const FUMO_NODE: &str = "./FUMO/pkg1";
+pub const FUMO_ALERT_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.downloadandupdate";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Fota(#[from] crate::fota::FotaError),
+    #[error("database: {0}")]
+    Db(#[from] diesel::result::Error),
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Our ServerID and the Source LocURI of our messages.
+    pub server_uri: String,
+    /// Base URL devices reach us at, for RespURI and package locations.
+    pub base_url: String,
+    pub allow_basic: bool,
+}
+
+/// Commands waiting to be sent: kept as data so they survive between nodes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+enum Pending {
+    Get(Vec<String>),
+    Replace { target: String, data: String },
+    Exec { target: String, correlator: String },
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SessionState {
+    server_msg_id: u32,
+    next_cmd_id: u32,
+    queue: Vec<Pending>,
+    /// Our command ids for which we await a status, with what they were.
+    awaiting: Vec<(u32, String)>,
+    fota: Option<i64>,
+}
+
+/// One parsed incoming message with its transport details.
+pub struct Incoming<'a> {
+    pub message: Message,
+    pub hmac: Option<HmacHeader>,
+    pub body: &'a [u8],
+    /// The FOTA session named in the URL the device was redirected to.
+    pub fota_hint: Option<i64>,
+}
+
+pub struct Outcome {
+    pub reply: Message,
+    /// The device, once identified (for logs and last-contact).
+    pub device_id: Option<i64>,
+}
+
+/// The DevId a device uses: its MEID when it has one, else its ESN.
+pub fn dev_id_of(d: &Device) -> String {
+    match (&d.meid, &d.esn) {
+        (Some(m), _) => format!("MEID:{m}"),
+        (None, Some(e)) => format!("ESN:{e}"),
+        (None, None) => format!("ID:{}", d.id),
+    }
+}
+
+/// DevIds come as "MEID:A100...", "ESN:9F10...", "IMEI:..." or bare.
+pub fn device_key_of(dev_id: &str) -> Option<DeviceKey> {
+    let bare = dev_id
+        .split_once(':')
+        .map(|(scheme, v)| if scheme.len() <= 5 { v } else { dev_id })
+        .unwrap_or(dev_id);
+    DeviceKey::parse(bare).ok()
+}
+
+fn status(msg_ref: u32, cmd_ref: u32, cmd: &str, data: u16) -> Status {
+    Status {
+        cmd_id: 0,
+        msg_ref,
+        cmd_ref,
+        cmd: cmd.into(),
+        target_ref: None,
+        source_ref: None,
+        chal: None,
+        data,
+        items: Vec::new(),
+    }
+}
+
+fn reply_header(
+    req: &SyncHdr,
+    cfg: &EngineConfig,
+    msg_id: u32,
+    resp_uri: Option<String>,
+) -> SyncHdr {
+    SyncHdr {
+        ver_dtd: "1.2".into(),
+        ver_proto: "DM/1.2".into(),
+        session_id: req.session_id.clone(),
+        msg_id,
+        target: req.source.clone(),
+        source: cfg.server_uri.clone(),
+        source_name: None,
+        resp_uri,
+        cred: None,
+        max_msg_size: Some(MAX_SERVER_MSG),
+        max_obj_size: None,
+    }
+}
+
+/// Our own MaxMsgSize: what we accept from devices.
+pub const MAX_SERVER_MSG: u32 = 64 * 1024;
+
+fn chal(nonce: &[u8]) -> Chal {
+    Chal {
+        auth_type: "syncml:auth-md5".into(),
+        format: "b64".into(),
+        next_nonce: nonce.to_vec(),
+    }
+}
+
+/// An answer that only carries a status for the header: unknown device,
+/// bad credentials, replay.
+fn header_only(req: &Message, cfg: &EngineConfig, code: u16, chal_nonce: Option<&[u8]>) -> Message {
+    let mut st = status(req.hdr.msg_id, 0, "SyncHdr", code);
+    st.cmd_id = 1;
+    st.target_ref = Some(req.hdr.target.clone());
+    st.source_ref = Some(req.hdr.source.clone());
+    st.chal = chal_nonce.map(chal);
+    Message {
+        hdr: reply_header(&req.hdr, cfg, 1, None),
+        body: SyncBody {
+            commands: vec![Command::Status(st)],
+            final_: true,
+        },
+    }
+}
+
+enum AuthResult {
+    Accepted,
+    Missing,
+    Rejected,
+}
+
+fn authenticate(acct: &DmAccount, incoming: &Incoming<'_>, cfg: &EngineConfig) -> AuthResult {
+    let nonce = acct.client_nonce_bytes();
+    if let Some(h) = &incoming.hmac {
+        return if h.username == acct.client_username
+            && auth::verify_hmac(h, &acct.client_password, &nonce, incoming.body)
+        {
+            AuthResult::Accepted
+        } else {
+            AuthResult::Rejected
+        };
+    }
+    let Some(cred) = &incoming.message.hdr.cred else {
+        return AuthResult::Missing;
+    };
+    match cred.auth_type.as_str() {
+        "syncml:auth-md5" => {
+            if auth::verify_md5(
+                &acct.client_username,
+                &acct.client_password,
+                &nonce,
+                &cred.data,
+            ) {
+                AuthResult::Accepted
+            } else {
+                AuthResult::Rejected
+            }
+        }
+        "syncml:auth-basic" if cfg.allow_basic => match auth::parse_basic(&cred.data) {
+            Some((u, p)) if u == acct.client_username && p == acct.client_password => {
+                AuthResult::Accepted
+            }
+            _ => AuthResult::Rejected,
+        },
+        _ => AuthResult::Rejected,
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = dm_sessions)]
+struct SessionRow {
+    last_msg_id: i32,
+    authenticated: bool,
+    state: String,
+}
+
+/// Handles one client message and returns the server's message.
+pub fn handle(
+    conn: &mut DbConnection,
+    cfg: &EngineConfig,
+    incoming: Incoming<'_>,
+) -> Result<Outcome, EngineError> {
+    let req = &incoming.message;
+    let Some(key) = device_key_of(&req.hdr.source) else {
+        tracing::warn!(dev_id = %req.hdr.source, "OMA-DM message from an unparseable DevId");
+        return Ok(Outcome {
+            reply: header_only(req, cfg, 403, None),
+            device_id: None,
+        });
+    };
+    let device = match lookup::find(conn, &key) {
+        Ok(d) => d,
+        Err(RegistryError::NotFound(_)) => {
+            tracing::warn!(dev_id = %req.hdr.source, "OMA-DM message from an unknown device");
+            return Ok(Outcome {
+                reply: header_only(req, cfg, 403, None),
+                device_id: None,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let session_key = format!("{}:{}", device.id, req.hdr.session_id);
+    let now = now_ms();
+    conn.transaction(|conn| {
+        let row: Option<SessionRow> = dm_sessions::table
+            .find(&session_key)
+            .select(SessionRow::as_select())
+            .first(conn)
+            .optional()?;
+        if let Some(r) = &row {
+            if i64::from(req.hdr.msg_id) <= i64::from(r.last_msg_id) {
+                tracing::warn!(device = device.id, session = %req.hdr.session_id, msg = req.hdr.msg_id, "replayed OMA-DM message");
+                return Ok(Outcome { reply: header_only(req, cfg, 400, None), device_id: Some(device.id) });
+            }
+        }
+        let mut state: SessionState = row
+            .as_ref()
+            .and_then(|r| serde_json::from_str(&r.state).ok())
+            .unwrap_or_default();
+        let mut authenticated = row.as_ref().is_some_and(|r| r.authenticated);
+        let mut hdr_status = 200;
+        let mut next_nonce: Option<Vec<u8>> = None;
+        if !authenticated {
+            let Some(acct) = account::get(conn, device.id)? else {
+                tracing::warn!(device = device.id, "no OMA-DM credentials for this device");
+                return Ok(Outcome { reply: header_only(req, cfg, 401, None), device_id: Some(device.id) });
+            };
+            match authenticate(&acct, &incoming, cfg) {
+                AuthResult::Accepted => {
+                    authenticated = true;
+                    hdr_status = 212;
+                    // A fresh nonce after every success: a captured digest is useless.
+                    let n = auth::new_nonce();
+                    account::set_client_nonce(conn, device.id, &n)?;
+                    next_nonce = Some(n);
+                }
+                outcome => {
+                    let n = auth::new_nonce();
+                    account::set_client_nonce(conn, device.id, &n)?;
+                    let code = if matches!(outcome, AuthResult::Missing) { 407 } else { 401 };
+                    tracing::warn!(device = device.id, code, "OMA-DM authentication failed");
+                    return Ok(Outcome { reply: header_only(req, cfg, code, Some(&n)), device_id: Some(device.id) });
+                }
+            }
+        }
+        if state.fota.is_none() {
+            state.fota = incoming.fota_hint.or(open_fota(conn, device.id)?);
+        }
+
+        let mut statuses = Vec::new();
+        let mut hs = status(req.hdr.msg_id, 0, "SyncHdr", hdr_status);
+        hs.target_ref = Some(req.hdr.target.clone());
+        hs.source_ref = Some(req.hdr.source.clone());
+        hs.chal = next_nonce.as_deref().map(chal);
+        statuses.push(hs);
+        let mut reported = Reported::default();
+        for cmd in &req.body.commands {
+            statuses.extend(process(conn, &device, req.hdr.msg_id, cmd, &mut state, &mut reported)?);
+        }
+        apply_reported(conn, &device, &reported)?;
+        plan(conn, cfg, &device, &mut state, &reported)?;
+
+        // Build the reply within the device's MaxMsgSize.
+        state.server_msg_id += 1;
+        let resp_uri = format!("{}/omadm?s={}", cfg.base_url, url_encode(&session_key));
+        let mut reply = Message {
+            hdr: reply_header(&req.hdr, cfg, state.server_msg_id, Some(resp_uri)),
+            body: SyncBody { commands: Vec::new(), final_: true },
+        };
+        if next_nonce.is_some() {
+            if let Some(acct) = account::get(conn, device.id)? {
+                reply.hdr.cred = Some(Cred {
+                    format: Some("b64".into()),
+                    auth_type: "syncml:auth-md5".into(),
+                    data: auth::md5_digest(&acct.server_id, &acct.server_password, &acct.server_nonce_bytes()).to_vec(),
+                });
+            }
+        }
+        for st in statuses {
+            state.next_cmd_id += 1;
+            reply.body.commands.push(Command::Status(Status { cmd_id: state.next_cmd_id, ..st }));
+        }
+        let limit = req.hdr.max_msg_size.unwrap_or(u32::MAX) as usize;
+        while let Some(p) = state.queue.first().cloned() {
+            state.next_cmd_id += 1;
+            let cmd = to_command(&p, state.next_cmd_id);
+            reply.body.commands.push(cmd);
+            let size = reply.encode(super::syncml::Encoding::Wbxml).map(|b| b.len()).unwrap_or(0);
+            if size > limit && reply.body.commands.len() > 1 {
+                // Does not fit: keep it for the next message of this package.
+                reply.body.commands.pop();
+                state.next_cmd_id -= 1;
+                reply.body.final_ = false;
+                break;
+            }
+            state.awaiting.push((state.next_cmd_id, command_name(&p).into()));
+            state.queue.remove(0);
+        }
+        if !state.queue.is_empty() {
+            reply.body.final_ = false;
+        }
+
+        let state_json = serde_json::to_string(&state).unwrap_or_default();
+        match row {
+            Some(_) => {
+                diesel::update(dm_sessions::table.find(&session_key))
+                    .set((
+                        dm_sessions::last_msg_id.eq(req.hdr.msg_id as i32),
+                        dm_sessions::authenticated.eq(authenticated),
+                        dm_sessions::state.eq(&state_json),
+                        dm_sessions::fota_session_id.eq(state.fota),
+                        dm_sessions::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+            None => {
+                diesel::insert_into(dm_sessions::table)
+                    .values((
+                        dm_sessions::id.eq(&session_key),
+                        dm_sessions::device_id.eq(device.id),
+                        dm_sessions::session_id.eq(&req.hdr.session_id),
+                        dm_sessions::last_msg_id.eq(req.hdr.msg_id as i32),
+                        dm_sessions::authenticated.eq(authenticated),
+                        dm_sessions::state.eq(&state_json),
+                        dm_sessions::fota_session_id.eq(state.fota),
+                        dm_sessions::created_at.eq(now),
+                        dm_sessions::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        crate::registry::device::touch(conn, device.id, "omadm")?;
+        Ok(Outcome { reply, device_id: Some(device.id) })
+    })
+}
+
+fn url_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn open_fota(conn: &mut DbConnection, device_id: i64) -> Result<Option<i64>, EngineError> {
+    Ok(fota::for_device(conn, device_id, 1)?
+        .into_iter()
+        .find(|s| !s.state().is_terminal())
+        .map(|s| s.id))
+}
+
+fn command_name(p: &Pending) -> &'static str {
+    match p {
+        Pending::Get(_) => "Get",
+        Pending::Replace { .. } => "Replace",
+        Pending::Exec { .. } => "Exec",
+    }
+}
+
+fn to_command(p: &Pending, cmd_id: u32) -> Command {
+    let item = |target: &str, data: Option<String>| Item {
+        target: Some(target.to_string()),
+        source: None,
+        meta: None,
+        data: data.map(ItemData::Text),
+    };
+    match p {
+        Pending::Get(targets) => Command::Get(ItemCmd {
+            cmd_id,
+            correlator: None,
+            meta: None,
+            items: targets.iter().map(|t| item(t, None)).collect(),
+        }),
+        Pending::Replace { target, data } => Command::Replace(ItemCmd {
+            cmd_id,
+            correlator: None,
+            meta: Some(Meta {
+                format: Some("chr".into()),
+                r#type: Some("text/plain".into()),
+                size: None,
+                mark: None,
+            }),
+            items: vec![item(target, Some(data.clone()))],
+        }),
+        Pending::Exec { target, correlator } => Command::Exec(ItemCmd {
+            cmd_id,
+            correlator: Some(correlator.clone()),
+            meta: None,
+            items: vec![item(target, None)],
+        }),
+    }
+}
+
+/// Values the device reported in this message (DevInfo / DevDetail).
+#[derive(Default)]
+struct Reported {
+    make: Option<String>,
+    model: Option<String>,
+    firmware: Option<String>,
+    got_fw_query: bool,
+}
+
+fn text_of(item: &Item) -> Option<String> {
+    match &item.data {
+        Some(ItemData::Text(t)) => Some(t.trim().to_string()),
+        Some(ItemData::Binary(b)) => String::from_utf8(b.clone())
+            .ok()
+            .map(|s| s.trim().to_string()),
+        None => None,
+    }
+}
+
+fn note_items(items: &[Item], reported: &mut Reported) {
+    for it in items {
+        let uri = it.source.as_deref().or(it.target.as_deref()).unwrap_or("");
+        let uri = uri.trim_start_matches("./");
+        let value = text_of(it).filter(|v| !v.is_empty() && v.len() <= 64);
+        match uri {
+            "DevInfo/Man" => reported.make = value,
+            "DevInfo/Mod" => reported.model = value,
+            "DevDetail/FwV" => reported.firmware = value,
+            _ => {}
+        }
+    }
+}
+
+fn process(
+    conn: &mut DbConnection,
+    device: &Device,
+    msg_ref: u32,
+    cmd: &Command,
+    state: &mut SessionState,
+    reported: &mut Reported,
+) -> Result<Vec<Status>, EngineError> {
+    Ok(match cmd {
+        Command::Alert(Alert {
+            cmd_id,
+            data,
+            items,
+            correlator,
+        }) => {
+            let code = match *data {
+                1200 | 1201 | 1222 | 1223 => 200,
+                1226 => generic_alert(conn, device, state, items, correlator.as_deref())?,
+                _ => 406,
+            };
+            vec![status(msg_ref, *cmd_id, "Alert", code)]
+        }
+        Command::Replace(c) => {
+            note_items(&c.items, reported);
+            vec![status(msg_ref, c.cmd_id, "Replace", 200)]
+        }
+        Command::Results(Results { cmd_id, items, .. }) => {
+            note_items(items, reported);
+            if items.iter().any(|i| {
+                i.source
+                    .as_deref()
+                    .is_some_and(|s| s.ends_with("DevDetail/FwV"))
+            }) {
+                reported.got_fw_query = true;
+            }
+            vec![status(msg_ref, *cmd_id, "Results", 200)]
+        }
+        Command::Status(s) => {
+            if let Some(pos) = state.awaiting.iter().position(|(id, _)| *id == s.cmd_ref) {
+                let (_, name) = state.awaiting.remove(pos);
+                if s.data >= 300 && (name == "Replace" || name == "Exec") {
+                    if let Some(f) = state.fota {
+                        let _ = fota::advance(
+                            conn,
+                            f,
+                            FotaState::Failed,
+                            &format!("device answered {} to {name}", s.data),
+                        );
+                    }
+                }
+            }
+            Vec::new()
+        }
+        other => {
+            let (name, id) = describe(other);
+            vec![status(msg_ref, id, name, 406)]
+        }
+    })
+}
+
+fn describe(cmd: &Command) -> (&'static str, u32) {
+    match cmd {
+        Command::Get(c) => ("Get", c.cmd_id),
+        Command::Add(c) => ("Add", c.cmd_id),
+        Command::Delete(c) => ("Delete", c.cmd_id),
+        Command::Exec(c) => ("Exec", c.cmd_id),
+        Command::Copy(c) => ("Copy", c.cmd_id),
+        Command::Sequence(c) => ("Sequence", c.cmd_id),
+        Command::Atomic(c) => ("Atomic", c.cmd_id),
+        Command::Unknown { cmd_id, .. } => ("Unknown", *cmd_id),
+        Command::Alert(a) => ("Alert", a.cmd_id),
+        Command::Replace(c) => ("Replace", c.cmd_id),
+        Command::Results(r) => ("Results", r.cmd_id),
+        Command::Status(s) => ("Status", s.cmd_id),
+    }
+}
+
+/// A FUMO Generic Alert (1226) closes the FOTA session with its result code.
+fn generic_alert(
+    conn: &mut DbConnection,
+    device: &Device,
+    state: &mut SessionState,
+    items: &[Item],
+    correlator: Option<&str>,
+) -> Result<u16, EngineError> {
+    let Some(item) = items.first() else {
+        return Ok(400);
+    };
+    let Some(code) = text_of(item).and_then(|t| t.parse::<u16>().ok()) else {
+        return Ok(400);
+    };
+    let candidates = fota::for_device(conn, device.id, 20)?;
+    let by_correlator = correlator.and_then(|c| {
+        candidates
+            .iter()
+            .find(|s| s.correlator.as_deref() == Some(c))
+            .cloned()
+    });
+    let session = by_correlator.or_else(|| {
+        candidates
+            .iter()
+            .find(|s| !s.state().is_terminal())
+            .cloned()
+    });
+    let Some(s) = session else {
+        tracing::warn!(
+            device = device.id,
+            ?correlator,
+            code,
+            "generic alert for no FOTA session"
+        );
+        return Ok(404);
+    };
+    if s.state().is_terminal() {
+        // Already closed (e.g. by the download report): acknowledge, change nothing.
+        tracing::info!(fota_session = s.id, code, state = %s.state, "generic alert for a closed FOTA session");
+        return Ok(200);
+    }
+    fota::finish(conn, s.id, code, &format!("FUMO result {code}"))?;
+    state.fota = Some(s.id);
+    Ok(200)
+}
+
+fn apply_reported(
+    conn: &mut DbConnection,
+    device: &Device,
+    r: &Reported,
+) -> Result<(), EngineError> {
+    let make = r.make.clone().unwrap_or_else(|| device.make.clone());
+    let model = r.model.clone().unwrap_or_else(|| device.model.clone());
+    let fw = r
+        .firmware
+        .clone()
+        .unwrap_or_else(|| device.firmware_version.clone());
+    if make == device.make && model == device.model && fw == device.firmware_version {
+        return Ok(());
+    }
+    diesel::update(devices::table.find(device.id))
+        .set((
+            devices::make.eq(&make),
+            devices::model.eq(&model),
+            devices::firmware_version.eq(&fw),
+            devices::updated_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+    let mut changes = serde_json::Map::new();
+    for (k, a, b) in [
+        ("make", &device.make, &make),
+        ("model", &device.model, &model),
+        ("firmware_version", &device.firmware_version, &fw),
+    ] {
+        if a != b {
+            changes.insert(k.into(), serde_json::json!({"from": a, "to": b}));
+        }
+    }
+    audit::record(
+        conn,
+        &Actor::System("omadm"),
+        EntityKind::Device,
+        device.id,
+        "reported by the device",
+        &serde_json::Value::Object(changes),
+    )?;
+    Ok(())
+}
+
+/// Decides what to ask of the device next for its FOTA session.
+fn plan(
+    conn: &mut DbConnection,
+    cfg: &EngineConfig,
+    device: &Device,
+    state: &mut SessionState,
+    reported: &Reported,
+) -> Result<(), EngineError> {
+    let Some(fid) = state.fota else { return Ok(()) };
+    let session = fota::get(conn, fid)?;
+    match session.state() {
+        FotaState::Pending => {
+            state.queue.push(Pending::Get(vec![
+                "./DevInfo/Man".into(),
+                "./DevInfo/Mod".into(),
+                "./DevDetail/FwV".into(),
+            ]));
+            fota::advance(
+                conn,
+                fid,
+                FotaState::Querying,
+                "make-model-version query sent",
+            )?;
+        }
+        FotaState::Querying if reported.got_fw_query => {
+            let make = reported.make.clone().unwrap_or_else(|| device.make.clone());
+            let model = reported
+                .model
+                .clone()
+                .unwrap_or_else(|| device.model.clone());
+            let fw = reported
+                .firmware
+                .clone()
+                .unwrap_or_else(|| device.firmware_version.clone());
+            match package::find_update(conn, &make, &model, &fw)? {
+                None => {
+                    fota::advance(
+                        conn,
+                        fid,
+                        FotaState::NoUpdate,
+                        &format!("no released package for {make} {model} {fw}"),
+                    )?;
+                }
+                Some(p) => {
+                    let correlator = B64.encode(auth::new_nonce()).replace(['+', '/', '='], "");
+                    let url = format!("{}/dl/{}/dd?fota={fid}", cfg.base_url, p.id);
+                    state.queue.push(Pending::Replace {
+                        target: format!("{FUMO_NODE}/DownloadAndUpdate/PkgURL"),
+                        data: url,
+                    });
+                    state.queue.push(Pending::Exec {
+                        target: format!("{FUMO_NODE}/DownloadAndUpdate"),
+                        correlator: correlator.clone(),
+                    });
+                    fota::offer(conn, fid, p.id, &p.to_version, &correlator)?;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! The OMA-DM 1.2 component: authentication so far; the SyncML model, the
+//! session engine and FUMO build on it.
+
+pub mod account;
+pub mod auth;
+pub mod engine;
+pub mod syncml;

@@ -1,0 +1,110 @@
+//! The client-initiated FOTA URL (claims 1-5 of the source document): the
+//! handset asks for an update; the platform identifies it by the ESN/MEID
+//! its WAP gateway inserted (trusted gateways only) or by its DevId, looks
+//! up its capability, registers a pending FOTA session with the adapter for
+//! its protocol and redirects the handset to that session.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+
+use super::AppState;
+use crate::fota::session as fota;
+use crate::omadm::engine::device_key_of;
+use crate::registry::capability::Protocol;
+use crate::registry::lookup::{self, DeviceKey};
+use crate::registry::RegistryError;
+
+#[derive(Deserialize)]
+pub struct CheckQuery {
+    /// The DM client's DevId, used when no trusted gateway identified the handset.
+    devid: Option<String>,
+}
+
+fn plain(status: actix_web::http::StatusCode, text: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(text)
+}
+
+/// Which device is asking: the gateway's header, believed only from a
+/// configured gateway address, or else the DevId the client sent.
+fn identify(state: &AppState, req: &HttpRequest, q: &CheckQuery) -> Result<DeviceKey, String> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    let from_gateway = peer.is_some_and(|p| state.config.trusted_gateways.contains(&p));
+    let header_value = req
+        .headers()
+        .get(state.config.gateway_header.as_str())
+        .and_then(|v| v.to_str().ok());
+    if let Some(v) = header_value {
+        if from_gateway {
+            return device_key_of(v)
+                .ok_or_else(|| format!("the gateway's device id \"{v}\" is not an ESN or MEID"));
+        }
+        tracing::warn!(peer = ?peer, "device-id header from an untrusted address ignored");
+    }
+    match q.devid.as_deref() {
+        Some(d) => {
+            device_key_of(d).ok_or_else(|| format!("DevId \"{d}\" is not an ESN, MEID or MDN"))
+        }
+        None => Err("no trusted gateway identified the handset and no DevId was given".into()),
+    }
+}
+
+pub async fn check(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<CheckQuery>,
+) -> HttpResponse {
+    let key = match identify(&state, &req, &q) {
+        Ok(k) => k,
+        Err(m) => {
+            tracing::warn!(reason = %m, "FOTA request refused");
+            return plain(actix_web::http::StatusCode::BAD_REQUEST, m);
+        }
+    };
+    let outcome = state
+        .db
+        .run(move |c| -> Result<_, RegistryError> {
+            let view = lookup::by_key(c, &key)?;
+            let protocol = view.capability.as_ref().map(|cap| cap.protocol());
+            let d = &view.device;
+            match protocol {
+                Some(Protocol::Omadm) | Some(Protocol::Both) => {
+                    let s = fota::register_pending(c, d.id, "omadm", &d.firmware_version)
+                        .map_err(|e| RegistryError::Conflict(e.to_string()))?;
+                    Ok(Ok(s.id))
+                }
+                Some(Protocol::Iota) => Ok(Err(format!(
+                    "{} {} is managed over IOTA; this server has no IOTA adapter yet",
+                    d.make, d.model
+                ))),
+                None => Ok(Err(format!(
+                    "{} {} {} has no capability entry, so its protocol is unknown",
+                    d.make, d.model, d.firmware_version
+                ))),
+            }
+        })
+        .await;
+    match outcome {
+        Ok(Ok(session)) => {
+            let base = super::omadm::base_url(&state, &req);
+            tracing::info!(fota_session = session, "client-initiated FOTA registered");
+            HttpResponse::Found()
+                .insert_header((header::LOCATION, format!("{base}/omadm?fota={session}")))
+                .finish()
+        }
+        Ok(Err(m)) => plain(actix_web::http::StatusCode::CONFLICT, m),
+        Err(RegistryError::NotFound(m)) => plain(
+            actix_web::http::StatusCode::NOT_FOUND,
+            format!("{m} not found"),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "FOTA request failed");
+            plain(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "try again later".into(),
+            )
+        }
+    }
+}

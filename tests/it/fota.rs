@@ -1,0 +1,305 @@
+//! Client-initiated FOTA end to end: the simulated OMA-DM handset against
+//! the real server, through the FOTA URL, the DM session, the download and
+//! the final report.
+
+use mdm::auth::Role;
+use mdm::omadm::syncml::Encoding;
+use mdm::sim::omadm_handset::{Fail, FotaOutcome, Handset};
+use mdm::sim::trace::Trace;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::common::{spawn_app, TestApp};
+
+const PASSWORD: &str = "device-secret-1";
+
+/// A MEID handset at U960.05 with credentials, and (optionally) a released
+/// delta to U960.07.
+async fn setup(app: &TestApp, with_package: bool) -> (i64, String) {
+    let (_, token) = app.token(Role::Admin).await;
+    let r = app
+        .api(Method::POST, "/capabilities", &token)
+        .json(&json!({"make": "Samsung", "model": "SCH-U960", "protocol": "omadm", "fota": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let d: Value = app
+        .api(Method::POST, "/devices", &token)
+        .json(&json!({"meid": "A1000012345678", "make": "Samsung", "model": "SCH-U960", "firmware_version": "U960.05"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let device_id = d["id"].as_i64().unwrap();
+    app.with_conn(move |c| {
+        mdm::omadm::account::set(
+            c,
+            &mdm::registry::Actor::System("test"),
+            device_id,
+            "mdm",
+            "MEID:A1000012345678",
+            PASSWORD,
+            "server-secret-1",
+        )
+        .unwrap();
+    })
+    .await;
+    if with_package {
+        let r = app
+            .api(Method::POST, "/firmware/packages?make=Samsung&model=SCH-U960&from_version=U960.05&to_version=U960.07&release_notes=Better%20battery", &token)
+            .body((0..200_000u32).map(|i| (i % 253) as u8).collect::<Vec<u8>>())
+            .send()
+            .await
+            .unwrap();
+        let p: Value = r.json().await.unwrap();
+        for s in ["testing", "released"] {
+            app.api(
+                Method::POST,
+                &format!("/firmware/packages/{}/state", p["id"]),
+                &token,
+            )
+            .json(&json!({"state": s}))
+            .send()
+            .await
+            .unwrap();
+        }
+    }
+    (device_id, token)
+}
+
+fn handset(app: &TestApp, encoding: Encoding, fail: Option<Fail>, password: &str) -> Handset {
+    Handset {
+        server: app.base.clone(),
+        fota_path: "/fota/check".into(),
+        dev_id: "MEID:A1000012345678".into(),
+        username: "MEID:A1000012345678".into(),
+        password: password.into(),
+        man: "Samsung".into(),
+        model: "SCH-U960".into(),
+        firmware: "U960.05".into(),
+        encoding,
+        fail,
+        gateway_header: Some("x-device-id".into()),
+    }
+}
+
+async fn device(app: &TestApp, token: &str, id: i64) -> Value {
+    app.api(Method::GET, &format!("/devices/{id}"), token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn sessions(app: &TestApp, device_id: i64) -> Vec<mdm::fota::FotaSession> {
+    app.with_conn(move |c| mdm::fota::session::for_device(c, device_id, 10).unwrap())
+        .await
+}
+
+#[tokio::test]
+async fn a_handset_updates_over_oma_dm_wbxml_and_the_registry_follows() {
+    let app = spawn_app().await;
+    let (device_id, token) = setup(&app, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let trace = Trace::new(Some(dir.path().to_path_buf())).unwrap();
+    let mut h = handset(&app, Encoding::Wbxml, None, PASSWORD);
+    let outcome = h.run_fota(&trace).await.unwrap();
+    assert_eq!(
+        outcome,
+        FotaOutcome::Updated {
+            from: "U960.05".into(),
+            to: "U960.07".into()
+        }
+    );
+
+    let d = device(&app, &token, device_id).await;
+    assert_eq!(d["device"]["firmware_version"], "U960.07");
+    assert_eq!(d["device"]["last_protocol"], "omadm");
+    let s = &sessions(&app, device_id).await[0];
+    assert_eq!(s.state, "succeeded");
+    assert_eq!(s.result_code, Some(200));
+    let events: Vec<String> = app
+        .with_conn({
+            let id = s.id;
+            move |c| {
+                mdm::fota::session::events(c, id)
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| e.to_state)
+                    .collect()
+            }
+        })
+        .await;
+    assert_eq!(
+        events,
+        ["pending", "querying", "offered", "downloaded", "succeeded"]
+    );
+
+    // The trace holds every body, and the WBXML ones decode with libwbxml.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert!(names[0].starts_with("001-response-fota-redirect"));
+    let wbxml: Vec<&String> = names.iter().filter(|n| n.ends_with(".wbxml")).collect();
+    assert!(wbxml.len() >= 6, "{names:?}");
+    for n in wbxml {
+        let out = std::process::Command::new("wbxml2xml")
+            .arg("-o")
+            .arg(dir.path().join("x.xml"))
+            .arg(dir.path().join(n))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{n}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let xml = std::fs::read_to_string(dir.path().join("x.xml")).unwrap();
+        assert!(
+            xml.contains("SyncHdr") && !xml.contains("unknown"),
+            "{n}: {xml}"
+        );
+    }
+    // The session is visible to operators.
+    app.login_admin().await;
+    let (_, html) = app.page(&format!("/firmware/sessions/{}", s.id)).await;
+    assert!(html.contains("offered") && html.contains("FUMO result 200"));
+    let (_, html) = app.page(&format!("/devices/{device_id}")).await;
+    assert!(html.contains("firmware updated over the air"));
+}
+
+#[tokio::test]
+async fn an_xml_handset_resumes_a_dropped_download() {
+    let app = spawn_app().await;
+    let (device_id, _) = setup(&app, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = handset(&app, Encoding::Xml, Some(Fail::Drop), PASSWORD);
+    let outcome = h
+        .run_fota(&Trace::new(Some(dir.path().to_path_buf())).unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(outcome, FotaOutcome::Updated { .. }), "{outcome}");
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.contains("package-partial"))
+            && names.iter().any(|n| n.contains("package-resumed"))
+    );
+    assert!(names
+        .iter()
+        .any(|n| n.ends_with(".xml") && n.contains("dm-session")));
+    assert_eq!(sessions(&app, device_id).await[0].state, "succeeded");
+}
+
+#[tokio::test]
+async fn a_declined_update_and_a_corrupted_package_end_the_session_without_changing_the_firmware() {
+    let app = spawn_app().await;
+    let (device_id, token) = setup(&app, true).await;
+    let mut h = handset(&app, Encoding::Wbxml, Some(Fail::Cancel), PASSWORD);
+    assert_eq!(
+        h.run_fota(&Trace::new(None).unwrap()).await.unwrap(),
+        FotaOutcome::Cancelled
+    );
+    let s = &sessions(&app, device_id).await[0];
+    assert_eq!((s.state.as_str(), s.result_code), ("cancelled", Some(401)));
+
+    let mut h = handset(&app, Encoding::Wbxml, Some(Fail::Corrupt), PASSWORD);
+    let outcome = h.run_fota(&Trace::new(None).unwrap()).await.unwrap();
+    assert!(matches!(outcome, FotaOutcome::Failed(_)), "{outcome}");
+    let s = &sessions(&app, device_id).await[0];
+    assert_eq!(
+        s.state, "failed",
+        "the 953 download report fails the session"
+    );
+    assert_eq!(
+        device(&app, &token, device_id).await["device"]["firmware_version"],
+        "U960.05"
+    );
+}
+
+#[tokio::test]
+async fn no_released_package_means_a_clear_no_update() {
+    let app = spawn_app().await;
+    let (device_id, _) = setup(&app, false).await;
+    let mut h = handset(&app, Encoding::Wbxml, None, PASSWORD);
+    assert_eq!(
+        h.run_fota(&Trace::new(None).unwrap()).await.unwrap(),
+        FotaOutcome::NoUpdate
+    );
+    let s = &sessions(&app, device_id).await[0];
+    assert_eq!(s.state, "no_update");
+    assert!(s
+        .detail
+        .contains("no released package for Samsung SCH-U960 U960.05"));
+}
+
+#[tokio::test]
+async fn wrong_credentials_unknown_devices_and_bad_messages_are_refused() {
+    let app = spawn_app().await;
+    let (device_id, _) = setup(&app, true).await;
+    let mut h = handset(&app, Encoding::Wbxml, None, "not-the-password");
+    let err = h
+        .run_fota(&Trace::new(None).unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("401"), "{err}");
+    let s = &sessions(&app, device_id).await[0];
+    assert_eq!(s.state, "pending", "nothing happened past the redirect");
+
+    // Unknown device at the FOTA URL.
+    let r = app
+        .client
+        .get(app.url("/fota/check"))
+        .header("x-device-id", "MEID:A1000099999999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    // Malformed and oversized SyncML.
+    let r = app
+        .client
+        .post(app.url("/omadm"))
+        .header("content-type", "application/vnd.syncml.dm+wbxml")
+        .body(vec![0x02, 0x00, 0x00])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = app
+        .client
+        .post(app.url("/omadm"))
+        .header("content-type", "application/vnd.syncml.dm+xml")
+        .body("<SyncML><SyncHdr>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = app
+        .client
+        .post(app.url("/omadm"))
+        .header("content-type", "application/vnd.syncml.dm+xml")
+        .body(vec![b' '; 70_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    // A download status for a session that does not exist.
+    let r = app
+        .client
+        .post(app.url("/dl/1/notify?fota=999"))
+        .body("900 Success")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+}
