@@ -441,6 +441,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     encoding,
                     fail,
                     gateway_header: Some(config.gateway_header.clone()),
+                    timings: None,
                 };
                 let tracer = crate::sim::trace::Trace::new(trace)?;
                 let outcome = handset.run_fota(&tracer).await?;

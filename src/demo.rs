@@ -209,7 +209,7 @@ pub fn load(
     let mut i = 0;
     while i < subscribers {
         let end = (i + batch).min(subscribers);
-        conn.transaction(|conn| -> Result<(), RegistryError> {
+        crate::db::write(&mut conn, |conn| -> Result<(), RegistryError> {
             for n in i..end {
                 // Draw every value even for existing rows so later rows do not shift.
                 let m = rng.pick(MODELS);

@@ -28,7 +28,7 @@ pub fn locked_for(conn: &mut DbConnection, keys: &[String]) -> QueryResult<Optio
 
 pub fn record_failure(conn: &mut DbConnection, keys: &[String], policy: Policy) -> QueryResult<()> {
     let now = now_ms();
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         for key in keys {
             let row: Option<(i32, i64)> = login_failures::table
                 .find(key)

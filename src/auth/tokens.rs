@@ -76,7 +76,7 @@ pub fn create(
     let secret = format!("{PREFIX}{}", password::random_secret(24));
     let hash = digest(&secret);
     let now = now_ms();
-    let token = conn.transaction(|conn| -> Result<ApiToken, AuthError> {
+    let token = crate::db::write(conn, |conn| -> Result<ApiToken, AuthError> {
         diesel::insert_into(api_tokens::table)
             .values((
                 api_tokens::name.eq(name),
@@ -112,7 +112,7 @@ pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<ApiToken>> {
 }
 
 pub fn revoke(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<(), AuthError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let n = diesel::update(
             api_tokens::table
                 .find(id)

@@ -78,7 +78,7 @@ pub fn create(
         ));
     }
     let hash = password::hash(password)?;
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         diesel::insert_into(users::table)
             .values((
                 users::username.eq(username),
@@ -117,7 +117,7 @@ pub fn set_disabled(
     id: i64,
     disabled: bool,
 ) -> Result<(), AuthError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let user = get(conn, id)?;
         diesel::update(users::table.find(id))
             .set(users::disabled.eq(disabled))
@@ -142,7 +142,7 @@ pub fn set_password(
 ) -> Result<(), AuthError> {
     password::check_strength(password)?;
     let hash = password::hash(password)?;
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         get(conn, id)?;
         diesel::update(users::table.find(id))
             .set(users::password_hash.eq(hash))

@@ -211,3 +211,42 @@ impl Db {
         )
     }
 }
+
+/// Runs `f` in a write transaction. On SQLite the transaction starts with
+/// `BEGIN IMMEDIATE`: a deferred transaction that reads and then writes
+/// cannot wait for a concurrent writer in WAL mode and fails with "database
+/// is locked"; taking the write lock first lets the busy timeout queue it.
+/// Nested calls become savepoints, as with `Connection::transaction`.
+pub fn write<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let outermost_sqlite = match conn {
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::transaction_manager_status_mut(inner)
+                .transaction_depth()
+                .map_err(E::from)?
+                .is_none()
+        }
+        DbConnection::Postgres(_) => false,
+    };
+    if !outermost_sqlite {
+        return conn.transaction(f);
+    }
+    if let DbConnection::Sqlite(inner) = conn {
+        AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE").map_err(E::from)?;
+    }
+    let result = f(conn);
+    if let DbConnection::Sqlite(inner) = conn {
+        match &result {
+            Ok(_) => AnsiTransactionManager::commit_transaction(inner).map_err(E::from)?,
+            Err(_) => {
+                // The caller's error is the one worth reporting.
+                let _ = AnsiTransactionManager::rollback_transaction(inner);
+            }
+        }
+    }
+    result
+}

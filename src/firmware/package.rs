@@ -228,7 +228,7 @@ pub fn create(
     blob: &StoredBlob,
 ) -> Result<Package, FirmwareError> {
     let now = now_ms();
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let exists: Option<i64> = firmware_packages::table
             .filter(firmware_packages::make.eq(&checked.make))
             .filter(firmware_packages::model.eq(&checked.model))
@@ -305,7 +305,7 @@ pub fn transition(
     to: PackageState,
     note: &str,
 ) -> Result<Package, FirmwareError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let p = get(conn, id)?;
         let from = p.state();
         if !from.next().contains(&to) {
@@ -340,7 +340,7 @@ pub fn edit_notes(
             "must be at most 8000 characters",
         ));
     }
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let p = get(conn, id)?;
         diesel::update(firmware_packages::table.find(id))
             .set((

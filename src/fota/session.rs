@@ -159,7 +159,7 @@ pub fn register_pending(
     protocol: &str,
     from_version: &str,
 ) -> Result<FotaSession, FotaError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let open: Option<FotaSession> = fota_sessions::table
             .filter(fota_sessions::device_id.eq(device_id))
             .filter(fota_sessions::state.eq_any(["pending", "querying", "offered", "downloaded"]))
@@ -204,7 +204,7 @@ pub fn advance(
     to: FotaState,
     detail: &str,
 ) -> Result<FotaSession, FotaError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let s = get(conn, id)?;
         let from = s.state();
         if from == to {
@@ -237,7 +237,7 @@ pub fn offer(
     to_version: &str,
     correlator: &str,
 ) -> Result<FotaSession, FotaError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         diesel::update(fota_sessions::table.find(id))
             .set((
                 fota_sessions::package_id.eq(package_id),
@@ -262,7 +262,7 @@ pub fn finish(
     result_code: u16,
     detail: &str,
 ) -> Result<FotaSession, FotaError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let s = get(conn, id)?;
         let to = state_for_result(result_code);
         diesel::update(fota_sessions::table.find(id))
@@ -271,9 +271,15 @@ pub fn finish(
         let done = advance(conn, id, to, detail)?;
         if to == FotaState::Succeeded {
             if let Some(v) = &s.to_version {
-                let before: String = devices::table.find(s.device_id).select(devices::firmware_version).first(conn)?;
+                let before: String = devices::table
+                    .find(s.device_id)
+                    .select(devices::firmware_version)
+                    .first(conn)?;
                 diesel::update(devices::table.find(s.device_id))
-                    .set((devices::firmware_version.eq(v), devices::updated_at.eq(now_ms())))
+                    .set((
+                        devices::firmware_version.eq(v),
+                        devices::updated_at.eq(now_ms()),
+                    ))
                     .execute(conn)?;
                 audit::record(
                     conn,

@@ -80,7 +80,7 @@ pub fn set(
     if !errors.is_empty() {
         return Err(RegistryError::Invalid(errors));
     }
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         crate::registry::device::get(conn, device_id)?;
         let now = now_ms();
         let client_nonce = B64.encode(super::auth::new_nonce());

@@ -203,9 +203,13 @@ fn authenticate(acct: &DmAccount, incoming: &Incoming<'_>, cfg: &EngineConfig) -
     }
 }
 
+/// A DM session left idle this long is over.
+const SESSION_IDLE_MS: i64 = 30 * 60 * 1000;
+
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = dm_sessions)]
 struct SessionRow {
+    updated_at: i64,
     last_msg_id: i32,
     authenticated: bool,
     state: String,
@@ -238,16 +242,29 @@ pub fn handle(
     };
     let session_key = format!("{}:{}", device.id, req.hdr.session_id);
     let now = now_ms();
-    conn.transaction(|conn| {
-        let row: Option<SessionRow> = dm_sessions::table
+    crate::db::write(conn, |conn| {
+        let mut row: Option<SessionRow> = dm_sessions::table
             .find(&session_key)
             .select(SessionRow::as_select())
             .first(conn)
             .optional()?;
+        // Handsets reuse their 16-bit SessionIDs: a message 1 (or a session
+        // idle for half an hour) starts a new session, which must
+        // authenticate afresh; the rotated nonce defeats a replayed package 1.
+        if row
+            .as_ref()
+            .is_some_and(|r| req.hdr.msg_id == 1 || now - r.updated_at > SESSION_IDLE_MS)
+        {
+            diesel::delete(dm_sessions::table.find(&session_key)).execute(conn)?;
+            row = None;
+        }
         if let Some(r) = &row {
             if i64::from(req.hdr.msg_id) <= i64::from(r.last_msg_id) {
                 tracing::warn!(device = device.id, session = %req.hdr.session_id, msg = req.hdr.msg_id, "replayed OMA-DM message");
-                return Ok(Outcome { reply: header_only(req, cfg, 400, None), device_id: Some(device.id) });
+                return Ok(Outcome {
+                    reply: header_only(req, cfg, 400, None),
+                    device_id: Some(device.id),
+                });
             }
         }
         let mut state: SessionState = row
@@ -260,7 +277,10 @@ pub fn handle(
         if !authenticated {
             let Some(acct) = account::get(conn, device.id)? else {
                 tracing::warn!(device = device.id, "no OMA-DM credentials for this device");
-                return Ok(Outcome { reply: header_only(req, cfg, 401, None), device_id: Some(device.id) });
+                return Ok(Outcome {
+                    reply: header_only(req, cfg, 401, None),
+                    device_id: Some(device.id),
+                });
             };
             match authenticate(&acct, &incoming, cfg) {
                 AuthResult::Accepted => {
@@ -274,9 +294,16 @@ pub fn handle(
                 outcome => {
                     let n = auth::new_nonce();
                     account::set_client_nonce(conn, device.id, &n)?;
-                    let code = if matches!(outcome, AuthResult::Missing) { 407 } else { 401 };
+                    let code = if matches!(outcome, AuthResult::Missing) {
+                        407
+                    } else {
+                        401
+                    };
                     tracing::warn!(device = device.id, code, "OMA-DM authentication failed");
-                    return Ok(Outcome { reply: header_only(req, cfg, code, Some(&n)), device_id: Some(device.id) });
+                    return Ok(Outcome {
+                        reply: header_only(req, cfg, code, Some(&n)),
+                        device_id: Some(device.id),
+                    });
                 }
             }
         }
@@ -292,7 +319,14 @@ pub fn handle(
         statuses.push(hs);
         let mut reported = Reported::default();
         for cmd in &req.body.commands {
-            statuses.extend(process(conn, &device, req.hdr.msg_id, cmd, &mut state, &mut reported)?);
+            statuses.extend(process(
+                conn,
+                &device,
+                req.hdr.msg_id,
+                cmd,
+                &mut state,
+                &mut reported,
+            )?);
         }
         apply_reported(conn, &device, &reported)?;
         plan(conn, cfg, &device, &mut state, &reported)?;
@@ -302,27 +336,41 @@ pub fn handle(
         let resp_uri = format!("{}/omadm?s={}", cfg.base_url, url_encode(&session_key));
         let mut reply = Message {
             hdr: reply_header(&req.hdr, cfg, state.server_msg_id, Some(resp_uri)),
-            body: SyncBody { commands: Vec::new(), final_: true },
+            body: SyncBody {
+                commands: Vec::new(),
+                final_: true,
+            },
         };
         if next_nonce.is_some() {
             if let Some(acct) = account::get(conn, device.id)? {
                 reply.hdr.cred = Some(Cred {
                     format: Some("b64".into()),
                     auth_type: "syncml:auth-md5".into(),
-                    data: auth::md5_digest(&acct.server_id, &acct.server_password, &acct.server_nonce_bytes()).to_vec(),
+                    data: auth::md5_digest(
+                        &acct.server_id,
+                        &acct.server_password,
+                        &acct.server_nonce_bytes(),
+                    )
+                    .to_vec(),
                 });
             }
         }
         for st in statuses {
             state.next_cmd_id += 1;
-            reply.body.commands.push(Command::Status(Status { cmd_id: state.next_cmd_id, ..st }));
+            reply.body.commands.push(Command::Status(Status {
+                cmd_id: state.next_cmd_id,
+                ..st
+            }));
         }
         let limit = req.hdr.max_msg_size.unwrap_or(u32::MAX) as usize;
         while let Some(p) = state.queue.first().cloned() {
             state.next_cmd_id += 1;
             let cmd = to_command(&p, state.next_cmd_id);
             reply.body.commands.push(cmd);
-            let size = reply.encode(super::syncml::Encoding::Wbxml).map(|b| b.len()).unwrap_or(0);
+            let size = reply
+                .encode(super::syncml::Encoding::Wbxml)
+                .map(|b| b.len())
+                .unwrap_or(0);
             if size > limit && reply.body.commands.len() > 1 {
                 // Does not fit: keep it for the next message of this package.
                 reply.body.commands.pop();
@@ -330,7 +378,9 @@ pub fn handle(
                 reply.body.final_ = false;
                 break;
             }
-            state.awaiting.push((state.next_cmd_id, command_name(&p).into()));
+            state
+                .awaiting
+                .push((state.next_cmd_id, command_name(&p).into()));
             state.queue.remove(0);
         }
         if !state.queue.is_empty() {
@@ -367,7 +417,10 @@ pub fn handle(
             }
         }
         crate::registry::device::touch(conn, device.id, "omadm")?;
-        Ok(Outcome { reply, device_id: Some(device.id) })
+        Ok(Outcome {
+            reply,
+            device_id: Some(device.id),
+        })
     })
 }
 

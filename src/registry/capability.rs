@@ -246,7 +246,7 @@ pub fn create(
     draft: &CapabilityDraft,
 ) -> Result<Capability, RegistryError> {
     let values = draft.validate()?;
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         ensure_no_overlap(conn, &values, None)?;
         let now = now_ms();
         diesel::insert_into(capabilities::table)
@@ -281,7 +281,7 @@ pub fn update(
     draft: &CapabilityDraft,
 ) -> Result<Capability, RegistryError> {
     let values = draft.validate()?;
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let before = get(conn, id)?;
         ensure_no_overlap(conn, &values, Some(id))?;
         let changes = audit::diff(&CapabilityValues::of(&before), &values);
@@ -296,7 +296,7 @@ pub fn update(
 }
 
 pub fn delete(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<(), RegistryError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let before = get(conn, id)?;
         diesel::delete(capabilities::table.find(id)).execute(conn)?;
         audit::record(
@@ -395,7 +395,7 @@ pub fn add_series(
         return Err(RegistryError::invalid("first_esn", "is required"));
     };
     let (first, last) = (i64::from(first.value()), i64::from(last.value()));
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let overlap: Option<EsnSeries> = iota_esn_series::table
             .filter(iota_esn_series::first_esn.le(last))
             .filter(iota_esn_series::last_esn.ge(first))
@@ -436,7 +436,7 @@ pub fn add_series(
 }
 
 pub fn delete_series(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<(), RegistryError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let s: EsnSeries = iota_esn_series::table
             .find(id)
             .select(EsnSeries::as_select())

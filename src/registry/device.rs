@@ -282,7 +282,7 @@ pub fn create(
     draft: &DeviceDraft,
 ) -> Result<Device, RegistryError> {
     let checked = draft.check()?;
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let values = checked.resolve(conn)?;
         insert(conn, actor, &values)
     })
@@ -295,7 +295,7 @@ pub fn update(
     draft: &DeviceDraft,
 ) -> Result<Device, RegistryError> {
     let checked = draft.check()?;
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let before = get(conn, id)?;
         let values = checked.resolve(conn)?;
         ensure_unique(conn, &values, Some(id))?;
@@ -312,7 +312,7 @@ pub fn update(
 }
 
 pub fn delete(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<(), RegistryError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let before = get(conn, id)?;
         diesel::delete(devices::table.find(id)).execute(conn)?;
         audit::record(

@@ -253,7 +253,7 @@ pub fn import_csv<R: Read>(
         return Ok(report);
     }
 
-    conn.transaction(|conn| -> Result<(), RegistryError> {
+    crate::db::write(conn, |conn| -> Result<(), RegistryError> {
         for line in &lines {
             let profile_id = match &line.profile {
                 Some(values) => {
@@ -397,7 +397,7 @@ pub fn start_run(
     created_by: &str,
 ) -> Result<i64, RegistryError> {
     let now = crate::db::now_ms();
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         diesel::insert_into(import_runs::table)
             .values((
                 import_runs::filename.eq(filename),

@@ -505,7 +505,9 @@ pub fn create(
 ) -> Result<Profile, RegistryError> {
     let values = draft.validate()?;
     let pin_hash = hash_pin_of(draft)?;
-    conn.transaction(|conn| insert(conn, actor, &values, pin_hash, ActivationState::Pending))
+    crate::db::write(conn, |conn| {
+        insert(conn, actor, &values, pin_hash, ActivationState::Pending)
+    })
 }
 
 pub fn update(
@@ -516,7 +518,7 @@ pub fn update(
 ) -> Result<Profile, RegistryError> {
     let values = draft.validate()?;
     let pin_hash = hash_pin_of(draft)?;
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let before = get(conn, id)?;
         ensure_unique_mdn(conn, &values.mdn, Some(id))?;
         let mut changes = audit::diff(&ProfileValues::of(&before), &values);
@@ -545,7 +547,7 @@ pub fn set_state(
     id: i64,
     state: ActivationState,
 ) -> Result<Profile, RegistryError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let before = get(conn, id)?;
         if before.state() == state {
             return Ok(before);
@@ -572,7 +574,7 @@ pub fn set_state(
 }
 
 pub fn delete(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<(), RegistryError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let before = get(conn, id)?;
         // Devices outlive their subscriber: they are unlinked, not deleted.
         diesel::update(crate::db::schema::devices::table)
@@ -599,7 +601,7 @@ pub fn set_pin_hash(
     id: i64,
     hash: &str,
 ) -> Result<(), RegistryError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         get(conn, id)?;
         diesel::update(profiles::table.find(id))
             .set((

@@ -83,6 +83,7 @@ fn handset(app: &TestApp, encoding: Encoding, fail: Option<Fail>, password: &str
         encoding,
         fail,
         gateway_header: Some("x-device-id".into()),
+        timings: None,
     }
 }
 
@@ -167,6 +168,29 @@ async fn a_handset_updates_over_oma_dm_wbxml_and_the_registry_follows() {
             "{n}: {xml}"
         );
     }
+    // A captured package 1, replayed, meets a rotated nonce and is refused.
+    let first = names
+        .iter()
+        .find(|n| n.contains("request-dm-session") && n.ends_with("msg-1.wbxml"))
+        .unwrap();
+    let replay = std::fs::read(dir.path().join(first)).unwrap();
+    let r = app
+        .client
+        .post(app.url("/omadm"))
+        .header("content-type", "application/vnd.syncml.dm+wbxml")
+        .body(replay)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let reply =
+        mdm::omadm::syncml::Message::decode(&r.bytes().await.unwrap(), Encoding::Wbxml).unwrap();
+    let hdr_status = reply.body.commands.iter().find_map(|c| match c {
+        mdm::omadm::syncml::Command::Status(s) if s.cmd_ref == 0 => Some(s.data),
+        _ => None,
+    });
+    assert_eq!(hdr_status, Some(401), "a replayed digest is rejected");
+
     // The session is visible to operators.
     app.login_admin().await;
     let (_, html) = app.page(&format!("/firmware/sessions/{}", s.id)).await;
@@ -302,4 +326,107 @@ async fn wrong_credentials_unknown_devices_and_bad_messages_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn the_cli_sets_credentials_and_runs_the_simulated_handset() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, pg) = crate::common::fresh_database(dir.path());
+    let app = crate::common::spawn_app_with({
+        let url = url.clone();
+        move |c| c.database_url = url
+    })
+    .await;
+    let (device_id, _) = setup(&app, true).await;
+    let run = |args: Vec<String>, stdin: &'static str| {
+        let url = url.clone();
+        let data = dir.path().join("cli-data");
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mdm"))
+                .args(&args)
+                .env("DATABASE_URL", &url)
+                .env("MDM_DATA_DIR", &data)
+                .env("MDM_LOG", "warn")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(stdin.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+    };
+    let (code, out, err) = run(
+        vec![
+            "dm".into(),
+            "credentials".into(),
+            "--device".into(),
+            "A1000012345678".into(),
+        ],
+        "cli-device-pass\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("DevId MEID:A1000012345678"), "{out}");
+    let trace = dir.path().join("trace");
+    let sim = |fail: Option<&str>, password: &str| {
+        let mut a = vec![
+            "sim".to_string(),
+            "fota".into(),
+            "--server".into(),
+            app.base.clone(),
+            "--device".into(),
+            "A1000012345678".into(),
+            "--password".into(),
+            password.into(),
+            "--trace".into(),
+            trace.to_string_lossy().into_owned(),
+        ];
+        if let Some(f) = fail {
+            a.push("--fail".into());
+            a.push(f.into());
+        }
+        a
+    };
+    let (code, out, err) = run(sim(Some("cancel"), "cli-device-pass"), "")
+        .await
+        .unwrap();
+    assert_ne!(code, 0, "a declined update is not a completed one");
+    assert!(out.contains("declined"), "{out}{err}");
+    let (code, out, err) = run(sim(None, "cli-device-pass"), "").await.unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("updated from U960.05 to U960.07"), "{out}");
+    assert!(
+        out.contains("911"),
+        "the prompt shows the emergency-call notice"
+    );
+    assert!(std::fs::read_dir(&trace).unwrap().count() > 8);
+    let (code, _, _) = run(sim(None, "wrong-password"), "").await.unwrap();
+    assert_ne!(code, 0);
+    let all = sessions(&app, device_id).await;
+    assert_eq!(
+        all[0].state, "pending",
+        "the refused handset got no further than the redirect"
+    );
+    assert_eq!(all[1].state, "succeeded");
+    drop(app);
+    if let Some((admin, name)) = pg {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        if let Ok(mut c) = diesel::PgConnection::establish(&admin) {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+        }
+    }
 }
