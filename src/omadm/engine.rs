@@ -363,7 +363,20 @@ pub fn handle(
             }));
         }
         let limit = req.hdr.max_msg_size.unwrap_or(u32::MAX) as usize;
+        // On a continuation (Alert 1222) a command that does not fit even
+        // alone is sent anyway: holding it back would never end the package.
+        let continuation = req
+            .body
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::Alert(a) if a.data == 1222));
         while let Some(p) = state.queue.first().cloned() {
+            let others = reply
+                .body
+                .commands
+                .iter()
+                .filter(|c| !matches!(c, Command::Status(_)))
+                .count();
             state.next_cmd_id += 1;
             let cmd = to_command(&p, state.next_cmd_id);
             reply.body.commands.push(cmd);
@@ -371,7 +384,7 @@ pub fn handle(
                 .encode(super::syncml::Encoding::Wbxml)
                 .map(|b| b.len())
                 .unwrap_or(0);
-            if size > limit && reply.body.commands.len() > 1 {
+            if size > limit && (others > 0 || !continuation) {
                 // Does not fit: keep it for the next message of this package.
                 reply.body.commands.pop();
                 state.next_cmd_id -= 1;

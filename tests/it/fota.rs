@@ -430,3 +430,290 @@ async fn the_cli_sets_credentials_and_runs_the_simulated_handset() {
         }
     }
 }
+
+/// Sends one DM message as the handset would and decodes the answer.
+async fn post_dm(
+    app: &TestApp,
+    url: &str,
+    msg: &mdm::omadm::syncml::Message,
+) -> mdm::omadm::syncml::Message {
+    let body = msg.encode(Encoding::Wbxml).unwrap();
+    let r = app
+        .client
+        .post(url)
+        .header("content-type", "application/vnd.syncml.dm+wbxml")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    mdm::omadm::syncml::Message::decode(&r.bytes().await.unwrap(), Encoding::Wbxml).unwrap()
+}
+
+fn dm_message(
+    session: &str,
+    msg_id: u32,
+    max: u32,
+    cred: Option<mdm::omadm::syncml::Cred>,
+    commands: Vec<mdm::omadm::syncml::Command>,
+) -> mdm::omadm::syncml::Message {
+    use mdm::omadm::syncml::*;
+    Message {
+        hdr: SyncHdr {
+            ver_dtd: "1.2".into(),
+            ver_proto: "DM/1.2".into(),
+            session_id: session.into(),
+            msg_id,
+            target: "http://server/omadm".into(),
+            source: "MEID:A1000012345678".into(),
+            source_name: None,
+            resp_uri: None,
+            cred,
+            max_msg_size: Some(max),
+            max_obj_size: None,
+        },
+        body: SyncBody {
+            commands,
+            final_: true,
+        },
+    }
+}
+
+/// Sends `first` and keeps asking for the rest of the package (Alert 1222)
+/// until the server's message is final; returns every server message.
+async fn whole_package(
+    app: &TestApp,
+    url: &mut String,
+    msg_id: &mut u32,
+    max: u32,
+    first: Vec<mdm::omadm::syncml::Command>,
+) -> Vec<mdm::omadm::syncml::Message> {
+    use mdm::omadm::syncml::*;
+    let mut out = Vec::new();
+    let mut commands = first;
+    loop {
+        *msg_id += 1;
+        let reply = post_dm(
+            app,
+            url,
+            &dm_message("7", *msg_id, max, None, std::mem::take(&mut commands)),
+        )
+        .await;
+        if let Some(u) = &reply.hdr.resp_uri {
+            *url = u.clone();
+        }
+        let done = reply.body.final_;
+        out.push(reply);
+        if done || out.len() > 10 {
+            return out;
+        }
+        commands.push(Command::Alert(Alert {
+            cmd_id: 1,
+            data: 1222,
+            correlator: None,
+            items: vec![],
+        }));
+    }
+}
+
+/// Runs the DM session through the make-model-version query and the package
+/// offer with the given MaxMsgSize; returns every server message.
+async fn offer_with_limit(max: u32) -> Vec<mdm::omadm::syncml::Message> {
+    use mdm::omadm::syncml::*;
+    let app = spawn_app().await;
+    setup(&app, true).await;
+    let r = app
+        .client
+        .get(app.url("/fota/check"))
+        .header("x-device-id", "MEID:A1000012345678")
+        .send()
+        .await
+        .unwrap();
+    let mut url = r.headers()["location"].to_str().unwrap().to_string();
+    let nonce = app
+        .with_conn(|c| {
+            mdm::omadm::account::get(c, 1)
+                .unwrap()
+                .unwrap()
+                .client_nonce_bytes()
+        })
+        .await;
+    let cred = Cred {
+        format: Some("b64".into()),
+        auth_type: "syncml:auth-md5".into(),
+        data: mdm::omadm::auth::md5_digest("MEID:A1000012345678", PASSWORD, &nonce).to_vec(),
+    };
+    let alert = Command::Alert(Alert {
+        cmd_id: 1,
+        data: 1201,
+        correlator: None,
+        items: vec![],
+    });
+    let first = post_dm(
+        &app,
+        &url,
+        &dm_message("7", 1, max, Some(cred), vec![alert]),
+    )
+    .await;
+    url = first.hdr.resp_uri.clone().unwrap();
+    let mut msg_id = 1;
+    let mut all = vec![first.clone()];
+    if !first.body.final_ {
+        let more = Command::Alert(Alert {
+            cmd_id: 1,
+            data: 1222,
+            correlator: None,
+            items: vec![],
+        });
+        all.extend(whole_package(&app, &mut url, &mut msg_id, max, vec![more]).await);
+    }
+    let (get_id, get_msg) = all
+        .iter()
+        .find_map(|m| {
+            m.body.commands.iter().find_map(|c| match c {
+                Command::Get(g) => Some((g.cmd_id, m.hdr.msg_id)),
+                _ => None,
+            })
+        })
+        .expect("the make-model-version query");
+    let item = |uri: &str, v: &str| Item {
+        source: Some(uri.into()),
+        target: None,
+        meta: None,
+        data: Some(ItemData::Text(v.into())),
+    };
+    let results = Command::Results(Results {
+        cmd_id: 2,
+        msg_ref: get_msg,
+        cmd_ref: get_id,
+        items: vec![
+            item("./DevInfo/Man", "Samsung"),
+            item("./DevInfo/Mod", "SCH-U960"),
+            item("./DevDetail/FwV", "U960.05"),
+        ],
+    });
+    all.extend(whole_package(&app, &mut url, &mut msg_id, max, vec![results]).await);
+    all
+}
+
+#[tokio::test]
+async fn the_server_splits_packages_to_respect_the_clients_max_msg_size() {
+    let names = |ms: &[mdm::omadm::syncml::Message]| {
+        let mut v: Vec<String> = ms
+            .iter()
+            .flat_map(|m| m.body.commands.iter().map(|c| c.name().to_string()))
+            .filter(|n| n != "Status")
+            .collect();
+        v.sort();
+        v
+    };
+    let roomy = offer_with_limit(60_000).await;
+    let largest = roomy
+        .iter()
+        .map(|m| m.encode(Encoding::Wbxml).unwrap().len())
+        .max()
+        .unwrap() as u32;
+    assert_eq!(names(&roomy), ["Exec", "Get", "Replace"]);
+
+    let tight = offer_with_limit(largest - 8).await;
+    assert!(
+        tight.len() > roomy.len(),
+        "{} messages instead of {}",
+        tight.len(),
+        roomy.len()
+    );
+    assert!(tight
+        .iter()
+        .all(|m| m.encode(Encoding::Wbxml).unwrap().len() as u32 <= largest - 8));
+    assert!(
+        tight.iter().any(|m| !m.body.final_),
+        "a package spread over messages has non-final ones"
+    );
+    assert_eq!(names(&tight), names(&roomy), "nothing is lost in the split");
+}
+
+/// Replaces what differs between runs (ports, nonces, digests, correlators,
+/// ids) so a server message can be compared with a stored snapshot.
+fn mask(xml: &str) -> String {
+    let mut out = String::new();
+    let mut rest = xml;
+    let volatile = [
+        "<NextNonce",
+        "<Data>",
+        "<Correlator>",
+        "<RespURI>",
+        "<Source><LocURI>",
+        "<TargetRef>",
+        "<Target><LocURI>",
+    ];
+    'outer: while !rest.is_empty() {
+        for tag in volatile {
+            if let Some(after) = rest.strip_prefix(tag) {
+                // Keep attributes (e.g. xmlns) as they are; mask the text.
+                let open_end = if tag.ends_with('>') {
+                    0
+                } else {
+                    after.find('>').map(|i| i + 1).unwrap_or(0)
+                };
+                let tag = format!("{tag}{}", &after[..open_end]);
+                let stripped = &after[open_end..];
+                let tag = tag.as_str();
+                let end = stripped.find('<').unwrap_or(stripped.len());
+                let value = &stripped[..end];
+                let masked = if value.starts_with("http://127.0.0.1:") {
+                    let path = value
+                        .split_once("://")
+                        .and_then(|(_, r)| r.split_once('/'))
+                        .map(|(_, p)| p)
+                        .unwrap_or("");
+                    format!(
+                        "http://SERVER/{}",
+                        path.split("fota=").next().unwrap_or(path)
+                    )
+                } else if tag == "<Data>" && value.parse::<u32>().is_ok() {
+                    value.to_string()
+                } else if tag == "<Data>" || tag.starts_with("<NextNonce") || tag == "<Correlator>"
+                {
+                    "…".to_string()
+                } else {
+                    value.to_string()
+                };
+                out.push_str(tag);
+                out.push_str(&masked);
+                rest = &stripped[end..];
+                continue 'outer;
+            }
+        }
+        let c = rest.chars().next().unwrap();
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out.replace("><", ">\n<")
+}
+
+#[tokio::test]
+async fn server_packages_match_their_snapshots() {
+    let messages = offer_with_limit(60_000).await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/snapshots");
+    for (i, m) in messages.iter().enumerate() {
+        let got = mask(&m.to_xml());
+        let file = dir.join(format!("fota-server-message-{}.xml", i + 1));
+        if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
+            std::fs::write(&file, &got).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(&file).unwrap_or_else(|_| {
+            panic!(
+                "missing snapshot {}; run with UPDATE_SNAPSHOTS=1",
+                file.display()
+            )
+        });
+        assert_eq!(
+            got,
+            want,
+            "server message {} differs from {}",
+            i + 1,
+            file.display()
+        );
+    }
+}
