@@ -1,6 +1,3 @@
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use crate::common::fresh_database;
 
 fn mdm(
@@ -9,46 +6,14 @@ fn mdm(
     args: &[&str],
     stdin: Option<&str>,
 ) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mdm"))
-        .args(args)
-        .env("DATABASE_URL", database_url)
-        .env("MDM_DATA_DIR", data_dir)
-        .env("MDM_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run mdm");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    } else {
-        drop(child.stdin.take());
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::common::run_mdm(database_url, data_dir, args, stdin)
 }
 
 struct Pg(Option<(String, String)>);
 
 impl Drop for Pg {
     fn drop(&mut self) {
-        use diesel::connection::SimpleConnection;
-        use diesel::Connection;
-        if let Some((admin, name)) = self.0.take() {
-            if let Ok(mut c) = diesel::PgConnection::establish(&admin) {
-                let _ =
-                    c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
-            }
-        }
+        crate::common::drop_database(self.0.take());
     }
 }
 

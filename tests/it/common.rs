@@ -23,13 +23,54 @@ pub struct TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some((admin_url, name)) = self.pg.take() {
-            if let Ok(mut c) = diesel::PgConnection::establish(&admin_url) {
-                let _ =
-                    c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
-            }
+        drop_database(self.pg.take());
+    }
+}
+
+/// Drops a PostgreSQL test database made by `fresh_database`.
+pub fn drop_database(pg: Option<(String, String)>) {
+    if let Some((admin_url, name)) = pg {
+        if let Ok(mut c) = diesel::PgConnection::establish(&admin_url) {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
         }
     }
+}
+
+/// Runs the `mdm` binary against a database; returns (exit code, stdout, stderr).
+pub fn run_mdm(
+    database_url: &str,
+    data_dir: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (i32, String, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mdm"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("MDM_DATA_DIR", data_dir)
+        .env("MDM_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mdm");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().expect("mdm finished");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A fresh database URL: a new PostgreSQL database, or a SQLite file in `dir`.

@@ -342,29 +342,8 @@ async fn the_cli_sets_credentials_and_runs_the_simulated_handset() {
         let url = url.clone();
         let data = dir.path().join("cli-data");
         tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mdm"))
-                .args(&args)
-                .env("DATABASE_URL", &url)
-                .env("MDM_DATA_DIR", &data)
-                .env("MDM_LOG", "warn")
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(stdin.as_bytes())
-                .unwrap();
-            let out = child.wait_with_output().unwrap();
-            (
-                out.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            crate::common::run_mdm(&url, &data, &args, Some(stdin))
         })
     };
     let (code, out, err) = run(
@@ -422,13 +401,7 @@ async fn the_cli_sets_credentials_and_runs_the_simulated_handset() {
     );
     assert_eq!(all[1].state, "succeeded");
     drop(app);
-    if let Some((admin, name)) = pg {
-        use diesel::connection::SimpleConnection;
-        use diesel::Connection;
-        if let Ok(mut c) = diesel::PgConnection::establish(&admin) {
-            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
-        }
-    }
+    crate::common::drop_database(pg);
 }
 
 /// Sends one DM message as the handset would and decodes the answer.
