@@ -71,6 +71,17 @@ enum Command {
         #[command(subcommand)]
         command: DmCommand,
     },
+    /// Archive deactivated subscribers past the retention period, then delete them.
+    Purge {
+        /// Deactivated for longer than this (default: MDM_RETENTION, 6mo). `0s` purges every deactivated record now.
+        #[arg(long)]
+        older_than: Option<String>,
+    },
+    /// Read the offline archive back.
+    Archive {
+        #[command(subcommand)]
+        command: ArchiveCommand,
+    },
     /// Load a realistic demo data set (idempotent).
     Demo {
         /// How many subscribers to create.
@@ -173,6 +184,16 @@ enum DmCommand {
         #[arg(long)]
         server_password: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum ArchiveCommand {
+    /// The purge runs and what they archived.
+    List,
+    /// The subscribers archived by one run.
+    Show { id: i64 },
+    /// Bring one run's subscribers back into the live database.
+    Restore { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -482,6 +503,91 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             )?;
             println!("device {} (DevId {dev_id}) has OMA-DM credentials; server password {server_password}", d.id);
             Ok(())
+        }
+        Command::Purge { older_than } => {
+            let older = match older_than {
+                Some(d) => {
+                    crate::retention::purge::parse_duration(&d).map_err(|e| anyhow::anyhow!(e))?
+                }
+                None => config.retention_ms,
+            };
+            let db = open(&config)?;
+            let opts = crate::retention::purge::PurgeOptions::new(older, &config.archive_dir);
+            let run = crate::retention::purge::run(&db, "cli", &opts, &mut |r| {
+                eprint!(
+                    "\rpurge run {}: {} of {} subscribers archived ({}%)",
+                    r.id,
+                    r.profiles,
+                    r.eligible,
+                    r.percent()
+                );
+            })?;
+            eprintln!();
+            println!(
+                "purge run {} archived {} subscriber(s) and {} device(s) to {}",
+                run.id,
+                run.profiles,
+                run.devices,
+                crate::retention::archive::run_dir(&config.archive_dir, run.id).display()
+            );
+            Ok(())
+        }
+        Command::Archive { command } => {
+            let db = open(&config)?;
+            let mut conn = db.get()?;
+            match command {
+                ArchiveCommand::List => {
+                    for r in crate::retention::purge::recent(&mut conn, 100)? {
+                        println!(
+                            "{:>6}  {:<9}  {:>8} subscribers  {:>8} devices  started {}  cutoff {}",
+                            r.id,
+                            r.state,
+                            r.profiles,
+                            r.devices,
+                            crate::timefmt::utc(r.started_at),
+                            crate::timefmt::utc(r.cutoff)
+                        );
+                    }
+                    Ok(())
+                }
+                ArchiveCommand::Show { id } => {
+                    let run = crate::retention::purge::find(&mut conn, id)?;
+                    let root = std::path::PathBuf::from(&run.archive_dir);
+                    let manifest = crate::retention::archive::read_manifest(&root, id)?;
+                    println!("{}", serde_json::to_string_pretty(&manifest)?);
+                    for r in crate::retention::archive::read_records(&root, id)? {
+                        println!(
+                            "{}  {}  {} device(s)  deactivated {}",
+                            r.mdn(),
+                            r.profile["subscriber_name"].as_str().unwrap_or(""),
+                            r.devices.len(),
+                            r.profile["state_changed_at"]
+                                .as_i64()
+                                .map(crate::timefmt::utc)
+                                .unwrap_or_default()
+                        );
+                    }
+                    Ok(())
+                }
+                ArchiveCommand::Restore { id } => {
+                    let run = crate::retention::purge::find(&mut conn, id)?;
+                    let root = std::path::PathBuf::from(&run.archive_dir);
+                    let report = crate::retention::restore::restore(
+                        &mut conn,
+                        &root,
+                        id,
+                        &Actor::System("cli-restore"),
+                    )?;
+                    for s in &report.skipped {
+                        eprintln!("skipped {s}");
+                    }
+                    println!(
+                        "restored {} subscriber(s) and {} device(s) from run {id}",
+                        report.profiles, report.devices
+                    );
+                    Ok(())
+                }
+            }
         }
         Command::Demo { subscribers } => {
             let db = open(&config)?;

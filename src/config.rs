@@ -47,6 +47,14 @@ pub struct Config {
     pub dm_allow_basic: bool,
     /// `MDM_DM_MAX_BODY_BYTES`: the largest OMA-DM message accepted (default 65536).
     pub dm_max_body: usize,
+    /// `MDM_ARCHIVE_DIR`: the offline archive (default `archive` in the data dir).
+    pub archive_dir: PathBuf,
+    /// `MDM_RETENTION`: how long deactivated subscribers stay before the purge
+    /// archives them (default `6mo`; units s, m, h, d, w, mo, y).
+    pub retention_ms: i64,
+    /// `MDM_PURGE_INTERVAL_SECS`: how often the server runs the purge
+    /// (default 3600; 0 turns the scheduled purge off).
+    pub purge_interval_secs: u64,
     /// `MDM_WORKERS`: HTTP worker threads (default: one per core).
     pub workers: Option<usize>,
 }
@@ -123,7 +131,21 @@ impl Config {
                 })
                 .collect::<Result<_, _>>()?,
         };
+        let retention_ms = match var("MDM_RETENTION") {
+            None => 6 * 30 * 86_400_000,
+            Some(v) => {
+                crate::retention::purge::parse_duration(&v).map_err(|message| ConfigError {
+                    name: "MDM_RETENTION",
+                    message,
+                })?
+            }
+        };
         Ok(Config {
+            archive_dir: var("MDM_ARCHIVE_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("archive")),
+            retention_ms,
+            purge_interval_secs: parse("MDM_PURGE_INTERVAL_SECS", 3600)?,
             public_url: var("MDM_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
             fota_path: var("MDM_FOTA_PATH").unwrap_or_else(|| "/fota/check".into()),
             trusted_gateways,
@@ -152,6 +174,7 @@ impl Config {
     /// given database and data dir and the server on a random port.
     pub fn for_test(database_url: &str, data_dir: PathBuf) -> Config {
         Config {
+            archive_dir: data_dir.join("archive"),
             bind: "127.0.0.1:0".into(),
             data_dir,
             database_url: database_url.into(),
@@ -165,6 +188,8 @@ impl Config {
             trusted_proxies: Vec::new(),
             upload_limit: 8 * 1024 * 1024,
             package_limit: 1024 * 1024,
+            retention_ms: 6 * 30 * 86_400_000,
+            purge_interval_secs: 0,
             public_url: None,
             fota_path: "/fota/check".into(),
             trusted_gateways: vec![std::net::IpAddr::from([127, 0, 0, 1])],

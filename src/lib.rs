@@ -16,6 +16,7 @@ pub mod iota;
 pub mod messaging;
 pub mod omadm;
 pub mod registry;
+pub mod retention;
 pub mod sim;
 pub mod timefmt;
 pub mod wbxml;
@@ -176,6 +177,7 @@ impl Application {
             server = server.workers(w);
         }
         let server = server.run();
+        spawn_purge_schedule(&state);
         Ok(Application {
             port,
             server,
@@ -194,6 +196,42 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The scheduled purge: every interval, on whichever node gets there first
+/// (the purge run's lease keeps a second node out).
+fn spawn_purge_schedule(state: &AppState) {
+    let interval = state.config.purge_interval_secs;
+    if interval == 0 {
+        return;
+    }
+    let db = state.db.clone();
+    let opts =
+        retention::purge::PurgeOptions::new(state.config.retention_ms, &state.config.archive_dir);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(interval));
+        loop {
+            tick.tick().await;
+            let (db, opts) = (db.clone(), opts.clone());
+            let outcome = tokio::task::spawn_blocking(move || {
+                retention::purge::run(&db, "scheduler", &opts, &mut |_| {})
+            })
+            .await;
+            match outcome {
+                Ok(Ok(r)) if r.profiles > 0 => tracing::info!(
+                    run = r.id,
+                    profiles = r.profiles,
+                    "scheduled purge archived subscribers"
+                ),
+                Ok(Ok(_)) => {}
+                Ok(Err(retention::RetentionError::Busy(run))) => {
+                    tracing::info!(run, "purge already running elsewhere")
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "scheduled purge failed"),
+                Err(e) => tracing::error!(error = %e, "scheduled purge task failed"),
+            }
+        }
+    });
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, web::WebError> {

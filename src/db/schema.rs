@@ -240,3 +240,23 @@ diesel::table! {
         detail -> Text,
     }
 }
+
+diesel::table! {
+    purge_runs (id) {
+        id -> BigInt,
+        state -> Text,
+        cutoff -> BigInt,
+        archive_dir -> Text,
+        segment -> Integer,
+        committed_bytes -> BigInt,
+        last_profile_id -> BigInt,
+        eligible -> BigInt,
+        profiles -> BigInt,
+        devices -> BigInt,
+        started_by -> Text,
+        started_at -> BigInt,
+        heartbeat_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+        error -> Text,
+    }
+}

@@ -77,6 +77,8 @@ struct DashboardPage {
     models: Vec<Bar>,
     events: Vec<AuditEvent>,
     imports: Vec<ImportRun>,
+    purges: Vec<crate::retention::purge::PurgeRun>,
+    retention: String,
     db_backend: &'static str,
     db_ok: bool,
     db_latency_ms: String,
@@ -114,13 +116,14 @@ async fn dashboard(
         })
         .await;
     let latency = started.elapsed();
-    let (o, events, imports) = state
+    let (o, events, imports, purges) = state
         .db
         .run(|c| -> Result<_, RegistryError> {
             Ok((
                 stats::overview(c)?,
                 audit::recent(c, 15)?,
                 import::recent_runs(c, 5)?,
+                crate::retention::purge::recent(c, 5)?,
             ))
         })
         .await?;
@@ -160,6 +163,8 @@ async fn dashboard(
         models,
         events,
         imports,
+        purges,
+        retention: format!("{} days", state.config.retention_ms / 86_400_000),
         db_backend: state.db.backend().name(),
         db_ok: ping.is_ok(),
         db_latency_ms: format!("{:.1}", latency.as_secs_f64() * 1000.0),

@@ -8,3 +8,4 @@ mod firmware;
 mod fota;
 mod import;
 mod portal;
+mod purge;

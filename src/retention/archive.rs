@@ -1,0 +1,230 @@
+//! The offline archive format. A run is a folder `run-<id>` of segments
+//! `part-NNNNN.jsonl.gz`, each a sequence of gzip members; every member holds
+//! whole JSON lines, one archived subscriber per line. The first line of the
+//! first segment describes the format. `manifest.json` lists the segments
+//! with their sizes, record counts and SHA-256 once the run is complete.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::RetentionError;
+use crate::registry::audit::AuditEvent;
+use crate::registry::device::Device;
+use crate::registry::profile::Profile;
+
+pub const FORMAT: &str = "mdm-offline-archive";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Header {
+    pub format: String,
+    pub version: u32,
+    pub run: i64,
+    pub cutoff: i64,
+    pub created_at: i64,
+    pub describes: String,
+}
+
+/// One archived subscriber: the profile, its devices and their history.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub profile: serde_json::Value,
+    pub devices: Vec<serde_json::Value>,
+    pub audit: Vec<serde_json::Value>,
+}
+
+impl Record {
+    pub fn new(
+        profile: &Profile,
+        devices: &[Device],
+        audit: &[AuditEvent],
+    ) -> Result<Record, RetentionError> {
+        Ok(Record {
+            profile: serde_json::to_value(profile)?,
+            devices: devices
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<_, _>>()?,
+            audit: audit
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    pub fn mdn(&self) -> &str {
+        self.profile["mdn"].as_str().unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegmentInfo {
+    pub file: String,
+    pub bytes: u64,
+    pub records: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    pub run: i64,
+    pub cutoff: i64,
+    pub finished_at: i64,
+    pub profiles: i64,
+    pub devices: i64,
+    pub segments: Vec<SegmentInfo>,
+}
+
+pub fn run_dir(root: &Path, run: i64) -> PathBuf {
+    root.join(format!("run-{run:06}"))
+}
+
+pub fn segment_path(root: &Path, run: i64, segment: i32) -> PathBuf {
+    run_dir(root, run).join(format!("part-{segment:05}.jsonl.gz"))
+}
+
+/// Appends one gzip member holding `lines` to a segment after cutting the
+/// file back to `committed` bytes (dropping what an interrupted run wrote but
+/// never committed), and flushes it to disk. Returns the new length.
+pub fn append_member(path: &Path, committed: u64, lines: &[String]) -> Result<u64, RetentionError> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .write(true)
+        .truncate(false)
+        .open(path)?;
+    file.set_len(committed)?;
+    file.seek(SeekFrom::Start(committed))?;
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    for l in lines {
+        gz.write_all(l.as_bytes())?;
+        gz.write_all(b"\n")?;
+    }
+    let member = gz.finish()?;
+    file.write_all(&member)?;
+    file.sync_all()?;
+    Ok(committed + member.len() as u64)
+}
+
+/// Every line of a segment, in order.
+pub fn read_lines(path: &Path) -> Result<Vec<String>, RetentionError> {
+    let reader = BufReader::new(MultiGzDecoder::new(File::open(path)?));
+    reader
+        .lines()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(RetentionError::from)
+}
+
+fn sha256_file(path: &Path) -> Result<String, RetentionError> {
+    let mut h = Sha256::new();
+    let mut f = File::open(path)?;
+    std::io::copy(&mut f, &mut h)?;
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Writes the manifest of a finished run (atomically: temp file, rename).
+pub fn write_manifest(
+    root: &Path,
+    run: i64,
+    cutoff: i64,
+    profiles: i64,
+    devices: i64,
+) -> Result<Manifest, RetentionError> {
+    let dir = run_dir(root, run);
+    fs::create_dir_all(&dir)?;
+    let mut names: Vec<String> = fs::read_dir(&dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("part-") && n.ends_with(".jsonl.gz"))
+        .collect();
+    names.sort();
+    let mut segments = Vec::new();
+    for n in names {
+        let p = dir.join(&n);
+        let records = read_lines(&p)?
+            .iter()
+            .filter(|l| !l.contains(&format!("\"format\":\"{FORMAT}\"")))
+            .count() as u64;
+        segments.push(SegmentInfo {
+            bytes: fs::metadata(&p)?.len(),
+            sha256: sha256_file(&p)?,
+            records,
+            file: n,
+        });
+    }
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        version: 1,
+        run,
+        cutoff,
+        finished_at: crate::db::now_ms(),
+        profiles,
+        devices,
+        segments,
+    };
+    let tmp = dir.join("manifest.json.tmp");
+    fs::write(&tmp, serde_json::to_vec_pretty(&manifest)?)?;
+    File::open(&tmp)?.sync_all()?;
+    fs::rename(&tmp, dir.join("manifest.json"))?;
+    Ok(manifest)
+}
+
+pub fn read_manifest(root: &Path, run: i64) -> Result<Manifest, RetentionError> {
+    let p = run_dir(root, run).join("manifest.json");
+    let bytes = fs::read(&p).map_err(|_| RetentionError::NotFound(run))?;
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+/// Every record of a run, checking each segment against the manifest first.
+pub fn read_records(root: &Path, run: i64) -> Result<Vec<Record>, RetentionError> {
+    let manifest = read_manifest(root, run)?;
+    let mut out = Vec::new();
+    for s in &manifest.segments {
+        let p = run_dir(root, run).join(&s.file);
+        if sha256_file(&p)? != s.sha256 {
+            return Err(RetentionError::Format(format!(
+                "{} does not match its checksum in the manifest",
+                s.file
+            )));
+        }
+        for line in read_lines(&p)? {
+            if line.contains(&format!("\"format\":\"{FORMAT}\"")) {
+                continue;
+            }
+            out.push(serde_json::from_str(&line)?);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_uncommitted_member_is_cut_off_when_the_run_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("part.jsonl.gz");
+        let a = append_member(&p, 0, &["{\"n\":1}".into()]).unwrap();
+        // A crash after writing member 2 but before committing it...
+        append_member(&p, a, &["{\"n\":2}".into()]).unwrap();
+        // ...and the resumed run writes it again from the committed length.
+        let b = append_member(&p, a, &["{\"n\":2}".into(), "{\"n\":3}".into()]).unwrap();
+        assert_eq!(
+            read_lines(&p).unwrap(),
+            ["{\"n\":1}", "{\"n\":2}", "{\"n\":3}"]
+        );
+        assert_eq!(fs::metadata(&p).unwrap().len(), b);
+    }
+}

@@ -1,0 +1,355 @@
+//! The purge: deactivated subscribers whose deactivation is older than the
+//! retention period are written to the offline archive and then deleted, a
+//! batch at a time. Each batch is flushed to disk before the transaction that
+//! deletes it commits, and that transaction also records how far the archive
+//! file is committed; a resumed run cuts the file back to that point. So a
+//! crash anywhere loses nothing and archives nothing twice.
+
+use std::path::{Path, PathBuf};
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::archive::{self, Header, Record};
+use super::RetentionError;
+use crate::db::schema::{audit_events, devices, profiles, purge_runs};
+use crate::db::{now_ms, Db, DbConnection};
+use crate::registry::audit::AuditEvent;
+use crate::registry::device::Device;
+use crate::registry::profile::Profile;
+
+/// Segments roll over at this size so no archive file grows without bound.
+const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct PurgeOptions {
+    pub older_than_ms: i64,
+    pub archive_root: PathBuf,
+    pub batch: i64,
+    /// A running run whose heartbeat is older than this is taken over.
+    pub lease_ms: i64,
+    /// Fault injection: stop after archiving this many batches, before the
+    /// delete commits, as a crash would.
+    pub crash_after_batches: Option<u32>,
+}
+
+impl PurgeOptions {
+    pub fn new(older_than_ms: i64, archive_root: &Path) -> PurgeOptions {
+        PurgeOptions {
+            older_than_ms,
+            archive_root: archive_root.to_path_buf(),
+            batch: 2000,
+            lease_ms: 120_000,
+            crash_after_batches: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = purge_runs)]
+pub struct PurgeRun {
+    pub id: i64,
+    pub state: String,
+    pub cutoff: i64,
+    pub archive_dir: String,
+    pub segment: i32,
+    pub committed_bytes: i64,
+    pub last_profile_id: i64,
+    pub eligible: i64,
+    pub profiles: i64,
+    pub devices: i64,
+    pub started_by: String,
+    pub started_at: i64,
+    pub heartbeat_at: i64,
+    pub finished_at: Option<i64>,
+    pub error: String,
+}
+
+impl PurgeRun {
+    pub fn percent(&self) -> i64 {
+        if self.eligible == 0 {
+            100
+        } else {
+            (self.profiles * 100 / self.eligible).min(100)
+        }
+    }
+}
+
+fn get(conn: &mut DbConnection, id: i64) -> Result<PurgeRun, RetentionError> {
+    purge_runs::table
+        .find(id)
+        .select(PurgeRun::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(RetentionError::NotFound(id))
+}
+
+pub fn recent(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<PurgeRun>> {
+    purge_runs::table
+        .order(purge_runs::id.desc())
+        .limit(limit)
+        .select(PurgeRun::as_select())
+        .load(conn)
+}
+
+pub fn find(conn: &mut DbConnection, id: i64) -> Result<PurgeRun, RetentionError> {
+    get(conn, id)
+}
+
+fn eligible_filter(
+    cutoff: i64,
+    after: i64,
+) -> impl Fn(
+    profiles::BoxedQuery<'static, crate::db::MultiBackend>,
+) -> profiles::BoxedQuery<'static, crate::db::MultiBackend> {
+    move |q| {
+        q.filter(profiles::activation_state.eq("deactivated"))
+            .filter(profiles::state_changed_at.lt(cutoff))
+            .filter(profiles::id.gt(after))
+    }
+}
+
+/// Takes over an interrupted run or starts a new one.
+fn claim(
+    conn: &mut DbConnection,
+    actor: &str,
+    opts: &PurgeOptions,
+) -> Result<PurgeRun, RetentionError> {
+    crate::db::write(conn, |conn| {
+        let now = now_ms();
+        let running: Option<PurgeRun> = purge_runs::table
+            .filter(purge_runs::state.eq("running"))
+            .order(purge_runs::id.asc())
+            .select(PurgeRun::as_select())
+            .first(conn)
+            .optional()?;
+        if let Some(r) = running {
+            if now - r.heartbeat_at < opts.lease_ms {
+                return Err(RetentionError::Busy(r.id));
+            }
+            diesel::update(purge_runs::table.find(r.id))
+                .set(purge_runs::heartbeat_at.eq(now))
+                .execute(conn)?;
+            tracing::warn!(run = r.id, "resuming an interrupted purge");
+            return get(conn, r.id);
+        }
+        diesel::insert_into(purge_runs::table)
+            .values((
+                purge_runs::state.eq("running"),
+                purge_runs::cutoff.eq(now - opts.older_than_ms),
+                purge_runs::archive_dir.eq(opts.archive_root.to_string_lossy().into_owned()),
+                purge_runs::started_by.eq(actor),
+                purge_runs::started_at.eq(now),
+                purge_runs::heartbeat_at.eq(now),
+            ))
+            .execute(conn)?;
+        let r: PurgeRun = purge_runs::table
+            .filter(purge_runs::state.eq("running"))
+            .order(purge_runs::id.desc())
+            .select(PurgeRun::as_select())
+            .first(conn)?;
+        Ok(r)
+    })
+}
+
+/// Runs (or resumes) a purge to completion.
+pub fn run(
+    db: &Db,
+    actor: &str,
+    opts: &PurgeOptions,
+    progress: &mut dyn FnMut(&PurgeRun),
+) -> Result<PurgeRun, RetentionError> {
+    let mut conn = db.get()?;
+    let mut r = claim(&mut conn, actor, opts)?;
+    let root = PathBuf::from(&r.archive_dir);
+    match purge_batches(&mut conn, &root, &mut r, opts, progress) {
+        Ok(()) => {}
+        Err(RetentionError::Interrupted) => return Err(RetentionError::Interrupted),
+        Err(e) => {
+            let message = e.to_string();
+            let _ = diesel::update(purge_runs::table.find(r.id))
+                .set((
+                    purge_runs::state.eq("failed"),
+                    purge_runs::error.eq(&message),
+                    purge_runs::finished_at.eq(now_ms()),
+                ))
+                .execute(&mut conn);
+            tracing::error!(run = r.id, error = %message, "purge failed");
+            return Err(e);
+        }
+    }
+    archive::write_manifest(&root, r.id, r.cutoff, r.profiles, r.devices)?;
+    diesel::update(purge_runs::table.find(r.id))
+        .set((
+            purge_runs::state.eq("completed"),
+            purge_runs::finished_at.eq(now_ms()),
+        ))
+        .execute(&mut conn)?;
+    let done = get(&mut conn, r.id)?;
+    tracing::info!(
+        run = done.id,
+        profiles = done.profiles,
+        devices = done.devices,
+        "purge completed"
+    );
+    progress(&done);
+    Ok(done)
+}
+
+fn purge_batches(
+    conn: &mut DbConnection,
+    root: &Path,
+    r: &mut PurgeRun,
+    opts: &PurgeOptions,
+    progress: &mut dyn FnMut(&PurgeRun),
+) -> Result<(), RetentionError> {
+    let remaining: i64 = eligible_filter(r.cutoff, r.last_profile_id)(profiles::table.into_boxed())
+        .count()
+        .get_result(conn)?;
+    r.eligible = r.profiles + remaining;
+    diesel::update(purge_runs::table.find(r.id))
+        .set(purge_runs::eligible.eq(r.eligible))
+        .execute(conn)?;
+    if r.committed_bytes == 0 && r.segment == 1 {
+        let header = Header {
+            format: archive::FORMAT.into(),
+            version: 1,
+            run: r.id,
+            cutoff: r.cutoff,
+            created_at: r.started_at,
+            describes: "one JSON object per line: {profile, devices, audit} of a purged subscriber"
+                .into(),
+        };
+        let len = archive::append_member(
+            &archive::segment_path(root, r.id, 1),
+            0,
+            &[serde_json::to_string(&header)?],
+        )?;
+        diesel::update(purge_runs::table.find(r.id))
+            .set(purge_runs::committed_bytes.eq(len as i64))
+            .execute(conn)?;
+        r.committed_bytes = len as i64;
+    }
+    progress(r);
+    let mut batches = 0u32;
+    loop {
+        let batch: Vec<Profile> =
+            eligible_filter(r.cutoff, r.last_profile_id)(profiles::table.into_boxed())
+                .order(profiles::id.asc())
+                .limit(opts.batch)
+                .select(Profile::as_select())
+                .load(conn)?;
+        let Some(last) = batch.last().map(|p| p.id) else {
+            return Ok(());
+        };
+        let ids: Vec<i64> = batch.iter().map(|p| p.id).collect();
+        let devs: Vec<Device> = devices::table
+            .filter(devices::profile_id.eq_any(&ids))
+            .select(Device::as_select())
+            .load(conn)?;
+        let dev_ids: Vec<i64> = devs.iter().map(|d| d.id).collect();
+        let events: Vec<AuditEvent> = audit_events::table
+            .filter(
+                audit_events::entity_kind
+                    .eq("profile")
+                    .and(audit_events::entity_id.eq_any(&ids))
+                    .or(audit_events::entity_kind
+                        .eq("device")
+                        .and(audit_events::entity_id.eq_any(&dev_ids))),
+            )
+            .select(AuditEvent::as_select())
+            .load(conn)?;
+        let mut lines = Vec::with_capacity(batch.len());
+        for p in &batch {
+            let mine: Vec<Device> = devs
+                .iter()
+                .filter(|d| d.profile_id == Some(p.id))
+                .cloned()
+                .collect();
+            let history: Vec<AuditEvent> = events
+                .iter()
+                .filter(|e| {
+                    (e.entity_kind == "profile" && e.entity_id == p.id)
+                        || (e.entity_kind == "device" && mine.iter().any(|d| d.id == e.entity_id))
+                })
+                .cloned()
+                .collect();
+            lines.push(serde_json::to_string(&Record::new(p, &mine, &history)?)?);
+        }
+        // 1. Archive and flush.
+        let path = archive::segment_path(root, r.id, r.segment);
+        let new_len = archive::append_member(&path, r.committed_bytes as u64, &lines)?;
+        batches += 1;
+        if opts.crash_after_batches.is_some_and(|n| batches >= n) {
+            return Err(RetentionError::Interrupted);
+        }
+        // 2. Delete and record the committed archive length, atomically.
+        let (next_segment, committed) = if new_len > SEGMENT_BYTES {
+            (r.segment + 1, 0)
+        } else {
+            (r.segment, new_len as i64)
+        };
+        crate::db::write(conn, |conn| -> Result<(), RetentionError> {
+            diesel::delete(
+                audit_events::table.filter(
+                    audit_events::entity_kind
+                        .eq("profile")
+                        .and(audit_events::entity_id.eq_any(&ids))
+                        .or(audit_events::entity_kind
+                            .eq("device")
+                            .and(audit_events::entity_id.eq_any(&dev_ids))),
+                ),
+            )
+            .execute(conn)?;
+            diesel::delete(devices::table.filter(devices::id.eq_any(&dev_ids))).execute(conn)?;
+            diesel::delete(profiles::table.filter(profiles::id.eq_any(&ids))).execute(conn)?;
+            diesel::update(purge_runs::table.find(r.id))
+                .set((
+                    purge_runs::segment.eq(next_segment),
+                    purge_runs::committed_bytes.eq(committed),
+                    purge_runs::last_profile_id.eq(last),
+                    purge_runs::profiles.eq(purge_runs::profiles + ids.len() as i64),
+                    purge_runs::devices.eq(purge_runs::devices + dev_ids.len() as i64),
+                    purge_runs::heartbeat_at.eq(now_ms()),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })?;
+        *r = get(conn, r.id)?;
+        progress(r);
+    }
+}
+
+/// Parses durations such as `0s`, `90m`, `36h`, `30d`, `6mo`, `1y`.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not a duration such as 30d or 6mo"))?;
+    let unit_ms: i64 = match unit {
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        "mo" => 30 * 86_400_000,
+        "y" => 365 * 86_400_000,
+        _ => return Err(format!("\"{s}\": the unit is s, m, h, d, w, mo or y")),
+    };
+    n.checked_mul(unit_ms)
+        .ok_or_else(|| format!("\"{s}\" is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations() {
+        assert_eq!(super::parse_duration("0s"), Ok(0));
+        assert_eq!(super::parse_duration("6mo"), Ok(6 * 30 * 86_400_000));
+        assert_eq!(super::parse_duration("36h"), Ok(36 * 3_600_000));
+        assert!(super::parse_duration("6 months").is_err());
+        assert!(super::parse_duration("d").is_err());
+    }
+}

@@ -1,0 +1,176 @@
+//! Reading an archive run back into the live database: each subscriber
+//! returns with new ids, its devices and its history, unless its MDN, ESN or
+//! MEID has been taken since; those are reported and skipped.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::archive;
+use super::RetentionError;
+use crate::db::schema::{audit_events, devices, profiles};
+use crate::db::{now_ms, DbConnection};
+use crate::registry::audit::{self, EntityKind};
+use crate::registry::Actor;
+
+#[derive(Debug, Default, Serialize)]
+pub struct RestoreReport {
+    pub profiles: i64,
+    pub devices: i64,
+    pub skipped: Vec<String>,
+}
+
+fn s(v: &serde_json::Value, k: &str) -> Option<String> {
+    v[k].as_str().map(str::to_string)
+}
+fn i(v: &serde_json::Value, k: &str) -> Option<i64> {
+    v[k].as_i64()
+}
+fn b(v: &serde_json::Value, k: &str) -> bool {
+    v[k].as_bool().unwrap_or(false)
+}
+
+pub fn restore(
+    conn: &mut DbConnection,
+    root: &std::path::Path,
+    run: i64,
+    actor: &Actor,
+) -> Result<RestoreReport, RetentionError> {
+    let records = archive::read_records(root, run)?;
+    let mut report = RestoreReport::default();
+    for rec in records {
+        let p = &rec.profile;
+        let mdn = s(p, "mdn").unwrap_or_default();
+        crate::db::write(conn, |conn| -> Result<(), RetentionError> {
+            let taken: i64 = profiles::table
+                .filter(profiles::mdn.eq(&mdn))
+                .count()
+                .get_result(conn)?;
+            let dev_taken = rec.devices.iter().any(|d| {
+                let esn = s(d, "esn");
+                let meid = s(d, "meid");
+                let by_esn = esn
+                    .map(|e| {
+                        devices::table
+                            .filter(devices::esn.eq(e))
+                            .count()
+                            .get_result::<i64>(conn)
+                            .unwrap_or(1)
+                            > 0
+                    })
+                    .unwrap_or(false);
+                let by_meid = meid
+                    .map(|m| {
+                        devices::table
+                            .filter(devices::meid.eq(m))
+                            .count()
+                            .get_result::<i64>(conn)
+                            .unwrap_or(1)
+                            > 0
+                    })
+                    .unwrap_or(false);
+                by_esn || by_meid
+            });
+            if taken > 0 || dev_taken {
+                report
+                    .skipped
+                    .push(format!("MDN {mdn}: its MDN, ESN or MEID is in use again"));
+                return Ok(());
+            }
+            let now = now_ms();
+            diesel::insert_into(profiles::table)
+                .values((
+                    profiles::mdn.eq(&mdn),
+                    profiles::min.eq(s(p, "min").unwrap_or_default()),
+                    profiles::imsi.eq(s(p, "imsi")),
+                    profiles::account_id.eq(s(p, "account_id").unwrap_or_default()),
+                    profiles::subscriber_name.eq(s(p, "subscriber_name").unwrap_or_default()),
+                    profiles::sid_nid_pairs.eq(s(p, "sid_nid_pairs").unwrap_or_default()),
+                    profiles::accolc.eq(i(p, "accolc").unwrap_or(0) as i32),
+                    profiles::scm.eq(i(p, "scm").unwrap_or(234) as i32),
+                    profiles::mob_p_rev.eq(i(p, "mob_p_rev").unwrap_or(6) as i32),
+                    profiles::slot_cycle_index.eq(i(p, "slot_cycle_index").unwrap_or(2) as i32),
+                    profiles::local_control.eq(b(p, "local_control")),
+                    profiles::mob_term_home.eq(b(p, "mob_term_home")),
+                    profiles::mob_term_for_sid.eq(b(p, "mob_term_for_sid")),
+                    profiles::mob_term_for_nid.eq(b(p, "mob_term_for_nid")),
+                    profiles::prl_id.eq(i(p, "prl_id").map(|v| v as i32)),
+                    profiles::sspr_table.eq(i(p, "sspr_table").map(|v| v as i32)),
+                    profiles::pending_prl_id.eq(i(p, "pending_prl_id").map(|v| v as i32)),
+                    profiles::nai.eq(s(p, "nai")),
+                    profiles::home_agent.eq(s(p, "home_agent")),
+                    profiles::mn_ha_spi.eq(i(p, "mn_ha_spi")),
+                    profiles::mn_aaa_spi.eq(i(p, "mn_aaa_spi")),
+                    profiles::puzl_id.eq(i(p, "puzl_id").map(|v| v as i32)),
+                    profiles::brew_url.eq(s(p, "brew_url")),
+                    profiles::features.eq(s(p, "features").unwrap_or_default()),
+                    profiles::activation_state
+                        .eq(s(p, "activation_state").unwrap_or_else(|| "deactivated".into())),
+                    profiles::state_changed_at.eq(i(p, "state_changed_at").unwrap_or(now)),
+                    profiles::new_esn.eq(s(p, "new_esn")),
+                    profiles::activated_esn.eq(s(p, "activated_esn")),
+                    profiles::created_at.eq(i(p, "created_at").unwrap_or(now)),
+                    profiles::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            let pid: i64 = profiles::table
+                .filter(profiles::mdn.eq(&mdn))
+                .select(profiles::id)
+                .first(conn)?;
+            let old_pid = i(p, "id").unwrap_or(0);
+            let mut id_map = vec![(EntityKind::Profile.as_str(), old_pid, pid)];
+            for d in &rec.devices {
+                diesel::insert_into(devices::table)
+                    .values((
+                        devices::esn.eq(s(d, "esn")),
+                        devices::meid.eq(s(d, "meid")),
+                        devices::pesn.eq(s(d, "pesn")),
+                        devices::make.eq(s(d, "make").unwrap_or_default()),
+                        devices::model.eq(s(d, "model").unwrap_or_default()),
+                        devices::firmware_version.eq(s(d, "firmware_version").unwrap_or_default()),
+                        devices::profile_id.eq(pid),
+                        devices::last_contact_at.eq(i(d, "last_contact_at")),
+                        devices::last_protocol.eq(s(d, "last_protocol")),
+                        devices::created_at.eq(i(d, "created_at").unwrap_or(now)),
+                        devices::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                let did: i64 = devices::table
+                    .filter(devices::profile_id.eq(pid))
+                    .order(devices::id.desc())
+                    .select(devices::id)
+                    .first(conn)?;
+                id_map.push((EntityKind::Device.as_str(), i(d, "id").unwrap_or(0), did));
+                report.devices += 1;
+            }
+            for e in &rec.audit {
+                let kind = s(e, "entity_kind").unwrap_or_default();
+                let old = i(e, "entity_id").unwrap_or(0);
+                let Some((_, _, new)) = id_map.iter().find(|(k, o, _)| *k == kind && *o == old)
+                else {
+                    continue;
+                };
+                diesel::insert_into(audit_events::table)
+                    .values((
+                        audit_events::at.eq(i(e, "at").unwrap_or(now)),
+                        audit_events::actor.eq(s(e, "actor").unwrap_or_default()),
+                        audit_events::entity_kind.eq(&kind),
+                        audit_events::entity_id.eq(*new),
+                        audit_events::action.eq(s(e, "action").unwrap_or_default()),
+                        audit_events::detail.eq(s(e, "detail").unwrap_or_default()),
+                    ))
+                    .execute(conn)?;
+            }
+            audit::record(
+                conn,
+                actor,
+                EntityKind::Profile,
+                pid,
+                "restored from the offline archive",
+                &serde_json::json!({"archive_run": run}),
+            )?;
+            report.profiles += 1;
+            Ok(())
+        })?;
+    }
+    Ok(report)
+}

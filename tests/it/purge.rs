@@ -1,0 +1,164 @@
+use mdm::auth::Role;
+use mdm::registry::profile::ActivationState;
+use mdm::registry::Actor;
+use mdm::retention::purge::{self, PurgeOptions};
+use mdm::retention::RetentionError;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::{profile_json, spawn_app, TestApp};
+
+/// 25 subscribers with a device each; the first 20 are deactivated.
+async fn subscribers(app: &TestApp) {
+    let (_, token) = app.token(Role::Admin).await;
+    for i in 0..25u32 {
+        let mdn = format!("31255{:05}", 10_000 + i);
+        let p: serde_json::Value = app
+            .api(Method::POST, "/profiles", &token)
+            .json(&profile_json(&mdn))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        app.api(Method::POST, "/devices", &token)
+            .json(&json!({"esn": format!("9F2{:05X}", i), "make": "LG", "model": "VX8360", "firmware_version": "1", "profile_mdn": mdn}))
+            .send()
+            .await
+            .unwrap();
+        if i < 20 {
+            let id = p["id"].as_i64().unwrap();
+            app.with_conn(move |c| {
+                mdm::registry::profile::set_state(
+                    c,
+                    &Actor::System("test"),
+                    id,
+                    ActivationState::Deactivated,
+                )
+                .unwrap()
+            })
+            .await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_purge_killed_midway_resumes_and_archives_each_subscriber_exactly_once() {
+    let app = spawn_app().await;
+    subscribers(&app).await;
+    let root = app.data_dir.join("archive");
+    let mut opts = PurgeOptions::new(0, &root);
+    opts.batch = 3;
+    opts.lease_ms = 0;
+    opts.crash_after_batches = Some(2);
+    let db = app.db.clone();
+    let crashed = {
+        let (db, opts) = (db.clone(), opts.clone());
+        tokio::task::spawn_blocking(move || purge::run(&db, "test", &opts, &mut |_| {}))
+            .await
+            .unwrap()
+    };
+    assert!(matches!(crashed, Err(RetentionError::Interrupted)));
+    // The first batch was committed; the second was written but not committed.
+    assert_eq!(app.count("profiles").await, 22);
+
+    opts.crash_after_batches = None;
+    let done = tokio::task::spawn_blocking(move || purge::run(&db, "test", &opts, &mut |_| {}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (done.state.as_str(), done.profiles, done.devices),
+        ("completed", 20, 20)
+    );
+    assert_eq!(app.count("profiles").await, 5);
+    assert_eq!(app.count("devices").await, 5);
+
+    let records = mdm::retention::archive::read_records(&root, done.id).unwrap();
+    let mut mdns: Vec<&str> = records.iter().map(|r| r.mdn()).collect();
+    mdns.sort();
+    mdns.dedup();
+    assert_eq!(
+        (records.len(), mdns.len()),
+        (20, 20),
+        "no subscriber lost or archived twice"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r.devices.len() == 1 && !r.audit.is_empty()),
+        "devices and history travel along"
+    );
+    let manifest = mdm::retention::archive::read_manifest(&root, done.id).unwrap();
+    assert_eq!(manifest.profiles, 20);
+    assert_eq!(manifest.segments.iter().map(|s| s.records).sum::<u64>(), 20);
+
+    app.login_admin().await;
+    let (_, html) = app.page("/ops").await;
+    assert!(html.contains("id=\"purge-runs\"") && html.contains("20 of 20"));
+}
+
+#[tokio::test]
+async fn recent_deactivations_stay_and_the_cli_lists_shows_and_restores_the_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, pg) = crate::common::fresh_database(dir.path());
+    let app = crate::common::spawn_app_with({
+        let url = url.clone();
+        move |c| c.database_url = url
+    })
+    .await;
+    subscribers(&app).await;
+    let data = dir.path().join("cli-data");
+    let mdm = |args: &[&str]| crate::common::run_mdm(&url, &data, args, None);
+
+    let (code, out, err) = mdm(&["purge", "--older-than", "1d"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("archived 0 subscriber(s)"), "{out}");
+    assert_eq!(app.count("profiles").await, 25);
+
+    let (code, out, err) = mdm(&["purge", "--older-than", "0s"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("archived 20 subscriber(s) and 20 device(s)"),
+        "{out}"
+    );
+    assert_eq!(app.count("profiles").await, 5);
+    let (_, list, _) = mdm(&["archive", "list"]);
+    assert!(
+        list.contains("completed") && list.contains("20 subscribers"),
+        "{list}"
+    );
+    let run_id = list
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let (code, shown, _) = mdm(&["archive", "show", &run_id]);
+    assert_eq!(code, 0);
+    assert!(
+        shown.contains("\"format\": \"mdm-offline-archive\"") && shown.contains("3125510000"),
+        "{shown}"
+    );
+
+    let (code, out, err) = mdm(&["archive", "restore", &run_id]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("restored 20 subscriber(s) and 20 device(s)"),
+        "{out}"
+    );
+    assert_eq!(app.count("profiles").await, 25);
+    let (_, out, err) = mdm(&["archive", "restore", &run_id]);
+    assert!(
+        out.contains("restored 0 subscriber(s)") && err.contains("in use again"),
+        "{out}{err}"
+    );
+    let (code, _, err) = mdm(&["purge", "--older-than", "six months"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("duration"), "{err}");
+    drop(app);
+    crate::common::drop_database(pg);
+}
