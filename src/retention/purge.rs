@@ -5,6 +5,7 @@
 //! file is committed; a resumed run cuts the file back to that point. So a
 //! crash anywhere loses nothing and archives nothing twice.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use diesel::prelude::*;
@@ -248,32 +249,41 @@ fn purge_batches(
             .select(Device::as_select())
             .load(conn)?;
         let dev_ids: Vec<i64> = devs.iter().map(|d| d.id).collect();
-        let events: Vec<AuditEvent> = audit_events::table
-            .filter(
-                audit_events::entity_kind
-                    .eq("profile")
-                    .and(audit_events::entity_id.eq_any(&ids))
-                    .or(audit_events::entity_kind
-                        .eq("device")
-                        .and(audit_events::entity_id.eq_any(&dev_ids))),
-            )
+        // Two indexed lookups rather than one OR, which would scan the table.
+        let mut events: Vec<AuditEvent> = audit_events::table
+            .filter(audit_events::entity_kind.eq("profile"))
+            .filter(audit_events::entity_id.eq_any(&ids))
             .select(AuditEvent::as_select())
             .load(conn)?;
+        events.extend(
+            audit_events::table
+                .filter(audit_events::entity_kind.eq("device"))
+                .filter(audit_events::entity_id.eq_any(&dev_ids))
+                .select(AuditEvent::as_select())
+                .load::<AuditEvent>(conn)?,
+        );
+        let mut devices_of: HashMap<i64, Vec<Device>> = HashMap::new();
+        let mut owner: HashMap<i64, i64> = HashMap::new();
+        for d in devs {
+            if let Some(pid) = d.profile_id {
+                owner.insert(d.id, pid);
+                devices_of.entry(pid).or_default().push(d);
+            }
+        }
+        let mut history_of: HashMap<i64, Vec<AuditEvent>> = HashMap::new();
+        for e in events {
+            let pid = match e.entity_kind.as_str() {
+                "profile" => Some(e.entity_id),
+                _ => owner.get(&e.entity_id).copied(),
+            };
+            if let Some(pid) = pid {
+                history_of.entry(pid).or_default().push(e);
+            }
+        }
         let mut lines = Vec::with_capacity(batch.len());
         for p in &batch {
-            let mine: Vec<Device> = devs
-                .iter()
-                .filter(|d| d.profile_id == Some(p.id))
-                .cloned()
-                .collect();
-            let history: Vec<AuditEvent> = events
-                .iter()
-                .filter(|e| {
-                    (e.entity_kind == "profile" && e.entity_id == p.id)
-                        || (e.entity_kind == "device" && mine.iter().any(|d| d.id == e.entity_id))
-                })
-                .cloned()
-                .collect();
+            let mine = devices_of.remove(&p.id).unwrap_or_default();
+            let history = history_of.remove(&p.id).unwrap_or_default();
             lines.push(serde_json::to_string(&Record::new(p, &mine, &history)?)?);
         }
         // 1. Archive and flush.
@@ -291,14 +301,15 @@ fn purge_batches(
         };
         crate::db::write(conn, |conn| -> Result<(), RetentionError> {
             diesel::delete(
-                audit_events::table.filter(
-                    audit_events::entity_kind
-                        .eq("profile")
-                        .and(audit_events::entity_id.eq_any(&ids))
-                        .or(audit_events::entity_kind
-                            .eq("device")
-                            .and(audit_events::entity_id.eq_any(&dev_ids))),
-                ),
+                audit_events::table
+                    .filter(audit_events::entity_kind.eq("profile"))
+                    .filter(audit_events::entity_id.eq_any(&ids)),
+            )
+            .execute(conn)?;
+            diesel::delete(
+                audit_events::table
+                    .filter(audit_events::entity_kind.eq("device"))
+                    .filter(audit_events::entity_id.eq_any(&dev_ids)),
             )
             .execute(conn)?;
             diesel::delete(devices::table.filter(devices::id.eq_any(&dev_ids))).execute(conn)?;

@@ -22,6 +22,7 @@ CREATE TABLE dm_sessions (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
+CREATE INDEX dm_sessions_device ON dm_sessions (device_id);
 
 CREATE TABLE fota_sessions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
