@@ -39,8 +39,7 @@ fn main() {
         .expect("deactivate");
     }
     let root = dir.path().join("archive");
-    let mut opts = PurgeOptions::new(0, &root);
-    opts.batch = 5000;
+    let opts = PurgeOptions::new(0, &root);
     let started = Instant::now();
     let mut last = 0;
     let run = purge::run(&db, "bench", &opts, &mut |r| {

@@ -39,25 +39,16 @@ pub struct Record {
     pub audit: Vec<serde_json::Value>,
 }
 
-impl Record {
-    pub fn new(
-        profile: &Profile,
-        devices: &[Device],
-        audit: &[AuditEvent],
-    ) -> Result<Record, RetentionError> {
-        Ok(Record {
-            profile: serde_json::to_value(profile)?,
-            devices: devices
-                .iter()
-                .map(serde_json::to_value)
-                .collect::<Result<_, _>>()?,
-            audit: audit
-                .iter()
-                .map(serde_json::to_value)
-                .collect::<Result<_, _>>()?,
-        })
-    }
+/// The same shape as [`Record`], serialized straight from the rows (no
+/// intermediate JSON tree: the purge writes a million of these).
+#[derive(Serialize)]
+pub struct RecordRef<'a> {
+    pub profile: &'a Profile,
+    pub devices: &'a [Device],
+    pub audit: &'a [AuditEvent],
+}
 
+impl Record {
     pub fn mdn(&self) -> &str {
         self.profile["mdn"].as_str().unwrap_or("")
     }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::archive::{self, Header, Record};
+use super::archive::{self, Header, RecordRef};
 use super::RetentionError;
 use crate::db::schema::{audit_events, devices, profiles, purge_runs};
 use crate::db::{now_ms, Db, DbConnection};
@@ -39,7 +39,7 @@ impl PurgeOptions {
         PurgeOptions {
             older_than_ms,
             archive_root: archive_root.to_path_buf(),
-            batch: 2000,
+            batch: 10_000,
             lease_ms: 120_000,
             crash_after_batches: None,
         }
@@ -284,7 +284,11 @@ fn purge_batches(
         for p in &batch {
             let mine = devices_of.remove(&p.id).unwrap_or_default();
             let history = history_of.remove(&p.id).unwrap_or_default();
-            lines.push(serde_json::to_string(&Record::new(p, &mine, &history)?)?);
+            lines.push(serde_json::to_string(&RecordRef {
+                profile: p,
+                devices: &mine,
+                audit: &history,
+            })?);
         }
         // 1. Archive and flush.
         let path = archive::segment_path(root, r.id, r.segment);

@@ -124,6 +124,17 @@ async fn an_operator_signs_in_finds_a_device_and_opens_its_detail_page() {
             .await?
             .click()
             .await?;
+        // The unfiltered list has a results table too: wait for the search's own page.
+        for _ in 0..100 {
+            if c.current_url()
+                .await?
+                .query()
+                .is_some_and(|q| q.contains("esn=9f1abcde"))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let table = c.wait().for_element(Locator::Id("device-results")).await?;
         let text = table.text().await?;
         assert!(

@@ -38,7 +38,8 @@ CREATE TABLE profiles (
 );
 CREATE INDEX profiles_min ON profiles (min);
 CREATE INDEX profiles_account ON profiles (account_id);
-CREATE INDEX profiles_state ON profiles (activation_state, state_changed_at);
+-- Purge walks deactivated profiles in id order; this index gives that order.
+CREATE INDEX profiles_state ON profiles (activation_state, id);
 
 CREATE TABLE devices (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
