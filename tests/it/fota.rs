@@ -690,3 +690,57 @@ async fn server_packages_match_their_snapshots() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_x_syncml_hmac_header_authenticates_a_message_and_a_bad_mac_is_refused() {
+    use mdm::omadm::syncml::*;
+    let app = spawn_app().await;
+    setup(&app, false).await;
+    let nonce = app
+        .with_conn(|c| {
+            mdm::omadm::account::get(c, 1)
+                .unwrap()
+                .unwrap()
+                .client_nonce_bytes()
+        })
+        .await;
+    let alert = Command::Alert(Alert {
+        cmd_id: 1,
+        data: 1201,
+        correlator: None,
+        items: vec![],
+    });
+    let body = dm_message("9", 1, 10_000, None, vec![alert])
+        .encode(Encoding::Wbxml)
+        .unwrap();
+    let send = |mac: String, body: Vec<u8>| {
+        app.client
+            .post(app.url("/omadm"))
+            .header("content-type", "application/vnd.syncml.dm+wbxml")
+            .header("x-syncml-hmac", mac)
+            .body(body)
+            .send()
+    };
+    let hdr_status = |m: &Message| {
+        m.body.commands.iter().find_map(|c| match c {
+            Command::Status(s) if s.cmd_ref == 0 => Some(s.data),
+            _ => None,
+        })
+    };
+    // A MAC over different bytes fails.
+    let wrong =
+        mdm::omadm::auth::hmac_header("MEID:A1000012345678", PASSWORD, &nonce, b"other bytes");
+    let r = send(wrong, body.clone()).await.unwrap();
+    let m = Message::decode(&r.bytes().await.unwrap(), Encoding::Wbxml).unwrap();
+    assert_eq!(hdr_status(&m), Some(401));
+    let next = m.body.commands.iter().find_map(|c| match c {
+        Command::Status(s) => s.chal.as_ref().map(|ch| ch.next_nonce.clone()),
+        _ => None,
+    });
+    // With the challenged nonce and a MAC over the very bytes sent, it passes.
+    let right =
+        mdm::omadm::auth::hmac_header("MEID:A1000012345678", PASSWORD, &next.unwrap(), &body);
+    let r = send(right, body).await.unwrap();
+    let m = Message::decode(&r.bytes().await.unwrap(), Encoding::Wbxml).unwrap();
+    assert_eq!(hdr_status(&m), Some(212));
+}
