@@ -79,6 +79,9 @@ impl FotaState {
     }
 }
 
+/// A session still pending or querying after this long was abandoned.
+const ABANDONED_AFTER_MS: i64 = 30 * 60 * 1000;
+
 /// How a FUMO Generic Alert result code (OMA-TS-DM-FUMO-V1_0 section 6.1.6)
 /// ends a session.
 pub fn state_for_result(code: u16) -> FotaState {
@@ -168,7 +171,18 @@ pub fn register_pending(
             .first(conn)
             .optional()?;
         if let Some(s) = open {
-            return Ok(s);
+            let stale = matches!(s.state(), FotaState::Pending | FotaState::Querying)
+                && now_ms() - s.updated_at > ABANDONED_AFTER_MS;
+            if !stale {
+                return Ok(s);
+            }
+            // The device never came back to this one (e.g. it failed to authenticate).
+            advance(
+                conn,
+                s.id,
+                FotaState::Failed,
+                "abandoned: the device did not continue the session",
+            )?;
         }
         let now = now_ms();
         diesel::insert_into(fota_sessions::table)

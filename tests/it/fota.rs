@@ -744,3 +744,37 @@ async fn the_x_syncml_hmac_header_authenticates_a_message_and_a_bad_mac_is_refus
     let m = Message::decode(&r.bytes().await.unwrap(), Encoding::Wbxml).unwrap();
     assert_eq!(hdr_status(&m), Some(212));
 }
+
+#[tokio::test]
+async fn an_abandoned_pending_session_is_closed_when_the_device_asks_again() {
+    let app = spawn_app().await;
+    let (device_id, _) = setup(&app, true).await;
+    let ask = || {
+        app.client
+            .get(app.url("/fota/check"))
+            .header("x-device-id", "MEID:A1000012345678")
+            .send()
+    };
+    assert_eq!(ask().await.unwrap().status().as_u16(), 302);
+    // Asking again at once reuses the open session.
+    assert_eq!(ask().await.unwrap().status().as_u16(), 302);
+    assert_eq!(sessions(&app, device_id).await.len(), 1);
+    // An hour later it counts as abandoned.
+    app.with_conn(|c| {
+        use diesel::prelude::*;
+        use mdm::db::schema::fota_sessions;
+        diesel::update(fota_sessions::table)
+            .set(fota_sessions::updated_at.eq(mdm::db::now_ms() - 3_600_000))
+            .execute(c)
+            .unwrap();
+    })
+    .await;
+    assert_eq!(ask().await.unwrap().status().as_u16(), 302);
+    let all = sessions(&app, device_id).await;
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        (all[0].state.as_str(), all[1].state.as_str()),
+        ("pending", "failed")
+    );
+    assert!(all[1].detail.contains("abandoned"));
+}
