@@ -254,7 +254,7 @@ async fn create(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditProfiles)?;
     let form = form.into_inner();
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let draft = match draft_of(&form) {
         Ok(d) => d,
         Err(e) => return failure(&user, None, form, e),
@@ -305,7 +305,7 @@ async fn update(
     user.require(Permission::EditProfiles)?;
     let id = path.into_inner();
     let form = form.into_inner();
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let draft = match draft_of(&form) {
         Ok(d) => d,
         Err(e) => return failure(&user, Some(id), form, e),
@@ -335,7 +335,7 @@ async fn set_state(
     form: web::Form<FormData>,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditProfiles)?;
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let id = path.into_inner();
     let target = form
         .get("state")
@@ -363,7 +363,7 @@ async fn set_pin(
     form: web::Form<FormData>,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditProfiles)?;
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let id = path.into_inner();
     let pin = form.get("pin").cloned().unwrap_or_default();
     if let Err(m) = profile::check_pin(&pin) {

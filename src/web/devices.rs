@@ -349,7 +349,7 @@ async fn create(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditDevices)?;
     let form = form.into_inner();
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let draft = forms::device_draft(&form);
     let actor = user.actor();
     match state
@@ -395,7 +395,7 @@ async fn update(
     user.require(Permission::EditDevices)?;
     let id = path.into_inner();
     let form = form.into_inner();
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let draft = forms::device_draft(&form);
     let actor = user.actor();
     match state
@@ -422,7 +422,7 @@ async fn delete(
     form: web::Form<FormData>,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditDevices)?;
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let id = path.into_inner();
     let actor = user.actor();
     state.db.run(move |c| device::delete(c, &actor, id)).await?;
@@ -558,7 +558,7 @@ async fn capability_create(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditCapabilities)?;
     let form = form.into_inner();
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let draft = forms::capability_draft(&form);
     let actor = user.actor();
     match state
@@ -614,7 +614,7 @@ async fn capability_update(
     user.require(Permission::EditCapabilities)?;
     let id = path.into_inner();
     let form = form.into_inner();
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let draft = forms::capability_draft(&form);
     let actor = user.actor();
     match state
@@ -641,7 +641,7 @@ async fn capability_delete(
     form: web::Form<FormData>,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditCapabilities)?;
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let id = path.into_inner();
     let actor = user.actor();
     state
@@ -659,7 +659,7 @@ async fn series_create(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditCapabilities)?;
     let form = form.into_inner();
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let draft = EsnSeriesDraft {
         make: forms::text(&form, "make"),
         first_esn: forms::text(&form, "first_esn"),
@@ -715,7 +715,7 @@ async fn series_delete(
     form: web::Form<FormData>,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditCapabilities)?;
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let id = path.into_inner();
     let actor = user.actor();
     state
@@ -914,7 +914,7 @@ async fn dm_credentials(
     form: web::Form<FormData>,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::EditDevices)?;
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let id = path.into_inner();
     let client_password = form.get("client_password").cloned().unwrap_or_default();
     let server_password = form

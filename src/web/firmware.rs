@@ -286,7 +286,7 @@ async fn upload(
             fields.insert(name, String::from_utf8_lossy(&buf).into_owned());
         }
     }
-    user.check_csrf(fields.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&fields)?;
     let draft = PackageDraft {
         name: fields.get("name").cloned(),
         make: fields.get("make").cloned(),
@@ -406,7 +406,7 @@ async fn change_state(
     form: web::Form<FormData>,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageFirmware)?;
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let id = path.into_inner();
     let to = form
         .get("state")
@@ -439,7 +439,7 @@ async fn edit_notes(
     form: web::Form<FormData>,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageFirmware)?;
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let id = path.into_inner();
     let notes = form.get("release_notes").cloned().unwrap_or_default();
     let mandatory = form.get("mandatory").is_some_and(|v| v == "on");

@@ -242,7 +242,7 @@ async fn user_create(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageAccess)?;
     let form = form.into_inner();
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let username = form
         .get("username")
         .map(|s| s.trim().to_string())
@@ -286,7 +286,7 @@ async fn user_toggle(
     disabled: bool,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageAccess)?;
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     if disabled && id == user.id {
         flash(
             &user.session,
@@ -398,7 +398,7 @@ async fn token_create(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageAccess)?;
     let form = form.into_inner();
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let name = form
         .get("name")
         .map(|s| s.trim().to_string())
@@ -452,7 +452,7 @@ async fn token_revoke(
     form: web::Form<FormData>,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageAccess)?;
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let id = path.into_inner();
     let actor = user.actor();
     state.db.run(move |c| tokens::revoke(c, &actor, id)).await?;

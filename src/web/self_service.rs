@@ -89,7 +89,7 @@ async fn change_pin(
     form: web::Form<FormData>,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::SelfService)?;
-    user.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    user.check_form(&form)?;
     let current = form.get("current_pin").cloned().unwrap_or_default();
     let new = form.get("new_pin").cloned().unwrap_or_default();
     let back = format!("/self/line/{}", user.name);

@@ -71,6 +71,14 @@ impl CurrentUser {
     pub fn check_csrf(&self, presented: &str) -> Result<(), WebError> {
         check_csrf(&self.session, presented)
     }
+
+    /// Checks the `csrf` field of a posted form.
+    pub fn check_form(
+        &self,
+        form: &std::collections::HashMap<String, String>,
+    ) -> Result<(), WebError> {
+        self.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))
+    }
 }
 
 impl FromRequest for CurrentUser {
