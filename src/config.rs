@@ -4,6 +4,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use crate::messaging::smpp::{BindMode, SmscConfig};
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `MDM_BIND`, default `127.0.0.1:8080`.
@@ -57,6 +59,59 @@ pub struct Config {
     pub purge_interval_secs: u64,
     /// `MDM_WORKERS`: HTTP worker threads (default: one per core).
     pub workers: Option<usize>,
+    /// `MDM_SMSC_URL` (`smpp://SYSTEM_ID:PASSWORD@HOST:PORT`) and the
+    /// `MDM_SMSC_*` options beside it; without it nothing is sent and
+    /// messages wait in the outbox.
+    pub smsc: Option<SmscConfig>,
+    /// `MDM_SMS_MAX_PARTS`: the most short messages one message may take (default 8).
+    pub sms_max_parts: u8,
+    /// `MDM_SMS_MAX_ATTEMPTS`: submissions before a message is failed (default 10).
+    pub sms_max_attempts: i32,
+}
+
+fn smsc_from_env() -> Result<Option<SmscConfig>, ConfigError> {
+    let Some(url) = var("MDM_SMSC_URL") else {
+        return Ok(None);
+    };
+    let mut c = SmscConfig::from_url(&url).map_err(|e| ConfigError {
+        name: "MDM_SMSC_URL",
+        message: e.to_string(),
+    })?;
+    if let Some(v) = var("MDM_SMSC_SOURCE_ADDR") {
+        c.source_addr = v;
+    }
+    c.source_ton = parse("MDM_SMSC_SOURCE_TON", c.source_ton)?;
+    c.source_npi = parse("MDM_SMSC_SOURCE_NPI", c.source_npi)?;
+    c.dest_ton = parse("MDM_SMSC_DEST_TON", c.dest_ton)?;
+    c.dest_npi = parse("MDM_SMSC_DEST_NPI", c.dest_npi)?;
+    if let Some(v) = var("MDM_SMSC_SYSTEM_TYPE") {
+        c.system_type = v;
+    }
+    c.bind_mode = match var("MDM_SMSC_BIND").as_deref() {
+        None | Some("transceiver") => BindMode::Transceiver,
+        Some("transmitter-receiver") => BindMode::TransmitterReceiver,
+        Some(other) => {
+            return Err(ConfigError {
+                name: "MDM_SMSC_BIND",
+                message: format!("\"{other}\" is not transceiver or transmitter-receiver"),
+            })
+        }
+    };
+    c.window = parse("MDM_SMSC_WINDOW", c.window)?;
+    if c.window == 0 {
+        return Err(ConfigError {
+            name: "MDM_SMSC_WINDOW",
+            message: "must be at least 1".into(),
+        });
+    }
+    let rate: u32 = parse("MDM_SMSC_RATE", 0)?;
+    c.rate_limit_per_sec = (rate > 0).then_some(rate);
+    let enquire: u64 = parse(
+        "MDM_SMSC_ENQUIRE_LINK_SECS",
+        c.enquire_link_interval.as_secs(),
+    )?;
+    c.enquire_link_interval = std::time::Duration::from_secs(enquire.max(1));
+    Ok(Some(c))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +222,9 @@ impl Config {
             upload_limit: parse("MDM_UPLOAD_LIMIT_BYTES", 64 * 1024 * 1024)?,
             package_limit: parse("MDM_PACKAGE_LIMIT_BYTES", 512 * 1024 * 1024)?,
             workers: var("MDM_WORKERS").and_then(|w| w.parse().ok()),
+            smsc: smsc_from_env()?,
+            sms_max_parts: parse("MDM_SMS_MAX_PARTS", 8)?,
+            sms_max_attempts: parse("MDM_SMS_MAX_ATTEMPTS", 10)?,
         })
     }
 
@@ -197,6 +255,9 @@ impl Config {
             dm_allow_basic: false,
             dm_max_body: 64 * 1024,
             workers: Some(2),
+            smsc: None,
+            sms_max_parts: 8,
+            sms_max_attempts: 10,
         }
     }
 }

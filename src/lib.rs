@@ -130,11 +130,23 @@ impl Application {
             source,
         })?;
         let port = listener.local_addr()?.port();
+        let messaging = config.smsc.clone().map(|smsc| {
+            messaging::sender::Messaging::start(
+                db.clone(),
+                smsc,
+                messaging::sender::SenderOptions::new(
+                    config.sms_max_parts,
+                    config.sms_max_attempts,
+                ),
+                messaging::inbound::InboundRouter::default(),
+            )
+        });
         let state = AppState {
             db,
             config: Arc::new(config.clone()),
             imports: Arc::new(Mutex::new(HashMap::new())),
             started_at: db::now_ms(),
+            messaging,
         };
         let data = aweb::Data::new(state.clone());
         let secure = config.cookie_secure;

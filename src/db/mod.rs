@@ -250,3 +250,18 @@ where
     }
     result
 }
+
+/// The id the last INSERT on this connection generated. The multi-backend
+/// connection has no RETURNING, so each backend's own function is asked:
+/// both are per connection, so concurrent inserts elsewhere do not interfere.
+pub fn last_insert_id(conn: &mut DbConnection) -> diesel::QueryResult<i64> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::BigInt;
+    use diesel::RunQueryDsl;
+    match conn {
+        DbConnection::Sqlite(c) => {
+            diesel::select(sql::<BigInt>("last_insert_rowid()")).get_result(c)
+        }
+        DbConnection::Postgres(c) => diesel::select(sql::<BigInt>("lastval()")).get_result(c),
+    }
+}

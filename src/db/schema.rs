@@ -260,3 +260,58 @@ diesel::table! {
         error -> Text,
     }
 }
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        kind -> Text,
+        device_id -> Nullable<BigInt>,
+        mdn -> Text,
+        payload -> Binary,
+        data_coding -> Integer,
+        wdp_port -> Nullable<Integer>,
+        summary -> Text,
+        state -> Text,
+        attempts -> Integer,
+        smsc_message_id -> Nullable<Text>,
+        last_error -> Text,
+        next_attempt_at -> BigInt,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<BigInt>,
+        created_by -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        submitted_at -> Nullable<BigInt>,
+        delivered_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sms_inbound (id) {
+        id -> BigInt,
+        source_addr -> Text,
+        destination_addr -> Text,
+        data_coding -> Integer,
+        body -> Binary,
+        handled_by -> Text,
+        result -> Text,
+        received_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    dm_jobs (id) {
+        id -> BigInt,
+        device_id -> BigInt,
+        dm_session_id -> Integer,
+        kind -> Text,
+        commands -> Text,
+        state -> Text,
+        outbox_id -> Nullable<BigInt>,
+        fota_session_id -> Nullable<BigInt>,
+        detail -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}

@@ -161,6 +161,7 @@ pub fn register_pending(
     device_id: i64,
     protocol: &str,
     from_version: &str,
+    origin: &str,
 ) -> Result<FotaSession, FotaError> {
     crate::db::write(conn, |conn| {
         let open: Option<FotaSession> = fota_sessions::table
@@ -205,7 +206,7 @@ pub fn register_pending(
             s.id,
             None,
             FotaState::Pending,
-            &format!("client-initiated over {protocol}"),
+            &format!("{origin} over {protocol}"),
         )?;
         Ok(s)
     })

@@ -48,7 +48,7 @@ pub struct EngineConfig {
 
 /// Commands waiting to be sent: kept as data so they survive between nodes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-enum Pending {
+pub enum Pending {
     Get(Vec<String>),
     Replace { target: String, data: String },
     Exec { target: String, correlator: String },
@@ -62,6 +62,13 @@ struct SessionState {
     /// Our command ids for which we await a status, with what they were.
     awaiting: Vec<(u32, String)>,
     fota: Option<i64>,
+    /// The server-initiated job this session runs, while it runs.
+    #[serde(default)]
+    job: Option<i64>,
+    #[serde(default)]
+    job_log: Vec<String>,
+    #[serde(default)]
+    job_failed: bool,
 }
 
 /// One parsed incoming message with its transport details.
@@ -307,6 +314,31 @@ pub fn handle(
                 }
             }
         }
+        let server_initiated = req
+            .body
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::Alert(a) if a.data == 1200));
+        if server_initiated && state.job.is_none() && row.is_none() {
+            match super::job::for_callback(conn, device.id, &req.hdr.session_id)? {
+                Some(job) => {
+                    state.queue.extend(job.pending_commands());
+                    if job.fota_session_id.is_some() {
+                        state.fota = job.fota_session_id;
+                    }
+                    state.job = Some(job.id);
+                    super::job::set_state(conn, job.id, "running", "the device called back")?;
+                    tracing::info!(
+                        device = device.id,
+                        job = job.id,
+                        "server-initiated OMA-DM session started"
+                    );
+                }
+                None => {
+                    tracing::warn!(device = device.id, session = %req.hdr.session_id, "Alert 1200 for no notified job");
+                }
+            }
+        }
         if state.fota.is_none() {
             state.fota = incoming.fota_hint.or(open_fota(conn, device.id)?);
         }
@@ -330,6 +362,7 @@ pub fn handle(
         }
         apply_reported(conn, &device, &reported)?;
         plan(conn, cfg, &device, &mut state, &reported)?;
+        finish_job(conn, &mut state)?;
 
         // Build the reply within the device's MaxMsgSize.
         state.server_msg_id += 1;
@@ -435,6 +468,30 @@ pub fn handle(
             device_id: Some(device.id),
         })
     })
+}
+
+/// Closes the session's server-initiated job once every command it queued
+/// has been answered.
+fn finish_job(conn: &mut DbConnection, state: &mut SessionState) -> Result<(), EngineError> {
+    let Some(job) = state.job else {
+        return Ok(());
+    };
+    if !state.queue.is_empty() || !state.awaiting.is_empty() {
+        return Ok(());
+    }
+    let mut detail = state.job_log.join("; ");
+    if let Some(f) = state.fota {
+        let s = fota::get(conn, f)?;
+        if !detail.is_empty() {
+            detail.push_str("; ");
+        }
+        detail.push_str(&format!("FOTA session {f} is {}", s.state));
+    }
+    let outcome = if state.job_failed { "failed" } else { "done" };
+    super::job::set_state(conn, job, outcome, &detail)?;
+    tracing::info!(job, outcome, %detail, "server-initiated OMA-DM job finished");
+    state.job = None;
+    Ok(())
 }
 
 fn url_encode(s: &str) -> String {
@@ -551,6 +608,14 @@ fn process(
         }
         Command::Results(Results { cmd_id, items, .. }) => {
             note_items(items, reported);
+            if state.job.is_some() {
+                for it in items {
+                    let uri = it.source.as_deref().or(it.target.as_deref()).unwrap_or("?");
+                    state
+                        .job_log
+                        .push(format!("{uri} = {}", text_of(it).unwrap_or_default()));
+                }
+            }
             if items.iter().any(|i| {
                 i.source
                     .as_deref()
@@ -563,6 +628,10 @@ fn process(
         Command::Status(s) => {
             if let Some(pos) = state.awaiting.iter().position(|(id, _)| *id == s.cmd_ref) {
                 let (_, name) = state.awaiting.remove(pos);
+                if state.job.is_some() && s.data >= 300 {
+                    state.job_failed = true;
+                    state.job_log.push(format!("{name} answered {}", s.data));
+                }
                 if s.data >= 300 && (name == "Replace" || name == "Exec") {
                     if let Some(f) = state.fota {
                         let _ = fota::advance(

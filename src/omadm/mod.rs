@@ -4,4 +4,5 @@
 pub mod account;
 pub mod auth;
 pub mod engine;
+pub mod job;
 pub mod syncml;

@@ -3,6 +3,7 @@
 //! handset sends. `mdm sim fota` drives it from the command line.
 
 pub mod omadm_handset;
+pub mod sms_inbox;
 pub mod trace;
 
 #[derive(Debug, thiserror::Error)]

@@ -58,6 +58,10 @@ pub struct Handset {
     pub gateway_header: Option<String>,
     /// When set, the duration of every HTTP request is recorded here (load runs).
     pub timings: Option<Timings>,
+    /// The server's credentials as provisioned on the handset, to check the
+    /// digest of a notification (package #0); `None` skips the check.
+    pub server_password: Option<String>,
+    pub server_nonce: Vec<u8>,
 }
 
 pub type Timings = std::sync::Arc<std::sync::Mutex<Vec<std::time::Duration>>>;
@@ -97,6 +101,16 @@ impl std::fmt::Display for FotaOutcome {
             FotaOutcome::Failed(why) => write!(f, "update failed: {why}"),
         }
     }
+}
+
+/// What a notified session came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifiedOutcome {
+    /// The SessionID the handset used, as told by the notification.
+    pub session_id: String,
+    pub server_id: String,
+    /// The firmware update the session started, if it offered one.
+    pub fota: Option<FotaOutcome>,
 }
 
 /// The downloaded descriptor's fields the handset uses.
@@ -193,9 +207,81 @@ impl Handset {
         )?;
 
         // 6-8: the DM session: package 1, the MMV query, the package offer.
-        let mut s = Session::new(self, &http, trace, location);
+        let offer = self.dm_session(&http, trace, location, 1201, None).await?;
+        let Some((pkg_url, correlator)) = offer else {
+            return Ok(FotaOutcome::NoUpdate);
+        };
+        self.apply_offer(&http, trace, &pkg_url, &correlator).await
+    }
+
+    /// Acts on a notification (package #0) as a handset does: checks its
+    /// digest, calls the server back with Alert 1200 and the session id it
+    /// was given, answers the commands, and carries out a firmware update
+    /// if the session offers one.
+    pub async fn run_notified(
+        &mut self,
+        package0: &[u8],
+        trace: &Trace,
+    ) -> Result<NotifiedOutcome, SimError> {
+        let pkg = crate::messaging::codec::notification::decode(package0)
+            .map_err(|e| SimError::Protocol(format!("notification does not decode: {e}")))?;
+        let n = &pkg.notification;
+        if let Some(pw) = &self.server_password {
+            if !crate::messaging::codec::notification::verify_digest(
+                package0,
+                &n.server_id,
+                pw,
+                &self.server_nonce,
+            ) {
+                return Err(SimError::Protocol(
+                    "the notification's digest does not verify; a handset ignores it".into(),
+                ));
+            }
+        }
+        trace.record(
+            "request",
+            "notification",
+            "application/vnd.syncml.notification",
+            package0,
+        )?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let session_id = format!("{:X}", n.session_id);
+        let url = format!("{}/omadm", self.server);
+        let offer = self
+            .dm_session(&http, trace, url, 1200, Some(session_id.clone()))
+            .await?;
+        let fota = match offer {
+            None => None,
+            Some((pkg_url, correlator)) => Some(
+                self.apply_offer(&http, trace, &pkg_url, &correlator)
+                    .await?,
+            ),
+        };
+        Ok(NotifiedOutcome {
+            session_id,
+            server_id: n.server_id.clone(),
+            fota,
+        })
+    }
+
+    /// One DM session from package 1 to the end; returns the FUMO offer
+    /// (package URL, correlator) if the server made one.
+    async fn dm_session(
+        &self,
+        http: &reqwest::Client,
+        trace: &Trace,
+        url: String,
+        first_alert: u16,
+        session_id: Option<String>,
+    ) -> Result<Option<(String, String)>, SimError> {
+        let mut s = Session::new(self, http, trace, url);
+        if let Some(id) = session_id {
+            s.session_id = id;
+        }
         let mut commands = vec![
-            self.alert(&mut s.cmd_id, 1201),
+            self.alert(&mut s.cmd_id, first_alert),
             self.devinfo_replace(&mut s.cmd_id),
         ];
         let mut offer: Option<(String, String)> = None;
@@ -267,14 +353,21 @@ impl Handset {
                 commands.push(self.alert(&mut s.cmd_id, 1222));
             }
         }
-        let Some((pkg_url, correlator)) = offer else {
-            return Ok(FotaOutcome::NoUpdate);
-        };
+        Ok(offer)
+    }
+
+    /// The update prompt, download, install report, "reboot" and final report.
+    async fn apply_offer(
+        &mut self,
+        http: &reqwest::Client,
+        trace: &Trace,
+        pkg_url: &str,
+        correlator: &str,
+    ) -> Result<FotaOutcome, SimError> {
+        let (http, correlator) = (http, correlator.to_string());
 
         // The descriptor, the prompt, the download.
-        let dd_xml = self
-            .fetch_text(&http, trace, &pkg_url, "descriptor")
-            .await?;
+        let dd_xml = self.fetch_text(http, trace, pkg_url, "descriptor").await?;
         let dd = parse_dd(&dd_xml);
         // The update prompt (claim 5); load runs, which time requests, stay quiet.
         if self.timings.is_none() {
@@ -284,10 +377,10 @@ impl Handset {
         }
         if self.fail == Some(Fail::Cancel) {
             println!("The user declined the update.");
-            self.report(&http, trace, 401, &correlator).await?;
+            self.report(http, trace, 401, &correlator).await?;
             return Ok(FotaOutcome::Cancelled);
         }
-        let (mut bytes, etag) = self.download(&http, trace, &dd).await?;
+        let (mut bytes, etag) = self.download(http, trace, &dd).await?;
         if self.fail == Some(Fail::Corrupt) {
             if let Some(b) = bytes.get_mut(0) {
                 *b ^= 0xFF;
@@ -295,20 +388,20 @@ impl Handset {
         }
         let sha = hex::encode(Sha256::digest(&bytes));
         if etag.trim_matches('"') != sha || bytes.len() as u64 != dd.size {
-            self.notify(&http, trace, &dd, "953 Non-Acceptable Content")
+            self.notify(http, trace, &dd, "953 Non-Acceptable Content")
                 .await?;
-            self.report(&http, trace, 402, &correlator).await?;
+            self.report(http, trace, 402, &correlator).await?;
             return Ok(FotaOutcome::Failed(
                 "corrupted package: SHA-256 mismatch".into(),
             ));
         }
-        self.notify(&http, trace, &dd, "900 Success").await?;
+        self.notify(http, trace, &dd, "900 Success").await?;
         // 11: install, "reboot", then report the final status in a new session.
         let from = self.firmware.clone();
         if let Some(v) = dd.install_param.strip_prefix("version=") {
             self.firmware = v.to_string();
         }
-        self.report(&http, trace, 200, &correlator).await?;
+        self.report(http, trace, 200, &correlator).await?;
         Ok(FotaOutcome::Updated {
             from,
             to: self.firmware.clone(),

@@ -1,0 +1,418 @@
+//! What the platform pushes to handsets, built from the pure encoders:
+//! OMA-DM notifications, OMA CP documents, SI and SL. Also the reverse, for
+//! the message log: a queued payload decoded back into readable form.
+
+use super::codec::cp_security::{self, Credentials, SecMethod};
+use super::codec::notification::{self, Notification, UiMode};
+use super::codec::wsp::{media, AppId, Header, MediaType, PushPdu};
+use super::codec::{wdp, CodecError};
+use super::outbox::OutboxMessage;
+use crate::omadm::account::DmAccount;
+use crate::wbxml::codepages::provisioning::PROV_10;
+use crate::wbxml::codepages::{si::SI_10, sl::SL_10};
+use crate::wbxml::{self, Document, Element};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContentError {
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error("WBXML: {0}")]
+    Wbxml(#[from] wbxml::WbxmlError),
+    #[error("{0}")]
+    Missing(&'static str),
+}
+
+fn tid() -> u8 {
+    rand::random()
+}
+
+/// A WAP push carrying OMA-DM package #0 for `session_id`, signed with the
+/// device's server credentials (OMA-TS-DM_Notification-V1_2 section 6).
+pub fn dm_notification(
+    account: &DmAccount,
+    session_id: u16,
+    ui_mode: UiMode,
+) -> Result<Vec<u8>, ContentError> {
+    let mut n = Notification::new(account.server_id.clone(), session_id);
+    n.ui_mode = ui_mode;
+    let pkg0 = notification::encode(&n, &account.server_password, &account.server_nonce_bytes())?;
+    Ok(PushPdu::dm_notification(tid(), pkg0).encode()?)
+}
+
+fn parm(name: &str, value: &str) -> Element {
+    Element::new("parm").attr("name", name).attr("value", value)
+}
+
+fn characteristic(kind: &str) -> Element {
+    Element::new("characteristic").attr("type", kind)
+}
+
+/// Settings an OMA CP settings push can carry; empty fields are left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CpSettings {
+    /// Display name of the connection profile.
+    pub name: String,
+    /// The BREW download server the handset's application manager uses.
+    pub brew_url: String,
+    /// Packet data access point name (data connectivity).
+    pub apn: String,
+    /// WAP proxy address (IPv4) and port (WAP connectivity).
+    pub proxy: String,
+    pub proxy_port: String,
+    /// Browser start page.
+    pub homepage: String,
+}
+
+impl CpSettings {
+    pub fn is_empty(&self) -> bool {
+        self.brew_url.is_empty() && self.apn.is_empty() && self.proxy.is_empty()
+    }
+
+    /// The wap-provisioningdoc (OMA-WAP-TS-ProvCont-V1_1): a NAPDEF for the
+    /// data connection, a PXLOGICAL for the WAP proxy, and application
+    /// characteristics for the browser (w2) and the BREW server.
+    pub fn document(&self) -> Document {
+        let name = if self.name.is_empty() {
+            "Operator settings"
+        } else {
+            self.name.as_str()
+        };
+        let mut root = Element::new("wap-provisioningdoc").attr("version", "1.0");
+        if !self.apn.is_empty() {
+            root = root.child(
+                characteristic("NAPDEF")
+                    .child(parm("NAPID", "NAP1"))
+                    .child(parm("NAME", name))
+                    .child(parm("BEARER", "CDMA2000-1X-SIMPLE-IP"))
+                    .child(parm("NAP-ADDRESS", &self.apn))
+                    .child(parm("NAP-ADDRTYPE", "APN")),
+            );
+        }
+        if !self.proxy.is_empty() {
+            let mut physical = characteristic("PXPHYSICAL")
+                .child(parm("PHYSICAL-PROXY-ID", "PHY1"))
+                .child(parm("PXADDR", &self.proxy))
+                .child(parm("PXADDRTYPE", "IPV4"));
+            if !self.apn.is_empty() {
+                physical = physical.child(parm("TO-NAPID", "NAP1"));
+            }
+            if !self.proxy_port.is_empty() {
+                physical = physical.child(
+                    characteristic("PORT")
+                        .child(parm("PORTNBR", &self.proxy_port))
+                        .child(parm("SERVICE", "CO-WSP")),
+                );
+            }
+            let mut logical = characteristic("PXLOGICAL")
+                .child(parm("PROXY-ID", "PROXY1"))
+                .child(parm("NAME", name));
+            if !self.homepage.is_empty() {
+                logical = logical.child(parm("STARTPAGE", &self.homepage));
+            }
+            root = root.child(logical.child(physical));
+        }
+        if !self.homepage.is_empty() || !self.proxy.is_empty() {
+            let mut browser = characteristic("APPLICATION")
+                .child(parm("APPID", "w2"))
+                .child(parm("NAME", name));
+            if !self.proxy.is_empty() {
+                browser = browser.child(parm("TO-PROXY", "PROXY1"));
+            }
+            if !self.homepage.is_empty() {
+                browser = browser.child(
+                    characteristic("RESOURCE")
+                        .child(parm("URI", &self.homepage))
+                        .child(parm("STARTPAGE", "")),
+                );
+            }
+            root = root.child(browser);
+        }
+        if !self.brew_url.is_empty() {
+            root = root.child(
+                characteristic("APPLICATION")
+                    .child(parm("APPID", "BREW"))
+                    .child(parm("NAME", "BREW download server"))
+                    .child(parm("ADDR", &self.brew_url)),
+            );
+        }
+        Document::new(&PROV_10, root)
+    }
+}
+
+/// The OMA DM bootstrap as a CP document (OMA-TS-DM_Bootstrap-V1_2 section
+/// 5.3, application w7): the server address and both credential sets.
+pub fn dm_bootstrap_document(account: &DmAccount, server_url: &str) -> Document {
+    let auth = |level: &str, name: &str, secret: &str, nonce: &str| {
+        characteristic("APPAUTH")
+            .child(parm("AAUTHLEVEL", level))
+            .child(parm("AAUTHTYPE", "DIGEST"))
+            .child(parm("AAUTHNAME", name))
+            .child(parm("AAUTHSECRET", secret))
+            .child(parm("AAUTHDATA", nonce))
+    };
+    let app = characteristic("APPLICATION")
+        .child(parm("APPID", "w7"))
+        .child(parm("PROVIDER-ID", &account.server_id))
+        .child(parm("NAME", &account.server_id))
+        .child(parm("ADDR", server_url))
+        .child(auth(
+            "APPSRV",
+            &account.server_id,
+            &account.server_password,
+            &account.server_nonce,
+        ))
+        .child(auth(
+            "CLIENT",
+            &account.client_username,
+            &account.client_password,
+            &account.client_nonce,
+        ));
+    Document::new(
+        &PROV_10,
+        Element::new("wap-provisioningdoc")
+            .attr("version", "1.0")
+            .child(app),
+    )
+}
+
+/// A CP document as a push protected with NETWPIN (key from the IMSI),
+/// OMA-WAP-TS-ProvBoot-V1_1 section 5.
+pub fn cp_push(doc: &Document, imsi: &str) -> Result<Vec<u8>, ContentError> {
+    let wbxml = wbxml::encode(doc, &PROV_10)?;
+    let mac = cp_security::mac_hex(&Credentials::NetwPin { imsi }, &wbxml)?;
+    Ok(PushPdu::provisioning(tid(), SecMethod::NetwPin, mac, wbxml).encode()?)
+}
+
+/// A Service Indication (WAP-167) pointing at `href`.
+pub fn service_indication(href: &str, text: &str) -> Result<Vec<u8>, ContentError> {
+    let indication = Element::new("indication")
+        .attr("href", href)
+        .attr("action", "signal-medium")
+        .text(text);
+    let doc = Document::new(&SI_10, Element::new("si").child(indication));
+    push(media::SIC, wbxml::encode(&doc, &SI_10)?)
+}
+
+/// A Service Loading (WAP-168) of `href`.
+pub fn service_loading(href: &str) -> Result<Vec<u8>, ContentError> {
+    let doc = Document::new(
+        &SL_10,
+        Element::new("sl")
+            .attr("href", href)
+            .attr("action", "execute-high"),
+    );
+    push(media::SLC, wbxml::encode(&doc, &SL_10)?)
+}
+
+fn push(content_type: u32, body: Vec<u8>) -> Result<Vec<u8>, ContentError> {
+    Ok(PushPdu {
+        tid: tid(),
+        content_type: super::codec::wsp::ContentType::well_known(content_type),
+        headers: vec![Header::ApplicationId(AppId::Code(
+            super::codec::wsp::app_id::WML_UA,
+        ))],
+        body,
+    }
+    .encode()?)
+}
+
+/// The payload of a row in readable form: the WSP headers and the decoded
+/// body (package #0 fields, or the WBXML document as XML), or the text.
+pub fn describe(msg: &OutboxMessage) -> String {
+    describe_payload(&msg.payload, msg.wdp_port)
+}
+
+/// [`describe`] for a payload not (yet) in the outbox.
+pub fn describe_payload(payload: &[u8], wdp_port: Option<i32>) -> String {
+    if wdp_port.is_none() {
+        return String::from_utf8_lossy(payload).into_owned();
+    }
+    match describe_push(payload) {
+        Ok(s) => s,
+        Err(e) => format!("(payload does not decode: {e})"),
+    }
+}
+
+fn describe_push(pdu: &[u8]) -> Result<String, ContentError> {
+    let push = PushPdu::decode(pdu)?;
+    let mut out = String::new();
+    let ct = match &push.content_type.media {
+        MediaType::WellKnown(c) => format!("0x{c:02X}"),
+        MediaType::Text(t) => t.clone(),
+    };
+    out.push_str(&format!("WSP Push, TID {}, Content-Type {ct}\n", push.tid));
+    for p in &push.content_type.params {
+        out.push_str(&format!("  parameter {p:?}\n"));
+    }
+    for h in &push.headers {
+        out.push_str(&format!("  header {h:?}\n"));
+    }
+    match &push.content_type.media {
+        MediaType::WellKnown(c) if *c == media::SYNCML_NOTIFICATION => {
+            let p = notification::decode(&push.body)?;
+            let n = &p.notification;
+            out.push_str(&format!(
+                "OMA-DM package #0: version {}, UI mode {:?}, initiator {:?}, session id {} (0x{:04X}), server id {}\n  digest {}\n",
+                n.version,
+                n.ui_mode,
+                n.initiator,
+                n.session_id,
+                n.session_id,
+                n.server_id,
+                hex::encode(p.digest),
+            ));
+        }
+        _ => {
+            let mut doc = wbxml::decode(&push.body, wbxml::known_vocabulary)?;
+            hide_secrets(&mut doc.root);
+            out.push_str(&wbxml::to_xml(&doc));
+        }
+    }
+    Ok(out)
+}
+
+/// The log is read by people who must not learn the DM secrets a bootstrap
+/// carries.
+fn hide_secrets(el: &mut Element) {
+    let secret = el.name == "parm"
+        && el
+            .attributes
+            .iter()
+            .any(|(k, v)| k == "name" && (v == "AAUTHSECRET" || v == "AUTHSECRET"));
+    if secret {
+        for (k, v) in el.attributes.iter_mut() {
+            if k == "value" {
+                *v = "(hidden)".into();
+            }
+        }
+    }
+    for child in el.children.iter_mut() {
+        if let wbxml::Node::Element(e) = child {
+            hide_secrets(e);
+        }
+    }
+}
+
+/// Number of short messages a payload needs (for display).
+pub fn parts_needed(msg: &OutboxMessage) -> usize {
+    match msg.wdp_port {
+        None => 1,
+        Some(_) if msg.payload.len() <= wdp::SINGLE_PAYLOAD => 1,
+        Some(_) => msg.payload.len().div_ceil(wdp::CONCAT_PAYLOAD),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messaging::codec::cp_security::verify_mac;
+    use crate::messaging::codec::wsp::Parameter;
+
+    fn account() -> DmAccount {
+        DmAccount {
+            device_id: 1,
+            server_id: "mdm.example.net".into(),
+            server_password: "srvpw".into(),
+            client_username: "A1001234200000".into(),
+            client_password: "clipw".into(),
+            client_nonce: "Y2xpZW50".into(),
+            server_nonce: "c2VydmVy".into(),
+            updated_at: 0,
+        }
+    }
+
+    fn row(payload: Vec<u8>) -> OutboxMessage {
+        OutboxMessage {
+            id: 1,
+            kind: "x".into(),
+            device_id: None,
+            mdn: "2125550100".into(),
+            payload,
+            data_coding: 4,
+            wdp_port: Some(2948),
+            summary: String::new(),
+            state: "queued".into(),
+            attempts: 0,
+            smsc_message_id: None,
+            last_error: String::new(),
+            next_attempt_at: 0,
+            claimed_by: None,
+            claimed_until: None,
+            created_by: "t".into(),
+            created_at: 0,
+            updated_at: 0,
+            submitted_at: None,
+            delivered_at: None,
+        }
+    }
+
+    #[test]
+    fn notification_carries_a_digest_the_device_can_check() {
+        let pdu = dm_notification(&account(), 0x1234, UiMode::Background).unwrap();
+        let push = PushPdu::decode(&pdu).unwrap();
+        assert!(notification::verify_digest(
+            &push.body,
+            "mdm.example.net",
+            "srvpw",
+            b"server"
+        ));
+        let text = describe(&row(pdu));
+        assert!(text.contains("session id 4660 (0x1234)"), "{text}");
+    }
+
+    #[test]
+    fn settings_push_is_signed_with_the_imsi() {
+        let s = CpSettings {
+            brew_url: "http://brew.example.net/".into(),
+            apn: "internet.example".into(),
+            proxy: "10.0.0.1".into(),
+            proxy_port: "9201".into(),
+            ..CpSettings::default()
+        };
+        let pdu = cp_push(&s.document(), "310150123456789").unwrap();
+        let push = PushPdu::decode(&pdu).unwrap();
+        let Some(Parameter::Mac(mac)) = push.content_type.params.get(1) else {
+            panic!("no MAC");
+        };
+        assert!(verify_mac(
+            &Credentials::NetwPin {
+                imsi: "310150123456789"
+            },
+            &push.body,
+            mac
+        ));
+        let text = describe(&row(pdu));
+        assert!(text.contains("http://brew.example.net/"), "{text}");
+        assert!(text.contains("internet.example"), "{text}");
+    }
+
+    #[test]
+    fn bootstrap_names_the_dm_server_and_both_credentials() {
+        let pdu = cp_push(
+            &dm_bootstrap_document(&account(), "https://dm.example.net/omadm"),
+            "310150123456789",
+        )
+        .unwrap();
+        let text = describe(&row(pdu));
+        for needle in [
+            "w7",
+            "https://dm.example.net/omadm",
+            "APPSRV",
+            "CLIENT",
+            "(hidden)",
+        ] {
+            assert!(text.contains(needle), "{needle} in {text}");
+        }
+        assert!(!text.contains("clipw") && !text.contains("srvpw"), "{text}");
+    }
+
+    #[test]
+    fn si_and_sl_decode_back() {
+        let si = service_indication("http://x.example/act", "Activate now").unwrap();
+        let text = describe(&row(si));
+        assert!(text.contains("http://x.example/act"), "{text}");
+        assert!(text.contains("Activate now"), "{text}");
+        let sl = service_loading("http://x.example/prl").unwrap();
+        assert!(describe(&row(sl)).contains("http://x.example/prl"));
+    }
+}

@@ -1,0 +1,284 @@
+//! Server-initiated OMA-DM sessions: the platform queues management
+//! commands for a device, sends it a notification (package #0) through the
+//! outbox, and runs the commands when the device calls back with Alert 1200
+//! and the session id it was told.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::account;
+use super::engine::Pending;
+use crate::db::schema::dm_jobs;
+use crate::db::{now_ms, DbConnection};
+use crate::firmware::package;
+use crate::fota::session as fota;
+use crate::messaging::codec::notification::UiMode;
+use crate::messaging::content::{self, ContentError};
+use crate::messaging::outbox::{self, Kind, NewMessage, OutboxMessage};
+use crate::registry::audit::{self, EntityKind};
+use crate::registry::identifiers::Mdn;
+use crate::registry::{device, profile, Actor, RegistryError};
+
+/// A notified device that has not called back after this long is not
+/// expected to any more.
+pub const JOB_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Read DevInfo and DevDetail back into the registry.
+    Refresh,
+    /// Network-initiated firmware update: the FUMO flow of client-initiated
+    /// FOTA, started by the server.
+    Fota,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Refresh => "refresh",
+            JobKind::Fota => "fota",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobKind> {
+        match s {
+            "refresh" => Some(JobKind::Refresh),
+            "fota" => Some(JobKind::Fota),
+            _ => None,
+        }
+    }
+
+    fn commands(self) -> Vec<Pending> {
+        match self {
+            JobKind::Refresh => vec![Pending::Get(vec![
+                "./DevInfo/Man".into(),
+                "./DevInfo/Mod".into(),
+                "./DevInfo/DmV".into(),
+                "./DevInfo/Lang".into(),
+                "./DevDetail/FwV".into(),
+            ])],
+            // The FOTA session's own plan asks the make-model-version query.
+            JobKind::Fota => Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("the device has no subscriber line (MDN) to send the notification to")]
+    NoMdn,
+    #[error("the device has no OMA-DM credentials; set them on the device page first")]
+    NoAccount,
+    #[error("no released firmware package updates {0}")]
+    NoUpdate(String),
+    #[error("the device already has a firmware update in progress (FOTA session {0})")]
+    FotaBusy(i64),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Content(#[from] ContentError),
+    #[error(transparent)]
+    Fota(#[from] crate::fota::FotaError),
+    #[error("database: {0}")]
+    Db(#[from] diesel::result::Error),
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = dm_jobs)]
+pub struct DmJob {
+    pub id: i64,
+    pub device_id: i64,
+    pub dm_session_id: i32,
+    pub kind: String,
+    pub commands: String,
+    pub state: String,
+    pub outbox_id: Option<i64>,
+    pub fota_session_id: Option<i64>,
+    pub detail: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl DmJob {
+    pub fn pending_commands(&self) -> Vec<Pending> {
+        serde_json::from_str(&self.commands).unwrap_or_default()
+    }
+}
+
+/// Queues a server-initiated session of `kind` for a device and its
+/// notification, in one transaction.
+pub fn notify(
+    conn: &mut DbConnection,
+    device_id: i64,
+    kind: JobKind,
+    actor: &Actor,
+    max_parts: u8,
+) -> Result<(DmJob, OutboxMessage), JobError> {
+    crate::db::write(conn, |conn| {
+        let dev = device::get(conn, device_id)?;
+        let mdn = match dev.profile_id {
+            Some(pid) => profile::get(conn, pid)?.mdn,
+            None => return Err(JobError::NoMdn),
+        };
+        let mdn = Mdn::parse(&mdn).map_err(|_| JobError::NoMdn)?;
+        let acct = account::get(conn, device_id)?.ok_or(JobError::NoAccount)?;
+        let now = now_ms();
+        diesel::update(
+            dm_jobs::table
+                .filter(dm_jobs::device_id.eq(device_id))
+                .filter(dm_jobs::state.eq("notified"))
+                .filter(dm_jobs::created_at.lt(now - JOB_TTL_MS)),
+        )
+        .set((
+            dm_jobs::state.eq("expired"),
+            dm_jobs::detail.eq("the device did not call back"),
+            dm_jobs::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+
+        let fota_session_id = match kind {
+            JobKind::Refresh => None,
+            JobKind::Fota => {
+                if package::find_update(conn, &dev.make, &dev.model, &dev.firmware_version)?
+                    .is_none()
+                {
+                    return Err(JobError::NoUpdate(format!(
+                        "{} {} {}",
+                        dev.make, dev.model, dev.firmware_version
+                    )));
+                }
+                let s = fota::register_pending(
+                    conn,
+                    device_id,
+                    "omadm",
+                    &dev.firmware_version,
+                    "network-initiated",
+                )?;
+                if s.state() != crate::fota::FotaState::Pending {
+                    return Err(JobError::FotaBusy(s.id));
+                }
+                Some(s.id)
+            }
+        };
+
+        let busy: Vec<i32> = dm_jobs::table
+            .filter(dm_jobs::device_id.eq(device_id))
+            .filter(dm_jobs::state.eq_any(["notified", "running"]))
+            .select(dm_jobs::dm_session_id)
+            .load(conn)?;
+        let session_id = loop {
+            let candidate: u16 = rand::random();
+            if candidate != 0 && !busy.contains(&i32::from(candidate)) {
+                break candidate;
+            }
+        };
+        let ui_mode = match kind {
+            JobKind::Refresh => UiMode::Background,
+            JobKind::Fota => UiMode::Informative,
+        };
+        let pdu = content::dm_notification(&acct, session_id, ui_mode)?;
+        let msg = outbox::queue(
+            conn,
+            &NewMessage::push(
+                Kind::DmNotification,
+                Some(device_id),
+                mdn,
+                pdu,
+                format!(
+                    "OMA-DM notification: {} session {session_id:04X}",
+                    kind.as_str()
+                ),
+            ),
+            &actor.to_string(),
+            max_parts,
+        )?;
+        let commands = serde_json::to_string(&kind.commands()).unwrap_or_else(|_| "[]".into());
+        diesel::insert_into(dm_jobs::table)
+            .values((
+                dm_jobs::device_id.eq(device_id),
+                dm_jobs::dm_session_id.eq(i32::from(session_id)),
+                dm_jobs::kind.eq(kind.as_str()),
+                dm_jobs::commands.eq(&commands),
+                dm_jobs::state.eq("notified"),
+                dm_jobs::outbox_id.eq(msg.id),
+                dm_jobs::fota_session_id.eq(fota_session_id),
+                dm_jobs::created_by.eq(actor.to_string()),
+                dm_jobs::created_at.eq(now),
+                dm_jobs::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        let job_id = crate::db::last_insert_id(conn)?;
+        let job = dm_jobs::table
+            .find(job_id)
+            .select(DmJob::as_select())
+            .first(conn)?;
+        audit::record(
+            conn,
+            actor,
+            EntityKind::Device,
+            device_id,
+            "server-initiated OMA-DM session queued",
+            &serde_json::json!({"job": job.id, "kind": kind.as_str(), "session_id": format!("{session_id:04X}"), "message": msg.id}),
+        )?;
+        tracing::info!(device = device_id, job = job.id, session = %format!("{session_id:04X}"), "OMA-DM notification queued");
+        Ok((job, msg))
+    })
+}
+
+/// The notified job a device's package 1 answers, by the SessionID it
+/// carries (hexadecimal as handsets write it, or decimal).
+pub fn for_callback(
+    conn: &mut DbConnection,
+    device_id: i64,
+    session_id: &str,
+) -> QueryResult<Option<DmJob>> {
+    let mut ids = Vec::new();
+    if let Ok(v) = u16::from_str_radix(session_id, 16) {
+        ids.push(i32::from(v));
+    }
+    if let Ok(v) = session_id.parse::<u16>() {
+        ids.push(i32::from(v));
+    }
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    dm_jobs::table
+        .filter(dm_jobs::device_id.eq(device_id))
+        .filter(dm_jobs::state.eq("notified"))
+        .filter(dm_jobs::dm_session_id.eq_any(ids))
+        .filter(dm_jobs::created_at.ge(now_ms() - JOB_TTL_MS))
+        .order(dm_jobs::id.desc())
+        .select(DmJob::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn set_state(conn: &mut DbConnection, id: i64, state: &str, detail: &str) -> QueryResult<()> {
+    diesel::update(dm_jobs::table.find(id))
+        .set((
+            dm_jobs::state.eq(state),
+            dm_jobs::detail.eq(detail),
+            dm_jobs::updated_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn get(conn: &mut DbConnection, id: i64) -> QueryResult<Option<DmJob>> {
+    dm_jobs::table
+        .find(id)
+        .select(DmJob::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn for_device(conn: &mut DbConnection, device_id: i64, limit: i64) -> QueryResult<Vec<DmJob>> {
+    dm_jobs::table
+        .filter(dm_jobs::device_id.eq(device_id))
+        .order(dm_jobs::id.desc())
+        .limit(limit)
+        .select(DmJob::as_select())
+        .load(conn)
+}
