@@ -210,6 +210,8 @@ fn main() {
                         fail: None,
                         gateway_header: Some("x-device-id".into()),
                         timings: Some(timings.clone()),
+                        server_password: None,
+                        server_nonce: Vec::new(),
                     };
                     match h.run_fota(&trace).await {
                         Ok(FotaOutcome::Updated { .. }) => {}

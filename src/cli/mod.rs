@@ -15,6 +15,8 @@ use crate::registry::lookup::{self, DeviceKey};
 use crate::registry::Actor;
 use crate::Application;
 
+mod messaging;
+
 #[derive(Parser)]
 #[command(
     name = "mdm",
@@ -82,6 +84,29 @@ enum Command {
         #[command(subcommand)]
         command: ArchiveCommand,
     },
+    /// Queue a server-initiated OMA-DM session: the notification goes out
+    /// through the outbox and the commands run when the device calls back.
+    Notify {
+        /// The device: ESN, MEID or MDN as registered.
+        #[arg(long)]
+        device: String,
+        /// What the session does: refresh (read DevInfo/DevDetail back) or
+        /// fota (a network-initiated firmware update).
+        #[arg(long, default_value = "refresh")]
+        job: String,
+    },
+    /// WAP Push to a device: OMA Client Provisioning.
+    Push {
+        #[command(subcommand)]
+        command: messaging::PushCommand,
+    },
+    /// The SMS outbox: what was sent, and what it became.
+    Outbox {
+        #[command(subcommand)]
+        command: messaging::OutboxCommand,
+    },
+    /// Run a test SMSC (SMPP v3.4) that accepts and prints every message.
+    SmscSim(messaging::SmscSimArgs),
     /// Load a realistic demo data set (idempotent).
     Demo {
         /// How many subscribers to create.
@@ -241,7 +266,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn open(config: &Config) -> anyhow::Result<Db> {
+pub(crate) fn open(config: &Config) -> anyhow::Result<Db> {
     let db = Db::connect(&config.database_url, 2)?;
     db.migrate()?;
     Ok(db)
@@ -263,6 +288,10 @@ fn read_secret(prompt: &str) -> anyhow::Result<String> {
 
 fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
+        Command::Notify { device, job } => messaging::notify(&config, &device, &job),
+        Command::Push { command } => messaging::push(&config, command),
+        Command::Outbox { command } => messaging::outbox(&config, command),
+        Command::SmscSim(args) => messaging::smsc_sim(&config, args),
         Command::Serve { demo } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -463,6 +492,8 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     fail,
                     gateway_header: Some(config.gateway_header.clone()),
                     timings: None,
+                    server_password: None,
+                    server_nonce: Vec::new(),
                 };
                 let tracer = crate::sim::trace::Trace::new(trace)?;
                 let outcome = handset.run_fota(&tracer).await?;

@@ -250,9 +250,15 @@ struct DetailPage {
     dev_id: String,
     can_edit: bool,
     can_care: bool,
+    can_ops: bool,
+    jobs: Vec<crate::omadm::job::DmJob>,
+    messages: Vec<crate::messaging::outbox::OutboxMessage>,
 }
 
 impl DetailPage {
+    fn hex4(&self, v: &i32) -> String {
+        format!("{v:04X}")
+    }
     fn t(&self, ms: &i64) -> String {
         crate::timefmt::utc(*ms)
     }
@@ -268,7 +274,7 @@ async fn detail(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
-    let (v, timeline, fota, dm) = state
+    let (v, timeline, fota, dm, jobs, messages) = state
         .db
         .run(move |c| -> Result<_, RegistryError> {
             let v = lookup::by_id(c, id)?;
@@ -279,7 +285,16 @@ async fn detail(
             let timeline = audit::for_entities(c, &entities, 200)?;
             let fota = crate::fota::session::for_device(c, id, 20)?;
             let dm = crate::omadm::account::get(c, id)?;
-            Ok((v, timeline, fota, dm))
+            let jobs = crate::omadm::job::for_device(c, id, 10)?;
+            let messages = crate::messaging::outbox::list(
+                c,
+                &crate::messaging::outbox::Filter {
+                    device_id: Some(id),
+                    ..Default::default()
+                },
+                10,
+            )?;
+            Ok((v, timeline, fota, dm, jobs, messages))
         })
         .await?;
     let dev_id = crate::omadm::engine::dev_id_of(&v.device);
@@ -292,6 +307,9 @@ async fn detail(
         dev_id,
         can_edit: user.can(Permission::EditDevices),
         can_care: user.can(Permission::EditProfiles),
+        can_ops: user.can(Permission::ViewOps),
+        jobs,
+        messages,
     })
 }
 

@@ -71,8 +71,14 @@ pub async fn check(
             let d = &view.device;
             match protocol {
                 Some(Protocol::Omadm) | Some(Protocol::Both) => {
-                    let s = fota::register_pending(c, d.id, "omadm", &d.firmware_version)
-                        .map_err(|e| RegistryError::Conflict(e.to_string()))?;
+                    let s = fota::register_pending(
+                        c,
+                        d.id,
+                        "omadm",
+                        &d.firmware_version,
+                        "client-initiated",
+                    )
+                    .map_err(|e| RegistryError::Conflict(e.to_string()))?;
                     Ok(Ok(s.id))
                 }
                 Some(Protocol::Iota) => Ok(Err(format!(

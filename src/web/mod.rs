@@ -10,6 +10,7 @@ pub mod firmware;
 pub mod forms;
 pub mod fota;
 pub mod health;
+pub mod messages;
 pub mod omadm;
 pub mod ops;
 pub mod ranged;
@@ -35,6 +36,8 @@ pub struct AppState {
     /// Imports running on this node, by import run id.
     pub imports: Arc<Mutex<HashMap<i64, Arc<Progress>>>>,
     pub started_at: i64,
+    /// The SMS sender of this node, when an SMSC is configured.
+    pub messaging: Option<crate::messaging::sender::Messaging>,
 }
 
 pub fn render<T: Template>(page: &T) -> Result<HttpResponse, WebError> {
@@ -63,6 +66,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(assets::routes)
         .configure(auth::routes)
         .configure(ops::routes)
+        .configure(messages::routes)
         .configure(devices::routes)
         .configure(care::routes)
         .configure(firmware::routes)

@@ -84,6 +84,9 @@ struct DashboardPage {
     db_latency_ms: String,
     uptime: String,
     pool: String,
+    link: super::messages::LinkView,
+    queued: i64,
+    failed: i64,
 }
 
 impl DashboardPage {
@@ -116,7 +119,7 @@ async fn dashboard(
         })
         .await;
     let latency = started.elapsed();
-    let (o, events, imports, purges) = state
+    let (o, events, imports, purges, outbox) = state
         .db
         .run(|c| -> Result<_, RegistryError> {
             Ok((
@@ -124,9 +127,18 @@ async fn dashboard(
                 audit::recent(c, 15)?,
                 import::recent_runs(c, 5)?,
                 crate::retention::purge::recent(c, 5)?,
+                crate::messaging::outbox::counts(c)?,
             ))
         })
         .await?;
+    let count_of = |s: &str| {
+        outbox
+            .iter()
+            .find(|(k, _)| k == s)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    };
+    let (queued, failed) = (count_of("queued") + count_of("sending"), count_of("failed"));
     let state_counts = crate::registry::profile::ActivationState::ALL
         .iter()
         .map(|s| {
@@ -170,6 +182,9 @@ async fn dashboard(
         db_latency_ms: format!("{:.1}", latency.as_secs_f64() * 1000.0),
         uptime: uptime(state.started_at),
         pool,
+        link: super::messages::link_view(&state),
+        queued,
+        failed,
         o,
     })
 }

@@ -17,6 +17,7 @@ pub struct TestApp {
     pub db: Db,
     pub client: reqwest::Client,
     pub data_dir: std::path::PathBuf,
+    pub database_url: String,
     _dir: tempfile::TempDir,
     pg: Option<(String, String)>,
 }
@@ -121,6 +122,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         db,
         client: client(),
         data_dir: dir.path().join("data"),
+        database_url,
         _dir: dir,
         pg,
     }

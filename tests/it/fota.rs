@@ -84,6 +84,8 @@ fn handset(app: &TestApp, encoding: Encoding, fail: Option<Fail>, password: &str
         fail,
         gateway_header: Some("x-device-id".into()),
         timings: None,
+        server_password: None,
+        server_nonce: Vec::new(),
     }
 }
 

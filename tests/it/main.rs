@@ -7,5 +7,6 @@ mod common;
 mod firmware;
 mod fota;
 mod import;
+mod messaging;
 mod portal;
 mod purge;

@@ -1,0 +1,299 @@
+//! `mdm notify`, `mdm push`, `mdm outbox` and `mdm smsc-sim`.
+
+use clap::{Args, Subcommand};
+
+use super::open;
+use crate::config::Config;
+use crate::messaging::content::{self, CpSettings};
+use crate::messaging::outbox::{self, Filter};
+use crate::messaging::provisioning;
+use crate::messaging::smpp::test_smsc::{TestSmsc, TestSmscOptions};
+use crate::omadm::job::{self, JobKind};
+use crate::registry::lookup::{self, DeviceKey};
+use crate::registry::Actor;
+use crate::timefmt;
+
+#[derive(Subcommand)]
+pub enum PushCommand {
+    /// OMA CP settings push (BREW URL, data/WAP connectivity), NETWPIN-signed.
+    Cp {
+        #[arg(long)]
+        device: String,
+        #[arg(long, default_value = "")]
+        brew_url: String,
+        /// Packet data APN.
+        #[arg(long, default_value = "")]
+        apn: String,
+        /// WAP proxy (IPv4) and port.
+        #[arg(long, default_value = "")]
+        proxy: String,
+        #[arg(long, default_value = "")]
+        proxy_port: String,
+        #[arg(long, default_value = "")]
+        homepage: String,
+    },
+    /// OMA CP bootstrap of the device's OMA-DM account.
+    Bootstrap {
+        #[arg(long)]
+        device: String,
+        /// The OMA-DM server URL the handset should use (default: MDM_PUBLIC_URL/omadm).
+        #[arg(long)]
+        server_url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OutboxCommand {
+    /// The latest messages and their states.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        mdn: Option<String>,
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// One message with its decoded payload.
+    Show { id: i64 },
+    /// Queue a failed message again.
+    Retry { id: i64 },
+}
+
+#[derive(Args)]
+pub struct SmscSimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:2775")]
+    listen: std::net::SocketAddr,
+    #[arg(long, default_value = "mdm")]
+    system_id: String,
+    #[arg(long, default_value = "secret")]
+    password: String,
+}
+
+fn device_id(config: &Config, device: &str) -> anyhow::Result<(crate::db::Db, i64)> {
+    let db = open(config)?;
+    let id = {
+        let mut conn = db.get()?;
+        lookup::find(&mut conn, &DeviceKey::parse(device)?)?.id
+    };
+    Ok((db, id))
+}
+
+fn sender_hint(config: &Config) {
+    if config.smsc.is_none() {
+        eprintln!("note: MDM_SMSC_URL is not set here; a server with an SMSC configured sends it");
+    }
+}
+
+pub fn notify(config: &Config, device: &str, kind: &str) -> anyhow::Result<()> {
+    let kind = JobKind::parse(kind).ok_or_else(|| anyhow::anyhow!("--job is refresh or fota"))?;
+    let (db, id) = device_id(config, device)?;
+    let mut conn = db.get()?;
+    let (job, msg) = job::notify(
+        &mut conn,
+        id,
+        kind,
+        &Actor::System("cli"),
+        config.sms_max_parts,
+    )?;
+    println!(
+        "job {} ({}) queued: session id {:04X}, notification message {} to {} ({})",
+        job.id, job.kind, job.dm_session_id, msg.id, msg.mdn, msg.state
+    );
+    sender_hint(config);
+    Ok(())
+}
+
+pub fn push(config: &Config, command: PushCommand) -> anyhow::Result<()> {
+    let msg = match command {
+        PushCommand::Cp {
+            device,
+            brew_url,
+            apn,
+            proxy,
+            proxy_port,
+            homepage,
+        } => {
+            let (db, id) = device_id(config, &device)?;
+            let mut conn = db.get()?;
+            let settings = CpSettings {
+                name: String::new(),
+                brew_url,
+                apn,
+                proxy,
+                proxy_port,
+                homepage,
+            };
+            provisioning::push_settings(
+                &mut conn,
+                id,
+                &settings,
+                &Actor::System("cli"),
+                config.sms_max_parts,
+            )?
+        }
+        PushCommand::Bootstrap { device, server_url } => {
+            let url = match server_url
+                .or_else(|| config.public_url.as_ref().map(|u| format!("{u}/omadm")))
+            {
+                Some(u) => u,
+                None => anyhow::bail!("give --server-url or set MDM_PUBLIC_URL"),
+            };
+            let (db, id) = device_id(config, &device)?;
+            let mut conn = db.get()?;
+            provisioning::push_bootstrap(
+                &mut conn,
+                id,
+                &url,
+                &Actor::System("cli"),
+                config.sms_max_parts,
+            )?
+        }
+    };
+    println!(
+        "message {} queued to {}: {} ({}, {} short message(s))",
+        msg.id,
+        msg.mdn,
+        msg.summary,
+        msg.state,
+        content::parts_needed(&msg)
+    );
+    sender_hint(config);
+    Ok(())
+}
+
+pub fn outbox(config: &Config, command: OutboxCommand) -> anyhow::Result<()> {
+    let db = open(config)?;
+    let mut conn = db.get()?;
+    match command {
+        OutboxCommand::List {
+            json,
+            mdn,
+            state,
+            kind,
+            limit,
+        } => {
+            if let Some(s) = &state {
+                if !outbox::STATES.contains(&s.as_str()) {
+                    anyhow::bail!("--state is one of {}", outbox::STATES.join(", "));
+                }
+            }
+            let rows = outbox::list(
+                &mut conn,
+                &Filter {
+                    mdn,
+                    kind,
+                    state,
+                    device_id: None,
+                },
+                limit.clamp(1, 10_000),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(());
+            }
+            println!(
+                "{:>8}  {:<16} {:<12} {:<10} {:>3}  {:<20} SMSC ID / ERROR",
+                "ID", "KIND", "MDN", "STATE", "TRY", "UPDATED"
+            );
+            for r in rows {
+                let note = if r.last_error.is_empty() {
+                    r.smsc_message_id.clone().unwrap_or_default()
+                } else {
+                    r.last_error.clone()
+                };
+                println!(
+                    "{:>8}  {:<16} {:<12} {:<10} {:>3}  {:<20} {}",
+                    r.id,
+                    r.kind,
+                    r.mdn,
+                    r.state,
+                    r.attempts,
+                    timefmt::utc(r.updated_at),
+                    note
+                );
+            }
+            Ok(())
+        }
+        OutboxCommand::Show { id } => {
+            let Some(r) = outbox::get(&mut conn, id)? else {
+                anyhow::bail!("no message {id}");
+            };
+            println!("message {} to {} — {}", r.id, r.mdn, r.summary);
+            println!(
+                "state {} after {} attempt(s); SMSC id {}; {}",
+                r.state,
+                r.attempts,
+                r.smsc_message_id.as_deref().unwrap_or("-"),
+                r.last_error
+            );
+            println!("{}", content::describe(&r));
+            Ok(())
+        }
+        OutboxCommand::Retry { id } => {
+            if outbox::requeue(&mut conn, id)? {
+                println!("message {id} queued again");
+                Ok(())
+            } else {
+                anyhow::bail!("message {id} is not failed (only failed messages are retried)")
+            }
+        }
+    }
+}
+
+/// A stand-alone SMSC for trying the platform by hand: accepts every
+/// message, acknowledges with delivery receipts, and prints what arrived.
+pub fn smsc_sim(_config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let smsc = TestSmsc::start(
+            args.listen,
+            TestSmscOptions {
+                system_id: args.system_id,
+                password: args.password,
+            },
+        )
+        .await?;
+        println!("test SMSC listening; set MDM_SMSC_URL={}", smsc.url());
+        let mut inbox = crate::sim::sms_inbox::SmsInbox::new();
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+            }
+            let accepted = smsc.accepted();
+            for s in accepted.iter().skip(seen) {
+                println!(
+                    "submit_sm {} to {} ({} octets)",
+                    s.message_id,
+                    s.destination_addr,
+                    s.short_message.len()
+                );
+                if s.esm_class & 0x40 == 0 {
+                    println!("  text: {}", String::from_utf8_lossy(&s.short_message));
+                    continue;
+                }
+                match inbox.receive(&s.destination_addr, &s.short_message) {
+                    Ok(Some(p)) => {
+                        let pdu = p.push.encode().unwrap_or_default();
+                        for line in content::describe_payload(&pdu, Some(2948)).lines() {
+                            println!("  {line}");
+                        }
+                    }
+                    Ok(None) => println!("  (part of a longer message)"),
+                    Err(e) => println!("  does not decode as WAP push: {e}"),
+                }
+            }
+            seen = accepted.len();
+        }
+        smsc.stop();
+        anyhow::Ok(())
+    })
+}

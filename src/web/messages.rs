@@ -1,0 +1,416 @@
+//! The message log (Operation & Maintenance) and the device actions that
+//! send messages: server-initiated OMA-DM sessions and OMA CP pushes.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::forms::FormData;
+use super::session::{flash, Area, CurrentUser, PageCtx};
+use super::{redirect, render, AppState, WebError};
+use crate::auth::Permission;
+use crate::messaging::content::{self, CpSettings};
+use crate::messaging::inbound::{self, StoredInbound};
+use crate::messaging::outbox::{self, Filter, Kind, OutboxMessage};
+use crate::messaging::provisioning::{self, PushError};
+use crate::messaging::smpp::LinkStatus;
+use crate::omadm::job::{self, JobError, JobKind};
+use crate::registry::identifiers::Mdn;
+use crate::registry::RegistryError;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ops/messages", web::get().to(log))
+        .route("/ops/messages/{id}", web::get().to(detail))
+        .route("/ops/messages/{id}/retry", web::post().to(retry))
+        .route("/devices/{id}/notify", web::post().to(notify))
+        .route("/devices/{id}/push/settings", web::post().to(push_settings))
+        .route(
+            "/devices/{id}/push/bootstrap",
+            web::post().to(push_bootstrap),
+        );
+}
+
+/// The SMSC link as the O&M screens show it.
+pub struct LinkView {
+    pub configured: bool,
+    pub up: bool,
+    pub text: String,
+    pub smsc: String,
+}
+
+pub fn link_view(state: &AppState) -> LinkView {
+    let Some(m) = &state.messaging else {
+        return LinkView {
+            configured: false,
+            up: false,
+            text: "not configured (set MDM_SMSC_URL)".into(),
+            smsc: String::new(),
+        };
+    };
+    let (up, text) = match m.status() {
+        LinkStatus::Bound { since, mode } => {
+            let ms = since
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            (
+                true,
+                format!("bound as {mode} since {}", crate::timefmt::utc(ms)),
+            )
+        }
+        LinkStatus::Connecting { attempt } => (false, format!("connecting (attempt {attempt})")),
+        LinkStatus::Down { reason, retry_in } => (
+            false,
+            format!("down: {reason}; retrying in {} s", retry_in.as_secs()),
+        ),
+        LinkStatus::Stopped => (false, "stopped".into()),
+    };
+    LinkView {
+        configured: true,
+        up,
+        text,
+        smsc: m.smsc(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LogQuery {
+    mdn: Option<String>,
+    kind: Option<String>,
+    state: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "ops/messages.html")]
+struct LogPage {
+    ctx: PageCtx,
+    link: LinkView,
+    counts: Vec<(String, i64)>,
+    rows: Vec<OutboxMessage>,
+    inbound: Vec<StoredInbound>,
+    mdn: String,
+    kind: String,
+    state: String,
+    kinds: Vec<(&'static str, &'static str)>,
+    states: Vec<&'static str>,
+    error: String,
+}
+
+impl LogPage {
+    fn t(&self, ms: &i64) -> String {
+        crate::timefmt::utc(*ms)
+    }
+}
+
+async fn log(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    q: web::Query<LogQuery>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ViewOps)?;
+    let q = q.into_inner();
+    let nonempty = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let mut error = String::new();
+    let mdn = match nonempty(q.mdn.clone()) {
+        None => None,
+        Some(m) => match Mdn::parse(&m) {
+            Ok(m) => Some(m.as_str().to_string()),
+            Err(e) => {
+                error = e.to_string();
+                None
+            }
+        },
+    };
+    let kind = nonempty(q.kind.clone()).filter(|k| Kind::parse(k).is_some());
+    let st = nonempty(q.state.clone()).filter(|s| outbox::STATES.contains(&s.as_str()));
+    let filter = Filter {
+        mdn: mdn.clone(),
+        kind: kind.clone(),
+        state: st.clone(),
+        device_id: None,
+    };
+    let inbound_source = mdn.clone();
+    let bad_filter = !error.is_empty();
+    let (counts, rows, inbound) = state
+        .db
+        .run(move |c| -> Result<_, RegistryError> {
+            Ok((
+                outbox::counts(c)?,
+                if bad_filter {
+                    Vec::new()
+                } else {
+                    outbox::list(c, &filter, 200)?
+                },
+                inbound::recent(c, inbound_source.as_deref(), 20)?,
+            ))
+        })
+        .await?;
+    render(&LogPage {
+        ctx: user.ctx(Area::Ops),
+        link: link_view(&state),
+        counts,
+        rows,
+        inbound,
+        mdn: q.mdn.unwrap_or_default(),
+        kind: kind.unwrap_or_default(),
+        state: st.unwrap_or_default(),
+        kinds: Kind::ALL.iter().map(|k| (k.as_str(), k.label())).collect(),
+        states: outbox::STATES.to_vec(),
+        error,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "ops/message.html")]
+struct DetailPage {
+    ctx: PageCtx,
+    m: OutboxMessage,
+    decoded: String,
+    parts: usize,
+    hex: String,
+}
+
+impl DetailPage {
+    fn t(&self, ms: &i64) -> String {
+        crate::timefmt::utc(*ms)
+    }
+    fn topt(&self, ms: &Option<i64>) -> String {
+        crate::timefmt::utc_opt(*ms)
+    }
+}
+
+async fn detail(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ViewOps)?;
+    let id = path.into_inner();
+    let m = state
+        .db
+        .run(move |c| outbox::get(c, id).map_err(RegistryError::from))
+        .await?
+        .ok_or_else(|| WebError::NotFound(format!("There is no message {id}.")))?;
+    let decoded = content::describe(&m);
+    let parts = content::parts_needed(&m);
+    // Bootstrap payloads carry secrets: their raw bytes are not shown.
+    let hex = if m.kind == Kind::CpBootstrap.as_str() {
+        "(hidden: the bootstrap carries the device's OMA-DM secrets)".into()
+    } else {
+        hex::encode(&m.payload)
+    };
+    render(&DetailPage {
+        ctx: user.ctx(Area::Ops),
+        m,
+        decoded,
+        parts,
+        hex,
+    })
+}
+
+async fn retry(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ViewOps)?;
+    user.check_form(&form)?;
+    let id = path.into_inner();
+    let done = state
+        .db
+        .run(move |c| outbox::requeue(c, id).map_err(RegistryError::from))
+        .await?;
+    if done {
+        tracing::info!(message = id, by = %user.actor(), "failed message queued again");
+        flash(
+            &user.session,
+            "success",
+            format!("Message {id} queued again."),
+        );
+        wake(&state);
+    } else {
+        flash(
+            &user.session,
+            "error",
+            format!("Message {id} is not failed; only failed messages are retried."),
+        );
+    }
+    Ok(redirect(&format!("/ops/messages/{id}")))
+}
+
+fn wake(state: &AppState) {
+    if let Some(m) = &state.messaging {
+        m.wake();
+    }
+}
+
+fn back_to_device(id: i64) -> HttpResponse {
+    redirect(&format!("/devices/{id}#messaging"))
+}
+
+async fn notify(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditDevices)?;
+    user.check_form(&form)?;
+    let id = path.into_inner();
+    let Some(kind) = form.get("job").and_then(|k| JobKind::parse(k)) else {
+        flash(&user.session, "error", "Choose what the session should do.");
+        return Ok(back_to_device(id));
+    };
+    let actor = user.actor();
+    let max_parts = state.config.sms_max_parts;
+    let outcome = state
+        .db
+        .run(move |c| -> Result<_, WebJobError> {
+            Ok(job::notify(c, id, kind, &actor, max_parts)?)
+        })
+        .await;
+    match outcome {
+        Ok((j, m)) => {
+            wake(&state);
+            flash(
+                &user.session,
+                "success",
+                format!(
+                    "Notification queued (message {}): the device is asked to call back with session id {:04X}.",
+                    m.id, j.dm_session_id
+                ),
+            );
+        }
+        Err(WebJobError::Job(JobError::Registry(RegistryError::NotFound(what)))) => {
+            return Err(WebError::NotFound(what))
+        }
+        Err(WebJobError::Job(e)) if is_user_error(&e) => {
+            tracing::info!(device = id, error = %e, "notification refused");
+            flash(&user.session, "error", e.to_string());
+        }
+        Err(e) => return Err(WebError::Internal(e.to_string())),
+    }
+    Ok(back_to_device(id))
+}
+
+fn is_user_error(e: &JobError) -> bool {
+    matches!(
+        e,
+        JobError::NoMdn | JobError::NoAccount | JobError::NoUpdate(_) | JobError::FotaBusy(_)
+    )
+}
+
+/// Joins the job and database error types for `Db::run`.
+#[derive(Debug, thiserror::Error)]
+enum WebJobError {
+    #[error(transparent)]
+    Job(#[from] JobError),
+    #[error(transparent)]
+    Push(#[from] PushError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+}
+
+fn push_outcome(
+    user: &CurrentUser,
+    state: &AppState,
+    id: i64,
+    outcome: Result<OutboxMessage, WebJobError>,
+) -> Result<HttpResponse, WebError> {
+    match outcome {
+        Ok(m) => {
+            wake(state);
+            let note = if m.state == "failed" {
+                (
+                    "error",
+                    format!("Message {} could not be queued: {}", m.id, m.last_error),
+                )
+            } else {
+                (
+                    "success",
+                    format!("{} queued as message {}.", m.summary, m.id),
+                )
+            };
+            flash(&user.session, note.0, note.1);
+        }
+        Err(WebJobError::Push(PushError::Registry(RegistryError::NotFound(what)))) => {
+            return Err(WebError::NotFound(what))
+        }
+        Err(WebJobError::Push(
+            e @ (PushError::NoMdn
+            | PushError::NoImsi
+            | PushError::NoAccount
+            | PushError::Empty
+            | PushError::Invalid(_)),
+        )) => {
+            tracing::info!(device = id, error = %e, "push refused");
+            flash(&user.session, "error", e.to_string());
+        }
+        Err(e) => return Err(WebError::Internal(e.to_string())),
+    }
+    Ok(back_to_device(id))
+}
+
+async fn push_settings(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditProfiles)?;
+    user.check_form(&form)?;
+    let id = path.into_inner();
+    let field = |k: &str| {
+        form.get(k)
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let settings = CpSettings {
+        name: String::new(),
+        brew_url: field("brew_url"),
+        apn: field("apn"),
+        proxy: field("proxy"),
+        proxy_port: field("proxy_port"),
+        homepage: field("homepage"),
+    };
+    let actor = user.actor();
+    let max_parts = state.config.sms_max_parts;
+    let outcome = state
+        .db
+        .run(move |c| -> Result<_, WebJobError> {
+            Ok(provisioning::push_settings(
+                c, id, &settings, &actor, max_parts,
+            )?)
+        })
+        .await;
+    push_outcome(&user, &state, id, outcome)
+}
+
+async fn push_bootstrap(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditProfiles)?;
+    user.check_form(&form)?;
+    let id = path.into_inner();
+    let server_url = format!("{}/omadm", super::omadm::base_url(&state, &req));
+    let actor = user.actor();
+    let max_parts = state.config.sms_max_parts;
+    let outcome = state
+        .db
+        .run(move |c| -> Result<_, WebJobError> {
+            Ok(provisioning::push_bootstrap(
+                c,
+                id,
+                &server_url,
+                &actor,
+                max_parts,
+            )?)
+        })
+        .await;
+    push_outcome(&user, &state, id, outcome)
+}
