@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 
 use super::open;
 use crate::config::Config;
+use crate::messaging::codec::wsp::{media, MediaType};
 use crate::messaging::content::{self, CpSettings};
 use crate::messaging::outbox::{self, Filter};
 use crate::messaging::provisioning;
@@ -11,6 +12,7 @@ use crate::messaging::smpp::test_smsc::{TestSmsc, TestSmscOptions};
 use crate::omadm::job::{self, JobKind};
 use crate::registry::lookup::{self, DeviceKey};
 use crate::registry::Actor;
+use crate::sim::omadm_handset::Handset;
 use crate::timefmt;
 
 #[derive(Subcommand)]
@@ -72,6 +74,10 @@ pub struct SmscSimArgs {
     system_id: String,
     #[arg(long, default_value = "secret")]
     password: String,
+    /// Play the handsets too: answer each OMA-DM notification as the
+    /// registered device with that MDN would, calling this server back.
+    #[arg(long)]
+    answer_as_handsets: Option<String>,
 }
 
 fn device_id(config: &Config, device: &str) -> anyhow::Result<(crate::db::Db, i64)> {
@@ -247,7 +253,11 @@ pub fn outbox(config: &Config, command: OutboxCommand) -> anyhow::Result<()> {
 
 /// A stand-alone SMSC for trying the platform by hand: accepts every
 /// message, acknowledges with delivery receipts, and prints what arrived.
-pub fn smsc_sim(_config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
+pub fn smsc_sim(config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
+    let handsets = match &args.answer_as_handsets {
+        Some(server) => Some((open(config)?, server.trim_end_matches('/').to_string())),
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -282,6 +292,18 @@ pub fn smsc_sim(_config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
                 }
                 match inbox.receive(&s.destination_addr, &s.short_message) {
                     Ok(Some(p)) => {
+                        if let Some((db, server)) = &handsets {
+                            if p.push.content_type.media
+                                == MediaType::WellKnown(media::SYNCML_NOTIFICATION)
+                            {
+                                tokio::spawn(answer(
+                                    db.clone(),
+                                    server.clone(),
+                                    p.destination.clone(),
+                                    p.push.body.clone(),
+                                ));
+                            }
+                        }
                         let pdu = p.push.encode().unwrap_or_default();
                         for line in content::describe_payload(&pdu, Some(2948)).lines() {
                             println!("  {line}");
@@ -296,4 +318,56 @@ pub fn smsc_sim(_config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
         smsc.stop();
         anyhow::Ok(())
     })
+}
+
+/// The simulated handset with `mdn` answers a notification.
+async fn answer(db: crate::db::Db, server: String, mdn: String, package0: Vec<u8>) {
+    let found = db
+        .run(move |c| -> anyhow::Result<_> {
+            let d = lookup::find(c, &DeviceKey::parse(&mdn)?)?;
+            let acct = crate::omadm::account::get(c, d.id)?
+                .ok_or_else(|| anyhow::anyhow!("device {} has no OMA-DM credentials", d.id))?;
+            Ok((d, acct))
+        })
+        .await;
+    let (d, acct) = match found {
+        Ok(v) => v,
+        Err(e) => {
+            println!("  handset: cannot answer: {e}");
+            return;
+        }
+    };
+    let dev_id = crate::omadm::engine::dev_id_of(&d);
+    let mut handset = Handset {
+        server,
+        fota_path: String::new(),
+        dev_id: dev_id.clone(),
+        username: dev_id,
+        password: acct.client_password.clone(),
+        man: d.make.clone(),
+        model: d.model.clone(),
+        firmware: d.firmware_version.clone(),
+        encoding: crate::omadm::syncml::Encoding::Wbxml,
+        fail: None,
+        gateway_header: None,
+        timings: None,
+        server_password: Some(acct.server_password.clone()),
+        server_nonce: acct.server_nonce_bytes(),
+    };
+    let trace = match crate::sim::trace::Trace::new(None) {
+        Ok(t) => t,
+        Err(e) => {
+            println!("  handset: {e}");
+            return;
+        }
+    };
+    match handset.run_notified(&package0, &trace).await {
+        Ok(o) => println!(
+            "  handset {} called back with session id {}{}",
+            d.label(),
+            o.session_id,
+            o.fota.map(|f| format!("; {f}")).unwrap_or_default()
+        ),
+        Err(e) => println!("  handset {}: {e}", d.label()),
+    }
 }

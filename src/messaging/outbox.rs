@@ -323,7 +323,38 @@ pub fn record(
     }
     crate::db::write(conn, |conn| {
         let now = now_ms();
+        // On PostgreSQL every statement is a round trip: the common case,
+        // accepted, goes in one statement for the whole batch.
+        let batched = if let DbConnection::Postgres(pg) = conn {
+            let (ids, mids): (Vec<i64>, Vec<String>) = outcomes
+                .iter()
+                .filter_map(|(id, _, o)| match o {
+                    SendOutcome::Accepted { message_id } => Some((*id, message_id.clone())),
+                    _ => None,
+                })
+                .unzip();
+            if !ids.is_empty() {
+                use diesel::sql_types::{Array, BigInt, Text};
+                diesel::sql_query(
+                    "UPDATE outbox AS o SET state = 'submitted', smsc_message_id = v.mid, \
+                     submitted_at = $1, updated_at = $1, last_error = '', claimed_by = NULL, \
+                     claimed_until = NULL FROM unnest($2, $3) AS v(id, mid) \
+                     WHERE o.id = v.id AND o.state = 'sending' AND o.claimed_by = $4",
+                )
+                .bind::<BigInt, _>(now)
+                .bind::<Array<BigInt>, _>(&ids)
+                .bind::<Array<Text>, _>(&mids)
+                .bind::<Text, _>(node)
+                .execute(pg)?;
+            }
+            true
+        } else {
+            false
+        };
         for (id, attempts, outcome) in outcomes {
+            if batched && matches!(outcome, SendOutcome::Accepted { .. }) {
+                continue;
+            }
             let mine = outbox::table
                 .filter(outbox::id.eq(id))
                 .filter(outbox::state.eq("sending"))
@@ -399,7 +430,44 @@ pub fn apply_receipts(conn: &mut DbConnection, receipts: &[Receipt]) -> QueryRes
     crate::db::write(conn, |conn| {
         let now = now_ms();
         let mut unmatched = Vec::new();
+        let batched = if let DbConnection::Postgres(pg) = conn {
+            let ids: Vec<&str> = receipts
+                .iter()
+                .filter(|r| r.delivered)
+                .map(|r| r.message_id.as_str())
+                .collect();
+            if !ids.is_empty() {
+                use diesel::sql_types::{Array, BigInt, Text};
+                #[derive(QueryableByName)]
+                struct Matched {
+                    #[diesel(sql_type = Text)]
+                    smsc_message_id: String,
+                }
+                let matched: Vec<Matched> = diesel::sql_query(
+                    "UPDATE outbox SET state = 'delivered', delivered_at = $1, updated_at = $1 \
+                     WHERE smsc_message_id = ANY($2) AND state = 'submitted' \
+                     RETURNING smsc_message_id",
+                )
+                .bind::<BigInt, _>(now)
+                .bind::<Array<Text>, _>(&ids)
+                .load(pg)?;
+                let matched: std::collections::HashSet<String> =
+                    matched.into_iter().map(|m| m.smsc_message_id).collect();
+                unmatched.extend(
+                    receipts
+                        .iter()
+                        .filter(|r| r.delivered && !matched.contains(&r.message_id))
+                        .cloned(),
+                );
+            }
+            true
+        } else {
+            false
+        };
         for r in receipts {
+            if batched && r.delivered {
+                continue;
+            }
             let target = outbox::table
                 .filter(outbox::smsc_message_id.eq(&r.message_id))
                 .filter(outbox::state.eq("submitted"));

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::inbound::{self, InboundRouter, InboundSms};
 use super::outbox::{self, OutboxMessage, Receipt, SendOutcome};
@@ -36,7 +36,7 @@ impl SenderOptions {
     pub fn new(max_parts: u8, max_attempts: i32) -> Self {
         SenderOptions {
             node: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
-            batch: 200,
+            batch: 500,
             lease_ms: 120_000,
             max_parts,
             max_attempts,
@@ -46,7 +46,10 @@ impl SenderOptions {
 }
 
 enum Record {
-    Outcome(i64, i32, SendOutcome),
+    /// The permit travels with the outcome and is released once it is
+    /// written, so the rows acknowledged but not yet recorded (those a crash
+    /// would send again) never exceed the in-flight limit.
+    Outcome(i64, i32, SendOutcome, Option<OwnedSemaphorePermit>),
     Receipt(Receipt),
 }
 
@@ -181,8 +184,7 @@ async fn claim_loop(
             let max_parts = opts.max_parts;
             tokio::spawn(async move {
                 let outcome = send_row(&link, &row, max_parts, &throttled_until).await;
-                let _ = records.send(Record::Outcome(row.id, row.attempts, outcome));
-                drop(permit);
+                let _ = records.send(Record::Outcome(row.id, row.attempts, outcome, permit));
             });
         }
     }
@@ -269,10 +271,14 @@ async fn recorder(db: Db, opts: SenderOptions, mut rx: mpsc::UnboundedReceiver<R
             }
         }
         let mut outcomes = Vec::new();
+        let mut permits = Vec::new();
         let mut receipts: Vec<Receipt> = early.iter().map(|(_, r)| r.clone()).collect();
         for r in batch {
             match r {
-                Record::Outcome(id, attempts, o) => outcomes.push((id, attempts, o)),
+                Record::Outcome(id, attempts, o, permit) => {
+                    outcomes.push((id, attempts, o));
+                    permits.push(permit);
+                }
                 Record::Receipt(r) => receipts.push(r),
             }
         }
@@ -284,6 +290,7 @@ async fn recorder(db: Db, opts: SenderOptions, mut rx: mpsc::UnboundedReceiver<R
                 Ok(outbox::apply_receipts(c, &receipts)?)
             })
             .await;
+        drop(permits);
         match written {
             Ok(unmatched) => {
                 let now = now_ms();

@@ -672,3 +672,33 @@ async fn inbound_short_messages_are_stored_and_shown() {
         "a bad MDN filter is explained"
     );
 }
+
+#[tokio::test]
+async fn rows_held_by_a_node_that_died_are_sent_once_its_lease_runs_out() {
+    let smsc = start_smsc().await;
+    let app = spawn_app_with(|_| {}).await;
+    let (device_id, _) = line(&app).await;
+    queue_notifications(&app, device_id, 5).await;
+    // A node claims three rows and dies before submitting them.
+    let claimed = app
+        .with_conn(|c| mdm::messaging::outbox::claim(c, "dead-node", 3, 300).unwrap())
+        .await;
+    assert_eq!(claimed.len(), 3);
+    let mut opts = mdm::messaging::sender::SenderOptions::new(8, 10);
+    opts.poll = Duration::from_millis(100);
+    let sender = mdm::messaging::sender::Messaging::start(
+        app.db.clone(),
+        smsc_config(&smsc),
+        opts,
+        mdm::messaging::inbound::InboundRouter::default(),
+    );
+    wait_until("all delivered", || all_in_state(&app, "delivered")).await;
+    assert_no_duplicates(&smsc, 5);
+    let attempts: Vec<i32> = message_states(&app).await.iter().map(|r| r.2).collect();
+    assert_eq!(
+        attempts,
+        vec![2, 2, 2, 1, 1],
+        "the dead node's claim counted"
+    );
+    sender.shutdown().await;
+}
