@@ -154,6 +154,30 @@ async fn an_operator_signs_in_finds_a_device_and_opens_its_detail_page() {
         assert!(timeline.contains("created device"), "{timeline}");
         screenshot(&c, "detail").await;
 
+        // A care action on the same page: an OMA CP settings push, which
+        // then shows in the message log (no SMSC here, so it waits queued).
+        c.find(Locator::Id("brew_url"))
+            .await?
+            .send_keys("http://brew.operator.example/")
+            .await?;
+        c.find(Locator::Css(
+            "form[action$='/push/settings'] button[type=submit]",
+        ))
+        .await?
+        .click()
+        .await?;
+        let flash = c.wait().for_element(Locator::Css(".flash")).await?;
+        let text = flash.text().await?;
+        assert!(text.contains("queued as message"), "{text}");
+        c.goto(&app.url("/ops/messages")).await?;
+        let log = c.wait().for_element(Locator::Id("messages")).await?;
+        let text = log.text().await?;
+        assert!(
+            text.contains("cp_settings") && text.contains("queued"),
+            "{text}"
+        );
+        screenshot(&c, "messages").await;
+
         c.goto(&app.url("/ops")).await?;
         c.wait().for_element(Locator::Id("metric-devices")).await?;
         screenshot(&c, "dashboard").await;
