@@ -67,6 +67,9 @@ pub struct Config {
     pub sms_max_parts: u8,
     /// `MDM_SMS_MAX_ATTEMPTS`: submissions before a message is failed (default 10).
     pub sms_max_attempts: i32,
+    /// `MDM_SWEEP_INTERVAL_SECS`: how often abandoned FOTA sessions,
+    /// unanswered notifications and idle DM sessions are closed (default 60; 0: never).
+    pub sweep_interval_secs: u64,
 }
 
 fn smsc_from_env() -> Result<Option<SmscConfig>, ConfigError> {
@@ -225,6 +228,7 @@ impl Config {
             smsc: smsc_from_env()?,
             sms_max_parts: parse("MDM_SMS_MAX_PARTS", 8)?,
             sms_max_attempts: parse("MDM_SMS_MAX_ATTEMPTS", 10)?,
+            sweep_interval_secs: parse("MDM_SWEEP_INTERVAL_SECS", 60)?,
         })
     }
 
@@ -258,6 +262,7 @@ impl Config {
             smsc: None,
             sms_max_parts: 8,
             sms_max_attempts: 10,
+            sweep_interval_secs: 0,
         }
     }
 }

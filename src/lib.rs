@@ -190,6 +190,7 @@ impl Application {
         }
         let server = server.run();
         spawn_purge_schedule(&state);
+        spawn_sweeper(&state);
         Ok(Application {
             port,
             server,
@@ -241,6 +242,32 @@ fn spawn_purge_schedule(state: &AppState) {
                 }
                 Ok(Err(e)) => tracing::error!(error = %e, "scheduled purge failed"),
                 Err(e) => tracing::error!(error = %e, "scheduled purge task failed"),
+            }
+        }
+    });
+}
+
+/// Closes abandoned FOTA sessions, unanswered notifications and idle DM
+/// sessions on a timer; harmless when several nodes do it.
+fn spawn_sweeper(state: &AppState) {
+    let interval = state.config.sweep_interval_secs;
+    if interval == 0 {
+        return;
+    }
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(interval));
+        loop {
+            tick.tick().await;
+            match db.run(fota::sweeper::sweep).await {
+                Ok(s) if s != fota::sweeper::Swept::default() => tracing::info!(
+                    fota_sessions = s.fota_sessions,
+                    jobs = s.jobs,
+                    dm_sessions = s.dm_sessions,
+                    "closed abandoned sessions"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "sweeping abandoned sessions failed"),
             }
         }
     });

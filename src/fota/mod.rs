@@ -3,6 +3,7 @@
 //! operators can follow it.
 
 pub mod session;
+pub mod sweeper;
 
 pub use session::{FotaSession, FotaState};
 

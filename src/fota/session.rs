@@ -80,7 +80,7 @@ impl FotaState {
 }
 
 /// A session still pending or querying after this long was abandoned.
-const ABANDONED_AFTER_MS: i64 = 30 * 60 * 1000;
+pub const ABANDONED_AFTER_MS: i64 = 30 * 60 * 1000;
 
 /// How a FUMO Generic Alert result code (OMA-TS-DM-FUMO-V1_0 section 6.1.6)
 /// ends a session.

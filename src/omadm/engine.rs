@@ -26,6 +26,13 @@ use crate::registry::{Actor, RegistryError};
 /// object per device is enough for client-initiated updates.
 pub const FUMO_NODE: &str = "./FUMO/pkg1";
 pub const FUMO_ALERT_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.downloadandupdate";
+/// Generic Alert types of the separate Download and Update operations
+/// (OMA-TS-DM-FUMO-V1_0 section 6.3).
+pub const FUMO_DOWNLOAD_ALERT_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.download";
+pub const FUMO_UPDATE_ALERT_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.update";
+/// Capability feature flag of handsets whose FUMO client wants Download
+/// then Update rather than DownloadAndUpdate.
+pub const FUMO_SPLIT_FEATURE: &str = "fumo-download-update";
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -710,6 +717,28 @@ fn generic_alert(
         tracing::info!(fota_session = s.id, code, state = %s.state, "generic alert for a closed FOTA session");
         return Ok(200);
     }
+    let alert_type = item
+        .meta
+        .as_ref()
+        .and_then(|m| m.r#type.as_deref())
+        .unwrap_or("");
+    if alert_type == FUMO_DOWNLOAD_ALERT_TYPE && code == 200 {
+        // The package is on the device: now the separate Update.
+        if s.state() != FotaState::Downloaded {
+            fota::advance(
+                conn,
+                s.id,
+                FotaState::Downloaded,
+                "FUMO Download reported 200",
+            )?;
+        }
+        state.queue.push(Pending::Exec {
+            target: format!("{FUMO_NODE}/Update"),
+            correlator: s.correlator.clone().unwrap_or_default(),
+        });
+        state.fota = Some(s.id);
+        return Ok(200);
+    }
     fota::finish(conn, s.id, code, &format!("FUMO result {code}"))?;
     state.fota = Some(s.id);
     Ok(200)
@@ -804,12 +833,19 @@ fn plan(
                 Some(p) => {
                     let correlator = B64.encode(auth::new_nonce()).replace(['+', '/', '='], "");
                     let url = format!("{}/dl/{}/dd?fota={fid}", cfg.base_url, p.id);
+                    let split = crate::registry::capability::for_device(conn, &make, &model, &fw)?
+                        .is_some_and(|c| c.feature_list().contains(&FUMO_SPLIT_FEATURE));
+                    let node = if split {
+                        "Download"
+                    } else {
+                        "DownloadAndUpdate"
+                    };
                     state.queue.push(Pending::Replace {
-                        target: format!("{FUMO_NODE}/DownloadAndUpdate/PkgURL"),
+                        target: format!("{FUMO_NODE}/{node}/PkgURL"),
                         data: url,
                     });
                     state.queue.push(Pending::Exec {
-                        target: format!("{FUMO_NODE}/DownloadAndUpdate"),
+                        target: format!("{FUMO_NODE}/{node}"),
                         correlator: correlator.clone(),
                     });
                     fota::offer(conn, fid, p.id, &p.to_version, &correlator)?;

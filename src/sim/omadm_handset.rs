@@ -13,7 +13,9 @@ use sha2::{Digest, Sha256};
 use super::trace::Trace;
 use super::SimError;
 use crate::omadm::auth;
-use crate::omadm::engine::{FUMO_ALERT_TYPE, FUMO_NODE};
+use crate::omadm::engine::{
+    FUMO_ALERT_TYPE, FUMO_DOWNLOAD_ALERT_TYPE, FUMO_NODE, FUMO_UPDATE_ALERT_TYPE,
+};
 use crate::omadm::syncml::{
     Alert, Command, Cred, Encoding, Item, ItemData, Message, Meta, Results, Status, SyncBody,
     SyncHdr,
@@ -101,6 +103,15 @@ impl std::fmt::Display for FotaOutcome {
             FotaOutcome::Failed(why) => write!(f, "update failed: {why}"),
         }
     }
+}
+
+/// A FUMO package offer: where the descriptor is, the Exec correlator, and
+/// whether the server wants Download then Update (separate nodes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Offer {
+    url: String,
+    correlator: String,
+    split: bool,
 }
 
 /// What a notified session came to.
@@ -208,10 +219,10 @@ impl Handset {
 
         // 6-8: the DM session: package 1, the MMV query, the package offer.
         let offer = self.dm_session(&http, trace, location, 1201, None).await?;
-        let Some((pkg_url, correlator)) = offer else {
+        let Some(offer) = offer else {
             return Ok(FotaOutcome::NoUpdate);
         };
-        self.apply_offer(&http, trace, &pkg_url, &correlator).await
+        self.apply_offer(&http, trace, &offer).await
     }
 
     /// Acts on a notification (package #0) as a handset does: checks its
@@ -254,10 +265,7 @@ impl Handset {
             .await?;
         let fota = match offer {
             None => None,
-            Some((pkg_url, correlator)) => Some(
-                self.apply_offer(&http, trace, &pkg_url, &correlator)
-                    .await?,
-            ),
+            Some(offer) => Some(self.apply_offer(&http, trace, &offer).await?),
         };
         Ok(NotifiedOutcome {
             session_id,
@@ -275,7 +283,7 @@ impl Handset {
         url: String,
         first_alert: u16,
         session_id: Option<String>,
-    ) -> Result<Option<(String, String)>, SimError> {
+    ) -> Result<Option<Offer>, SimError> {
         let mut s = Session::new(self, http, trace, url);
         if let Some(id) = session_id {
             s.session_id = id;
@@ -284,7 +292,8 @@ impl Handset {
             self.alert(&mut s.cmd_id, first_alert),
             self.devinfo_replace(&mut s.cmd_id),
         ];
-        let mut offer: Option<(String, String)> = None;
+        let mut offer: Option<Offer> = None;
+        let mut split = false;
         loop {
             let reply = s.exchange(std::mem::take(&mut commands)).await?;
             let mut pkg_url = None;
@@ -315,9 +324,12 @@ impl Handset {
                     }
                     Command::Replace(r) => {
                         for it in &r.items {
-                            if it.target.as_deref()
-                                == Some(&format!("{FUMO_NODE}/DownloadAndUpdate/PkgURL"))
-                            {
+                            let target = it.target.as_deref().unwrap_or("");
+                            let node = target
+                                .strip_prefix(FUMO_NODE)
+                                .and_then(|t| t.strip_suffix("/PkgURL"));
+                            if matches!(node, Some("/DownloadAndUpdate") | Some("/Download")) {
+                                split = node == Some("/Download");
                                 pkg_url = it.data.as_ref().and_then(|d| match d {
                                     ItemData::Text(t) => Some(t.clone()),
                                     ItemData::Binary(b) => String::from_utf8(b.clone()).ok(),
@@ -338,8 +350,12 @@ impl Handset {
                     }
                 }
             }
-            if let (Some(u), Some(c)) = (pkg_url, exec) {
-                offer = Some((u, c));
+            if let (Some(url), Some(correlator)) = (pkg_url, exec) {
+                offer = Some(Offer {
+                    url,
+                    correlator,
+                    split,
+                });
             }
             let only_statuses = commands.iter().all(|c| matches!(c, Command::Status(_)));
             if reply.body.final_ && (commands.is_empty() || only_statuses) {
@@ -361,10 +377,15 @@ impl Handset {
         &mut self,
         http: &reqwest::Client,
         trace: &Trace,
-        pkg_url: &str,
-        correlator: &str,
+        offer: &Offer,
     ) -> Result<FotaOutcome, SimError> {
-        let (http, correlator) = (http, correlator.to_string());
+        let (pkg_url, correlator) = (offer.url.as_str(), offer.correlator.clone());
+        // With separate nodes the Download reports first, then the Update.
+        let (first, last) = if offer.split {
+            ("Download", "Update")
+        } else {
+            ("DownloadAndUpdate", "DownloadAndUpdate")
+        };
 
         // The descriptor, the prompt, the download.
         let dd_xml = self.fetch_text(http, trace, pkg_url, "descriptor").await?;
@@ -377,7 +398,7 @@ impl Handset {
         }
         if self.fail == Some(Fail::Cancel) {
             println!("The user declined the update.");
-            self.report(http, trace, 401, &correlator).await?;
+            self.report(http, trace, 401, &correlator, first).await?;
             return Ok(FotaOutcome::Cancelled);
         }
         let (mut bytes, etag) = self.download(http, trace, &dd).await?;
@@ -390,18 +411,28 @@ impl Handset {
         if etag.trim_matches('"') != sha || bytes.len() as u64 != dd.size {
             self.notify(http, trace, &dd, "953 Non-Acceptable Content")
                 .await?;
-            self.report(http, trace, 402, &correlator).await?;
+            self.report(http, trace, 402, &correlator, first).await?;
             return Ok(FotaOutcome::Failed(
                 "corrupted package: SHA-256 mismatch".into(),
             ));
         }
         self.notify(http, trace, &dd, "900 Success").await?;
+        if offer.split {
+            let update = self
+                .report(http, trace, 200, &correlator, "Download")
+                .await?;
+            if !update {
+                return Err(SimError::Protocol(
+                    "the server did not Exec the Update after the download".into(),
+                ));
+            }
+        }
         // 11: install, "reboot", then report the final status in a new session.
         let from = self.firmware.clone();
         if let Some(v) = dd.install_param.strip_prefix("version=") {
             self.firmware = v.to_string();
         }
-        self.report(http, trace, 200, &correlator).await?;
+        self.report(http, trace, 200, &correlator, last).await?;
         Ok(FotaOutcome::Updated {
             from,
             to: self.firmware.clone(),
@@ -564,19 +595,25 @@ impl Handset {
         trace: &Trace,
         code: u16,
         correlator: &str,
-    ) -> Result<(), SimError> {
+        node: &str,
+    ) -> Result<bool, SimError> {
         let mut s = Session::new(self, http, trace, format!("{}/omadm", self.server));
         s.cmd_id += 1;
+        let alert_type = match node {
+            "Download" => FUMO_DOWNLOAD_ALERT_TYPE,
+            "Update" => FUMO_UPDATE_ALERT_TYPE,
+            _ => FUMO_ALERT_TYPE,
+        };
         let alert = Command::Alert(Alert {
             cmd_id: s.cmd_id,
             data: 1226,
             correlator: Some(correlator.to_string()),
             items: vec![Item {
-                source: Some(format!("{FUMO_NODE}/DownloadAndUpdate")),
+                source: Some(format!("{FUMO_NODE}/{node}")),
                 target: None,
                 meta: Some(Meta {
                     format: Some("int".into()),
-                    r#type: Some(FUMO_ALERT_TYPE.into()),
+                    r#type: Some(alert_type.into()),
                     size: None,
                     mark: Some("critical".into()),
                 }),
@@ -594,7 +631,30 @@ impl Handset {
                 "the server did not accept the Generic Alert".into(),
             ));
         }
-        Ok(())
+        // After a Download report the server asks for the Update here.
+        let mut update = false;
+        let mut acks = Vec::new();
+        for c in &reply.body.commands {
+            match c {
+                Command::Exec(e)
+                    if e.items
+                        .iter()
+                        .any(|i| i.target.as_deref() == Some(&format!("{FUMO_NODE}/Update"))) =>
+                {
+                    update = true;
+                    acks.push(s.status_for(&reply, e.cmd_id, "Exec", 202));
+                }
+                Command::Status(_) => {}
+                other => {
+                    let (name, id) = command_ref(other);
+                    acks.push(s.status_for(&reply, id, name, 406));
+                }
+            }
+        }
+        if !acks.is_empty() {
+            s.exchange(acks).await?;
+        }
+        Ok(update)
     }
 }
 

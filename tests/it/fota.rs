@@ -9,7 +9,7 @@ use mdm::sim::trace::Trace;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{spawn_app, TestApp};
+use crate::common::{spawn_app, spawn_app_with, TestApp};
 
 const PASSWORD: &str = "device-secret-1";
 
@@ -779,4 +779,95 @@ async fn an_abandoned_pending_session_is_closed_when_the_device_asks_again() {
         ("pending", "failed")
     );
     assert!(all[1].detail.contains("abandoned"));
+}
+
+#[tokio::test]
+async fn the_server_sweeps_abandoned_sessions_on_its_timer() {
+    let app = spawn_app_with(|c| c.sweep_interval_secs = 1).await;
+    let (device_id, _) = setup(&app, true).await;
+    let r = app
+        .client
+        .get(app.url("/fota/check"))
+        .header("x-device-id", "MEID:A1000012345678")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    // Fresh: the sweeper leaves it alone.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(sessions(&app, device_id).await[0].state, "pending");
+    app.with_conn(|c| {
+        use diesel::prelude::*;
+        use mdm::db::schema::fota_sessions;
+        diesel::update(fota_sessions::table)
+            .set(fota_sessions::updated_at.eq(mdm::db::now_ms() - 3_600_000))
+            .execute(c)
+            .unwrap();
+    })
+    .await;
+    for _ in 0..60 {
+        if sessions(&app, device_id).await[0].state == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let s = sessions(&app, device_id).await.remove(0);
+    assert_eq!(s.state, "failed");
+    assert!(s.detail.contains("abandoned"), "{}", s.detail);
+}
+
+#[tokio::test]
+async fn a_handset_that_wants_download_then_update_gets_separate_fumo_nodes() {
+    let app = spawn_app().await;
+    let (device_id, token) = setup(&app, true).await;
+    app.with_conn(|c| {
+        use diesel::prelude::*;
+        use mdm::db::schema::capabilities;
+        diesel::update(capabilities::table)
+            .set(capabilities::features.eq(mdm::omadm::engine::FUMO_SPLIT_FEATURE))
+            .execute(c)
+            .unwrap();
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let trace = Trace::new(Some(dir.path().to_path_buf())).unwrap();
+    let mut h = handset(&app, Encoding::Xml, None, PASSWORD);
+    let outcome = h.run_fota(&trace).await.unwrap();
+    assert_eq!(
+        outcome,
+        FotaOutcome::Updated {
+            from: "U960.05".into(),
+            to: "U960.07".into()
+        }
+    );
+    let d = device(&app, &token, device_id).await;
+    assert_eq!(d["device"]["firmware_version"], "U960.07");
+    let s = &sessions(&app, device_id).await[0];
+    assert_eq!((s.state.as_str(), s.result_code), ("succeeded", Some(200)));
+
+    // The wire trace shows the Download node, then the Exec of Update in
+    // the session that carried the download report.
+    let mut bodies = String::new();
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for p in names {
+        bodies.push_str(&String::from_utf8_lossy(&std::fs::read(p).unwrap()));
+    }
+    let download = bodies
+        .find("./FUMO/pkg1/Download/PkgURL")
+        .expect("Download node");
+    let report = bodies
+        .find("org.openmobilealliance.dm.firmwareupdate.download<")
+        .expect("download report");
+    let update = bodies
+        .find("<LocURI>./FUMO/pkg1/Update</LocURI>")
+        .expect("Exec Update");
+    let last = bodies
+        .find("org.openmobilealliance.dm.firmwareupdate.update<")
+        .expect("update report");
+    assert!(download < report && report < update && update < last);
+    assert!(!bodies.contains("DownloadAndUpdate"));
 }

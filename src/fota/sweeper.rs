@@ -1,0 +1,72 @@
+//! Closes what devices abandoned: FOTA sessions a device never continued,
+//! notifications never answered, DM sessions left idle. Run by the server on
+//! a timer so the screens do not show sessions as open forever.
+
+use diesel::prelude::*;
+
+use super::session::{self, FotaState, ABANDONED_AFTER_MS};
+use super::FotaError;
+use crate::db::schema::{dm_jobs, dm_sessions, fota_sessions};
+use crate::db::{now_ms, DbConnection};
+use crate::omadm::job::JOB_TTL_MS;
+
+/// A DM session idle this long is over (as the engine also decides).
+const DM_SESSION_IDLE_MS: i64 = 30 * 60 * 1000;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Swept {
+    pub fota_sessions: usize,
+    pub jobs: usize,
+    pub dm_sessions: usize,
+}
+
+pub fn sweep(conn: &mut DbConnection) -> Result<Swept, FotaError> {
+    let now = now_ms();
+    let mut swept = Swept::default();
+
+    // Notifications nobody answered, and the FOTA sessions they opened.
+    let expired: Vec<(i64, Option<i64>)> = dm_jobs::table
+        .filter(dm_jobs::state.eq("notified"))
+        .filter(dm_jobs::created_at.lt(now - JOB_TTL_MS))
+        .select((dm_jobs::id, dm_jobs::fota_session_id))
+        .load(conn)?;
+    for (job, fota) in &expired {
+        crate::omadm::job::set_state(conn, *job, "expired", "the device did not call back")?;
+        if let Some(f) = fota {
+            let _ = session::advance(
+                conn,
+                *f,
+                FotaState::Failed,
+                "abandoned: the device never answered the notification",
+            );
+        }
+    }
+    swept.jobs = expired.len();
+
+    // Pending sessions still waiting for a notified device are not abandoned.
+    let awaited: Vec<Option<i64>> = dm_jobs::table
+        .filter(dm_jobs::state.eq_any(["notified", "running"]))
+        .select(dm_jobs::fota_session_id)
+        .load(conn)?;
+    let awaited: Vec<i64> = awaited.into_iter().flatten().collect();
+    let stale: Vec<i64> = fota_sessions::table
+        .filter(fota_sessions::state.eq_any(["pending", "querying"]))
+        .filter(fota_sessions::updated_at.lt(now - ABANDONED_AFTER_MS))
+        .select(fota_sessions::id)
+        .load(conn)?;
+    for id in stale.into_iter().filter(|id| !awaited.contains(id)) {
+        session::advance(
+            conn,
+            id,
+            FotaState::Failed,
+            "abandoned: the device did not continue the session",
+        )?;
+        swept.fota_sessions += 1;
+    }
+
+    swept.dm_sessions = diesel::delete(
+        dm_sessions::table.filter(dm_sessions::updated_at.lt(now - DM_SESSION_IDLE_MS)),
+    )
+    .execute(conn)?;
+    Ok(swept)
+}
