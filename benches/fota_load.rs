@@ -212,6 +212,7 @@ fn main() {
                         timings: Some(timings.clone()),
                         server_password: None,
                         server_nonce: Vec::new(),
+                        server_id: None,
                     };
                     match h.run_fota(&trace).await {
                         Ok(FotaOutcome::Updated { .. }) => {}

@@ -353,6 +353,7 @@ async fn answer(db: crate::db::Db, server: String, mdn: String, package0: Vec<u8
         timings: None,
         server_password: Some(acct.server_password.clone()),
         server_nonce: acct.server_nonce_bytes(),
+        server_id: Some(acct.server_id.clone()),
     };
     let trace = match crate::sim::trace::Trace::new(None) {
         Ok(t) => t,

@@ -470,9 +470,13 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             // The simulated handset takes the identity and DM tree of the
             // registered device it plays.
             let db = open(&config)?;
-            let d = {
+            let (d, acct) = {
                 let mut conn = db.get()?;
-                lookup::find(&mut conn, &DeviceKey::parse(&device)?)?
+                let d = lookup::find(&mut conn, &DeviceKey::parse(&device)?)?;
+                // The handset holds the server's credentials as provisioned,
+                // and checks that the server it talks to knows them.
+                let acct = crate::omadm::account::get(&mut conn, d.id)?;
+                (d, acct)
             };
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -492,8 +496,12 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     fail,
                     gateway_header: Some(config.gateway_header.clone()),
                     timings: None,
-                    server_password: None,
-                    server_nonce: Vec::new(),
+                    server_password: acct.as_ref().map(|a| a.server_password.clone()),
+                    server_nonce: acct
+                        .as_ref()
+                        .map(|a| a.server_nonce_bytes())
+                        .unwrap_or_default(),
+                    server_id: acct.as_ref().map(|a| a.server_id.clone()),
                 };
                 let tracer = crate::sim::trace::Trace::new(trace)?;
                 let outcome = handset.run_fota(&tracer).await?;

@@ -64,6 +64,9 @@ pub struct Handset {
     /// digest of a notification (package #0); `None` skips the check.
     pub server_password: Option<String>,
     pub server_nonce: Vec<u8>,
+    /// The ServerID those credentials belong to; with it, the handset also
+    /// checks the credentials the server sends in its replies.
+    pub server_id: Option<String>,
 }
 
 pub type Timings = std::sync::Arc<std::sync::Mutex<Vec<std::time::Duration>>>;
@@ -255,6 +258,9 @@ impl Handset {
             "application/vnd.syncml.notification",
             package0,
         )?;
+        if self.server_password.is_some() && self.server_id.is_none() {
+            self.server_id = Some(n.server_id.clone());
+        }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
@@ -787,6 +793,25 @@ impl<'a> Session<'a> {
             };
             if let Some(ch) = &hdr.chal {
                 self.nonce = ch.next_nonce.clone();
+            }
+            if let (Some(cred), Some(id), Some(pw)) =
+                (&reply.hdr.cred, &self.h.server_id, &self.h.server_password)
+            {
+                let expected = auth::md5_digest(id, pw, &self.h.server_nonce);
+                if cred.data != expected {
+                    return Err(SimError::Protocol(
+                        "the server's credentials do not verify: not our DM server".into(),
+                    ));
+                }
+            }
+            if hdr.data == 212
+                && self.h.server_id.is_some()
+                && self.h.server_password.is_some()
+                && reply.hdr.cred.is_none()
+            {
+                return Err(SimError::Protocol(
+                    "the server accepted us but did not prove itself".into(),
+                ));
             }
             match hdr.data {
                 200 | 212 => {

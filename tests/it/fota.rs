@@ -86,6 +86,7 @@ fn handset(app: &TestApp, encoding: Encoding, fail: Option<Fail>, password: &str
         timings: None,
         server_password: None,
         server_nonce: Vec::new(),
+        server_id: None,
     }
 }
 
@@ -870,4 +871,18 @@ async fn a_handset_that_wants_download_then_update_gets_separate_fumo_nodes() {
         .expect("update report");
     assert!(download < report && report < update && update < last);
     assert!(!bodies.contains("DownloadAndUpdate"));
+}
+
+#[tokio::test]
+async fn the_handset_refuses_a_server_that_cannot_prove_itself() {
+    let app = spawn_app().await;
+    setup(&app, true).await;
+    let mut h = handset(&app, Encoding::Wbxml, None, PASSWORD);
+    h.server_id = Some("mdm".into());
+    h.server_password = Some("not-what-the-server-holds".into());
+    let err = h.run_fota(&Trace::new(None).unwrap()).await.unwrap_err();
+    assert!(
+        err.to_string().contains("credentials do not verify"),
+        "{err}"
+    );
 }

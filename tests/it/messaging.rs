@@ -112,6 +112,7 @@ async fn handset(app: &TestApp, device_id: i64, firmware: &str) -> Handset {
         timings: None,
         server_password: Some(SERVER_PASSWORD.into()),
         server_nonce: nonce,
+        server_id: Some("mdm".into()),
     }
 }
 
