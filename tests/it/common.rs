@@ -239,6 +239,52 @@ impl TestApp {
             .bearer_auth(token)
     }
 
+    /// Uploads a delta package of `size` bytes and releases it; returns its id.
+    pub async fn release_package(
+        &self,
+        token: &str,
+        make: &str,
+        model: &str,
+        from: &str,
+        to: &str,
+        size: u32,
+    ) -> i64 {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("make", make),
+            ("model", model),
+            ("from_version", from),
+            ("to_version", to),
+            ("release_notes", "Better battery"),
+        ] {
+            q.append_pair(k, v);
+        }
+        let r = self
+            .api(
+                reqwest::Method::POST,
+                &format!("/firmware/packages?{}", q.finish()),
+                token,
+            )
+            .body((0..size).map(|i| (i % 253) as u8).collect::<Vec<u8>>())
+            .send()
+            .await
+            .unwrap();
+        let p: serde_json::Value = r.json().await.unwrap();
+        let id = p["id"].as_i64().expect("package id");
+        for s in ["testing", "released"] {
+            self.api(
+                reqwest::Method::POST,
+                &format!("/firmware/packages/{id}/state"),
+                token,
+            )
+            .json(&serde_json::json!({"state": s}))
+            .send()
+            .await
+            .unwrap();
+        }
+        id
+    }
+
     pub async fn count(&self, table: &'static str) -> i64 {
         self.with_conn(move |c| {
             use diesel::dsl::count_star;

@@ -48,24 +48,8 @@ async fn setup(app: &TestApp, with_package: bool) -> (i64, String) {
     })
     .await;
     if with_package {
-        let r = app
-            .api(Method::POST, "/firmware/packages?make=Samsung&model=SCH-U960&from_version=U960.05&to_version=U960.07&release_notes=Better%20battery", &token)
-            .body((0..200_000u32).map(|i| (i % 253) as u8).collect::<Vec<u8>>())
-            .send()
-            .await
-            .unwrap();
-        let p: Value = r.json().await.unwrap();
-        for s in ["testing", "released"] {
-            app.api(
-                Method::POST,
-                &format!("/firmware/packages/{}/state", p["id"]),
-                &token,
-            )
-            .json(&json!({"state": s}))
-            .send()
-            .await
-            .unwrap();
-        }
+        app.release_package(&token, "Samsung", "SCH-U960", "U960.05", "U960.07", 200_000)
+            .await;
     }
     (device_id, token)
 }

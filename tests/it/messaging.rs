@@ -290,24 +290,8 @@ async fn network_initiated_fota_runs_through_the_notification() {
     let smsc = start_smsc().await;
     let app = app_with_smsc(&smsc, 8).await;
     let (device_id, token) = line(&app).await;
-    let r = app
-        .api(Method::POST, "/firmware/packages?make=LG&model=VX9600&from_version=VX9600V04&to_version=VX9600V06&release_notes=Fixes", &token)
-        .body((0..50_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>())
-        .send()
-        .await
-        .unwrap();
-    let p: Value = r.json().await.unwrap();
-    for s in ["testing", "released"] {
-        app.api(
-            Method::POST,
-            &format!("/firmware/packages/{}/state", p["id"]),
-            &token,
-        )
-        .json(&json!({"state": s}))
-        .send()
-        .await
-        .unwrap();
-    }
+    app.release_package(&token, "LG", "VX9600", "VX9600V04", "VX9600V06", 50_000)
+        .await;
     let (code, out, err) = run_mdm(
         &app.database_url,
         &app.data_dir,
