@@ -70,6 +70,25 @@ pub struct Config {
     /// `MDM_SWEEP_INTERVAL_SECS`: how often abandoned FOTA sessions,
     /// unanswered notifications and idle DM sessions are closed (default 60; 0: never).
     pub sweep_interval_secs: u64,
+    /// `MDM_BILLING_URL` (the billing gateway's base URL), with
+    /// `MDM_BILLING_TIMEOUT_SECS` (default 5) and `MDM_BILLING_ATTEMPTS` (default 3).
+    pub billing: Option<crate::billing::BillingConfig>,
+}
+
+fn billing_from_env() -> Result<Option<crate::billing::BillingConfig>, ConfigError> {
+    let Some(url) = var("MDM_BILLING_URL") else {
+        return Ok(None);
+    };
+    let mut c = crate::billing::BillingConfig::new(url);
+    let secs: u64 = parse("MDM_BILLING_TIMEOUT_SECS", c.timeout.as_secs())?;
+    c.timeout = std::time::Duration::from_secs(secs.max(1));
+    c.attempts = parse("MDM_BILLING_ATTEMPTS", c.attempts)?.max(1);
+    // Checked now so a bad URL stops the server at start, not at the first order.
+    crate::billing::BillingClient::new(c.clone()).map_err(|e| ConfigError {
+        name: "MDM_BILLING_URL",
+        message: e.to_string(),
+    })?;
+    Ok(Some(c))
 }
 
 fn smsc_from_env() -> Result<Option<SmscConfig>, ConfigError> {
@@ -229,6 +248,7 @@ impl Config {
             sms_max_parts: parse("MDM_SMS_MAX_PARTS", 8)?,
             sms_max_attempts: parse("MDM_SMS_MAX_ATTEMPTS", 10)?,
             sweep_interval_secs: parse("MDM_SWEEP_INTERVAL_SECS", 60)?,
+            billing: billing_from_env()?,
         })
     }
 
@@ -263,6 +283,7 @@ impl Config {
             sms_max_parts: 8,
             sms_max_attempts: 10,
             sweep_interval_secs: 0,
+            billing: None,
         }
     }
 }

@@ -107,6 +107,18 @@ enum Command {
     },
     /// Run a test SMSC (SMPP v3.4) that accepts and prints every message.
     SmscSim(messaging::SmscSimArgs),
+    /// Run the billing-gateway simulator; prints every order it receives.
+    BillingSim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        bind: std::net::SocketAddr,
+        /// Refuse every order with this failure code.
+        #[arg(long, conflicts_with = "timeout")]
+        fail: Option<String>,
+        /// Accept orders and never answer.
+        #[arg(long)]
+        timeout: bool,
+    },
     /// Load a realistic demo data set (idempotent).
     Demo {
         /// How many subscribers to create.
@@ -266,6 +278,46 @@ pub fn main() -> ExitCode {
     }
 }
 
+fn billing_sim(
+    bind: std::net::SocketAddr,
+    fail: Option<String>,
+    timeout: bool,
+) -> anyhow::Result<()> {
+    use crate::billing::sim::{BillingSim, SimMode};
+    let mode = match (fail, timeout) {
+        (Some(code), _) => SimMode::Fail {
+            message: format!("refused by the simulator ({code})"),
+            code,
+        },
+        (None, true) => SimMode::Timeout,
+        (None, false) => SimMode::Succeed,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let sim = BillingSim::start(bind, mode.clone()).await?;
+        println!(
+            "billing gateway simulator ({mode:?}) listening; set MDM_BILLING_URL={}",
+            sim.url()
+        );
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+            }
+            let orders = sim.orders();
+            for o in orders.iter().skip(seen) {
+                println!("{}", serde_json::to_string(o)?);
+            }
+            seen = orders.len();
+        }
+        sim.stop();
+        anyhow::Ok(())
+    })
+}
+
 pub(crate) fn open(config: &Config) -> anyhow::Result<Db> {
     let db = Db::connect(&config.database_url, 2)?;
     db.migrate()?;
@@ -292,6 +344,11 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Push { command } => messaging::push(&config, command),
         Command::Outbox { command } => messaging::outbox(&config, command),
         Command::SmscSim(args) => messaging::smsc_sim(&config, args),
+        Command::BillingSim {
+            bind,
+            fail,
+            timeout,
+        } => billing_sim(bind, fail, timeout),
         Command::Serve { demo } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

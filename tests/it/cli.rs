@@ -172,3 +172,49 @@ fn demo_data_loads_idempotently() {
         "demo devices have capabilities"
     );
 }
+
+#[tokio::test]
+async fn billing_sim_takes_orders_from_the_billing_adapter() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mdm"))
+        .args(["billing-sim", "--bind", "127.0.0.1:0", "--fail", "E102"])
+        .env("MDM_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("billing-sim starts");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let url = line
+        .split("MDM_BILLING_URL=")
+        .nth(1)
+        .expect("the URL is printed")
+        .trim()
+        .to_string();
+    let client = mdm::billing::BillingClient::new(mdm::billing::BillingConfig::new(url)).unwrap();
+    let order = mdm::billing::ServiceOrder {
+        mdn: "3125550100".into(),
+        account_id: "ACC-1".into(),
+        service: "mobile_web".into(),
+        action: mdm::billing::Action::Add,
+        reference: "test".into(),
+    };
+    let outcome = client
+        .submit(&order, &mdm::billing::new_idempotency_key())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, mdm::billing::BillingOutcome::Refused { ref code, .. } if code == "E102"),
+        "{outcome:?}"
+    );
+    line.clear();
+    let read = tokio::task::spawn_blocking(move || {
+        out.read_line(&mut line).unwrap();
+        line
+    });
+    let printed = read.await.unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(printed.contains("mobile_web"), "{printed}");
+}
