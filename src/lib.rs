@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod features;
 pub mod firmware;
 pub mod fota;
 pub mod iota;
@@ -142,12 +143,20 @@ impl Application {
                 messaging::inbound::InboundRouter::default(),
             )
         });
+        // The URL was checked when the configuration was read.
+        let billing = match config.billing.clone() {
+            Some(c) => Some(billing::BillingClient::new(c).map_err(|e| {
+                StartError::Io(std::io::Error::other(format!("billing gateway: {e}")))
+            })?),
+            None => None,
+        };
         let state = AppState {
             db,
             config: Arc::new(config.clone()),
             imports: Arc::new(Mutex::new(HashMap::new())),
             started_at: db::now_ms(),
             messaging,
+            billing,
         };
         let data = aweb::Data::new(state.clone());
         let secure = config.cookie_secure;

@@ -315,3 +315,55 @@ diesel::table! {
         updated_at -> BigInt,
     }
 }
+
+diesel::table! {
+    features (code) {
+        code -> Text,
+        name -> Text,
+        description -> Text,
+        price -> Text,
+        legal_text -> Text,
+        billing_service -> Text,
+        active -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    feature_activations (id) {
+        id -> BigInt,
+        token -> Text,
+        profile_id -> BigInt,
+        device_id -> Nullable<BigInt>,
+        feature -> Text,
+        action -> Text,
+        channel -> Text,
+        state -> Text,
+        idempotency_key -> Text,
+        accepted_at -> Nullable<BigInt>,
+        transaction_id -> Nullable<Text>,
+        failure_code -> Nullable<Text>,
+        failure_message -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    provisioning_records (id) {
+        id -> BigInt,
+        at -> BigInt,
+        profile_id -> Nullable<BigInt>,
+        mdn -> Text,
+        esn -> Nullable<Text>,
+        meid -> Nullable<Text>,
+        feature -> Text,
+        action -> Text,
+        channel -> Text,
+        outcome -> Text,
+        code -> Text,
+        transaction_id -> Text,
+        activation_id -> Nullable<BigInt>,
+    }
+}

@@ -16,6 +16,7 @@ pub mod ops;
 pub mod ranged;
 pub mod self_service;
 pub mod session;
+pub mod wap;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,6 +39,8 @@ pub struct AppState {
     pub started_at: i64,
     /// The SMS sender of this node, when an SMSC is configured.
     pub messaging: Option<crate::messaging::sender::Messaging>,
+    /// The billing gateway client, when one is configured.
+    pub billing: Option<crate::billing::BillingClient>,
 }
 
 pub fn render<T: Template>(page: &T) -> Result<HttpResponse, WebError> {
@@ -67,6 +70,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(auth::routes)
         .configure(ops::routes)
         .configure(messages::routes)
+        .configure(wap::routes)
         .configure(devices::routes)
         .configure(care::routes)
         .configure(firmware::routes)

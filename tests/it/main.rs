@@ -4,6 +4,7 @@ mod api;
 mod browser;
 mod cli;
 mod common;
+mod features;
 mod firmware;
 mod fota;
 mod import;

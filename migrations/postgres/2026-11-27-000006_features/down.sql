@@ -1,0 +1,3 @@
+DROP TABLE provisioning_records;
+DROP TABLE feature_activations;
+DROP TABLE features;

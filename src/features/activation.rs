@@ -1,0 +1,336 @@
+//! One feature change, step by step as the source document's steps 45-62
+//! run it: offered (billing information shown), terms shown, accepted
+//! (timestamp logged on the profile), then the billing gateway's answer.
+//! Each step only follows the one before it, so a replayed or skipped step
+//! changes nothing. The profile's features change only on the gateway's
+//! success.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::catalogue::{self, Feature};
+use super::records::{self, NewRecord};
+use super::FeatureError;
+use crate::billing::{self, Action, BillingError, BillingOutcome, ServiceOrder};
+use crate::db::schema::{feature_activations, profiles};
+use crate::db::{now_ms, DbConnection};
+use crate::registry::audit::{self, EntityKind};
+use crate::registry::device::Device;
+use crate::registry::profile::Profile;
+use crate::registry::{device, profile, Actor};
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = feature_activations)]
+pub struct Activation {
+    pub id: i64,
+    #[serde(skip)]
+    pub token: String,
+    pub profile_id: i64,
+    pub device_id: Option<i64>,
+    pub feature: String,
+    pub action: String,
+    pub channel: String,
+    pub state: String,
+    #[serde(skip)]
+    pub idempotency_key: String,
+    pub accepted_at: Option<i64>,
+    pub transaction_id: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a step hands the screens.
+pub struct Step {
+    pub activation: Activation,
+    pub feature: Feature,
+    pub profile: Profile,
+}
+
+fn by_token(conn: &mut DbConnection, token: &str) -> Result<Activation, FeatureError> {
+    feature_activations::table
+        .filter(feature_activations::token.eq(token))
+        .select(Activation::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(FeatureError::UnknownActivation)
+}
+
+fn step(conn: &mut DbConnection, a: Activation) -> Result<Step, FeatureError> {
+    let feature = catalogue::get(conn, &a.feature)?;
+    let profile = profile::get(conn, a.profile_id)?;
+    Ok(Step {
+        activation: a,
+        feature,
+        profile,
+    })
+}
+
+fn parse_action(add: bool) -> &'static str {
+    if add {
+        "add"
+    } else {
+        "remove"
+    }
+}
+
+/// Starts a change of `feature` on a line: the billing information step.
+pub fn offer(
+    conn: &mut DbConnection,
+    profile_id: i64,
+    device_id: Option<i64>,
+    feature: &str,
+    add: bool,
+    channel: &str,
+) -> Result<Step, FeatureError> {
+    crate::db::write(conn, |conn| {
+        let f = catalogue::get(conn, feature)?;
+        let p = profile::get(conn, profile_id)?;
+        let has = p.feature_list().contains(&f.code.as_str());
+        if add && has {
+            return Err(FeatureError::AlreadyActive(f.name.clone()));
+        }
+        if !add && !has {
+            return Err(FeatureError::NotActive(f.name.clone()));
+        }
+        let now = now_ms();
+        let token = billing::new_idempotency_key();
+        diesel::insert_into(feature_activations::table)
+            .values((
+                feature_activations::token.eq(&token),
+                feature_activations::profile_id.eq(profile_id),
+                feature_activations::device_id.eq(device_id),
+                feature_activations::feature.eq(&f.code),
+                feature_activations::action.eq(parse_action(add)),
+                feature_activations::channel.eq(channel),
+                feature_activations::state.eq("offered"),
+                feature_activations::idempotency_key.eq(billing::new_idempotency_key()),
+                feature_activations::created_at.eq(now),
+                feature_activations::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        let a = by_token(conn, &token)?;
+        step(conn, a)
+    })
+}
+
+/// The device a deck request comes from must be the one the activation is for.
+fn check_device(a: &Activation, device: Option<i64>) -> Result<(), FeatureError> {
+    match (a.device_id, device) {
+        (Some(expected), Some(got)) if expected != got => Err(FeatureError::WrongDevice),
+        _ => Ok(()),
+    }
+}
+
+fn advance(
+    conn: &mut DbConnection,
+    a: &Activation,
+    from: &str,
+    to: &str,
+) -> Result<(), FeatureError> {
+    let n = diesel::update(
+        feature_activations::table
+            .filter(feature_activations::id.eq(a.id))
+            .filter(feature_activations::state.eq(from)),
+    )
+    .set((
+        feature_activations::state.eq(to),
+        feature_activations::updated_at.eq(now_ms()),
+    ))
+    .execute(conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(FeatureError::OutOfOrder(a.state.clone()))
+    }
+}
+
+/// "Continue": the contractual and legal text.
+pub fn show_terms(
+    conn: &mut DbConnection,
+    token: &str,
+    device: Option<i64>,
+) -> Result<Step, FeatureError> {
+    crate::db::write(conn, |conn| {
+        let a = by_token(conn, token)?;
+        check_device(&a, device)?;
+        advance(conn, &a, "offered", "terms_shown")?;
+        let a = by_token(conn, token)?;
+        step(conn, a)
+    })
+}
+
+/// What the billing gateway must be told, once the subscriber agreed.
+pub struct Accepted {
+    pub step: Step,
+    pub order: ServiceOrder,
+    pub idempotency_key: String,
+}
+
+/// "Agree": logs the acceptance with its timestamp and the service on the
+/// profile, and returns the order for the billing gateway.
+pub fn accept(
+    conn: &mut DbConnection,
+    token: &str,
+    device: Option<i64>,
+    actor: &Actor,
+) -> Result<Accepted, FeatureError> {
+    crate::db::write(conn, |conn| {
+        let a = by_token(conn, token)?;
+        check_device(&a, device)?;
+        advance(conn, &a, "terms_shown", "provisioning")?;
+        let now = now_ms();
+        diesel::update(feature_activations::table.find(a.id))
+            .set(feature_activations::accepted_at.eq(now))
+            .execute(conn)?;
+        let a = by_token(conn, token)?;
+        let s = step(conn, a)?;
+        audit::record(
+            conn,
+            actor,
+            EntityKind::Profile,
+            s.profile.id,
+            "accepted the terms",
+            &serde_json::json!({
+                "feature": s.feature.code,
+                "action": s.activation.action,
+                "channel": s.activation.channel,
+                "accepted_at": crate::timefmt::iso(now),
+            }),
+        )?;
+        let order = ServiceOrder {
+            mdn: s.profile.mdn.clone(),
+            account_id: s.profile.account_id.clone(),
+            service: s.feature.billing_service.clone(),
+            action: if s.activation.action == "add" {
+                Action::Add
+            } else {
+                Action::Remove
+            },
+            reference: format!("feature-activation:{}", s.activation.id),
+        };
+        Ok(Accepted {
+            idempotency_key: s.activation.idempotency_key.clone(),
+            step: s,
+            order,
+        })
+    })
+}
+
+/// Records the gateway's answer: the features change only on success.
+pub fn complete(
+    conn: &mut DbConnection,
+    activation_id: i64,
+    answer: &Result<BillingOutcome, BillingError>,
+    actor: &Actor,
+) -> Result<Step, FeatureError> {
+    crate::db::write(conn, |conn| {
+        let a: Activation = feature_activations::table
+            .find(activation_id)
+            .select(Activation::as_select())
+            .first(conn)?;
+        if a.state != "provisioning" {
+            return Err(FeatureError::OutOfOrder(a.state));
+        }
+        let now = now_ms();
+        let (state, code, message, txn) = match answer {
+            Ok(BillingOutcome::Provisioned { transaction_id }) => (
+                "provisioned",
+                String::new(),
+                String::new(),
+                transaction_id.clone(),
+            ),
+            Ok(BillingOutcome::Refused { code, message }) => {
+                ("failed", code.clone(), message.clone(), String::new())
+            }
+            Err(e) => (
+                "failed",
+                "UNREACHABLE".to_string(),
+                format!("the billing gateway could not be reached: {e}"),
+                String::new(),
+            ),
+        };
+        diesel::update(feature_activations::table.find(a.id))
+            .set((
+                feature_activations::state.eq(state),
+                feature_activations::transaction_id.eq((!txn.is_empty()).then_some(&txn)),
+                feature_activations::failure_code.eq((!code.is_empty()).then_some(&code)),
+                feature_activations::failure_message.eq((!message.is_empty()).then_some(&message)),
+                feature_activations::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        let p = profile::get(conn, a.profile_id)?;
+        if state == "provisioned" {
+            let mut list: Vec<String> = p.feature_list().iter().map(|s| s.to_string()).collect();
+            if a.action == "add" {
+                if !list.contains(&a.feature) {
+                    list.push(a.feature.clone());
+                }
+            } else {
+                list.retain(|f| f != &a.feature);
+            }
+            list.sort();
+            let features = list.join(",");
+            diesel::update(profiles::table.find(p.id))
+                .set((
+                    profiles::features.eq(&features),
+                    profiles::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            audit::record(
+                conn,
+                actor,
+                EntityKind::Profile,
+                p.id,
+                "updated",
+                &serde_json::json!({"features": {"from": p.features, "to": features}, "billing_transaction": txn}),
+            )?;
+        } else {
+            tracing::warn!(activation = a.id, %code, %message, "feature change refused; the profile is unchanged");
+        }
+        let dev: Option<Device> = match a.device_id {
+            Some(d) => Some(device::get(conn, d)?),
+            None => None,
+        };
+        let outcome = match (state, code.as_str()) {
+            ("provisioned", _) => "provisioned",
+            (_, "UNREACHABLE") => "unreachable",
+            _ => "refused",
+        };
+        records::record(
+            conn,
+            &NewRecord {
+                profile_id: p.id,
+                mdn: &p.mdn,
+                esn: dev.as_ref().and_then(|d| d.esn.as_deref()),
+                meid: dev.as_ref().and_then(|d| d.meid.as_deref()),
+                feature: &a.feature,
+                action: &a.action,
+                channel: &a.channel,
+                outcome,
+                code: &code,
+                transaction_id: &txn,
+                activation_id: a.id,
+            },
+        )?;
+        let a: Activation = feature_activations::table
+            .find(a.id)
+            .select(Activation::as_select())
+            .first(conn)?;
+        step(conn, a)
+    })
+}
+
+pub fn for_profile(
+    conn: &mut DbConnection,
+    profile_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<Activation>> {
+    feature_activations::table
+        .filter(feature_activations::profile_id.eq(profile_id))
+        .order(feature_activations::id.desc())
+        .limit(limit)
+        .select(Activation::as_select())
+        .load(conn)
+}

@@ -1,0 +1,43 @@
+//! The features an operator sells: rows, not code, so adding one is data.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::FeatureError;
+use crate::db::schema::features;
+use crate::db::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = features)]
+pub struct Feature {
+    pub code: String,
+    pub name: String,
+    pub description: String,
+    /// The billing information shown before the subscriber commits.
+    pub price: String,
+    /// The contractual text the subscriber agrees to.
+    pub legal_text: String,
+    /// The service code the billing gateway knows it by.
+    pub billing_service: String,
+    pub active: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<Feature>> {
+    features::table
+        .filter(features::active.eq(true))
+        .order(features::name)
+        .select(Feature::as_select())
+        .load(conn)
+}
+
+pub fn get(conn: &mut DbConnection, code: &str) -> Result<Feature, FeatureError> {
+    features::table
+        .find(code)
+        .filter(features::active.eq(true))
+        .select(Feature::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| FeatureError::UnknownFeature(code.to_string()))
+}

@@ -1,0 +1,52 @@
+//! Unit tests: the documented examples (`examples.rs`), one test per
+//! validation rule (`validation.rs`) and hostile input (`hostile.rs`).
+
+mod examples;
+mod hostile;
+mod validation;
+
+use super::{Control, ControlItem, Is683Payload, Link, MmcDocument, MmcError};
+
+fn fwd(seq: u32, bytes: &[u8]) -> Is683Payload {
+    Is683Payload {
+        link: Link::Forward,
+        seq,
+        bytes: bytes.to_vec(),
+    }
+}
+
+fn rev(seq: u32, bytes: &[u8]) -> Is683Payload {
+    Is683Payload {
+        link: Link::Reverse,
+        seq,
+        bytes: bytes.to_vec(),
+    }
+}
+
+fn control(action: Control) -> ControlItem {
+    ControlItem {
+        action,
+        reason: None,
+    }
+}
+
+fn decode_str(xml: &str) -> Result<MmcDocument, MmcError> {
+    MmcDocument::decode(xml.as_bytes())
+}
+
+/// The `what` of an [`MmcError::Invalid`], for matching error kinds
+/// without spelling out the detail text.
+fn invalid_what(result: Result<MmcDocument, MmcError>) -> &'static str {
+    match result {
+        Err(MmcError::Invalid { what, .. }) => what,
+        other => panic!("expected MmcError::Invalid, got {other:?}"),
+    }
+}
+
+/// Like [`invalid_what`], for a value the encoder must refuse.
+fn encode_what(doc: &MmcDocument) -> &'static str {
+    match doc.encode() {
+        Err(MmcError::Invalid { what, .. }) => what,
+        other => panic!("expected MmcError::Invalid, got {other:?}"),
+    }
+}

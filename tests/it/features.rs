@@ -1,0 +1,278 @@
+//! Feature activation over the WAP decks (steps 45-62 of the source
+//! document) against the billing-gateway simulator: billing information,
+//! terms, agreement, the gateway's answer, and the profile after it.
+
+use std::time::Duration;
+
+use mdm::auth::Role;
+use mdm::billing::sim::{BillingSim, SimMode};
+use mdm::billing::BillingConfig;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::{profile_json, spawn_app_with, TestApp};
+
+const MDN: &str = "3125550123";
+const MEID: &str = "A1000012345670";
+const WML: &str = "text/vnd.wap.wml";
+const XHTML: &str = "application/vnd.wap.xhtml+xml";
+
+async fn app_with_billing(billing: BillingConfig, trusted: bool) -> TestApp {
+    let app = spawn_app_with(move |c| {
+        c.billing = Some(billing);
+        if !trusted {
+            c.trusted_gateways.clear();
+        }
+    })
+    .await;
+    let (_, token) = app.token(Role::Admin).await;
+    let r = app
+        .api(Method::POST, "/profiles", &token)
+        .json(&profile_json(MDN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let r = app
+        .api(Method::POST, "/devices", &token)
+        .json(&json!({"meid": MEID, "make": "LG", "model": "VX9600", "firmware_version": "V1", "profile_mdn": MDN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    app
+}
+
+async fn sim(mode: SimMode) -> BillingSim {
+    BillingSim::start("127.0.0.1:0".parse().unwrap(), mode)
+        .await
+        .unwrap()
+}
+
+/// A handset browser behind the trusted gateway: GET with the device header.
+async fn deck(app: &TestApp, path: &str, accept: &str) -> (u16, String, String) {
+    let r = app
+        .client
+        .get(app.url(path))
+        .header("x-device-id", format!("MEID:{MEID}"))
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (status, ct, r.text().await.unwrap())
+}
+
+/// The href of the link labelled `label` (WML <go> or <a>).
+fn link(body: &str, label: &str) -> String {
+    let go = body
+        .split("<do type=\"accept\"")
+        .nth(1)
+        .filter(|d| d.contains(&format!("label=\"{label}\"")))
+        .and_then(|d| d.split("href=\"").nth(1))
+        .map(|h| h.split('"').next().unwrap_or("").to_string());
+    go.or_else(|| {
+        body.split("<a href=\"")
+            .skip(1)
+            .find(|a| a.contains(&format!(">{label}<")))
+            .map(|a| a.split('"').next().unwrap_or("").to_string())
+    })
+    .unwrap_or_else(|| panic!("no link {label} in {body}"))
+}
+
+/// Every deck must be well-formed XML.
+fn assert_well_formed(body: &str) {
+    let mut r = quick_xml::Reader::from_str(body);
+    loop {
+        match r.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("not well-formed: {e}\n{body}"),
+        }
+    }
+}
+
+async fn profile(app: &TestApp) -> mdm::registry::profile::Profile {
+    app.with_conn(|c| {
+        let d =
+            mdm::registry::lookup::find(c, &mdm::registry::lookup::DeviceKey::parse(MEID).unwrap())
+                .unwrap();
+        mdm::registry::profile::get(c, d.profile_id.unwrap()).unwrap()
+    })
+    .await
+}
+
+async fn records(app: &TestApp) -> Vec<mdm::features::records::ProvisioningRecord> {
+    app.with_conn(|c| mdm::features::records::page(c, 0, 100).unwrap())
+        .await
+}
+
+#[tokio::test]
+async fn a_wml_handset_activates_picture_messaging_through_the_decks() {
+    let billing = sim(SimMode::Succeed).await;
+    let app = app_with_billing(BillingConfig::new(billing.url()), true).await;
+
+    let (status, ct, menu) = deck(&app, "/wap/activate", WML).await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("text/vnd.wap.wml"), "{ct}");
+    assert!(menu.contains("-//WAPFORUM//DTD WML 1.3//EN"));
+    assert!(
+        menu.contains("Picture Messaging") && !menu.contains(">Mobile Web<"),
+        "{menu}"
+    );
+    assert_well_formed(&menu);
+
+    let first = link(&menu, "Picture Messaging");
+    let (status, _, info) = deck(&app, &first, WML).await;
+    assert_eq!(status, 200);
+    assert!(info.contains("$$5.99 per month"), "WML escapes $: {info}");
+    assert_well_formed(&info);
+    let (status, _, terms) = deck(&app, &link(&info, "Continue"), WML).await;
+    assert_eq!(status, 200);
+    assert!(terms.contains("600 KB"), "{terms}");
+    assert_well_formed(&terms);
+    let agree = link(&terms, "Agree");
+    let (status, _, done) = deck(&app, &agree, WML).await;
+    assert_eq!(status, 200);
+    assert!(done.contains("Picture Messaging is active"), "{done}");
+    assert_well_formed(&done);
+
+    let p = profile(&app).await;
+    assert!(
+        p.feature_list().contains(&"picture_messaging"),
+        "{}",
+        p.features
+    );
+    assert_eq!(
+        billing.provisioned(),
+        vec![(MDN.to_string(), "MMS".to_string())]
+    );
+    let cdr = records(&app).await;
+    assert_eq!(cdr.len(), 1);
+    assert_eq!(
+        (
+            cdr[0].feature.as_str(),
+            cdr[0].outcome.as_str(),
+            cdr[0].channel.as_str()
+        ),
+        ("picture_messaging", "provisioned", "wap")
+    );
+    assert!(cdr[0].transaction_id.starts_with("BG-"));
+    assert_eq!(cdr[0].meid.as_deref(), Some(MEID));
+    // The acceptance is on the profile's timeline with its time.
+    let timeline = app
+        .with_conn(move |c| {
+            mdm::registry::audit::for_entities(
+                c,
+                &[(mdm::registry::audit::EntityKind::Profile, p.id)],
+                50,
+            )
+            .unwrap()
+        })
+        .await;
+    let accepted = timeline
+        .iter()
+        .find(|e| e.action == "accepted the terms")
+        .expect("acceptance logged");
+    assert!(
+        accepted.detail.contains("picture_messaging") && accepted.detail.contains("accepted_at")
+    );
+
+    // Replaying "Agree" changes nothing and bills nothing again.
+    let (status, _, again) = deck(&app, &agree, WML).await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(billing.orders().len(), 1);
+    // Offering what is already active is refused.
+    let (status, _, _) = deck(&app, "/wap/activate?feature=picture_messaging", WML).await;
+    assert_eq!(status, 409);
+}
+
+#[tokio::test]
+async fn a_refusal_from_billing_leaves_the_profile_as_it_was() {
+    let billing = sim(SimMode::Fail {
+        code: "E102".into(),
+        message: "credit limit exceeded".into(),
+    })
+    .await;
+    let app = app_with_billing(BillingConfig::new(billing.url()), true).await;
+    let before = profile(&app).await.features;
+    let (_, ct, info) = deck(&app, "/wap/activate?feature=touch2talk", XHTML).await;
+    assert!(ct.starts_with("application/vnd.wap.xhtml+xml"), "{ct}");
+    assert!(info.contains("-//WAPFORUM//DTD XHTML Mobile 1.2//EN"));
+    assert_well_formed(&info);
+    let (_, _, terms) = deck(&app, &link(&info, "Continue"), XHTML).await;
+    let (status, _, done) = deck(&app, &link(&terms, "Agree"), XHTML).await;
+    assert_eq!(status, 200);
+    assert!(
+        done.contains("was not activated") && done.contains("E102"),
+        "{done}"
+    );
+    assert_well_formed(&done);
+    assert_eq!(profile(&app).await.features, before);
+    assert_eq!(records(&app).await[0].outcome, "refused");
+    assert_eq!(records(&app).await[0].code, "E102");
+}
+
+#[tokio::test]
+async fn an_unreachable_billing_gateway_is_a_clear_failure_and_changes_nothing() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut config = BillingConfig::new(url);
+    config.attempts = 2;
+    config.backoff = Duration::from_millis(10);
+    let app = app_with_billing(config, true).await;
+    let before = profile(&app).await.features;
+    let (_, _, info) = deck(&app, "/wap/activate?feature=video_messaging", XHTML).await;
+    let (_, _, terms) = deck(&app, &link(&info, "Continue"), XHTML).await;
+    let (_, _, done) = deck(&app, &link(&terms, "Agree"), XHTML).await;
+    assert!(done.contains("could not be reached"), "{done}");
+    assert_eq!(profile(&app).await.features, before);
+    assert_eq!(records(&app).await[0].outcome, "unreachable");
+}
+
+#[tokio::test]
+async fn steps_out_of_order_unknown_features_and_untrusted_sources_are_refused() {
+    let billing = sim(SimMode::Succeed).await;
+    let app = app_with_billing(BillingConfig::new(billing.url()), true).await;
+    let (_, _, info) = deck(&app, "/wap/activate?feature=video_messaging", WML).await;
+    let terms_url = link(&info, "Continue");
+    // "Agree" before the terms were shown.
+    let agree_url = terms_url.replace("/terms", "/agree");
+    let (status, _, body) = deck(&app, &agree_url, WML).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("out of order"));
+    // The terms, then the terms again.
+    assert_eq!(deck(&app, &terms_url, WML).await.0, 200);
+    assert_eq!(deck(&app, &terms_url, WML).await.0, 409);
+    // Another device cannot use this activation.
+    let r = app
+        .client
+        .get(app.url(&agree_url))
+        .header("x-device-id", "MEID:A1000012345671")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404, "an unregistered handset");
+    // Unknown feature, unknown token.
+    assert_eq!(
+        deck(&app, "/wap/activate?feature=teleportation", WML)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(deck(&app, "/wap/activate/0000/terms", WML).await.0, 404);
+    assert!(billing.orders().is_empty());
+    assert!(records(&app).await.is_empty());
+
+    // Without a trusted gateway the header is not believed.
+    let untrusted = app_with_billing(BillingConfig::new(billing.url()), false).await;
+    let (status, _, body) = deck(&untrusted, "/wap/activate", WML).await;
+    assert_eq!(status, 403, "{body}");
+}
