@@ -115,6 +115,17 @@ pub fn offer(
     })
 }
 
+/// The line an activation belongs to (so a subscriber can be held to their own).
+pub fn owner(conn: &mut DbConnection, token: &str) -> Result<i64, FeatureError> {
+    Ok(by_token(conn, token)?.profile_id)
+}
+
+/// The step a screen shows for an activation, without moving it.
+pub fn current(conn: &mut DbConnection, token: &str) -> Result<Step, FeatureError> {
+    let a = by_token(conn, token)?;
+    step(conn, a)
+}
+
 /// The device a deck request comes from must be the one the activation is for.
 fn check_device(a: &Activation, device: Option<i64>) -> Result<(), FeatureError> {
     match (a.device_id, device) {

@@ -123,7 +123,9 @@ pub fn notify(
             None => return Err(JobError::NoMdn),
         };
         let mdn = Mdn::parse(&mdn).map_err(|_| JobError::NoMdn)?;
-        let acct = account::get(conn, device_id)?.ok_or(JobError::NoAccount)?;
+        // Fetched now, required later: "no update" is the better answer
+        // when both apply.
+        let acct = account::get(conn, device_id)?;
         let now = now_ms();
         diesel::update(
             dm_jobs::table
@@ -163,6 +165,7 @@ pub fn notify(
             }
         };
 
+        let acct = acct.ok_or(JobError::NoAccount)?;
         let busy: Vec<i32> = dm_jobs::table
             .filter(dm_jobs::device_id.eq(device_id))
             .filter(dm_jobs::state.eq_any(["notified", "running"]))

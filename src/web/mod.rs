@@ -14,6 +14,7 @@ pub mod messages;
 pub mod omadm;
 pub mod ops;
 pub mod ranged;
+pub mod self_features;
 pub mod self_service;
 pub mod session;
 pub mod wap;

@@ -17,7 +17,23 @@ use crate::registry::RegistryError;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/self", web::get().to(home))
         .route("/self/line/{mdn}", web::get().to(line))
-        .route("/self/pin", web::post().to(change_pin));
+        .route("/self/pin", web::post().to(change_pin))
+        .route(
+            "/self/features/{code}/{action}",
+            web::post().to(super::self_features::start),
+        )
+        .route(
+            "/self/activations/{token}",
+            web::get().to(super::self_features::terms),
+        )
+        .route(
+            "/self/activations/{token}/agree",
+            web::post().to(super::self_features::agree),
+        )
+        .route(
+            "/self/firmware-check",
+            web::post().to(super::self_features::firmware_check),
+        );
 }
 
 async fn home(user: CurrentUser) -> Result<HttpResponse, WebError> {
@@ -36,6 +52,13 @@ struct LinePage {
     ctx: PageCtx,
     p: Profile,
     devices: Vec<DeviceCard>,
+    features: Vec<crate::features::catalogue::Feature>,
+}
+
+impl LinePage {
+    fn has(&self, code: &str) -> bool {
+        self.p.feature_list().contains(&code)
+    }
 }
 
 impl LinePage {
@@ -61,7 +84,7 @@ async fn line(
         return Err(WebError::Forbidden);
     }
     let id = user.id;
-    let (p, devices) = state
+    let (p, devices, features) = state
         .db
         .run(move |c| -> Result<_, RegistryError> {
             let p = profile::get(c, id)?;
@@ -73,13 +96,14 @@ async fn line(
                     capability,
                 });
             }
-            Ok((p, cards))
+            Ok((p, cards, crate::features::catalogue::all(c)?))
         })
         .await?;
     render(&LinePage {
         ctx: user.ctx(Area::SelfService),
         p,
         devices,
+        features,
     })
 }
 

@@ -9,7 +9,7 @@ use mdm::auth::Role;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::common::{profile_json, spawn_app, ADMIN_PASSWORD};
+use crate::common::{profile_json, spawn_app, spawn_app_with, ADMIN_PASSWORD};
 
 struct Driver {
     child: Child,
@@ -188,4 +188,69 @@ async fn an_operator_signs_in_finds_a_device_and_opens_its_detail_page() {
     .await;
     let _ = c.close().await;
     outcome.expect("browser session");
+}
+
+#[tokio::test]
+async fn a_subscriber_activates_a_service_in_self_service() {
+    let billing = mdm::billing::sim::BillingSim::start(
+        "127.0.0.1:0".parse().unwrap(),
+        mdm::billing::sim::SimMode::Succeed,
+    )
+    .await
+    .unwrap();
+    let url = billing.url();
+    let app =
+        spawn_app_with(move |c| c.billing = Some(mdm::billing::BillingConfig::new(url))).await;
+    let (_, token) = app.token(Role::Admin).await;
+    let mut mine = profile_json("3125558888");
+    mine["pin"] = json!("2468");
+    let r = app
+        .api(Method::POST, "/profiles", &token)
+        .json(&mine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+
+    let driver = start_chromedriver();
+    let c = connect(driver.port).await;
+    let outcome = async {
+        c.goto(&app.url("/self/login")).await?;
+        c.find(Locator::Id("mdn"))
+            .await?
+            .send_keys("3125558888")
+            .await?;
+        c.find(Locator::Id("pin")).await?.send_keys("2468").await?;
+        c.find(Locator::Css(
+            "form[action='/self/login'] button[type=submit]",
+        ))
+        .await?
+        .click()
+        .await?;
+        let add = c
+            .wait()
+            .for_element(Locator::Id("activate-video_messaging"))
+            .await?;
+        screenshot(&c, "self-service").await;
+        add.click().await?;
+        let agree = c.wait().for_element(Locator::Id("agree")).await?;
+        let terms = c.find(Locator::Id("terms")).await?.text().await?;
+        assert!(terms.contains("Clips are limited to 30 seconds"), "{terms}");
+        screenshot(&c, "self-terms").await;
+        agree.click().await?;
+        let flash = c.wait().for_element(Locator::Css(".flash")).await?;
+        let text = flash.text().await?;
+        assert!(text.contains("Video Messaging has been added"), "{text}");
+        let services = c.find(Locator::Id("services")).await?.text().await?;
+        assert!(services.contains("active"), "{services}");
+        screenshot(&c, "self-activated").await;
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    let _ = c.close().await;
+    outcome.expect("browser session");
+    assert_eq!(
+        billing.provisioned(),
+        vec![("3125558888".to_string(), "VMS".to_string())]
+    );
 }

@@ -276,3 +276,122 @@ async fn steps_out_of_order_unknown_features_and_untrusted_sources_are_refused()
     let (status, _, body) = deck(&untrusted, "/wap/activate", WML).await;
     assert_eq!(status, 403, "{body}");
 }
+
+#[tokio::test]
+async fn a_subscriber_adds_and_removes_services_and_checks_for_an_update() {
+    let billing = sim(SimMode::Succeed).await;
+    let app = spawn_app_with({
+        let url = billing.url();
+        move |c| c.billing = Some(BillingConfig::new(url))
+    })
+    .await;
+    let (_, token) = app.token(Role::Admin).await;
+    let mut mine = profile_json(MDN);
+    mine["pin"] = json!("4321");
+    app.api(Method::POST, "/profiles", &token)
+        .json(&mine)
+        .send()
+        .await
+        .unwrap();
+    app.api(Method::POST, "/profiles", &token)
+        .json(&profile_json("3125550124"))
+        .send()
+        .await
+        .unwrap();
+    app.api(Method::POST, "/devices", &token)
+        .json(&json!({"meid": MEID, "make": "LG", "model": "VX9600", "firmware_version": "V1", "profile_mdn": MDN}))
+        .send()
+        .await
+        .unwrap();
+    let csrf = app.csrf("/self/login").await;
+    let r = app
+        .post_form(
+            "/self/login",
+            &[("mdn", MDN), ("pin", "4321"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+
+    let (_, page) = app.page(&format!("/self/line/{MDN}")).await;
+    assert!(page.contains("Video Messaging") && page.contains("$7.99 per month"));
+    let csrf = crate::common::csrf_of(&page);
+    let r = app
+        .post_form(
+            "/self/features/video_messaging/activate",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let terms_url = r.headers()["location"].to_str().unwrap().to_string();
+    let (status, terms) = app.page(&terms_url).await;
+    assert_eq!(status, 200);
+    assert!(terms.contains("Clips are limited to 30 seconds"));
+    let r = app
+        .post_form(&format!("{terms_url}/agree"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let (_, page) = app.page(&format!("/self/line/{MDN}")).await;
+    assert!(
+        page.contains("Video Messaging has been added to your line."),
+        "{page}"
+    );
+    // Agreeing twice does nothing more.
+    app.post_form(&format!("{terms_url}/agree"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(billing.orders().len(), 1);
+
+    // Removing a service takes the same path.
+    let r = app
+        .post_form(
+            "/self/features/video_messaging/deactivate",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    let url = r.headers()["location"].to_str().unwrap().to_string();
+    app.post_form(&format!("{url}/agree"), &[("csrf", &csrf)])
+        .await;
+    let p = profile(&app).await;
+    assert_eq!(p.features, "mobile_web,text_messaging");
+    assert!(billing.provisioned().is_empty());
+    let cdr = records(&app).await;
+    assert_eq!(
+        cdr.iter()
+            .map(|r| (r.action.as_str(), r.channel.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("add", "self_service"), ("remove", "self_service")]
+    );
+    // An unknown feature is a clear error.
+    app.post_form("/self/features/teleportation/activate", &[("csrf", &csrf)])
+        .await;
+    let (_, page) = app.page(&format!("/self/line/{MDN}")).await;
+    assert!(
+        page.contains("there is no feature &#34;teleportation&#34;"),
+        "{page}"
+    );
+
+    // No released package: up to date.
+    app.post_form("/self/firmware-check", &[("csrf", &csrf)])
+        .await;
+    let (_, page) = app.page(&format!("/self/line/{MDN}")).await;
+    assert!(page.contains("software is up to date"), "{page}");
+
+    // Another subscriber cannot see this line's activations.
+    let other = crate::common::client();
+    let login = other
+        .get(app.url("/self/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let c2 = crate::common::csrf_of(&login);
+    let _ = other
+        .post(app.url("/self/login"))
+        .form(&[("mdn", "3125550124"), ("pin", "0000"), ("csrf", &c2)])
+        .send()
+        .await
+        .unwrap();
+    let r = other.get(app.url(&terms_url)).send().await.unwrap();
+    assert_ne!(r.status().as_u16(), 200);
+}

@@ -1,0 +1,252 @@
+//! Self service's feature changes and firmware check: the same activation
+//! flow as the handset decks (billing information and terms, logged
+//! acceptance, the billing gateway), for the signed-in subscriber's own
+//! line only; and a software-update check that starts a network-initiated
+//! FOTA through the notification path when an update exists.
+
+use actix_web::{web, HttpResponse};
+use askama::Template;
+
+use super::forms::FormData;
+use super::session::{flash, Area, CurrentUser, PageCtx};
+use super::{redirect, render, AppState, WebError};
+use crate::auth::Permission;
+use crate::billing::BillingError;
+use crate::features::activation::{self, Step};
+use crate::features::FeatureError;
+use crate::omadm::job::{self, JobError, JobKind};
+use crate::registry::RegistryError;
+
+fn back(user: &CurrentUser) -> HttpResponse {
+    redirect(&format!("/self/line/{}", user.name))
+}
+
+fn refuse(user: &CurrentUser, e: FeatureError) -> Result<HttpResponse, WebError> {
+    match e {
+        FeatureError::Registry(r) => Err(r.into()),
+        FeatureError::Db(d) => Err(d.into()),
+        other => {
+            tracing::info!(subscriber = %user.name, error = %other, "self-service feature change refused");
+            flash(&user.session, "error", other.to_string());
+            Ok(back(user))
+        }
+    }
+}
+
+/// Activate or Deactivate: the change is offered and its terms shown.
+pub async fn start(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::SelfService)?;
+    user.check_form(&form)?;
+    let (code, action) = path.into_inner();
+    let add = match action.as_str() {
+        "activate" => true,
+        "deactivate" => false,
+        _ => return Err(WebError::NotFound("There is no such action.".into())),
+    };
+    let profile_id = user.id;
+    let started = state
+        .db
+        .run(move |c| -> Result<Step, FeatureError> {
+            let s = activation::offer(c, profile_id, None, &code, add, "self_service")?;
+            activation::show_terms(c, &s.activation.token, None)
+        })
+        .await;
+    match started {
+        Ok(s) => Ok(redirect(&format!(
+            "/self/activations/{}",
+            s.activation.token
+        ))),
+        Err(e) => refuse(&user, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "self/terms.html")]
+struct TermsPage {
+    ctx: PageCtx,
+    s: Step,
+}
+
+/// Only the subscriber whose line it is may see or agree to an activation.
+async fn own(state: &AppState, user: &CurrentUser, token: &str) -> Result<(), WebError> {
+    let t = token.to_string();
+    let owner = state.db.run(move |c| activation::owner(c, &t)).await;
+    match owner {
+        Ok(p) if p == user.id => Ok(()),
+        Ok(_) | Err(FeatureError::UnknownActivation) => {
+            tracing::warn!(subscriber = %user.name, "subscriber asked for an activation not theirs");
+            Err(WebError::NotFound("There is no such activation.".into()))
+        }
+        Err(e) => Err(WebError::Internal(e.to_string())),
+    }
+}
+
+pub async fn terms(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::SelfService)?;
+    let token = path.into_inner();
+    own(&state, &user, &token).await?;
+    let s = state
+        .db
+        .run(move |c| activation::current(c, &token))
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    if s.activation.state != "terms_shown" {
+        flash(
+            &user.session,
+            "error",
+            "This request was already answered; start again if you still want the change.",
+        );
+        return Ok(back(&user));
+    }
+    render(&TermsPage {
+        ctx: user.ctx(Area::SelfService),
+        s,
+    })
+}
+
+pub async fn agree(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<String>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::SelfService)?;
+    user.check_form(&form)?;
+    let token = path.into_inner();
+    own(&state, &user, &token).await?;
+    let actor = user.actor();
+    let accepted = {
+        let actor = actor.clone();
+        state
+            .db
+            .run(move |c| activation::accept(c, &token, None, &actor))
+            .await
+    };
+    let accepted = match accepted {
+        Ok(a) => a,
+        Err(e) => return refuse(&user, e),
+    };
+    let answer = match &state.billing {
+        Some(client) => {
+            client
+                .submit(&accepted.order, &accepted.idempotency_key)
+                .await
+        }
+        None => Err(BillingError::Config(
+            "no billing gateway is configured (MDM_BILLING_URL)".into(),
+        )),
+    };
+    let id = accepted.step.activation.id;
+    let done = state
+        .db
+        .run(move |c| activation::complete(c, id, &answer, &actor))
+        .await;
+    let s = match done {
+        Ok(s) => s,
+        Err(e) => return refuse(&user, e),
+    };
+    let verb = if s.activation.action == "add" {
+        "added to"
+    } else {
+        "removed from"
+    };
+    if s.activation.state == "provisioned" {
+        flash(
+            &user.session,
+            "success",
+            format!("{} has been {verb} your line.", s.feature.name),
+        );
+    } else {
+        let why = match s.activation.failure_code.as_deref() {
+            Some("UNREACHABLE") => "the billing system could not be reached".to_string(),
+            Some(code) => format!(
+                "billing refused it ({code}{})",
+                s.activation
+                    .failure_message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ),
+            None => "it could not be completed".to_string(),
+        };
+        flash(
+            &user.session,
+            "error",
+            format!(
+                "{} was not changed: {why}. Nothing was charged; please try again later.",
+                s.feature.name
+            ),
+        );
+    }
+    Ok(back(&user))
+}
+
+/// "Check for a software update": when a released package updates the
+/// phone, a network-initiated FOTA starts through the notification path.
+pub async fn firmware_check(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::SelfService)?;
+    user.check_form(&form)?;
+    let profile_id = user.id;
+    let actor = user.actor();
+    let max_parts = state.config.sms_max_parts;
+    let outcome = state
+        .db
+        .run(
+            move |c| -> Result<Result<String, JobError>, RegistryError> {
+                let devices = crate::registry::device::of_profile(c, profile_id)?;
+                let Some(d) = devices.into_iter().next() else {
+                    return Ok(Err(JobError::NoMdn));
+                };
+                Ok(
+                    job::notify(c, d.id, JobKind::Fota, &actor, max_parts).map(|(j, _)| {
+                        j.fota_session_id
+                            .map(|f| format!("FOTA session {f}"))
+                            .unwrap_or_default()
+                    }),
+                )
+            },
+        )
+        .await?;
+    match outcome {
+        Ok(_) => {
+            if let Some(m) = &state.messaging {
+                m.wake();
+            }
+            flash(
+                &user.session,
+                "success",
+                "An update is available. Your phone has been asked to download it; keep it switched on and follow its prompts.",
+            );
+        }
+        Err(JobError::NoUpdate(_)) => flash(
+            &user.session,
+            "success",
+            "Your phone's software is up to date.",
+        ),
+        Err(JobError::FotaBusy(_)) => flash(
+            &user.session,
+            "success",
+            "An update for your phone is already in progress.",
+        ),
+        Err(JobError::NoAccount) | Err(JobError::NoMdn) => flash(
+            &user.session,
+            "error",
+            "Your phone cannot be updated over the air. Please contact customer care.",
+        ),
+        Err(e) => return Err(WebError::Internal(e.to_string())),
+    }
+    Ok(back(&user))
+}
