@@ -107,6 +107,12 @@ enum Command {
     },
     /// Run a test SMSC (SMPP v3.4) that accepts and prints every message.
     SmscSim(messaging::SmscSimArgs),
+    /// Provisioning detail records (every feature change and its billing outcome) as CSV.
+    Cdr {
+        /// Write here instead of standard output.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
     /// Run the billing-gateway simulator; prints every order it receives.
     BillingSim {
         /// Address to listen on.
@@ -344,6 +350,27 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Push { command } => messaging::push(&config, command),
         Command::Outbox { command } => messaging::outbox(&config, command),
         Command::SmscSim(args) => messaging::smsc_sim(&config, args),
+        Command::Cdr { output } => {
+            use std::io::Write;
+            let db = open(&config)?;
+            let mut conn = db.get()?;
+            let mut out: Box<dyn Write> = match output {
+                Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            out.write_all(crate::features::records::csv_header().as_bytes())?;
+            let mut after = 0;
+            loop {
+                let (bytes, next) = crate::features::records::csv_page(&mut conn, after, 1000)?;
+                out.write_all(&bytes)?;
+                match next {
+                    Some(n) => after = n,
+                    None => break,
+                }
+            }
+            out.flush()?;
+            Ok(())
+        }
         Command::BillingSim {
             bind,
             fail,

@@ -110,3 +110,29 @@ impl ProvisioningRecord {
         ]
     }
 }
+
+/// One page of the CSV export (no header) and the id to continue after,
+/// or `None` when this was the last page.
+pub fn csv_page(
+    conn: &mut DbConnection,
+    after_id: i64,
+    limit: i64,
+) -> QueryResult<(Vec<u8>, Option<i64>)> {
+    let rows = page(conn, after_id, limit)?;
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    for r in &rows {
+        // Writing to a Vec cannot fail; a record error would be a bug in the row.
+        let _ = w.write_record(r.csv_row());
+    }
+    let bytes = w.into_inner().unwrap_or_default();
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    Ok((bytes, next))
+}
+
+pub fn csv_header() -> String {
+    format!("{}\n", CSV_HEADER.join(","))
+}

@@ -14,6 +14,7 @@ pub mod messages;
 pub mod omadm;
 pub mod ops;
 pub mod ranged;
+pub mod records;
 pub mod self_features;
 pub mod self_service;
 pub mod session;
@@ -72,6 +73,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(ops::routes)
         .configure(messages::routes)
         .configure(wap::routes)
+        .configure(records::routes)
         .configure(devices::routes)
         .configure(care::routes)
         .configure(firmware::routes)

@@ -184,6 +184,21 @@ async fn a_wml_handset_activates_picture_messaging_through_the_decks() {
         accepted.detail.contains("picture_messaging") && accepted.detail.contains("accepted_at")
     );
 
+    // The records export as CSV, from the care screens and the CLI.
+    app.login_admin().await;
+    let (status, csv) = app.page("/care/provisioning-records.csv").await;
+    assert_eq!(status, 200);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], mdm::features::records::CSV_HEADER.join(","));
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines[1].contains(",picture_messaging,add,wap,provisioned,,BG-"),
+        "{csv}"
+    );
+    let (code, out, err) = crate::common::run_mdm(&app.database_url, &app.data_dir, &["cdr"], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, csv);
+
     // Replaying "Agree" changes nothing and bills nothing again.
     let (status, _, again) = deck(&app, &agree, WML).await;
     assert_eq!(status, 409, "{again}");
