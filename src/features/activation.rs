@@ -345,3 +345,25 @@ pub fn for_profile(
         .select(Activation::as_select())
         .load(conn)
 }
+
+/// Asks the billing gateway for an accepted change and records its answer:
+/// the one path the handset decks and self service share.
+pub async fn provision(
+    db: &crate::db::Db,
+    billing: Option<&crate::billing::BillingClient>,
+    accepted: Accepted,
+    actor: Actor,
+) -> Result<Step, FeatureError> {
+    let answer = match billing {
+        Some(client) => {
+            client
+                .submit(&accepted.order, &accepted.idempotency_key)
+                .await
+        }
+        None => Err(BillingError::Config(
+            "no billing gateway is configured (MDM_BILLING_URL)".into(),
+        )),
+    };
+    let id = accepted.step.activation.id;
+    db.run(move |c| complete(c, id, &answer, &actor)).await
+}

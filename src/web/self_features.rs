@@ -11,7 +11,6 @@ use super::forms::FormData;
 use super::session::{flash, Area, CurrentUser, PageCtx};
 use super::{redirect, render, AppState, WebError};
 use crate::auth::Permission;
-use crate::billing::BillingError;
 use crate::features::activation::{self, Step};
 use crate::features::FeatureError;
 use crate::omadm::job::{self, JobError, JobKind};
@@ -135,21 +134,7 @@ pub async fn agree(
         Ok(a) => a,
         Err(e) => return refuse(&user, e),
     };
-    let answer = match &state.billing {
-        Some(client) => {
-            client
-                .submit(&accepted.order, &accepted.idempotency_key)
-                .await
-        }
-        None => Err(BillingError::Config(
-            "no billing gateway is configured (MDM_BILLING_URL)".into(),
-        )),
-    };
-    let id = accepted.step.activation.id;
-    let done = state
-        .db
-        .run(move |c| activation::complete(c, id, &answer, &actor))
-        .await;
+    let done = activation::provision(&state.db, state.billing.as_ref(), accepted, actor).await;
     let s = match done {
         Ok(s) => s,
         Err(e) => return refuse(&user, e),

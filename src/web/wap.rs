@@ -10,7 +10,6 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::AppState;
-use crate::billing::BillingError;
 use crate::features::activation::{self, Step};
 use crate::features::{catalogue, FeatureError};
 use crate::omadm::engine::device_key_of;
@@ -342,21 +341,7 @@ async fn agree(
         Ok(a) => a,
         Err(e) => return feature_error(markup, e),
     };
-    let answer = match &state.billing {
-        Some(client) => {
-            client
-                .submit(&accepted.order, &accepted.idempotency_key)
-                .await
-        }
-        None => Err(BillingError::Config(
-            "no billing gateway is configured (MDM_BILLING_URL)".into(),
-        )),
-    };
-    let id = accepted.step.activation.id;
-    let done = state
-        .db
-        .run(move |c| activation::complete(c, id, &answer, &actor))
-        .await;
+    let done = activation::provision(&state.db, state.billing.as_ref(), accepted, actor).await;
     match done {
         Ok(s) => result_deck(markup, &s),
         Err(e) => feature_error(markup, e),
