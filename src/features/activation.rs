@@ -41,6 +41,26 @@ pub struct Activation {
     pub updated_at: i64,
 }
 
+/// The failure code recorded when the billing gateway gave no answer.
+pub const UNREACHABLE: &str = "UNREACHABLE";
+
+impl Activation {
+    /// Why a failed change failed, in words for the subscriber.
+    pub fn failure_reason(&self) -> String {
+        match self.failure_code.as_deref() {
+            Some(UNREACHABLE) => "the billing system could not be reached".to_string(),
+            Some(code) => format!(
+                "billing refused it ({code}{})",
+                self.failure_message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ),
+            None => "it could not be completed".to_string(),
+        }
+    }
+}
+
 /// What a step hands the screens.
 pub struct Step {
     pub activation: Activation,
@@ -257,7 +277,7 @@ pub fn complete(
             }
             Err(e) => (
                 "failed",
-                "UNREACHABLE".to_string(),
+                UNREACHABLE.to_string(),
                 format!("the billing gateway could not be reached: {e}"),
                 String::new(),
             ),
@@ -306,7 +326,7 @@ pub fn complete(
         };
         let outcome = match (state, code.as_str()) {
             ("provisioned", _) => "provisioned",
-            (_, "UNREACHABLE") => "unreachable",
+            (_, UNREACHABLE) => "unreachable",
             _ => "refused",
         };
         records::record(

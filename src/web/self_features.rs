@@ -151,18 +151,7 @@ pub async fn agree(
             format!("{} has been {verb} your line.", s.feature.name),
         );
     } else {
-        let why = match s.activation.failure_code.as_deref() {
-            Some("UNREACHABLE") => "the billing system could not be reached".to_string(),
-            Some(code) => format!(
-                "billing refused it ({code}{})",
-                s.activation
-                    .failure_message
-                    .as_deref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            ),
-            None => "it could not be completed".to_string(),
-        };
+        let why = s.activation.failure_reason();
         flash(
             &user.session,
             "error",

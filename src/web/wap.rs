@@ -280,16 +280,24 @@ async fn bootstrap(
     }
 }
 
+/// The markup the caller takes and its device, or the deck refusing it.
+async fn caller(state: &AppState, req: &HttpRequest) -> Result<(Markup, i64), HttpResponse> {
+    let markup = markup_of(req);
+    match line_of(state, req).await {
+        Ok((device_id, _)) => Ok((markup, device_id)),
+        Err((status, m)) => Err(error_deck(markup, status, m)),
+    }
+}
+
 /// Steps 52-53: the contractual and legal text, and "Agree".
 async fn terms(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let markup = markup_of(&req);
-    let (device_id, _) = match line_of(&state, &req).await {
+    let (markup, device_id) = match caller(&state, &req).await {
         Ok(v) => v,
-        Err((status, m)) => return error_deck(markup, status, m),
+        Err(refusal) => return refusal,
     };
     let token = path.into_inner();
     let shown = state
@@ -323,10 +331,9 @@ async fn agree(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let markup = markup_of(&req);
-    let (device_id, _) = match line_of(&state, &req).await {
+    let (markup, device_id) = match caller(&state, &req).await {
         Ok(v) => v,
-        Err((status, m)) => return error_deck(markup, status, m),
+        Err(refusal) => return refusal,
     };
     let token = path.into_inner();
     let actor = Actor::System("wap-deck");
@@ -361,17 +368,7 @@ fn result_deck(markup: Markup, s: &Step) -> HttpResponse {
             links: vec![("More services".into(), BOOTSTRAP_PATH.into())],
         }
     } else {
-        let why = match a.failure_code.as_deref() {
-            Some("UNREACHABLE") => "The billing system could not be reached.".to_string(),
-            Some(code) => format!(
-                "Billing refused the request ({code}{}).",
-                a.failure_message
-                    .as_deref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            ),
-            None => "The request could not be completed.".to_string(),
-        };
+        let why = format!("It was not done: {}.", a.failure_reason());
         Deck {
             title: format!("{} was not activated", s.feature.name),
             paragraphs: vec![
