@@ -73,6 +73,27 @@ pub struct Config {
     /// `MDM_BILLING_URL` (the billing gateway's base URL), with
     /// `MDM_BILLING_TIMEOUT_SECS` (default 5) and `MDM_BILLING_ATTEMPTS` (default 3).
     pub billing: Option<crate::billing::BillingConfig>,
+    /// `MDM_IOTA_IVR_SOURCES`: comma-separated SMS source addresses of the
+    /// IVR whose `IOTA ACTIVATE <ESN>` messages start star-code activation
+    /// (default: none, the trigger is off).
+    pub iota_ivr_sources: Vec<String>,
+    /// `MDM_IOTA_OTAP_SOURCES`: source addresses of the OTAP administrator
+    /// whose `OTAPA PRL <ESN|MEID|MDN> <PRL_ID>` messages start a PRL download.
+    pub iota_otap_sources: Vec<String>,
+    /// `MDM_IOTA_WELCOME`: the optional welcome text sent before the
+    /// star-code activation push (default: none).
+    pub iota_welcome: Option<String>,
+}
+
+fn list_var(name: &str) -> Vec<String> {
+    var(name)
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn billing_from_env() -> Result<Option<crate::billing::BillingConfig>, ConfigError> {
@@ -249,6 +270,9 @@ impl Config {
             sms_max_attempts: parse("MDM_SMS_MAX_ATTEMPTS", 10)?,
             sweep_interval_secs: parse("MDM_SWEEP_INTERVAL_SECS", 60)?,
             billing: billing_from_env()?,
+            iota_ivr_sources: list_var("MDM_IOTA_IVR_SOURCES"),
+            iota_otap_sources: list_var("MDM_IOTA_OTAP_SOURCES"),
+            iota_welcome: var("MDM_IOTA_WELCOME"),
         })
     }
 
@@ -284,6 +308,9 @@ impl Config {
             sms_max_attempts: 10,
             sweep_interval_secs: 0,
             billing: None,
+            iota_ivr_sources: Vec::new(),
+            iota_otap_sources: Vec::new(),
+            iota_welcome: None,
         }
     }
 }

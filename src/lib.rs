@@ -106,6 +106,45 @@ fn session_key(config: &Config) -> Result<Key, StartError> {
     Ok(key)
 }
 
+/// The IVR and OTAP-administrator triggers, with the URL handsets are told
+/// to call back at: `MDM_PUBLIC_URL`, else the address this node listens on.
+fn iota_triggers(
+    config: &Config,
+    listener: &TcpListener,
+) -> Result<messaging::inbound::InboundRouter, StartError> {
+    let base_url = match &config.public_url {
+        Some(u) => u.clone(),
+        None => {
+            let addr = listener.local_addr()?;
+            let host = if addr.ip().is_unspecified() {
+                std::net::IpAddr::from([127, 0, 0, 1])
+            } else {
+                addr.ip()
+            };
+            format!("http://{}", std::net::SocketAddr::new(host, addr.port()))
+        }
+    };
+    let ctx = iota::driver::PushContext {
+        base_url,
+        max_parts: config.sms_max_parts,
+    };
+    let mut router = messaging::inbound::InboundRouter::default();
+    if !config.iota_ivr_sources.is_empty() {
+        router = router.with(Arc::new(iota::triggers::StarCodeTrigger {
+            sources: config.iota_ivr_sources.clone(),
+            welcome: config.iota_welcome.clone(),
+            ctx: ctx.clone(),
+        }));
+    }
+    if !config.iota_otap_sources.is_empty() {
+        router = router.with(Arc::new(iota::triggers::OtapaTrigger {
+            sources: config.iota_otap_sources.clone(),
+            ctx,
+        }));
+    }
+    Ok(router)
+}
+
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartError> {
         let db = open_database(&config).await?;
@@ -132,6 +171,7 @@ impl Application {
             source,
         })?;
         let port = listener.local_addr()?.port();
+        let router = iota_triggers(&config, &listener)?;
         let messaging = config.smsc.clone().map(|smsc| {
             messaging::sender::Messaging::start(
                 db.clone(),
@@ -140,7 +180,7 @@ impl Application {
                     config.sms_max_parts,
                     config.sms_max_attempts,
                 ),
-                messaging::inbound::InboundRouter::default(),
+                router,
             )
         });
         // The URL was checked when the configuration was read.

@@ -15,6 +15,7 @@ use crate::registry::lookup::{self, DeviceKey};
 use crate::registry::Actor;
 use crate::Application;
 
+mod iota;
 mod messaging;
 
 #[derive(Parser)]
@@ -125,6 +126,21 @@ enum Command {
         #[arg(long)]
         timeout: bool,
     },
+    /// The SSPR tables of Preferred Roaming Lists.
+    Prl {
+        #[command(subcommand)]
+        command: iota::PrlCommand,
+    },
+    /// Server-initiated IOTA (OTAPA) sessions.
+    Otapa {
+        #[command(subcommand)]
+        command: iota::OtapaCommand,
+    },
+    /// ESN changes: a subscriber moves to a new handset.
+    Esn {
+        #[command(subcommand)]
+        command: iota::EsnCommand,
+    },
     /// Load a realistic demo data set (idempotent).
     Demo {
         /// How many subscribers to create.
@@ -212,6 +228,9 @@ enum SimCommand {
         #[arg(long, default_value = "omadm")]
         protocol: String,
     },
+    /// Run one-button activation as an IOTA handset; exits 0 only when the
+    /// handset committed and the server ended the session.
+    Activate(iota::ActivateArgs),
 }
 
 #[derive(Subcommand)]
@@ -346,6 +365,12 @@ fn read_secret(prompt: &str) -> anyhow::Result<String> {
 
 fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
+        Command::Prl { command } => iota::prl(&config, command),
+        Command::Otapa { command } => iota::otapa(&config, command),
+        Command::Esn { command } => iota::esn(&config, command),
+        Command::Sim {
+            command: SimCommand::Activate(args),
+        } => iota::sim_activate(&config, args),
         Command::Notify { device, job } => messaging::notify(&config, &device, &job),
         Command::Push { command } => messaging::push(&config, command),
         Command::Outbox { command } => messaging::outbox(&config, command),

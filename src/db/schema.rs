@@ -51,6 +51,8 @@ diesel::table! {
         last_protocol -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        activation_state -> Text,
+        deactivated_at -> Nullable<BigInt>,
     }
 }
 
@@ -258,6 +260,7 @@ diesel::table! {
         heartbeat_at -> BigInt,
         finished_at -> Nullable<BigInt>,
         error -> Text,
+        last_device_id -> BigInt,
     }
 }
 
@@ -365,5 +368,60 @@ diesel::table! {
         code -> Text,
         transaction_id -> Text,
         activation_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    prls (id) {
+        id -> BigInt,
+        sspr_table -> Integer,
+        prl_id -> Integer,
+        name -> Text,
+        bytes -> Binary,
+        size -> Integer,
+        crc -> Integer,
+        created_by -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    iota_sessions (id) {
+        id -> BigInt,
+        token -> Text,
+        flow -> Text,
+        state -> Text,
+        step -> Text,
+        device_id -> Nullable<BigInt>,
+        profile_id -> Nullable<BigInt>,
+        esn -> Nullable<Text>,
+        meid -> Nullable<Text>,
+        prl_sspr_table -> Nullable<Integer>,
+        segment_offset -> Integer,
+        next_seq -> Integer,
+        outstanding -> Text,
+        last_request_sha -> Nullable<Text>,
+        last_response -> Nullable<Text>,
+        detail -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    esn_changes (id) {
+        id -> BigInt,
+        profile_id -> BigInt,
+        variant -> Text,
+        old_device_id -> Nullable<BigInt>,
+        new_device_id -> Nullable<BigInt>,
+        old_esn -> Nullable<Text>,
+        new_esn -> Text,
+        state -> Text,
+        profile_copy -> Text,
+        requested_by -> Text,
+        created_at -> BigInt,
+        completed_at -> Nullable<BigInt>,
     }
 }

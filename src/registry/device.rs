@@ -26,6 +26,11 @@ pub struct Device {
     pub last_protocol: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// This handset's own activation: an ESN change leaves the subscriber
+    /// activated while the new handset waits for its first activation.
+    pub activation_state: String,
+    /// When the handset was de-activated: the purge clock starts here.
+    pub deactivated_at: Option<i64>,
 }
 
 impl Device {
@@ -264,7 +269,9 @@ pub fn insert(
             ))
         }
     };
-    let created = query.first(conn)?;
+    let created: Device = query.first(conn)?;
+    inherit_state(conn, created.id)?;
+    let created = get(conn, created.id)?;
     audit::record(
         conn,
         actor,
@@ -307,6 +314,9 @@ pub fn update(
         if changes.as_object().is_some_and(|m| !m.is_empty()) {
             audit::record(conn, actor, EntityKind::Device, id, "updated", &changes)?;
         }
+        if before.profile_id != values.profile_id {
+            inherit_state(conn, id)?;
+        }
         get(conn, id)
     })
 }
@@ -325,6 +335,38 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<(), Reg
         )?;
         Ok(())
     })
+}
+
+/// A handset linked to a subscriber takes the subscriber's activation
+/// state; one with no subscriber keeps its own.
+pub fn inherit_state(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+    use crate::db::schema::profiles;
+    let state: Option<String> = devices::table
+        .inner_join(profiles::table)
+        .filter(devices::id.eq(id))
+        .select(profiles::activation_state)
+        .first(conn)
+        .optional()?;
+    if let Some(state) = state {
+        set_activation(conn, id, &state)?;
+    }
+    Ok(())
+}
+
+/// Sets one handset's activation state; de-activation stamps the time the
+/// purge counts from.
+pub fn set_activation(conn: &mut DbConnection, id: i64, state: &str) -> QueryResult<()> {
+    let now = now_ms();
+    let stamp = (state == "deactivated").then_some(now);
+    diesel::update(devices::table.find(id))
+        .filter(devices::activation_state.ne(state))
+        .set((
+            devices::activation_state.eq(state),
+            devices::deactivated_at.eq(stamp),
+            devices::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Records that a device talked to the platform, and over which protocol.

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod capability;
 pub mod device;
+pub mod esn_change;
 pub mod fields;
 pub mod identifiers;
 pub mod import;

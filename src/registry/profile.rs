@@ -202,7 +202,7 @@ pub struct ProfileValues {
 }
 
 impl ProfileValues {
-    fn of(p: &Profile) -> ProfileValues {
+    pub fn of(p: &Profile) -> ProfileValues {
         ProfileValues {
             mdn: p.mdn.clone(),
             min: p.min.clone(),
@@ -561,6 +561,24 @@ pub fn set_state(
                 profiles::updated_at.eq(now),
             ))
             .execute(conn)?;
+        // The subscriber's handsets follow, except one already retired and
+        // one still waiting for the activation an ESN change asked for.
+        use crate::db::schema::{devices, esn_changes};
+        let awaiting: Vec<Option<i64>> = esn_changes::table
+            .filter(esn_changes::profile_id.eq(id))
+            .filter(esn_changes::state.eq("pending"))
+            .select(esn_changes::new_device_id)
+            .load(conn)?;
+        let awaiting: Vec<i64> = awaiting.into_iter().flatten().collect();
+        let followers: Vec<i64> = devices::table
+            .filter(devices::profile_id.eq(id))
+            .filter(devices::activation_state.ne("deactivated"))
+            .filter(devices::id.ne_all(&awaiting))
+            .select(devices::id)
+            .load(conn)?;
+        for device_id in followers {
+            super::device::set_activation(conn, device_id, state.as_str())?;
+        }
         audit::record(
             conn,
             actor,

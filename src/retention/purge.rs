@@ -64,6 +64,7 @@ pub struct PurgeRun {
     pub heartbeat_at: i64,
     pub finished_at: Option<i64>,
     pub error: String,
+    pub last_device_id: i64,
 }
 
 impl PurgeRun {

@@ -2,6 +2,8 @@
 //! tests, the demo and load runs exercise the server with the bytes a real
 //! handset sends. `mdm sim fota` drives it from the command line.
 
+pub mod iota_client;
+pub mod iota_handset;
 pub mod omadm_handset;
 pub mod sms_inbox;
 pub mod trace;

@@ -10,6 +10,7 @@ pub mod firmware;
 pub mod forms;
 pub mod fota;
 pub mod health;
+pub mod iota;
 pub mod messages;
 pub mod omadm;
 pub mod ops;
@@ -73,6 +74,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(ops::routes)
         .configure(messages::routes)
         .configure(wap::routes)
+        .configure(iota::routes)
         .configure(records::routes)
         .configure(devices::routes)
         .configure(care::routes)

@@ -296,6 +296,7 @@ impl TestApp {
                     .first::<i64>(c)
                     .unwrap(),
                 "devices" => devices::table.select(count_star()).first::<i64>(c).unwrap(),
+                "outbox" => outbox::table.select(count_star()).first::<i64>(c).unwrap(),
                 "capabilities" => capabilities::table
                     .select(count_star())
                     .first::<i64>(c)

@@ -8,6 +8,7 @@ mod features;
 mod firmware;
 mod fota;
 mod import;
+mod iota;
 mod messaging;
 mod portal;
 mod purge;

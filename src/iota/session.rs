@@ -1,0 +1,213 @@
+//! IOTA sessions as stored: every exchange moves one row, so any node can
+//! carry on a session and a restart loses nothing.
+
+use diesel::prelude::*;
+use rand::Rng;
+use serde::Serialize;
+
+use super::ospp::{Flow, Sent, Stage};
+use crate::db::schema::iota_sessions;
+use crate::db::{now_ms, DbConnection};
+
+/// How long a pushed call-back URL waits for its handset.
+pub const CALLBACK_TTL_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = iota_sessions)]
+pub struct IotaSession {
+    pub id: i64,
+    pub token: String,
+    pub flow: String,
+    pub state: String,
+    pub step: String,
+    pub device_id: Option<i64>,
+    pub profile_id: Option<i64>,
+    pub esn: Option<String>,
+    pub meid: Option<String>,
+    pub prl_sspr_table: Option<i32>,
+    pub segment_offset: i32,
+    pub next_seq: i32,
+    pub outstanding: String,
+    #[serde(skip)]
+    pub last_request_sha: Option<String>,
+    #[serde(skip)]
+    pub last_response: Option<String>,
+    pub detail: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+impl IotaSession {
+    pub fn flow(&self) -> Option<Flow> {
+        Flow::parse(&self.flow)
+    }
+
+    pub fn stage(&self) -> Option<Stage> {
+        Stage::parse(&self.step)
+    }
+
+    pub fn sent(&self) -> Vec<Sent> {
+        serde_json::from_str(&self.outstanding).unwrap_or_default()
+    }
+
+    pub fn is_over(&self) -> bool {
+        !matches!(self.state.as_str(), "awaiting_handset" | "running")
+    }
+
+    pub fn flow_label(&self) -> &'static str {
+        self.flow().map(Flow::label).unwrap_or("IOTA session")
+    }
+}
+
+/// A fresh session id: 16 random octets, URL-safe.
+pub fn new_token() -> String {
+    let bytes: [u8; 16] = rand::thread_rng().gen();
+    hex::encode(bytes)
+}
+
+pub struct NewSession<'a> {
+    pub flow: Flow,
+    pub state: &'a str,
+    pub stage: Stage,
+    pub device_id: Option<i64>,
+    pub profile_id: Option<i64>,
+    pub esn: Option<String>,
+    pub meid: Option<String>,
+    pub prl_sspr_table: Option<i32>,
+    pub detail: String,
+}
+
+pub fn insert(conn: &mut DbConnection, s: &NewSession<'_>) -> QueryResult<IotaSession> {
+    let now = now_ms();
+    let token = new_token();
+    diesel::insert_into(iota_sessions::table)
+        .values((
+            iota_sessions::token.eq(&token),
+            iota_sessions::flow.eq(s.flow.as_str()),
+            iota_sessions::state.eq(s.state),
+            iota_sessions::step.eq(s.stage.as_str()),
+            iota_sessions::device_id.eq(s.device_id),
+            iota_sessions::profile_id.eq(s.profile_id),
+            iota_sessions::esn.eq(&s.esn),
+            iota_sessions::meid.eq(&s.meid),
+            iota_sessions::prl_sspr_table.eq(s.prl_sspr_table),
+            iota_sessions::detail.eq(&s.detail),
+            iota_sessions::created_at.eq(now),
+            iota_sessions::updated_at.eq(now),
+            iota_sessions::finished_at
+                .eq((s.state != "running" && s.state != "awaiting_handset").then_some(now)),
+        ))
+        .execute(conn)?;
+    by_token(conn, &token)?.ok_or(diesel::result::Error::NotFound)
+}
+
+pub fn by_token(conn: &mut DbConnection, token: &str) -> QueryResult<Option<IotaSession>> {
+    iota_sessions::table
+        .filter(iota_sessions::token.eq(token))
+        .select(IotaSession::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn get(conn: &mut DbConnection, id: i64) -> QueryResult<Option<IotaSession>> {
+    iota_sessions::table
+        .find(id)
+        .select(IotaSession::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// What one exchange changes.
+pub struct Advance<'a> {
+    pub state: &'a str,
+    pub stage: Stage,
+    pub segment_offset: u16,
+    pub next_seq: u32,
+    pub sent: &'a [Sent],
+    pub request_sha: &'a str,
+    pub response: &'a str,
+    pub detail: &'a str,
+    pub device_id: Option<i64>,
+    pub profile_id: Option<i64>,
+}
+
+/// Moves a session on, provided nobody else moved it since it was read
+/// (`seen_updated_at`); returns false when someone did.
+pub fn advance(
+    conn: &mut DbConnection,
+    id: i64,
+    seen_updated_at: i64,
+    a: &Advance<'_>,
+) -> QueryResult<bool> {
+    let now = now_ms().max(seen_updated_at + 1);
+    let over = !matches!(a.state, "running" | "awaiting_handset");
+    let sent = serde_json::to_string(a.sent).unwrap_or_else(|_| "[]".into());
+    let n = diesel::update(
+        iota_sessions::table
+            .find(id)
+            .filter(iota_sessions::updated_at.eq(seen_updated_at)),
+    )
+    .set((
+        iota_sessions::state.eq(a.state),
+        iota_sessions::step.eq(a.stage.as_str()),
+        iota_sessions::segment_offset.eq(i32::from(a.segment_offset)),
+        iota_sessions::next_seq.eq(a.next_seq as i32),
+        iota_sessions::outstanding.eq(sent),
+        iota_sessions::last_request_sha.eq(a.request_sha),
+        iota_sessions::last_response.eq(a.response),
+        iota_sessions::detail.eq(a.detail),
+        iota_sessions::device_id.eq(a.device_id),
+        iota_sessions::profile_id.eq(a.profile_id),
+        iota_sessions::updated_at.eq(now),
+        iota_sessions::finished_at.eq(over.then_some(now)),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SessionQuery {
+    pub device_id: Option<i64>,
+    pub profile_id: Option<i64>,
+    pub flow: Option<String>,
+    pub state: Option<String>,
+    pub limit: i64,
+}
+
+pub fn search(conn: &mut DbConnection, q: &SessionQuery) -> QueryResult<Vec<IotaSession>> {
+    let mut query = iota_sessions::table.into_boxed();
+    if let Some(d) = q.device_id {
+        query = query.filter(iota_sessions::device_id.eq(d));
+    }
+    if let Some(p) = q.profile_id {
+        query = query.filter(iota_sessions::profile_id.eq(p));
+    }
+    if let Some(f) = q.flow.as_deref().filter(|f| !f.is_empty()) {
+        query = query.filter(iota_sessions::flow.eq(f.to_string()));
+    }
+    if let Some(s) = q.state.as_deref().filter(|s| !s.is_empty()) {
+        query = query.filter(iota_sessions::state.eq(s.to_string()));
+    }
+    query
+        .order(iota_sessions::id.desc())
+        .limit(if q.limit > 0 { q.limit } else { 100 })
+        .select(IotaSession::as_select())
+        .load(conn)
+}
+
+/// Closes call-backs nobody answered, so their profiles can be pushed again.
+pub fn expire_unanswered(conn: &mut DbConnection, now: i64) -> QueryResult<usize> {
+    diesel::update(
+        iota_sessions::table
+            .filter(iota_sessions::state.eq("awaiting_handset"))
+            .filter(iota_sessions::created_at.lt(now - CALLBACK_TTL_MS)),
+    )
+    .set((
+        iota_sessions::state.eq("abandoned"),
+        iota_sessions::detail.eq("the handset never called back"),
+        iota_sessions::finished_at.eq(now),
+        iota_sessions::updated_at.eq(now),
+    ))
+    .execute(conn)
+}
