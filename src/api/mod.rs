@@ -4,6 +4,7 @@
 pub mod caller;
 pub mod error;
 pub mod firmware;
+pub mod iota;
 pub mod openapi;
 pub mod registry;
 
@@ -22,6 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/openapi.json", web::get().to(openapi::document))
             .configure(registry::routes)
             .configure(firmware::routes)
+            .configure(iota::routes)
             .default_service(web::to(not_found)),
     );
 }

@@ -231,11 +231,7 @@ type Admission = Result<(Device, Profile), (u16, String)>;
 
 /// Checks a handset that wants an activation session; the error is what
 /// the handset is told.
-fn admit(
-    conn: &mut DbConnection,
-    flow: Flow,
-    info: &DeviceInfo,
-) -> Result<Admission, IotaError> {
+fn admit(conn: &mut DbConnection, flow: Flow, info: &DeviceInfo) -> Result<Admission, IotaError> {
     let Some(d) = identify(conn, info)? else {
         let who = info
             .meid

@@ -10,6 +10,7 @@ pub mod is683;
 pub mod mmc;
 pub mod ospp;
 pub mod prl_store;
+pub mod prl_view;
 pub mod session;
 pub mod triggers;
 

@@ -31,9 +31,12 @@ pub struct Header {
     pub describes: String,
 }
 
-/// One archived subscriber: the profile, its devices and their history.
+/// One archived subscriber: the profile, its devices and their history; or,
+/// with `retired`, one handset an ESN change retired, under its subscriber.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
+    #[serde(default)]
+    pub retired: bool,
     pub profile: serde_json::Value,
     pub devices: Vec<serde_json::Value>,
     pub audit: Vec<serde_json::Value>,
@@ -44,6 +47,22 @@ pub struct Record {
 #[derive(Serialize)]
 pub struct RecordRef<'a> {
     pub profile: &'a Profile,
+    pub devices: &'a [Device],
+    pub audit: &'a [AuditEvent],
+}
+
+/// The subscriber a retired handset belonged to.
+#[derive(Serialize)]
+pub struct Owner {
+    pub id: Option<i64>,
+    pub mdn: Option<String>,
+}
+
+/// A retired handset as archived.
+#[derive(Serialize)]
+pub struct RetiredRef<'a> {
+    pub retired: bool,
+    pub profile: Owner,
     pub devices: &'a [Device],
     pub audit: &'a [AuditEvent],
 }

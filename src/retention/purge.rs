@@ -219,7 +219,7 @@ fn purge_batches(
             run: r.id,
             cutoff: r.cutoff,
             created_at: r.started_at,
-            describes: "one JSON object per line: {profile, devices, audit} of a purged subscriber"
+            describes: "one JSON object per line: {profile, devices, audit} of a purged subscriber, or {retired: true, profile: {id, mdn}, devices: [handset], audit} of a handset an ESN change retired"
                 .into(),
         };
         let len = archive::append_member(
@@ -242,7 +242,7 @@ fn purge_batches(
                 .select(Profile::as_select())
                 .load(conn)?;
         let Some(last) = batch.last().map(|p| p.id) else {
-            return Ok(());
+            return purge_retired(conn, root, r, opts, progress, batches);
         };
         let ids: Vec<i64> = batch.iter().map(|p| p.id).collect();
         let devs: Vec<Device> = devices::table
@@ -326,6 +326,95 @@ fn purge_batches(
                     purge_runs::last_profile_id.eq(last),
                     purge_runs::profiles.eq(purge_runs::profiles + ids.len() as i64),
                     purge_runs::devices.eq(purge_runs::devices + dev_ids.len() as i64),
+                    purge_runs::heartbeat_at.eq(now_ms()),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })?;
+        *r = get(conn, r.id)?;
+        progress(r);
+    }
+}
+
+/// The second pass: handsets retired by an ESN change while their
+/// subscriber stays, de-activated before the cutoff. Each is archived alone
+/// with its history, under its subscriber's MDN, with the same
+/// archive-then-delete order as the subscribers.
+fn purge_retired(
+    conn: &mut DbConnection,
+    root: &Path,
+    r: &mut PurgeRun,
+    opts: &PurgeOptions,
+    progress: &mut dyn FnMut(&PurgeRun),
+    mut batches: u32,
+) -> Result<(), RetentionError> {
+    loop {
+        let batch: Vec<Device> = devices::table
+            .filter(devices::activation_state.eq("deactivated"))
+            .filter(devices::deactivated_at.lt(r.cutoff))
+            .filter(devices::id.gt(r.last_device_id))
+            .order(devices::id.asc())
+            .limit(opts.batch)
+            .select(Device::as_select())
+            .load(conn)?;
+        let Some(last) = batch.last().map(|d| d.id) else {
+            return Ok(());
+        };
+        let ids: Vec<i64> = batch.iter().map(|d| d.id).collect();
+        let owners: Vec<i64> = batch.iter().filter_map(|d| d.profile_id).collect();
+        let mdns: HashMap<i64, String> = profiles::table
+            .filter(profiles::id.eq_any(&owners))
+            .select((profiles::id, profiles::mdn))
+            .load::<(i64, String)>(conn)?
+            .into_iter()
+            .collect();
+        let events: Vec<AuditEvent> = audit_events::table
+            .filter(audit_events::entity_kind.eq("device"))
+            .filter(audit_events::entity_id.eq_any(&ids))
+            .select(AuditEvent::as_select())
+            .load(conn)?;
+        let mut history_of: HashMap<i64, Vec<AuditEvent>> = HashMap::new();
+        for e in events {
+            history_of.entry(e.entity_id).or_default().push(e);
+        }
+        let mut lines = Vec::with_capacity(batch.len());
+        for d in &batch {
+            let history = history_of.remove(&d.id).unwrap_or_default();
+            lines.push(serde_json::to_string(&archive::RetiredRef {
+                retired: true,
+                profile: archive::Owner {
+                    id: d.profile_id,
+                    mdn: d.profile_id.and_then(|p| mdns.get(&p).cloned()),
+                },
+                devices: std::slice::from_ref(d),
+                audit: &history,
+            })?);
+        }
+        let path = archive::segment_path(root, r.id, r.segment);
+        let new_len = archive::append_member(&path, r.committed_bytes as u64, &lines)?;
+        batches += 1;
+        if opts.crash_after_batches.is_some_and(|n| batches >= n) {
+            return Err(RetentionError::Interrupted);
+        }
+        let (next_segment, committed) = if new_len > SEGMENT_BYTES {
+            (r.segment + 1, 0)
+        } else {
+            (r.segment, new_len as i64)
+        };
+        crate::db::write(conn, |conn| -> Result<(), RetentionError> {
+            diesel::delete(
+                audit_events::table
+                    .filter(audit_events::entity_kind.eq("device"))
+                    .filter(audit_events::entity_id.eq_any(&ids)),
+            )
+            .execute(conn)?;
+            diesel::delete(devices::table.filter(devices::id.eq_any(&ids))).execute(conn)?;
+            diesel::update(purge_runs::table.find(r.id))
+                .set((
+                    purge_runs::segment.eq(next_segment),
+                    purge_runs::committed_bytes.eq(committed),
+                    purge_runs::last_device_id.eq(last),
+                    purge_runs::devices.eq(purge_runs::devices + ids.len() as i64),
                     purge_runs::heartbeat_at.eq(now_ms()),
                 ))
                 .execute(conn)?;

@@ -38,6 +38,10 @@ pub fn restore(
     let records = archive::read_records(root, run)?;
     let mut report = RestoreReport::default();
     for rec in records {
+        if rec.retired {
+            restore_retired(conn, &rec, run, actor, &mut report)?;
+            continue;
+        }
         let p = &rec.profile;
         let mdn = s(p, "mdn").unwrap_or_default();
         crate::db::write(conn, |conn| -> Result<(), RetentionError> {
@@ -132,6 +136,9 @@ pub fn restore(
                         devices::last_protocol.eq(s(d, "last_protocol")),
                         devices::created_at.eq(i(d, "created_at").unwrap_or(now)),
                         devices::updated_at.eq(now),
+                        devices::activation_state
+                            .eq(s(d, "activation_state").unwrap_or_else(|| "deactivated".into())),
+                        devices::deactivated_at.eq(i(d, "deactivated_at")),
                     ))
                     .execute(conn)?;
                 let did: i64 = devices::table
@@ -173,4 +180,93 @@ pub fn restore(
         })?;
     }
     Ok(report)
+}
+
+fn taken(conn: &mut DbConnection, d: &serde_json::Value) -> QueryResult<bool> {
+    let mut n = 0;
+    if let Some(e) = s(d, "esn") {
+        n += devices::table
+            .filter(devices::esn.eq(e))
+            .count()
+            .get_result::<i64>(conn)?;
+    }
+    if let Some(m) = s(d, "meid") {
+        n += devices::table
+            .filter(devices::meid.eq(m))
+            .count()
+            .get_result::<i64>(conn)?;
+    }
+    Ok(n > 0)
+}
+
+/// A handset retired by an ESN change comes back de-activated, under its
+/// subscriber when that subscriber is still here.
+fn restore_retired(
+    conn: &mut DbConnection,
+    rec: &archive::Record,
+    run: i64,
+    actor: &Actor,
+    report: &mut RestoreReport,
+) -> Result<(), RetentionError> {
+    let mdn = s(&rec.profile, "mdn");
+    crate::db::write(conn, |conn| -> Result<(), RetentionError> {
+        let owner: Option<i64> = match &mdn {
+            Some(m) => profiles::table
+                .filter(profiles::mdn.eq(m))
+                .select(profiles::id)
+                .first(conn)
+                .optional()?,
+            None => None,
+        };
+        let now = now_ms();
+        for d in &rec.devices {
+            let label = s(d, "meid").or_else(|| s(d, "esn")).unwrap_or_default();
+            if taken(conn, d)? {
+                report
+                    .skipped
+                    .push(format!("handset {label}: its ESN or MEID is in use again"));
+                continue;
+            }
+            diesel::insert_into(devices::table)
+                .values((
+                    devices::esn.eq(s(d, "esn")),
+                    devices::meid.eq(s(d, "meid")),
+                    devices::pesn.eq(s(d, "pesn")),
+                    devices::make.eq(s(d, "make").unwrap_or_default()),
+                    devices::model.eq(s(d, "model").unwrap_or_default()),
+                    devices::firmware_version.eq(s(d, "firmware_version").unwrap_or_default()),
+                    devices::profile_id.eq(owner),
+                    devices::last_contact_at.eq(i(d, "last_contact_at")),
+                    devices::last_protocol.eq(s(d, "last_protocol")),
+                    devices::created_at.eq(i(d, "created_at").unwrap_or(now)),
+                    devices::updated_at.eq(now),
+                    devices::activation_state.eq("deactivated"),
+                    devices::deactivated_at.eq(i(d, "deactivated_at").or(Some(now))),
+                ))
+                .execute(conn)?;
+            let did = crate::db::last_insert_id(conn)?;
+            for e in &rec.audit {
+                diesel::insert_into(audit_events::table)
+                    .values((
+                        audit_events::at.eq(i(e, "at").unwrap_or(now)),
+                        audit_events::actor.eq(s(e, "actor").unwrap_or_default()),
+                        audit_events::entity_kind.eq(EntityKind::Device.as_str()),
+                        audit_events::entity_id.eq(did),
+                        audit_events::action.eq(s(e, "action").unwrap_or_default()),
+                        audit_events::detail.eq(s(e, "detail").unwrap_or_default()),
+                    ))
+                    .execute(conn)?;
+            }
+            audit::record(
+                conn,
+                actor,
+                EntityKind::Device,
+                did,
+                "restored from the offline archive",
+                &serde_json::json!({"archive_run": run, "retired": true}),
+            )?;
+            report.devices += 1;
+        }
+        Ok(())
+    })
 }

@@ -115,6 +115,9 @@ pub struct HandsetIdentity {
     pub model: String,
     /// MOB_FIRM_REV of the Protocol Capability Response.
     pub firmware_rev: u16,
+    /// The firmware version as the registry spells it, for `<device
+    /// firmware>` (MMC 1.1, the IOTA FOTA query); `None` leaves it out.
+    pub firmware: Option<String>,
     /// MOB_MODEL of the Protocol Capability Response.
     pub mob_model: u8,
     /// Station class mark reported in the CDMA/Analog NAM block.
@@ -156,6 +159,7 @@ impl HandsetIdentity {
             make: make.to_string(),
             model: model.to_string(),
             firmware_rev,
+            firmware: None,
             mob_model,
             scm: if meid.is_some() {
                 SCM_BASE | SCM_MEID
@@ -568,12 +572,14 @@ impl IotaHandset {
                 meid: self.identity.meid.clone(),
                 make: label(&self.identity.make),
                 model: label(&self.identity.model),
+                firmware: self.identity.firmware.clone(),
             }),
             controls: vec![ControlItem {
                 action: Control::Start,
                 reason: None,
             }],
             messages: Vec::new(),
+            package: None,
             status: None,
         }
     }

@@ -21,7 +21,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/care/profiles/{id}/edit", web::get().to(edit_form))
         .route("/care/profiles/{id}/edit", web::post().to(update))
         .route("/care/profiles/{id}/state", web::post().to(set_state))
-        .route("/care/profiles/{id}/pin", web::post().to(set_pin));
+        .route("/care/profiles/{id}/pin", web::post().to(set_pin))
+        .configure(super::care_iota::routes);
 }
 
 #[derive(Template)]
@@ -118,9 +119,15 @@ struct DetailPage {
     timeline: Vec<AuditEvent>,
     can_edit: bool,
     states: Vec<(&'static str, &'static str)>,
+    esn_changes: Vec<crate::registry::esn_change::EsnChange>,
+    iota_sessions: Vec<crate::iota::session::IotaSession>,
+    prls: Vec<crate::iota::prl_store::StoredPrl>,
 }
 
 impl DetailPage {
+    fn topt(&self, ms: &Option<i64>) -> String {
+        crate::timefmt::utc_opt(*ms)
+    }
     fn t(&self, ms: &i64) -> String {
         crate::timefmt::utc(*ms)
     }
@@ -149,7 +156,7 @@ async fn detail(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
-    let (p, devices, timeline) = state
+    let (p, devices, timeline, esn_changes, iota_sessions, prls) = state
         .db
         .run(move |c| -> Result<_, RegistryError> {
             let p = profile::get(c, id)?;
@@ -157,7 +164,17 @@ async fn detail(
             let mut entities = vec![(EntityKind::Profile, id)];
             entities.extend(devices.iter().map(|d| (EntityKind::Device, d.id)));
             let timeline = audit::for_entities(c, &entities, 200)?;
-            Ok((p, devices, timeline))
+            let changes = crate::registry::esn_change::for_profile(c, id)?;
+            let sessions = crate::iota::session::search(
+                c,
+                &crate::iota::session::SessionQuery {
+                    profile_id: Some(id),
+                    limit: 20,
+                    ..Default::default()
+                },
+            )?;
+            let prls = crate::iota::prl_store::list(c)?;
+            Ok((p, devices, timeline, changes, sessions, prls))
         })
         .await?;
     render(&DetailPage {
@@ -170,6 +187,9 @@ async fn detail(
             .iter()
             .map(|s| (s.as_str(), s.label()))
             .collect(),
+        esn_changes,
+        iota_sessions,
+        prls,
     })
 }
 

@@ -773,13 +773,17 @@ async fn import_form(
     })
 }
 
-/// Reads the multipart upload: the CSRF field and the file, within the size limit.
-async fn read_upload(
+/// The key under which `read_upload_fields` reports the uploaded file's
+/// name; it cannot collide with a form field (those have no spaces).
+const UPLOAD_FILENAME: &str = "file name";
+
+/// Reads a multipart upload: its text fields by name, and the `file` part,
+/// within the size limit.
+pub(crate) async fn read_upload_fields(
     mut payload: Multipart,
     limit: usize,
-) -> Result<(String, String, Vec<u8>), WebError> {
-    let mut csrf = String::new();
-    let mut filename = String::from("upload.csv");
+) -> Result<(std::collections::HashMap<String, String>, Vec<u8>), WebError> {
+    let mut fields = std::collections::HashMap::new();
     let mut file = Vec::new();
     while let Some(field) = payload.next().await {
         let mut field =
@@ -796,17 +800,29 @@ async fn read_upload(
             }
             buf.extend_from_slice(&chunk);
         }
-        match name.as_str() {
-            "csrf" => csrf = String::from_utf8_lossy(&buf).into_owned(),
-            "file" => {
-                if let Some(f) = field.content_disposition().and_then(|cd| cd.get_filename()) {
-                    filename = f.chars().filter(|c| !c.is_control()).take(128).collect();
-                }
-                file = buf;
+        if name == "file" {
+            if let Some(f) = field.content_disposition().and_then(|cd| cd.get_filename()) {
+                let clean: String = f.chars().filter(|c| !c.is_control()).take(128).collect();
+                fields.insert(UPLOAD_FILENAME.to_string(), clean);
             }
-            _ => {}
+            file = buf;
+        } else {
+            fields.insert(name, String::from_utf8_lossy(&buf).into_owned());
         }
     }
+    Ok((fields, file))
+}
+
+/// Reads the multipart upload: the CSRF field and the file, within the size limit.
+async fn read_upload(
+    payload: Multipart,
+    limit: usize,
+) -> Result<(String, String, Vec<u8>), WebError> {
+    let (mut fields, file) = read_upload_fields(payload, limit).await?;
+    let csrf = fields.remove("csrf").unwrap_or_default();
+    let filename = fields
+        .remove(UPLOAD_FILENAME)
+        .unwrap_or_else(|| "upload.csv".into());
     Ok((csrf, filename, file))
 }
 

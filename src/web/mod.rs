@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod auth;
 pub mod care;
+pub mod care_iota;
 pub mod devices;
 pub mod error;
 pub mod firmware;
@@ -14,6 +15,7 @@ pub mod iota;
 pub mod messages;
 pub mod omadm;
 pub mod ops;
+pub mod prls;
 pub mod ranged;
 pub mod records;
 pub mod self_features;
@@ -75,6 +77,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(messages::routes)
         .configure(wap::routes)
         .configure(iota::routes)
+        .configure(prls::routes)
         .configure(records::routes)
         .configure(devices::routes)
         .configure(care::routes)

@@ -87,6 +87,7 @@ struct DashboardPage {
     link: super::messages::LinkView,
     queued: i64,
     failed: i64,
+    prl_tables: usize,
 }
 
 impl DashboardPage {
@@ -119,7 +120,7 @@ async fn dashboard(
         })
         .await;
     let latency = started.elapsed();
-    let (o, events, imports, purges, outbox) = state
+    let (o, events, imports, purges, outbox, prl_tables) = state
         .db
         .run(|c| -> Result<_, RegistryError> {
             Ok((
@@ -128,6 +129,7 @@ async fn dashboard(
                 import::recent_runs(c, 5)?,
                 crate::retention::purge::recent(c, 5)?,
                 crate::messaging::outbox::counts(c)?,
+                crate::iota::prl_store::list(c)?.len(),
             ))
         })
         .await?;
@@ -170,6 +172,7 @@ async fn dashboard(
     let pool = state.db.pool_state();
     render(&DashboardPage {
         ctx: user.ctx(Area::Ops),
+        prl_tables,
         state_counts,
         makes,
         models,

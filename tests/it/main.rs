@@ -4,6 +4,7 @@ mod api;
 mod browser;
 mod cli;
 mod common;
+mod esn_change;
 mod features;
 mod firmware;
 mod fota;

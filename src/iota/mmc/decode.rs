@@ -11,13 +11,17 @@ use quick_xml::events::{BytesDecl, BytesStart, Event};
 use quick_xml::Reader;
 
 use super::error::{shown, MmcError};
-use super::model::{Control, ControlItem, DeviceInfo, Is683Payload, Link, MmcDocument, StatusItem};
+use super::model::{
+    Control, ControlItem, DeviceInfo, Is683Payload, Link, MmcDocument, PackageItem, StatusItem,
+};
 use super::rules::{self, is_xml_space, ESN_DIGITS, MEID_DIGITS};
-use super::{MAX_DOCUMENT, VERSION};
+use super::{MAX_DOCUMENT, VERSION, VERSION_1_1};
 
 impl MmcDocument {
     /// Decodes UTF-8 XML text (an optional BOM and XML declaration are
-    /// accepted) and checks every rule of the format.
+    /// accepted) and checks every rule of the format. Reads versions 1.0
+    /// and 1.1; a 1.0 document that uses a 1.1 item is refused as 1.0
+    /// always refused it.
     pub fn decode(xml: &[u8]) -> Result<MmcDocument, MmcError> {
         if xml.len() > MAX_DOCUMENT {
             return Err(MmcError::TooLarge(xml.len()));
@@ -51,6 +55,7 @@ enum State {
         link: Link,
         seq: u32,
     },
+    Package,
     Status {
         code: u16,
     },
@@ -63,6 +68,7 @@ impl State {
             State::Device => "device",
             State::Control => "control",
             State::Is683 { .. } => "is683",
+            State::Package => "package",
             State::Status { .. } => "status",
             State::Prolog | State::Root | State::Epilog => "mmc",
         }
@@ -73,9 +79,11 @@ impl State {
 struct Parser {
     doc: MmcDocument,
     state: State,
-    /// Position in the child order device < control < is683 < status of
-    /// the last child seen.
+    /// Position in the child order device < control < is683 < package <
+    /// status of the last child seen.
     rank: u8,
+    /// The root declares version 1.1, so its items are allowed.
+    v1_1: bool,
     /// Character data of the open `<is683>` or `<status>`.
     text: String,
     seen_event: bool,
@@ -174,17 +182,21 @@ impl Parser {
     }
 
     fn root(&mut self, start: &BytesStart<'_>) -> Result<(), MmcError> {
-        let [version, session] = attributes(start, "mmc", ["version", "session"])?;
-        match version {
+        let [version, session] = attributes(start, "mmc", ["version", "session"], &[])?;
+        self.v1_1 = match version.as_deref() {
             None => return Err(MmcError::Missing("mmc version")),
-            Some(v) if v != VERSION => {
+            Some(VERSION) => false,
+            Some(VERSION_1_1) => true,
+            Some(v) => {
                 return Err(MmcError::invalid(
                     "version",
-                    format!("{} is not supported (only {VERSION})", shown(&v)),
+                    format!(
+                        "{} is not supported (only {VERSION} and {VERSION_1_1})",
+                        shown(v)
+                    ),
                 ))
             }
-            Some(_) => {}
-        }
+        };
         self.doc.session = session;
         self.state = State::Root;
         Ok(())
@@ -195,7 +207,14 @@ impl Parser {
             b"device" => (1, true),
             b"control" => (2, false),
             b"is683" => (3, false),
-            b"status" => (4, true),
+            b"package" if self.v1_1 => (4, true),
+            b"status" => (5, true),
+            b"package" => {
+                return Err(MmcError::invalid(
+                    "element",
+                    format!("package is not part of format {VERSION} (it is new in {VERSION_1_1})"),
+                ))
+            }
             _ => {
                 return Err(MmcError::invalid(
                     "element",
@@ -207,7 +226,7 @@ impl Parser {
             return Err(MmcError::invalid(
                 "element order",
                 format!(
-                    "{} out of place; children are <device>?, <control>*, <is683>*, <status>?",
+                    "{} out of place; children are <device>?, <control>*, <is683>*, <package>?, <status>?",
                     lossy(name)
                 ),
             ));
@@ -216,15 +235,19 @@ impl Parser {
         self.text.clear();
         self.state = match name {
             b"device" => {
-                self.doc.device = Some(device(start)?);
+                self.doc.device = Some(device(start, self.v1_1)?);
                 State::Device
             }
             b"control" => {
                 self.doc.controls.push(control(start)?);
                 State::Control
             }
+            b"package" => {
+                self.doc.package = Some(package(start)?);
+                State::Package
+            }
             b"is683" => {
-                let [link, seq] = attributes(start, "is683", ["link", "seq"])?;
+                let [link, seq] = attributes(start, "is683", ["link", "seq"], &[])?;
                 let link = link.ok_or(MmcError::Missing("is683 link"))?;
                 let link = Link::from_name(&link).ok_or_else(|| {
                     MmcError::invalid(
@@ -233,7 +256,7 @@ impl Parser {
                     )
                 })?;
                 let seq = seq.ok_or(MmcError::Missing("is683 seq"))?;
-                let seq = parse_seq(&seq).ok_or_else(|| {
+                let seq = parse_decimal::<u32>(&seq).ok_or_else(|| {
                     MmcError::invalid(
                         "seq",
                         format!("{} is not a decimal number 0..=4294967295", shown(&seq)),
@@ -242,7 +265,7 @@ impl Parser {
                 State::Is683 { link, seq }
             }
             _ => {
-                let [code] = attributes(start, "status", ["code"])?;
+                let [code] = attributes(start, "status", ["code"], &[])?;
                 let code = code.ok_or(MmcError::Missing("status code"))?;
                 let code = parse_code(&code).ok_or_else(|| {
                     MmcError::invalid(
@@ -273,7 +296,7 @@ impl Parser {
                 self.doc.status = Some(StatusItem { code, text });
                 State::Root
             }
-            State::Device | State::Control => State::Root,
+            State::Device | State::Control | State::Package => State::Root,
             State::Root => State::Epilog,
             // check_end_names makes quick-xml reject these first.
             State::Prolog | State::Epilog => {
@@ -295,8 +318,10 @@ impl Parser {
     }
 }
 
-fn device(start: &BytesStart<'_>) -> Result<DeviceInfo, MmcError> {
-    let [esn, meid, make, model] = attributes(start, "device", ["esn", "meid", "make", "model"])?;
+fn device(start: &BytesStart<'_>, v1_1: bool) -> Result<DeviceInfo, MmcError> {
+    let names = ["esn", "meid", "make", "model", "firmware"];
+    let newer: &[&str] = if v1_1 { &[] } else { &["firmware"] };
+    let [esn, meid, make, model, firmware] = attributes(start, "device", names, newer)?;
     Ok(DeviceInfo {
         esn: esn
             .map(|v| rules::hex_id(&v, ESN_DIGITS, "esn"))
@@ -306,11 +331,45 @@ fn device(start: &BytesStart<'_>) -> Result<DeviceInfo, MmcError> {
             .transpose()?,
         make,
         model,
+        firmware,
+    })
+}
+
+fn package(start: &BytesStart<'_>) -> Result<PackageItem, MmcError> {
+    let names = ["href", "version", "size", "sha256", "mandatory"];
+    let [href, version, size, sha256, mandatory] = attributes(start, "package", names, &[])?;
+    let href = href.ok_or(MmcError::Missing("package href"))?;
+    let version = version.ok_or(MmcError::Missing("package version"))?;
+    let size = size.ok_or(MmcError::Missing("package size"))?;
+    let size = parse_decimal(&size).ok_or_else(|| {
+        MmcError::invalid(
+            "size",
+            format!("{} is not a decimal number 0..={}", shown(&size), u64::MAX),
+        )
+    })?;
+    let sha256 = sha256.ok_or(MmcError::Missing("package sha256"))?;
+    let mandatory = match mandatory.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(MmcError::invalid(
+                "mandatory",
+                format!("{} is not true or false", shown(other)),
+            ))
+        }
+    };
+    // href and version are checked with the whole document (rules.rs).
+    Ok(PackageItem {
+        href,
+        version,
+        size,
+        sha256: rules::sha256_hex(&sha256)?,
+        mandatory,
     })
 }
 
 fn control(start: &BytesStart<'_>) -> Result<ControlItem, MmcError> {
-    let [action, reason] = attributes(start, "control", ["action", "reason"])?;
+    let [action, reason] = attributes(start, "control", ["action", "reason"], &[])?;
     let action = action.ok_or(MmcError::Missing("control action"))?;
     let action = Control::from_name(&action).ok_or_else(|| {
         MmcError::invalid(
@@ -323,16 +382,28 @@ fn control(start: &BytesStart<'_>) -> Result<ControlItem, MmcError> {
 
 /// Collects the attributes of `element` in the order of `names`,
 /// rejecting any other attribute (including `xmlns`: the format has no
-/// namespace) and, through quick-xml's checks, duplicates.
+/// namespace), those of `names` that are also in `newer` (new in a later
+/// version than the document declares) and, through quick-xml's checks,
+/// duplicates.
 fn attributes<const N: usize>(
     start: &BytesStart<'_>,
     element: &'static str,
     names: [&'static str; N],
+    newer: &[&str],
 ) -> Result<[Option<String>; N], MmcError> {
     let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
     for attr in start.attributes() {
         let attr = attr.map_err(|e| MmcError::Xml(format!("<{element}>: {e}")))?;
         let key = attr.key.as_ref();
+        if newer.iter().any(|n| n.as_bytes() == key) {
+            return Err(MmcError::invalid(
+                "attribute",
+                format!(
+                    "{} is not allowed on <{element}> in format {VERSION} (it is new in {VERSION_1_1})",
+                    lossy(key)
+                ),
+            ));
+        }
         let Some(slot) = names.iter().position(|n| n.as_bytes() == key) else {
             return Err(MmcError::invalid(
                 "attribute",
@@ -341,7 +412,12 @@ fn attributes<const N: usize>(
         };
         let value = attribute_value(&attr.value)
             .map_err(|e| MmcError::Xml(format!("<{element}> {}: {e}", names[slot])))?;
-        rules::check_xml_chars(&value, names[slot])?;
+        // The root's `version` already owns the name "version".
+        let what = match (element, names[slot]) {
+            ("package", "version") => "package version",
+            (_, name) => name,
+        };
+        rules::check_xml_chars(&value, what)?;
         values[slot] = Some(value);
     }
     Ok(values)
@@ -395,9 +471,10 @@ fn stray_text(raw: &[u8]) -> Result<(), MmcError> {
     ))
 }
 
-/// `seq` in canonical decimal: no sign, no leading zeros, fits in u32.
-fn parse_seq(s: &str) -> Option<u32> {
-    let canonical = s == "0" || (s.len() <= 10 && !s.starts_with('0'));
+/// Canonical decimal (`seq`, `size`): digits only, no sign, no leading
+/// zeros except for "0" itself, and a value that fits in `T`.
+fn parse_decimal<T: std::str::FromStr>(s: &str) -> Option<T> {
+    let canonical = s == "0" || (s.len() <= 20 && !s.starts_with('0'));
     if !canonical || s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

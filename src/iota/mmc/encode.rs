@@ -7,20 +7,22 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use super::error::MmcError;
-use super::model::{DeviceInfo, MmcDocument};
+use super::model::{DeviceInfo, MmcDocument, PackageItem};
 use super::rules::{self, ESN_DIGITS, MEID_DIGITS};
-use super::{MAX_DOCUMENT, VERSION};
+use super::MAX_DOCUMENT;
 
 impl MmcDocument {
     /// Encodes the document as UTF-8 XML text.
     ///
     /// Fails when the document breaks a rule that [`MmcDocument::decode`]
     /// enforces, so that whatever is sent can be read back unchanged.
+    /// The root declares [`MmcDocument::version`]: 1.1 only when the
+    /// document uses an item new in 1.1.
     pub fn encode(&self) -> Result<String, MmcError> {
         rules::check(self)?;
         let mut out = String::with_capacity(256);
         out.push_str("<mmc version=\"");
-        out.push_str(VERSION);
+        out.push_str(self.version());
         out.push('"');
         if let Some(session) = &self.session {
             attr(&mut out, "session", session);
@@ -28,6 +30,7 @@ impl MmcDocument {
         if self.device.is_none()
             && self.controls.is_empty()
             && self.messages.is_empty()
+            && self.package.is_none()
             && self.status.is_none()
         {
             out.push_str("/>\n");
@@ -52,6 +55,9 @@ impl MmcDocument {
             out.push('>');
             out.push_str(&STANDARD.encode(&m.bytes));
             out.push_str("</is683>\n");
+        }
+        if let Some(package) = &self.package {
+            write_package(&mut out, package)?;
         }
         if let Some(status) = &self.status {
             out.push_str("  <status");
@@ -82,6 +88,24 @@ fn write_device(out: &mut String, device: &DeviceInfo) -> Result<(), MmcError> {
     }
     if let Some(model) = &device.model {
         attr(out, "model", model);
+    }
+    if let Some(firmware) = &device.firmware {
+        attr(out, "firmware", firmware);
+    }
+    out.push_str("/>\n");
+    Ok(())
+}
+
+/// `mandatory` is written only when true: absent means false, so the
+/// canonical form has one spelling for each value.
+fn write_package(out: &mut String, package: &PackageItem) -> Result<(), MmcError> {
+    out.push_str("  <package");
+    attr(out, "href", &package.href);
+    attr(out, "version", &package.version);
+    attr(out, "size", &package.size.to_string());
+    attr(out, "sha256", &rules::sha256_hex(&package.sha256)?);
+    if package.mandatory {
+        attr(out, "mandatory", "true");
     }
     out.push_str("/>\n");
     Ok(())

@@ -6,7 +6,10 @@
 //! doc's "Where the IS-683 octets come from"), then checked against the
 //! IS-683 codec of this crate and Wireshark's ansi_683 dissector.
 
-use super::super::{Control, ControlItem, DeviceInfo, MmcDocument, StatusItem, CONTENT_TYPE};
+use super::super::{
+    Control, ControlItem, DeviceInfo, MmcDocument, PackageItem, StatusItem, CONTENT_TYPE, VERSION,
+    VERSION_1_1,
+};
 use super::{control, decode_str, fwd, rev};
 
 // --- One-button activation (OTASP over IOTA) ------------------------------
@@ -109,6 +112,70 @@ const OTAPA_DONE: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
 </mmc>
 "#;
 
+// --- Client-initiated IOTA FOTA (format 1.1) -------------------------------
+
+const FOTA_GET: &str = r#"<mmc version="1.1">
+  <device esn="9F1ABCDE" make="Kyocera" model="KX-IOTA" firmware="KX1.0"/>
+  <control action="start"/>
+</mmc>
+"#;
+
+/// `mmc` query parameter of the FOTA GET (base64url of FOTA_GET).
+const FOTA_GET_QUERY: &str = concat!(
+    "PG1tYyB2ZXJzaW9uPSIxLjEiPgogIDxkZXZpY2UgZXNuPSI5RjFBQkNERSIgbWFr",
+    "ZT0iS3lvY2VyYSIgbW9kZWw9IktYLUlPVEEiIGZpcm13YXJlPSJLWDEuMCIvPgog",
+    "IDxjb250cm9sIGFjdGlvbj0ic3RhcnQiLz4KPC9tbWM-Cg",
+);
+
+const FOTA_ACCEPT: &str = r#"<mmc version="1.0" session="fota-3b9c20d1">
+  <control action="start"/>
+  <is683 link="forward" seq="1">Bg==</is683>
+</mmc>
+"#;
+
+const FOTA_CAPABILITY: &str = r#"<mmc version="1.0" session="fota-3b9c20d1">
+  <is683 link="reverse" seq="1">BgECKgUAAgECAgEDAQQBAA==</is683>
+</mmc>
+"#;
+
+const FOTA_PACKAGE: &str = r#"<mmc version="1.1" session="fota-3b9c20d1">
+  <package href="https://mdm.example.net/firmware/packages/12/dd" version="KX1.1" size="524288" sha256="07854d2fef297a06ba81685e660c332de36d5d18d546927d30daad6d7fda1541" mandatory="true"/>
+</mmc>
+"#;
+
+const FOTA_DOWNLOADED: &str = r#"<mmc version="1.0" session="fota-3b9c20d1">
+  <status code="200">downloaded</status>
+</mmc>
+"#;
+
+const FOTA_INSTALL: &str = r#"<mmc version="1.0" session="fota-3b9c20d1">
+  <control action="terminate" reason="install KX1.1"/>
+</mmc>
+"#;
+
+const FOTA_REPORT: &str = r#"<mmc version="1.1">
+  <device esn="9F1ABCDE" make="Kyocera" model="KX-IOTA" firmware="KX1.1"/>
+  <control action="start"/>
+  <status code="200">update installed</status>
+</mmc>
+"#;
+
+const FOTA_REPORT_DONE: &str = r#"<mmc version="1.0">
+  <control action="terminate" reason="KX1.1 installed"/>
+</mmc>
+"#;
+
+const NO_UPDATE: &str = r#"<mmc version="1.0">
+  <control action="terminate"/>
+  <status code="404">no update for Kyocera KX-IOTA KX1.0</status>
+</mmc>
+"#;
+
+/// SHA-256 of 524288 zero octets (`head -c 524288 /dev/zero | sha256sum`),
+/// the stand-in update package of the FOTA example.
+pub(super) const ZEROS_SHA256: &str =
+    "07854d2fef297a06ba81685e660c332de36d5d18d546927d30daad6d7fda1541";
+
 // --- IS-683 octets (C.S0016-C) ----------------------------------------------
 
 /// Configuration Request for the CDMA/Analog NAM (0x00) and MDN (0x01) blocks.
@@ -151,6 +218,28 @@ fn session(id: &str, build: impl FnOnce(&mut MmcDocument)) -> MmcDocument {
 
 const ONE_BUTTON: &str = "a41c7e29f0b3";
 const OTAPA: &str = "otapa-5d2e81c0";
+const FOTA: &str = "fota-3b9c20d1";
+
+fn kyocera(firmware: &str) -> DeviceInfo {
+    DeviceInfo {
+        esn: Some("9F1ABCDE".into()),
+        make: Some("Kyocera".into()),
+        model: Some("KX-IOTA".into()),
+        firmware: Some(firmware.into()),
+        ..DeviceInfo::default()
+    }
+}
+
+/// The update package the FOTA example writes.
+pub(super) fn kx11_package() -> PackageItem {
+    PackageItem {
+        href: "https://mdm.example.net/firmware/packages/12/dd".into(),
+        version: "KX1.1".into(),
+        size: 524_288,
+        sha256: ZEROS_SHA256.into(),
+        mandatory: true,
+    }
+}
 
 /// Every example with the value it stands for.
 fn examples() -> Vec<(&'static str, &'static str, MmcDocument)> {
@@ -164,6 +253,7 @@ fn examples() -> Vec<(&'static str, &'static str, MmcDocument)> {
                     meid: Some("A1000012345678".into()),
                     make: Some("Acme".into()),
                     model: Some("A-1000".into()),
+                    ..DeviceInfo::default()
                 }),
                 controls: vec![control(Control::Start)],
                 ..MmcDocument::default()
@@ -289,6 +379,91 @@ fn examples() -> Vec<(&'static str, &'static str, MmcDocument)> {
                 }]
             }),
         ),
+        (
+            "FOTA first GET",
+            FOTA_GET,
+            MmcDocument {
+                device: Some(kyocera("KX1.0")),
+                controls: vec![control(Control::Start)],
+                ..MmcDocument::default()
+            },
+        ),
+        (
+            "FOTA GET response with the make-model-version query",
+            FOTA_ACCEPT,
+            session(FOTA, |d| {
+                d.controls = vec![control(Control::Start)];
+                d.messages = vec![fwd(1, &PROTOCOL_CAPABILITY_REQUEST)];
+            }),
+        ),
+        (
+            "FOTA protocol capability response",
+            FOTA_CAPABILITY,
+            session(FOTA, |d| {
+                d.messages = vec![rev(1, &PROTOCOL_CAPABILITY_RESPONSE)]
+            }),
+        ),
+        (
+            "FOTA package",
+            FOTA_PACKAGE,
+            session(FOTA, |d| d.package = Some(kx11_package())),
+        ),
+        (
+            "FOTA downloaded",
+            FOTA_DOWNLOADED,
+            session(FOTA, |d| {
+                d.status = Some(StatusItem {
+                    code: 200,
+                    text: "downloaded".into(),
+                })
+            }),
+        ),
+        (
+            "FOTA terminate for installation",
+            FOTA_INSTALL,
+            session(FOTA, |d| {
+                d.controls = vec![ControlItem {
+                    action: Control::Terminate,
+                    reason: Some("install KX1.1".into()),
+                }]
+            }),
+        ),
+        (
+            "FOTA final report",
+            FOTA_REPORT,
+            MmcDocument {
+                device: Some(kyocera("KX1.1")),
+                controls: vec![control(Control::Start)],
+                status: Some(StatusItem {
+                    code: 200,
+                    text: "update installed".into(),
+                }),
+                ..MmcDocument::default()
+            },
+        ),
+        (
+            "FOTA final report answered",
+            FOTA_REPORT_DONE,
+            MmcDocument {
+                controls: vec![ControlItem {
+                    action: Control::Terminate,
+                    reason: Some("KX1.1 installed".into()),
+                }],
+                ..MmcDocument::default()
+            },
+        ),
+        (
+            "FOTA refusal",
+            NO_UPDATE,
+            MmcDocument {
+                controls: vec![control(Control::Terminate)],
+                status: Some(StatusItem {
+                    code: 404,
+                    text: "no update for Kyocera KX-IOTA KX1.0".into(),
+                }),
+                ..MmcDocument::default()
+            },
+        ),
     ]
 }
 
@@ -303,7 +478,23 @@ fn every_example_decodes_to_its_value_and_encodes_back_verbatim() {
         let decoded = decode_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(decoded, expected, "{name}");
         assert_eq!(expected.encode().unwrap(), text, "{name}");
+        let declared = format!("<mmc version=\"{}\"", expected.version());
+        assert!(text.starts_with(&declared), "{name}");
     }
+}
+
+#[test]
+fn only_the_fota_documents_with_a_1_1_item_are_version_1_1() {
+    let v1_1: Vec<&str> = examples()
+        .into_iter()
+        .filter(|(_, _, doc)| doc.version() == VERSION_1_1)
+        .map(|(name, _, _)| name)
+        .collect();
+    assert_eq!(
+        v1_1,
+        ["FOTA first GET", "FOTA package", "FOTA final report"]
+    );
+    assert_eq!(decode_str(FOTA_CAPABILITY).unwrap().version(), VERSION);
 }
 
 #[test]
@@ -329,7 +520,11 @@ fn every_xml_block_of_the_spec_is_a_tested_example() {
         assert_eq!(copies, 1, "example in the spec {copies} times:\n{text}");
     }
     assert!(spec.contains(ONE_BUTTON_GET_QUERY));
+    assert!(spec.contains(FOTA_GET_QUERY));
     assert!(spec.contains(CONTENT_TYPE));
+    // The hash the spec says the example package has.
+    assert!(spec.contains("SHA-256 of 524288 zero octets"));
+    assert!(spec.contains(ZEROS_SHA256));
 }
 
 #[test]
@@ -340,6 +535,17 @@ fn first_get_travels_as_the_documented_query_value() {
         MmcDocument::from_query_value(ONE_BUTTON_GET_QUERY).unwrap(),
         doc
     );
+}
+
+#[test]
+fn fota_get_travels_as_the_documented_query_value() {
+    let doc = decode_str(FOTA_GET).unwrap();
+    assert_eq!(doc.to_query_value().unwrap(), FOTA_GET_QUERY);
+    assert_eq!(MmcDocument::from_query_value(FOTA_GET_QUERY).unwrap(), doc);
+    // The final report, with its status, fits a GET as well.
+    let report = decode_str(FOTA_REPORT).unwrap();
+    let query = report.to_query_value().unwrap();
+    assert_eq!(MmcDocument::from_query_value(&query).unwrap(), report);
 }
 
 #[test]

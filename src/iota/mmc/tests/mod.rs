@@ -1,9 +1,11 @@
 //! Unit tests: the documented examples (`examples.rs`), one test per
-//! validation rule (`validation.rs`) and hostile input (`hostile.rs`).
+//! validation rule (`validation.rs`), the rules of format version 1.1
+//! (`version_1_1.rs`) and hostile input (`hostile.rs`).
 
 mod examples;
 mod hostile;
 mod validation;
+mod version_1_1;
 
 use super::{Control, ControlItem, Is683Payload, Link, MmcDocument, MmcError};
 
