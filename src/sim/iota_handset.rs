@@ -436,8 +436,8 @@ impl NamStore {
 /// What [`IotaHandset::handle`] tells the caller to do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// POST this document next.
-    Post(MmcDocument),
+    /// POST this document next (boxed: it dwarfs the other variants).
+    Post(Box<MmcDocument>),
     /// The server ended the session with `terminate`; `reboot` when it
     /// also told the handset to restart, `reason` from the terminate.
     Finished {
@@ -727,11 +727,11 @@ impl IotaHandset {
         if answers.is_empty() {
             self.note("-> poll");
         }
-        Step::Post(MmcDocument {
+        Step::Post(Box::new(MmcDocument {
             session: self.session.id.clone(),
             messages: answers,
             ..MmcDocument::default()
-        })
+        }))
     }
 
     fn note(&mut self, line: impl Into<String>) {
@@ -2544,10 +2544,10 @@ mod tests {
         start(&mut h, &otaf);
         assert_eq!(
             h.handle(&otaf.doc()),
-            Step::Post(MmcDocument {
+            Step::Post(Box::new(MmcDocument {
                 session: Some("poll".into()),
                 ..MmcDocument::default()
-            })
+            }))
         );
     }
 
