@@ -243,8 +243,7 @@ pub fn parse_fault(fail: Option<&str>) -> anyhow::Result<IotaFault> {
     })
 }
 
-pub fn sim_activate(config: &Config, args: ActivateArgs) -> anyhow::Result<()> {
-    let _ = config;
+pub fn sim_activate(args: ActivateArgs) -> anyhow::Result<()> {
     let identity = sim_identity(&args.device, &args.make, &args.model)?;
     let mut handset = IotaHandset::new(identity, parse_fault(args.fail.as_deref())?);
     let url = format!(
@@ -276,6 +275,55 @@ pub fn sim_activate(config: &Config, args: ActivateArgs) -> anyhow::Result<()> {
                 );
                 Ok(())
             }
+            other => anyhow::bail!("{other}"),
+        }
+    })
+}
+
+/// `mdm sim fota --protocol iota`: the registered handset, played over IOTA.
+pub fn sim_fota(
+    config: &Config,
+    server: &str,
+    device: &str,
+    fail: Option<&str>,
+    trace: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    use crate::sim::iota_client::FotaFault;
+    use crate::sim::omadm_handset::FotaOutcome;
+    let fault = match fail {
+        None => None,
+        Some("cancel") => Some(FotaFault::Cancel),
+        Some("corrupt") => Some(FotaFault::Corrupt),
+        Some(_) => anyhow::bail!("--fail over IOTA is cancel or corrupt"),
+    };
+    let db = open(config)?;
+    let d = {
+        let mut conn = db.get()?;
+        crate::registry::lookup::find(
+            &mut conn,
+            &crate::registry::lookup::DeviceKey::parse(device)?,
+        )?
+    };
+    let id = d
+        .meid
+        .clone()
+        .or_else(|| d.esn.clone())
+        .ok_or_else(|| anyhow::anyhow!("device {} has no ESN or MEID", d.id))?;
+    let mut identity = sim_identity(&id, &d.make, &d.model)?;
+    identity.firmware = Some(d.firmware_version.clone());
+    let mut handset = IotaHandset::new(identity, IotaFault::None);
+    let url = format!("{}{}", server.trim_end_matches('/'), config.fota_path);
+    let header = config.gateway_header.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let tracer = crate::sim::trace::Trace::new(trace)?;
+        let outcome =
+            iota_client::run_fota(&mut handset, &url, Some((&header, &id)), fault, &tracer).await?;
+        println!("{outcome}");
+        match outcome {
+            FotaOutcome::Updated { .. } => Ok(()),
             other => anyhow::bail!("{other}"),
         }
     })

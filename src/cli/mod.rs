@@ -218,13 +218,14 @@ enum SimCommand {
         /// Write every HTTP body exchanged to numbered files here.
         #[arg(long)]
         trace: Option<std::path::PathBuf>,
-        /// OMA-DM password of the device (see `mdm dm credentials`).
+        /// OMA-DM password of the device (see `mdm dm credentials`); not
+        /// used over IOTA.
         #[arg(long, env = "MDM_SIM_PASSWORD")]
-        password: String,
+        password: Option<String>,
         /// xml or wbxml (default).
         #[arg(long, default_value = "wbxml")]
         encoding: String,
-        /// The protocol branch: omadm (IOTA comes with the IOTA adapter).
+        /// The protocol branch: omadm or iota.
         #[arg(long, default_value = "omadm")]
         protocol: String,
     },
@@ -370,7 +371,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Esn { command } => iota::esn(&config, command),
         Command::Sim {
             command: SimCommand::Activate(args),
-        } => iota::sim_activate(&config, args),
+        } => iota::sim_activate(args),
         Command::Notify { device, job } => messaging::notify(&config, &device, &job),
         Command::Push { command } => messaging::push(&config, command),
         Command::Outbox { command } => messaging::outbox(&config, command),
@@ -559,11 +560,15 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     protocol,
                 },
         } => {
-            if protocol != "omadm" {
-                anyhow::bail!(
-                    "only the omadm branch exists so far; the IOTA adapter is not built yet"
-                );
+            if protocol == "iota" {
+                return iota::sim_fota(&config, &server, &device, fail.as_deref(), trace);
             }
+            if protocol != "omadm" {
+                anyhow::bail!("--protocol is omadm or iota");
+            }
+            let Some(password) = password else {
+                anyhow::bail!("--password (or MDM_SIM_PASSWORD) is needed over OMA-DM");
+            };
             let fail = match fail.as_deref() {
                 None => None,
                 Some(f) => Some(

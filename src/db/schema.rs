@@ -397,6 +397,7 @@ diesel::table! {
         esn -> Nullable<Text>,
         meid -> Nullable<Text>,
         prl_sspr_table -> Nullable<Integer>,
+        fota_session_id -> Nullable<BigInt>,
         segment_offset -> Integer,
         next_seq -> Integer,
         outstanding -> Text,

@@ -60,7 +60,7 @@ pub fn refusal(session: Option<String>, code: u16, text: &str) -> MmcDocument {
     }
 }
 
-fn timeline(
+pub(super) fn timeline(
     conn: &mut DbConnection,
     profile_id: Option<i64>,
     action: &str,
@@ -98,7 +98,11 @@ pub fn identify(conn: &mut DbConnection, info: &DeviceInfo) -> Result<Option<Dev
 
 /// An ESN-only handset's model is learnt from the IOTA session: it is what
 /// decides IOTA support for later server-initiated sessions.
-fn note_model(conn: &mut DbConnection, d: &Device, info: &DeviceInfo) -> Result<(), IotaError> {
+pub(super) fn note_model(
+    conn: &mut DbConnection,
+    d: &Device,
+    info: &DeviceInfo,
+) -> Result<(), IotaError> {
     let (Some(make), Some(model)) = (info.make.as_deref(), info.model.as_deref()) else {
         return Ok(());
     };
@@ -187,10 +191,11 @@ fn plan_for(
             let prl = call_manager::prl_of_table(conn, table)?;
             Ok((call_manager::prl_plan(&prl), Some(prl)))
         }
+        Flow::Fota => Ok((Plan::default(), None)),
     }
 }
 
-fn encode(doc: &MmcDocument) -> Result<String, IotaError> {
+pub(super) fn encode(doc: &MmcDocument) -> Result<String, IotaError> {
     Ok(doc.encode()?)
 }
 
@@ -214,6 +219,7 @@ fn record_refusal(
             meid: info.and_then(|i| i.meid.clone()),
             prl_sspr_table: None,
             detail: text.to_string(),
+            fota_session_id: None,
         },
     )?;
     timeline(
@@ -292,6 +298,7 @@ pub fn bootstrap(
                     meid: None,
                     prl_sspr_table: None,
                     detail: String::new(),
+                    fota_session_id: None,
                 },
             )?;
             return open(conn, &s, Stage::Identify, &Plan::default(), None, "");
@@ -313,6 +320,7 @@ pub fn bootstrap(
                 meid: d.meid.clone(),
                 prl_sspr_table: p.sspr_table,
                 detail: String::new(),
+                fota_session_id: None,
             },
         )?;
         timeline(
@@ -327,7 +335,7 @@ pub fn bootstrap(
 
 /// Answers the first request of a session with `start` and the first
 /// requests of `stage`.
-fn open(
+pub(super) fn open(
     conn: &mut DbConnection,
     s: &IotaSession,
     stage: Stage,
@@ -453,7 +461,11 @@ pub fn callback(
     })
 }
 
-fn fail_session(conn: &mut DbConnection, s: &IotaSession, why: &str) -> Result<(), IotaError> {
+pub(super) fn fail_session(
+    conn: &mut DbConnection,
+    s: &IotaSession,
+    why: &str,
+) -> Result<(), IotaError> {
     let state = if why.contains("activated") {
         "refused"
     } else {
@@ -487,7 +499,7 @@ fn fail_session(conn: &mut DbConnection, s: &IotaSession, why: &str) -> Result<(
 }
 
 /// Ends a session on a handset's error and tells it why.
-fn fail(
+pub(super) fn fail(
     conn: &mut DbConnection,
     s: &IotaSession,
     sha: &str,
@@ -528,6 +540,7 @@ pub fn exchange(
     conn: &mut DbConnection,
     doc: &MmcDocument,
     raw: &[u8],
+    base_url: &str,
 ) -> Result<MmcDocument, IotaError> {
     let sha = request_sha(raw);
     let Some(token) = doc.session.clone() else {
@@ -561,6 +574,9 @@ pub fn exchange(
                 409,
                 "this session starts with a GET to its call-back URL",
             ));
+        }
+        if s.flow() == Some(Flow::Fota) {
+            return super::fota::step(conn, &s, doc, &sha, base_url);
         }
         step(conn, &s, doc, &sha)
     })
@@ -920,6 +936,7 @@ pub fn start_star_code(
                 meid: d.meid.clone(),
                 prl_sspr_table: p.sspr_table,
                 detail: format!("requested by {actor}"),
+                fota_session_id: None,
             },
         )?;
         let url = format!(
@@ -1009,6 +1026,7 @@ pub fn start_otapa(
                 meid: d.meid.clone(),
                 prl_sspr_table: Some(prl.sspr_table),
                 detail: format!("requested by {actor}"),
+                fota_session_id: None,
             },
         )?;
         let url = format!(

@@ -6,6 +6,7 @@
 pub mod call_manager;
 pub mod driver;
 mod error;
+pub mod fota;
 pub mod is683;
 pub mod mmc;
 pub mod ospp;

@@ -21,6 +21,8 @@ pub enum Flow {
     StarCode,
     /// OTAP-administrator-triggered PRL download, WAP Push SL (44 steps).
     OtapaPrl,
+    /// The IOTA branch of client-initiated FOTA (MMC 1.1).
+    Fota,
 }
 
 impl Flow {
@@ -29,6 +31,7 @@ impl Flow {
             Flow::OneButton => "one_button",
             Flow::StarCode => "star_code",
             Flow::OtapaPrl => "otapa_prl",
+            Flow::Fota => "fota",
         }
     }
 
@@ -37,6 +40,7 @@ impl Flow {
             "one_button" => Some(Flow::OneButton),
             "star_code" => Some(Flow::StarCode),
             "otapa_prl" => Some(Flow::OtapaPrl),
+            "fota" => Some(Flow::Fota),
             _ => None,
         }
     }
@@ -46,13 +50,14 @@ impl Flow {
             Flow::OneButton => "One-button activation",
             Flow::StarCode => "Star-code activation",
             Flow::OtapaPrl => "Automated PRL download",
+            Flow::Fota => "IOTA FOTA",
         }
     }
 
     /// Activation flows program a NAM and restart the handset; the OTAPA
     /// download only replaces the PRL.
     pub fn activates(self) -> bool {
-        !matches!(self, Flow::OtapaPrl)
+        matches!(self, Flow::OneButton | Flow::StarCode)
     }
 
     /// The stage a flow starts in once the handset is known.
@@ -60,6 +65,7 @@ impl Flow {
         match self {
             Flow::OneButton | Flow::StarCode => Stage::Nam,
             Flow::OtapaPrl => Stage::OtapaStart,
+            Flow::Fota => Stage::Identify,
         }
     }
 }
@@ -79,6 +85,11 @@ pub enum Stage {
     OtapaStart,
     /// OTAPA Request, START_STOP = 0.
     OtapaStop,
+    /// IOTA FOTA: the package location was written; waiting for the
+    /// handset's download report.
+    Offered,
+    /// IOTA FOTA: the handset installs; waiting for its final report.
+    Installing,
     /// Nothing left: terminate the session.
     Done,
 }
@@ -92,6 +103,8 @@ impl Stage {
             Stage::Commit => "commit",
             Stage::OtapaStart => "otapa_start",
             Stage::OtapaStop => "otapa_stop",
+            Stage::Offered => "package_offered",
+            Stage::Installing => "installing",
             Stage::Done => "done",
         }
     }
@@ -104,6 +117,8 @@ impl Stage {
             Stage::Commit,
             Stage::OtapaStart,
             Stage::OtapaStop,
+            Stage::Offered,
+            Stage::Installing,
             Stage::Done,
         ]
         .into_iter()
@@ -296,7 +311,11 @@ pub fn next_stage(flow: Flow, stage: Stage, plan: &Plan, prl_done: bool) -> Stag
         (Flow::OtapaPrl, Stage::OtapaStart) if has_prl => Stage::Prl,
         (Flow::OtapaPrl, Stage::OtapaStart) => Stage::Commit,
         (Flow::OtapaPrl, Stage::Commit) => Stage::OtapaStop,
-        (_, Stage::Commit) | (_, Stage::OtapaStop) | (_, Stage::Done) => Stage::Done,
+        (_, Stage::Commit)
+        | (_, Stage::OtapaStop)
+        | (_, Stage::Offered)
+        | (_, Stage::Installing)
+        | (_, Stage::Done) => Stage::Done,
         (_, Stage::OtapaStart) => Stage::Commit,
     }
 }
@@ -355,7 +374,7 @@ pub fn requests(
             Sent::Otapa { seq, start: false },
             ForwardMessage::OtapaRequest { start: false },
         )],
-        Stage::Done => Vec::new(),
+        Stage::Offered | Stage::Installing | Stage::Done => Vec::new(),
     })
 }
 

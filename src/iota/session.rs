@@ -25,6 +25,8 @@ pub struct IotaSession {
     pub esn: Option<String>,
     pub meid: Option<String>,
     pub prl_sspr_table: Option<i32>,
+    /// The FOTA session an IOTA FOTA session carries out.
+    pub fota_session_id: Option<i64>,
     pub segment_offset: i32,
     pub next_seq: i32,
     pub outstanding: String,
@@ -75,6 +77,7 @@ pub struct NewSession<'a> {
     pub esn: Option<String>,
     pub meid: Option<String>,
     pub prl_sspr_table: Option<i32>,
+    pub fota_session_id: Option<i64>,
     pub detail: String,
 }
 
@@ -92,6 +95,7 @@ pub fn insert(conn: &mut DbConnection, s: &NewSession<'_>) -> QueryResult<IotaSe
             iota_sessions::esn.eq(&s.esn),
             iota_sessions::meid.eq(&s.meid),
             iota_sessions::prl_sspr_table.eq(s.prl_sspr_table),
+            iota_sessions::fota_session_id.eq(s.fota_session_id),
             iota_sessions::detail.eq(&s.detail),
             iota_sessions::created_at.eq(now),
             iota_sessions::updated_at.eq(now),

@@ -79,12 +79,25 @@ pub async fn check(
                         "client-initiated",
                     )
                     .map_err(|e| RegistryError::Conflict(e.to_string()))?;
-                    Ok(Ok(s.id))
+                    Ok(Ok(format!("/omadm?fota={}", s.id)))
                 }
-                Some(Protocol::Iota) => Ok(Err(format!(
-                    "{} {} is managed over IOTA; this server has no IOTA adapter yet",
-                    d.make, d.model
-                ))),
+                Some(Protocol::Iota) => {
+                    let s = fota::register_pending(
+                        c,
+                        d.id,
+                        "iota",
+                        &d.firmware_version,
+                        "client-initiated",
+                    )
+                    .map_err(|e| RegistryError::Conflict(e.to_string()))?;
+                    let pending = crate::iota::fota::register(c, d, s.id)
+                        .map_err(|e| RegistryError::Conflict(e.to_string()))?;
+                    Ok(Ok(format!(
+                        "{}{}",
+                        crate::iota::fota::FOTA_PATH,
+                        pending.token
+                    )))
+                }
                 None => Ok(Err(format!(
                     "{} {} {} has no capability entry, so its protocol is unknown",
                     d.make, d.model, d.firmware_version
@@ -93,11 +106,11 @@ pub async fn check(
         })
         .await;
     match outcome {
-        Ok(Ok(session)) => {
+        Ok(Ok(path)) => {
             let base = super::omadm::base_url(&state, &req);
-            tracing::info!(fota_session = session, "client-initiated FOTA registered");
+            tracing::info!(to = %path, "client-initiated FOTA registered");
             HttpResponse::Found()
-                .insert_header((header::LOCATION, format!("{base}/omadm?fota={session}")))
+                .insert_header((header::LOCATION, format!("{base}{path}")))
                 .finish()
         }
         Ok(Err(m)) => plain(actix_web::http::StatusCode::CONFLICT, m),

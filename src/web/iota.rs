@@ -19,7 +19,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(BOOTSTRAP_PATH, web::get().to(bootstrap))
         .route(BOOTSTRAP_PATH, web::post().to(post))
         .route("/iota/callback/{token}", web::get().to(callback))
-        .route("/iota/callback/{token}", web::post().to(post));
+        .route("/iota/callback/{token}", web::post().to(post))
+        .route("/iota/fota/{token}", web::get().to(fota_get))
+        .route("/iota/fota/{token}", web::post().to(post));
 }
 
 #[derive(Deserialize)]
@@ -146,10 +148,30 @@ async fn post(
         Ok(d) => d,
         Err(e) => return undecodable(&e),
     };
+    let base = super::omadm::base_url(&state, &req);
     answer(
         state
             .db
-            .run(move |c| driver::exchange(c, &doc, &body))
+            .run(move |c| driver::exchange(c, &doc, &body, &base))
+            .await,
+    )
+}
+
+async fn fota_get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<MmcQuery>,
+) -> HttpResponse {
+    let doc = match query_document(&q) {
+        Ok(d) => d,
+        Err(e) => return undecodable(&e),
+    };
+    let token = path.into_inner();
+    let raw = q.mmc.clone().unwrap_or_default().into_bytes();
+    answer(
+        state
+            .db
+            .run(move |c| crate::iota::fota::get_request(c, &token, doc, &raw))
             .await,
     )
 }

@@ -744,3 +744,168 @@ async fn cli_files_a_prl_starts_otapa_and_runs_the_simulated_handset() {
     assert_eq!(app.count("outbox").await, 1);
     assert_eq!(line_state(&app, pid, did).await.pending_prl_id, Some(10050));
 }
+
+/// An IOTA handset at KX1.0 with an IOTA capability entry and, optionally,
+/// a released delta to KX1.1.
+async fn fota_line(app: &TestApp, with_package: bool) -> (i64, String) {
+    let (_, token) = app.token(Role::Admin).await;
+    let r = app
+        .api(Method::POST, "/capabilities", &token)
+        .json(&json!({"make": "Kyocera", "model": "KX-IOTA", "protocol": "iota", "fota": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let d: Value = app
+        .api(Method::POST, "/devices", &token)
+        .json(&json!({"esn": ESN, "make": "Kyocera", "model": "KX-IOTA", "firmware_version": "KX1.0"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    if with_package {
+        app.release_package(&token, "Kyocera", "KX-IOTA", "KX1.0", "KX1.1", 70_000)
+            .await;
+    }
+    (d["id"].as_i64().unwrap(), token)
+}
+
+fn fota_handset() -> IotaHandset {
+    let mut identity = HandsetIdentity::new(ESN, None, "Kyocera", "KX-IOTA", 0x0102, 0x2A);
+    identity.firmware = Some("KX1.0".into());
+    IotaHandset::new(identity, IotaFault::None)
+}
+
+async fn fota_sessions(app: &TestApp, device_id: i64) -> Vec<mdm::fota::FotaSession> {
+    app.with_conn(move |c| mdm::fota::session::for_device(c, device_id, 10).unwrap())
+        .await
+}
+
+#[tokio::test]
+async fn iota_fota_queries_offers_downloads_and_reports_over_iota() {
+    use mdm::sim::iota_client::{run_fota, FotaFault};
+    use mdm::sim::omadm_handset::FotaOutcome;
+    let app = spawn_app().await;
+    let (device_id, token) = fota_line(&app, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let trace = Trace::new(Some(dir.path().to_path_buf())).unwrap();
+    let mut h = fota_handset();
+    let outcome = run_fota(
+        &mut h,
+        &app.url("/fota/check"),
+        Some(("x-device-id", ESN)),
+        None,
+        &trace,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        outcome,
+        FotaOutcome::Updated {
+            from: "KX1.0".into(),
+            to: "KX1.1".into()
+        }
+    );
+    // The registry follows, and the FOTA session went the whole way over IOTA.
+    let d: Value = app
+        .api(Method::GET, &format!("/devices/{device_id}"), &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["device"]["firmware_version"], "KX1.1");
+    let sessions = fota_sessions(&app, device_id).await;
+    assert_eq!(sessions[0].protocol, "iota");
+    assert_eq!(sessions[0].state, "succeeded");
+    // The wire trace holds the MMC documents: the 1.1 GET with the firmware,
+    // the Protocol Capability query, and the package.
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let texts: Vec<String> = files
+        .iter()
+        .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned())
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("firmware=\"KX1.0\"")));
+    assert!(texts.iter().any(|t| t.contains("<package href=")));
+    assert!(texts.iter().any(|t| t.contains("update installed")));
+
+    // Nothing newer than KX1.1: a clear "no update" over IOTA.
+    let mut again = fota_handset();
+    let mut identity = again.identity().clone();
+    identity.firmware = Some("KX1.1".into());
+    again = IotaHandset::new(identity, IotaFault::None);
+    let outcome = run_fota(
+        &mut again,
+        &app.url("/fota/check"),
+        Some(("x-device-id", ESN)),
+        None,
+        &Trace::new(None).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome, FotaOutcome::NoUpdate);
+    let _ = FotaFault::Cancel;
+}
+
+#[tokio::test]
+async fn iota_fota_faults_end_the_session_and_leave_the_firmware() {
+    use mdm::sim::iota_client::{run_fota, FotaFault};
+    use mdm::sim::omadm_handset::FotaOutcome;
+    let app = spawn_app().await;
+    let (device_id, token) = fota_line(&app, true).await;
+    for (fault, state) in [
+        (FotaFault::Corrupt, "failed"),
+        (FotaFault::Cancel, "cancelled"),
+    ] {
+        let mut h = fota_handset();
+        let outcome = run_fota(
+            &mut h,
+            &app.url("/fota/check"),
+            Some(("x-device-id", ESN)),
+            Some(fault),
+            &Trace::new(None).unwrap(),
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(outcome, FotaOutcome::Failed(_) | FotaOutcome::Cancelled),
+            "{outcome:?}"
+        );
+        let sessions = fota_sessions(&app, device_id).await;
+        assert_eq!(sessions[0].state, state, "{sessions:?}");
+    }
+    let d: Value = app
+        .api(Method::GET, &format!("/devices/{device_id}"), &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["device"]["firmware_version"], "KX1.0");
+    // The CLI runs the same branch: `mdm sim fota --protocol iota`.
+    let (code, out, err) = run_mdm(
+        &app.database_url,
+        &app.data_dir,
+        &[
+            "sim",
+            "fota",
+            "--protocol",
+            "iota",
+            "--server",
+            &app.base,
+            "--device",
+            ESN,
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("updated from KX1.0 to KX1.1"), "{out}");
+}

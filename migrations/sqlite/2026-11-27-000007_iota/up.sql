@@ -24,6 +24,7 @@ CREATE TABLE iota_sessions (
     esn TEXT,
     meid TEXT,
     prl_sspr_table INTEGER,
+    fota_session_id BIGINT REFERENCES fota_sessions (id) ON DELETE SET NULL,
     segment_offset INTEGER NOT NULL DEFAULT 0,
     next_seq INTEGER NOT NULL DEFAULT 1,
     outstanding TEXT NOT NULL DEFAULT '[]',
