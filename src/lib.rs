@@ -241,6 +241,9 @@ impl Application {
         let server = server.run();
         spawn_purge_schedule(&state);
         spawn_sweeper(&state);
+        if let Some(b) = &state.billing {
+            features::upgrade::spawn(state.db.clone(), b.clone(), FEATURE_POLL);
+        }
         Ok(Application {
             port,
             server,
@@ -299,6 +302,9 @@ fn spawn_purge_schedule(state: &AppState) {
 
 /// Closes abandoned FOTA sessions, unanswered notifications and idle DM
 /// sessions on a timer; harmless when several nodes do it.
+/// How often queued firmware-update features are settled with billing.
+const FEATURE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn spawn_sweeper(state: &AppState) {
     let interval = state.config.sweep_interval_secs;
     if interval == 0 {

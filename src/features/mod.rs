@@ -6,6 +6,7 @@
 pub mod activation;
 pub mod catalogue;
 pub mod records;
+pub mod upgrade;
 
 use crate::db::DbError;
 use crate::registry::RegistryError;

@@ -304,6 +304,12 @@ pub fn finish(
                     "firmware updated over the air",
                     &serde_json::json!({"firmware_version": {"from": before, "to": v}, "fota_session": id}),
                 )?;
+                // A capability the new version adds is provisioned in the
+                // same flow: queued here, billed by `features::upgrade`.
+                let d = crate::registry::device::get(conn, s.device_id)
+                    .map_err(|e| FotaError::Features(e.to_string()))?;
+                crate::features::upgrade::queue_added_features(conn, &d, &before, v)
+                    .map_err(|e| FotaError::Features(e.to_string()))?;
             }
         }
         Ok(done)

@@ -909,3 +909,202 @@ async fn iota_fota_faults_end_the_session_and_leave_the_firmware() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("updated from KX1.0 to KX1.1"), "{out}");
 }
+
+#[tokio::test]
+async fn a_firmware_update_that_adds_a_capability_provisions_the_feature() {
+    use mdm::billing::sim::{BillingSim, SimMode};
+    use mdm::billing::BillingConfig;
+    use mdm::sim::iota_client::run_fota;
+    use mdm::sim::omadm_handset::FotaOutcome;
+    let billing = BillingSim::start("127.0.0.1:0".parse().unwrap(), SimMode::Succeed)
+        .await
+        .unwrap();
+    let url = billing.url();
+    let app = spawn_app_with(move |c| c.billing = Some(BillingConfig::new(url))).await;
+    let (_, token) = app.token(Role::Admin).await;
+    // KX1.0 has no picture messaging; KX1.1 brings it.
+    for (min, max, features) in [
+        (None, Some("KX1.0"), ""),
+        (Some("KX1.1"), None, "picture_messaging,brew"),
+    ] {
+        let r = app
+            .api(Method::POST, "/capabilities", &token)
+            .json(
+                &json!({"make": "Kyocera", "model": "KX-IOTA", "protocol": "iota", "fota": true,
+                          "version_min": min, "version_max": max, "features": features}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
+    }
+    let p: Value = app
+        .api(Method::POST, "/profiles", &token)
+        .json(&profile_json(MDN))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pid = p["id"].as_i64().unwrap();
+    app.api(Method::POST, "/devices", &token)
+        .json(&json!({"esn": ESN, "make": "Kyocera", "model": "KX-IOTA", "firmware_version": "KX1.0", "profile_mdn": MDN}))
+        .send()
+        .await
+        .unwrap();
+    app.release_package(&token, "Kyocera", "KX-IOTA", "KX1.0", "KX1.1", 4096)
+        .await;
+
+    let mut h = fota_handset();
+    let outcome = run_fota(
+        &mut h,
+        &app.url("/fota/check"),
+        Some(("x-device-id", ESN)),
+        None,
+        &Trace::new(None).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(outcome, FotaOutcome::Updated { .. }),
+        "{outcome:?}"
+    );
+    // The new capability is billed and lands on the line.
+    let mut features = String::new();
+    for _ in 0..100 {
+        features = app
+            .with_conn(move |c| {
+                profiles::table
+                    .find(pid)
+                    .select(profiles::features)
+                    .first::<String>(c)
+                    .unwrap()
+            })
+            .await;
+        if features.contains("picture_messaging") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(features, "mobile_web,picture_messaging,text_messaging");
+    assert_eq!(
+        billing.provisioned(),
+        vec![(MDN.to_string(), "MMS".to_string())]
+    );
+    let channels = app
+        .with_conn(|c| {
+            use mdm::db::schema::provisioning_records;
+            provisioning_records::table
+                .select((
+                    provisioning_records::feature,
+                    provisioning_records::channel,
+                    provisioning_records::outcome,
+                ))
+                .load::<(String, String, String)>(c)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(
+        channels,
+        vec![(
+            "picture_messaging".to_string(),
+            "firmware-update".to_string(),
+            "provisioned".to_string()
+        )]
+    );
+    assert!(timeline(&app, pid)
+        .await
+        .iter()
+        .any(|s| s == "features added by a firmware update"));
+}
+
+async fn upload_prl(app: &TestApp, bytes: Vec<u8>, table: &str) -> reqwest::Response {
+    let csrf = app.csrf("/ops/prls").await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf)
+        .text("sspr_table", table.to_string())
+        .text("name", "Northeast 2026")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name("ne.prl"),
+        );
+    app.client
+        .post(app.url("/ops/prls"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn operators_upload_validate_and_view_prls_as_sspr_tables() {
+    let app = spawn_app().await;
+    app.login_admin().await;
+    let r = upload_prl(&app, prl(10060, 3), "9").await;
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(
+        r.headers().get("location").unwrap().to_str().unwrap(),
+        "/ops/prls/9"
+    );
+    let (status, html) = app.page("/ops/prls/9").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("PRL 10060"), "{html}");
+    assert!(html.contains("checked (CRC"), "flash");
+    assert!(
+        html.contains("id=\"acq-table\"") && html.contains("Cellular CDMA (standard channels)")
+    );
+    assert!(html.contains("system A or B, primary or secondary channel"));
+    assert!(
+        html.contains("<td class=\"num\">4147</td>"),
+        "third system record"
+    );
+    let (_, list) = app.page("/ops/prls").await;
+    assert!(list.contains("Northeast 2026"));
+
+    // A damaged PRL is refused with its CRC, and nothing is filed.
+    let mut bad = prl(10061, 3);
+    let n = bad.len();
+    bad[n - 2] ^= 0x01;
+    let r = upload_prl(&app, bad, "10").await;
+    assert_eq!(r.status().as_u16(), 303);
+    let (_, html) = app.page("/ops/prls").await;
+    assert!(
+        html.contains("PRL refused") && html.contains("CRC"),
+        "{html}"
+    );
+    assert_eq!(app.page("/ops/prls/10").await.0, 404);
+    // The same table twice is refused too.
+    let r = upload_prl(&app, prl(10062, 2), "9").await;
+    assert_eq!(r.status().as_u16(), 303);
+    let (_, html) = app.page("/ops/prls").await;
+    assert!(html.contains("already holds a PRL"), "{html}");
+    // Care agents may look but not file.
+    app.add_user("cara", "care-password-123", Role::Care).await;
+    let care = crate::common::client();
+    let csrf_page = care
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::common::csrf_of(&csrf_page);
+    care.post(app.url("/login"))
+        .form(&[
+            ("username", "cara"),
+            ("password", "care-password-123"),
+            ("csrf", &csrf),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let r = care.get(app.url("/ops/prls")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    // The IOTA sessions screen lists and filters.
+    let (status, html) = app.page("/ops/iota?flow=one_button").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("No IOTA sessions."));
+}
