@@ -196,6 +196,7 @@ pub fn load(
     let mut report = DemoReport::default();
     let actor = Actor::System("demo");
     load_capabilities(&mut conn, &actor, &mut report)?;
+    load_prls(&mut conn, &actor)?;
     let existing: HashSet<String> = profiles::table
         .select(profiles::mdn)
         .load::<String>(&mut conn)?
@@ -343,6 +344,58 @@ fn create_subscriber(
                 devices::last_protocol.eq(protocol),
             ))
             .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The demo network's PRLs 10000-10003 in SSPR tables 1-4: the home
+/// systems of the demo subscribers (SIDs 4100-4107), cellular and PCS.
+fn load_prls(conn: &mut DbConnection, actor: &Actor) -> Result<(), RegistryError> {
+    use crate::iota::is683::{AcqRecord, Nid, Preference, Prl, SysRecord};
+    use crate::iota::prl_store::{self, NewPrl};
+    for k in 0..4u16 {
+        let prl_id = 10_000 + k;
+        if prl_store::by_prl_id(conn, i32::from(prl_id))?.is_some() {
+            continue;
+        }
+        let systems = 8 + 4 * k;
+        let prl = Prl {
+            pr_list_id: prl_id,
+            pref_only: false,
+            def_roam_ind: 1,
+            acq_records: vec![
+                AcqRecord::CellularCdmaStandard { a_b: 3, pri_sec: 3 },
+                AcqRecord::PcsCdmaBlocks {
+                    blocks: vec![0, 1, 2, 3, 4, 5],
+                },
+            ],
+            sys_records: (0..systems)
+                .map(|i| SysRecord {
+                    sid: 4100 + i,
+                    nid: Nid::Wildcard,
+                    preference: Preference::Preferred {
+                        pri: i < 8,
+                        roam_ind: if i < 8 { 1 } else { 0 },
+                    },
+                    geo: i > 0,
+                    acq_index: i % 2,
+                })
+                .collect(),
+        };
+        let bytes = prl
+            .encode()
+            .map_err(|e| RegistryError::invalid("prl", e.to_string()))?;
+        prl_store::add(
+            conn,
+            actor,
+            &NewPrl {
+                bytes,
+                prl_id: None,
+                sspr_table: Some(i32::from(k) + 1),
+                name: format!("Demo network, revision {}", k + 1),
+            },
+        )
+        .map_err(|e| RegistryError::Conflict(e.to_string()))?;
     }
     Ok(())
 }

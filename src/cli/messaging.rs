@@ -292,6 +292,13 @@ pub fn smsc_sim(config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
                 }
                 match inbox.receive(&s.destination_addr, &s.short_message) {
                     Ok(Some(p)) => {
+                        if let Some((db, _)) = &handsets {
+                            if let Some(href) = crate::sim::iota_client::push_href(&p.push)
+                                .filter(|h| h.contains(crate::iota::driver::CALLBACK_PATH))
+                            {
+                                tokio::spawn(answer_iota(db.clone(), p.destination.clone(), href));
+                            }
+                        }
                         if let Some((db, server)) = &handsets {
                             if p.push.content_type.media
                                 == MediaType::WellKnown(media::SYNCML_NOTIFICATION)
@@ -318,6 +325,44 @@ pub fn smsc_sim(config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
         smsc.stop();
         anyhow::Ok(())
     })
+}
+
+/// The simulated IOTA handset with `mdn` follows the call-back URL of a
+/// WAP Push SI (star-code activation) or SL (PRL download).
+async fn answer_iota(db: crate::db::Db, mdn: String, href: String) {
+    let found = db
+        .run(move |c| -> anyhow::Result<_> { Ok(lookup::find(c, &DeviceKey::parse(&mdn)?)?) })
+        .await;
+    let d = match found {
+        Ok(d) => d,
+        Err(e) => {
+            println!("  handset: cannot answer: {e}");
+            return;
+        }
+    };
+    let id = d.meid.clone().or_else(|| d.esn.clone()).unwrap_or_default();
+    let identity = match super::iota::sim_identity(&id, &d.make, &d.model) {
+        Ok(i) => i,
+        Err(e) => {
+            println!("  handset {}: {e}", d.label());
+            return;
+        }
+    };
+    let mut handset = crate::sim::iota_handset::IotaHandset::new(
+        identity,
+        crate::sim::iota_handset::IotaFault::None,
+    );
+    let trace = match crate::sim::trace::Trace::new(None) {
+        Ok(t) => t,
+        Err(e) => {
+            println!("  handset: {e}");
+            return;
+        }
+    };
+    match crate::sim::iota_client::run(&mut handset, &href, true, &trace).await {
+        Ok(o) => println!("  handset {} followed {href}: {o}", d.label()),
+        Err(e) => println!("  handset {}: {e}", d.label()),
+    }
 }
 
 /// The simulated handset with `mdn` answers a notification.

@@ -882,11 +882,27 @@ fn find_device(conn: &mut DbConnection, key: &str) -> Result<Device, IotaError> 
     Ok(lookup::find(conn, &DeviceKey::parse(key)?)?)
 }
 
+/// The session under way for a handset, if any. A pushed call-back the
+/// handset never followed does not block a new request: it is abandoned,
+/// and its URL stops working.
 fn busy(conn: &mut DbConnection, device_id: i64) -> Result<Option<IotaSession>, IotaError> {
     use crate::db::schema::iota_sessions;
+    let now = now_ms();
+    diesel::update(
+        iota_sessions::table
+            .filter(iota_sessions::device_id.eq(device_id))
+            .filter(iota_sessions::state.eq("awaiting_handset")),
+    )
+    .set((
+        iota_sessions::state.eq("abandoned"),
+        iota_sessions::detail.eq("superseded by a newer request"),
+        iota_sessions::finished_at.eq(now),
+        iota_sessions::updated_at.eq(now),
+    ))
+    .execute(conn)?;
     Ok(iota_sessions::table
         .filter(iota_sessions::device_id.eq(device_id))
-        .filter(iota_sessions::state.eq_any(["awaiting_handset", "running"]))
+        .filter(iota_sessions::state.eq("running"))
         .select(IotaSession::as_select())
         .first(conn)
         .optional()?)

@@ -52,6 +52,12 @@ fn answer(outcome: Result<MmcDocument, IotaError>) -> HttpResponse {
             tracing::warn!(reason = %why, "IOTA exchange conflict");
             return plain(StatusCode::CONFLICT, &why);
         }
+        Err(IotaError::NotFound(what)) => {
+            // Data the session needs is missing (e.g. the subscriber's SSPR
+            // table holds no PRL): operators must fix it, the handset retries.
+            tracing::error!(missing = %what, "IOTA session cannot go on");
+            driver::refusal(None, 503, &format!("{what} is not available"))
+        }
         Err(e) => {
             tracing::error!(error = %e, "IOTA exchange failed");
             driver::refusal(None, 500, "the server could not continue the session")
