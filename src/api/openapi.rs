@@ -156,6 +156,26 @@ pub fn document_value() -> Value {
             "/iota-esn-series/{id}": {
                 "delete": op("Delete an IOTA ESN series", "capabilities", vec![id_param()], None, ("204", none()))
             },
+            "/esn-changes": {
+                "post": op("Move a subscriber to a new handset (ESN change); the new handset waits in Pending Activation until its first activation, which de-activates the old one", "esn-changes", vec![], Some(body("EsnChangeInput")), ("201", ok("EsnChange", "Recorded")))
+            },
+            "/profiles/{id}/esn-changes": {
+                "get": op("The subscriber's ESN changes, newest first", "esn-changes", vec![id_param()], None, ("200", list_of("EsnChange")))
+            },
+            "/iota/activations": {
+                "post": op("Star-code activation: check the handset, send the optional welcome text and a WAP Push SI with the call-back URL", "iota", vec![], Some(body("StarCodeInput")), ("202", ok("IotaSession", "Pushed")))
+            },
+            "/iota/prl-downloads": {
+                "post": op("Automated PRL download (OTAPA): store the pending PRL id and push a WAP Push SL with the call-back URL", "iota", vec![], Some(body("PrlDownloadInput")), ("202", ok("IotaSession", "Pushed")))
+            },
+            "/iota/sessions": {
+                "get": op("IOTA sessions, newest first", "iota",
+                    vec![q("device_id", "Only this device"), q("profile_id", "Only this subscriber"), q("flow", "one_button, star_code, otapa_prl or fota"), q("state", "awaiting_handset, running, completed, failed, refused or abandoned"), q("limit", "At most this many (1-500)")],
+                    None, ("200", list_of("IotaSession")))
+            },
+            "/prls": {
+                "get": op("The SSPR tables: every filed PRL", "iota", vec![], None, ("200", list_of("Prl")))
+            },
             "/firmware/packages": {
                 "get": op("List firmware packages", "firmware", vec![], None, ("200", list_of("Package"))),
                 "post": op("Upload a firmware package (the body is the file); it starts as a draft", "firmware",
@@ -254,6 +274,27 @@ pub fn document_value() -> Value {
                 }},
                 "EsnSeriesInput": {"type": "object", "required": ["make", "first_esn", "last_esn"], "properties": {
                     "make": string, "first_esn": string, "last_esn": string
+                }},
+                "EsnChangeInput": {"type": "object", "required": ["from", "to"], "properties": {
+                    "from": {"type": "string", "description": "The current handset's ESN or MEID, or the subscriber's MDN"},
+                    "to": {"type": "string", "description": "The new handset's ESN (8 hex or 11 decimal digits) or MEID"},
+                    "variant": {"type": "string", "enum": ["copy", "field"], "description": "copy (default): the profile is copied to the new ESN; field: New ESN, moved to Activated ESN on activation"},
+                    "make": string, "model": string, "firmware_version": string
+                }},
+                "EsnChange": {"type": "object", "properties": {
+                    "id": int, "profile_id": int, "variant": string, "old_device_id": int, "new_device_id": int,
+                    "old_esn": nstring, "new_esn": string, "state": {"type": "string", "enum": ["pending", "completed", "cancelled"]},
+                    "requested_by": string, "created_at": time, "completed_at": time
+                }},
+                "StarCodeInput": {"type": "object", "required": ["device"], "properties": {"device": string}},
+                "PrlDownloadInput": {"type": "object", "required": ["device", "prl_id"], "properties": {"device": string, "prl_id": int}},
+                "IotaSession": {"type": "object", "properties": {
+                    "id": int, "token": string, "flow": string, "state": string, "step": string, "device_id": int, "profile_id": int,
+                    "esn": nstring, "meid": nstring, "prl_sspr_table": int, "fota_session_id": int, "detail": string,
+                    "created_at": time, "updated_at": time, "finished_at": time
+                }},
+                "Prl": {"type": "object", "properties": {
+                    "id": int, "sspr_table": int, "prl_id": int, "name": string, "size": int, "crc": int, "created_by": string, "created_at": time
                 }},
                 "EsnSeries": {"type": "object", "properties": {"id": int, "make": string, "first_esn": string, "last_esn": string, "size": int}},
                 "Package": {"type": "object", "properties": {
