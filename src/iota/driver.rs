@@ -195,6 +195,45 @@ fn plan_for(
     }
 }
 
+/// Whether the `<device>` a handset sent names the registered handset.
+pub(super) fn same_handset(info: &DeviceInfo, d: &Device) -> bool {
+    info.meid.is_some() && info.meid == d.meid
+        || info.esn.is_some() && (info.esn == d.esn || info.esn == d.pesn)
+}
+
+/// Stores an answer that leaves no request in flight, and where the
+/// session now stands; false when another request moved it meanwhile.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn settle(
+    conn: &mut DbConnection,
+    s: &IotaSession,
+    state: &str,
+    stage: Stage,
+    sha: &str,
+    reply: &MmcDocument,
+    detail: &str,
+    device: Option<&Device>,
+) -> Result<bool, IotaError> {
+    let text = encode(reply)?;
+    Ok(session::advance(
+        conn,
+        s.id,
+        s.updated_at,
+        &Advance {
+            state,
+            stage,
+            segment_offset: s.segment_offset as u16,
+            next_seq: s.next_seq as u32,
+            sent: &[],
+            request_sha: sha,
+            response: &text,
+            detail,
+            device_id: device.map(|d| d.id).or(s.device_id),
+            profile_id: device.and_then(|d| d.profile_id).or(s.profile_id),
+        },
+    )?)
+}
+
 pub(super) fn encode(doc: &MmcDocument) -> Result<String, IotaError> {
     Ok(doc.encode()?)
 }
@@ -420,9 +459,7 @@ pub fn callback(
             None => return Ok(refusal(None, 410, "the handset of this call-back is gone")),
         };
         if let Some(info) = &doc.device {
-            let same = info.meid.is_some() && info.meid == d.meid
-                || info.esn.is_some() && (info.esn == d.esn || info.esn == d.pesn);
-            if !same {
+            if !same_handset(info, &d) {
                 return Ok(refusal(
                     None,
                     403,
@@ -507,24 +544,8 @@ pub(super) fn fail(
     why: &str,
 ) -> Result<MmcDocument, IotaError> {
     let reply = refusal(Some(s.token.clone()), code, why);
-    let text = encode(&reply)?;
-    session::advance(
-        conn,
-        s.id,
-        s.updated_at,
-        &Advance {
-            state: "failed",
-            stage: s.stage().unwrap_or(Stage::Done),
-            segment_offset: s.segment_offset as u16,
-            next_seq: s.next_seq as u32,
-            sent: &[],
-            request_sha: sha,
-            response: &text,
-            detail: why,
-            device_id: s.device_id,
-            profile_id: s.profile_id,
-        },
-    )?;
+    let stage = s.stage().unwrap_or(Stage::Done);
+    settle(conn, s, "failed", stage, sha, &reply, why, None)?;
     timeline(
         conn,
         s.profile_id,
@@ -601,23 +622,15 @@ fn step(
             }],
             ..Default::default()
         };
-        let text = encode(&reply)?;
-        session::advance(
+        settle(
             conn,
-            s.id,
-            s.updated_at,
-            &Advance {
-                state: "abandoned",
-                stage,
-                segment_offset: s.segment_offset as u16,
-                next_seq: s.next_seq as u32,
-                sent: &[],
-                request_sha: sha,
-                response: &text,
-                detail: "the handset ended the session",
-                device_id: s.device_id,
-                profile_id: s.profile_id,
-            },
+            s,
+            "abandoned",
+            stage,
+            sha,
+            &reply,
+            "the handset ended the session",
+            None,
         )?;
         timeline(
             conn,
@@ -761,23 +774,15 @@ fn step(
             controls,
             ..Default::default()
         };
-        let text = encode(&reply)?;
-        let moved = session::advance(
+        let moved = settle(
             conn,
-            s.id,
-            s.updated_at,
-            &Advance {
-                state: "completed",
-                stage: Stage::Done,
-                segment_offset: next_offset,
-                next_seq: s.next_seq as u32,
-                sent: &[],
-                request_sha: sha,
-                response: &text,
-                detail: &summary,
-                device_id: Some(d.id),
-                profile_id: Some(p.id),
-            },
+            s,
+            "completed",
+            Stage::Done,
+            sha,
+            &reply,
+            &summary,
+            Some(&d),
         )?;
         if !moved {
             return Err(IotaError::Conflict("the session moved on meanwhile".into()));

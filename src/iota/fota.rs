@@ -14,11 +14,11 @@
 
 use serde_json::json;
 
-use super::driver::{encode, note_model, open, refusal, request_sha, timeline};
+use super::driver::{note_model, open, refusal, request_sha, same_handset, settle, timeline};
 use super::is683::ReverseMessage;
 use super::mmc::{Control, ControlItem, Link, MmcDocument, PackageItem};
 use super::ospp::{self, Answer, Flow, Plan, Stage};
-use super::session::{self, Advance, IotaSession, NewSession};
+use super::session::{self, IotaSession, NewSession};
 use super::IotaError;
 use crate::db::DbConnection;
 use crate::firmware::package;
@@ -140,9 +140,7 @@ pub fn get_request(
             None => return Ok(refusal(None, 410, "the handset of this session is gone")),
         };
         if let Some(info) = &doc.device {
-            let same = info.meid.is_some() && info.meid == d.meid
-                || info.esn.is_some() && (info.esn == d.esn || info.esn == d.pesn);
-            if !same {
+            if !same_handset(info, &d) {
                 return Ok(refusal(
                     None,
                     403,
@@ -222,23 +220,15 @@ fn final_report(
         }],
         ..Default::default()
     };
-    let text_reply = encode(&reply)?;
-    session::advance(
+    settle(
         conn,
-        s.id,
-        s.updated_at,
-        &Advance {
-            state: "completed",
-            stage: Stage::Done,
-            segment_offset: 0,
-            next_seq: s.next_seq as u32,
-            sent: &[],
-            request_sha: sha,
-            response: &text_reply,
-            detail: &reason,
-            device_id: Some(d.id),
-            profile_id: d.profile_id,
-        },
+        s,
+        "completed",
+        Stage::Done,
+        sha,
+        &reply,
+        &reason,
+        Some(d),
     )?;
     timeline(
         conn,
@@ -354,23 +344,15 @@ fn query_answered(
             &format!("no released package for {make} {model} {fw}"),
         )?;
         let reply = refusal(Some(s.token.clone()), 404, &why);
-        let text = encode(&reply)?;
-        session::advance(
+        settle(
             conn,
-            s.id,
-            s.updated_at,
-            &Advance {
-                state: "completed",
-                stage: Stage::Done,
-                segment_offset: 0,
-                next_seq: s.next_seq as u32,
-                sent: &[],
-                request_sha: sha,
-                response: &text,
-                detail: &why,
-                device_id: Some(d.id),
-                profile_id: d.profile_id,
-            },
+            s,
+            "completed",
+            Stage::Done,
+            sha,
+            &reply,
+            &why,
+            Some(d),
         )?;
         return Ok(reply);
     };
@@ -391,23 +373,15 @@ fn query_answered(
         }),
         ..Default::default()
     };
-    let text = encode(&reply)?;
-    let moved = session::advance(
+    let moved = settle(
         conn,
-        s.id,
-        s.updated_at,
-        &Advance {
-            state: "running",
-            stage: Stage::Offered,
-            segment_offset: 0,
-            next_seq: s.next_seq as u32,
-            sent: &[],
-            request_sha: sha,
-            response: &text,
-            detail: &s.detail,
-            device_id: Some(d.id),
-            profile_id: d.profile_id,
-        },
+        s,
+        "running",
+        Stage::Offered,
+        sha,
+        &reply,
+        &s.detail,
+        Some(d),
     )?;
     if !moved {
         return Err(IotaError::Conflict("the session moved on meanwhile".into()));
@@ -477,24 +451,7 @@ fn download_reported(
         }],
         ..Default::default()
     };
-    let text = encode(&reply)?;
-    session::advance(
-        conn,
-        s.id,
-        s.updated_at,
-        &Advance {
-            state,
-            stage,
-            segment_offset: 0,
-            next_seq: s.next_seq as u32,
-            sent: &[],
-            request_sha: sha,
-            response: &text,
-            detail: &reason,
-            device_id: Some(d.id),
-            profile_id: d.profile_id,
-        },
-    )?;
+    settle(conn, s, state, stage, sha, &reply, &reason, Some(d))?;
     timeline(
         conn,
         d.profile_id,
