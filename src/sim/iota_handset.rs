@@ -1384,90 +1384,20 @@ mod tests {
 
     // --- The worked examples of docs/iota-mmc.md, verbatim ------------------
 
-    const ONE_BUTTON_GET: &str = r#"<mmc version="1.0">
-  <device esn="8043B03F" meid="A1000012345678" make="Acme" model="A-1000"/>
-  <control action="start"/>
-</mmc>
-"#;
-    const ONE_BUTTON_ACCEPT: &str = r#"<mmc version="1.0" session="a41c7e29f0b3">
-  <control action="start"/>
-</mmc>
-"#;
-    const ONE_BUTTON_POLL: &str = "<mmc version=\"1.0\" session=\"a41c7e29f0b3\"/>\n";
-    const CONFIGURATION_REQUESTS: &str = r#"<mmc version="1.0" session="a41c7e29f0b3">
-  <is683 link="forward" seq="1">AAIAAQ==</is683>
-  <is683 link="forward" seq="2">Bg==</is683>
-</mmc>
-"#;
-    const CONFIGURATION_RESPONSES: &str = r#"<mmc version="1.0" session="a41c7e29f0b3">
-  <is683 link="reverse" seq="1">AAIAFCmkFf9AwGjj+f5xHtHFAEgr//+AAQaqqqqhI0AAAA==</is683>
-  <is683 link="reverse" seq="2">BgECKgUAAgECAgEDAQQBAA==</is683>
-</mmc>
-"#;
-    const ONE_BUTTON_DONE: &str = r#"<mmc version="1.0" session="a41c7e29f0b3">
-  <control action="terminate" reason="activation complete"/>
-  <control action="reboot"/>
-</mmc>
-"#;
-    const ALREADY_ACTIVATED: &str = r#"<mmc version="1.0">
-  <control action="terminate"/>
-  <status code="403">handset already activated</status>
-</mmc>
-"#;
+    use crate::iota::mmc::tests::examples::{
+        ALREADY_ACTIVATED, COMMIT, COMMIT_RESPONSE, CONFIGURATION_REQUESTS,
+        CONFIGURATION_RESPONSES, ONE_BUTTON_ACCEPT, ONE_BUTTON_DONE, ONE_BUTTON_GET,
+        ONE_BUTTON_POLL, OTAPA_DONE, OTAPA_GET, OTAPA_START, OTAPA_START_RESPONSE, OTAPA_STOP,
+        OTAPA_STOP_RESPONSE, SSPR_DOWNLOAD, SSPR_DOWNLOAD_RESPONSE,
+    };
 
-    const OTAPA_GET: &str = r#"<mmc version="1.0">
-  <device esn="9F1ABCDE"/>
-  <control action="start"/>
-</mmc>
-"#;
     /// (server document, the handset's answer) pairs of the OTAPA flow.
     const OTAPA_FLOW: [(&str, &str); 4] = [
-        (
-            r#"<mmc version="1.0" session="otapa-5d2e81c0">
-  <control action="start"/>
-  <is683 link="forward" seq="1">CoA=</is683>
-</mmc>
-"#,
-            r#"<mmc version="1.0" session="otapa-5d2e81c0">
-  <is683 link="reverse" seq="1">CgAA</is683>
-</mmc>
-"#,
-        ),
-        (
-            r#"<mmc version="1.0" session="otapa-5d2e81c0">
-  <is683 link="forward" seq="2">CAAaAQAAFgAWJyQAgIACL1PIK5QAAkFg4BAQUsM=</is683>
-</mmc>
-"#,
-            r#"<mmc version="1.0" session="otapa-5d2e81c0">
-  <is683 link="reverse" seq="2">CAAAAAAW</is683>
-</mmc>
-"#,
-        ),
-        (
-            r#"<mmc version="1.0" session="otapa-5d2e81c0">
-  <is683 link="forward" seq="3">BQ==</is683>
-</mmc>
-"#,
-            r#"<mmc version="1.0" session="otapa-5d2e81c0">
-  <is683 link="reverse" seq="3">BQA=</is683>
-</mmc>
-"#,
-        ),
-        (
-            r#"<mmc version="1.0" session="otapa-5d2e81c0">
-  <is683 link="forward" seq="4">CgA=</is683>
-</mmc>
-"#,
-            r#"<mmc version="1.0" session="otapa-5d2e81c0">
-  <is683 link="reverse" seq="4">CgAA</is683>
-</mmc>
-"#,
-        ),
+        (OTAPA_START, OTAPA_START_RESPONSE),
+        (SSPR_DOWNLOAD, SSPR_DOWNLOAD_RESPONSE),
+        (COMMIT, COMMIT_RESPONSE),
+        (OTAPA_STOP, OTAPA_STOP_RESPONSE),
     ];
-    const OTAPA_DONE: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
-  <control action="terminate" reason="PRL 10020 committed"/>
-</mmc>
-"#;
 
     /// The 22-octet PRL of the doc's OTAPA example.
     const DOC_PRL: [u8; 22] = [

@@ -35,7 +35,7 @@ mod query;
 mod rules;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use error::MmcError;
 pub use model::{

@@ -14,7 +14,7 @@ use super::{control, decode_str, fwd, rev};
 
 // --- One-button activation (OTASP over IOTA) ------------------------------
 
-const ONE_BUTTON_GET: &str = r#"<mmc version="1.0">
+pub(crate) const ONE_BUTTON_GET: &str = r#"<mmc version="1.0">
   <device esn="8043B03F" meid="A1000012345678" make="Acme" model="A-1000"/>
   <control action="start"/>
 </mmc>
@@ -27,32 +27,32 @@ const ONE_BUTTON_GET_QUERY: &str = concat!(
     "ICA8Y29udHJvbCBhY3Rpb249InN0YXJ0Ii8-CjwvbW1jPgo",
 );
 
-const ONE_BUTTON_ACCEPT: &str = r#"<mmc version="1.0" session="a41c7e29f0b3">
+pub(crate) const ONE_BUTTON_ACCEPT: &str = r#"<mmc version="1.0" session="a41c7e29f0b3">
   <control action="start"/>
 </mmc>
 "#;
 
-const ONE_BUTTON_POLL: &str = "<mmc version=\"1.0\" session=\"a41c7e29f0b3\"/>\n";
+pub(crate) const ONE_BUTTON_POLL: &str = "<mmc version=\"1.0\" session=\"a41c7e29f0b3\"/>\n";
 
-const CONFIGURATION_REQUESTS: &str = r#"<mmc version="1.0" session="a41c7e29f0b3">
+pub(crate) const CONFIGURATION_REQUESTS: &str = r#"<mmc version="1.0" session="a41c7e29f0b3">
   <is683 link="forward" seq="1">AAIAAQ==</is683>
   <is683 link="forward" seq="2">Bg==</is683>
 </mmc>
 "#;
 
-const CONFIGURATION_RESPONSES: &str = r#"<mmc version="1.0" session="a41c7e29f0b3">
+pub(crate) const CONFIGURATION_RESPONSES: &str = r#"<mmc version="1.0" session="a41c7e29f0b3">
   <is683 link="reverse" seq="1">AAIAFCmkFf9AwGjj+f5xHtHFAEgr//+AAQaqqqqhI0AAAA==</is683>
   <is683 link="reverse" seq="2">BgECKgUAAgECAgEDAQQBAA==</is683>
 </mmc>
 "#;
 
-const ONE_BUTTON_DONE: &str = r#"<mmc version="1.0" session="a41c7e29f0b3">
+pub(crate) const ONE_BUTTON_DONE: &str = r#"<mmc version="1.0" session="a41c7e29f0b3">
   <control action="terminate" reason="activation complete"/>
   <control action="reboot"/>
 </mmc>
 "#;
 
-const ALREADY_ACTIVATED: &str = r#"<mmc version="1.0">
+pub(crate) const ALREADY_ACTIVATED: &str = r#"<mmc version="1.0">
   <control action="terminate"/>
   <status code="403">handset already activated</status>
 </mmc>
@@ -60,54 +60,54 @@ const ALREADY_ACTIVATED: &str = r#"<mmc version="1.0">
 
 // --- Automated IOTA PRL download (OTAPA over IOTA) -------------------------
 
-const OTAPA_GET: &str = r#"<mmc version="1.0">
+pub(crate) const OTAPA_GET: &str = r#"<mmc version="1.0">
   <device esn="9F1ABCDE"/>
   <control action="start"/>
 </mmc>
 "#;
 
-const OTAPA_START: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
+pub(crate) const OTAPA_START: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
   <control action="start"/>
   <is683 link="forward" seq="1">CoA=</is683>
 </mmc>
 "#;
 
-const OTAPA_START_RESPONSE: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
+pub(crate) const OTAPA_START_RESPONSE: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
   <is683 link="reverse" seq="1">CgAA</is683>
 </mmc>
 "#;
 
-const SSPR_DOWNLOAD: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
+pub(crate) const SSPR_DOWNLOAD: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
   <is683 link="forward" seq="2">CAAaAQAAFgAWJyQAgIACL1PIK5QAAkFg4BAQUsM=</is683>
 </mmc>
 "#;
 
-const SSPR_DOWNLOAD_RESPONSE: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
+pub(crate) const SSPR_DOWNLOAD_RESPONSE: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
   <is683 link="reverse" seq="2">CAAAAAAW</is683>
 </mmc>
 "#;
 
-const COMMIT: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
+pub(crate) const COMMIT: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
   <is683 link="forward" seq="3">BQ==</is683>
 </mmc>
 "#;
 
-const COMMIT_RESPONSE: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
+pub(crate) const COMMIT_RESPONSE: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
   <is683 link="reverse" seq="3">BQA=</is683>
 </mmc>
 "#;
 
-const OTAPA_STOP: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
+pub(crate) const OTAPA_STOP: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
   <is683 link="forward" seq="4">CgA=</is683>
 </mmc>
 "#;
 
-const OTAPA_STOP_RESPONSE: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
+pub(crate) const OTAPA_STOP_RESPONSE: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
   <is683 link="reverse" seq="4">CgAA</is683>
 </mmc>
 "#;
 
-const OTAPA_DONE: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
+pub(crate) const OTAPA_DONE: &str = r#"<mmc version="1.0" session="otapa-5d2e81c0">
   <control action="terminate" reason="PRL 10020 committed"/>
 </mmc>
 "#;

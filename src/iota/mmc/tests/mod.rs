@@ -2,7 +2,9 @@
 //! validation rule (`validation.rs`), the rules of format version 1.1
 //! (`version_1_1.rs`) and hostile input (`hostile.rs`).
 
-mod examples;
+/// The worked examples of docs/iota-mmc.md, shared with the handset
+/// simulator's tests.
+pub(crate) mod examples;
 mod hostile;
 mod validation;
 mod version_1_1;
