@@ -320,6 +320,7 @@ fn spawn_sweeper(state: &AppState) {
                     fota_sessions = s.fota_sessions,
                     jobs = s.jobs,
                     dm_sessions = s.dm_sessions,
+                    iota_sessions = s.iota_sessions,
                     "closed abandoned sessions"
                 ),
                 Ok(_) => {}

@@ -18,6 +18,8 @@ pub struct Swept {
     pub fota_sessions: usize,
     pub jobs: usize,
     pub dm_sessions: usize,
+    /// IOTA call-backs never followed and IOTA sessions the handset left.
+    pub iota_sessions: usize,
 }
 
 pub fn sweep(conn: &mut DbConnection) -> Result<Swept, FotaError> {
@@ -68,5 +70,7 @@ pub fn sweep(conn: &mut DbConnection) -> Result<Swept, FotaError> {
         dm_sessions::table.filter(dm_sessions::updated_at.lt(now - DM_SESSION_IDLE_MS)),
     )
     .execute(conn)?;
+    swept.iota_sessions = crate::iota::session::expire_unanswered(conn, now)?
+        + crate::iota::session::expire_idle(conn, now)?;
     Ok(swept)
 }

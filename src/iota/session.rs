@@ -200,6 +200,26 @@ pub fn search(conn: &mut DbConnection, q: &SessionQuery) -> QueryResult<Vec<Iota
         .load(conn)
 }
 
+/// A running session whose handset has not spoken for this long is over:
+/// the data call dropped. Nothing was committed, so nothing is undone.
+pub const IDLE_TTL_MS: i64 = 30 * 60 * 1000;
+
+/// Closes running sessions the handset left mid-flow.
+pub fn expire_idle(conn: &mut DbConnection, now: i64) -> QueryResult<usize> {
+    diesel::update(
+        iota_sessions::table
+            .filter(iota_sessions::state.eq("running"))
+            .filter(iota_sessions::updated_at.lt(now - IDLE_TTL_MS)),
+    )
+    .set((
+        iota_sessions::state.eq("abandoned"),
+        iota_sessions::detail.eq("the handset stopped answering (data call lost)"),
+        iota_sessions::finished_at.eq(now),
+        iota_sessions::updated_at.eq(now),
+    ))
+    .execute(conn)
+}
+
 /// Closes call-backs nobody answered, so their profiles can be pushed again.
 pub fn expire_unanswered(conn: &mut DbConnection, now: i64) -> QueryResult<usize> {
     diesel::update(

@@ -1108,3 +1108,71 @@ async fn operators_upload_validate_and_view_prls_as_sspr_tables() {
     assert_eq!(status, 200);
     assert!(html.contains("No IOTA sessions."));
 }
+
+#[tokio::test]
+async fn the_sweeper_closes_dropped_sessions_and_stale_call_backs() {
+    let app = spawn_app_with(|c| c.sweep_interval_secs = 1).await;
+    file_prl(&app, prl(10070, 4), 1).await;
+    line(&app, MDN, ESN, Some(1)).await;
+    // A care agent's star-code push is never followed...
+    let (_, token) = app.token(Role::Admin).await;
+    let r = app
+        .api(Method::POST, "/iota/activations", &token)
+        .json(&json!({"device": ESN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let pushed: Value = r.json().await.unwrap();
+    let callback = format!("/iota/callback/{}", pushed["token"].as_str().unwrap());
+    // ...and the handset's own one-button attempt drops its data call mid-flow.
+    let mut h = handset(ESN, IotaFault::DropCall { after_requests: 1 });
+    assert_eq!(activate(&app, &mut h, true).await, IotaOutcome::Dropped);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        session_states(&app).await,
+        vec![
+            ("star_code".into(), "awaiting_handset".into()),
+            ("one_button".into(), "running".into())
+        ],
+        "fresh sessions are left alone"
+    );
+    app.with_conn(|c| {
+        diesel::update(iota_sessions::table)
+            .set((
+                iota_sessions::updated_at.eq(mdm::db::now_ms() - 2 * 3_600_000),
+                iota_sessions::created_at.eq(mdm::db::now_ms() - 48 * 3_600_000),
+            ))
+            .execute(c)
+            .unwrap();
+    })
+    .await;
+    for _ in 0..60 {
+        if session_states(&app)
+            .await
+            .iter()
+            .all(|(_, s)| s == "abandoned")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(session_states(&app)
+        .await
+        .iter()
+        .all(|(_, s)| s == "abandoned"));
+    // The stale call-back no longer opens a session.
+    let mut late = handset(ESN, IotaFault::None);
+    let outcome = iota_client::run(
+        &mut late,
+        &app.url(&callback),
+        true,
+        &Trace::new(None).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(outcome, IotaOutcome::Refused { code: 410, .. }),
+        "{outcome:?}"
+    );
+}
