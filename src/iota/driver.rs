@@ -431,7 +431,7 @@ pub fn callback(
             return Ok(refusal(None, 404, "unknown call-back URL"));
         };
         if s.state != "awaiting_handset" {
-            if s.last_request_sha.as_deref() == Some(sha.as_str()) && s.state == "running" {
+            if s.last_request_sha.as_deref() == Some(sha.as_str()) {
                 if let Some(prev) = &s.last_response {
                     return Ok(MmcDocument::decode(prev.as_bytes())?);
                 }
@@ -471,21 +471,18 @@ pub fn callback(
         device::touch(conn, d.id, "iota")?;
         if flow.activates() {
             if let Some(why) = activation_refusal(&d) {
-                fail_session(conn, &s, why)?;
-                return Ok(refusal(None, 403, why));
+                return refuse_callback(conn, &s, &sha, "refused", 403, why);
             }
         }
         let Some(p) = profile_of(conn, &d)? else {
-            fail_session(
+            return refuse_callback(
                 conn,
                 &s,
-                "no customer profile is associated with this handset",
-            )?;
-            return Ok(refusal(
-                None,
+                &sha,
+                "failed",
                 404,
                 "no customer profile is associated with this handset",
-            ));
+            );
         };
         let (plan, _) = plan_for(conn, flow, &p, s.prl_sspr_table)?;
         timeline(
@@ -498,41 +495,26 @@ pub fn callback(
     })
 }
 
-pub(super) fn fail_session(
+/// Ends a pushed session at its call-back: the handset may not go on.
+fn refuse_callback(
     conn: &mut DbConnection,
     s: &IotaSession,
+    sha: &str,
+    state: &str,
+    code: u16,
     why: &str,
-) -> Result<(), IotaError> {
-    let state = if why.contains("activated") {
-        "refused"
-    } else {
-        "failed"
-    };
-    session::advance(
-        conn,
-        s.id,
-        s.updated_at,
-        &Advance {
-            state,
-            stage: s.stage().unwrap_or(Stage::Done),
-            segment_offset: s.segment_offset as u16,
-            next_seq: s.next_seq as u32,
-            sent: &[],
-            request_sha: "",
-            response: "",
-            detail: why,
-            device_id: s.device_id,
-            profile_id: s.profile_id,
-        },
-    )?;
+) -> Result<MmcDocument, IotaError> {
+    let reply = refusal(None, code, why);
+    let stage = s.stage().unwrap_or(Stage::Done);
+    settle(conn, s, state, stage, sha, &reply, why, None)?;
     timeline(
         conn,
         s.profile_id,
-        "IOTA session failed",
+        "IOTA session refused",
         json!({"flow": s.flow, "session": s.token, "reason": why}),
     )?;
-    tracing::warn!(session = %s.token, reason = why, "IOTA session failed");
-    Ok(())
+    tracing::warn!(session = %s.token, reason = why, "IOTA call-back refused");
+    Ok(reply)
 }
 
 /// Ends a session on a handset's error and tells it why.
