@@ -254,3 +254,117 @@ async fn a_subscriber_activates_a_service_in_self_service() {
         vec![("3125558888".to_string(), "VMS".to_string())]
     );
 }
+
+#[tokio::test]
+async fn a_care_agent_changes_a_subscribers_esn_and_the_new_handset_activates() {
+    use mdm::sim::iota_client::{self, IotaOutcome};
+    use mdm::sim::iota_handset::{HandsetIdentity, IotaFault, IotaHandset};
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    let p: serde_json::Value = app
+        .api(Method::POST, "/profiles", &token)
+        .json(&profile_json("3125557777"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pid = p["id"].as_i64().unwrap();
+    app.api(Method::POST, "/devices", &token)
+        .json(&json!({"esn": "9F200001", "make": "Kyocera", "model": "KX-IOTA", "firmware_version": "1.0", "profile_mdn": "3125557777"}))
+        .send()
+        .await
+        .unwrap();
+    let activate = |esn: &'static str| {
+        let url = app.url("/iota/activate");
+        async move {
+            let mut h = IotaHandset::new(
+                HandsetIdentity::new(esn, None, "Kyocera", "KX-IOTA", 1, 1),
+                IotaFault::None,
+            );
+            iota_client::run(
+                &mut h,
+                &url,
+                true,
+                &mdm::sim::trace::Trace::new(None).unwrap(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert!(matches!(
+        activate("9F200001").await,
+        IotaOutcome::Completed { .. }
+    ));
+    app.add_user("casey", "care-password-123", Role::Care).await;
+
+    let driver = start_chromedriver();
+    let c = connect(driver.port).await;
+    let outcome = async {
+        // Signing in returns the agent to the subscriber's page.
+        c.goto(&app.url(&format!("/care/profiles/{pid}"))).await?;
+        c.find(Locator::Id("username"))
+            .await?
+            .send_keys("casey")
+            .await?;
+        c.find(Locator::Id("password"))
+            .await?
+            .send_keys("care-password-123")
+            .await?;
+        c.find(Locator::Css("button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_element(Locator::Id("esn-to"))
+            .await?
+            .send_keys("9F200002")
+            .await?;
+        c.find(Locator::Css(
+            "form[action$='/esn-change'] button[type=submit]",
+        ))
+        .await?
+        .click()
+        .await?;
+        let flash = c.wait().for_element(Locator::Css(".flash")).await?;
+        let text = flash.text().await?;
+        assert!(text.contains("pending activation"), "{text}");
+        let changes = c.find(Locator::Id("esn-changes")).await?.text().await?;
+        assert!(
+            changes.contains("9F200002") && changes.contains("pending"),
+            "{changes}"
+        );
+        screenshot(&c, "care-esn-change").await;
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    outcome.expect("browser session");
+    // The new handset's one-button activation completes the change, and the
+    // page says so.
+    assert!(matches!(
+        activate("9F200002").await,
+        IotaOutcome::Completed { .. }
+    ));
+    let outcome = async {
+        c.goto(&app.url(&format!("/care/profiles/{pid}"))).await?;
+        let changes = c
+            .wait()
+            .for_element(Locator::Id("esn-changes"))
+            .await?
+            .text()
+            .await?;
+        assert!(changes.contains("completed"), "{changes}");
+        let identity = c
+            .find(Locator::Id("profile-identity"))
+            .await?
+            .text()
+            .await?;
+        assert!(identity.contains("9F200002"), "{identity}");
+        screenshot(&c, "care-esn-completed").await;
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    let _ = c.close().await;
+    outcome.expect("browser session");
+}
