@@ -213,6 +213,7 @@ fn main() {
                         server_password: None,
                         server_nonce: Vec::new(),
                         server_id: None,
+                        client_nonce: Default::default(),
                     };
                     match h.run_fota(&trace).await {
                         Ok(FotaOutcome::Updated { .. }) => {}

@@ -399,6 +399,7 @@ async fn answer(db: crate::db::Db, server: String, mdn: String, package0: Vec<u8
         server_password: Some(acct.server_password.clone()),
         server_nonce: acct.server_nonce_bytes(),
         server_id: Some(acct.server_id.clone()),
+        client_nonce: Default::default(),
     };
     let trace = match crate::sim::trace::Trace::new(None) {
         Ok(t) => t,

@@ -616,6 +616,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                         .map(|a| a.server_nonce_bytes())
                         .unwrap_or_default(),
                     server_id: acct.as_ref().map(|a| a.server_id.clone()),
+                    client_nonce: Default::default(),
                 };
                 let tracer = crate::sim::trace::Trace::new(trace)?;
                 let outcome = handset.run_fota(&tracer).await?;

@@ -67,7 +67,14 @@ pub struct Handset {
     /// The ServerID those credentials belong to; with it, the handset also
     /// checks the credentials the server sends in its replies.
     pub server_id: Option<String>,
+    /// The nonce the server last told this handset to use (NextNonce of
+    /// its Chal), kept across sessions as a real DM client keeps it; empty
+    /// until the first challenge. Shared by clones of the handset.
+    pub client_nonce: ClientNonce,
 }
+
+/// The handset's stored client nonce.
+pub type ClientNonce = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
 
 pub type Timings = std::sync::Arc<std::sync::Mutex<Vec<std::time::Duration>>>;
 
@@ -692,7 +699,7 @@ impl<'a> Session<'a> {
             session_id: format!("{:X}", rand::thread_rng().gen_range(1..=0xFFFFu32)),
             msg_id: 0,
             url,
-            nonce: Vec::new(),
+            nonce: h.client_nonce.lock().map(|n| n.clone()).unwrap_or_default(),
             authenticated: false,
             cmd_id: 0,
         }
@@ -793,6 +800,9 @@ impl<'a> Session<'a> {
             };
             if let Some(ch) = &hdr.chal {
                 self.nonce = ch.next_nonce.clone();
+                if let Ok(mut kept) = self.h.client_nonce.lock() {
+                    kept.clone_from(&ch.next_nonce);
+                }
             }
             if let (Some(cred), Some(id), Some(pw)) =
                 (&reply.hdr.cred, &self.h.server_id, &self.h.server_password)

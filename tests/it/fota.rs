@@ -71,6 +71,7 @@ fn handset(app: &TestApp, encoding: Encoding, fail: Option<Fail>, password: &str
         server_password: None,
         server_nonce: Vec::new(),
         server_id: None,
+        client_nonce: Default::default(),
     }
 }
 
@@ -869,4 +870,55 @@ async fn the_handset_refuses_a_server_that_cannot_prove_itself() {
         err.to_string().contains("credentials do not verify"),
         "{err}"
     );
+}
+
+/// The SyncHdr status codes the server answered, one per DM message, in
+/// the order of the trace.
+fn header_statuses(dir: &std::path::Path) -> Vec<u16> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.contains("-response-dm-session-")
+        })
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| {
+            let m =
+                mdm::omadm::syncml::Message::decode(&std::fs::read(p).unwrap(), Encoding::Wbxml)
+                    .unwrap();
+            m.body
+                .commands
+                .iter()
+                .find_map(|c| match c {
+                    mdm::omadm::syncml::Command::Status(s) if s.cmd_ref == 0 => Some(s.data),
+                    _ => None,
+                })
+                .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_handset_keeps_the_servers_next_nonce_for_its_next_session() {
+    let app = spawn_app().await;
+    setup(&app, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let trace = Trace::new(Some(dir.path().to_path_buf())).unwrap();
+    let mut h = handset(&app, Encoding::Wbxml, None, PASSWORD);
+    let outcome = h.run_fota(&trace).await.unwrap();
+    assert!(
+        matches!(outcome, FotaOutcome::Updated { .. }),
+        "{outcome:?}"
+    );
+    let codes = header_statuses(dir.path());
+    // Only the very first message meets a challenge (the handset has no
+    // nonce yet); the final report's session authenticates at once with
+    // the nonce the first session ended with.
+    assert_eq!(codes.iter().filter(|c| **c == 401).count(), 1, "{codes:?}");
+    assert_eq!(codes[0], 401, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == 212).count(), 2, "{codes:?}");
 }

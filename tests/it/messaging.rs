@@ -113,6 +113,7 @@ async fn handset(app: &TestApp, device_id: i64, firmware: &str) -> Handset {
         server_password: Some(SERVER_PASSWORD.into()),
         server_nonce: nonce,
         server_id: Some("mdm".into()),
+        client_nonce: Default::default(),
     }
 }
 
