@@ -74,6 +74,20 @@ pub fn run_mdm(
     )
 }
 
+/// The local test server needs no TLS, and without it no connection touches
+/// OpenSSL: the pools of finished tests keep reconnecting to their dropped
+/// databases until the process exits, and OpenSSL's exit-time cleanup must
+/// not race with a handshake on one of those threads.
+fn without_tls(url: &str) -> String {
+    let Ok(mut u) = url::Url::parse(url) else {
+        return url.to_string();
+    };
+    if !u.query_pairs().any(|(k, _)| k == "sslmode") {
+        u.query_pairs_mut().append_pair("sslmode", "disable");
+    }
+    u.to_string()
+}
+
 /// A fresh database URL: a new PostgreSQL database, or a SQLite file in `dir`.
 pub fn fresh_database(dir: &std::path::Path) -> (String, Option<(String, String)>) {
     match std::env::var("MDM_TEST_DATABASE_URL")
@@ -81,6 +95,7 @@ pub fn fresh_database(dir: &std::path::Path) -> (String, Option<(String, String)
         .filter(|u| !u.is_empty())
     {
         Some(admin_url) => {
+            let admin_url = without_tls(&admin_url);
             let name = format!("mdm_test_{}", uuid::Uuid::new_v4().simple());
             let mut c = diesel::PgConnection::establish(&admin_url)
                 .expect("connect to MDM_TEST_DATABASE_URL");
