@@ -3,7 +3,9 @@
 
 pub mod schema;
 
+use std::cell::RefCell;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -81,7 +83,8 @@ pub fn establish(url: &str) -> Result<DbConnection, DbError> {
             }
             let mut conn = diesel::SqliteConnection::establish(path)?;
             // WAL lets readers run beside the single writer; the busy timeout
-            // makes concurrent writers wait instead of failing at once.
+            // makes writers from other processes (the CLI) wait instead of
+            // failing at once.
             conn.batch_execute(
                 "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                  PRAGMA foreign_keys = ON;",
@@ -104,7 +107,11 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
-        conn.batch_execute("SELECT 1").map_err(DbError::from)
+        match conn {
+            // A SQLite connection is a file handle: it cannot go stale.
+            DbConnection::Sqlite(_) => Ok(()),
+            DbConnection::Postgres(_) => conn.batch_execute("SELECT 1").map_err(DbError::from),
+        }
     }
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
@@ -120,6 +127,39 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 pub struct Db {
     pool: Pool,
     backend: Backend,
+    /// SQLite has one writer at a time. Writers of this process queue here,
+    /// in order, instead of in SQLite's busy handler, which polls with
+    /// sleeps of up to 100 ms and lets a late writer overtake a waiting one.
+    writer: Arc<parking_lot::Mutex<()>>,
+}
+
+thread_local! {
+    /// The writer queue of the database whose work this thread is running
+    /// (set by [`Db::run`]), for [`write`] to take.
+    static SQLITE_WRITER: RefCell<Option<Arc<parking_lot::Mutex<()>>>> = const { RefCell::new(None) };
+}
+
+/// How long a writer waits in the queue before going ahead and leaving it to
+/// SQLite's busy timeout; as long as that timeout, so no wait is shorter
+/// than before. Going ahead also keeps a thread that already holds the
+/// queue (a write opened inside another write on a second connection) from
+/// waiting for itself for ever.
+const WRITER_QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// Clears the thread's writer queue when the work ends, even by a panic.
+struct WriterScope;
+
+impl WriterScope {
+    fn enter(writer: Option<Arc<parking_lot::Mutex<()>>>) -> WriterScope {
+        SQLITE_WRITER.with(|w| *w.borrow_mut() = writer);
+        WriterScope
+    }
+}
+
+impl Drop for WriterScope {
+    fn drop(&mut self) {
+        SQLITE_WRITER.with(|w| *w.borrow_mut() = None);
+    }
 }
 
 impl Db {
@@ -131,7 +171,11 @@ impl Db {
             .build(Manager {
                 url: url.to_string(),
             })?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            writer: Arc::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -151,7 +195,9 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let writer = (self.backend == Backend::Sqlite).then(|| self.writer.clone());
         let joined = tokio::task::spawn_blocking(move || {
+            let _scope = WriterScope::enter(writer);
             let mut conn = pool.get().map_err(DbError::from)?;
             f(&mut conn)
         })
@@ -235,6 +281,14 @@ where
     if !outermost_sqlite {
         return conn.transaction(f);
     }
+    let queue = SQLITE_WRITER.with(|w| w.borrow().clone());
+    let _turn = queue.as_ref().and_then(|q| {
+        let turn = q.try_lock_for(WRITER_QUEUE_WAIT);
+        if turn.is_none() {
+            tracing::warn!("waited 10 s for this process's SQLite writer; going ahead");
+        }
+        turn
+    });
     if let DbConnection::Sqlite(inner) = conn {
         AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE").map_err(E::from)?;
     }
@@ -263,5 +317,84 @@ pub fn last_insert_id(conn: &mut DbConnection) -> diesel::QueryResult<i64> {
             diesel::select(sql::<BigInt>("last_insert_rowid()")).get_result(c)
         }
         DbConnection::Postgres(c) => diesel::select(sql::<BigInt>("lastval()")).get_result(c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir.path().join("t.db").to_string_lossy().into_owned();
+        let db = Db::connect(&url, 4).expect("database");
+        db.get()
+            .expect("connection")
+            .batch_execute("CREATE TABLE n (v INTEGER NOT NULL)")
+            .expect("table");
+        (dir, db)
+    }
+
+    #[test]
+    fn bundled_sqlite_keeps_the_query_planner_stable() {
+        // Without it every `.first()` statement is compiled again on each
+        // use (see .cargo/config.toml).
+        let (_dir, db) = scratch();
+        let mut conn = db.get().expect("connection");
+        let used: i32 = diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>(
+            "sqlite_compileoption_used('ENABLE_QPSG')",
+        ))
+        .get_result(&mut *conn)
+        .expect("compile option");
+        assert_eq!(used, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_queue_and_all_commit() {
+        let (_dir, db) = scratch();
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let db2 = db.clone();
+            tasks.push(tokio::spawn(async move {
+                db2.run(move |c| {
+                    write(c, |c| {
+                        // A read then a write: the shape that fails with
+                        // "database is locked" when two such run unqueued.
+                        let n: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                            "(SELECT COUNT(*) FROM n)",
+                        ))
+                        .get_result(c)?;
+                        diesel::sql_query(format!("INSERT INTO n (v) VALUES ({})", n + i))
+                            .execute(c)?;
+                        Ok::<_, DbError>(())
+                    })
+                })
+                .await
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task").expect("write");
+        }
+        let count: i64 = db
+            .run(|c| {
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "(SELECT COUNT(*) FROM n)",
+                ))
+                .get_result(c)
+                .map_err(DbError::from)
+            })
+            .await
+            .expect("count");
+        assert_eq!(count, 64);
+    }
+
+    #[test]
+    fn the_writer_queue_is_only_set_while_work_runs() {
+        let queue = Arc::new(parking_lot::Mutex::new(()));
+        {
+            let _scope = WriterScope::enter(Some(queue.clone()));
+            assert!(SQLITE_WRITER.with(|w| w.borrow().is_some()));
+        }
+        assert!(SQLITE_WRITER.with(|w| w.borrow().is_none()));
     }
 }
