@@ -30,8 +30,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/firmware/packages/{id}/state",
             web::post().to(change_state),
         )
-        .route("/firmware/packages/{id}/notes", web::post().to(edit_notes))
-        .route("/dl/{id}/package", web::get().to(download))
+        .route("/firmware/packages/{id}/notes", web::post().to(edit_notes));
+}
+
+/// What handsets fetch and report to: the package, its descriptor and the
+/// install notification.
+pub fn device_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/dl/{id}/package", web::get().to(download))
         .route("/dl/{id}/package", web::head().to(download))
         .route("/dl/{id}/dd", web::get().to(descriptor))
         .route("/dl/{id}/notify", web::post().to(install_notify));

@@ -69,8 +69,11 @@ pub fn redirect(to: &str) -> HttpResponse {
         .finish()
 }
 
+/// Routes are tried in order, so the ones handsets hit in volume come first.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(health::routes)
+    cfg.configure(omadm::routes)
+        .configure(firmware::device_routes)
+        .configure(health::routes)
         .configure(assets::routes)
         .configure(auth::routes)
         .configure(ops::routes)
@@ -83,6 +86,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(care::routes)
         .configure(firmware::routes)
         .configure(firmware::session_routes)
-        .configure(self_service::routes)
-        .configure(omadm::routes);
+        .configure(self_service::routes);
 }
