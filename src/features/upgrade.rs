@@ -51,6 +51,10 @@ pub fn queue_added_features(
     };
     let before = features_of(conn, d, from_version)?;
     let after = features_of(conn, d, to_version)?;
+    if after.is_subset(&before) {
+        // The usual case: the update adds no capability.
+        return Ok(Vec::new());
+    }
     let p = profile::get(conn, pid)?;
     let has: BTreeSet<&str> = p.feature_list().into_iter().collect();
     let catalogue: BTreeSet<String> = catalogue::all(conn)?

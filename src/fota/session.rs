@@ -221,26 +221,43 @@ pub fn advance(
 ) -> Result<FotaSession, FotaError> {
     crate::db::write(conn, |conn| {
         let s = get(conn, id)?;
-        let from = s.state();
-        if from == to {
-            return Ok(s);
-        }
-        if !from.allows(to) {
-            return Err(FotaError::Transition {
-                id,
-                from: from.as_str().into(),
-                to: to.as_str().into(),
-            });
-        }
-        diesel::update(fota_sessions::table.find(id))
-            .set((
-                fota_sessions::state.eq(to.as_str()),
-                fota_sessions::detail.eq(detail),
-                fota_sessions::updated_at.eq(now_ms()),
-            ))
-            .execute(conn)?;
-        event(conn, id, Some(from), to, detail)?;
-        get(conn, id)
+        advance_loaded(conn, s, to, detail)
+    })
+}
+
+/// [`advance`] for a session already read in the caller's transaction
+/// (no savepoint: an error must end that transaction).
+pub fn advance_loaded(
+    conn: &mut DbConnection,
+    s: FotaSession,
+    to: FotaState,
+    detail: &str,
+) -> Result<FotaSession, FotaError> {
+    let from = s.state();
+    if from == to {
+        return Ok(s);
+    }
+    if !from.allows(to) {
+        return Err(FotaError::Transition {
+            id: s.id,
+            from: from.as_str().into(),
+            to: to.as_str().into(),
+        });
+    }
+    let now = now_ms();
+    diesel::update(fota_sessions::table.find(s.id))
+        .set((
+            fota_sessions::state.eq(to.as_str()),
+            fota_sessions::detail.eq(detail),
+            fota_sessions::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    event(conn, s.id, Some(from), to, detail)?;
+    Ok(FotaSession {
+        state: to.as_str().into(),
+        detail: detail.into(),
+        updated_at: now,
+        ..s
     })
 }
 
@@ -253,20 +270,37 @@ pub fn offer(
     correlator: &str,
 ) -> Result<FotaSession, FotaError> {
     crate::db::write(conn, |conn| {
-        diesel::update(fota_sessions::table.find(id))
-            .set((
-                fota_sessions::package_id.eq(package_id),
-                fota_sessions::to_version.eq(to_version),
-                fota_sessions::correlator.eq(correlator),
-            ))
-            .execute(conn)?;
-        advance(
-            conn,
-            id,
-            FotaState::Offered,
-            &format!("package {package_id} to {to_version} offered"),
-        )
+        offer_in(conn, id, package_id, to_version, correlator)
     })
+}
+
+/// [`offer`] inside the caller's transaction.
+pub fn offer_in(
+    conn: &mut DbConnection,
+    id: i64,
+    package_id: i64,
+    to_version: &str,
+    correlator: &str,
+) -> Result<FotaSession, FotaError> {
+    diesel::update(fota_sessions::table.find(id))
+        .set((
+            fota_sessions::package_id.eq(package_id),
+            fota_sessions::to_version.eq(to_version),
+            fota_sessions::correlator.eq(correlator),
+        ))
+        .execute(conn)?;
+    let s = FotaSession {
+        package_id: Some(package_id),
+        to_version: Some(to_version.into()),
+        correlator: Some(correlator.into()),
+        ..get(conn, id)?
+    };
+    advance_loaded(
+        conn,
+        s,
+        FotaState::Offered,
+        &format!("package {package_id} to {to_version} offered"),
+    )
 }
 
 /// The final result: on success the device's firmware version in the
@@ -277,43 +311,63 @@ pub fn finish(
     result_code: u16,
     detail: &str,
 ) -> Result<FotaSession, FotaError> {
-    crate::db::write(conn, |conn| {
-        let s = get(conn, id)?;
-        let to = state_for_result(result_code);
-        diesel::update(fota_sessions::table.find(id))
-            .set(fota_sessions::result_code.eq(i32::from(result_code)))
-            .execute(conn)?;
-        let done = advance(conn, id, to, detail)?;
-        if to == FotaState::Succeeded {
-            if let Some(v) = &s.to_version {
-                let before: String = devices::table
-                    .find(s.device_id)
-                    .select(devices::firmware_version)
-                    .first(conn)?;
-                diesel::update(devices::table.find(s.device_id))
-                    .set((
-                        devices::firmware_version.eq(v),
-                        devices::updated_at.eq(now_ms()),
-                    ))
-                    .execute(conn)?;
-                audit::record(
-                    conn,
-                    &Actor::System("fota"),
-                    EntityKind::Device,
-                    s.device_id,
-                    "firmware updated over the air",
-                    &serde_json::json!({"firmware_version": {"from": before, "to": v}, "fota_session": id}),
-                )?;
-                // A capability the new version adds is provisioned in the
-                // same flow: queued here, billed by `features::upgrade`.
-                let d = crate::registry::device::get(conn, s.device_id)
-                    .map_err(|e| FotaError::Features(e.to_string()))?;
-                crate::features::upgrade::queue_added_features(conn, &d, &before, v)
-                    .map_err(|e| FotaError::Features(e.to_string()))?;
-            }
+    crate::db::write(conn, |conn| finish_in(conn, id, result_code, detail))
+}
+
+/// [`finish`] inside the caller's transaction.
+pub fn finish_in(
+    conn: &mut DbConnection,
+    id: i64,
+    result_code: u16,
+    detail: &str,
+) -> Result<FotaSession, FotaError> {
+    let s = get(conn, id)?;
+    finish_loaded(conn, s, result_code, detail)
+}
+
+/// [`finish`] for a session already read in the caller's transaction.
+pub fn finish_loaded(
+    conn: &mut DbConnection,
+    s: FotaSession,
+    result_code: u16,
+    detail: &str,
+) -> Result<FotaSession, FotaError> {
+    let id = s.id;
+    let to = state_for_result(result_code);
+    diesel::update(fota_sessions::table.find(id))
+        .set(fota_sessions::result_code.eq(i32::from(result_code)))
+        .execute(conn)?;
+    let s = FotaSession {
+        result_code: Some(i32::from(result_code)),
+        ..s
+    };
+    let done = advance_loaded(conn, s.clone(), to, detail)?;
+    if to == FotaState::Succeeded {
+        if let Some(v) = &s.to_version {
+            let d = crate::registry::device::get(conn, s.device_id)
+                .map_err(|e| FotaError::Features(e.to_string()))?;
+            let before = d.firmware_version.clone();
+            diesel::update(devices::table.find(s.device_id))
+                .set((
+                    devices::firmware_version.eq(v),
+                    devices::updated_at.eq(now_ms()),
+                ))
+                .execute(conn)?;
+            audit::record(
+                conn,
+                &Actor::System("fota"),
+                EntityKind::Device,
+                s.device_id,
+                "firmware updated over the air",
+                &serde_json::json!({"firmware_version": {"from": before, "to": v}, "fota_session": id}),
+            )?;
+            // A capability the new version adds is provisioned in the
+            // same flow: queued here, billed by `features::upgrade`.
+            crate::features::upgrade::queue_added_features(conn, &d, &before, v)
+                .map_err(|e| FotaError::Features(e.to_string()))?;
         }
-        Ok(done)
-    })
+    }
+    Ok(done)
 }
 
 pub fn events(conn: &mut DbConnection, id: i64) -> QueryResult<Vec<FotaEvent>> {

@@ -69,6 +69,10 @@ struct SessionState {
     /// Our command ids for which we await a status, with what they were.
     awaiting: Vec<(u32, String)>,
     fota: Option<i64>,
+    /// The FOTA session past its query and offer, for which `plan` has
+    /// nothing left to do (states never go back to pending or querying).
+    #[serde(default)]
+    planned_fota: Option<i64>,
     /// The server-initiated job this session runs, while it runs.
     #[serde(default)]
     job: Option<i64>,
@@ -288,6 +292,8 @@ pub fn handle(
         let mut authenticated = row.as_ref().is_some_and(|r| r.authenticated);
         let mut hdr_status = 200;
         let mut next_nonce: Option<Vec<u8>> = None;
+        // The account that just authenticated: its server credentials go in the reply.
+        let mut signed_in: Option<DmAccount> = None;
         if !authenticated {
             let Some(acct) = account::get(conn, device.id)? else {
                 tracing::warn!(device = device.id, "no OMA-DM credentials for this device");
@@ -304,6 +310,7 @@ pub fn handle(
                     let n = auth::new_nonce();
                     account::set_client_nonce(conn, device.id, &n)?;
                     next_nonce = Some(n);
+                    signed_in = Some(acct);
                 }
                 outcome => {
                     let n = auth::new_nonce();
@@ -381,19 +388,17 @@ pub fn handle(
                 final_: true,
             },
         };
-        if next_nonce.is_some() {
-            if let Some(acct) = account::get(conn, device.id)? {
-                reply.hdr.cred = Some(Cred {
-                    format: Some("b64".into()),
-                    auth_type: "syncml:auth-md5".into(),
-                    data: auth::md5_digest(
-                        &acct.server_id,
-                        &acct.server_password,
-                        &acct.server_nonce_bytes(),
-                    )
-                    .to_vec(),
-                });
-            }
+        if let Some(acct) = &signed_in {
+            reply.hdr.cred = Some(Cred {
+                format: Some("b64".into()),
+                auth_type: "syncml:auth-md5".into(),
+                data: auth::md5_digest(
+                    &acct.server_id,
+                    &acct.server_password,
+                    &acct.server_nonce_bytes(),
+                )
+                .to_vec(),
+            });
         }
         for st in statuses {
             state.next_cmd_id += 1;
@@ -469,7 +474,7 @@ pub fn handle(
                     .execute(conn)?;
             }
         }
-        crate::registry::device::touch(conn, device.id, "omadm")?;
+        crate::registry::device::touch_if_stale(conn, &device, "omadm")?;
         Ok(Outcome {
             reply,
             device_id: Some(device.id),
@@ -739,8 +744,9 @@ fn generic_alert(
         state.fota = Some(s.id);
         return Ok(200);
     }
-    fota::finish(conn, s.id, code, &format!("FUMO result {code}"))?;
-    state.fota = Some(s.id);
+    let id = s.id;
+    fota::finish_loaded(conn, s, code, &format!("FUMO result {code}"))?;
+    state.fota = Some(id);
     Ok(200)
 }
 
@@ -796,6 +802,9 @@ fn plan(
     reported: &Reported,
 ) -> Result<(), EngineError> {
     let Some(fid) = state.fota else { return Ok(()) };
+    if state.planned_fota == Some(fid) {
+        return Ok(());
+    }
     let session = fota::get(conn, fid)?;
     match session.state() {
         FotaState::Pending => {
@@ -804,9 +813,9 @@ fn plan(
                 "./DevInfo/Mod".into(),
                 "./DevDetail/FwV".into(),
             ]));
-            fota::advance(
+            fota::advance_loaded(
                 conn,
-                fid,
+                session,
                 FotaState::Querying,
                 "make-model-version query sent",
             )?;
@@ -823,12 +832,13 @@ fn plan(
                 .unwrap_or_else(|| device.firmware_version.clone());
             match package::find_update(conn, &make, &model, &fw)? {
                 None => {
-                    fota::advance(
+                    fota::advance_loaded(
                         conn,
-                        fid,
+                        session,
                         FotaState::NoUpdate,
                         &format!("no released package for {make} {model} {fw}"),
                     )?;
+                    state.planned_fota = Some(fid);
                 }
                 Some(p) => {
                     let correlator = B64.encode(auth::new_nonce()).replace(['+', '/', '='], "");
@@ -848,11 +858,13 @@ fn plan(
                         target: format!("{FUMO_NODE}/{node}"),
                         correlator: correlator.clone(),
                     });
-                    fota::offer(conn, fid, p.id, &p.to_version, &correlator)?;
+                    fota::offer_in(conn, fid, p.id, &p.to_version, &correlator)?;
+                    state.planned_fota = Some(fid);
                 }
             }
         }
-        _ => {}
+        FotaState::Querying => {}
+        _ => state.planned_fota = Some(fid),
     }
     Ok(())
 }

@@ -370,6 +370,22 @@ pub fn set_activation(conn: &mut DbConnection, id: i64, state: &str) -> QueryRes
 }
 
 /// Records that a device talked to the platform, and over which protocol.
+/// How stale a device's last contact may get before a message refreshes it:
+/// a DM session's several messages need not each rewrite the device row.
+pub const CONTACT_RESOLUTION_MS: i64 = 60_000;
+
+/// Records a contact unless the device row already says it happened within
+/// [`CONTACT_RESOLUTION_MS`] over the same protocol.
+pub fn touch_if_stale(conn: &mut DbConnection, d: &Device, protocol: &str) -> QueryResult<()> {
+    let recent = d
+        .last_contact_at
+        .is_some_and(|at| now_ms() - at < CONTACT_RESOLUTION_MS);
+    if recent && d.last_protocol.as_deref() == Some(protocol) {
+        return Ok(());
+    }
+    touch(conn, d.id, protocol)
+}
+
 pub fn touch(conn: &mut DbConnection, id: i64, protocol: &str) -> QueryResult<()> {
     diesel::update(devices::table.find(id))
         .set((
