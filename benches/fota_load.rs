@@ -35,6 +35,21 @@ impl Drop for Server {
     }
 }
 
+/// CPU seconds (user, system) the process has used, from /proc/PID/stat.
+fn cpu_seconds(pid: u32) -> (f64, f64) {
+    let ticks = 100.0; // USER_HZ is 100 on Linux.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesised command name; utime and stime are 14 and 15.
+            let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            let u: f64 = rest.get(11)?.parse().ok()?;
+            let st: f64 = rest.get(12)?.parse().ok()?;
+            Some((u / ticks, st / ticks))
+        })
+        .unwrap_or((0.0, 0.0))
+}
+
 fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -154,7 +169,10 @@ fn main() {
         .env("MDM_BIND", format!("127.0.0.1:{port}"))
         .env("MDM_TRUSTED_GATEWAYS", "127.0.0.1")
         .env("MDM_BOOTSTRAP_ADMIN_PASSWORD", "bench-admin-password")
-        .env("MDM_DB_POOL_SIZE", "16")
+        .env(
+            "MDM_DB_POOL_SIZE",
+            std::env::var("MDM_BENCH_POOL").unwrap_or_else(|_| "16".into()),
+        )
         .env("MDM_LOG", "error")
         .stdout(Stdio::null())
         .spawn()
@@ -178,6 +196,7 @@ fn main() {
         let timings: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::new()));
         let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let cpu_before = cpu_seconds(server.0.id());
         let started = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..concurrency {
@@ -233,6 +252,7 @@ fn main() {
         let mut all = timings.lock().map(|v| v.clone()).unwrap_or_default();
         all.sort();
         let pid = server.0.id();
+        let cpu_after = cpu_seconds(pid);
         println!(
             "complete sessions     {} of {sessions} ({} failed)",
             sessions - failures.load(std::sync::atomic::Ordering::Relaxed),
@@ -255,6 +275,13 @@ fn main() {
         println!(
             "per-request p99       {:.2} ms",
             support::percentile(&all, 0.99)
+        );
+        println!(
+            "server CPU            {:.1} s user, {:.1} s system ({:.0}% of the 2 cores' wall time)",
+            cpu_after.0 - cpu_before.0,
+            cpu_after.1 - cpu_before.1,
+            100.0 * (cpu_after.0 - cpu_before.0 + cpu_after.1 - cpu_before.1)
+                / (2.0 * elapsed.as_secs_f64())
         );
         println!(
             "server RSS            {} MiB now, {} MiB peak",
