@@ -247,20 +247,22 @@ pub fn handle(
             device_id: None,
         });
     };
-    let device = match lookup::find(conn, &key) {
-        Ok(d) => d,
-        Err(RegistryError::NotFound(_)) => {
-            tracing::warn!(dev_id = %req.hdr.source, "OMA-DM message from an unknown device");
-            return Ok(Outcome {
-                reply: header_only(req, cfg, 403, None),
-                device_id: None,
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let session_key = format!("{}:{}", device.id, req.hdr.session_id);
     let now = now_ms();
+    // The device is read inside the message's transaction: on SQLite a read
+    // of its own would start (and pay for) a second transaction.
     crate::db::write(conn, |conn| {
+        let device = match lookup::find(conn, &key) {
+            Ok(d) => d,
+            Err(RegistryError::NotFound(_)) => {
+                tracing::warn!(dev_id = %req.hdr.source, "OMA-DM message from an unknown device");
+                return Ok(Outcome {
+                    reply: header_only(req, cfg, 403, None),
+                    device_id: None,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let session_key = format!("{}:{}", device.id, req.hdr.session_id);
         let mut row: Option<SessionRow> = dm_sessions::table
             .find(&session_key)
             .select(SessionRow::as_select())

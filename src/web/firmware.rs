@@ -535,32 +535,35 @@ async fn install_notify(
         .unwrap_or_default();
     let outcome = state
         .db
-        .run(move |c| -> Result<(), FirmwareError> {
-            if let Some(f) = fota_id {
-                // The download status of step 10 must name a session that was offered this package.
-                let open = crate::fota::session::get(c, f).ok().filter(|s| {
-                    s.package_id == Some(id) && s.state() == crate::fota::FotaState::Offered
-                });
-                if open.is_none() {
-                    return Err(FirmwareError::NotFound(format!(
-                        "open FOTA session {f} for package {id}"
-                    )));
+        // The session's new state and the notification land together or not at all.
+        .run(move |c| {
+            crate::db::write(c, |c| -> Result<(), FirmwareError> {
+                if let Some(f) = fota_id {
+                    // The download status of step 10 must name a session that was offered this package.
+                    let open = crate::fota::session::get(c, f).ok().filter(|s| {
+                        s.package_id == Some(id) && s.state() == crate::fota::FotaState::Offered
+                    });
+                    let Some(open) = open else {
+                        return Err(FirmwareError::NotFound(format!(
+                            "open FOTA session {f} for package {id}"
+                        )));
+                    };
+                    let (to, detail) = if status.is_success() {
+                        (
+                            crate::fota::FotaState::Downloaded,
+                            "download complete (900)".to_string(),
+                        )
+                    } else {
+                        (
+                            crate::fota::FotaState::Failed,
+                            format!("download failed: {} {}", status.code, status.text),
+                        )
+                    };
+                    crate::fota::session::advance_loaded(c, open, to, &detail)
+                        .map_err(|e| FirmwareError::Transition(e.to_string()))?;
                 }
-                let (to, detail) = if status.is_success() {
-                    (
-                        crate::fota::FotaState::Downloaded,
-                        "download complete (900)".to_string(),
-                    )
-                } else {
-                    (
-                        crate::fota::FotaState::Failed,
-                        format!("download failed: {} {}", status.code, status.text),
-                    )
-                };
-                crate::fota::session::advance(c, f, to, &detail)
-                    .map_err(|e| FirmwareError::Transition(e.to_string()))?;
-            }
-            package::record_install(c, id, status.code, status.text, &remote)
+                package::record_install(c, id, status.code, status.text, &remote)
+            })
         })
         .await;
     match outcome {

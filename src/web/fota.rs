@@ -65,44 +65,48 @@ pub async fn check(
     };
     let outcome = state
         .db
-        .run(move |c| -> Result<_, RegistryError> {
-            let view = lookup::by_key(c, &key)?;
-            let protocol = view.capability.as_ref().map(|cap| cap.protocol());
-            let d = &view.device;
-            match protocol {
-                Some(Protocol::Omadm) | Some(Protocol::Both) => {
-                    let s = fota::register_pending(
-                        c,
-                        d.id,
-                        "omadm",
-                        &d.firmware_version,
-                        "client-initiated",
-                    )
-                    .map_err(|e| RegistryError::Conflict(e.to_string()))?;
-                    Ok(Ok(format!("/omadm?fota={}", s.id)))
-                }
-                Some(Protocol::Iota) => {
-                    let s = fota::register_pending(
-                        c,
-                        d.id,
-                        "iota",
-                        &d.firmware_version,
-                        "client-initiated",
-                    )
-                    .map_err(|e| RegistryError::Conflict(e.to_string()))?;
-                    let pending = crate::iota::fota::register(c, d, s.id)
+        // One transaction for the lookup and the registration: on SQLite a
+        // read of its own would start (and pay for) a second one.
+        .run(move |c| {
+            crate::db::write(c, |c| -> Result<_, RegistryError> {
+                let view = lookup::by_key(c, &key)?;
+                let protocol = view.capability.as_ref().map(|cap| cap.protocol());
+                let d = &view.device;
+                match protocol {
+                    Some(Protocol::Omadm) | Some(Protocol::Both) => {
+                        let s = fota::register_pending(
+                            c,
+                            d.id,
+                            "omadm",
+                            &d.firmware_version,
+                            "client-initiated",
+                        )
                         .map_err(|e| RegistryError::Conflict(e.to_string()))?;
-                    Ok(Ok(format!(
-                        "{}{}",
-                        crate::iota::fota::FOTA_PATH,
-                        pending.token
-                    )))
+                        Ok(Ok(format!("/omadm?fota={}", s.id)))
+                    }
+                    Some(Protocol::Iota) => {
+                        let s = fota::register_pending(
+                            c,
+                            d.id,
+                            "iota",
+                            &d.firmware_version,
+                            "client-initiated",
+                        )
+                        .map_err(|e| RegistryError::Conflict(e.to_string()))?;
+                        let pending = crate::iota::fota::register(c, d, s.id)
+                            .map_err(|e| RegistryError::Conflict(e.to_string()))?;
+                        Ok(Ok(format!(
+                            "{}{}",
+                            crate::iota::fota::FOTA_PATH,
+                            pending.token
+                        )))
+                    }
+                    None => Ok(Err(format!(
+                        "{} {} {} has no capability entry, so its protocol is unknown",
+                        d.make, d.model, d.firmware_version
+                    ))),
                 }
-                None => Ok(Err(format!(
-                    "{} {} {} has no capability entry, so its protocol is unknown",
-                    d.make, d.model, d.firmware_version
-                ))),
-            }
+            })
         })
         .await;
     match outcome {
