@@ -259,6 +259,11 @@ impl Application {
         &self.state
     }
 
+    /// Stops the server from outside (`stop` sends the command at once).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }

@@ -20,10 +20,26 @@ pub struct TestApp {
     pub database_url: String,
     _dir: tempfile::TempDir,
     pg: Option<(String, String)>,
+    server: Option<RunningServer>,
+}
+
+/// The server runs on a thread and runtime of its own, as it would in its own
+/// process, so that ending a test can stop it and close its pool before the
+/// test's database is dropped.
+struct RunningServer {
+    handle: actix_web::dev::ServerHandle,
+    finished: std::sync::mpsc::Receiver<()>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            // `stop` sends the command at once; the server's thread carries
+            // it out. A server that does not stop in time is left behind
+            // rather than hanging the suite.
+            drop(s.handle.stop(false));
+            let _ = s.finished.recv_timeout(std::time::Duration::from_secs(10));
+        }
         drop_database(self.pg.take());
     }
 }
@@ -126,12 +142,33 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let (database_url, pg) = fresh_database(dir.path());
     let mut config = Config::for_test(&database_url, dir.path().join("data"));
     adjust(&mut config);
-    let app = Application::build(config)
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let (finished_tx, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        rt.block_on(async move {
+            match Application::build(config).await {
+                Ok(app) => {
+                    let _ = started_tx.send(Ok((app.port(), app.state().db.clone(), app.handle())));
+                    let _ = app.run_until_stopped().await;
+                }
+                Err(e) => {
+                    let _ = started_tx.send(Err(e.to_string()));
+                }
+            }
+        });
+        // The runtime (and with it the server's tasks and pool) is gone.
+        drop(rt);
+        let _ = finished_tx.send(());
+    });
+    let (port, db, handle) = started
         .await
+        .expect("server thread")
         .expect("application starts");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let db = app.state().db.clone();
-    tokio::spawn(app.run_until_stopped());
+    let base = format!("http://127.0.0.1:{port}");
     TestApp {
         base,
         db,
@@ -140,6 +177,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         database_url,
         _dir: dir,
         pg,
+        server: Some(RunningServer { handle, finished }),
     }
 }
 
