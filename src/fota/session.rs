@@ -311,18 +311,10 @@ pub fn finish(
     result_code: u16,
     detail: &str,
 ) -> Result<FotaSession, FotaError> {
-    crate::db::write(conn, |conn| finish_in(conn, id, result_code, detail))
-}
-
-/// [`finish`] inside the caller's transaction.
-pub fn finish_in(
-    conn: &mut DbConnection,
-    id: i64,
-    result_code: u16,
-    detail: &str,
-) -> Result<FotaSession, FotaError> {
-    let s = get(conn, id)?;
-    finish_loaded(conn, s, result_code, detail)
+    crate::db::write(conn, |conn| {
+        let s = get(conn, id)?;
+        finish_loaded(conn, s, result_code, detail)
+    })
 }
 
 /// [`finish`] for a session already read in the caller's transaction.
