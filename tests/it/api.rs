@@ -2,7 +2,7 @@ use mdm::auth::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{profile_json, spawn_app};
+use crate::common::{profile_json, spawn_app, SendJson};
 
 #[tokio::test]
 async fn profile_and_device_lifecycle_over_the_api_is_audited() {
@@ -38,12 +38,8 @@ async fn profile_and_device_lifecycle_over_the_api_is_audited() {
     for key in ["AF0123450ABCDE", "8016B128", "3125550100"] {
         let v: Value = app
             .api(Method::GET, &format!("/devices/lookup/{key}"), &token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .send_json()
+            .await;
         assert_eq!(v["device"]["id"], d["id"], "lookup by {key}");
         assert_eq!(v["profile"]["mdn"], "3125550100");
     }
@@ -67,12 +63,8 @@ async fn profile_and_device_lifecycle_over_the_api_is_audited() {
 
     let audit: Value = app
         .api(Method::GET, &format!("/profiles/{pid}/audit"), &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let items = audit["items"].as_array().unwrap();
     let actions: Vec<&str> = items
         .iter()
@@ -344,14 +336,7 @@ async fn device_search_pages_by_key_and_filters_by_make_model_version() {
             Some(a) => format!("/devices?make=Samsung&model=SCH-U350&limit=2&after={a}"),
             None => "/devices?make=Samsung&model=SCH-U350&limit=2".into(),
         };
-        let page: Value = app
-            .api(Method::GET, &path, &token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.api(Method::GET, &path, &token).send_json().await;
         for item in page["items"].as_array().unwrap() {
             assert_eq!(item["model"], "SCH-U350");
             seen.push(item["esn"].as_str().unwrap().to_string());
@@ -417,12 +402,8 @@ async fn capability_registry_and_iota_esn_series_decide_iota_support() {
     }
     let v: Value = app
         .api(Method::GET, "/devices/lookup/B4100042", &admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert!(v["capability"].is_null());
     assert!(
         v["iota_support"]
@@ -433,12 +414,8 @@ async fn capability_registry_and_iota_esn_series_decide_iota_support() {
     );
     let v: Value = app
         .api(Method::GET, "/devices/lookup/82000001", &admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(v["capability"]["fota"], true);
     assert!(v["iota_support"].as_str().unwrap().starts_with("no"));
 }
@@ -449,12 +426,8 @@ async fn the_openapi_document_describes_exactly_the_routed_endpoints() {
     let doc: Value = app
         .client
         .get(app.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(doc["openapi"], "3.0.3");
     let (_, token) = app.token(Role::Admin).await;
     let paths = doc["paths"].as_object().unwrap();

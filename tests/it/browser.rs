@@ -9,7 +9,7 @@ use mdm::auth::Role;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::common::{profile_json, spawn_app, spawn_app_with, ADMIN_PASSWORD};
+use crate::common::{profile_json, spawn_app, spawn_app_with, SendJson, ADMIN_PASSWORD};
 
 struct Driver {
     child: Child,
@@ -264,12 +264,8 @@ async fn a_care_agent_changes_a_subscribers_esn_and_the_new_handset_activates() 
     let p: serde_json::Value = app
         .api(Method::POST, "/profiles", &token)
         .json(&profile_json("3125557777"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let pid = p["id"].as_i64().unwrap();
     app.api(Method::POST, "/devices", &token)
         .json(&json!({"esn": "9F200001", "make": "Kyocera", "model": "KX-IOTA", "firmware_version": "1.0", "profile_mdn": "3125557777"}))

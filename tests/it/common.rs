@@ -374,3 +374,19 @@ pub fn profile_json(mdn: &str) -> serde_json::Value {
         "features": ["mobile_web", "text_messaging"]
     })
 }
+
+/// Sends a request and reads its JSON body, failing the test on either.
+pub trait SendJson {
+    fn send_json(self) -> impl std::future::Future<Output = serde_json::Value>;
+}
+
+impl SendJson for reqwest::RequestBuilder {
+    async fn send_json(self) -> serde_json::Value {
+        self.send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+}

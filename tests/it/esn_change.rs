@@ -11,7 +11,7 @@ use mdm::sim::trace::Trace;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{profile_json, run_mdm, spawn_app, TestApp};
+use crate::common::{profile_json, run_mdm, spawn_app, SendJson, TestApp};
 
 const MDN: &str = "6135550177";
 const OLD_ESN: &str = "9F100001";
@@ -37,12 +37,8 @@ async fn active_line(app: &TestApp, token: &str, mdn: &str, esn: &str) -> i64 {
     let p: Value = app
         .api(Method::POST, "/profiles", token)
         .json(&profile_json(mdn))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let r = app
         .api(Method::POST, "/devices", token)
         .json(&json!({"esn": esn, "make": "Kyocera", "model": "KX-IOTA", "firmware_version": "1.0", "profile_mdn": mdn}))
@@ -129,12 +125,8 @@ async fn billing_changes_the_esn_and_the_new_handsets_activation_retires_the_old
     );
     let r: Value = app
         .api(Method::GET, &format!("/profiles/{pid}/esn-changes"), &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(r["items"][0]["state"], "completed");
     // The retired handset cannot be activated again.
     assert!(matches!(

@@ -3,7 +3,7 @@ use reqwest::header;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{spawn_app, TestApp};
+use crate::common::{spawn_app, SendJson, TestApp};
 
 fn package_bytes(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 % 251) as u8).collect()
@@ -319,12 +319,8 @@ async fn the_api_uploads_checks_hashes_and_answers_which_update_applies() {
     assert_eq!(c["update"], false);
     let got: Value = app
         .api(Method::GET, &format!("/firmware/packages/{id}"), &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(got["revisions"].as_array().unwrap().len(), 3);
 
     // Care agents cannot touch the repository.

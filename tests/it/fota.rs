@@ -9,7 +9,7 @@ use mdm::sim::trace::Trace;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{spawn_app, spawn_app_with, TestApp};
+use crate::common::{spawn_app, spawn_app_with, SendJson, TestApp};
 
 const PASSWORD: &str = "device-secret-1";
 
@@ -27,12 +27,8 @@ async fn setup(app: &TestApp, with_package: bool) -> (i64, String) {
     let d: Value = app
         .api(Method::POST, "/devices", &token)
         .json(&json!({"meid": "A1000012345678", "make": "Samsung", "model": "SCH-U960", "firmware_version": "U960.05"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let device_id = d["id"].as_i64().unwrap();
     app.with_conn(move |c| {
         mdm::omadm::account::set(
@@ -77,12 +73,8 @@ fn handset(app: &TestApp, encoding: Encoding, fail: Option<Fail>, password: &str
 
 async fn device(app: &TestApp, token: &str, id: i64) -> Value {
     app.api(Method::GET, &format!("/devices/{id}"), token)
-        .send()
+        .send_json()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 async fn sessions(app: &TestApp, device_id: i64) -> Vec<mdm::fota::FotaSession> {

@@ -19,7 +19,7 @@ use mdm::sim::trace::Trace;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{profile_json, run_mdm, spawn_app, spawn_app_with, TestApp};
+use crate::common::{profile_json, run_mdm, spawn_app, spawn_app_with, SendJson, TestApp};
 
 const MDN: &str = "6135550100";
 const ESN: &str = "9F1ABCDE";
@@ -76,22 +76,14 @@ async fn line(app: &TestApp, mdn: &str, esn: &str, table: Option<i32>) -> (i64, 
     let p: Value = app
         .api(Method::POST, "/profiles", &token)
         .json(&profile_json(mdn))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let pid = p["id"].as_i64().expect("profile created");
     let d: Value = app
         .api(Method::POST, "/devices", &token)
         .json(&json!({"esn": esn, "make": "Kyocera", "model": "KX-IOTA", "firmware_version": "1.0", "profile_mdn": mdn}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let did = d["id"].as_i64().expect("device created");
     app.with_conn(move |c| {
         diesel::update(profiles::table.find(pid))
@@ -759,12 +751,8 @@ async fn fota_line(app: &TestApp, with_package: bool) -> (i64, String) {
     let d: Value = app
         .api(Method::POST, "/devices", &token)
         .json(&json!({"esn": ESN, "make": "Kyocera", "model": "KX-IOTA", "firmware_version": "KX1.0"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     if with_package {
         app.release_package(&token, "Kyocera", "KX-IOTA", "KX1.0", "KX1.1", 70_000)
             .await;
@@ -811,12 +799,8 @@ async fn iota_fota_queries_offers_downloads_and_reports_over_iota() {
     // The registry follows, and the FOTA session went the whole way over IOTA.
     let d: Value = app
         .api(Method::GET, &format!("/devices/{device_id}"), &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(d["device"]["firmware_version"], "KX1.1");
     let sessions = fota_sessions(&app, device_id).await;
     assert_eq!(sessions[0].protocol, "iota");
@@ -883,12 +867,8 @@ async fn iota_fota_faults_end_the_session_and_leave_the_firmware() {
     }
     let d: Value = app
         .api(Method::GET, &format!("/devices/{device_id}"), &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(d["device"]["firmware_version"], "KX1.0");
     // The CLI runs the same branch: `mdm sim fota --protocol iota`.
     let (code, out, err) = run_mdm(
@@ -941,12 +921,8 @@ async fn a_firmware_update_that_adds_a_capability_provisions_the_feature() {
     let p: Value = app
         .api(Method::POST, "/profiles", &token)
         .json(&profile_json(MDN))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let pid = p["id"].as_i64().unwrap();
     app.api(Method::POST, "/devices", &token)
         .json(&json!({"esn": ESN, "make": "Kyocera", "model": "KX-IOTA", "firmware_version": "KX1.0", "profile_mdn": MDN}))

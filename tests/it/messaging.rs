@@ -16,7 +16,7 @@ use mdm::sim::trace::Trace;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{profile_json, run_mdm, spawn_app_with, TestApp};
+use crate::common::{profile_json, run_mdm, spawn_app_with, SendJson, TestApp};
 
 const DEVICE_PASSWORD: &str = "device-secret-1";
 const SERVER_PASSWORD: &str = "server-secret-1";
@@ -64,12 +64,8 @@ async fn line(app: &TestApp) -> (i64, String) {
     let d: Value = app
         .api(Method::POST, "/devices", &token)
         .json(&json!({"meid": MEID, "make": "LG", "model": "VX9600", "firmware_version": "VX9600V04", "profile_mdn": MDN}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let device_id = d["id"].as_i64().unwrap();
     app.with_conn(move |c| {
         mdm::omadm::account::set(
@@ -508,12 +504,8 @@ async fn unknown_mdn_and_oversized_payloads_fail_clearly() {
     let d: Value = app
         .api(Method::POST, "/devices", &token)
         .json(&json!({"meid": "A1000012345679", "make": "LG", "model": "VX9600", "firmware_version": "V1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let (code, _, err) = run_mdm(
         &app.database_url,
         &app.data_dir,

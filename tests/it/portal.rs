@@ -1,7 +1,7 @@
 use mdm::auth::Role;
 use reqwest::Method;
 
-use crate::common::{csrf_of, profile_json, spawn_app, spawn_app_with, ADMIN_PASSWORD};
+use crate::common::{csrf_of, profile_json, spawn_app, spawn_app_with, SendJson, ADMIN_PASSWORD};
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
@@ -231,12 +231,8 @@ async fn care_agents_edit_profiles_and_deactivate_but_cannot_administer() {
     let p: serde_json::Value = app
         .api(Method::POST, "/profiles", &token)
         .json(&profile_json("7135550100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let id = p["id"].as_i64().unwrap();
 
     assert_eq!(
@@ -335,21 +331,13 @@ async fn a_subscriber_sees_only_their_own_line() {
     let p: serde_json::Value = app
         .api(Method::POST, "/profiles", &token)
         .json(&mine)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let other: serde_json::Value = app
         .api(Method::POST, "/profiles", &token)
         .json(&profile_json("2065550199"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     app.api(Method::POST, "/devices", &token)
         .json(&serde_json::json!({"esn": "9F100001", "make": "Samsung", "model": "SCH-U350", "firmware_version": "U350.01", "profile_mdn": "2065550100"}))
         .send()

@@ -6,7 +6,7 @@ use mdm::retention::RetentionError;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::common::{profile_json, spawn_app, TestApp};
+use crate::common::{profile_json, spawn_app, SendJson, TestApp};
 
 /// 25 subscribers with a device each; the first 20 are deactivated.
 async fn subscribers(app: &TestApp) {
@@ -16,12 +16,8 @@ async fn subscribers(app: &TestApp) {
         let p: serde_json::Value = app
             .api(Method::POST, "/profiles", &token)
             .json(&profile_json(&mdn))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .send_json()
+            .await;
         app.api(Method::POST, "/devices", &token)
             .json(&json!({"esn": format!("9F2{:05X}", i), "make": "LG", "model": "VX8360", "firmware_version": "1", "profile_mdn": mdn}))
             .send()
