@@ -1,6 +1,7 @@
 //! Storage: one connection type over SQLite and PostgreSQL, a pool, and the
 //! embedded migrations. Everything backend-specific lives in this module.
 
+mod group_commit;
 pub mod schema;
 
 use std::cell::RefCell;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use group_commit::{GroupWriter, Turn};
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -127,30 +129,24 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 pub struct Db {
     pool: Pool,
     backend: Backend,
-    /// SQLite has one writer at a time. Writers of this process queue here,
-    /// in order, instead of in SQLite's busy handler, which polls with
-    /// sleeps of up to 100 ms and lets a late writer overtake a waiting one.
-    writer: Arc<parking_lot::Mutex<()>>,
+    /// SQLite has one writer at a time. The process's writers take turns on
+    /// one connection and share its transactions (group commit) instead of
+    /// queueing in SQLite's busy handler, which polls with sleeps of up to
+    /// 100 ms and lets a late writer overtake a waiting one.
+    writer: Option<Arc<GroupWriter>>,
 }
 
 thread_local! {
-    /// The writer queue of the database whose work this thread is running
-    /// (set by [`Db::run`]), for [`write`] to take.
-    static SQLITE_WRITER: RefCell<Option<Arc<parking_lot::Mutex<()>>>> = const { RefCell::new(None) };
+    /// The group writer of the database whose work this thread is running
+    /// (set by [`Db::run`]), for [`write`] to use.
+    static SQLITE_WRITER: RefCell<Option<Arc<GroupWriter>>> = const { RefCell::new(None) };
 }
 
-/// How long a writer waits in the queue before going ahead and leaving it to
-/// SQLite's busy timeout; as long as that timeout, so no wait is shorter
-/// than before. Going ahead also keeps a thread that already holds the
-/// queue (a write opened inside another write on a second connection) from
-/// waiting for itself for ever.
-const WRITER_QUEUE_WAIT: Duration = Duration::from_secs(10);
-
-/// Clears the thread's writer queue when the work ends, even by a panic.
+/// Clears the thread's writer when the work ends, even by a panic.
 struct WriterScope;
 
 impl WriterScope {
-    fn enter(writer: Option<Arc<parking_lot::Mutex<()>>>) -> WriterScope {
+    fn enter(writer: Option<Arc<GroupWriter>>) -> WriterScope {
         SQLITE_WRITER.with(|w| *w.borrow_mut() = writer);
         WriterScope
     }
@@ -174,7 +170,7 @@ impl Db {
         Ok(Db {
             pool,
             backend,
-            writer: Arc::default(),
+            writer: (backend == Backend::Sqlite).then(|| Arc::new(GroupWriter::new(url))),
         })
     }
 
@@ -195,7 +191,7 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
-        let writer = (self.backend == Backend::Sqlite).then(|| self.writer.clone());
+        let writer = self.writer.clone();
         let joined = tokio::task::spawn_blocking(move || {
             let _scope = WriterScope::enter(writer);
             let mut conn = pool.get().map_err(DbError::from)?;
@@ -258,11 +254,17 @@ impl Db {
     }
 }
 
-/// Runs `f` in a write transaction. On SQLite the transaction starts with
-/// `BEGIN IMMEDIATE`: a deferred transaction that reads and then writes
-/// cannot wait for a concurrent writer in WAL mode and fails with "database
-/// is locked"; taking the write lock first lets the busy timeout queue it.
-/// Nested calls become savepoints, as with `Connection::transaction`.
+/// Runs `f` in a write transaction. Nested calls become savepoints, as
+/// with `Connection::transaction`.
+///
+/// On SQLite, work run through [`Db::run`] goes to the process's group
+/// writer (see `group_commit`): it runs on the writer connection inside a
+/// transaction it may share with other writers, and this returns once that
+/// transaction has committed. Other work (the CLI, another process) starts
+/// its own transaction with `BEGIN IMMEDIATE`: a deferred transaction that
+/// reads and then writes cannot wait for a concurrent writer in WAL mode
+/// and fails with "database is locked"; taking the write lock first lets
+/// the busy timeout queue it.
 pub fn write<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -281,14 +283,14 @@ where
     if !outermost_sqlite {
         return conn.transaction(f);
     }
-    let queue = SQLITE_WRITER.with(|w| w.borrow().clone());
-    let _turn = queue.as_ref().and_then(|q| {
-        let turn = q.try_lock_for(WRITER_QUEUE_WAIT);
-        if turn.is_none() {
-            tracing::warn!("waited 10 s for this process's SQLite writer; going ahead");
-        }
-        turn
-    });
+    let writer = SQLITE_WRITER.with(|w| w.borrow().clone());
+    let f = match writer {
+        Some(writer) => match writer.write(f) {
+            Turn::Ran(result) => return result,
+            Turn::Declined(f) => f,
+        },
+        None => f,
+    };
     if let DbConnection::Sqlite(inner) = conn {
         AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE").map_err(E::from)?;
     }
@@ -389,10 +391,10 @@ mod tests {
     }
 
     #[test]
-    fn the_writer_queue_is_only_set_while_work_runs() {
-        let queue = Arc::new(parking_lot::Mutex::new(()));
+    fn the_writer_is_only_set_while_work_runs() {
+        let writer = Arc::new(GroupWriter::new("unused.db"));
         {
-            let _scope = WriterScope::enter(Some(queue.clone()));
+            let _scope = WriterScope::enter(Some(writer));
             assert!(SQLITE_WRITER.with(|w| w.borrow().is_some()));
         }
         assert!(SQLITE_WRITER.with(|w| w.borrow().is_none()));

@@ -1,0 +1,357 @@
+//! Group commit for SQLite: the process's write transactions run, one after
+//! another, on a single writer connection, and writers that arrive while
+//! one is running join its transaction, so one COMMIT (one WAL append, one
+//! lock hand-over) carries the writes of many requests.
+//!
+//! Each writer's work runs inside a savepoint: its error undoes only its own
+//! writes. A writer's call returns only once the transaction holding its
+//! writes has committed, so nobody is answered with data a crash could
+//! still lose. The writer that finds nobody queued behind it (or fills the
+//! group) commits and wakes the others.
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
+use diesel::result::{DatabaseErrorKind, Error as QueryError};
+
+use super::{establish, DbConnection};
+
+/// The most writers one transaction carries, so that the first of a group
+/// under constant load is not kept waiting for its commit indefinitely.
+const MAX_GROUP: usize = 32;
+
+/// How long a writer waits for its turn before going ahead on its own
+/// connection and leaving it to SQLite's busy timeout (as long), so no wait
+/// is shorter than SQLite's own.
+const TURN_WAIT: Duration = Duration::from_secs(10);
+
+thread_local! {
+    /// Set while this thread holds the writer connection, so that a write
+    /// opened on a second connection from inside a write does not queue
+    /// behind itself.
+    static HOLDING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The outcome of one group transaction, awaited by its members.
+#[derive(Default)]
+struct Group {
+    outcome: parking_lot::Mutex<Option<Result<(), String>>>,
+    done: parking_lot::Condvar,
+}
+
+impl Group {
+    fn finish(&self, outcome: Result<(), String>) {
+        *self.outcome.lock() = Some(outcome);
+        self.done.notify_all();
+    }
+
+    fn wait(&self) -> Result<(), String> {
+        let mut outcome = self.outcome.lock();
+        loop {
+            if let Some(o) = outcome.as_ref() {
+                return o.clone();
+            }
+            self.done.wait(&mut outcome);
+        }
+    }
+}
+
+#[derive(Default)]
+struct WriterState {
+    conn: Option<DbConnection>,
+    open: Option<Arc<Group>>,
+    members: usize,
+}
+
+/// The process's SQLite writer for one database.
+pub struct GroupWriter {
+    url: String,
+    state: parking_lot::Mutex<WriterState>,
+    /// Writers waiting for the connection: while there are any, the holder
+    /// leaves the transaction open for them.
+    queued: AtomicUsize,
+}
+
+/// What [`GroupWriter::write`] did with the work.
+pub enum Turn<R, F> {
+    Ran(R),
+    /// The writer was not available (held too long, or by this thread);
+    /// the caller runs the work on its own connection.
+    Declined(F),
+}
+
+struct Holding;
+
+impl Holding {
+    fn enter() -> Holding {
+        HOLDING.with(|h| h.set(true));
+        Holding
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        HOLDING.with(|h| h.set(false));
+    }
+}
+
+fn failure(message: String) -> QueryError {
+    QueryError::DatabaseError(DatabaseErrorKind::Unknown, Box::new(message))
+}
+
+fn sqlite(conn: &mut DbConnection) -> Option<&mut diesel::SqliteConnection> {
+    match conn {
+        DbConnection::Sqlite(inner) => Some(inner),
+        DbConnection::Postgres(_) => None,
+    }
+}
+
+impl GroupWriter {
+    pub fn new(url: &str) -> GroupWriter {
+        GroupWriter {
+            url: url.to_string(),
+            state: parking_lot::Mutex::default(),
+            queued: AtomicUsize::new(0),
+        }
+    }
+
+    /// Runs `f` in the current group transaction (opening one if none is
+    /// open) and returns once that transaction has committed.
+    pub fn write<T, E, F>(&self, f: F) -> Turn<Result<T, E>, F>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E>,
+        E: From<QueryError>,
+    {
+        if HOLDING.with(Cell::get) {
+            return Turn::Declined(f);
+        }
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let turn = self.state.try_lock_for(TURN_WAIT);
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        let Some(mut state) = turn else {
+            tracing::warn!("waited 10 s for this process's SQLite writer; going ahead");
+            return Turn::Declined(f);
+        };
+        let holding = Holding::enter();
+
+        let group = match self.open(&mut state) {
+            Ok(group) => group,
+            Err(e) => return Turn::Ran(Err(E::from(e))),
+        };
+        let Some(conn) = state.conn.as_mut() else {
+            // `open` leaves a connection in place whenever it succeeds.
+            return Turn::Ran(Err(E::from(failure("no SQLite writer connection".into()))));
+        };
+        // Nested inside the open transaction this is a savepoint: an error
+        // rolls back this writer's work alone.
+        let ran = catch_unwind(AssertUnwindSafe(|| conn.transaction(f)));
+        state.members += 1;
+        let result = match ran {
+            Ok(result) => result,
+            Err(panic) => {
+                // The savepoint may still be open; dropping the connection
+                // rolls the whole group back, and its members are told.
+                state.conn = None;
+                state.open = None;
+                state.members = 0;
+                group.finish(Err("a writer in the same transaction failed".into()));
+                drop(state);
+                drop(holding);
+                resume_unwind(panic);
+            }
+        };
+
+        if self.queued.load(Ordering::SeqCst) == 0 || state.members >= MAX_GROUP {
+            let committed = self.commit(&mut state);
+            group.finish(committed.clone());
+            return Turn::Ran(match committed {
+                Ok(()) => result,
+                Err(e) => Err(E::from(failure(e))),
+            });
+        }
+        drop(state);
+        drop(holding);
+        match result {
+            // Nothing of this writer's remains to commit.
+            Err(e) => Turn::Ran(Err(e)),
+            Ok(value) => Turn::Ran(match group.wait() {
+                Ok(()) => Ok(value),
+                Err(e) => Err(E::from(failure(e))),
+            }),
+        }
+    }
+
+    /// The open group, beginning a transaction (and connecting) if needed.
+    fn open(&self, state: &mut WriterState) -> Result<Arc<Group>, QueryError> {
+        if let Some(group) = &state.open {
+            return Ok(group.clone());
+        }
+        if state.conn.is_none() {
+            state.conn = Some(establish(&self.url).map_err(|e| failure(e.to_string()))?);
+        }
+        let inner = state
+            .conn
+            .as_mut()
+            .and_then(sqlite)
+            .ok_or_else(|| failure("the group writer serves SQLite only".into()))?;
+        if let Err(e) = AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE") {
+            // A connection that cannot begin is not trusted again.
+            state.conn = None;
+            return Err(e);
+        }
+        let group = Arc::new(Group::default());
+        state.open = Some(group.clone());
+        state.members = 0;
+        Ok(group)
+    }
+
+    fn commit(&self, state: &mut WriterState) -> Result<(), String> {
+        state.open = None;
+        state.members = 0;
+        let Some(inner) = state.conn.as_mut().and_then(sqlite) else {
+            return Err("no SQLite writer connection".into());
+        };
+        match AnsiTransactionManager::commit_transaction(inner) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed; the group is rolled back");
+                if AnsiTransactionManager::rollback_transaction(inner).is_err() {
+                    state.conn = None;
+                }
+                Err(format!("commit failed: {e}"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::connection::SimpleConnection;
+    use diesel::RunQueryDsl;
+
+    fn scratch() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir.path().join("g.db").to_string_lossy().into_owned();
+        establish(&url)
+            .expect("connection")
+            .batch_execute("CREATE TABLE n (v INTEGER NOT NULL UNIQUE)")
+            .expect("table");
+        (dir, url)
+    }
+
+    fn count(url: &str) -> i64 {
+        let mut c = establish(url).expect("connection");
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT COUNT(*) FROM n)",
+        ))
+        .get_result(&mut c)
+        .expect("count")
+    }
+
+    fn insert(c: &mut DbConnection, v: i64) -> Result<(), QueryError> {
+        diesel::sql_query(format!("INSERT INTO n (v) VALUES ({v})"))
+            .execute(c)
+            .map(|_| ())
+    }
+
+    fn ran<T, E, F>(turn: Turn<Result<T, E>, F>) -> Result<T, E> {
+        match turn {
+            Turn::Ran(r) => r,
+            Turn::Declined(_) => panic!("the writer declined"),
+        }
+    }
+
+    #[test]
+    fn a_lone_write_is_committed_when_it_returns() {
+        let (_dir, url) = scratch();
+        let writer = GroupWriter::new(&url);
+        ran(writer.write(|c| insert(c, 1))).expect("write");
+        // Read on another connection: only committed rows are visible there.
+        assert_eq!(count(&url), 1);
+    }
+
+    #[test]
+    fn a_failing_writer_undoes_only_its_own_work() {
+        let (_dir, url) = scratch();
+        let writer = Arc::new(GroupWriter::new(&url));
+        let threads: Vec<_> = (0..16)
+            .map(|i| {
+                let w = writer.clone();
+                std::thread::spawn(move || {
+                    ran(w.write(|c| {
+                        insert(c, 1000 + i)?;
+                        // Every fourth writer inserts a duplicate after its
+                        // first row, so its whole work must vanish.
+                        if i % 4 == 0 {
+                            insert(c, 1000 + i)?;
+                        }
+                        Ok::<_, QueryError>(())
+                    }))
+                })
+            })
+            .collect();
+        let results: Vec<_> = threads
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .collect();
+        assert_eq!(results.iter().filter(|r| r.is_err()).count(), 4);
+        assert_eq!(count(&url), 12);
+    }
+
+    #[test]
+    fn concurrent_writers_share_transactions_and_all_commit() {
+        let (_dir, url) = scratch();
+        let writer = Arc::new(GroupWriter::new(&url));
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let w = writer.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        ran(w.write(|c| insert(c, t * 1000 + i))).expect("write");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        assert_eq!(count(&url), 400);
+    }
+
+    #[test]
+    fn a_write_from_inside_a_write_is_declined_not_deadlocked() {
+        let (_dir, url) = scratch();
+        let writer = GroupWriter::new(&url);
+        let inner_declined = ran(writer.write(|c| {
+            insert(c, 1)?;
+            let declined = matches!(
+                writer.write(|c: &mut DbConnection| insert(c, 2)),
+                Turn::Declined(_)
+            );
+            Ok::<_, QueryError>(declined)
+        }))
+        .expect("write");
+        assert!(inner_declined);
+        assert_eq!(count(&url), 1);
+    }
+
+    #[test]
+    fn a_panicking_writer_leaves_the_writer_usable() {
+        let (_dir, url) = scratch();
+        let writer = GroupWriter::new(&url);
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
+            let _ = writer.write(|c| -> Result<(), QueryError> {
+                insert(c, 1)?;
+                panic!("bug in a writer");
+            });
+        }));
+        assert!(panicked.is_err());
+        ran(writer.write(|c| insert(c, 2))).expect("write after a panic");
+        assert_eq!(count(&url), 1);
+    }
+}
