@@ -288,6 +288,7 @@ fn main() {
             rss_kib(pid, "VmRSS:") / 1024,
             rss_kib(pid, "VmHWM:") / 1024
         );
+        println!("server threads        {}", rss_kib(pid, "Threads:"));
     });
     drop(server);
     support::drop_scratch(cleanup);
