@@ -377,13 +377,19 @@ pub const CONTACT_RESOLUTION_MS: i64 = 60_000;
 /// Records a contact unless the device row already says it happened within
 /// [`CONTACT_RESOLUTION_MS`] over the same protocol.
 pub fn touch_if_stale(conn: &mut DbConnection, d: &Device, protocol: &str) -> QueryResult<()> {
-    let recent = d
-        .last_contact_at
-        .is_some_and(|at| now_ms() - at < CONTACT_RESOLUTION_MS);
-    if recent && d.last_protocol.as_deref() == Some(protocol) {
+    if contact_is_current(d, protocol, now_ms()) {
         return Ok(());
     }
     touch(conn, d.id, protocol)
+}
+
+/// True when the device row already records a contact over `protocol`
+/// within [`CONTACT_RESOLUTION_MS`] of `now`.
+fn contact_is_current(d: &Device, protocol: &str, now: i64) -> bool {
+    let recent = d
+        .last_contact_at
+        .is_some_and(|at| now - at < CONTACT_RESOLUTION_MS);
+    recent && d.last_protocol.as_deref() == Some(protocol)
 }
 
 pub fn touch(conn: &mut DbConnection, id: i64, protocol: &str) -> QueryResult<()> {
@@ -540,4 +546,40 @@ pub fn search(conn: &mut DbConnection, q: &DeviceQuery) -> Result<DevicePage, Re
         has_more,
         has_previous,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(last_contact_at: Option<i64>, last_protocol: Option<&str>) -> Device {
+        Device {
+            id: 1,
+            esn: None,
+            meid: Some("A0000000000001".into()),
+            pesn: None,
+            make: "Acme".into(),
+            model: "X1".into(),
+            firmware_version: "1.0".into(),
+            profile_id: None,
+            last_contact_at,
+            last_protocol: last_protocol.map(str::to_string),
+            created_at: 0,
+            updated_at: 0,
+            activation_state: "activated".into(),
+            deactivated_at: None,
+        }
+    }
+
+    #[test]
+    fn a_contact_is_rewritten_at_most_once_a_minute_per_protocol() {
+        let now = 10_000_000;
+        let just_now = device(Some(now - 1_000), Some("omadm"));
+        assert!(contact_is_current(&just_now, "omadm", now));
+        // Another protocol is news even within the minute.
+        assert!(!contact_is_current(&just_now, "iota", now));
+        let a_minute_ago = device(Some(now - CONTACT_RESOLUTION_MS), Some("omadm"));
+        assert!(!contact_is_current(&a_minute_ago, "omadm", now));
+        assert!(!contact_is_current(&device(None, None), "omadm", now));
+    }
 }
