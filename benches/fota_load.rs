@@ -208,6 +208,9 @@ fn main() {
             );
             tasks.push(tokio::spawn(async move {
                 let trace = Trace::new(None).expect("trace");
+                // One client per simulated gateway connection: its
+                // connections stay open across the handsets it carries.
+                let http = Handset::http_client().expect("http client");
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if i >= sessions {
@@ -234,7 +237,7 @@ fn main() {
                         server_id: None,
                         client_nonce: Default::default(),
                     };
-                    match h.run_fota(&trace).await {
+                    match h.run_fota_with(&http, &trace).await {
                         Ok(FotaOutcome::Updated { .. }) => {}
                         other => {
                             if failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 3 {

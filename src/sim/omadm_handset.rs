@@ -197,9 +197,26 @@ impl Handset {
 
     /// Runs the whole client-initiated FOTA flow.
     pub async fn run_fota(&mut self, trace: &Trace) -> Result<FotaOutcome, SimError> {
-        let http = reqwest::Client::builder()
+        let http = Self::http_client()?;
+        self.run_fota_with(&http, trace).await
+    }
+
+    /// The HTTP client a handset uses: it follows no redirect by itself,
+    /// since the FOTA URL's redirect is a step of the flow.
+    pub fn http_client() -> Result<reqwest::Client, SimError> {
+        Ok(reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+            .build()?)
+    }
+
+    /// [`Handset::run_fota`] over a client the caller keeps, as a WAP
+    /// gateway keeps its connections to the server open across the
+    /// handsets it serves (the load generator plays such a gateway).
+    pub async fn run_fota_with(
+        &mut self,
+        http: &reqwest::Client,
+        trace: &Trace,
+    ) -> Result<FotaOutcome, SimError> {
         // 1-5: the FOTA URL answers with a redirect to the pending session.
         let mut req = http.get(format!("{}{}", self.server, self.fota_path));
         match &self.gateway_header {
@@ -228,11 +245,11 @@ impl Handset {
         )?;
 
         // 6-8: the DM session: package 1, the MMV query, the package offer.
-        let offer = self.dm_session(&http, trace, location, 1201, None).await?;
+        let offer = self.dm_session(http, trace, location, 1201, None).await?;
         let Some(offer) = offer else {
             return Ok(FotaOutcome::NoUpdate);
         };
-        self.apply_offer(&http, trace, &offer).await
+        self.apply_offer(http, trace, &offer).await
     }
 
     /// Acts on a notification (package #0) as a handset does: checks its
