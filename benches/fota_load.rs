@@ -155,6 +155,7 @@ fn main() {
         );
         support::load(&mut conn, rows);
         prepare(&db, &mut conn, &data_dir, sessions);
+        support::settle(&mut conn);
     }
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -146,6 +146,25 @@ pub fn load(conn: &mut DbConnection, rows: u64) {
     );
 }
 
+/// Lets the database finish the bulk load's aftermath before a run is
+/// timed: on PostgreSQL a vacuum (so autovacuum does not start mid-run) and
+/// a checkpoint (so the load's dirty pages are not written out during it);
+/// on SQLite a WAL checkpoint.
+pub fn settle(conn: &mut DbConnection) {
+    let sql = match conn {
+        DbConnection::Postgres(_) => "VACUUM ANALYZE",
+        DbConnection::Sqlite(_) => "PRAGMA wal_checkpoint(TRUNCATE)",
+    };
+    conn.batch_execute(sql).expect("settle after the load");
+    if let DbConnection::Postgres(_) = conn {
+        // CHECKPOINT needs a superuser or pg_checkpoint; without it the run
+        // goes on and the background writer does the work.
+        if let Err(e) = conn.batch_execute("CHECKPOINT") {
+            eprintln!("  no checkpoint before the run ({e})");
+        }
+    }
+}
+
 /// A scratch database: a SQLite file in `dir`, or a new PostgreSQL database
 /// when MDM_BENCH_DATABASE_URL names a server. Returns the URL and what to drop.
 pub fn scratch_database(dir: &std::path::Path, prefix: &str) -> (String, Option<(String, String)>) {
