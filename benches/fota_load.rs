@@ -198,6 +198,7 @@ fn main() {
         let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let cpu_before = cpu_seconds(server.0.id());
+        let own_before = cpu_seconds(std::process::id());
         let started = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..concurrency {
@@ -257,6 +258,7 @@ fn main() {
         all.sort();
         let pid = server.0.id();
         let cpu_after = cpu_seconds(pid);
+        let own_after = cpu_seconds(std::process::id());
         println!(
             "complete sessions     {} of {sessions} ({} failed)",
             sessions - failures.load(std::sync::atomic::Ordering::Relaxed),
@@ -286,6 +288,11 @@ fn main() {
             cpu_after.1 - cpu_before.1,
             100.0 * (cpu_after.0 - cpu_before.0 + cpu_after.1 - cpu_before.1)
                 / (2.0 * elapsed.as_secs_f64())
+        );
+        let own = own_after.0 - own_before.0 + own_after.1 - own_before.1;
+        println!(
+            "load generator CPU    {own:.1} s ({:.2} ms per session)",
+            1000.0 * own / sessions as f64
         );
         println!(
             "server RSS            {} MiB now, {} MiB peak",
