@@ -261,21 +261,10 @@ pub fn advance_loaded(
     })
 }
 
-/// Records the package offered to the device with the FUMO correlator.
+/// Records the package offered to the device with the FUMO correlator, in
+/// the caller's transaction: both callers (the OMA-DM engine and the IOTA
+/// FOTA step) offer within the write that handles the handset's message.
 pub fn offer(
-    conn: &mut DbConnection,
-    id: i64,
-    package_id: i64,
-    to_version: &str,
-    correlator: &str,
-) -> Result<FotaSession, FotaError> {
-    crate::db::write(conn, |conn| {
-        offer_in(conn, id, package_id, to_version, correlator)
-    })
-}
-
-/// [`offer`] inside the caller's transaction.
-pub fn offer_in(
     conn: &mut DbConnection,
     id: i64,
     package_id: i64,

@@ -860,7 +860,7 @@ fn plan(
                         target: format!("{FUMO_NODE}/{node}"),
                         correlator: correlator.clone(),
                     });
-                    fota::offer_in(conn, fid, p.id, &p.to_version, &correlator)?;
+                    fota::offer(conn, fid, p.id, &p.to_version, &correlator)?;
                     state.planned_fota = Some(fid);
                 }
             }
