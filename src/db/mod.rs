@@ -23,6 +23,26 @@ pub enum DbConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
+/// Runs a diesel query on the backend's own connection inside
+/// `DbConnection`: `native!(conn, |c| query.first(c))`.
+///
+/// diesel's `MultiConnection` renders every query's SQL text again on each
+/// call, even when the backend already holds the prepared statement, and
+/// converts each bind through its own collector. Under FOTA load that was an
+/// eighth of the server's CPU, so the per-message statements of the device
+/// protocols go straight to the backend. The body is compiled once per
+/// backend; it sees the same transaction, since `DbConnection`'s
+/// transactions are the backend connection's.
+#[macro_export]
+macro_rules! native {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite($c) => $body,
+            $crate::db::DbConnection::Postgres($c) => $body,
+        }
+    };
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database connection failed: {0}")]

@@ -278,12 +278,12 @@ pub fn create(
 }
 
 pub fn get(conn: &mut DbConnection, id: i64) -> Result<Package, FirmwareError> {
-    firmware_packages::table
+    crate::native!(conn, |c| firmware_packages::table
         .find(id)
         .select(Package::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| FirmwareError::NotFound(format!("package {id}")))
+        .first(c)
+        .optional())?
+    .ok_or_else(|| FirmwareError::NotFound(format!("package {id}")))
 }
 
 pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<Package>> {
@@ -379,12 +379,12 @@ pub fn find_update(
     model: &str,
     current: &str,
 ) -> QueryResult<Option<Package>> {
-    let candidates: Vec<Package> = firmware_packages::table
+    let candidates: Vec<Package> = crate::native!(conn, |c| firmware_packages::table
         .filter(firmware_packages::make.eq(make))
         .filter(firmware_packages::model.eq(model))
         .filter(firmware_packages::state.eq(PackageState::Released.as_str()))
         .select(Package::as_select())
-        .load(conn)?;
+        .load(c))?;
     Ok(choose(candidates, current))
 }
 
@@ -417,15 +417,16 @@ pub fn record_install(
     remote: &str,
 ) -> Result<(), FirmwareError> {
     get(conn, package_id)?;
-    diesel::insert_into(install_notifications::table)
-        .values((
-            install_notifications::package_id.eq(package_id),
-            install_notifications::status_code.eq(i32::from(code)),
-            install_notifications::status_text.eq(text),
-            install_notifications::remote.eq(remote),
-            install_notifications::at.eq(now_ms()),
-        ))
-        .execute(conn)?;
+    let row = (
+        install_notifications::package_id.eq(package_id),
+        install_notifications::status_code.eq(i32::from(code)),
+        install_notifications::status_text.eq(text),
+        install_notifications::remote.eq(remote),
+        install_notifications::at.eq(now_ms()),
+    );
+    crate::native!(conn, |c| diesel::insert_into(install_notifications::table)
+        .values(row)
+        .execute(c))?;
     Ok(())
 }
 

@@ -133,25 +133,26 @@ fn event(
     to: FotaState,
     detail: &str,
 ) -> QueryResult<()> {
-    diesel::insert_into(fota_events::table)
-        .values((
-            fota_events::fota_session_id.eq(id),
-            fota_events::at.eq(now_ms()),
-            fota_events::from_state.eq(from.map(|s| s.as_str())),
-            fota_events::to_state.eq(to.as_str()),
-            fota_events::detail.eq(detail),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    let row = (
+        fota_events::fota_session_id.eq(id),
+        fota_events::at.eq(now_ms()),
+        fota_events::from_state.eq(from.map(|s| s.as_str())),
+        fota_events::to_state.eq(to.as_str()),
+        fota_events::detail.eq(detail),
+    );
+    crate::native!(conn, |c| diesel::insert_into(fota_events::table)
+        .values(row)
+        .execute(c))
+    .map(|_| ())
 }
 
 pub fn get(conn: &mut DbConnection, id: i64) -> Result<FotaSession, FotaError> {
-    fota_sessions::table
+    crate::native!(conn, |c| fota_sessions::table
         .find(id)
         .select(FotaSession::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(FotaError::NotFound(id))
+        .first(c)
+        .optional())?
+    .ok_or(FotaError::NotFound(id))
 }
 
 /// Registers a pending session, or returns the device's open one so that a
@@ -244,46 +245,56 @@ pub fn advance_loaded(
             to: to.as_str().into(),
         });
     }
-    let now = now_ms();
-    diesel::update(fota_sessions::table.find(s.id))
-        .set((
-            fota_sessions::state.eq(to.as_str()),
-            fota_sessions::detail.eq(detail),
-            fota_sessions::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    event(conn, s.id, Some(from), to, detail)?;
-    Ok(FotaSession {
+    let s = FotaSession {
         state: to.as_str().into(),
         detail: detail.into(),
-        updated_at: now,
+        updated_at: now_ms(),
         ..s
-    })
+    };
+    save(conn, &s)?;
+    event(conn, s.id, Some(from), to, detail)?;
+    Ok(s)
 }
 
-/// Records the package offered to the device with the FUMO correlator, in
-/// the caller's transaction: both callers (the OMA-DM engine and the IOTA
-/// FOTA step) offer within the write that handles the handset's message.
+/// Writes the session's changeable columns in one statement, so that a
+/// state change carries the offer or the result that caused it.
+fn save(conn: &mut DbConnection, s: &FotaSession) -> QueryResult<()> {
+    let changes = (
+        fota_sessions::state.eq(&s.state),
+        fota_sessions::detail.eq(&s.detail),
+        fota_sessions::package_id.eq(s.package_id),
+        fota_sessions::to_version.eq(&s.to_version),
+        fota_sessions::correlator.eq(&s.correlator),
+        fota_sessions::result_code.eq(s.result_code),
+        fota_sessions::updated_at.eq(s.updated_at),
+    );
+    crate::native!(conn, |c| diesel::update(fota_sessions::table.find(s.id))
+        .set(changes)
+        .execute(c))
+    .map(|_| ())
+}
+
+/// Records the package offered to the device with the FUMO correlator, for
+/// a session read in the caller's transaction: both callers (the OMA-DM
+/// engine and the IOTA FOTA step) offer within the write that handles the
+/// handset's message.
 pub fn offer(
     conn: &mut DbConnection,
-    id: i64,
+    s: FotaSession,
     package_id: i64,
     to_version: &str,
     correlator: &str,
 ) -> Result<FotaSession, FotaError> {
-    diesel::update(fota_sessions::table.find(id))
-        .set((
-            fota_sessions::package_id.eq(package_id),
-            fota_sessions::to_version.eq(to_version),
-            fota_sessions::correlator.eq(correlator),
-        ))
-        .execute(conn)?;
     let s = FotaSession {
         package_id: Some(package_id),
         to_version: Some(to_version.into()),
         correlator: Some(correlator.into()),
-        ..get(conn, id)?
+        ..s
     };
+    if s.state() == FotaState::Offered {
+        // A second offer moves no state, so advance would not write it.
+        save(conn, &s)?;
+    }
     advance_loaded(
         conn,
         s,
@@ -315,25 +326,29 @@ pub fn finish_loaded(
 ) -> Result<FotaSession, FotaError> {
     let id = s.id;
     let to = state_for_result(result_code);
-    diesel::update(fota_sessions::table.find(id))
-        .set(fota_sessions::result_code.eq(i32::from(result_code)))
-        .execute(conn)?;
+    let code = i32::from(result_code);
+    // A state change writes the result code with it; a repeated report
+    // that changes no state still records its code.
     let s = FotaSession {
-        result_code: Some(i32::from(result_code)),
+        result_code: Some(code),
         ..s
     };
+    if s.state() == to {
+        save(conn, &s)?;
+    }
     let done = advance_loaded(conn, s.clone(), to, detail)?;
     if to == FotaState::Succeeded {
         if let Some(v) = &s.to_version {
             let d = crate::registry::device::get(conn, s.device_id)
                 .map_err(|e| FotaError::Features(e.to_string()))?;
             let before = d.firmware_version.clone();
-            diesel::update(devices::table.find(s.device_id))
-                .set((
-                    devices::firmware_version.eq(v),
-                    devices::updated_at.eq(now_ms()),
-                ))
-                .execute(conn)?;
+            let changes = (
+                devices::firmware_version.eq(v),
+                devices::updated_at.eq(now_ms()),
+            );
+            crate::native!(conn, |c| diesel::update(devices::table.find(s.device_id))
+                .set(changes)
+                .execute(c))?;
             audit::record(
                 conn,
                 &Actor::System("fota"),
@@ -364,12 +379,12 @@ pub fn for_device(
     device_id: i64,
     limit: i64,
 ) -> QueryResult<Vec<FotaSession>> {
-    fota_sessions::table
+    crate::native!(conn, |c| fota_sessions::table
         .filter(fota_sessions::device_id.eq(device_id))
         .order(fota_sessions::id.desc())
         .limit(limit)
         .select(FotaSession::as_select())
-        .load(conn)
+        .load(c))
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]

@@ -361,7 +361,8 @@ fn query_answered(
         base_url.trim_end_matches('/'),
         p.id
     );
-    fota::offer(conn, fid, p.id, &p.to_version, &s.token)?;
+    let session = fota::get(conn, fid)?;
+    fota::offer(conn, session, p.id, &p.to_version, &s.token)?;
     let reply = MmcDocument {
         session: Some(s.token.clone()),
         package: Some(PackageItem {

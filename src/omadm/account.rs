@@ -38,11 +38,11 @@ impl DmAccount {
 }
 
 pub fn get(conn: &mut DbConnection, device_id: i64) -> QueryResult<Option<DmAccount>> {
-    dm_accounts::table
+    crate::native!(conn, |c| dm_accounts::table
         .find(device_id)
         .select(DmAccount::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 pub fn by_username(conn: &mut DbConnection, username: &str) -> QueryResult<Option<DmAccount>> {
@@ -122,21 +122,23 @@ pub fn set(
 
 /// Stores the nonce the device must use next, after it has been sent in a Chal.
 pub fn set_client_nonce(conn: &mut DbConnection, device_id: i64, nonce: &[u8]) -> QueryResult<()> {
-    diesel::update(dm_accounts::table.find(device_id))
-        .set((
-            dm_accounts::client_nonce.eq(B64.encode(nonce)),
-            dm_accounts::updated_at.eq(now_ms()),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    let changes = (
+        dm_accounts::client_nonce.eq(B64.encode(nonce)),
+        dm_accounts::updated_at.eq(now_ms()),
+    );
+    crate::native!(conn, |c| diesel::update(dm_accounts::table.find(device_id))
+        .set(changes.clone())
+        .execute(c))
+    .map(|_| ())
 }
 
 pub fn set_server_nonce(conn: &mut DbConnection, device_id: i64, nonce: &[u8]) -> QueryResult<()> {
-    diesel::update(dm_accounts::table.find(device_id))
-        .set((
-            dm_accounts::server_nonce.eq(B64.encode(nonce)),
-            dm_accounts::updated_at.eq(now_ms()),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    let changes = (
+        dm_accounts::server_nonce.eq(B64.encode(nonce)),
+        dm_accounts::updated_at.eq(now_ms()),
+    );
+    crate::native!(conn, |c| diesel::update(dm_accounts::table.find(device_id))
+        .set(changes.clone())
+        .execute(c))
+    .map(|_| ())
 }

@@ -263,11 +263,11 @@ pub fn handle(
             Err(e) => return Err(e.into()),
         };
         let session_key = format!("{}:{}", device.id, req.hdr.session_id);
-        let mut row: Option<SessionRow> = dm_sessions::table
+        let mut row: Option<SessionRow> = crate::native!(conn, |c| dm_sessions::table
             .find(&session_key)
             .select(SessionRow::as_select())
-            .first(conn)
-            .optional()?;
+            .first(c)
+            .optional())?;
         // Handsets reuse their 16-bit SessionIDs: a message 1 (or a session
         // idle for half an hour) starts a new session, which must
         // authenticate afresh; the rotated nonce defeats a replayed package 1.
@@ -275,7 +275,8 @@ pub fn handle(
             .as_ref()
             .is_some_and(|r| req.hdr.msg_id == 1 || now - r.updated_at > SESSION_IDLE_MS)
         {
-            diesel::delete(dm_sessions::table.find(&session_key)).execute(conn)?;
+            crate::native!(conn, |c| diesel::delete(dm_sessions::table.find(&session_key))
+                .execute(c))?;
             row = None;
         }
         if let Some(r) = &row {
@@ -450,30 +451,32 @@ pub fn handle(
         let state_json = serde_json::to_string(&state).unwrap_or_default();
         match row {
             Some(_) => {
-                diesel::update(dm_sessions::table.find(&session_key))
-                    .set((
-                        dm_sessions::last_msg_id.eq(req.hdr.msg_id as i32),
-                        dm_sessions::authenticated.eq(authenticated),
-                        dm_sessions::state.eq(&state_json),
-                        dm_sessions::fota_session_id.eq(state.fota),
-                        dm_sessions::updated_at.eq(now),
-                    ))
-                    .execute(conn)?;
+                let changes = (
+                    dm_sessions::last_msg_id.eq(req.hdr.msg_id as i32),
+                    dm_sessions::authenticated.eq(authenticated),
+                    dm_sessions::state.eq(&state_json),
+                    dm_sessions::fota_session_id.eq(state.fota),
+                    dm_sessions::updated_at.eq(now),
+                );
+                crate::native!(conn, |c| diesel::update(dm_sessions::table.find(&session_key))
+                    .set(changes)
+                    .execute(c))?;
             }
             None => {
-                diesel::insert_into(dm_sessions::table)
-                    .values((
-                        dm_sessions::id.eq(&session_key),
-                        dm_sessions::device_id.eq(device.id),
-                        dm_sessions::session_id.eq(&req.hdr.session_id),
-                        dm_sessions::last_msg_id.eq(req.hdr.msg_id as i32),
-                        dm_sessions::authenticated.eq(authenticated),
-                        dm_sessions::state.eq(&state_json),
-                        dm_sessions::fota_session_id.eq(state.fota),
-                        dm_sessions::created_at.eq(now),
-                        dm_sessions::updated_at.eq(now),
-                    ))
-                    .execute(conn)?;
+                let row = (
+                    dm_sessions::id.eq(&session_key),
+                    dm_sessions::device_id.eq(device.id),
+                    dm_sessions::session_id.eq(&req.hdr.session_id),
+                    dm_sessions::last_msg_id.eq(req.hdr.msg_id as i32),
+                    dm_sessions::authenticated.eq(authenticated),
+                    dm_sessions::state.eq(&state_json),
+                    dm_sessions::fota_session_id.eq(state.fota),
+                    dm_sessions::created_at.eq(now),
+                    dm_sessions::updated_at.eq(now),
+                );
+                crate::native!(conn, |c| diesel::insert_into(dm_sessions::table)
+                    .values(row)
+                    .execute(c))?;
             }
         }
         crate::registry::device::touch_if_stale(conn, &device, "omadm")?;
@@ -860,7 +863,7 @@ fn plan(
                         target: format!("{FUMO_NODE}/{node}"),
                         correlator: correlator.clone(),
                     });
-                    fota::offer(conn, fid, p.id, &p.to_version, &correlator)?;
+                    fota::offer(conn, session, p.id, &p.to_version, &correlator)?;
                     state.planned_fota = Some(fid);
                 }
             }

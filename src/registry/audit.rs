@@ -68,16 +68,17 @@ pub fn record(
     } else {
         detail.to_string()
     };
-    diesel::insert_into(audit_events::table)
-        .values(NewEvent {
-            at: now_ms(),
-            actor: &actor,
-            entity_kind: kind.as_str(),
-            entity_id,
-            action,
-            detail: &detail,
-        })
-        .execute(conn)?;
+    let row = NewEvent {
+        at: now_ms(),
+        actor: &actor,
+        entity_kind: kind.as_str(),
+        entity_id,
+        action,
+        detail: &detail,
+    };
+    crate::native!(conn, |c| diesel::insert_into(audit_events::table)
+        .values(&row)
+        .execute(c))?;
     Ok(())
 }
 

@@ -318,11 +318,11 @@ pub fn for_device(
     model: &str,
     fw: &str,
 ) -> QueryResult<Option<Capability>> {
-    let entries: Vec<Capability> = capabilities::table
+    let entries: Vec<Capability> = crate::native!(conn, |c| capabilities::table
         .filter(capabilities::make.eq(make))
         .filter(capabilities::model.eq(model))
         .select(Capability::as_select())
-        .load(conn)?;
+        .load(c))?;
     Ok(entries
         .into_iter()
         .find(|c| version::in_range(fw, c.version_min.as_deref(), c.version_max.as_deref())))

@@ -194,12 +194,12 @@ struct NewDevice {
 }
 
 pub fn get(conn: &mut DbConnection, id: i64) -> Result<Device, RegistryError> {
-    devices::table
+    crate::native!(conn, |c| devices::table
         .find(id)
         .select(Device::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| RegistryError::NotFound(format!("device {id}")))
+        .first(c)
+        .optional())?
+    .ok_or_else(|| RegistryError::NotFound(format!("device {id}")))
 }
 
 fn ensure_unique(
@@ -393,13 +393,14 @@ fn contact_is_current(d: &Device, protocol: &str, now: i64) -> bool {
 }
 
 pub fn touch(conn: &mut DbConnection, id: i64, protocol: &str) -> QueryResult<()> {
-    diesel::update(devices::table.find(id))
-        .set((
-            devices::last_contact_at.eq(now_ms()),
-            devices::last_protocol.eq(protocol),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    let changes = (
+        devices::last_contact_at.eq(now_ms()),
+        devices::last_protocol.eq(protocol),
+    );
+    crate::native!(conn, |c| diesel::update(devices::table.find(id))
+        .set(changes)
+        .execute(c))
+    .map(|_| ())
 }
 
 /// Devices belonging to one profile.

@@ -48,11 +48,11 @@ pub fn find(conn: &mut DbConnection, key: &DeviceKey) -> Result<Device, Registry
     let found: Option<Device> = match key {
         DeviceKey::Esn(esn) => {
             let hex = esn.to_hex();
-            let exact = devices::table
+            let exact = crate::native!(conn, |c| devices::table
                 .filter(devices::esn.eq(&hex))
                 .select(Device::as_select())
-                .first(conn)
-                .optional()?;
+                .first(c)
+                .optional())?;
             match exact {
                 Some(d) => Some(d),
                 None => devices::table
@@ -63,11 +63,14 @@ pub fn find(conn: &mut DbConnection, key: &DeviceKey) -> Result<Device, Registry
                     .optional()?,
             }
         }
-        DeviceKey::Meid(meid) => devices::table
-            .filter(devices::meid.eq(meid.to_hex()))
-            .select(Device::as_select())
-            .first(conn)
-            .optional()?,
+        DeviceKey::Meid(meid) => {
+            let hex = meid.to_hex();
+            crate::native!(conn, |c| devices::table
+                .filter(devices::meid.eq(&hex))
+                .select(Device::as_select())
+                .first(c)
+                .optional())?
+        }
         DeviceKey::Mdn(mdn) => match profile::by_mdn(conn, mdn)? {
             Some(p) => devices::table
                 .filter(devices::profile_id.eq(p.id))
