@@ -43,6 +43,44 @@ macro_rules! native {
     };
 }
 
+/// An UPDATE whose SQL text is the same on every call, so that its prepared
+/// statement can be kept: `fixed(diesel::update(t.find(id)).set((a.eq(x), b.eq(y))))`.
+///
+/// diesel never keeps an UPDATE prepared, because a changeset struct may
+/// leave out its `None` fields and so change the SQL from call to call. A
+/// tuple of `column.eq(value)` assignments cannot: a `None` is bound as
+/// NULL. Only such tuples belong in here, since the statement is cached
+/// under the query's type.
+pub struct Fixed<Q>(Q);
+
+pub fn fixed<Q>(query: Q) -> Fixed<Q> {
+    Fixed(query)
+}
+
+impl<Q: diesel::query_builder::QueryId> diesel::query_builder::QueryId for Fixed<Q> {
+    type QueryId = Q::QueryId;
+    const HAS_STATIC_QUERY_ID: bool = Q::HAS_STATIC_QUERY_ID;
+}
+
+impl<DB, Q> diesel::query_builder::QueryFragment<DB> for Fixed<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        pass: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &DB) -> diesel::QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q, C> diesel::RunQueryDsl<C> for Fixed<Q> {}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database connection failed: {0}")]
@@ -408,6 +446,57 @@ mod tests {
             .await
             .expect("count");
         assert_eq!(count, 64);
+    }
+
+    diesel::table! {
+        counters (id) {
+            id -> BigInt,
+            label -> Nullable<Text>,
+            hits -> Integer,
+        }
+    }
+
+    #[test]
+    fn a_fixed_update_is_prepared_once_and_binds_each_call() {
+        use diesel::connection::{Instrumentation, InstrumentationEvent};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let cached = Arc::new(AtomicUsize::new(0));
+        let seen = cached.clone();
+        let mut c = diesel::SqliteConnection::establish(":memory:").expect("connection");
+        c.batch_execute(
+            "CREATE TABLE counters (id INTEGER PRIMARY KEY, label TEXT, hits INTEGER NOT NULL);
+             INSERT INTO counters VALUES (1, 'a', 0), (2, 'b', 0);",
+        )
+        .expect("table");
+        let count: Box<dyn Instrumentation> = Box::new(move |e: InstrumentationEvent<'_>| {
+            if matches!(e, InstrumentationEvent::CacheQuery { .. }) {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        c.set_instrumentation(count);
+        let set = |c: &mut diesel::SqliteConnection, id: i64, label: Option<&str>, hits: i32| {
+            fixed(
+                diesel::update(counters::table.find(id))
+                    .set((counters::label.eq(label), counters::hits.eq(hits))),
+            )
+            .execute(c)
+            .expect("update")
+        };
+        assert_eq!(set(&mut c, 1, Some("x"), 1), 1);
+        assert_eq!(set(&mut c, 2, None, 2), 1);
+        assert_eq!(set(&mut c, 1, None, 3), 1);
+        let rows: Vec<(i64, Option<String>, i32)> = counters::table
+            .order(counters::id)
+            .load(&mut c)
+            .expect("rows");
+        assert_eq!(rows, vec![(1, None, 3), (2, None, 2)]);
+        // Prepared and kept once; without `fixed` diesel keeps no UPDATE.
+        assert_eq!(cached.load(Ordering::SeqCst), 1);
+        diesel::update(counters::table.find(1))
+            .set(counters::hits.eq(4))
+            .execute(&mut c)
+            .expect("plain update");
+        assert_eq!(cached.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -165,13 +165,21 @@ pub fn register_pending(
     origin: &str,
 ) -> Result<FotaSession, FotaError> {
     crate::db::write(conn, |conn| {
-        let open: Option<FotaSession> = fota_sessions::table
+        // Spelled out rather than `eq_any`, whose statement diesel never
+        // keeps prepared.
+        let state = fota_sessions::state;
+        let is_open = state
+            .eq(FotaState::Pending.as_str())
+            .or(state.eq(FotaState::Querying.as_str()))
+            .or(state.eq(FotaState::Offered.as_str()))
+            .or(state.eq(FotaState::Downloaded.as_str()));
+        let open: Option<FotaSession> = crate::native!(conn, |c| fota_sessions::table
             .filter(fota_sessions::device_id.eq(device_id))
-            .filter(fota_sessions::state.eq_any(["pending", "querying", "offered", "downloaded"]))
+            .filter(is_open)
             .order(fota_sessions::id.desc())
             .select(FotaSession::as_select())
-            .first(conn)
-            .optional()?;
+            .first(c)
+            .optional())?;
         if let Some(s) = open {
             let stale = matches!(s.state(), FotaState::Pending | FotaState::Querying)
                 && now_ms() - s.updated_at > ABANDONED_AFTER_MS;
@@ -187,21 +195,24 @@ pub fn register_pending(
             )?;
         }
         let now = now_ms();
-        diesel::insert_into(fota_sessions::table)
-            .values((
-                fota_sessions::device_id.eq(device_id),
-                fota_sessions::protocol.eq(protocol),
-                fota_sessions::state.eq(FotaState::Pending.as_str()),
-                fota_sessions::from_version.eq(from_version),
-                fota_sessions::created_at.eq(now),
-                fota_sessions::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        let s: FotaSession = fota_sessions::table
-            .filter(fota_sessions::device_id.eq(device_id))
-            .order(fota_sessions::id.desc())
-            .select(FotaSession::as_select())
-            .first(conn)?;
+        let row = (
+            fota_sessions::device_id.eq(device_id),
+            fota_sessions::protocol.eq(protocol),
+            fota_sessions::state.eq(FotaState::Pending.as_str()),
+            fota_sessions::from_version.eq(from_version),
+            fota_sessions::created_at.eq(now),
+            fota_sessions::updated_at.eq(now),
+        );
+        let s: FotaSession = crate::native!(conn, |c| {
+            diesel::insert_into(fota_sessions::table)
+                .values(row)
+                .execute(c)?;
+            fota_sessions::table
+                .filter(fota_sessions::device_id.eq(device_id))
+                .order(fota_sessions::id.desc())
+                .select(FotaSession::as_select())
+                .first(c)
+        })?;
         event(
             conn,
             s.id,
@@ -268,9 +279,10 @@ fn save(conn: &mut DbConnection, s: &FotaSession) -> QueryResult<()> {
         fota_sessions::result_code.eq(s.result_code),
         fota_sessions::updated_at.eq(s.updated_at),
     );
-    crate::native!(conn, |c| diesel::update(fota_sessions::table.find(s.id))
-        .set(changes)
-        .execute(c))
+    crate::native!(conn, |c| crate::db::fixed(
+        diesel::update(fota_sessions::table.find(s.id)).set(changes)
+    )
+    .execute(c))
     .map(|_| ())
 }
 

@@ -275,8 +275,10 @@ pub fn handle(
             .as_ref()
             .is_some_and(|r| req.hdr.msg_id == 1 || now - r.updated_at > SESSION_IDLE_MS)
         {
-            crate::native!(conn, |c| diesel::delete(dm_sessions::table.find(&session_key))
-                .execute(c))?;
+            crate::native!(conn, |c| diesel::delete(
+                dm_sessions::table.find(&session_key)
+            )
+            .execute(c))?;
             row = None;
         }
         if let Some(r) = &row {
@@ -458,9 +460,10 @@ pub fn handle(
                     dm_sessions::fota_session_id.eq(state.fota),
                     dm_sessions::updated_at.eq(now),
                 );
-                crate::native!(conn, |c| diesel::update(dm_sessions::table.find(&session_key))
-                    .set(changes)
-                    .execute(c))?;
+                crate::native!(conn, |c| crate::db::fixed(
+                    diesel::update(dm_sessions::table.find(&session_key)).set(changes)
+                )
+                .execute(c))?;
             }
             None => {
                 let row = (

@@ -69,9 +69,16 @@ pub async fn check(
         // read of its own would start (and pay for) a second one.
         .run(move |c| {
             crate::db::write(c, |c| -> Result<_, RegistryError> {
-                let view = lookup::by_key(c, &key)?;
-                let protocol = view.capability.as_ref().map(|cap| cap.protocol());
-                let d = &view.device;
+                // Only the capability decides the branch; the profile is not read.
+                let device = lookup::find(c, &key)?;
+                let capability = crate::registry::capability::for_device(
+                    c,
+                    &device.make,
+                    &device.model,
+                    &device.firmware_version,
+                )?;
+                let protocol = capability.as_ref().map(|cap| cap.protocol());
+                let d = &device;
                 match protocol {
                     Some(Protocol::Omadm) | Some(Protocol::Both) => {
                         let s = fota::register_pending(
