@@ -645,6 +645,16 @@ fn process(
             }
             vec![status(msg_ref, *cmd_id, "Results", 200)]
         }
+        Command::Status(s) if s.cmd_ref == 0 => {
+            // The device's answer to our SyncHdr. A Chal in it names the
+            // nonce our credentials must use from now on (OMA DM Security:
+            // the client rolls the server's nonce as the server rolls its).
+            if let Some(ch) = s.chal.as_ref().filter(|c| c.auth_type == "syncml:auth-md5") {
+                account::set_server_nonce(conn, device.id, &ch.next_nonce)?;
+                tracing::info!(device = device.id, "the device rolled the server nonce");
+            }
+            Vec::new()
+        }
         Command::Status(s) => {
             if let Some(pos) = state.awaiting.iter().position(|(id, _)| *id == s.cmd_ref) {
                 let (_, name) = state.awaiting.remove(pos);

@@ -914,3 +914,106 @@ async fn a_handset_keeps_the_servers_next_nonce_for_its_next_session() {
     assert_eq!(codes[0], 401, "{codes:?}");
     assert_eq!(codes.iter().filter(|c| **c == 212).count(), 2, "{codes:?}");
 }
+
+#[tokio::test]
+async fn a_handset_that_rolls_the_server_nonce_gets_credentials_made_with_it() {
+    use mdm::omadm::syncml::*;
+    let app = spawn_app().await;
+    setup(&app, false).await;
+    let acct = app
+        .with_conn(|c| mdm::omadm::account::get(c, 1).unwrap().unwrap())
+        .await;
+    let cred = |nonce: &[u8]| {
+        Some(Cred {
+            format: Some("b64".into()),
+            auth_type: "syncml:auth-md5".into(),
+            data: mdm::omadm::auth::md5_digest("MEID:A1000012345678", PASSWORD, nonce).to_vec(),
+        })
+    };
+    let alert = || {
+        Command::Alert(Alert {
+            cmd_id: 1,
+            data: 1201,
+            correlator: None,
+            items: vec![],
+        })
+    };
+    let url = app.url("/omadm");
+    let first = post_dm(
+        &app,
+        &url,
+        &dm_message(
+            "21",
+            1,
+            10_000,
+            cred(&acct.client_nonce_bytes()),
+            vec![alert()],
+        ),
+    )
+    .await;
+    let server_cred = |m: &Message| m.hdr.cred.as_ref().map(|c| c.data.clone());
+    assert_eq!(
+        server_cred(&first),
+        Some(
+            mdm::omadm::auth::md5_digest(
+                &acct.server_id,
+                &acct.server_password,
+                &acct.server_nonce_bytes()
+            )
+            .to_vec()
+        )
+    );
+    let next_client_nonce = first
+        .body
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::Status(s) if s.cmd_ref == 0 => s.chal.as_ref().map(|ch| ch.next_nonce.clone()),
+            _ => None,
+        })
+        .expect("the server rolls the client nonce");
+    // The handset accepts the server and rolls the server's nonce in its
+    // status for the server's SyncHdr.
+    let url = first.hdr.resp_uri.clone().unwrap_or(url);
+    let roll = Command::Status(Status {
+        cmd_id: 1,
+        msg_ref: 1,
+        cmd_ref: 0,
+        cmd: "SyncHdr".into(),
+        target_ref: None,
+        source_ref: None,
+        chal: Some(Chal {
+            auth_type: "syncml:auth-md5".into(),
+            format: "b64".into(),
+            next_nonce: b"rolled-by-the-handset".to_vec(),
+        }),
+        data: 212,
+        items: vec![],
+    });
+    post_dm(&app, &url, &dm_message("21", 2, 10_000, None, vec![roll])).await;
+    let stored = app
+        .with_conn(|c| mdm::omadm::account::get(c, 1).unwrap().unwrap())
+        .await;
+    assert_eq!(
+        stored.server_nonce_bytes(),
+        b"rolled-by-the-handset".to_vec()
+    );
+    // The next session's server credentials are made with the new nonce.
+    let next = post_dm(
+        &app,
+        &app.url("/omadm"),
+        &dm_message("22", 1, 10_000, cred(&next_client_nonce), vec![alert()]),
+    )
+    .await;
+    assert_eq!(
+        server_cred(&next),
+        Some(
+            mdm::omadm::auth::md5_digest(
+                &acct.server_id,
+                &acct.server_password,
+                b"rolled-by-the-handset"
+            )
+            .to_vec()
+        )
+    );
+}
