@@ -33,7 +33,7 @@ use actix_session::storage::CookieSessionStore;
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
-use actix_web::middleware::{Compress, DefaultHeaders};
+use actix_web::middleware::{from_fn, Compress, DefaultHeaders};
 use actix_web::{web as aweb, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
@@ -225,6 +225,7 @@ impl Application {
                         .build(),
                 )
                 .wrap(Compress::default())
+                .wrap(from_fn(web::error::sign_in_redirects_are_not_errors))
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
                 .app_data(aweb::FormConfig::default().limit(256 * 1024))

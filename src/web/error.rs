@@ -119,3 +119,68 @@ impl ResponseError for WebError {
             .body(body)
     }
 }
+
+/// Sends a sign-in redirect as the plain response it is, not as an error.
+///
+/// The sign-in guard answers with an error so that the handler never runs,
+/// and the request logger reports every error response that is not a 4xx
+/// at ERROR level: each visit to a page before signing in filled the log
+/// with errors. The redirect is logged here at INFO instead; every other
+/// response passes untouched.
+pub async fn sign_in_redirects_are_not_errors(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let signing_in = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<WebError>())
+        .is_some_and(|e| matches!(e, WebError::Unauthenticated(_)));
+    if !signing_in {
+        return Ok(res.map_into_left_body());
+    }
+    tracing::info!(path = %res.request().path(), "not signed in: sent to the sign-in page");
+    let (req, response) = res.into_parts();
+    // Rebuilding the response from its HTTP parts leaves the error behind.
+    let plain: actix_web::dev::Response<_> = response.into();
+    Ok(actix_web::dev::ServiceResponse::new(req, HttpResponse::from(plain)).map_into_right_body())
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    use super::*;
+    use actix_web::{middleware::from_fn, test, web, App};
+
+    #[actix_web::test]
+    async fn a_sign_in_redirect_reaches_the_logger_without_its_error() {
+        let app = test::init_service(
+            App::new()
+                .wrap(from_fn(sign_in_redirects_are_not_errors))
+                .route(
+                    "/ops",
+                    web::get().to(|| async {
+                        Err::<HttpResponse, _>(WebError::Unauthenticated("/ops".into()))
+                    }),
+                )
+                .route(
+                    "/gone",
+                    web::get()
+                        .to(|| async { Err::<HttpResponse, _>(WebError::NotFound("page".into())) }),
+                ),
+        )
+        .await;
+        let res = test::call_service(&app, test::TestRequest::get().uri("/ops").to_request()).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            res.headers().get(header::LOCATION).unwrap(),
+            "/login?next=%2Fops"
+        );
+        assert!(res.response().error().is_none());
+        // Any other error is still reported as one.
+        let res =
+            test::call_service(&app, test::TestRequest::get().uri("/gone").to_request()).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert!(res.response().error().is_some());
+    }
+}
