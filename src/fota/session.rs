@@ -345,11 +345,14 @@ pub fn finish_loaded(
         result_code: Some(code),
         ..s
     };
-    if s.state() == to {
+    let repeated = s.state() == to;
+    if repeated {
         save(conn, &s)?;
     }
     let done = advance_loaded(conn, s.clone(), to, detail)?;
-    if to == FotaState::Succeeded {
+    // A repeated success report must not move the registry (or audit and
+    // queue features) a second time.
+    if to == FotaState::Succeeded && !repeated {
         if let Some(v) = &s.to_version {
             let d = crate::registry::device::get(conn, s.device_id)
                 .map_err(|e| FotaError::Features(e.to_string()))?;

@@ -1017,3 +1017,34 @@ async fn a_handset_that_rolls_the_server_nonce_gets_credentials_made_with_it() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_repeated_success_report_changes_the_registry_only_once() {
+    let app = spawn_app().await;
+    let (device_id, _token) = setup(&app, true).await;
+    let trace = Trace::new(None).unwrap();
+    let mut h = handset(&app, Encoding::Wbxml, None, PASSWORD);
+    assert!(matches!(
+        h.run_fota(&trace).await.unwrap(),
+        FotaOutcome::Updated { .. }
+    ));
+    let sid = sessions(&app, device_id).await[0].id;
+    let audits = move |c: &mut mdm::db::DbConnection| -> i64 {
+        use diesel::prelude::*;
+        use mdm::db::schema::audit_events;
+        audit_events::table
+            .filter(audit_events::entity_id.eq(device_id))
+            .filter(audit_events::action.eq("firmware updated over the air"))
+            .count()
+            .get_result(c)
+            .unwrap()
+    };
+    assert_eq!(app.with_conn(audits).await, 1);
+    // The handset reports its success again (e.g. its first report's
+    // answer was lost): the session keeps its state, nothing else moves.
+    let again = app
+        .with_conn(move |c| mdm::fota::session::finish(c, sid, 200, "FUMO result 200").unwrap())
+        .await;
+    assert_eq!(again.state, "succeeded");
+    assert_eq!(app.with_conn(audits).await, 1);
+}
