@@ -206,6 +206,10 @@ impl Handset {
     pub fn http_client() -> Result<reqwest::Client, SimError> {
         Ok(reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // Shorter than the server's keep-alive (actix's default, 5 s):
+            // reusing a connection just as the server closes it for being
+            // idle loses the request, and a status POST is not retried.
+            .pool_idle_timeout(std::time::Duration::from_secs(4))
             .build()?)
     }
 
