@@ -129,6 +129,94 @@ fn prepare(db: &Db, conn: &mut DbConnection, data_dir: &std::path::Path, session
     }
 }
 
+/// A registry of this size has a FOTA history: one finished session for
+/// every tenth device, from a campaign three months ago. Without it the
+/// tables the run writes start empty, and PostgreSQL keeps the plans it
+/// made for empty tables (sequential scans) for the whole run, which no
+/// operator's database would show.
+fn history(conn: &mut DbConnection) {
+    let then = mdm::db::now_ms() - 90 * 24 * 3600 * 1000;
+    let sql = format!(
+        "INSERT INTO fota_sessions (device_id, protocol, state, from_version, to_version, \
+         result_code, created_at, updated_at) \
+         SELECT id, 'omadm', CASE WHEN id % 7 = 0 THEN 'failed' ELSE 'succeeded' END, '1.0', '1.1', \
+         CASE WHEN id % 7 = 0 THEN 410 ELSE 200 END, {then}, {then} FROM devices WHERE id % 10 = 0"
+    );
+    let started = Instant::now();
+    let n = diesel::sql_query(sql).execute(conn).expect("FOTA history");
+    println!(
+        "  FOTA history: {n} finished sessions ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Runs `count` handsets, the devices after the first `first` the run
+/// uses, `concurrency` at a time; returns how many did not complete.
+async fn drive(
+    base: &str,
+    first: u64,
+    count: u64,
+    concurrency: usize,
+    timings: Arc<Mutex<Vec<Duration>>>,
+) -> u64 {
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (base, timings, next, failures) = (
+            base.to_string(),
+            timings.clone(),
+            next.clone(),
+            failures.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let trace = Trace::new(None).expect("trace");
+            // One client per simulated gateway connection: its
+            // connections stay open across the handsets it carries.
+            let http = Handset::http_client().expect("http client");
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let n = 1 + 2 * (first + i);
+                let (make, model) = support::model_of(n);
+                let dev_id = format!("MEID:{}", support::meid(n).to_hex());
+                let mut h = Handset {
+                    server: base.clone(),
+                    fota_path: "/fota/check".into(),
+                    dev_id: dev_id.clone(),
+                    username: dev_id,
+                    password: "device-secret".into(),
+                    man: make.into(),
+                    model: model.into(),
+                    firmware: format!("{}.{}", 1 + n % 3, n % 5),
+                    encoding: Encoding::Wbxml,
+                    fail: None,
+                    gateway_header: Some("x-device-id".into()),
+                    timings: Some(timings.clone()),
+                    server_password: None,
+                    server_nonce: Vec::new(),
+                    server_id: None,
+                    client_nonce: Default::default(),
+                };
+                match h.run_fota_with(&http, &trace).await {
+                    Ok(FotaOutcome::Updated { .. }) => {}
+                    other => {
+                        if failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 3 {
+                            eprintln!("session {i} did not complete: {other:?}");
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    failures.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return;
@@ -140,7 +228,10 @@ fn main() {
             .unwrap_or(d)
     };
     let rows = env("MDM_BENCH_ROWS", 1_000_000);
-    let sessions = env("MDM_BENCH_SESSIONS", 2_000).min(rows / 2);
+    // Every odd device plays a handset: the timed ones, then a tenth as
+    // many for the warm-up.
+    let sessions = env("MDM_BENCH_SESSIONS", 2_000).min(rows * 10 / 22);
+    let warmup = sessions / 10;
     let concurrency = env("MDM_BENCH_CONCURRENCY", 64) as usize;
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("data");
@@ -154,7 +245,8 @@ fn main() {
             db.backend().name()
         );
         support::load(&mut conn, rows);
-        prepare(&db, &mut conn, &data_dir, sessions);
+        prepare(&db, &mut conn, &data_dir, sessions + warmup.max(1));
+        history(&mut conn);
         support::settle(&mut conn);
     }
 
@@ -194,65 +286,23 @@ fn main() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // A warm-up round on other devices first, then the statistics
+        // autovacuum would gather in a live system's first minute: a fresh
+        // database's per-session tables start empty, and PostgreSQL keeps the
+        // plans made for empty tables until their statistics change.
+        let warmup = warmup.max(1);
+        let _ = drive(&base, sessions, warmup, concurrency, Arc::default()).await;
+        if let Ok(mut c) = Db::connect(&url, 1).and_then(|db| db.get()) {
+            if let DbConnection::Postgres(pg) = &mut *c {
+                diesel::connection::SimpleConnection::batch_execute(pg, "ANALYZE")
+                    .expect("analyze after the warm-up");
+            }
+        }
         let timings: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::new()));
-        let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let failures = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let cpu_before = cpu_seconds(server.0.id());
         let own_before = cpu_seconds(std::process::id());
         let started = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..concurrency {
-            let (base, timings, next, failures) = (
-                base.clone(),
-                timings.clone(),
-                next.clone(),
-                failures.clone(),
-            );
-            tasks.push(tokio::spawn(async move {
-                let trace = Trace::new(None).expect("trace");
-                // One client per simulated gateway connection: its
-                // connections stay open across the handsets it carries.
-                let http = Handset::http_client().expect("http client");
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= sessions {
-                        break;
-                    }
-                    let n = 1 + 2 * i;
-                    let (make, model) = support::model_of(n);
-                    let dev_id = format!("MEID:{}", support::meid(n).to_hex());
-                    let mut h = Handset {
-                        server: base.clone(),
-                        fota_path: "/fota/check".into(),
-                        dev_id: dev_id.clone(),
-                        username: dev_id,
-                        password: "device-secret".into(),
-                        man: make.into(),
-                        model: model.into(),
-                        firmware: format!("{}.{}", 1 + n % 3, n % 5),
-                        encoding: Encoding::Wbxml,
-                        fail: None,
-                        gateway_header: Some("x-device-id".into()),
-                        timings: Some(timings.clone()),
-                        server_password: None,
-                        server_nonce: Vec::new(),
-                        server_id: None,
-                        client_nonce: Default::default(),
-                    };
-                    match h.run_fota_with(&http, &trace).await {
-                        Ok(FotaOutcome::Updated { .. }) => {}
-                        other => {
-                            if failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 3 {
-                                eprintln!("session {i} did not complete: {other:?}");
-                            }
-                        }
-                    }
-                }
-            }));
-        }
-        for t in tasks {
-            let _ = t.await;
-        }
+        let failed = drive(&base, 0, sessions, concurrency, timings.clone()).await;
         let elapsed = started.elapsed();
         let mut all = timings.lock().map(|v| v.clone()).unwrap_or_default();
         all.sort();
@@ -261,8 +311,8 @@ fn main() {
         let own_after = cpu_seconds(std::process::id());
         println!(
             "complete sessions     {} of {sessions} ({} failed)",
-            sessions - failures.load(std::sync::atomic::Ordering::Relaxed),
-            failures.load(std::sync::atomic::Ordering::Relaxed)
+            sessions - failed,
+            failed
         );
         println!("wall time             {:.1} s", elapsed.as_secs_f64());
         println!(
