@@ -15,6 +15,8 @@ pub enum FotaError {
     NotFound(i64),
     #[error("FOTA session {id} is {from} and cannot become {to}")]
     Transition { id: i64, from: String, to: String },
+    #[error("FOTA session {id} is not device {device}'s")]
+    WrongDevice { id: i64, device: i64 },
     #[error("provisioning the features of the new firmware: {0}")]
     Features(String),
     #[error(transparent)]

@@ -10,6 +10,7 @@ use super::FotaError;
 use crate::db::schema::{devices, fota_events, fota_sessions};
 use crate::db::{now_ms, DbConnection};
 use crate::registry::audit::{self, EntityKind};
+use crate::registry::device::Device;
 use crate::registry::Actor;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -155,6 +156,41 @@ pub fn get(conn: &mut DbConnection, id: i64) -> Result<FotaSession, FotaError> {
     .ok_or(FotaError::NotFound(id))
 }
 
+/// A session read in order to change it in the caller's write transaction.
+/// On PostgreSQL the row stays locked until that transaction ends, so a
+/// concurrent writer (the sweeper closing it as abandoned, a handset's
+/// repeated message) waits and then decides on the state this one wrote
+/// instead of overwriting it. A SQLite write transaction already excludes
+/// every other writer.
+pub fn get_for_update(conn: &mut DbConnection, id: i64) -> Result<FotaSession, FotaError> {
+    let query = fota_sessions::table.find(id);
+    match conn {
+        DbConnection::Sqlite(c) => query.select(FotaSession::as_select()).first(c).optional(),
+        DbConnection::Postgres(c) => query
+            .select(FotaSession::as_select())
+            .for_update()
+            .first(c)
+            .optional(),
+    }?
+    .ok_or(FotaError::NotFound(id))
+}
+
+/// [`for_device`] for a write, locking the rows as [`get_for_update`] does.
+pub fn for_device_for_update(
+    conn: &mut DbConnection,
+    device_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<FotaSession>> {
+    let query = fota_sessions::table
+        .filter(fota_sessions::device_id.eq(device_id))
+        .order(fota_sessions::id.desc())
+        .limit(limit);
+    match conn {
+        DbConnection::Sqlite(c) => query.select(FotaSession::as_select()).load(c),
+        DbConnection::Postgres(c) => query.select(FotaSession::as_select()).for_update().load(c),
+    }
+}
+
 /// Registers a pending session, or returns the device's open one so that a
 /// repeated request does not start a second update.
 pub fn register_pending(
@@ -165,6 +201,21 @@ pub fn register_pending(
     origin: &str,
 ) -> Result<FotaSession, FotaError> {
     crate::db::write(conn, |conn| {
+        register_pending_in(conn, device_id, protocol, from_version, origin)
+    })
+}
+
+/// [`register_pending`] in the caller's write transaction (no savepoint:
+/// an error must end that transaction), as the FOTA URL's one transaction
+/// for the device lookup and the registration.
+pub fn register_pending_in(
+    conn: &mut DbConnection,
+    device_id: i64,
+    protocol: &str,
+    from_version: &str,
+    origin: &str,
+) -> Result<FotaSession, FotaError> {
+    {
         // Spelled out rather than `eq_any`, whose statement diesel never
         // keeps prepared.
         let state = fota_sessions::state;
@@ -203,16 +254,10 @@ pub fn register_pending(
             fota_sessions::created_at.eq(now),
             fota_sessions::updated_at.eq(now),
         );
-        let s: FotaSession = crate::native!(conn, |c| {
-            diesel::insert_into(fota_sessions::table)
-                .values(row)
-                .execute(c)?;
-            fota_sessions::table
-                .filter(fota_sessions::device_id.eq(device_id))
-                .order(fota_sessions::id.desc())
-                .select(FotaSession::as_select())
-                .first(c)
-        })?;
+        let s: FotaSession = crate::native!(conn, |c| diesel::insert_into(fota_sessions::table)
+            .values(row)
+            .returning(FotaSession::as_returning())
+            .get_result(c))?;
         event(
             conn,
             s.id,
@@ -221,7 +266,7 @@ pub fn register_pending(
             &format!("{origin} over {protocol}"),
         )?;
         Ok(s)
-    })
+    }
 }
 
 /// Moves a session to a new state if the machine allows it.
@@ -232,7 +277,7 @@ pub fn advance(
     detail: &str,
 ) -> Result<FotaSession, FotaError> {
     crate::db::write(conn, |conn| {
-        let s = get(conn, id)?;
+        let s = get_for_update(conn, id)?;
         advance_loaded(conn, s, to, detail)
     })
 }
@@ -279,8 +324,9 @@ fn save(conn: &mut DbConnection, s: &FotaSession) -> QueryResult<()> {
         fota_sessions::result_code.eq(s.result_code),
         fota_sessions::updated_at.eq(s.updated_at),
     );
-    crate::native!(conn, |c| crate::db::fixed(
-        diesel::update(fota_sessions::table.find(s.id)).set(changes)
+    crate::native!(conn, |c| crate::db::fixed_update(
+        fota_sessions::table.find(s.id),
+        changes
     )
     .execute(c))
     .map(|_| ())
@@ -324,18 +370,30 @@ pub fn finish(
     detail: &str,
 ) -> Result<FotaSession, FotaError> {
     crate::db::write(conn, |conn| {
-        let s = get(conn, id)?;
-        finish_loaded(conn, s, result_code, detail)
+        let s = get_for_update(conn, id)?;
+        let device: Device = crate::native!(conn, |c| devices::table
+            .find(s.device_id)
+            .select(Device::as_select())
+            .first(c))?;
+        finish_loaded(conn, s, &device, result_code, detail)
     })
 }
 
-/// [`finish`] for a session already read in the caller's transaction.
+/// [`finish`] for a session and its device already read in the caller's
+/// transaction.
 pub fn finish_loaded(
     conn: &mut DbConnection,
     s: FotaSession,
+    device: &Device,
     result_code: u16,
     detail: &str,
 ) -> Result<FotaSession, FotaError> {
+    if device.id != s.device_id {
+        return Err(FotaError::WrongDevice {
+            id: s.id,
+            device: device.id,
+        });
+    }
     let id = s.id;
     let to = state_for_result(result_code);
     let code = i32::from(result_code);
@@ -354,16 +412,16 @@ pub fn finish_loaded(
     // queue features) a second time.
     if to == FotaState::Succeeded && !repeated {
         if let Some(v) = &s.to_version {
-            let d = crate::registry::device::get(conn, s.device_id)
-                .map_err(|e| FotaError::Features(e.to_string()))?;
-            let before = d.firmware_version.clone();
+            let before = device.firmware_version.clone();
             let changes = (
                 devices::firmware_version.eq(v),
                 devices::updated_at.eq(now_ms()),
             );
-            crate::native!(conn, |c| diesel::update(devices::table.find(s.device_id))
-                .set(changes)
-                .execute(c))?;
+            crate::native!(conn, |c| crate::db::fixed_update(
+                devices::table.find(s.device_id),
+                changes
+            )
+            .execute(c))?;
             audit::record(
                 conn,
                 &Actor::System("fota"),
@@ -374,7 +432,7 @@ pub fn finish_loaded(
             )?;
             // A capability the new version adds is provisioned in the
             // same flow: queued here, billed by `features::upgrade`.
-            crate::features::upgrade::queue_added_features(conn, &d, &before, v)
+            crate::features::upgrade::queue_added_features(conn, device, &before, v)
                 .map_err(|e| FotaError::Features(e.to_string()))?;
         }
     }

@@ -361,7 +361,7 @@ fn query_answered(
         base_url.trim_end_matches('/'),
         p.id
     );
-    let session = fota::get(conn, fid)?;
+    let session = fota::get_for_update(conn, fid)?;
     fota::offer(conn, session, p.id, &p.to_version, &s.token)?;
     let reply = MmcDocument {
         session: Some(s.token.clone()),
@@ -413,7 +413,7 @@ fn download_reported(
             "out of order: the server waits for the download report",
         );
     };
-    let f = fota::get(conn, fid)?;
+    let f = fota::get_for_update(conn, fid)?;
     let (state, stage, reason) = if (200..300).contains(&status.code) {
         if f.state() == FotaState::Offered {
             fota::advance(

@@ -126,8 +126,9 @@ pub fn set_client_nonce(conn: &mut DbConnection, device_id: i64, nonce: &[u8]) -
         dm_accounts::client_nonce.eq(B64.encode(nonce)),
         dm_accounts::updated_at.eq(now_ms()),
     );
-    crate::native!(conn, |c| crate::db::fixed(
-        diesel::update(dm_accounts::table.find(device_id)).set(changes)
+    crate::native!(conn, |c| crate::db::fixed_update(
+        dm_accounts::table.find(device_id),
+        changes
     )
     .execute(c))
     .map(|_| ())
@@ -138,8 +139,9 @@ pub fn set_server_nonce(conn: &mut DbConnection, device_id: i64, nonce: &[u8]) -
         dm_accounts::server_nonce.eq(B64.encode(nonce)),
         dm_accounts::updated_at.eq(now_ms()),
     );
-    crate::native!(conn, |c| crate::db::fixed(
-        diesel::update(dm_accounts::table.find(device_id)).set(changes)
+    crate::native!(conn, |c| crate::db::fixed_update(
+        dm_accounts::table.find(device_id),
+        changes
     )
     .execute(c))
     .map(|_| ())

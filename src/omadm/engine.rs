@@ -359,7 +359,10 @@ pub fn handle(
             }
         }
         if state.fota.is_none() {
-            state.fota = incoming.fota_hint.or(open_fota(conn, device.id)?);
+            state.fota = match incoming.fota_hint {
+                Some(f) => Some(f),
+                None => open_fota(conn, device.id)?,
+            };
         }
 
         let mut statuses = Vec::new();
@@ -460,8 +463,9 @@ pub fn handle(
                     dm_sessions::fota_session_id.eq(state.fota),
                     dm_sessions::updated_at.eq(now),
                 );
-                crate::native!(conn, |c| crate::db::fixed(
-                    diesel::update(dm_sessions::table.find(&session_key)).set(changes)
+                crate::native!(conn, |c| crate::db::fixed_update(
+                    dm_sessions::table.find(&session_key),
+                    changes
                 )
                 .execute(c))?;
             }
@@ -713,7 +717,7 @@ fn generic_alert(
     let Some(code) = text_of(item).and_then(|t| t.parse::<u16>().ok()) else {
         return Ok(400);
     };
-    let candidates = fota::for_device(conn, device.id, 20)?;
+    let candidates = fota::for_device_for_update(conn, device.id, 20)?;
     let by_correlator = correlator.and_then(|c| {
         candidates
             .iter()
@@ -748,9 +752,9 @@ fn generic_alert(
     if alert_type == FUMO_DOWNLOAD_ALERT_TYPE && code == 200 {
         // The package is on the device: now the separate Update.
         if s.state() != FotaState::Downloaded {
-            fota::advance(
+            fota::advance_loaded(
                 conn,
-                s.id,
+                s.clone(),
                 FotaState::Downloaded,
                 "FUMO Download reported 200",
             )?;
@@ -763,7 +767,7 @@ fn generic_alert(
         return Ok(200);
     }
     let id = s.id;
-    fota::finish_loaded(conn, s, code, &format!("FUMO result {code}"))?;
+    fota::finish_loaded(conn, s, device, code, &format!("FUMO result {code}"))?;
     state.fota = Some(id);
     Ok(200)
 }
@@ -823,7 +827,7 @@ fn plan(
     if state.planned_fota == Some(fid) {
         return Ok(());
     }
-    let session = fota::get(conn, fid)?;
+    let session = fota::get_for_update(conn, fid)?;
     match session.state() {
         FotaState::Pending => {
             state.queue.push(Pending::Get(vec![

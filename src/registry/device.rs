@@ -397,8 +397,9 @@ pub fn touch(conn: &mut DbConnection, id: i64, protocol: &str) -> QueryResult<()
         devices::last_contact_at.eq(now_ms()),
         devices::last_protocol.eq(protocol),
     );
-    crate::native!(conn, |c| crate::db::fixed(
-        diesel::update(devices::table.find(id)).set(changes)
+    crate::native!(conn, |c| crate::db::fixed_update(
+        devices::table.find(id),
+        changes
     )
     .execute(c))
     .map(|_| ())

@@ -540,7 +540,7 @@ async fn install_notify(
             crate::db::write(c, |c| -> Result<(), FirmwareError> {
                 if let Some(f) = fota_id {
                     // The download status of step 10 must name a session that was offered this package.
-                    let open = crate::fota::session::get(c, f).ok().filter(|s| {
+                    let open = crate::fota::session::get_for_update(c, f).ok().filter(|s| {
                         s.package_id == Some(id) && s.state() == crate::fota::FotaState::Offered
                     });
                     let Some(open) = open else {

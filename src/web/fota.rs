@@ -81,7 +81,7 @@ pub async fn check(
                 let d = &device;
                 match protocol {
                     Some(Protocol::Omadm) | Some(Protocol::Both) => {
-                        let s = fota::register_pending(
+                        let s = fota::register_pending_in(
                             c,
                             d.id,
                             "omadm",
@@ -92,7 +92,7 @@ pub async fn check(
                         Ok(Ok(format!("/omadm?fota={}", s.id)))
                     }
                     Some(Protocol::Iota) => {
-                        let s = fota::register_pending(
+                        let s = fota::register_pending_in(
                             c,
                             d.id,
                             "iota",

@@ -3,6 +3,7 @@
 //! the final report.
 
 use mdm::auth::Role;
+use mdm::fota::FotaState;
 use mdm::omadm::syncml::Encoding;
 use mdm::sim::omadm_handset::{Fail, FotaOutcome, Handset};
 use mdm::sim::trace::Trace;
@@ -1047,4 +1048,63 @@ async fn a_repeated_success_report_changes_the_registry_only_once() {
         .await;
     assert_eq!(again.state, "succeeded");
     assert_eq!(app.with_conn(audits).await, 1);
+}
+
+/// Two writers on one session: the second waits for the first's commit and
+/// decides on the state it wrote, instead of overwriting it from a stale
+/// read (on PostgreSQL through the row lock, on SQLite through the write
+/// transaction).
+#[tokio::test]
+async fn a_session_changed_while_another_writer_holds_it_is_not_overwritten() {
+    let app = spawn_app().await;
+    let (device_id, _) = setup(&app, true).await;
+    let r = app
+        .client
+        .get(app.url("/fota/check"))
+        .header("x-device-id", "MEID:A1000012345678")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    let id = sessions(&app, device_id).await[0].id;
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let db = app.db.clone();
+    // The first writer reads the pending session and, before it writes,
+    // the second writer (the sweeper's move) starts.
+    let first = std::thread::spawn(move || {
+        let mut c = db.get().unwrap();
+        mdm::db::write(&mut c, |c| -> Result<(), mdm::fota::FotaError> {
+            let s = mdm::fota::session::get_for_update(c, id)?;
+            locked_tx.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            mdm::fota::session::advance_loaded(c, s, FotaState::Querying, "asked the device")?;
+            Ok(())
+        })
+        .unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let db = app.db.clone();
+    let second = std::thread::spawn(move || {
+        let mut c = db.get().unwrap();
+        mdm::fota::session::advance(&mut c, id, FotaState::Failed, "abandoned").unwrap();
+    });
+    first.join().unwrap();
+    second.join().unwrap();
+    let s = sessions(&app, device_id).await.remove(0);
+    assert_eq!(s.state, "failed");
+    let events = app
+        .with_conn(move |c| mdm::fota::session::events(c, id).unwrap())
+        .await;
+    let moves: Vec<_> = events
+        .iter()
+        .map(|e| (e.from_state.clone(), e.to_state.clone()))
+        .collect();
+    assert_eq!(
+        moves,
+        vec![
+            (None, "pending".to_string()),
+            (Some("pending".to_string()), "querying".to_string()),
+            (Some("querying".to_string()), "failed".to_string()),
+        ]
+    );
 }
