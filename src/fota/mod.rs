@@ -15,6 +15,11 @@ pub enum FotaError {
     NotFound(i64),
     #[error("FOTA session {id} is {from} and cannot become {to}")]
     Transition { id: i64, from: String, to: String },
+    /// Another request registered the device's open session at the same
+    /// moment (the database keeps one open session per device); asking
+    /// again finds it.
+    #[error("device {0} got an open FOTA session from a concurrent request")]
+    AlreadyOpen(i64),
     #[error("FOTA session {id} is not device {device}'s")]
     WrongDevice { id: i64, device: i64 },
     #[error("provisioning the features of the new firmware: {0}")]

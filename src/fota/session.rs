@@ -257,7 +257,14 @@ pub fn register_pending_in(
         let s: FotaSession = crate::native!(conn, |c| diesel::insert_into(fota_sessions::table)
             .values(row)
             .returning(FotaSession::as_returning())
-            .get_result(c))?;
+            .get_result(c))
+        .map_err(|e| {
+            if crate::db::is_unique_violation(&e) {
+                FotaError::AlreadyOpen(device_id)
+            } else {
+                e.into()
+            }
+        })?;
         event(
             conn,
             s.id,

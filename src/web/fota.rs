@@ -51,22 +51,15 @@ fn identify(state: &AppState, req: &HttpRequest, q: &CheckQuery) -> Result<Devic
     }
 }
 
-pub async fn check(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    q: web::Query<CheckQuery>,
-) -> HttpResponse {
-    let key = match identify(&state, &req, &q) {
-        Ok(k) => k,
-        Err(m) => {
-            tracing::warn!(reason = %m, "FOTA request refused");
-            return plain(actix_web::http::StatusCode::BAD_REQUEST, m);
-        }
-    };
-    let outcome = state
+/// The device lookup and the registration, in one transaction: on SQLite a
+/// read of its own would start (and pay for) a second one. `Ok(Err(_))` is
+/// a device whose protocol is unknown.
+async fn register(
+    state: &AppState,
+    key: DeviceKey,
+) -> Result<Result<String, String>, RegistryError> {
+    state
         .db
-        // One transaction for the lookup and the registration: on SQLite a
-        // read of its own would start (and pay for) a second one.
         .run(move |c| {
             crate::db::write(c, |c| -> Result<_, RegistryError> {
                 // Only the capability decides the branch; the profile is not read.
@@ -88,7 +81,7 @@ pub async fn check(
                             &d.firmware_version,
                             "client-initiated",
                         )
-                        .map_err(|e| RegistryError::Conflict(e.to_string()))?;
+                        .map_err(registration_error)?;
                         Ok(Ok(format!("/omadm?fota={}", s.id)))
                     }
                     Some(Protocol::Iota) => {
@@ -99,7 +92,7 @@ pub async fn check(
                             &d.firmware_version,
                             "client-initiated",
                         )
-                        .map_err(|e| RegistryError::Conflict(e.to_string()))?;
+                        .map_err(registration_error)?;
                         let pending = crate::iota::fota::register(c, d, s.id)
                             .map_err(|e| RegistryError::Conflict(e.to_string()))?;
                         Ok(Ok(format!(
@@ -115,7 +108,35 @@ pub async fn check(
                 }
             })
         })
-        .await;
+        .await
+}
+
+fn registration_error(e: crate::fota::FotaError) -> RegistryError {
+    match e {
+        crate::fota::FotaError::AlreadyOpen(_) => RegistryError::Duplicate(e.to_string()),
+        other => RegistryError::Conflict(other.to_string()),
+    }
+}
+
+pub async fn check(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<CheckQuery>,
+) -> HttpResponse {
+    let key = match identify(&state, &req, &q) {
+        Ok(k) => k,
+        Err(m) => {
+            tracing::warn!(reason = %m, "FOTA request refused");
+            return plain(actix_web::http::StatusCode::BAD_REQUEST, m);
+        }
+    };
+    let mut outcome = register(&state, key.clone()).await;
+    if let Err(RegistryError::Duplicate(m)) = &outcome {
+        // A second request of the same handset registered the open session
+        // first; this one now finds it.
+        tracing::info!(reason = %m, "FOTA request raced another; asking again");
+        outcome = register(&state, key).await;
+    }
     match outcome {
         Ok(Ok(path)) => {
             let base = super::omadm::base_url(&state, &req);

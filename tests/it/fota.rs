@@ -1108,3 +1108,28 @@ async fn a_session_changed_while_another_writer_holds_it_is_not_overwritten() {
         ]
     );
 }
+
+/// A handset (or its gateway) that asks the FOTA URL several times at once
+/// gets one open session, and every answer points at it.
+#[tokio::test]
+async fn simultaneous_requests_of_one_handset_register_one_session() {
+    let app = spawn_app().await;
+    let (device_id, _) = setup(&app, true).await;
+    let asks = (0..12).map(|_| {
+        app.client
+            .get(app.url("/fota/check"))
+            .header("x-device-id", "MEID:A1000012345678")
+            .send()
+    });
+    let answers = futures_util::future::join_all(asks).await;
+    let mut locations = std::collections::BTreeSet::new();
+    for r in answers {
+        let r = r.unwrap();
+        assert_eq!(r.status().as_u16(), 302);
+        locations.insert(r.headers()["location"].to_str().unwrap().to_string());
+    }
+    assert_eq!(locations.len(), 1, "{locations:?}");
+    let all = sessions(&app, device_id).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].state, "pending");
+}
