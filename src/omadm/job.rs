@@ -74,6 +74,10 @@ pub enum JobError {
     NoUpdate(String),
     #[error("the device already has a firmware update in progress (FOTA session {0})")]
     FotaBusy(i64),
+    /// The device's FOTA session was registered by another request (the
+    /// handset itself, say) at the same moment.
+    #[error("the device's firmware update was started by another request at the same moment")]
+    FotaStarted,
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]
@@ -157,7 +161,11 @@ pub fn notify(
                     "omadm",
                     &dev.firmware_version,
                     "network-initiated",
-                )?;
+                )
+                .map_err(|e| match e {
+                    crate::fota::FotaError::AlreadyOpen(_) => JobError::FotaStarted,
+                    other => other.into(),
+                })?;
                 if s.state() != crate::fota::FotaState::Pending {
                     return Err(JobError::FotaBusy(s.id));
                 }

@@ -43,17 +43,6 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = audit_events)]
-struct NewEvent<'a> {
-    at: i64,
-    actor: &'a str,
-    entity_kind: &'a str,
-    entity_id: i64,
-    action: &'a str,
-    detail: &'a str,
-}
-
 pub fn record(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -68,16 +57,19 @@ pub fn record(
     } else {
         detail.to_string()
     };
-    let row = NewEvent {
-        at: now_ms(),
-        actor: &actor,
-        entity_kind: kind.as_str(),
-        entity_id,
-        action,
-        detail: &detail,
-    };
+    // A tuple of columns, not a derived `Insertable` struct: diesel keeps
+    // no prepared statement for the struct's insert on PostgreSQL, and
+    // every firmware update and registry change writes one of these.
+    let row = (
+        audit_events::at.eq(now_ms()),
+        audit_events::actor.eq(&actor),
+        audit_events::entity_kind.eq(kind.as_str()),
+        audit_events::entity_id.eq(entity_id),
+        audit_events::action.eq(action),
+        audit_events::detail.eq(&detail),
+    );
     crate::native!(conn, |c| diesel::insert_into(audit_events::table)
-        .values(&row)
+        .values(row)
         .execute(c))?;
     Ok(())
 }

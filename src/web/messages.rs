@@ -297,7 +297,11 @@ async fn notify(
 fn is_user_error(e: &JobError) -> bool {
     matches!(
         e,
-        JobError::NoMdn | JobError::NoAccount | JobError::NoUpdate(_) | JobError::FotaBusy(_)
+        JobError::NoMdn
+            | JobError::NoAccount
+            | JobError::NoUpdate(_)
+            | JobError::FotaBusy(_)
+            | JobError::FotaStarted
     )
 }
 

@@ -210,7 +210,7 @@ pub async fn firmware_check(
             "success",
             "Your phone's software is up to date.",
         ),
-        Err(JobError::FotaBusy(_)) => flash(
+        Err(JobError::FotaBusy(_)) | Err(JobError::FotaStarted) => flash(
             &user.session,
             "success",
             "An update for your phone is already in progress.",
