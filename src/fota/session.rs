@@ -215,65 +215,63 @@ pub fn register_pending_in(
     from_version: &str,
     origin: &str,
 ) -> Result<FotaSession, FotaError> {
-    {
-        // Spelled out rather than `eq_any`, whose statement diesel never
-        // keeps prepared.
-        let state = fota_sessions::state;
-        let is_open = state
-            .eq(FotaState::Pending.as_str())
-            .or(state.eq(FotaState::Querying.as_str()))
-            .or(state.eq(FotaState::Offered.as_str()))
-            .or(state.eq(FotaState::Downloaded.as_str()));
-        let open: Option<FotaSession> = crate::native!(conn, |c| fota_sessions::table
-            .filter(fota_sessions::device_id.eq(device_id))
-            .filter(is_open)
-            .order(fota_sessions::id.desc())
-            .select(FotaSession::as_select())
-            .first(c)
-            .optional())?;
-        if let Some(s) = open {
-            let stale = matches!(s.state(), FotaState::Pending | FotaState::Querying)
-                && now_ms() - s.updated_at > ABANDONED_AFTER_MS;
-            if !stale {
-                return Ok(s);
-            }
-            // The device never came back to this one (e.g. it failed to authenticate).
-            advance(
-                conn,
-                s.id,
-                FotaState::Failed,
-                "abandoned: the device did not continue the session",
-            )?;
+    // Spelled out rather than `eq_any`, whose statement diesel never
+    // keeps prepared.
+    let state = fota_sessions::state;
+    let is_open = state
+        .eq(FotaState::Pending.as_str())
+        .or(state.eq(FotaState::Querying.as_str()))
+        .or(state.eq(FotaState::Offered.as_str()))
+        .or(state.eq(FotaState::Downloaded.as_str()));
+    let open: Option<FotaSession> = crate::native!(conn, |c| fota_sessions::table
+        .filter(fota_sessions::device_id.eq(device_id))
+        .filter(is_open)
+        .order(fota_sessions::id.desc())
+        .select(FotaSession::as_select())
+        .first(c)
+        .optional())?;
+    if let Some(s) = open {
+        let stale = matches!(s.state(), FotaState::Pending | FotaState::Querying)
+            && now_ms() - s.updated_at > ABANDONED_AFTER_MS;
+        if !stale {
+            return Ok(s);
         }
-        let now = now_ms();
-        let row = (
-            fota_sessions::device_id.eq(device_id),
-            fota_sessions::protocol.eq(protocol),
-            fota_sessions::state.eq(FotaState::Pending.as_str()),
-            fota_sessions::from_version.eq(from_version),
-            fota_sessions::created_at.eq(now),
-            fota_sessions::updated_at.eq(now),
-        );
-        let s: FotaSession = crate::native!(conn, |c| diesel::insert_into(fota_sessions::table)
-            .values(row)
-            .returning(FotaSession::as_returning())
-            .get_result(c))
-        .map_err(|e| {
-            if crate::db::is_unique_violation(&e) {
-                FotaError::AlreadyOpen(device_id)
-            } else {
-                e.into()
-            }
-        })?;
-        event(
+        // The device never came back to this one (e.g. it failed to authenticate).
+        advance(
             conn,
             s.id,
-            None,
-            FotaState::Pending,
-            &format!("{origin} over {protocol}"),
+            FotaState::Failed,
+            "abandoned: the device did not continue the session",
         )?;
-        Ok(s)
     }
+    let now = now_ms();
+    let row = (
+        fota_sessions::device_id.eq(device_id),
+        fota_sessions::protocol.eq(protocol),
+        fota_sessions::state.eq(FotaState::Pending.as_str()),
+        fota_sessions::from_version.eq(from_version),
+        fota_sessions::created_at.eq(now),
+        fota_sessions::updated_at.eq(now),
+    );
+    let s: FotaSession = crate::native!(conn, |c| diesel::insert_into(fota_sessions::table)
+        .values(row)
+        .returning(FotaSession::as_returning())
+        .get_result(c))
+    .map_err(|e| {
+        if crate::db::is_unique_violation(&e) {
+            FotaError::AlreadyOpen(device_id)
+        } else {
+            e.into()
+        }
+    })?;
+    event(
+        conn,
+        s.id,
+        None,
+        FotaState::Pending,
+        &format!("{origin} over {protocol}"),
+    )?;
+    Ok(s)
 }
 
 /// Moves a session to a new state if the machine allows it.

@@ -78,6 +78,17 @@ async fn device(app: &TestApp, token: &str, id: i64) -> Value {
         .await
 }
 
+/// The handset's request to the FOTA URL, identified by the (trusted)
+/// gateway's header.
+async fn ask_fota_url(app: &TestApp, dev_id: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/fota/check"))
+        .header("x-device-id", dev_id)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn sessions(app: &TestApp, device_id: i64) -> Vec<mdm::fota::FotaSession> {
     app.with_conn(move |c| mdm::fota::session::for_device(c, device_id, 10).unwrap())
         .await
@@ -262,13 +273,7 @@ async fn wrong_credentials_unknown_devices_and_bad_messages_are_refused() {
     assert_eq!(s.state, "pending", "nothing happened past the redirect");
 
     // Unknown device at the FOTA URL.
-    let r = app
-        .client
-        .get(app.url("/fota/check"))
-        .header("x-device-id", "MEID:A1000099999999")
-        .send()
-        .await
-        .unwrap();
+    let r = ask_fota_url(&app, "MEID:A1000099999999").await;
     assert_eq!(r.status().as_u16(), 404);
     // Malformed and oversized SyncML.
     let r = app
@@ -476,13 +481,7 @@ async fn offer_with_limit(max: u32) -> Vec<mdm::omadm::syncml::Message> {
     use mdm::omadm::syncml::*;
     let app = spawn_app().await;
     setup(&app, true).await;
-    let r = app
-        .client
-        .get(app.url("/fota/check"))
-        .header("x-device-id", "MEID:A1000012345678")
-        .send()
-        .await
-        .unwrap();
+    let r = ask_fota_url(&app, "MEID:A1000012345678").await;
     let mut url = r.headers()["location"].to_str().unwrap().to_string();
     let nonce = app
         .with_conn(|c| {
@@ -730,15 +729,10 @@ async fn the_x_syncml_hmac_header_authenticates_a_message_and_a_bad_mac_is_refus
 async fn an_abandoned_pending_session_is_closed_when_the_device_asks_again() {
     let app = spawn_app().await;
     let (device_id, _) = setup(&app, true).await;
-    let ask = || {
-        app.client
-            .get(app.url("/fota/check"))
-            .header("x-device-id", "MEID:A1000012345678")
-            .send()
-    };
-    assert_eq!(ask().await.unwrap().status().as_u16(), 302);
+    let ask = || ask_fota_url(&app, "MEID:A1000012345678");
+    assert_eq!(ask().await.status().as_u16(), 302);
     // Asking again at once reuses the open session.
-    assert_eq!(ask().await.unwrap().status().as_u16(), 302);
+    assert_eq!(ask().await.status().as_u16(), 302);
     assert_eq!(sessions(&app, device_id).await.len(), 1);
     // An hour later it counts as abandoned.
     app.with_conn(|c| {
@@ -750,7 +744,7 @@ async fn an_abandoned_pending_session_is_closed_when_the_device_asks_again() {
             .unwrap();
     })
     .await;
-    assert_eq!(ask().await.unwrap().status().as_u16(), 302);
+    assert_eq!(ask().await.status().as_u16(), 302);
     let all = sessions(&app, device_id).await;
     assert_eq!(all.len(), 2);
     assert_eq!(
@@ -764,13 +758,7 @@ async fn an_abandoned_pending_session_is_closed_when_the_device_asks_again() {
 async fn the_server_sweeps_abandoned_sessions_on_its_timer() {
     let app = spawn_app_with(|c| c.sweep_interval_secs = 1).await;
     let (device_id, _) = setup(&app, true).await;
-    let r = app
-        .client
-        .get(app.url("/fota/check"))
-        .header("x-device-id", "MEID:A1000012345678")
-        .send()
-        .await
-        .unwrap();
+    let r = ask_fota_url(&app, "MEID:A1000012345678").await;
     assert_eq!(r.status().as_u16(), 302);
     // Fresh: the sweeper leaves it alone.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
@@ -1058,13 +1046,7 @@ async fn a_repeated_success_report_changes_the_registry_only_once() {
 async fn a_session_changed_while_another_writer_holds_it_is_not_overwritten() {
     let app = spawn_app().await;
     let (device_id, _) = setup(&app, true).await;
-    let r = app
-        .client
-        .get(app.url("/fota/check"))
-        .header("x-device-id", "MEID:A1000012345678")
-        .send()
-        .await
-        .unwrap();
+    let r = ask_fota_url(&app, "MEID:A1000012345678").await;
     assert_eq!(r.status().as_u16(), 302);
     let id = sessions(&app, device_id).await[0].id;
     let (locked_tx, locked_rx) = std::sync::mpsc::channel();
@@ -1115,16 +1097,10 @@ async fn a_session_changed_while_another_writer_holds_it_is_not_overwritten() {
 async fn simultaneous_requests_of_one_handset_register_one_session() {
     let app = spawn_app().await;
     let (device_id, _) = setup(&app, true).await;
-    let asks = (0..12).map(|_| {
-        app.client
-            .get(app.url("/fota/check"))
-            .header("x-device-id", "MEID:A1000012345678")
-            .send()
-    });
+    let asks = (0..12).map(|_| ask_fota_url(&app, "MEID:A1000012345678"));
     let answers = futures_util::future::join_all(asks).await;
     let mut locations = std::collections::BTreeSet::new();
     for r in answers {
-        let r = r.unwrap();
         assert_eq!(r.status().as_u16(), 302);
         locations.insert(r.headers()["location"].to_str().unwrap().to_string());
     }
