@@ -827,7 +827,22 @@ fn plan(
     if state.planned_fota == Some(fid) {
         return Ok(());
     }
-    let session = fota::get_for_update(conn, fid)?;
+    // The session comes from the request's URL (the FOTA redirect) or the
+    // DM session: one that is gone, or is another device's, is not this
+    // handset's to drive.
+    let session = match fota::get_for_update(conn, fid) {
+        Ok(s) if s.device_id == device.id => s,
+        Ok(_) | Err(crate::fota::FotaError::NotFound(_)) => {
+            tracing::warn!(
+                device = device.id,
+                fota_session = fid,
+                "OMA-DM message names a FOTA session that is not the device's; ignored"
+            );
+            state.fota = None;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     match session.state() {
         FotaState::Pending => {
             state.queue.push(Pending::Get(vec![

@@ -1109,3 +1109,70 @@ async fn simultaneous_requests_of_one_handset_register_one_session() {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].state, "pending");
 }
+
+/// A handset that names another device's FOTA session (or one that does
+/// not exist) in the DM URL drives nothing: the other session stays as it
+/// was, and this handset is not asked for its make, model and version.
+#[tokio::test]
+async fn a_dm_session_cannot_drive_another_devices_fota_session() {
+    use mdm::omadm::syncml::*;
+    let app = spawn_app().await;
+    let (_, token) = setup(&app, true).await;
+    let other: Value = app
+        .api(Method::POST, "/devices", &token)
+        .json(&json!({"meid": "A1000012340000", "make": "Samsung", "model": "SCH-U960", "firmware_version": "U960.05"}))
+        .send_json()
+        .await;
+    let other_id = other["id"].as_i64().unwrap();
+    let theirs = app
+        .with_conn(move |c| {
+            mdm::fota::session::register_pending(c, other_id, "omadm", "U960.05", "test").unwrap()
+        })
+        .await;
+    let alert = Command::Alert(Alert {
+        cmd_id: 1,
+        data: 1201,
+        correlator: None,
+        items: vec![],
+    });
+    for (session, hint) in [("8", theirs.id), ("9", 999_999)] {
+        // Each authentication rolls the nonce.
+        let nonce = app
+            .with_conn(|c| {
+                mdm::omadm::account::get(c, 1)
+                    .unwrap()
+                    .unwrap()
+                    .client_nonce_bytes()
+            })
+            .await;
+        let cred = Cred {
+            format: Some("b64".into()),
+            auth_type: "syncml:auth-md5".into(),
+            data: mdm::omadm::auth::md5_digest("MEID:A1000012345678", PASSWORD, &nonce).to_vec(),
+        };
+        let reply = post_dm(
+            &app,
+            &app.url(&format!("/omadm?fota={hint}")),
+            &dm_message(session, 1, 10_000, Some(cred), vec![alert.clone()]),
+        )
+        .await;
+        let header = reply.body.commands.iter().find_map(|c| match c {
+            Command::Status(s) if s.cmd_ref == 0 => Some(s.data),
+            _ => None,
+        });
+        assert_eq!(header, Some(212), "authenticated");
+        assert!(
+            !reply
+                .body
+                .commands
+                .iter()
+                .any(|c| matches!(c, Command::Get(_))),
+            "no make-model-version query for a session that is not the device's"
+        );
+    }
+    let s = app
+        .with_conn(move |c| mdm::fota::session::get(c, theirs.id).unwrap())
+        .await;
+    assert_eq!(s.state, "pending");
+    assert!(sessions(&app, 1).await.is_empty());
+}
