@@ -390,6 +390,28 @@ async fn the_cli_sets_credentials_and_runs_the_simulated_handset() {
     crate::common::drop_database(pg);
 }
 
+/// The nonce the server gave the test device (account 1) for its next
+/// authentication.
+async fn client_nonce(app: &TestApp) -> Vec<u8> {
+    app.with_conn(|c| {
+        mdm::omadm::account::get(c, 1)
+            .unwrap()
+            .unwrap()
+            .client_nonce_bytes()
+    })
+    .await
+}
+
+/// The test device's `syncml:auth-md5` credentials for its next message.
+async fn md5_cred(app: &TestApp) -> mdm::omadm::syncml::Cred {
+    let nonce = client_nonce(app).await;
+    mdm::omadm::syncml::Cred {
+        format: Some("b64".into()),
+        auth_type: "syncml:auth-md5".into(),
+        data: mdm::omadm::auth::md5_digest("MEID:A1000012345678", PASSWORD, &nonce).to_vec(),
+    }
+}
+
 /// Sends one DM message as the handset would and decodes the answer.
 async fn post_dm(
     app: &TestApp,
@@ -483,19 +505,7 @@ async fn offer_with_limit(max: u32) -> Vec<mdm::omadm::syncml::Message> {
     setup(&app, true).await;
     let r = ask_fota_url(&app, "MEID:A1000012345678").await;
     let mut url = r.headers()["location"].to_str().unwrap().to_string();
-    let nonce = app
-        .with_conn(|c| {
-            mdm::omadm::account::get(c, 1)
-                .unwrap()
-                .unwrap()
-                .client_nonce_bytes()
-        })
-        .await;
-    let cred = Cred {
-        format: Some("b64".into()),
-        auth_type: "syncml:auth-md5".into(),
-        data: mdm::omadm::auth::md5_digest("MEID:A1000012345678", PASSWORD, &nonce).to_vec(),
-    };
+    let cred = md5_cred(&app).await;
     let alert = Command::Alert(Alert {
         cmd_id: 1,
         data: 1201,
@@ -676,14 +686,7 @@ async fn the_x_syncml_hmac_header_authenticates_a_message_and_a_bad_mac_is_refus
     use mdm::omadm::syncml::*;
     let app = spawn_app().await;
     setup(&app, false).await;
-    let nonce = app
-        .with_conn(|c| {
-            mdm::omadm::account::get(c, 1)
-                .unwrap()
-                .unwrap()
-                .client_nonce_bytes()
-        })
-        .await;
+    let nonce = client_nonce(&app).await;
     let alert = Command::Alert(Alert {
         cmd_id: 1,
         data: 1201,
@@ -1137,19 +1140,7 @@ async fn a_dm_session_cannot_drive_another_devices_fota_session() {
     });
     for (session, hint) in [("8", theirs.id), ("9", 999_999)] {
         // Each authentication rolls the nonce.
-        let nonce = app
-            .with_conn(|c| {
-                mdm::omadm::account::get(c, 1)
-                    .unwrap()
-                    .unwrap()
-                    .client_nonce_bytes()
-            })
-            .await;
-        let cred = Cred {
-            format: Some("b64".into()),
-            auth_type: "syncml:auth-md5".into(),
-            data: mdm::omadm::auth::md5_digest("MEID:A1000012345678", PASSWORD, &nonce).to_vec(),
-        };
+        let cred = md5_cred(&app).await;
         let reply = post_dm(
             &app,
             &app.url(&format!("/omadm?fota={hint}")),
