@@ -356,10 +356,13 @@ fn query_answered(
         )?;
         return Ok(reply);
     };
+    // The session token (hex) is the correlator offer() records below, so
+    // it keys the install notification.
     let href = format!(
-        "{}/dl/{}/dd?fota={fid}",
+        "{}/dl/{}/dd?fota={fid}&key={}",
         base_url.trim_end_matches('/'),
-        p.id
+        p.id,
+        s.token
     );
     let session = fota::get_for_update(conn, fid)?;
     fota::offer(conn, session, p.id, &p.to_version, &s.token)?;

@@ -879,7 +879,10 @@ fn plan(
                 }
                 Some(p) => {
                     let correlator = B64.encode(auth::new_nonce()).replace(['+', '/', '='], "");
-                    let url = format!("{}/dl/{}/dd?fota={fid}", cfg.base_url, p.id);
+                    let url = format!(
+                        "{}/dl/{}/dd?fota={fid}&key={correlator}",
+                        cfg.base_url, p.id
+                    );
                     let split = crate::registry::capability::for_device(conn, &make, &model, &fw)?
                         .is_some_and(|c| c.feature_list().contains(&FUMO_SPLIT_FEATURE));
                     let node = if split {

@@ -482,6 +482,27 @@ async fn download(
 struct FotaParam {
     /// The FOTA session the download belongs to, when a session offered it.
     fota: Option<i64>,
+    /// The session's correlator, which only the offered handset was told:
+    /// session ids are sequential, so the id alone would let anyone move a
+    /// stranger's session with a forged install notification.
+    key: Option<String>,
+}
+
+impl FotaParam {
+    /// The query that carries the session from the descriptor to its
+    /// installNotifyURI.
+    fn to_query(&self) -> String {
+        let Some(f) = self.fota else {
+            return String::new();
+        };
+        match &self.key {
+            Some(k) => format!(
+                "?fota={f}&key={}",
+                url::form_urlencoded::byte_serialize(k.as_bytes()).collect::<String>()
+            ),
+            None => format!("?fota={f}"),
+        }
+    }
 }
 
 async fn descriptor(
@@ -492,7 +513,7 @@ async fn descriptor(
 ) -> Result<HttpResponse, WebError> {
     let p = downloadable(&state, path.into_inner()).await?;
     let base = super::omadm::base_url(&state, &req);
-    let session = q.fota.map(|f| format!("?fota={f}")).unwrap_or_default();
+    let session = q.to_query();
     let dd = Descriptor {
         name: p.name.clone(),
         vendor: p.make.clone(),
@@ -518,7 +539,7 @@ async fn install_notify(
     body: web::Bytes,
 ) -> HttpResponse {
     let id = path.into_inner();
-    let fota_id = q.fota;
+    let FotaParam { fota: fota_id, key } = q.into_inner();
     let text = String::from_utf8_lossy(&body[..body.len().min(1024)]).into_owned();
     let status = match install_status::parse(&text) {
         Ok(s) => s,
@@ -541,7 +562,9 @@ async fn install_notify(
                 if let Some(f) = fota_id {
                     // The download status of step 10 must name a session that was offered this package.
                     let open = crate::fota::session::get_for_update(c, f).ok().filter(|s| {
-                        s.package_id == Some(id) && s.state() == crate::fota::FotaState::Offered
+                        s.package_id == Some(id)
+                            && s.state() == crate::fota::FotaState::Offered
+                            && key_matches(s.correlator.as_deref(), key.as_deref())
                     });
                     let Some(open) = open else {
                         return Err(FirmwareError::NotFound(format!(
@@ -583,6 +606,16 @@ async fn install_notify(
                 .content_type("text/plain")
                 .body("try again later")
         }
+    }
+}
+
+/// Whether the notification's key is the session's correlator. A session
+/// without one was never offered, so nothing matches it.
+fn key_matches(correlator: Option<&str>, key: Option<&str>) -> bool {
+    use subtle::ConstantTimeEq;
+    match (correlator, key) {
+        (Some(c), Some(k)) => bool::from(c.as_bytes().ct_eq(k.as_bytes())),
+        _ => false,
     }
 }
 

@@ -1167,3 +1167,72 @@ async fn a_dm_session_cannot_drive_another_devices_fota_session() {
     assert_eq!(s.state, "pending");
     assert!(sessions(&app, 1).await.is_empty());
 }
+
+/// Session ids are sequential, so the install notification that moves a
+/// session must also carry the session's correlator, which only the offered
+/// handset learnt (through the descriptor's installNotifyURI). A forged
+/// notification moves nothing.
+#[tokio::test]
+async fn an_install_notification_moves_a_session_only_with_its_key() {
+    let app = spawn_app().await;
+    let (device_id, _) = setup(&app, true).await;
+    let (fid, pid) = app
+        .with_conn(move |c| {
+            let p = mdm::firmware::package::find_update(c, "Samsung", "SCH-U960", "U960.05")
+                .unwrap()
+                .unwrap();
+            let s = mdm::fota::session::register_pending(c, device_id, "omadm", "U960.05", "test")
+                .unwrap();
+            let s = mdm::fota::session::advance(c, s.id, FotaState::Querying, "asked").unwrap();
+            let s =
+                mdm::fota::session::offer(c, s, p.id, &p.to_version, "k3y-Of-This-offer").unwrap();
+            (s.id, p.id)
+        })
+        .await;
+    let notify = |query: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url(&format!("/dl/{pid}/notify{query}")))
+                .body("900 Success")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(notify(format!("?fota={fid}")).await, 404);
+    assert_eq!(
+        notify(format!("?fota={fid}&key=k3y-Of-This-offeR")).await,
+        404
+    );
+    assert_eq!(notify(format!("?fota={fid}&key=")).await, 404);
+    assert_eq!(sessions(&app, device_id).await[0].state, "offered");
+    // The descriptor passes the key on to its installNotifyURI.
+    let dd = app
+        .client
+        .get(app.url(&format!("/dl/{pid}/dd?fota={fid}&key=k3y-Of-This-offer")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let uri = dd
+        .split("<installNotifyURI>")
+        .nth(1)
+        .and_then(|r| r.split("</installNotifyURI>").next())
+        .unwrap()
+        .to_string();
+    assert!(
+        uri.ends_with(&format!(
+            "/dl/{pid}/notify?fota={fid}&amp;key=k3y-Of-This-offer"
+        )),
+        "{uri}"
+    );
+    let query = uri.replace("&amp;", "&");
+    let query = &query[query.find('?').unwrap()..];
+    assert_eq!(notify(query.to_string()).await, 200);
+    assert_eq!(sessions(&app, device_id).await[0].state, "downloaded");
+}
