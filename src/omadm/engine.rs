@@ -359,10 +359,7 @@ pub fn handle(
             }
         }
         if state.fota.is_none() {
-            state.fota = match incoming.fota_hint {
-                Some(f) => Some(f),
-                None => open_fota(conn, device.id)?,
-            };
+            state.fota = incoming.fota_hint;
         }
 
         let mut statuses = Vec::new();
@@ -383,6 +380,11 @@ pub fn handle(
             )?);
         }
         apply_reported(conn, &device, &reported)?;
+        // Looked up only now: a final report (Generic Alert) finds its own
+        // session, and no command before the plan needs the open one.
+        if state.fota.is_none() {
+            state.fota = open_fota(conn, device.id)?;
+        }
         plan(conn, cfg, &device, &mut state, &reported)?;
         finish_job(conn, &mut state)?;
 
@@ -764,11 +766,14 @@ fn generic_alert(
             correlator: s.correlator.clone().unwrap_or_default(),
         });
         state.fota = Some(s.id);
+        // Past its offer: the plan has nothing to ask (nor to read again).
+        state.planned_fota = Some(s.id);
         return Ok(200);
     }
     let id = s.id;
     fota::finish_loaded(conn, s, device, code, &format!("FUMO result {code}"))?;
     state.fota = Some(id);
+    state.planned_fota = Some(id);
     Ok(200)
 }
 
