@@ -127,26 +127,6 @@ pub struct FotaEvent {
     pub detail: String,
 }
 
-fn event(
-    conn: &mut DbConnection,
-    id: i64,
-    from: Option<FotaState>,
-    to: FotaState,
-    detail: &str,
-) -> QueryResult<()> {
-    let row = (
-        fota_events::fota_session_id.eq(id),
-        fota_events::at.eq(now_ms()),
-        fota_events::from_state.eq(from.map(|s| s.as_str())),
-        fota_events::to_state.eq(to.as_str()),
-        fota_events::detail.eq(detail),
-    );
-    crate::native!(conn, |c| diesel::insert_into(fota_events::table)
-        .values(row)
-        .execute(c))
-    .map(|_| ())
-}
-
 pub fn get(conn: &mut DbConnection, id: i64) -> Result<FotaSession, FotaError> {
     crate::native!(conn, |c| fota_sessions::table
         .find(id)
@@ -250,6 +230,8 @@ pub fn register_pending_in(
         fota_sessions::protocol.eq(protocol),
         fota_sessions::state.eq(FotaState::Pending.as_str()),
         fota_sessions::from_version.eq(from_version),
+        // The creation event (a trigger) records this as its detail.
+        fota_sessions::detail.eq(format!("{origin} over {protocol}")),
         fota_sessions::created_at.eq(now),
         fota_sessions::updated_at.eq(now),
     );
@@ -264,13 +246,6 @@ pub fn register_pending_in(
             e.into()
         }
     })?;
-    event(
-        conn,
-        s.id,
-        None,
-        FotaState::Pending,
-        &format!("{origin} over {protocol}"),
-    )?;
     Ok(s)
 }
 
@@ -312,8 +287,8 @@ pub fn advance_loaded(
         updated_at: now_ms(),
         ..s
     };
+    // The event is the database's: a trigger records every state change.
     save(conn, &s)?;
-    event(conn, s.id, Some(from), to, detail)?;
     Ok(s)
 }
 

@@ -1236,3 +1236,52 @@ async fn an_install_notification_moves_a_session_only_with_its_key() {
     assert_eq!(notify(query.to_string()).await, 200);
     assert_eq!(sessions(&app, device_id).await[0].state, "downloaded");
 }
+
+/// The database records every creation and state change of a FOTA session,
+/// whoever makes it: here an operator's plain SQL. A write that leaves the
+/// state as it was records nothing.
+#[tokio::test]
+async fn every_state_change_is_recorded_even_one_made_outside_the_platform() {
+    use diesel::prelude::*;
+    use mdm::db::schema::fota_sessions;
+    let app = spawn_app().await;
+    let (device_id, _) = setup(&app, true).await;
+    let r = ask_fota_url(&app, "MEID:A1000012345678").await;
+    assert_eq!(r.status().as_u16(), 302);
+    let id = sessions(&app, device_id).await[0].id;
+    let events = app
+        .with_conn(move |c| {
+            diesel::update(fota_sessions::table.find(id))
+                .set(fota_sessions::updated_at.eq(12_345))
+                .execute(c)
+                .unwrap();
+            diesel::update(fota_sessions::table.find(id))
+                .set((
+                    fota_sessions::state.eq("cancelled"),
+                    fota_sessions::detail.eq("closed by hand"),
+                    fota_sessions::updated_at.eq(67_890),
+                ))
+                .execute(c)
+                .unwrap();
+            mdm::fota::session::events(c, id).unwrap()
+        })
+        .await;
+    let seen: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e.from_state.as_deref(),
+                e.to_state.as_str(),
+                e.detail.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (None, "pending", "client-initiated over omadm"),
+            (Some("pending"), "cancelled", "closed by hand"),
+        ]
+    );
+    assert_eq!(events[1].at, 67_890);
+}

@@ -1,0 +1,2 @@
+DROP TRIGGER fota_session_moved;
+DROP TRIGGER fota_session_created;
