@@ -380,6 +380,16 @@ pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
     )
 }
 
+pub fn is_foreign_key_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            _
+        )
+    )
+}
+
 impl Db {
     /// Pool occupancy for the dashboard.
     pub fn pool_state(&self) -> String {

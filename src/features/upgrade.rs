@@ -28,14 +28,12 @@ use crate::registry::{profile, Actor};
 /// The channel recorded on these changes and in their detail records.
 pub const CHANNEL: &str = "firmware-update";
 
-fn features_of(
-    conn: &mut DbConnection,
-    d: &Device,
-    version: &str,
-) -> QueryResult<BTreeSet<String>> {
-    Ok(capability::for_device(conn, &d.make, &d.model, version)?
+fn features_of(entries: &[capability::Capability], version: &str) -> BTreeSet<String> {
+    entries
+        .iter()
+        .find(|c| c.covers(version))
         .map(|c| c.feature_list().into_iter().map(str::to_string).collect())
-        .unwrap_or_default())
+        .unwrap_or_default()
 }
 
 /// Queues the catalogue features the new firmware adds that the line does
@@ -49,8 +47,9 @@ pub fn queue_added_features(
     let Some(pid) = d.profile_id else {
         return Ok(Vec::new());
     };
-    let before = features_of(conn, d, from_version)?;
-    let after = features_of(conn, d, to_version)?;
+    let entries = capability::for_model(conn, &d.make, &d.model)?;
+    let before = features_of(&entries, from_version);
+    let after = features_of(&entries, to_version);
     if after.is_subset(&before) {
         // The usual case: the update adds no capability.
         return Ok(Vec::new());

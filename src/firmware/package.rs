@@ -416,7 +416,6 @@ pub fn record_install(
     text: &str,
     remote: &str,
 ) -> Result<(), FirmwareError> {
-    get(conn, package_id)?;
     let row = (
         install_notifications::package_id.eq(package_id),
         install_notifications::status_code.eq(i32::from(code)),
@@ -424,9 +423,17 @@ pub fn record_install(
         install_notifications::remote.eq(remote),
         install_notifications::at.eq(now_ms()),
     );
+    // The foreign key answers "no such package" without a read of its own.
     crate::native!(conn, |c| diesel::insert_into(install_notifications::table)
         .values(row)
-        .execute(c))?;
+        .execute(c))
+    .map_err(|e| {
+        if crate::db::is_foreign_key_violation(&e) {
+            FirmwareError::NotFound(format!("package {package_id}"))
+        } else {
+            e.into()
+        }
+    })?;
     Ok(())
 }
 

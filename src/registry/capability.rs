@@ -67,6 +67,11 @@ pub struct Capability {
 }
 
 impl Capability {
+    /// Whether this entry applies to firmware version `fw`.
+    pub fn covers(&self, fw: &str) -> bool {
+        version::in_range(fw, self.version_min.as_deref(), self.version_max.as_deref())
+    }
+
     pub fn protocol(&self) -> Protocol {
         Protocol::parse(&self.protocol).unwrap_or(Protocol::Omadm)
     }
@@ -318,14 +323,18 @@ pub fn for_device(
     model: &str,
     fw: &str,
 ) -> QueryResult<Option<Capability>> {
-    let entries: Vec<Capability> = crate::native!(conn, |c| capabilities::table
+    Ok(for_model(conn, make, model)?
+        .into_iter()
+        .find(|c| c.covers(fw)))
+}
+
+/// Every entry of a make and model, for callers that compare versions.
+pub fn for_model(conn: &mut DbConnection, make: &str, model: &str) -> QueryResult<Vec<Capability>> {
+    crate::native!(conn, |c| capabilities::table
         .filter(capabilities::make.eq(make))
         .filter(capabilities::model.eq(model))
         .select(Capability::as_select())
-        .load(c))?;
-    Ok(entries
-        .into_iter()
-        .find(|c| version::in_range(fw, c.version_min.as_deref(), c.version_max.as_deref())))
+        .load(c))
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
