@@ -145,6 +145,7 @@ diesel::table! {
 
 diesel::joinable!(devices -> profiles (profile_id));
 diesel::allow_tables_to_appear_in_same_query!(profiles, devices);
+diesel::allow_tables_to_appear_in_same_query!(devices, dm_sessions);
 
 diesel::table! {
     firmware_packages (id) {

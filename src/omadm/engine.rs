@@ -233,6 +233,47 @@ struct SessionRow {
     state: String,
 }
 
+/// The device a message comes from and its DM session's stored state. A
+/// DevId naming the device's MEID or ESN reads both in one statement (every
+/// message of every session starts here); other DevIds, and an ESN that is
+/// only a pseudo-ESN, go through the registry's lookup.
+fn device_and_session(
+    conn: &mut DbConnection,
+    key: &DeviceKey,
+    session_id: &str,
+) -> Result<(Device, Option<SessionRow>), EngineError> {
+    macro_rules! joined {
+        ($filter:expr) => {
+            crate::native!(conn, |c| devices::table
+                .left_join(
+                    dm_sessions::table.on(dm_sessions::device_id
+                        .eq(devices::id)
+                        .and(dm_sessions::session_id.eq(session_id))),
+                )
+                .filter($filter)
+                .select((Device::as_select(), Option::<SessionRow>::as_select()))
+                .first::<(Device, Option<SessionRow>)>(c)
+                .optional())
+        };
+    }
+    let found = match key {
+        DeviceKey::Meid(m) => joined!(devices::meid.eq(m.to_hex()))?,
+        DeviceKey::Esn(e) => joined!(devices::esn.eq(e.to_hex()))?,
+        DeviceKey::Mdn(_) => None,
+    };
+    if let Some(found) = found {
+        return Ok(found);
+    }
+    let device = lookup::find(conn, key)?;
+    let session_key = format!("{}:{session_id}", device.id);
+    let row = crate::native!(conn, |c| dm_sessions::table
+        .find(&session_key)
+        .select(SessionRow::as_select())
+        .first(c)
+        .optional())?;
+    Ok((device, row))
+}
+
 /// Handles one client message and returns the server's message.
 pub fn handle(
     conn: &mut DbConnection,
@@ -251,23 +292,18 @@ pub fn handle(
     // The device is read inside the message's transaction: on SQLite a read
     // of its own would start (and pay for) a second transaction.
     crate::db::write(conn, |conn| {
-        let device = match lookup::find(conn, &key) {
-            Ok(d) => d,
-            Err(RegistryError::NotFound(_)) => {
+        let (device, mut row) = match device_and_session(conn, &key, &req.hdr.session_id) {
+            Ok(found) => found,
+            Err(EngineError::Registry(RegistryError::NotFound(_))) => {
                 tracing::warn!(dev_id = %req.hdr.source, "OMA-DM message from an unknown device");
                 return Ok(Outcome {
                     reply: header_only(req, cfg, 403, None),
                     device_id: None,
                 });
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
         let session_key = format!("{}:{}", device.id, req.hdr.session_id);
-        let mut row: Option<SessionRow> = crate::native!(conn, |c| dm_sessions::table
-            .find(&session_key)
-            .select(SessionRow::as_select())
-            .first(c)
-            .optional())?;
         // Handsets reuse their 16-bit SessionIDs: a message 1 (or a session
         // idle for half an hour) starts a new session, which must
         // authenticate afresh; the rotated nonce defeats a replayed package 1.

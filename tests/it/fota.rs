@@ -1285,3 +1285,74 @@ async fn every_state_change_is_recorded_even_one_made_outside_the_platform() {
     );
     assert_eq!(events[1].at, 67_890);
 }
+
+/// A DM message names its device by ESN as well as by MEID: an ESN-only
+/// handset is found by its ESN and continues its session without
+/// authenticating again; an MEID handset that gives its pseudo-ESN is found
+/// through it; an ESN nobody has is refused.
+#[tokio::test]
+async fn dm_messages_find_their_device_by_esn_and_by_pseudo_esn() {
+    use mdm::omadm::syncml::*;
+    let app = spawn_app().await;
+    let (meid_device, token) = setup(&app, false).await;
+    let esn_only: Value = app
+        .api(Method::POST, "/devices", &token)
+        .json(&json!({"esn": "9F100001", "make": "Samsung", "model": "SCH-U960", "firmware_version": "U960.05"}))
+        .send_json()
+        .await;
+    let esn_device = esn_only["id"].as_i64().unwrap();
+    let nonce = app
+        .with_conn(move |c| {
+            mdm::omadm::account::set(
+                c,
+                &mdm::registry::Actor::System("test"),
+                esn_device,
+                "mdm",
+                "ESN:9F100001",
+                "esn-secret-1",
+                "server-secret-2",
+            )
+            .unwrap();
+            mdm::omadm::account::get(c, esn_device)
+                .unwrap()
+                .unwrap()
+                .client_nonce_bytes()
+        })
+        .await;
+    let url = app.url("/omadm");
+    let from = |dev_id: &str, session: &str, msg_id: u32, cred: Option<Cred>| {
+        let mut m = dm_message(session, msg_id, 10_000, cred, Vec::new());
+        m.hdr.source = dev_id.into();
+        m
+    };
+    let hdr_status = |m: &Message| match &m.body.commands[0] {
+        Command::Status(s) => s.data,
+        other => panic!("{other:?}"),
+    };
+    let cred = Cred {
+        format: Some("b64".into()),
+        auth_type: "syncml:auth-md5".into(),
+        data: mdm::omadm::auth::md5_digest("ESN:9F100001", "esn-secret-1", &nonce).to_vec(),
+    };
+    let first = post_dm(&app, &url, &from("ESN:9F100001", "7", 1, Some(cred))).await;
+    assert_eq!(hdr_status(&first), 212);
+    let second = post_dm(&app, &url, &from("ESN:9F100001", "7", 2, None)).await;
+    assert_eq!(
+        hdr_status(&second),
+        200,
+        "the stored session is authenticated"
+    );
+
+    let pesn = app
+        .with_conn(move |c| mdm::registry::device::get(c, meid_device).unwrap().pesn)
+        .await
+        .unwrap();
+    let by_pesn = post_dm(&app, &url, &from(&format!("ESN:{pesn}"), "8", 1, None)).await;
+    assert_eq!(
+        hdr_status(&by_pesn),
+        407,
+        "found, and asked for credentials"
+    );
+    let unknown = post_dm(&app, &url, &from("ESN:9F1000FF", "9", 1, None)).await;
+    assert_eq!(hdr_status(&unknown), 403);
+}
