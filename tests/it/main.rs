@@ -11,5 +11,6 @@ mod fota;
 mod import;
 mod iota;
 mod messaging;
+mod migrations;
 mod portal;
 mod purge;
