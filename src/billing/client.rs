@@ -47,6 +47,19 @@ impl BillingClient {
         })
     }
 
+    /// The gateway's host and port, for screens: never the whole URL, which
+    /// may carry credentials.
+    pub fn host(&self) -> String {
+        match (
+            self.endpoint.host_str(),
+            self.endpoint.port_or_known_default(),
+        ) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => String::new(),
+        }
+    }
+
     /// Sends `order` under `idempotency_key` until the gateway gives a
     /// definite answer or the attempts run out. Call again with the same key
     /// after an error: the gateway answers a key it has seen as it did before.

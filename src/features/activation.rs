@@ -387,3 +387,52 @@ pub async fn provision(
     let id = accepted.step.activation.id;
     db.run(move |c| complete(c, id, &answer, &actor)).await
 }
+
+/// How the billing gateway has been answering, for the operators' dashboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BillingAnswers {
+    pub provisioned: i64,
+    pub refused: i64,
+    pub unreachable: i64,
+    /// Sent to the gateway and not answered yet.
+    pub waiting: i64,
+    /// Whether the latest change the gateway was asked about got no answer:
+    /// the gateway is down now, not merely once in the period.
+    pub latest_unreachable: bool,
+}
+
+/// The gateway's answers to changes last moved since `since` (UTC ms).
+pub fn billing_answers(conn: &mut DbConnection, since: i64) -> QueryResult<BillingAnswers> {
+    use feature_activations::dsl as f;
+    let recent = || f::feature_activations.filter(f::updated_at.ge(since));
+    let provisioned = recent()
+        .filter(f::state.eq("provisioned"))
+        .count()
+        .get_result(conn)?;
+    let unreachable = recent()
+        .filter(f::state.eq("failed"))
+        .filter(f::failure_code.eq(UNREACHABLE))
+        .count()
+        .get_result(conn)?;
+    let failed: i64 = recent()
+        .filter(f::state.eq("failed"))
+        .count()
+        .get_result(conn)?;
+    let waiting = f::feature_activations
+        .filter(f::state.eq("provisioning"))
+        .count()
+        .get_result(conn)?;
+    let latest: Option<Option<String>> = recent()
+        .filter(f::state.eq_any(["provisioned", "failed"]))
+        .order((f::updated_at.desc(), f::id.desc()))
+        .select(f::failure_code)
+        .first(conn)
+        .optional()?;
+    Ok(BillingAnswers {
+        provisioned,
+        refused: failed - unreachable,
+        unreachable,
+        waiting,
+        latest_unreachable: latest.flatten().as_deref() == Some(UNREACHABLE),
+    })
+}

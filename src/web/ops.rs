@@ -88,6 +88,22 @@ struct DashboardPage {
     queued: i64,
     failed: i64,
     prl_tables: usize,
+    billing: BillingView,
+}
+
+/// The billing gateway card: configured or not, and how it has answered.
+struct BillingView {
+    configured: bool,
+    host: String,
+    answers: crate::features::activation::BillingAnswers,
+}
+
+impl BillingView {
+    /// Feature changes cannot be billed: none configured, or the latest
+    /// order got no answer.
+    fn alarm(&self) -> bool {
+        !self.configured || self.answers.latest_unreachable
+    }
 }
 
 impl DashboardPage {
@@ -120,9 +136,10 @@ async fn dashboard(
         })
         .await;
     let latency = started.elapsed();
-    let (o, events, imports, purges, outbox, prl_tables) = state
+    let day_ago = crate::db::now_ms() - 86_400_000;
+    let (o, events, imports, purges, outbox, prl_tables, answers) = state
         .db
-        .run(|c| -> Result<_, RegistryError> {
+        .run(move |c| -> Result<_, RegistryError> {
             Ok((
                 stats::overview(c)?,
                 audit::recent(c, 15)?,
@@ -130,6 +147,7 @@ async fn dashboard(
                 crate::retention::purge::recent(c, 5)?,
                 crate::messaging::outbox::counts(c)?,
                 crate::iota::prl_store::list(c)?.len(),
+                crate::features::activation::billing_answers(c, day_ago)?,
             ))
         })
         .await?;
@@ -173,6 +191,11 @@ async fn dashboard(
     render(&DashboardPage {
         ctx: user.ctx(Area::Ops),
         prl_tables,
+        billing: BillingView {
+            configured: state.billing.is_some(),
+            host: state.billing.as_ref().map(|b| b.host()).unwrap_or_default(),
+            answers,
+        },
         state_counts,
         makes,
         models,

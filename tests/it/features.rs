@@ -113,6 +113,20 @@ async fn records(app: &TestApp) -> Vec<mdm::features::records::ProvisioningRecor
         .await
 }
 
+/// The O&M dashboard's billing gateway card, as an admin sees it.
+async fn billing_card(app: &TestApp) -> String {
+    app.login_admin().await;
+    let (status, dash) = app.page("/ops").await;
+    assert_eq!(status, 200);
+    let start = dash
+        .find("id=\"billing-status\"")
+        .expect("a billing gateway card");
+    let card = &dash[..start];
+    let open = card.rfind("<div").expect("the card's element");
+    let rest = &dash[open..];
+    rest[..rest.find("</div></div>").expect("the card's end")].to_string()
+}
+
 #[tokio::test]
 async fn a_wml_handset_activates_picture_messaging_through_the_decks() {
     let billing = sim(SimMode::Succeed).await;
@@ -162,6 +176,16 @@ async fn a_wml_handset_activates_picture_messaging_through_the_decks() {
             cdr[0].channel.as_str()
         ),
         ("picture_messaging", "provisioned", "wap")
+    );
+    let card = billing_card(&app).await;
+    // The gateway's host and port, never its whole URL.
+    assert!(
+        card.contains(billing.url().trim_start_matches("http://")),
+        "{card}"
+    );
+    assert!(
+        card.contains("1 provisioned, 0 refused, 0 unanswered"),
+        "{card}"
     );
     assert!(cdr[0].transaction_id.starts_with("BG-"));
     assert_eq!(cdr[0].meid.as_deref(), Some(MEID));
@@ -232,6 +256,13 @@ async fn a_refusal_from_billing_leaves_the_profile_as_it_was() {
     assert_eq!(profile(&app).await.features, before);
     assert_eq!(records(&app).await[0].outcome, "refused");
     assert_eq!(records(&app).await[0].code, "E102");
+    // A refusal is an answer: the gateway is up.
+    let card = billing_card(&app).await;
+    assert!(card.contains("card-ok") && card.contains(">ON<"), "{card}");
+    assert!(
+        card.contains("0 provisioned, 1 refused, 0 unanswered"),
+        "{card}"
+    );
 }
 
 #[tokio::test]
@@ -250,6 +281,26 @@ async fn an_unreachable_billing_gateway_is_a_clear_failure_and_changes_nothing()
     assert!(done.contains("could not be reached"), "{done}");
     assert_eq!(profile(&app).await.features, before);
     assert_eq!(records(&app).await[0].outcome, "unreachable");
+    let card = billing_card(&app).await;
+    assert!(
+        card.contains("card-danger") && card.contains(">NO ANSWER<"),
+        "{card}"
+    );
+    assert!(
+        card.contains("0 provisioned, 0 refused, 1 unanswered"),
+        "{card}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_billing_gateway_the_dashboard_says_feature_changes_fail() {
+    let app = crate::common::spawn_app().await;
+    let card = billing_card(&app).await;
+    assert!(
+        card.contains("card-danger") && card.contains(">OFF<"),
+        "{card}"
+    );
+    assert!(card.contains("not configured (MDM_BILLING_URL)"), "{card}");
 }
 
 #[tokio::test]
