@@ -180,11 +180,33 @@ pub fn establish(url: &str) -> Result<DbConnection, DbError> {
             // failing at once. Memory-mapped reads spare a system call and a
             // copy per page read under load (the mapped pages count in RSS
             // but are the kernel's page cache, not the process's heap).
+            conn.batch_execute("PRAGMA busy_timeout = 10000;")?;
+            set_wal(&mut conn)?;
             conn.batch_execute(
-                "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA foreign_keys = ON; PRAGMA mmap_size = 1073741824;",
+                "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                 PRAGMA mmap_size = 1073741824;",
             )?;
             Ok(DbConnection::Sqlite(conn))
+        }
+    }
+}
+
+/// Switches a SQLite database to WAL. On a new file the switch needs the
+/// file to itself and SQLite answers "locked" at once, without its busy
+/// timeout, while the pool opens its other connections beside this one: it
+/// is tried again for a while instead of failing (and logging) the
+/// connection. Once the file is in WAL mode the statement is a no-op.
+fn set_wal(conn: &mut diesel::SqliteConnection) -> Result<(), DbError> {
+    const ATTEMPTS: u32 = 100;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match conn.batch_execute("PRAGMA journal_mode = WAL;") {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < ATTEMPTS && e.to_string().contains("locked") => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -473,6 +495,42 @@ pub fn last_insert_id(conn: &mut DbConnection) -> diesel::QueryResult<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connections_opened_at_once_on_a_new_file_all_succeed_in_wal_mode() {
+        #[derive(diesel::QueryableByName)]
+        struct Mode {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            journal_mode: String,
+        }
+        // As the pool opens its connections at first start: in parallel,
+        // on a file that does not exist yet.
+        for round in 0..50 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = dir
+                .path()
+                .join("data/new.db")
+                .to_string_lossy()
+                .into_owned();
+            let barrier = Arc::new(std::sync::Barrier::new(2));
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let (url, barrier) = (url.clone(), barrier.clone());
+                    std::thread::spawn(move || -> Result<String, DbError> {
+                        barrier.wait();
+                        let mut conn = establish(&url)?;
+                        let mode: Mode =
+                            diesel::sql_query("PRAGMA journal_mode").get_result(&mut conn)?;
+                        Ok(mode.journal_mode)
+                    })
+                })
+                .collect();
+            for t in threads {
+                let mode = t.join().expect("thread");
+                assert_eq!(mode.ok().as_deref(), Some("wal"), "round {round}");
+            }
+        }
+    }
 
     fn scratch() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().expect("temp dir");
