@@ -21,6 +21,10 @@ pub struct Config {
     /// `MDM_SESSION_KEY`: 128 hex digits (64 bytes). Default: generated once
     /// and kept in `session.key` in the data dir.
     pub session_key: Option<String>,
+    /// `MDM_SECRETS_KEY`: 64 hex digits (32 bytes) sealing the OMA-DM shared
+    /// secrets in the database. Default: generated once and kept in
+    /// `secrets.key` in the data dir. Nodes sharing a database share it.
+    pub secrets_key: Option<String>,
     /// `MDM_COOKIE_SECURE`: mark cookies Secure (set when served over HTTPS).
     pub cookie_secure: bool,
     /// `MDM_LOGIN_MAX_FAILURES` (default 5) within `MDM_LOGIN_WINDOW_SECS`
@@ -257,6 +261,7 @@ impl Config {
             pool_size: parse("MDM_DB_POOL_SIZE", 8)?,
             bootstrap_admin_password: var("MDM_BOOTSTRAP_ADMIN_PASSWORD"),
             session_key,
+            secrets_key: var("MDM_SECRETS_KEY"),
             cookie_secure: flag("MDM_COOKIE_SECURE")?,
             login_max_failures: parse("MDM_LOGIN_MAX_FAILURES", 5)?,
             login_window_secs: parse("MDM_LOGIN_WINDOW_SECS", 900)?,
@@ -287,6 +292,7 @@ impl Config {
             pool_size: 4,
             bootstrap_admin_password: Some("admin-password-for-tests".into()),
             session_key: None,
+            secrets_key: None,
             cookie_secure: false,
             login_max_failures: 5,
             login_window_secs: 900,

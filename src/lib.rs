@@ -19,6 +19,7 @@ pub mod messaging;
 pub mod omadm;
 pub mod registry;
 pub mod retention;
+pub mod secrets;
 pub mod sim;
 pub mod timefmt;
 pub mod wbxml;
@@ -49,6 +50,10 @@ pub enum StartError {
     Bootstrap(#[from] auth::AuthError),
     #[error("session key: {0}")]
     SessionKey(String),
+    #[error("secrets key: {0}")]
+    Secrets(#[from] secrets::SecretsError),
+    #[error("{0}")]
+    SecretsKeyMismatch(#[from] omadm::account::VaultMismatch),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -104,6 +109,24 @@ fn session_key(config: &Config) -> Result<Key, StartError> {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(key)
+}
+
+/// Refuses a secrets key that does not open the stored DM secrets, then
+/// seals those stored in clear (by a release before sealing, or a bulk
+/// load), off the async executor.
+async fn seal_stored_secrets(db: &Db, vault: &Arc<secrets::Vault>) -> Result<(), StartError> {
+    let (db, vault) = (db.clone(), vault.clone());
+    let sealed = tokio::task::spawn_blocking(move || -> Result<usize, StartError> {
+        let mut conn = db.get()?;
+        omadm::account::check_vault(&mut conn, &vault)?;
+        Ok(omadm::account::seal_stored_secrets(&mut conn, &vault).map_err(db::DbError::from)?)
+    })
+    .await
+    .map_err(|e| db::DbError::Task(e.to_string()))??;
+    if sealed > 0 {
+        tracing::info!(sealed, "OMA-DM secrets stored in clear are now sealed");
+    }
+    Ok(())
 }
 
 /// The IVR and OTAP-administrator triggers, with the URL handsets are told
@@ -166,6 +189,11 @@ impl Application {
             );
         }
         let key = session_key(&config)?;
+        let vault = Arc::new(secrets::Vault::load(
+            config.secrets_key.as_deref(),
+            &config.data_dir,
+        )?);
+        seal_stored_secrets(&db, &vault).await?;
         let listener = TcpListener::bind(&config.bind).map_err(|source| StartError::Bind {
             addr: config.bind.clone(),
             source,
@@ -197,6 +225,7 @@ impl Application {
             started_at: db::now_ms(),
             messaging,
             billing,
+            vault,
         };
         let data = aweb::Data::new(state.clone());
         let secure = config.cookie_secure;

@@ -101,6 +101,7 @@ pub fn notify(config: &Config, device: &str, kind: &str) -> anyhow::Result<()> {
     let mut conn = db.get()?;
     let (job, msg) = job::notify(
         &mut conn,
+        &super::vault(config)?,
         id,
         kind,
         &Actor::System("cli"),
@@ -153,6 +154,7 @@ pub fn push(config: &Config, command: PushCommand) -> anyhow::Result<()> {
             let mut conn = db.get()?;
             provisioning::push_bootstrap(
                 &mut conn,
+                &super::vault(config)?,
                 id,
                 &url,
                 &Actor::System("cli"),
@@ -255,7 +257,11 @@ pub fn outbox(config: &Config, command: OutboxCommand) -> anyhow::Result<()> {
 /// message, acknowledges with delivery receipts, and prints what arrived.
 pub fn smsc_sim(config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
     let handsets = match &args.answer_as_handsets {
-        Some(server) => Some((open(config)?, server.trim_end_matches('/').to_string())),
+        Some(server) => Some((
+            open(config)?,
+            server.trim_end_matches('/').to_string(),
+            std::sync::Arc::new(super::vault(config)?),
+        )),
         None => None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -292,19 +298,20 @@ pub fn smsc_sim(config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
                 }
                 match inbox.receive(&s.destination_addr, &s.short_message) {
                     Ok(Some(p)) => {
-                        if let Some((db, _)) = &handsets {
+                        if let Some((db, _, _)) = &handsets {
                             if let Some(href) = crate::sim::iota_client::push_href(&p.push)
                                 .filter(|h| h.contains(crate::iota::driver::CALLBACK_PATH))
                             {
                                 tokio::spawn(answer_iota(db.clone(), p.destination.clone(), href));
                             }
                         }
-                        if let Some((db, server)) = &handsets {
+                        if let Some((db, server, vault)) = &handsets {
                             if p.push.content_type.media
                                 == MediaType::WellKnown(media::SYNCML_NOTIFICATION)
                             {
                                 tokio::spawn(answer(
                                     db.clone(),
+                                    vault.clone(),
                                     server.clone(),
                                     p.destination.clone(),
                                     p.push.body.clone(),
@@ -366,11 +373,17 @@ async fn answer_iota(db: crate::db::Db, mdn: String, href: String) {
 }
 
 /// The simulated handset with `mdn` answers a notification.
-async fn answer(db: crate::db::Db, server: String, mdn: String, package0: Vec<u8>) {
+async fn answer(
+    db: crate::db::Db,
+    vault: std::sync::Arc<crate::secrets::Vault>,
+    server: String,
+    mdn: String,
+    package0: Vec<u8>,
+) {
     let found = db
         .run(move |c| -> anyhow::Result<_> {
             let d = lookup::find(c, &DeviceKey::parse(&mdn)?)?;
-            let acct = crate::omadm::account::get(c, d.id)?
+            let acct = crate::omadm::account::get(c, &vault, d.id)?
                 .ok_or_else(|| anyhow::anyhow!("device {} has no OMA-DM credentials", d.id))?;
             Ok((d, acct))
         })

@@ -350,6 +350,15 @@ pub(crate) fn open(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// The node's secrets key, for commands that read or write DM secrets; one
+/// that does not open the secrets already stored is refused.
+pub(crate) fn vault(config: &Config) -> anyhow::Result<crate::secrets::Vault> {
+    let vault = crate::secrets::Vault::load(config.secrets_key.as_deref(), &config.data_dir)?;
+    let db = Db::connect(&config.database_url, 1)?;
+    crate::omadm::account::check_vault(&mut *db.get()?, &vault)?;
+    Ok(vault)
+}
+
 fn read_secret(prompt: &str) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
@@ -589,7 +598,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 let d = lookup::find(&mut conn, &DeviceKey::parse(&device)?)?;
                 // The handset holds the server's credentials as provisioned,
                 // and checks that the server it talks to knows them.
-                let acct = crate::omadm::account::get(&mut conn, d.id)?;
+                let acct = crate::omadm::account::get(&mut conn, &vault(&config)?, d.id)?;
                 (d, acct)
             };
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -648,12 +657,15 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 server_password.unwrap_or_else(|| crate::auth::password::random_secret(12));
             crate::omadm::account::set(
                 &mut conn,
+                &vault(&config)?,
                 &Actor::System("cli"),
                 d.id,
-                "mdm",
-                &dev_id,
-                &password,
-                &server_password,
+                &crate::omadm::account::Credentials {
+                    server_id: "mdm",
+                    client_username: &dev_id,
+                    client_password: &password,
+                    server_password: &server_password,
+                },
             )?;
             println!("device {} (DevId {dev_id}) has OMA-DM credentials; server password {server_password}", d.id);
             Ok(())

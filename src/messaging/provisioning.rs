@@ -115,6 +115,7 @@ pub fn push_settings(
 /// `server_url`.
 pub fn push_bootstrap(
     conn: &mut DbConnection,
+    vault: &crate::secrets::Vault,
     device_id: i64,
     server_url: &str,
     actor: &Actor,
@@ -122,7 +123,7 @@ pub fn push_bootstrap(
 ) -> Result<OutboxMessage, PushError> {
     crate::db::write(conn, |conn| {
         let line = line_of(conn, device_id)?;
-        let acct = account::get(conn, device_id)?.ok_or(PushError::NoAccount)?;
+        let acct = account::get(conn, vault, device_id)?.ok_or(PushError::NoAccount)?;
         let doc = content::dm_bootstrap_document(&acct, server_url);
         let pdu = content::cp_push(&doc, &line.imsi)?;
         let msg = outbox::queue(

@@ -1,7 +1,7 @@
 //! Per-device OMA-DM credentials: what the device proves itself with, what
 //! the server proves itself with, and the nonces each side uses next.
-//! The digests need the shared secrets themselves, so they are stored as
-//! given (protect the database as the key store it is).
+//! The digests and the OMA CP bootstrap need the shared secrets themselves,
+//! so they are stored sealed by the node's [`Vault`], not hashed.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -12,9 +12,10 @@ use crate::db::schema::dm_accounts;
 use crate::db::{is_unique_violation, now_ms, DbConnection};
 use crate::registry::audit::{self, EntityKind};
 use crate::registry::{Actor, RegistryError};
+use crate::secrets::{self, SecretsError, Vault};
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
-#[diesel(table_name = dm_accounts)]
+/// A DM account, its secrets in clear (read through [`get`]).
+#[derive(Debug, Clone, Serialize)]
 pub struct DmAccount {
     pub device_id: i64,
     pub server_id: String,
@@ -28,6 +29,52 @@ pub struct DmAccount {
     pub updated_at: i64,
 }
 
+/// The row as stored: the passwords sealed.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = dm_accounts)]
+struct Stored {
+    device_id: i64,
+    server_id: String,
+    server_password: String,
+    client_username: String,
+    client_password: String,
+    client_nonce: String,
+    server_nonce: String,
+    updated_at: i64,
+}
+
+/// The associated data a secret is sealed under: its column and its row.
+fn sealed_as(column: &str, device_id: i64) -> String {
+    format!("dm_accounts.{column}:{device_id}")
+}
+
+impl Stored {
+    fn open(self, vault: &Vault) -> QueryResult<DmAccount> {
+        let open = |column, value: &str| {
+            vault
+                .open(&sealed_as(column, self.device_id), value)
+                .map_err(unreadable)
+        };
+        Ok(DmAccount {
+            server_password: open("server_password", &self.server_password)?,
+            client_password: open("client_password", &self.client_password)?,
+            device_id: self.device_id,
+            server_id: self.server_id,
+            client_username: self.client_username,
+            client_nonce: self.client_nonce,
+            server_nonce: self.server_nonce,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// A secret this node cannot open is a row it cannot read: the error says
+/// which, and is logged where the read fails.
+fn unreadable(e: SecretsError) -> diesel::result::Error {
+    tracing::error!(error = %e, "OMA-DM account unreadable: check MDM_SECRETS_KEY / secrets.key");
+    diesel::result::Error::DeserializationError(Box::new(e))
+}
+
 impl DmAccount {
     pub fn client_nonce_bytes(&self) -> Vec<u8> {
         B64.decode(&self.client_nonce).unwrap_or_default()
@@ -37,32 +84,140 @@ impl DmAccount {
     }
 }
 
-pub fn get(conn: &mut DbConnection, device_id: i64) -> QueryResult<Option<DmAccount>> {
+pub fn get(
+    conn: &mut DbConnection,
+    vault: &Vault,
+    device_id: i64,
+) -> QueryResult<Option<DmAccount>> {
     crate::native!(conn, |c| dm_accounts::table
         .find(device_id)
-        .select(DmAccount::as_select())
+        .select(Stored::as_select())
         .first(c)
-        .optional())
+        .optional())?
+    .map(|s| s.open(vault))
+    .transpose()
 }
 
-pub fn by_username(conn: &mut DbConnection, username: &str) -> QueryResult<Option<DmAccount>> {
-    dm_accounts::table
-        .filter(dm_accounts::client_username.eq(username))
-        .select(DmAccount::as_select())
+/// Checks that `vault` opens the secrets already stored (the latest sealed
+/// account's), so a node or command given another key than the others
+/// stops before it writes secrets no other node can read.
+pub fn check_vault(conn: &mut DbConnection, vault: &Vault) -> Result<(), VaultMismatch> {
+    let latest: Option<Stored> = dm_accounts::table
+        .filter(dm_accounts::server_password.like(secrets::LIKE_SEALED))
+        .order((
+            dm_accounts::updated_at.desc(),
+            dm_accounts::device_id.desc(),
+        ))
+        .select(Stored::as_select())
         .first(conn)
         .optional()
+        .map_err(|e| VaultMismatch::Db(e.to_string()))?;
+    let Some(latest) = latest else {
+        return Ok(());
+    };
+    let device_id = latest.device_id;
+    let opens = vault
+        .open(
+            &sealed_as("server_password", device_id),
+            &latest.server_password,
+        )
+        .is_ok();
+    if opens {
+        Ok(())
+    } else {
+        Err(VaultMismatch::WrongKey(device_id))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultMismatch {
+    #[error(
+        "this node's secrets key does not open the OMA-DM secrets stored in the database \
+         (device {0}'s, the latest): give it the MDM_SECRETS_KEY (or the data dir's \
+         secrets.key) of the nodes that wrote them"
+    )]
+    WrongKey(i64),
+    #[error("cannot read the stored OMA-DM accounts: {0}")]
+    Db(String),
+}
+
+/// Seals the secrets of accounts stored before sealing existed (or
+/// written in clear by a bulk load), a batch at a time; returns how many
+/// accounts it sealed. Run at start: sealed values are left alone, so it
+/// is cheap when there is nothing to do and safe on several nodes at once.
+pub fn seal_stored_secrets(conn: &mut DbConnection, vault: &Vault) -> QueryResult<usize> {
+    const BATCH: i64 = 500;
+    let pattern = secrets::LIKE_SEALED;
+    let mut sealed = 0;
+    loop {
+        let batch: Vec<(i64, String, String)> = dm_accounts::table
+            .filter(
+                dm_accounts::server_password
+                    .not_like(pattern)
+                    .or(dm_accounts::client_password.not_like(pattern)),
+            )
+            .order(dm_accounts::device_id)
+            .select((
+                dm_accounts::device_id,
+                dm_accounts::server_password,
+                dm_accounts::client_password,
+            ))
+            .limit(BATCH)
+            .load(conn)?;
+        if batch.is_empty() {
+            return Ok(sealed);
+        }
+        crate::db::write(conn, |conn| -> QueryResult<()> {
+            for (device_id, server_password, client_password) in &batch {
+                let seal = |column, value: &String| {
+                    if secrets::is_sealed(value) {
+                        value.clone()
+                    } else {
+                        vault.seal(&sealed_as(column, *device_id), value)
+                    }
+                };
+                // Only a value still as read is replaced: a node sealing
+                // at the same moment, or a new password, wins.
+                diesel::update(
+                    dm_accounts::table
+                        .find(device_id)
+                        .filter(dm_accounts::server_password.eq(server_password))
+                        .filter(dm_accounts::client_password.eq(client_password)),
+                )
+                .set((
+                    dm_accounts::server_password.eq(seal("server_password", server_password)),
+                    dm_accounts::client_password.eq(seal("client_password", client_password)),
+                ))
+                .execute(conn)?;
+            }
+            Ok(())
+        })?;
+        sealed += batch.len();
+    }
+}
+
+/// The credentials an operator gives a device, in clear.
+pub struct Credentials<'a> {
+    pub server_id: &'a str,
+    pub client_username: &'a str,
+    pub client_password: &'a str,
+    pub server_password: &'a str,
 }
 
 /// Sets (or replaces) a device's credentials; nonces start fresh.
 pub fn set(
     conn: &mut DbConnection,
+    vault: &Vault,
     actor: &Actor,
     device_id: i64,
-    server_id: &str,
-    client_username: &str,
-    client_password: &str,
-    server_password: &str,
+    credentials: &Credentials<'_>,
 ) -> Result<DmAccount, RegistryError> {
+    let Credentials {
+        server_id,
+        client_username,
+        client_password,
+        server_password,
+    } = *credentials;
     let mut errors = crate::registry::FieldErrors::new();
     for (field, value, min) in [
         ("server_id", server_id, 1),
@@ -90,9 +245,11 @@ pub fn set(
             .values((
                 dm_accounts::device_id.eq(device_id),
                 dm_accounts::server_id.eq(server_id),
-                dm_accounts::server_password.eq(server_password),
+                dm_accounts::server_password
+                    .eq(vault.seal(&sealed_as("server_password", device_id), server_password)),
                 dm_accounts::client_username.eq(client_username),
-                dm_accounts::client_password.eq(client_password),
+                dm_accounts::client_password
+                    .eq(vault.seal(&sealed_as("client_password", device_id), client_password)),
                 dm_accounts::client_nonce.eq(&client_nonce),
                 dm_accounts::server_nonce.eq(&server_nonce),
                 dm_accounts::updated_at.eq(now),
@@ -115,7 +272,7 @@ pub fn set(
             "OMA-DM credentials set",
             &serde_json::json!({"server_id": server_id, "client_username": client_username}),
         )?;
-        get(conn, device_id)?
+        get(conn, vault, device_id)?
             .ok_or_else(|| RegistryError::NotFound(format!("DM account of device {device_id}")))
     })
 }

@@ -51,6 +51,8 @@ pub struct EngineConfig {
     /// Base URL devices reach us at, for RespURI and package locations.
     pub base_url: String,
     pub allow_basic: bool,
+    /// Opens the stored DM secrets.
+    pub vault: std::sync::Arc<crate::secrets::Vault>,
 }
 
 /// Commands waiting to be sent: kept as data so they survive between nodes.
@@ -336,7 +338,7 @@ pub fn handle(
         // The account that just authenticated: its server credentials go in the reply.
         let mut signed_in: Option<DmAccount> = None;
         if !authenticated {
-            let Some(acct) = account::get(conn, device.id)? else {
+            let Some(acct) = account::get(conn, &cfg.vault, device.id)? else {
                 tracing::warn!(device = device.id, "no OMA-DM credentials for this device");
                 return Ok(Outcome {
                     reply: header_only(req, cfg, 401, None),

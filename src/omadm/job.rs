@@ -115,6 +115,7 @@ impl DmJob {
 /// notification, in one transaction.
 pub fn notify(
     conn: &mut DbConnection,
+    vault: &crate::secrets::Vault,
     device_id: i64,
     kind: JobKind,
     actor: &Actor,
@@ -129,7 +130,7 @@ pub fn notify(
         let mdn = Mdn::parse(&mdn).map_err(|_| JobError::NoMdn)?;
         // Fetched now, required later: "no update" is the better answer
         // when both apply.
-        let acct = account::get(conn, device_id)?;
+        let acct = account::get(conn, vault, device_id)?;
         let now = now_ms();
         diesel::update(
             dm_jobs::table

@@ -274,6 +274,7 @@ async fn detail(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
+    let vault = state.vault.clone();
     let (v, timeline, fota, dm, jobs, messages) = state
         .db
         .run(move |c| -> Result<_, RegistryError> {
@@ -284,7 +285,7 @@ async fn detail(
             }
             let timeline = audit::for_entities(c, &entities, 200)?;
             let fota = crate::fota::session::for_device(c, id, 20)?;
-            let dm = crate::omadm::account::get(c, id)?;
+            let dm = crate::omadm::account::get(c, &vault, id)?;
             let jobs = crate::omadm::job::for_device(c, id, 10)?;
             let messages = crate::messaging::outbox::list(
                 c,
@@ -962,6 +963,7 @@ async fn dm_credentials(
         .cloned()
         .unwrap_or_else(|| "mdm".into());
     let actor = user.actor();
+    let vault = state.vault.clone();
     let outcome = state
         .db
         .run(move |c| {
@@ -969,12 +971,15 @@ async fn dm_credentials(
             let dev_id = crate::omadm::engine::dev_id_of(&d);
             crate::omadm::account::set(
                 c,
+                &vault,
                 &actor,
                 id,
-                &server_id,
-                &dev_id,
-                &client_password,
-                &server_password,
+                &crate::omadm::account::Credentials {
+                    server_id: &server_id,
+                    client_username: &dev_id,
+                    client_password: &client_password,
+                    server_password: &server_password,
+                },
             )
         })
         .await;

@@ -264,10 +264,11 @@ async fn notify(
     };
     let actor = user.actor();
     let max_parts = state.config.sms_max_parts;
+    let vault = state.vault.clone();
     let outcome = state
         .db
         .run(move |c| -> Result<_, WebJobError> {
-            Ok(job::notify(c, id, kind, &actor, max_parts)?)
+            Ok(job::notify(c, &vault, id, kind, &actor, max_parts)?)
         })
         .await;
     match outcome {
@@ -404,11 +405,13 @@ async fn push_bootstrap(
     let server_url = format!("{}/omadm", super::omadm::base_url(&state, &req));
     let actor = user.actor();
     let max_parts = state.config.sms_max_parts;
+    let vault = state.vault.clone();
     let outcome = state
         .db
         .run(move |c| -> Result<_, WebJobError> {
             Ok(provisioning::push_bootstrap(
                 c,
+                &vault,
                 id,
                 &server_url,
                 &actor,

@@ -46,6 +46,8 @@ pub struct AppState {
     pub messaging: Option<crate::messaging::sender::Messaging>,
     /// The billing gateway client, when one is configured.
     pub billing: Option<crate::billing::BillingClient>,
+    /// Seals and opens the stored OMA-DM secrets.
+    pub vault: Arc<crate::secrets::Vault>,
 }
 
 pub fn render<T: Template>(page: &T) -> Result<HttpResponse, WebError> {

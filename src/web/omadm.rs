@@ -100,6 +100,7 @@ async fn message(
         server_uri: format!("{}/omadm", base_url(&state, &req)),
         base_url: base_url(&state, &req),
         allow_basic: state.config.dm_allow_basic,
+        vault: state.vault.clone(),
     };
     let fota_hint = q.fota;
     let session = message.hdr.session_id.clone();

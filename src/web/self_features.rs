@@ -176,6 +176,7 @@ pub async fn firmware_check(
     let profile_id = user.id;
     let actor = user.actor();
     let max_parts = state.config.sms_max_parts;
+    let vault = state.vault.clone();
     let outcome = state
         .db
         .run(
@@ -185,7 +186,7 @@ pub async fn firmware_check(
                     return Ok(Err(JobError::NoMdn));
                 };
                 Ok(
-                    job::notify(c, d.id, JobKind::Fota, &actor, max_parts).map(|(j, _)| {
+                    job::notify(c, &vault, d.id, JobKind::Fota, &actor, max_parts).map(|(j, _)| {
                         j.fota_session_id
                             .map(|f| format!("FOTA session {f}"))
                             .unwrap_or_default()

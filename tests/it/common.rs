@@ -15,6 +15,8 @@ pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 pub struct TestApp {
     pub base: String,
     pub db: Db,
+    /// The server's secrets key, for tests that read or set DM secrets.
+    pub vault: std::sync::Arc<mdm::secrets::Vault>,
     pub client: reqwest::Client,
     pub data_dir: std::path::PathBuf,
     pub database_url: String,
@@ -142,6 +144,26 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let (database_url, pg) = fresh_database(dir.path());
     let mut config = Config::for_test(&database_url, dir.path().join("data"));
     adjust(&mut config);
+    let mut app = start(config, dir).await.expect("application starts");
+    app.pg = pg;
+    app
+}
+
+impl TestApp {
+    /// Another node on this app's database, with a data dir of its own
+    /// unless `adjust` says otherwise; the database stays this app's.
+    pub async fn second_node(&self, adjust: impl FnOnce(&mut Config)) -> Result<TestApp, String> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::for_test(&self.database_url, dir.path().join("data"));
+        adjust(&mut config);
+        start(config, dir).await
+    }
+}
+
+/// Starts the application on a thread of its own, or says why it did not.
+async fn start(config: Config, dir: tempfile::TempDir) -> Result<TestApp, String> {
+    let database_url = config.database_url.clone();
+    let data_dir = config.data_dir.clone();
     let (started_tx, started) = tokio::sync::oneshot::channel();
     let (finished_tx, finished) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -152,7 +174,12 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         rt.block_on(async move {
             match Application::build(config).await {
                 Ok(app) => {
-                    let _ = started_tx.send(Ok((app.port(), app.state().db.clone(), app.handle())));
+                    let _ = started_tx.send(Ok((
+                        app.port(),
+                        app.state().db.clone(),
+                        app.state().vault.clone(),
+                        app.handle(),
+                    )));
                     let _ = app.run_until_stopped().await;
                 }
                 Err(e) => {
@@ -164,21 +191,19 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         drop(rt);
         let _ = finished_tx.send(());
     });
-    let (port, db, handle) = started
-        .await
-        .expect("server thread")
-        .expect("application starts");
+    let (port, db, vault, handle) = started.await.expect("server thread")?;
     let base = format!("http://127.0.0.1:{port}");
-    TestApp {
+    Ok(TestApp {
         base,
         db,
+        vault,
         client: client(),
-        data_dir: dir.path().join("data"),
+        data_dir,
         database_url,
         _dir: dir,
-        pg,
+        pg: None,
         server: Some(RunningServer { handle, finished }),
-    }
+    })
 }
 
 /// The value of the first `name="csrf"` hidden field in a page.

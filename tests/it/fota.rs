@@ -31,15 +31,19 @@ async fn setup(app: &TestApp, with_package: bool) -> (i64, String) {
         .send_json()
         .await;
     let device_id = d["id"].as_i64().unwrap();
+    let vault = app.vault.clone();
     app.with_conn(move |c| {
         mdm::omadm::account::set(
             c,
+            &vault,
             &mdm::registry::Actor::System("test"),
             device_id,
-            "mdm",
-            "MEID:A1000012345678",
-            PASSWORD,
-            "server-secret-1",
+            &mdm::omadm::account::Credentials {
+                server_id: "mdm",
+                client_username: "MEID:A1000012345678",
+                client_password: PASSWORD,
+                server_password: "server-secret-1",
+            },
         )
         .unwrap();
     })
@@ -326,7 +330,9 @@ async fn the_cli_sets_credentials_and_runs_the_simulated_handset() {
     let (device_id, _) = setup(&app, true).await;
     let run = |args: Vec<String>, stdin: &'static str| {
         let url = url.clone();
-        let data = dir.path().join("cli-data");
+        // The command runs on the server's host: same data dir, same
+        // secrets key.
+        let data = app.data_dir.clone();
         tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             crate::common::run_mdm(&url, &data, &args, Some(stdin))
@@ -393,8 +399,9 @@ async fn the_cli_sets_credentials_and_runs_the_simulated_handset() {
 /// The nonce the server gave the test device (account 1) for its next
 /// authentication.
 async fn client_nonce(app: &TestApp) -> Vec<u8> {
-    app.with_conn(|c| {
-        mdm::omadm::account::get(c, 1)
+    let vault = app.vault.clone();
+    app.with_conn(move |c| {
+        mdm::omadm::account::get(c, &vault, 1)
             .unwrap()
             .unwrap()
             .client_nonce_bytes()
@@ -912,8 +919,9 @@ async fn a_handset_that_rolls_the_server_nonce_gets_credentials_made_with_it() {
     use mdm::omadm::syncml::*;
     let app = spawn_app().await;
     setup(&app, false).await;
+    let vault = app.vault.clone();
     let acct = app
-        .with_conn(|c| mdm::omadm::account::get(c, 1).unwrap().unwrap())
+        .with_conn(move |c| mdm::omadm::account::get(c, &vault, 1).unwrap().unwrap())
         .await;
     let cred = |nonce: &[u8]| {
         Some(Cred {
@@ -983,8 +991,9 @@ async fn a_handset_that_rolls_the_server_nonce_gets_credentials_made_with_it() {
         items: vec![],
     });
     post_dm(&app, &url, &dm_message("21", 2, 10_000, None, vec![roll])).await;
+    let vault = app.vault.clone();
     let stored = app
-        .with_conn(|c| mdm::omadm::account::get(c, 1).unwrap().unwrap())
+        .with_conn(move |c| mdm::omadm::account::get(c, &vault, 1).unwrap().unwrap())
         .await;
     assert_eq!(
         stored.server_nonce_bytes(),
@@ -1301,19 +1310,23 @@ async fn dm_messages_find_their_device_by_esn_and_by_pseudo_esn() {
         .send_json()
         .await;
     let esn_device = esn_only["id"].as_i64().unwrap();
+    let vault = app.vault.clone();
     let nonce = app
         .with_conn(move |c| {
             mdm::omadm::account::set(
                 c,
+                &vault,
                 &mdm::registry::Actor::System("test"),
                 esn_device,
-                "mdm",
-                "ESN:9F100001",
-                "esn-secret-1",
-                "server-secret-2",
+                &mdm::omadm::account::Credentials {
+                    server_id: "mdm",
+                    client_username: "ESN:9F100001",
+                    client_password: "esn-secret-1",
+                    server_password: "server-secret-2",
+                },
             )
             .unwrap();
-            mdm::omadm::account::get(c, esn_device)
+            mdm::omadm::account::get(c, &vault, esn_device)
                 .unwrap()
                 .unwrap()
                 .client_nonce_bytes()

@@ -14,3 +14,4 @@ mod messaging;
 mod migrations;
 mod portal;
 mod purge;
+mod secrets;

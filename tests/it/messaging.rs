@@ -67,15 +67,19 @@ async fn line(app: &TestApp) -> (i64, String) {
         .send_json()
         .await;
     let device_id = d["id"].as_i64().unwrap();
+    let vault = app.vault.clone();
     app.with_conn(move |c| {
         mdm::omadm::account::set(
             c,
+            &vault,
             &mdm::registry::Actor::System("test"),
             device_id,
-            "mdm",
-            &format!("MEID:{MEID}"),
-            DEVICE_PASSWORD,
-            SERVER_PASSWORD,
+            &mdm::omadm::account::Credentials {
+                server_id: "mdm",
+                client_username: &format!("MEID:{MEID}"),
+                client_password: DEVICE_PASSWORD,
+                server_password: SERVER_PASSWORD,
+            },
         )
         .unwrap();
     })
@@ -85,9 +89,10 @@ async fn line(app: &TestApp) -> (i64, String) {
 
 /// The handset of `line`, holding the server credentials as provisioned.
 async fn handset(app: &TestApp, device_id: i64, firmware: &str) -> Handset {
+    let vault = app.vault.clone();
     let nonce = app
         .with_conn(move |c| {
-            mdm::omadm::account::get(c, device_id)
+            mdm::omadm::account::get(c, &vault, device_id)
                 .unwrap()
                 .unwrap()
                 .server_nonce_bytes()
@@ -244,10 +249,12 @@ async fn a_forged_notification_is_ignored_by_the_handset_and_a_stale_session_id_
     let smsc = start_smsc().await;
     let app = app_with_smsc(&smsc, 8).await;
     let (device_id, _) = line(&app).await;
+    let vault = app.vault.clone();
     let (job, _) = app
         .with_conn(move |c| {
             mdm::omadm::job::notify(
                 c,
+                &vault,
                 device_id,
                 mdm::omadm::job::JobKind::Refresh,
                 &mdm::registry::Actor::System("test"),
@@ -466,9 +473,11 @@ async fn unknown_mdn_and_oversized_payloads_fail_clearly() {
     let app = app_with_smsc(&smsc, 1).await;
     let (device_id, _) = line(&app).await;
     smsc.reject_destination(MDN, 0x0000_000B);
+    let vault = app.vault.clone();
     app.with_conn(move |c| {
         mdm::omadm::job::notify(
             c,
+            &vault,
             device_id,
             mdm::omadm::job::JobKind::Refresh,
             &mdm::registry::Actor::System("test"),
@@ -518,10 +527,12 @@ async fn unknown_mdn_and_oversized_payloads_fail_clearly() {
 }
 
 async fn queue_notifications(app: &TestApp, device_id: i64, n: usize) {
+    let vault = app.vault.clone();
     app.with_conn(move |c| {
         for _ in 0..n {
             mdm::omadm::job::notify(
                 c,
+                &vault,
                 device_id,
                 mdm::omadm::job::JobKind::Refresh,
                 &mdm::registry::Actor::System("test"),

@@ -1,0 +1,245 @@
+//! Secrets the platform must be able to read back (the OMA-DM shared
+//! secrets: the digests and the OMA CP bootstrap need them in clear) are
+//! stored sealed with AES-256-GCM under a key that is not in the database,
+//! so a copy of the database (a backup, a replica, a DBA's query) does not
+//! give away the credentials of every handset and of the server.
+//!
+//! Each sealed value names what it is (table, column and row) as associated
+//! data: a sealed value copied into another row or column does not open.
+
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use base64::Engine;
+
+/// What a sealed value starts with; anything else is a value stored before
+/// sealing existed, read as it is until it is sealed.
+const PREFIX: &str = "sealed:v1:";
+/// A SQL `LIKE` pattern matching sealed values.
+pub const LIKE_SEALED: &str = "sealed:v1:%";
+const NONCE_LEN: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("MDM_SECRETS_KEY must be 64 hex digits (32 bytes)")]
+    BadKey,
+    #[error("the secrets key file {path}: {source}")]
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
+    /// Wrong key (another node's, or a lost key file) or a tampered value.
+    #[error("a stored secret ({0}) cannot be opened with this node's secrets key")]
+    Unreadable(String),
+}
+
+/// The node's secrets key and the cipher over it.
+#[derive(Clone)]
+pub struct Vault {
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vault(..)")
+    }
+}
+
+impl Vault {
+    pub fn from_key(key: &[u8; 32]) -> Vault {
+        Vault {
+            cipher: Aes256Gcm::new(key.into()),
+        }
+    }
+
+    /// `MDM_SECRETS_KEY` (64 hex digits) when set, which every node sharing
+    /// a database must have; else the key in `secrets.key` in the data dir,
+    /// generated there on the first start.
+    pub fn load(configured: Option<&str>, data_dir: &Path) -> Result<Vault, SecretsError> {
+        if let Some(hexkey) = configured {
+            return parse_key(hexkey).map(|k| Vault::from_key(&k));
+        }
+        let path = data_dir.join("secrets.key");
+        let file_error = |source| SecretsError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
+        match std::fs::read_to_string(&path) {
+            // A damaged key file is an error, never replaced: a new key
+            // would leave every sealed secret unreadable.
+            Ok(existing) => return parse_key(existing.trim()).map(|k| Vault::from_key(&k)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(file_error(e)),
+            Err(_) => {}
+        }
+        std::fs::create_dir_all(data_dir).map_err(file_error)?;
+        let key: [u8; 32] = rand::random();
+        write_new_key(&path, &hex::encode(key)).map_err(file_error)?;
+        Ok(Vault::from_key(&key))
+    }
+
+    /// Seals `plain` as the value of `what` (e.g. `dm_accounts.client_password:42`).
+    pub fn seal(&self, what: &str, plain: &str) -> String {
+        let nonce: [u8; NONCE_LEN] = rand::random();
+        let payload = Payload {
+            msg: plain.as_bytes(),
+            aad: what.as_bytes(),
+        };
+        // AES-GCM encryption fails only for messages over 64 GiB.
+        let sealed = match self.cipher.encrypt(Nonce::from_slice(&nonce), payload) {
+            Ok(sealed) => sealed,
+            Err(_) => unreachable!(
+                "a secret of {} bytes is within AES-GCM's limit",
+                plain.len()
+            ),
+        };
+        let mut bytes = nonce.to_vec();
+        bytes.extend_from_slice(&sealed);
+        format!("{PREFIX}{}", B64.encode(bytes))
+    }
+
+    /// The clear value of a stored secret of `what`: opened when sealed,
+    /// as it is when stored before sealing.
+    pub fn open(&self, what: &str, stored: &str) -> Result<String, SecretsError> {
+        let Some(encoded) = stored.strip_prefix(PREFIX) else {
+            return Ok(stored.to_string());
+        };
+        let unreadable = || SecretsError::Unreadable(what.to_string());
+        let bytes = B64.decode(encoded).map_err(|_| unreadable())?;
+        if bytes.len() < NONCE_LEN {
+            return Err(unreadable());
+        }
+        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+        let payload = Payload {
+            msg: sealed,
+            aad: what.as_bytes(),
+        };
+        let plain = self
+            .cipher
+            .decrypt(Nonce::from_slice(nonce), payload)
+            .map_err(|_| unreadable())?;
+        String::from_utf8(plain).map_err(|_| unreadable())
+    }
+}
+
+/// Whether a stored value is sealed (and not a value from before sealing).
+pub fn is_sealed(stored: &str) -> bool {
+    stored.starts_with(PREFIX)
+}
+
+fn parse_key(hexkey: &str) -> Result<[u8; 32], SecretsError> {
+    hex::decode(hexkey)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+        .ok_or(SecretsError::BadKey)
+}
+
+/// Writes a new key file readable by its owner only, failing if one
+/// appeared meanwhile (another process of this node starting at once).
+fn write_new_key(path: &Path, hexkey: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(hexkey.as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vault(byte: u8) -> Vault {
+        Vault::from_key(&[byte; 32])
+    }
+
+    #[test]
+    fn a_sealed_secret_opens_with_its_key_and_its_name_only() {
+        let v = vault(7);
+        let sealed = v.seal("dm_accounts.client_password:1", "device-secret");
+        assert!(is_sealed(&sealed));
+        assert!(!sealed.contains("device-secret"));
+        assert_eq!(
+            v.open("dm_accounts.client_password:1", &sealed).unwrap(),
+            "device-secret"
+        );
+        // Another row, another column, another key, a flipped bit: refused.
+        for (vault, what) in [
+            (vault(7), "dm_accounts.client_password:2"),
+            (vault(7), "dm_accounts.server_password:1"),
+            (vault(8), "dm_accounts.client_password:1"),
+        ] {
+            assert!(matches!(
+                vault.open(what, &sealed),
+                Err(SecretsError::Unreadable(_))
+            ));
+        }
+        let mut tampered = sealed.clone().into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(v.open("dm_accounts.client_password:1", &tampered).is_err());
+        assert!(v.open("x", "sealed:v1:").is_err());
+    }
+
+    #[test]
+    fn the_like_pattern_matches_the_prefix() {
+        assert_eq!(LIKE_SEALED, format!("{PREFIX}%"));
+    }
+
+    #[test]
+    fn each_seal_uses_a_fresh_nonce() {
+        let v = vault(1);
+        assert_ne!(v.seal("a", "same"), v.seal("a", "same"));
+    }
+
+    #[test]
+    fn a_value_stored_before_sealing_reads_as_it_is() {
+        assert_eq!(vault(1).open("a", "plain-old").unwrap(), "plain-old");
+        assert!(!is_sealed("plain-old"));
+    }
+
+    #[test]
+    fn the_key_is_generated_once_kept_private_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Vault::load(None, dir.path()).unwrap();
+        let sealed = first.seal("a", "secret");
+        let again = Vault::load(None, dir.path()).unwrap();
+        assert_eq!(again.open("a", &sealed).unwrap(), "secret");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("secrets.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // A damaged key file is an error, not silently replaced.
+        std::fs::write(dir.path().join("secrets.key"), "not hex").unwrap();
+        assert!(matches!(
+            Vault::load(None, dir.path()),
+            Err(SecretsError::BadKey)
+        ));
+    }
+
+    #[test]
+    fn a_configured_key_must_be_32_bytes_of_hex() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Vault::load(Some("abcd"), dir.path()).is_err());
+        assert!(Vault::load(Some(&"zz".repeat(32)), dir.path()).is_err());
+        let v = Vault::load(Some(&"0f".repeat(32)), dir.path()).unwrap();
+        assert_eq!(
+            v.open("a", &vault(0x0f).seal("a", "s")).unwrap(),
+            "s",
+            "the configured key is the key"
+        );
+        assert!(!dir.path().join("secrets.key").exists());
+    }
+}
