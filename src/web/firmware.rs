@@ -663,6 +663,9 @@ pub fn session_routes(cfg: &mut web::ServiceConfig) {
 #[template(path = "firmware/sessions.html")]
 struct SessionsPage {
     ctx: PageCtx,
+    /// Firmware Management itself is for firmware managers: other roles
+    /// see the sessions without links into it.
+    manage: bool,
     rows: Vec<crate::fota::FotaSession>,
     state: String,
     protocol: String,
@@ -705,6 +708,7 @@ async fn sessions(
     });
     render(&SessionsPage {
         ctx: user.ctx(Area::Firmware),
+        manage: user.can(Permission::ManageFirmware),
         rows,
         state: q.state.unwrap_or_default(),
         protocol: q.protocol.unwrap_or_default(),
@@ -720,6 +724,10 @@ async fn sessions(
 #[template(path = "firmware/session.html")]
 struct SessionPage {
     ctx: PageCtx,
+    manage: bool,
+    /// What the session offers, shown to every role that sees the session:
+    /// care agents explain an update with its notes.
+    package: Option<crate::firmware::package::Package>,
     s: crate::fota::FotaSession,
     events: Vec<crate::fota::session::FotaEvent>,
     device_label: String,
@@ -738,18 +746,27 @@ async fn session_detail(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
-    let (s, events, device) = state
+    let (s, events, device, package) = state
         .db
         .run(move |c| -> Result<_, RegistryError> {
             let s = crate::fota::session::get(c, id)
                 .map_err(|_| RegistryError::NotFound(format!("FOTA session {id}")))?;
             let events = crate::fota::session::events(c, id)?;
             let device = crate::registry::device::get(c, s.device_id)?;
-            Ok((s, events, device))
+            let package = match s.package_id {
+                Some(p) => Some(package::get(c, p).map_err(|e| match e {
+                    FirmwareError::Db(e) => RegistryError::Db(e),
+                    other => RegistryError::NotFound(other.to_string()),
+                })?),
+                None => None,
+            };
+            Ok((s, events, device, package))
         })
         .await?;
     render(&SessionPage {
         ctx: user.ctx(Area::Firmware),
+        manage: user.can(Permission::ManageFirmware),
+        package,
         s,
         events,
         device_label: device.label(),

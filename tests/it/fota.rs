@@ -193,6 +193,32 @@ async fn a_handset_updates_over_oma_dm_wbxml_and_the_registry_follows() {
     assert!(html.contains("offered") && html.contains("FUMO result 200"));
     let (_, html) = app.page(&format!("/devices/{device_id}")).await;
     assert!(html.contains("firmware updated over the air"));
+
+    // A care agent sees what the session offered, with its release notes,
+    // and no link into Firmware Management, which is not theirs.
+    app.add_user("agent", "care-agent-pass-1", mdm::auth::Role::Care)
+        .await;
+    assert_eq!(
+        app.login("agent", "care-agent-pass-1")
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    let page = format!("/firmware/sessions/{}", s.id);
+    let (status, html) = app.page(&page).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("U960.05 → U960.07") && html.contains("Better battery"));
+    for path in [page.as_str(), "/firmware/sessions"] {
+        let (_, html) = app.page(path).await;
+        for link in html.split("href=\"").skip(1) {
+            let link = &link[..link.find('"').unwrap()];
+            if link.starts_with('/') && !link.starts_with("/static") {
+                let (status, _) = app.page(&link.replace("&amp;", "&")).await;
+                assert!(status < 400, "{link} linked from {path}: {status}");
+            }
+        }
+    }
 }
 
 #[tokio::test]
