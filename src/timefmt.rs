@@ -11,6 +11,15 @@ pub fn utc(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// The UTC calendar day, `2026-11-27`.
+pub fn date(ms: i64) -> String {
+    let fmt = format_description!("[year]-[month]-[day]");
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_else(|| ms.to_string())
+}
+
 pub fn utc_opt(ms: Option<i64>) -> String {
     ms.map(utc).unwrap_or_else(|| "—".into())
 }

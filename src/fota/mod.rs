@@ -2,6 +2,7 @@
 //! stored with every state change so any node can continue a session and
 //! operators can follow it.
 
+pub mod outcomes;
 pub mod session;
 pub mod sweeper;
 

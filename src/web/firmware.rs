@@ -654,6 +654,9 @@ pub fn add_from_file(
 
 // ---- FOTA sessions -------------------------------------------------------
 
+/// Days the FOTA sessions chart covers.
+const CHART_DAYS: i64 = 14;
+
 pub fn session_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/firmware/sessions", web::get().to(sessions))
         .route("/firmware/sessions/{id}", web::get().to(session_detail));
@@ -666,6 +669,8 @@ struct SessionsPage {
     /// Firmware Management itself is for firmware managers: other roles
     /// see the sessions without links into it.
     manage: bool,
+    /// The last fortnight's sessions by day and outcome.
+    chart: super::fota_chart::OutcomeChart,
     rows: Vec<crate::fota::FotaSession>,
     state: String,
     protocol: String,
@@ -687,9 +692,14 @@ async fn sessions(
     user.require(Permission::ViewRegistry)?;
     let q = q.into_inner();
     let query = q.clone();
-    let rows = state
+    let (rows, days) = state
         .db
-        .run(move |c| crate::fota::session::search(c, &query).map_err(RegistryError::from))
+        .run(move |c| -> Result<_, RegistryError> {
+            Ok((
+                crate::fota::session::search(c, &query)?,
+                crate::fota::outcomes::daily(c, crate::db::now_ms(), CHART_DAYS)?,
+            ))
+        })
         .await?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500) as usize;
     let filter = |k: &str, v: &Option<String>| {
@@ -709,6 +719,7 @@ async fn sessions(
     render(&SessionsPage {
         ctx: user.ctx(Area::Firmware),
         manage: user.can(Permission::ManageFirmware),
+        chart: super::fota_chart::OutcomeChart::new(&days),
         rows,
         state: q.state.unwrap_or_default(),
         protocol: q.protocol.unwrap_or_default(),

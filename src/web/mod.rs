@@ -10,6 +10,7 @@ pub mod error;
 pub mod firmware;
 pub mod forms;
 pub mod fota;
+pub mod fota_chart;
 pub mod health;
 pub mod iota;
 pub mod messages;

@@ -1395,3 +1395,65 @@ async fn dm_messages_find_their_device_by_esn_and_by_pseudo_esn() {
     let unknown = post_dm(&app, &url, &from("ESN:9F1000FF", "9", 1, None)).await;
     assert_eq!(hdr_status(&unknown), 403);
 }
+
+#[tokio::test]
+async fn the_sessions_screen_charts_the_last_fortnight_by_day_and_outcome() {
+    use mdm::fota::outcomes::{self, DAY_MS};
+    let app = spawn_app().await;
+    let (device_id, _) = setup(&app, false).await;
+    let now = mdm::db::now_ms();
+    let today = now - now.rem_euclid(DAY_MS);
+    app.with_conn(move |c| {
+        use diesel::connection::SimpleConnection;
+        let rows = [
+            ("succeeded", today + 1_000),
+            ("succeeded", today + 2_000),
+            ("failed", today + 3_000),
+            ("pending", today + 4_000),
+            ("no_update", today - DAY_MS + 5_000),
+            ("cancelled", today - DAY_MS + 6_000),
+            // Older than the fortnight: not counted.
+            ("succeeded", today - 20 * DAY_MS),
+        ];
+        for (state, at) in rows {
+            c.batch_execute(&format!(
+                "INSERT INTO fota_sessions (device_id, protocol, state, from_version, detail, \
+                 created_at, updated_at) VALUES ({device_id}, 'omadm', '{state}', 'U960.05', '', {at}, {at})"
+            ))
+            .unwrap();
+        }
+    })
+    .await;
+    let days = app
+        .with_conn(move |c| outcomes::daily(c, now, 14).unwrap())
+        .await;
+    assert_eq!(days.len(), 14);
+    assert_eq!(days[13].day, today);
+    assert_eq!(
+        (
+            days[13].succeeded,
+            days[13].failed,
+            days[13].other,
+            days[13].open
+        ),
+        (2, 1, 0, 1)
+    );
+    assert_eq!((days[12].other, days[12].total()), (2, 2));
+    assert!(days[..12].iter().all(|d| d.total() == 0));
+
+    app.login_admin().await;
+    let (status, html) = app.page("/firmware/sessions").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"total-succeeded\">2<"), "{html}");
+    assert!(html.contains("id=\"total-failed\">1<"));
+    assert!(html.contains("id=\"success-rate\">66.7 %<"));
+    assert_eq!(
+        html.matches("<rect class=\"seg-").count(),
+        4,
+        "succeeded, failed and open today; cancelled or no update yesterday"
+    );
+    let date = mdm::timefmt::date(today);
+    assert!(html.contains(&format!(
+        "{date}: 4 sessions (2 succeeded, 1 failed, 0 cancelled or no update, 1 open)"
+    )));
+}

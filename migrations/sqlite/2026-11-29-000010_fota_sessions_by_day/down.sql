@@ -1,0 +1,1 @@
+DROP INDEX fota_sessions_created;
