@@ -4,19 +4,22 @@ use time::macros::format_description;
 use time::OffsetDateTime;
 
 pub fn utc(ms: i64) -> String {
-    let fmt = format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&fmt).ok())
-        .unwrap_or_else(|| ms.to_string())
+    formatted(
+        ms,
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"),
+    )
 }
 
 /// The UTC calendar day, `2026-11-27`.
 pub fn date(ms: i64) -> String {
-    let fmt = format_description!("[year]-[month]-[day]");
+    formatted(ms, format_description!("[year]-[month]-[day]"))
+}
+
+/// `ms` in `fmt`, or the number itself when it is out of range.
+fn formatted(ms: i64, fmt: &[time::format_description::FormatItem<'_>]) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&fmt).ok())
+        .and_then(|t| t.format(fmt).ok())
         .unwrap_or_else(|| ms.to_string())
 }
 
