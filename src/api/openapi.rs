@@ -137,6 +137,10 @@ pub fn document_value() -> Value {
                 "put": op("Replace a device's registration", "devices", vec![id_param()], Some(body("DeviceInput")), ("200", ok("Device", "Saved"))),
                 "delete": op("Delete a device", "devices", vec![id_param()], None, ("204", none()))
             },
+            "/devices/{id}/dm-credentials": {
+                "get": op("The device's OMA-DM account (never its secrets)", "devices", vec![id_param()], None, ("200", ok("DmAccount", "The account"))),
+                "put": op("Set the device's OMA-DM credentials; its DevId is the user name. A server password left out is generated and returned in this answer only", "devices", vec![id_param()], Some(body("DmCredentialsInput")), ("200", ok("DmAccount", "Saved")))
+            },
             "/devices/{id}/audit": {
                 "get": op("The device's audit trail, newest first", "devices", vec![id_param()], None, ("200", list_of("AuditEvent")))
             },
@@ -253,6 +257,15 @@ pub fn document_value() -> Value {
                     "id": int, "esn": nstring, "meid": nstring, "pesn": nstring, "make": string, "model": string,
                     "firmware_version": string, "profile_id": nint, "last_contact_at": ntime, "last_protocol": nstring,
                     "created_at": time, "updated_at": time
+                }},
+                "DmCredentialsInput": {"type": "object", "additionalProperties": false, "required": ["client_password"], "properties": {
+                    "client_password": {"type": "string", "description": "8 to 128 printable characters"},
+                    "server_password": {"type": "string", "description": "8 to 128 printable characters; generated when left out"},
+                    "server_id": {"type": "string", "description": "default mdm"}
+                }},
+                "DmAccount": {"type": "object", "properties": {
+                    "device_id": int, "server_id": string, "client_username": string, "updated_at": time,
+                    "server_password": {"type": "string", "description": "only in the answer that generated it"}
                 }},
                 "DeviceRow": {"allOf": [{"$ref": "#/components/schemas/Device"}, {"type": "object", "properties": {
                     "mdn": nstring, "min": nstring, "subscriber_name": nstring, "activation_state": nstring

@@ -30,6 +30,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/devices/{id}", web::put().to(device_update))
         .route("/devices/{id}", web::delete().to(device_delete))
         .route("/devices/{id}/audit", web::get().to(device_audit))
+        .route(
+            "/devices/{id}/dm-credentials",
+            web::get().to(dm_credentials_get),
+        )
+        .route(
+            "/devices/{id}/dm-credentials",
+            web::put().to(dm_credentials_set),
+        )
         .route("/capabilities", web::get().to(capabilities_list))
         .route("/capabilities", web::post().to(capability_create))
         .route("/capabilities/{id}", web::get().to(capability_get))
@@ -258,6 +266,93 @@ async fn device_delete(
     let actor = caller.actor();
     state.db.run(move |c| device::delete(c, &actor, id)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// A DM account as the API shows it: never its secrets or nonces.
+fn dm_account_json(a: &crate::omadm::account::DmAccount) -> serde_json::Value {
+    json!({
+        "device_id": a.device_id,
+        "server_id": a.server_id,
+        "client_username": a.client_username,
+        "updated_at": a.updated_at,
+    })
+}
+
+async fn dm_credentials_get(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+) -> ApiResult {
+    caller.require(Permission::ViewRegistry)?;
+    let id = path.into_inner();
+    let vault = state.vault.clone();
+    let account = state
+        .db
+        .run(move |c| -> Result<_, RegistryError> {
+            device::get(c, id)?;
+            Ok(crate::omadm::account::get(c, &vault, id)?)
+        })
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("device {id}'s OMA-DM credentials")))?;
+    Ok(HttpResponse::Ok().json(dm_account_json(&account)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DmCredentialsInput {
+    client_password: String,
+    server_password: Option<String>,
+    server_id: Option<String>,
+}
+
+/// Sets a device's OMA-DM credentials (its DevId is the user name). A
+/// server password the caller leaves out is generated and returned once.
+async fn dm_credentials_set(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+    body: web::Json<DmCredentialsInput>,
+) -> ApiResult {
+    caller.require(Permission::EditDevices)?;
+    let id = path.into_inner();
+    let input = body.into_inner();
+    let generated = input
+        .server_password
+        .is_none()
+        .then(|| crate::auth::password::random_secret(12));
+    let server_password = input
+        .server_password
+        .or_else(|| generated.clone())
+        .unwrap_or_default();
+    let server_id = input
+        .server_id
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "mdm".into());
+    let actor = caller.actor();
+    let vault = state.vault.clone();
+    let account = state
+        .db
+        .run(move |c| {
+            let d = device::get(c, id)?;
+            crate::omadm::account::set(
+                c,
+                &vault,
+                &actor,
+                id,
+                &crate::omadm::account::Credentials {
+                    server_id: &server_id,
+                    client_username: &crate::omadm::engine::dev_id_of(&d),
+                    client_password: &input.client_password,
+                    server_password: &server_password,
+                },
+            )
+        })
+        .await?;
+    let mut out = dm_account_json(&account);
+    if let Some(p) = generated {
+        out["server_password"] = json!(p);
+    }
+    Ok(HttpResponse::Ok().json(out))
 }
 
 async fn device_audit(

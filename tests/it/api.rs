@@ -455,3 +455,103 @@ async fn the_openapi_document_describes_exactly_the_routed_endpoints() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 }
+
+#[tokio::test]
+async fn a_pos_system_sets_a_devices_dm_credentials_and_never_reads_its_secrets() {
+    let app = spawn_app().await;
+    let (_, care) = app.token(Role::Care).await;
+    let (_, firmware) = app.token(Role::Firmware).await;
+    let d: Value = app
+        .api(Method::POST, "/devices", &care)
+        .json(&json!({"meid": "A1000012345678", "make": "Samsung", "model": "SCH-U960", "firmware_version": "U960.05"}))
+        .send_json()
+        .await;
+    let id = d["id"].as_i64().unwrap();
+    let path = format!("/devices/{id}/dm-credentials");
+    let status = |r: reqwest::Response| r.status().as_u16();
+
+    let r = app.api(Method::GET, &path, &care).send().await.unwrap();
+    assert_eq!(status(r), 404, "no credentials yet");
+    // Bad input: a clear JSON error, nothing stored.
+    let r = app
+        .api(Method::PUT, &path, &care)
+        .json(&json!({"client_password": "short"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["fields"]["client_password"].is_string(),
+        "{body}"
+    );
+    let r = app
+        .api(Method::PUT, &path, &care)
+        .json(&json!({"client_password": "device-secret-1", "pin": "1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 400, "unknown fields are refused");
+    assert_eq!(app.count("dm_accounts").await, 0);
+    // A firmware manager reads registries but does not edit devices.
+    let r = app
+        .api(Method::PUT, &path, &firmware)
+        .json(&json!({"client_password": "device-secret-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 403);
+    let r = app
+        .api(Method::PUT, "/devices/999999/dm-credentials", &care)
+        .json(&json!({"client_password": "device-secret-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 404);
+
+    // The server password is generated and shown in this answer only.
+    let set: Value = app
+        .api(Method::PUT, &path, &care)
+        .json(&json!({"client_password": "device-secret-1"}))
+        .send_json()
+        .await;
+    assert_eq!(set["client_username"], "MEID:A1000012345678");
+    assert_eq!(set["server_id"], "mdm");
+    let server_password = set["server_password"].as_str().unwrap().to_string();
+    assert!(server_password.len() >= 12, "{set}");
+    let read: Value = app.api(Method::GET, &path, &firmware).send_json().await;
+    assert_eq!(read["client_username"], "MEID:A1000012345678");
+    for hidden in [
+        "server_password",
+        "client_password",
+        "client_nonce",
+        "server_nonce",
+    ] {
+        assert!(read.get(hidden).is_none(), "{hidden} in {read}");
+    }
+    let vault = app.vault.clone();
+    let stored = app
+        .with_conn(move |c| mdm::omadm::account::get(c, &vault, id).unwrap().unwrap())
+        .await;
+    assert_eq!(stored.client_password, "device-secret-1");
+    assert_eq!(stored.server_password, server_password);
+
+    // Given by the caller, the server password is not echoed back.
+    let set: Value = app
+        .api(Method::PUT, &path, &care)
+        .json(&json!({"client_password": "device-secret-2", "server_password": "server-secret-2", "server_id": "operator-dm"}))
+        .send_json()
+        .await;
+    assert!(set.get("server_password").is_none(), "{set}");
+    assert_eq!(set["server_id"], "operator-dm");
+    let audit: Value = app
+        .api(Method::GET, &format!("/devices/{id}/audit"), &care)
+        .send_json()
+        .await;
+    let text = audit.to_string();
+    assert!(text.contains("OMA-DM credentials set"), "{text}");
+    assert!(
+        !text.contains("device-secret"),
+        "secrets never reach the audit trail"
+    );
+}

@@ -380,6 +380,10 @@ impl TestApp {
                     .first::<i64>(c)
                     .unwrap(),
                 "users" => users::table.select(count_star()).first::<i64>(c).unwrap(),
+                "dm_accounts" => dm_accounts::table
+                    .select(count_star())
+                    .first::<i64>(c)
+                    .unwrap(),
                 other => panic!("unknown table {other}"),
             }
         })
