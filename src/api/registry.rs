@@ -316,40 +316,26 @@ async fn dm_credentials_set(
     caller.require(Permission::EditDevices)?;
     let id = path.into_inner();
     let input = body.into_inner();
-    let generated = input
-        .server_password
-        .is_none()
-        .then(|| crate::auth::password::random_secret(12));
-    let server_password = input
-        .server_password
-        .or_else(|| generated.clone())
-        .unwrap_or_default();
-    let server_id = input
-        .server_id
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "mdm".into());
     let actor = caller.actor();
     let vault = state.vault.clone();
-    let account = state
+    let issued = state
         .db
         .run(move |c| {
-            let d = device::get(c, id)?;
-            crate::omadm::account::set(
+            crate::omadm::account::issue(
                 c,
                 &vault,
                 &actor,
                 id,
-                &crate::omadm::account::Credentials {
-                    server_id: &server_id,
-                    client_username: &crate::omadm::engine::dev_id_of(&d),
+                &crate::omadm::account::Given {
                     client_password: &input.client_password,
-                    server_password: &server_password,
+                    server_password: input.server_password.as_deref(),
+                    server_id: input.server_id.as_deref(),
                 },
             )
         })
         .await?;
-    let mut out = dm_account_json(&account);
-    if let Some(p) = generated {
+    let mut out = dm_account_json(&issued.account);
+    if let Some(p) = issued.generated_server_password {
         out["server_password"] = json!(p);
     }
     Ok(HttpResponse::Ok().json(out))

@@ -652,22 +652,25 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let db = open(&config)?;
             let mut conn = db.get()?;
             let d = lookup::find(&mut conn, &key)?;
-            let dev_id = crate::omadm::engine::dev_id_of(&d);
-            let server_password =
-                server_password.unwrap_or_else(|| crate::auth::password::random_secret(12));
-            crate::omadm::account::set(
+            let issued = crate::omadm::account::issue(
                 &mut conn,
                 &vault(&config)?,
                 &Actor::System("cli"),
                 d.id,
-                &crate::omadm::account::Credentials {
-                    server_id: "mdm",
-                    client_username: &dev_id,
+                &crate::omadm::account::Given {
                     client_password: &password,
-                    server_password: &server_password,
+                    server_password: server_password.as_deref(),
+                    server_id: None,
                 },
             )?;
-            println!("device {} (DevId {dev_id}) has OMA-DM credentials; server password {server_password}", d.id);
+            let server_password = issued
+                .generated_server_password
+                .or(server_password)
+                .unwrap_or_default();
+            println!(
+                "device {} (DevId {}) has OMA-DM credentials; server password {server_password}",
+                d.id, issued.account.client_username
+            );
             Ok(())
         }
         Command::Purge { older_than } => {

@@ -204,6 +204,62 @@ pub struct Credentials<'a> {
     pub server_password: &'a str,
 }
 
+/// What an operator gives a device (device page, API, command line): the
+/// user name is the device's DevId, the server id defaults to `mdm`, and a
+/// server password left out is generated.
+pub struct Given<'a> {
+    pub client_password: &'a str,
+    pub server_password: Option<&'a str>,
+    pub server_id: Option<&'a str>,
+}
+
+/// The account [`issue`] stored, and the server password it generated (to
+/// be shown once: it cannot be read back from anywhere but the vault).
+pub struct Issued {
+    pub account: DmAccount,
+    pub generated_server_password: Option<String>,
+}
+
+/// Sets a device's credentials from what an operator gave.
+pub fn issue(
+    conn: &mut DbConnection,
+    vault: &Vault,
+    actor: &Actor,
+    device_id: i64,
+    given: &Given<'_>,
+) -> Result<Issued, RegistryError> {
+    let device = crate::registry::device::get(conn, device_id)?;
+    let generated = given
+        .server_password
+        .filter(|p| !p.is_empty())
+        .is_none()
+        .then(|| crate::auth::password::random_secret(12));
+    let server_password = generated
+        .as_deref()
+        .or(given.server_password)
+        .unwrap_or_default();
+    let account = set(
+        conn,
+        vault,
+        actor,
+        device_id,
+        &Credentials {
+            server_id: given
+                .server_id
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .unwrap_or("mdm"),
+            client_username: &super::engine::dev_id_of(&device),
+            client_password: given.client_password,
+            server_password,
+        },
+    )?;
+    Ok(Issued {
+        account,
+        generated_server_password: generated,
+    })
+}
+
 /// Sets (or replaces) a device's credentials; nonces start fresh.
 pub fn set(
     conn: &mut DbConnection,

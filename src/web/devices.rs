@@ -951,43 +951,42 @@ async fn dm_credentials(
     user.require(Permission::EditDevices)?;
     user.check_form(&form)?;
     let id = path.into_inner();
-    let client_password = form.get("client_password").cloned().unwrap_or_default();
-    let server_password = form
-        .get("server_password")
-        .filter(|p| !p.is_empty())
-        .cloned()
-        .unwrap_or_else(|| crate::auth::password::random_secret(12));
-    let server_id = form
-        .get("server_id")
-        .filter(|s| !s.trim().is_empty())
-        .cloned()
-        .unwrap_or_else(|| "mdm".into());
+    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+    let (client_password, server_password, server_id) = (
+        field("client_password"),
+        field("server_password"),
+        field("server_id"),
+    );
     let actor = user.actor();
     let vault = state.vault.clone();
     let outcome = state
         .db
         .run(move |c| {
-            let d = device::get(c, id)?;
-            let dev_id = crate::omadm::engine::dev_id_of(&d);
-            crate::omadm::account::set(
+            crate::omadm::account::issue(
                 c,
                 &vault,
                 &actor,
                 id,
-                &crate::omadm::account::Credentials {
-                    server_id: &server_id,
-                    client_username: &dev_id,
+                &crate::omadm::account::Given {
                     client_password: &client_password,
-                    server_password: &server_password,
+                    server_password: Some(&server_password),
+                    server_id: Some(&server_id),
                 },
             )
         })
         .await;
     match outcome {
-        Ok(_) => super::session::flash(
+        Ok(issued) => super::session::flash(
             &user.session,
             "success",
-            "OMA-DM credentials saved; the device must be given the same password.",
+            match issued.generated_server_password {
+                Some(p) => format!(
+                    "OMA-DM credentials saved; the device must be given the same password. \
+                     Generated server password (shown once): {p}"
+                ),
+                None => "OMA-DM credentials saved; the device must be given the same password."
+                    .to_string(),
+            },
         ),
         Err(RegistryError::Invalid(e)) => super::session::flash(
             &user.session,

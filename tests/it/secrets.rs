@@ -76,6 +76,30 @@ async fn dm_secrets_are_stored_sealed_and_read_back_in_clear() {
         .await;
     assert_eq!(acct.client_password, "device-secret-1");
     assert_eq!(acct.server_password, "server-secret-1");
+
+    // Left out on the device page, the server password is generated and
+    // shown once.
+    let page = format!("/devices/{id}");
+    let csrf = app.csrf(&page).await;
+    app.post_form(
+        &format!("{page}/dm-credentials"),
+        &[("csrf", &csrf), ("client_password", "device-secret-2")],
+    )
+    .await;
+    let (_, html) = app.page(&page).await;
+    let marker = "Generated server password (shown once): ";
+    let start = html.find(marker).expect("the generated password is shown") + marker.len();
+    let shown: String = html[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '<')
+        .collect();
+    let vault = app.vault.clone();
+    let acct = app
+        .with_conn(move |c| mdm::omadm::account::get(c, &vault, id).unwrap().unwrap())
+        .await;
+    assert_eq!(acct.server_password, shown);
+    let (_, again) = app.page(&page).await;
+    assert!(!again.contains(marker), "shown once");
 }
 
 #[tokio::test]
