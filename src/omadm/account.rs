@@ -98,16 +98,15 @@ pub fn get(
     .transpose()
 }
 
-/// Checks that `vault` opens the secrets already stored (the latest sealed
-/// account's), so a node or command given another key than the others
+/// Checks that `vault` opens the secrets already stored (the newest
+/// device's sealed account), so a node or command given another key than the others
 /// stops before it writes secrets no other node can read.
 pub fn check_vault(conn: &mut DbConnection, vault: &Vault) -> Result<(), VaultMismatch> {
     let latest: Option<Stored> = dm_accounts::table
         .filter(dm_accounts::server_password.like(secrets::LIKE_SEALED))
-        .order((
-            dm_accounts::updated_at.desc(),
-            dm_accounts::device_id.desc(),
-        ))
+        // The primary key's order: the first sealed row from the end is
+        // found without reading the table.
+        .order(dm_accounts::device_id.desc())
         .select(Stored::as_select())
         .first(conn)
         .optional()
@@ -133,7 +132,7 @@ pub fn check_vault(conn: &mut DbConnection, vault: &Vault) -> Result<(), VaultMi
 pub enum VaultMismatch {
     #[error(
         "this node's secrets key does not open the OMA-DM secrets stored in the database \
-         (device {0}'s, the latest): give it the MDM_SECRETS_KEY (or the data dir's \
+         (device {0}'s): give it the MDM_SECRETS_KEY (or the data dir's \
          secrets.key) of the nodes that wrote them"
     )]
     WrongKey(i64),
