@@ -25,6 +25,10 @@ pub struct Config {
     /// secrets in the database. Default: generated once and kept in
     /// `secrets.key` in the data dir. Nodes sharing a database share it.
     pub secrets_key: Option<String>,
+    /// `MDM_SECRETS_PREVIOUS_KEY`: the key being rotated out. Secrets it
+    /// sealed still open, and each node re-seals them under the current
+    /// key when it starts.
+    pub secrets_previous_key: Option<String>,
     /// `MDM_COOKIE_SECURE`: mark cookies Secure (set when served over HTTPS).
     pub cookie_secure: bool,
     /// `MDM_LOGIN_MAX_FAILURES` (default 5) within `MDM_LOGIN_WINDOW_SECS`
@@ -262,6 +266,7 @@ impl Config {
             bootstrap_admin_password: var("MDM_BOOTSTRAP_ADMIN_PASSWORD"),
             session_key,
             secrets_key: var("MDM_SECRETS_KEY"),
+            secrets_previous_key: var("MDM_SECRETS_PREVIOUS_KEY"),
             cookie_secure: flag("MDM_COOKIE_SECURE")?,
             login_max_failures: parse("MDM_LOGIN_MAX_FAILURES", 5)?,
             login_window_secs: parse("MDM_LOGIN_WINDOW_SECS", 900)?,
@@ -293,6 +298,7 @@ impl Config {
             bootstrap_admin_password: Some("admin-password-for-tests".into()),
             session_key: None,
             secrets_key: None,
+            secrets_previous_key: None,
             cookie_secure: false,
             login_max_failures: 5,
             login_window_secs: 900,

@@ -124,7 +124,10 @@ async fn seal_stored_secrets(db: &Db, vault: &Arc<secrets::Vault>) -> Result<(),
     .await
     .map_err(|e| db::DbError::Task(e.to_string()))??;
     if sealed > 0 {
-        tracing::info!(sealed, "OMA-DM secrets stored in clear are now sealed");
+        tracing::info!(
+            sealed,
+            "OMA-DM secrets in clear or under the retired key are now sealed under the current key"
+        );
     }
     Ok(())
 }
@@ -189,8 +192,9 @@ impl Application {
             );
         }
         let key = session_key(&config)?;
-        let vault = Arc::new(secrets::Vault::load(
+        let vault = Arc::new(secrets::Vault::load_rotating(
             config.secrets_key.as_deref(),
+            config.secrets_previous_key.as_deref(),
             &config.data_dir,
         )?);
         seal_stored_secrets(&db, &vault).await?;

@@ -35,10 +35,12 @@ pub enum SecretsError {
     Unreadable(String),
 }
 
-/// The node's secrets key and the cipher over it.
+/// The node's secrets key and the cipher over it, and during a rotation
+/// the key being retired, which still opens what it sealed.
 #[derive(Clone)]
 pub struct Vault {
     cipher: Aes256Gcm,
+    previous: Option<Aes256Gcm>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -51,6 +53,32 @@ impl Vault {
     pub fn from_key(key: &[u8; 32]) -> Vault {
         Vault {
             cipher: Aes256Gcm::new(key.into()),
+            previous: None,
+        }
+    }
+
+    /// This vault, also opening what `previous` sealed.
+    pub fn with_previous(mut self, previous: &[u8; 32]) -> Vault {
+        self.previous = Some(Aes256Gcm::new(previous.into()));
+        self
+    }
+
+    /// Whether a key is being rotated out.
+    pub fn is_rotating(&self) -> bool {
+        self.previous.is_some()
+    }
+
+    /// [`Vault::load`], with the key being rotated out when one is given
+    /// (`MDM_SECRETS_PREVIOUS_KEY`, 64 hex digits).
+    pub fn load_rotating(
+        configured: Option<&str>,
+        previous: Option<&str>,
+        data_dir: &Path,
+    ) -> Result<Vault, SecretsError> {
+        let vault = Vault::load(configured, data_dir)?;
+        match previous {
+            Some(hexkey) => Ok(vault.with_previous(&parse_key(hexkey)?)),
+            None => Ok(vault),
         }
     }
 
@@ -111,15 +139,37 @@ impl Vault {
             return Err(unreadable());
         }
         let (nonce, sealed) = bytes.split_at(NONCE_LEN);
-        let payload = Payload {
+        let payload = || Payload {
             msg: sealed,
             aad: what.as_bytes(),
         };
+        let nonce = Nonce::from_slice(nonce);
         let plain = self
             .cipher
-            .decrypt(Nonce::from_slice(nonce), payload)
+            .decrypt(nonce, payload())
+            .or_else(|e| match &self.previous {
+                Some(previous) => previous.decrypt(nonce, payload()),
+                None => Err(e),
+            })
             .map_err(|_| unreadable())?;
         String::from_utf8(plain).map_err(|_| unreadable())
+    }
+
+    /// Whether a stored value needs sealing under the current key: stored
+    /// in clear, or sealed by the key being rotated out.
+    pub fn needs_sealing(&self, what: &str, stored: &str) -> bool {
+        if !is_sealed(stored) {
+            return true;
+        }
+        self.is_rotating() && !self.opens_with_current(what, stored)
+    }
+
+    fn opens_with_current(&self, what: &str, stored: &str) -> bool {
+        let current = Vault {
+            cipher: self.cipher.clone(),
+            previous: None,
+        };
+        current.open(what, stored).is_ok()
     }
 }
 
@@ -191,6 +241,26 @@ mod tests {
     #[test]
     fn the_like_pattern_matches_the_prefix() {
         assert_eq!(LIKE_SEALED, format!("{PREFIX}%"));
+    }
+
+    #[test]
+    fn during_a_rotation_both_keys_open_and_only_the_old_ones_need_sealing() {
+        let old = vault(1);
+        let by_old = old.seal("a", "secret");
+        let rotating = vault(2).with_previous(&[1; 32]);
+        assert_eq!(rotating.open("a", &by_old).unwrap(), "secret");
+        assert!(rotating.needs_sealing("a", &by_old));
+        let by_new = rotating.seal("a", "secret");
+        assert!(!rotating.needs_sealing("a", &by_new));
+        assert!(rotating.needs_sealing("a", "in clear"));
+        // After the rotation the old key opens nothing new, and the new
+        // key alone opens what was re-sealed.
+        assert!(old.open("a", &by_new).is_err());
+        assert_eq!(vault(2).open("a", &by_new).unwrap(), "secret");
+        assert!(
+            !vault(2).needs_sealing("a", &by_old),
+            "no rotation: not checked"
+        );
     }
 
     #[test]

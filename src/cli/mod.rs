@@ -353,7 +353,11 @@ pub(crate) fn open(config: &Config) -> anyhow::Result<Db> {
 /// The node's secrets key, for commands that read or write DM secrets; one
 /// that does not open the secrets already stored is refused.
 pub(crate) fn vault(config: &Config) -> anyhow::Result<crate::secrets::Vault> {
-    let vault = crate::secrets::Vault::load(config.secrets_key.as_deref(), &config.data_dir)?;
+    let vault = crate::secrets::Vault::load_rotating(
+        config.secrets_key.as_deref(),
+        config.secrets_previous_key.as_deref(),
+        &config.data_dir,
+    )?;
     let db = Db::connect(&config.database_url, 1)?;
     crate::omadm::account::check_vault(&mut *db.get()?, &vault)?;
     Ok(vault)

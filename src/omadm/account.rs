@@ -140,21 +140,20 @@ pub enum VaultMismatch {
     Db(String),
 }
 
-/// Seals the secrets of accounts stored before sealing existed (or
-/// written in clear by a bulk load), a batch at a time; returns how many
-/// accounts it sealed. Run at start: sealed values are left alone, so it
-/// is cheap when there is nothing to do and safe on several nodes at once.
+/// Seals, under the current key, the secrets of accounts stored in clear
+/// (by a release before sealing, or a bulk load) and, during a key
+/// rotation, those sealed by the key being retired; a batch at a time.
+/// Returns how many accounts it re-sealed. Run at start: values already
+/// sealed under the current key are left alone, so it is cheap when there
+/// is nothing to do and safe on several nodes at once.
 pub fn seal_stored_secrets(conn: &mut DbConnection, vault: &Vault) -> QueryResult<usize> {
     const BATCH: i64 = 500;
     let pattern = secrets::LIKE_SEALED;
-    let mut sealed = 0;
+    let mut resealed = 0;
+    let mut after = i64::MIN;
     loop {
-        let batch: Vec<(i64, String, String)> = dm_accounts::table
-            .filter(
-                dm_accounts::server_password
-                    .not_like(pattern)
-                    .or(dm_accounts::client_password.not_like(pattern)),
-            )
+        let mut query = dm_accounts::table
+            .filter(dm_accounts::device_id.gt(after))
             .order(dm_accounts::device_id)
             .select((
                 dm_accounts::device_id,
@@ -162,36 +161,61 @@ pub fn seal_stored_secrets(conn: &mut DbConnection, vault: &Vault) -> QueryResul
                 dm_accounts::client_password,
             ))
             .limit(BATCH)
-            .load(conn)?;
-        if batch.is_empty() {
-            return Ok(sealed);
+            .into_boxed();
+        // Outside a rotation only values in clear can need sealing.
+        if !vault.is_rotating() {
+            query = query.filter(
+                dm_accounts::server_password
+                    .not_like(pattern)
+                    .or(dm_accounts::client_password.not_like(pattern)),
+            );
         }
-        crate::db::write(conn, |conn| -> QueryResult<()> {
+        let batch: Vec<(i64, String, String)> = query.load(conn)?;
+        let Some(last) = batch.last() else {
+            return Ok(resealed);
+        };
+        after = last.0;
+        resealed += crate::db::write(conn, |conn| -> QueryResult<usize> {
+            let mut n = 0;
             for (device_id, server_password, client_password) in &batch {
-                let seal = |column, value: &String| {
-                    if secrets::is_sealed(value) {
-                        value.clone()
-                    } else {
-                        vault.seal(&sealed_as(column, *device_id), value)
+                let reseal = |column, value: &String| -> Option<String> {
+                    let what = sealed_as(column, *device_id);
+                    if !vault.needs_sealing(&what, value) {
+                        return Some(value.clone());
+                    }
+                    match vault.open(&what, value) {
+                        Ok(plain) => Some(vault.seal(&what, &plain)),
+                        Err(e) => {
+                            tracing::warn!(device = device_id, error = %e, "a stored DM secret opens with no key; left as it is");
+                            None
+                        }
                     }
                 };
+                let (Some(server), Some(client)) = (
+                    reseal("server_password", server_password),
+                    reseal("client_password", client_password),
+                ) else {
+                    continue;
+                };
+                if &server == server_password && &client == client_password {
+                    continue;
+                }
                 // Only a value still as read is replaced: a node sealing
                 // at the same moment, or a new password, wins.
-                diesel::update(
+                n += diesel::update(
                     dm_accounts::table
                         .find(device_id)
                         .filter(dm_accounts::server_password.eq(server_password))
                         .filter(dm_accounts::client_password.eq(client_password)),
                 )
                 .set((
-                    dm_accounts::server_password.eq(seal("server_password", server_password)),
-                    dm_accounts::client_password.eq(seal("client_password", client_password)),
+                    dm_accounts::server_password.eq(server),
+                    dm_accounts::client_password.eq(client),
                 ))
                 .execute(conn)?;
             }
-            Ok(())
+            Ok(n)
         })?;
-        sealed += batch.len();
     }
 }
 

@@ -207,3 +207,41 @@ async fn a_node_or_command_with_another_secrets_key_is_refused_before_it_writes(
         .await;
     assert!(node.is_ok(), "{:?}", node.err());
 }
+
+#[tokio::test]
+async fn a_rotated_key_takes_over_the_stored_secrets_when_nodes_start_with_both_keys() {
+    let app = spawn_app().await;
+    let id = device_with_credentials(&app).await;
+    let old_key = std::fs::read_to_string(app.data_dir.join("secrets.key"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let new_key = hex::encode([7u8; 32]);
+
+    let (new, old) = (new_key.clone(), old_key.clone());
+    let node = app
+        .second_node(move |c| {
+            c.secrets_key = Some(new);
+            c.secrets_previous_key = Some(old);
+        })
+        .await
+        .expect("a node with the new key and the retired one starts");
+    // The new key alone now opens every stored secret.
+    let new_only = mdm::secrets::Vault::from_key(&[7u8; 32]);
+    let acct = node
+        .with_conn(move |c| mdm::omadm::account::get(c, &new_only, id).unwrap().unwrap())
+        .await;
+    assert_eq!(acct.client_password, "device-secret-1");
+    assert_eq!(acct.server_password, "server-secret-1");
+    // And a node still on the retired key is refused.
+    let refused = app
+        .second_node(move |c| c.secrets_key = Some(old_key))
+        .await
+        .err()
+        .expect("refused");
+    assert!(refused.contains("MDM_SECRETS_KEY"), "{refused}");
+    let node = app
+        .second_node(move |c| c.secrets_key = Some(new_key))
+        .await;
+    assert!(node.is_ok(), "{:?}", node.err());
+}
