@@ -127,50 +127,43 @@ impl Vault {
         format!("{PREFIX}{}", B64.encode(bytes))
     }
 
-    /// The clear value of a stored secret of `what`: opened when sealed,
-    /// as it is when stored before sealing.
+    /// The clear value of a stored secret of `what`: opened when sealed
+    /// (by the current key or the one being retired), as it is when stored
+    /// before sealing.
     pub fn open(&self, what: &str, stored: &str) -> Result<String, SecretsError> {
-        let Some(encoded) = stored.strip_prefix(PREFIX) else {
+        if !is_sealed(stored) {
             return Ok(stored.to_string());
-        };
-        let unreadable = || SecretsError::Unreadable(what.to_string());
-        let bytes = B64.decode(encoded).map_err(|_| unreadable())?;
-        if bytes.len() < NONCE_LEN {
-            return Err(unreadable());
         }
-        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
-        let payload = || Payload {
-            msg: sealed,
-            aad: what.as_bytes(),
-        };
-        let nonce = Nonce::from_slice(nonce);
-        let plain = self
-            .cipher
-            .decrypt(nonce, payload())
-            .or_else(|e| match &self.previous {
-                Some(previous) => previous.decrypt(nonce, payload()),
-                None => Err(e),
-            })
-            .map_err(|_| unreadable())?;
-        String::from_utf8(plain).map_err(|_| unreadable())
+        open_with(&self.cipher, what, stored).or_else(|e| match &self.previous {
+            Some(previous) => open_with(previous, what, stored),
+            None => Err(e),
+        })
     }
 
     /// Whether a stored value needs sealing under the current key: stored
     /// in clear, or sealed by the key being rotated out.
     pub fn needs_sealing(&self, what: &str, stored: &str) -> bool {
-        if !is_sealed(stored) {
-            return true;
-        }
-        self.is_rotating() && !self.opens_with_current(what, stored)
+        !is_sealed(stored) || (self.is_rotating() && open_with(&self.cipher, what, stored).is_err())
     }
+}
 
-    fn opens_with_current(&self, what: &str, stored: &str) -> bool {
-        let current = Vault {
-            cipher: self.cipher.clone(),
-            previous: None,
-        };
-        current.open(what, stored).is_ok()
+/// Opens a sealed value with one key.
+fn open_with(cipher: &Aes256Gcm, what: &str, stored: &str) -> Result<String, SecretsError> {
+    let unreadable = || SecretsError::Unreadable(what.to_string());
+    let encoded = stored.strip_prefix(PREFIX).ok_or_else(unreadable)?;
+    let bytes = B64.decode(encoded).map_err(|_| unreadable())?;
+    if bytes.len() < NONCE_LEN {
+        return Err(unreadable());
     }
+    let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+    let payload = Payload {
+        msg: sealed,
+        aad: what.as_bytes(),
+    };
+    let plain = cipher
+        .decrypt(Nonce::from_slice(nonce), payload)
+        .map_err(|_| unreadable())?;
+    String::from_utf8(plain).map_err(|_| unreadable())
 }
 
 /// Whether a stored value is sealed (and not a value from before sealing).

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::schema::dm_accounts;
-use crate::db::{is_unique_violation, now_ms, DbConnection};
+use crate::db::{is_foreign_key_violation, is_unique_violation, now_ms, DbConnection};
 use crate::registry::audit::{self, EntityKind};
 use crate::registry::{Actor, RegistryError};
 use crate::secrets::{self, SecretsError, Vault};
@@ -315,10 +315,16 @@ pub fn set(
         return Err(RegistryError::Invalid(errors));
     }
     crate::db::write(conn, |conn| {
-        crate::registry::device::get(conn, device_id)?;
-        let now = now_ms();
-        let client_nonce = B64.encode(super::auth::new_nonce());
-        let server_nonce = B64.encode(super::auth::new_nonce());
+        let account = DmAccount {
+            device_id,
+            server_id: server_id.to_string(),
+            server_password: server_password.to_string(),
+            client_username: client_username.to_string(),
+            client_password: client_password.to_string(),
+            client_nonce: B64.encode(super::auth::new_nonce()),
+            server_nonce: B64.encode(super::auth::new_nonce()),
+            updated_at: now_ms(),
+        };
         diesel::delete(dm_accounts::table.find(device_id)).execute(conn)?;
         diesel::insert_into(dm_accounts::table)
             .values((
@@ -329,9 +335,9 @@ pub fn set(
                 dm_accounts::client_username.eq(client_username),
                 dm_accounts::client_password
                     .eq(vault.seal(&sealed_as("client_password", device_id), client_password)),
-                dm_accounts::client_nonce.eq(&client_nonce),
-                dm_accounts::server_nonce.eq(&server_nonce),
-                dm_accounts::updated_at.eq(now),
+                dm_accounts::client_nonce.eq(&account.client_nonce),
+                dm_accounts::server_nonce.eq(&account.server_nonce),
+                dm_accounts::updated_at.eq(account.updated_at),
             ))
             .execute(conn)
             .map_err(|e| {
@@ -339,6 +345,9 @@ pub fn set(
                     RegistryError::Duplicate(format!(
                         "the DM user name {client_username} belongs to another device"
                     ))
+                } else if is_foreign_key_violation(&e) {
+                    // The device's row is the foreign key's to check.
+                    RegistryError::NotFound(format!("device {device_id}"))
                 } else {
                     e.into()
                 }
@@ -351,8 +360,7 @@ pub fn set(
             "OMA-DM credentials set",
             &serde_json::json!({"server_id": server_id, "client_username": client_username}),
         )?;
-        get(conn, vault, device_id)?
-            .ok_or_else(|| RegistryError::NotFound(format!("DM account of device {device_id}")))
+        Ok(account)
     })
 }
 

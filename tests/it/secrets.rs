@@ -100,6 +100,32 @@ async fn dm_secrets_are_stored_sealed_and_read_back_in_clear() {
     assert_eq!(acct.server_password, shown);
     let (_, again) = app.page(&page).await;
     assert!(!again.contains(marker), "shown once");
+
+    // Credentials for a device that does not exist are refused by the
+    // database's foreign key, and nothing is stored.
+    let vault = app.vault.clone();
+    let refused = app
+        .with_conn(move |c| {
+            mdm::omadm::account::set(
+                c,
+                &vault,
+                &mdm::registry::Actor::System("test"),
+                999_999,
+                &mdm::omadm::account::Credentials {
+                    server_id: "mdm",
+                    client_username: "MEID:A1000099999999",
+                    client_password: "device-secret-9",
+                    server_password: "server-secret-9",
+                },
+            )
+            .map(|_| ())
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(mdm::registry::RegistryError::NotFound(ref m)) if m == "device 999999"),
+        "{refused:?}"
+    );
+    assert_eq!(stored(&app).await.len(), 1);
 }
 
 #[tokio::test]
