@@ -99,9 +99,10 @@ pub fn notify(config: &Config, device: &str, kind: &str) -> anyhow::Result<()> {
     let kind = JobKind::parse(kind).ok_or_else(|| anyhow::anyhow!("--job is refresh or fota"))?;
     let (db, id) = device_id(config, device)?;
     let mut conn = db.get()?;
+    let vault = super::vault(config, &mut conn)?;
     let (job, msg) = job::notify(
         &mut conn,
-        &super::vault(config)?,
+        &vault,
         id,
         kind,
         &Actor::System("cli"),
@@ -152,9 +153,10 @@ pub fn push(config: &Config, command: PushCommand) -> anyhow::Result<()> {
             };
             let (db, id) = device_id(config, &device)?;
             let mut conn = db.get()?;
+            let vault = super::vault(config, &mut conn)?;
             provisioning::push_bootstrap(
                 &mut conn,
-                &super::vault(config)?,
+                &vault,
                 id,
                 &url,
                 &Actor::System("cli"),
@@ -257,11 +259,15 @@ pub fn outbox(config: &Config, command: OutboxCommand) -> anyhow::Result<()> {
 /// message, acknowledges with delivery receipts, and prints what arrived.
 pub fn smsc_sim(config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
     let handsets = match &args.answer_as_handsets {
-        Some(server) => Some((
-            open(config)?,
-            server.trim_end_matches('/').to_string(),
-            std::sync::Arc::new(super::vault(config)?),
-        )),
+        Some(server) => {
+            let db = open(config)?;
+            let vault = super::vault(config, &mut *db.get()?)?;
+            Some((
+                db,
+                server.trim_end_matches('/').to_string(),
+                std::sync::Arc::new(vault),
+            ))
+        }
         None => None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

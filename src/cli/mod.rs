@@ -352,14 +352,17 @@ pub(crate) fn open(config: &Config) -> anyhow::Result<Db> {
 
 /// The node's secrets key, for commands that read or write DM secrets; one
 /// that does not open the secrets already stored is refused.
-pub(crate) fn vault(config: &Config) -> anyhow::Result<crate::secrets::Vault> {
+/// It is checked on the command's own connection.
+pub(crate) fn vault(
+    config: &Config,
+    conn: &mut crate::db::DbConnection,
+) -> anyhow::Result<crate::secrets::Vault> {
     let vault = crate::secrets::Vault::load_rotating(
         config.secrets_key.as_deref(),
         config.secrets_previous_key.as_deref(),
         &config.data_dir,
     )?;
-    let db = Db::connect(&config.database_url, 1)?;
-    crate::omadm::account::check_vault(&mut *db.get()?, &vault)?;
+    crate::omadm::account::check_vault(conn, &vault)?;
     Ok(vault)
 }
 
@@ -602,7 +605,8 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 let d = lookup::find(&mut conn, &DeviceKey::parse(&device)?)?;
                 // The handset holds the server's credentials as provisioned,
                 // and checks that the server it talks to knows them.
-                let acct = crate::omadm::account::get(&mut conn, &vault(&config)?, d.id)?;
+                let vault = vault(&config, &mut conn)?;
+                let acct = crate::omadm::account::get(&mut conn, &vault, d.id)?;
                 (d, acct)
             };
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -656,9 +660,10 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let db = open(&config)?;
             let mut conn = db.get()?;
             let d = lookup::find(&mut conn, &key)?;
+            let vault = vault(&config, &mut conn)?;
             let issued = crate::omadm::account::issue(
                 &mut conn,
-                &vault(&config)?,
+                &vault,
                 &Actor::System("cli"),
                 d.id,
                 &crate::omadm::account::Given {
