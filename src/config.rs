@@ -78,6 +78,9 @@ pub struct Config {
     /// `MDM_SWEEP_INTERVAL_SECS`: how often abandoned FOTA sessions,
     /// unanswered notifications and idle DM sessions are closed (default 60; 0: never).
     pub sweep_interval_secs: u64,
+    /// `MDM_CAMPAIGN_INTERVAL_SECS`: how often running FOTA campaigns are
+    /// moved on (outcomes recorded, the next wave notified) (default 10; 0: never).
+    pub campaign_interval_secs: u64,
     /// `MDM_BILLING_URL` (the billing gateway's base URL), with
     /// `MDM_BILLING_TIMEOUT_SECS` (default 5) and `MDM_BILLING_ATTEMPTS` (default 3).
     pub billing: Option<crate::billing::BillingConfig>,
@@ -279,6 +282,7 @@ impl Config {
             sms_max_parts: parse("MDM_SMS_MAX_PARTS", 8)?,
             sms_max_attempts: parse("MDM_SMS_MAX_ATTEMPTS", 10)?,
             sweep_interval_secs: parse("MDM_SWEEP_INTERVAL_SECS", 60)?,
+            campaign_interval_secs: parse("MDM_CAMPAIGN_INTERVAL_SECS", 10)?,
             billing: billing_from_env()?,
             iota_ivr_sources: list_var("MDM_IOTA_IVR_SOURCES"),
             iota_otap_sources: list_var("MDM_IOTA_OTAP_SOURCES"),
@@ -319,6 +323,7 @@ impl Config {
             sms_max_parts: 8,
             sms_max_attempts: 10,
             sweep_interval_secs: 0,
+            campaign_interval_secs: 0,
             billing: None,
             iota_ivr_sources: Vec::new(),
             iota_otap_sources: Vec::new(),

@@ -275,6 +275,7 @@ impl Application {
         let server = server.run();
         spawn_purge_schedule(&state);
         spawn_sweeper(&state);
+        spawn_campaigns(&state);
         if let Some(b) = &state.billing {
             features::upgrade::spawn(state.db.clone(), b.clone(), FEATURE_POLL);
         }
@@ -339,11 +340,11 @@ fn spawn_purge_schedule(state: &AppState) {
     });
 }
 
-/// Closes abandoned FOTA sessions, unanswered notifications and idle DM
-/// sessions on a timer; harmless when several nodes do it.
 /// How often queued firmware-update features are settled with billing.
 const FEATURE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Closes abandoned FOTA sessions, unanswered notifications and idle DM
+/// sessions on a timer; harmless when several nodes do it.
 fn spawn_sweeper(state: &AppState) {
     let interval = state.config.sweep_interval_secs;
     if interval == 0 {
@@ -364,6 +365,49 @@ fn spawn_sweeper(state: &AppState) {
                 ),
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "sweeping abandoned sessions failed"),
+            }
+        }
+    });
+}
+
+/// Moves running FOTA campaigns on; every node may, as each change is
+/// conditional on the state it was decided from.
+fn spawn_campaigns(state: &AppState) {
+    let interval = state.config.campaign_interval_secs;
+    if interval == 0 {
+        return;
+    }
+    let (db, vault, messaging) = (
+        state.db.clone(),
+        state.vault.clone(),
+        state.messaging.clone(),
+    );
+    let max_parts = state.config.sms_max_parts;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(interval));
+        loop {
+            tick.tick().await;
+            let vault = vault.clone();
+            match db
+                .run(move |c| fota::campaign_run::tick(c, &vault, max_parts))
+                .await
+            {
+                Ok(t) => {
+                    if t.notified > 0 {
+                        if let Some(m) = &messaging {
+                            m.wake();
+                        }
+                    }
+                    if t != fota::campaign_run::Ticked::default() {
+                        tracing::info!(
+                            notified = t.notified,
+                            skipped = t.skipped,
+                            settled = t.settled,
+                            "FOTA campaigns moved on"
+                        );
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "moving FOTA campaigns on failed"),
             }
         }
     });

@@ -427,3 +427,43 @@ diesel::table! {
         completed_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    fota_campaigns (id) {
+        id -> BigInt,
+        name -> Text,
+        make -> Text,
+        model -> Text,
+        from_version -> Text,
+        package_id -> BigInt,
+        to_version -> Text,
+        wave_size -> Integer,
+        failure_threshold -> Integer,
+        state -> Text,
+        wave -> Integer,
+        waves -> Integer,
+        devices -> Integer,
+        detail -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        started_at -> Nullable<BigInt>,
+        finished_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    fota_campaign_devices (campaign_id, device_id) {
+        campaign_id -> BigInt,
+        device_id -> BigInt,
+        wave -> Integer,
+        state -> Text,
+        fota_session_id -> Nullable<BigInt>,
+        detail -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, fota_sessions);
+diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, devices);
+diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, fota_campaigns);

@@ -2,6 +2,8 @@
 //! stored with every state change so any node can continue a session and
 //! operators can follow it.
 
+pub mod campaign;
+pub mod campaign_run;
 pub mod outcomes;
 pub mod session;
 pub mod sweeper;

@@ -16,6 +16,7 @@ pub enum EntityKind {
     EsnSeries,
     User,
     Token,
+    Campaign,
 }
 
 impl EntityKind {
@@ -27,6 +28,7 @@ impl EntityKind {
             EntityKind::EsnSeries => "esn_series",
             EntityKind::User => "user",
             EntityKind::Token => "token",
+            EntityKind::Campaign => "campaign",
         }
     }
 }

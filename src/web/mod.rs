@@ -3,6 +3,8 @@
 
 pub mod assets;
 pub mod auth;
+pub mod campaign_chart;
+pub mod campaigns;
 pub mod care;
 pub mod care_iota;
 pub mod devices;
@@ -89,5 +91,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(care::routes)
         .configure(firmware::routes)
         .configure(firmware::session_routes)
+        .configure(campaigns::routes)
         .configure(self_service::routes);
 }

@@ -384,6 +384,11 @@ impl TestApp {
                     .select(count_star())
                     .first::<i64>(c)
                     .unwrap(),
+                "dm_jobs" => dm_jobs::table.select(count_star()).first::<i64>(c).unwrap(),
+                "fota_campaigns" => fota_campaigns::table
+                    .select(count_star())
+                    .first::<i64>(c)
+                    .unwrap(),
                 other => panic!("unknown table {other}"),
             }
         })

@@ -2,6 +2,7 @@
 
 mod api;
 mod browser;
+mod campaigns;
 mod cli;
 mod common;
 mod esn_change;

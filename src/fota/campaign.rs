@@ -1,0 +1,726 @@
+//! FOTA campaigns: a network-initiated update of every device on one update
+//! path (make, model, from-version) in waves. The population is fixed when
+//! the campaign is created; [`super::campaign_run`] notifies one wave at a
+//! time and holds the next when a wave fails more than the threshold.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::db::schema::{devices, fota_campaign_devices, fota_campaigns};
+use crate::db::{now_ms, DbConnection, DbError};
+use crate::firmware::package;
+use crate::registry::audit::{self, EntityKind};
+use crate::registry::Actor;
+
+/// Wider waves would notify more handsets in one go than an SMSC link
+/// usually takes in a minute.
+pub const MAX_WAVE_SIZE: i32 = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignState {
+    /// Created; the population is fixed but nobody is notified yet.
+    Draft,
+    Running,
+    /// Held by an operator, or by a wave over the failure threshold.
+    Paused,
+    Completed,
+    Cancelled,
+}
+
+impl CampaignState {
+    pub const ALL: [CampaignState; 5] = [
+        CampaignState::Draft,
+        CampaignState::Running,
+        CampaignState::Paused,
+        CampaignState::Completed,
+        CampaignState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignState::Draft => "draft",
+            CampaignState::Running => "running",
+            CampaignState::Paused => "paused",
+            CampaignState::Completed => "completed",
+            CampaignState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CampaignState> {
+        CampaignState::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// What became of one device of a campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberState {
+    /// Waiting for its wave.
+    Queued,
+    /// Its notification is queued or sent; its FOTA session is open.
+    Notified,
+    Succeeded,
+    /// The update failed, or the device never answered.
+    Failed,
+    /// The subscriber declined the update on the handset.
+    Declined,
+    /// Could not be notified (no line, no DM credentials, another update
+    /// open, a different version by now); the detail says which.
+    Skipped,
+    /// The campaign was cancelled before its wave.
+    Cancelled,
+}
+
+impl MemberState {
+    pub const ALL: [MemberState; 7] = [
+        MemberState::Queued,
+        MemberState::Notified,
+        MemberState::Succeeded,
+        MemberState::Failed,
+        MemberState::Declined,
+        MemberState::Skipped,
+        MemberState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberState::Queued => "queued",
+            MemberState::Notified => "notified",
+            MemberState::Succeeded => "succeeded",
+            MemberState::Failed => "failed",
+            MemberState::Declined => "declined",
+            MemberState::Skipped => "skipped",
+            MemberState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MemberState> {
+        MemberState::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Still to be decided: its wave is not over while any member is.
+    pub fn is_open(self) -> bool {
+        matches!(self, MemberState::Queued | MemberState::Notified)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("campaign {0} not found")]
+    NotFound(i64),
+    #[error("no released package updates {0}; release one before starting a campaign")]
+    NoPackage(String),
+    #[error("no device is at {0}: the campaign would have nobody to update")]
+    NoDevices(String),
+    #[error("campaign {id} is {state}: it cannot be {action}")]
+    Transition {
+        id: i64,
+        state: String,
+        action: &'static str,
+    },
+    #[error(transparent)]
+    Job(#[from] crate::omadm::job::JobError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for CampaignError {
+    fn from(e: diesel::result::Error) -> Self {
+        CampaignError::Db(DbError::Query(e))
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = fota_campaigns)]
+pub struct Campaign {
+    pub id: i64,
+    pub name: String,
+    pub make: String,
+    pub model: String,
+    pub from_version: String,
+    pub package_id: i64,
+    pub to_version: String,
+    pub wave_size: i32,
+    /// Percent of a wave's finished updates that may fail before the
+    /// campaign holds the next wave.
+    pub failure_threshold: i32,
+    pub state: String,
+    /// The wave being notified or awaited; 0 before the start.
+    pub wave: i32,
+    pub waves: i32,
+    pub devices: i32,
+    /// Why it is paused or how it ended.
+    pub detail: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+impl Campaign {
+    pub fn state(&self) -> CampaignState {
+        CampaignState::parse(&self.state).unwrap_or(CampaignState::Cancelled)
+    }
+
+    pub fn path_label(&self) -> String {
+        format!(
+            "{} {} {} → {}",
+            self.make, self.model, self.from_version, self.to_version
+        )
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = fota_campaign_devices)]
+pub struct Member {
+    pub campaign_id: i64,
+    pub device_id: i64,
+    pub wave: i32,
+    pub state: String,
+    pub fota_session_id: Option<i64>,
+    pub detail: String,
+    pub updated_at: i64,
+}
+
+/// What an operator asks for.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Plan {
+    pub name: String,
+    pub make: String,
+    pub model: String,
+    pub from_version: String,
+    pub wave_size: i32,
+    pub failure_threshold: i32,
+}
+
+impl Plan {
+    fn check(&self) -> Result<(), CampaignError> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(CampaignError::Invalid(
+                "Give the campaign a name (up to 100 characters).".into(),
+            ));
+        }
+        if self.make.trim().is_empty()
+            || self.model.trim().is_empty()
+            || self.from_version.trim().is_empty()
+        {
+            return Err(CampaignError::Invalid(
+                "Choose the update path: make, model and the version devices are at.".into(),
+            ));
+        }
+        if !(1..=MAX_WAVE_SIZE).contains(&self.wave_size) {
+            return Err(CampaignError::Invalid(format!(
+                "The wave size must be between 1 and {MAX_WAVE_SIZE} devices."
+            )));
+        }
+        if !(0..=100).contains(&self.failure_threshold) {
+            return Err(CampaignError::Invalid(
+                "The failure threshold is a percentage, 0 to 100.".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Creates a draft campaign and fixes its population: every device on the
+/// path not de-activated, in waves of `wave_size` by device id.
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    plan: &Plan,
+) -> Result<Campaign, CampaignError> {
+    plan.check()?;
+    let (make, model, from) = (
+        plan.make.trim(),
+        plan.model.trim(),
+        plan.from_version.trim(),
+    );
+    let path = format!("{make} {model} {from}");
+    crate::db::write(conn, |conn| {
+        let pkg = package::find_update(conn, make, model, from)?
+            .ok_or_else(|| CampaignError::NoPackage(path.clone()))?;
+        let now = now_ms();
+        let row = (
+            fota_campaigns::name.eq(plan.name.trim()),
+            fota_campaigns::make.eq(make),
+            fota_campaigns::model.eq(model),
+            fota_campaigns::from_version.eq(from),
+            fota_campaigns::package_id.eq(pkg.id),
+            fota_campaigns::to_version.eq(&pkg.to_version),
+            fota_campaigns::wave_size.eq(plan.wave_size),
+            fota_campaigns::failure_threshold.eq(plan.failure_threshold),
+            fota_campaigns::state.eq(CampaignState::Draft.as_str()),
+            fota_campaigns::waves.eq(0),
+            fota_campaigns::devices.eq(0),
+            fota_campaigns::created_by.eq(actor.to_string()),
+            fota_campaigns::created_at.eq(now),
+            fota_campaigns::updated_at.eq(now),
+        );
+        let id: i64 = crate::native!(conn, |c| diesel::insert_into(fota_campaigns::table)
+            .values(row)
+            .returning(fota_campaigns::id)
+            .get_result(c))?;
+        let devices = enrol(conn, id, make, model, from, plan.wave_size, now)?;
+        if devices == 0 {
+            return Err(CampaignError::NoDevices(path.clone()));
+        }
+        let waves = (devices + plan.wave_size - 1) / plan.wave_size;
+        diesel::update(fota_campaigns::table.find(id))
+            .set((
+                fota_campaigns::devices.eq(devices),
+                fota_campaigns::waves.eq(waves),
+            ))
+            .execute(conn)?;
+        audit::record(
+            conn,
+            actor,
+            EntityKind::Campaign,
+            id,
+            "FOTA campaign created",
+            &serde_json::json!({"path": path, "package": pkg.id, "devices": devices, "waves": waves}),
+        )?;
+        tracing::info!(campaign = id, devices, waves, path = %path, "FOTA campaign created");
+        get(conn, id)
+    })
+}
+
+/// Adds the path's devices in one statement, numbering waves as it goes, so
+/// a population of a million costs no round trip per device.
+fn enrol(
+    conn: &mut DbConnection,
+    campaign: i64,
+    make: &str,
+    model: &str,
+    from: &str,
+    wave_size: i32,
+    now: i64,
+) -> QueryResult<i32> {
+    use diesel::sql_types::{BigInt, Integer, Text};
+    let sql = |p: [&str; 6]| {
+        format!(
+            "INSERT INTO fota_campaign_devices (campaign_id, device_id, wave, state, detail, updated_at) \
+             SELECT {0}, id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / {1} + 1, 'queued', '', {2} \
+             FROM devices WHERE make = {3} AND model = {4} AND firmware_version = {5} \
+             AND deactivated_at IS NULL",
+            p[0], p[1], p[2], p[3], p[4], p[5]
+        )
+    };
+    let n = match conn {
+        DbConnection::Sqlite(c) => diesel::sql_query(sql(["?", "?", "?", "?", "?", "?"]))
+            .bind::<BigInt, _>(campaign)
+            .bind::<Integer, _>(wave_size)
+            .bind::<BigInt, _>(now)
+            .bind::<Text, _>(make)
+            .bind::<Text, _>(model)
+            .bind::<Text, _>(from)
+            .execute(c)?,
+        DbConnection::Postgres(c) => diesel::sql_query(sql(["$1", "$2", "$3", "$4", "$5", "$6"]))
+            .bind::<BigInt, _>(campaign)
+            .bind::<Integer, _>(wave_size)
+            .bind::<BigInt, _>(now)
+            .bind::<Text, _>(make)
+            .bind::<Text, _>(model)
+            .bind::<Text, _>(from)
+            .execute(c)?,
+    };
+    // The population is bounded by the devices table; a campaign of more
+    // than two thousand million devices is not a case to handle.
+    Ok(i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+pub fn get(conn: &mut DbConnection, id: i64) -> Result<Campaign, CampaignError> {
+    fota_campaigns::table
+        .find(id)
+        .select(Campaign::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(CampaignError::NotFound(id))
+}
+
+pub fn list(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<Campaign>> {
+    fota_campaigns::table
+        .order(fota_campaigns::id.desc())
+        .limit(limit)
+        .select(Campaign::as_select())
+        .load(conn)
+}
+
+pub fn running_ids(conn: &mut DbConnection) -> QueryResult<Vec<i64>> {
+    fota_campaigns::table
+        .filter(fota_campaigns::state.eq(CampaignState::Running.as_str()))
+        .order(fota_campaigns::id)
+        .select(fota_campaigns::id)
+        .load(conn)
+}
+
+/// An operator's action on a campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl Action {
+    pub fn parse(s: &str) -> Option<Action> {
+        match s {
+            "start" => Some(Action::Start),
+            "pause" => Some(Action::Pause),
+            "resume" => Some(Action::Resume),
+            "cancel" => Some(Action::Cancel),
+            _ => None,
+        }
+    }
+
+    fn past(self) -> &'static str {
+        match self {
+            Action::Start => "started",
+            Action::Pause => "paused",
+            Action::Resume => "resumed",
+            Action::Cancel => "cancelled",
+        }
+    }
+
+    /// The states the action applies to, and the state it leads to.
+    fn rule(self) -> (&'static [CampaignState], CampaignState) {
+        use CampaignState::*;
+        match self {
+            Action::Start => (&[Draft], Running),
+            Action::Pause => (&[Running], Paused),
+            Action::Resume => (&[Paused], Running),
+            Action::Cancel => (&[Draft, Running, Paused], Cancelled),
+        }
+    }
+}
+
+/// Applies an operator's action. Devices already notified keep their
+/// sessions when a campaign is paused or cancelled: a notification cannot
+/// be called back; only the devices still waiting are held or dropped.
+pub fn act(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: i64,
+    action: Action,
+) -> Result<Campaign, CampaignError> {
+    crate::db::write(conn, |conn| {
+        let c = get(conn, id)?;
+        let (from, to) = action.rule();
+        if !from.contains(&c.state()) {
+            return Err(CampaignError::Transition {
+                id,
+                state: c.state.clone(),
+                action: action.past(),
+            });
+        }
+        let now = now_ms();
+        let detail = match action {
+            Action::Pause => format!("paused by {actor}"),
+            Action::Cancel => format!("cancelled by {actor}"),
+            Action::Start | Action::Resume => String::new(),
+        };
+        // Conditional on the state read: a node's tick that paused or
+        // completed it meanwhile wins, and this reports the conflict.
+        let changed = diesel::update(
+            fota_campaigns::table
+                .find(id)
+                .filter(fota_campaigns::state.eq(&c.state)),
+        )
+        .set((
+            fota_campaigns::state.eq(to.as_str()),
+            fota_campaigns::detail.eq(&detail),
+            fota_campaigns::updated_at.eq(now),
+            fota_campaigns::wave.eq(if action == Action::Start { 1 } else { c.wave }),
+            fota_campaigns::started_at.eq(if action == Action::Start {
+                Some(now)
+            } else {
+                c.started_at
+            }),
+            fota_campaigns::finished_at.eq(if action == Action::Cancel {
+                Some(now)
+            } else {
+                c.finished_at
+            }),
+        ))
+        .execute(conn)?;
+        if changed == 0 {
+            return Err(CampaignError::Transition {
+                id,
+                state: get(conn, id)?.state,
+                action: action.past(),
+            });
+        }
+        if action == Action::Cancel {
+            diesel::update(
+                fota_campaign_devices::table
+                    .filter(fota_campaign_devices::campaign_id.eq(id))
+                    .filter(fota_campaign_devices::state.eq(MemberState::Queued.as_str())),
+            )
+            .set((
+                fota_campaign_devices::state.eq(MemberState::Cancelled.as_str()),
+                fota_campaign_devices::detail.eq("the campaign was cancelled before its wave"),
+                fota_campaign_devices::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        }
+        audit::record(
+            conn,
+            actor,
+            EntityKind::Campaign,
+            id,
+            &format!("FOTA campaign {}", action.past()),
+            &serde_json::Value::Null,
+        )?;
+        tracing::info!(campaign = id, action = action.past(), by = %actor, "FOTA campaign");
+        get(conn, id)
+    })
+}
+
+/// How many devices of each wave are in each state.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Tally {
+    pub queued: i64,
+    pub notified: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub declined: i64,
+    pub skipped: i64,
+    pub cancelled: i64,
+}
+
+impl Tally {
+    fn add(&mut self, state: MemberState, n: i64) {
+        let slot = match state {
+            MemberState::Queued => &mut self.queued,
+            MemberState::Notified => &mut self.notified,
+            MemberState::Succeeded => &mut self.succeeded,
+            MemberState::Failed => &mut self.failed,
+            MemberState::Declined => &mut self.declined,
+            MemberState::Skipped => &mut self.skipped,
+            MemberState::Cancelled => &mut self.cancelled,
+        };
+        *slot += n;
+    }
+
+    pub fn total(&self) -> i64 {
+        self.queued
+            + self.notified
+            + self.succeeded
+            + self.failed
+            + self.declined
+            + self.skipped
+            + self.cancelled
+    }
+
+    pub fn open(&self) -> i64 {
+        self.queued + self.notified
+    }
+
+    pub fn finished(&self) -> i64 {
+        self.total() - self.open()
+    }
+
+    /// Failed updates as a percentage of the updates that ran to an end
+    /// (succeeded or failed); `None` before any did.
+    pub fn failure_percent(&self) -> Option<i64> {
+        let ran = self.succeeded + self.failed;
+        (ran > 0).then(|| self.failed * 100 / ran)
+    }
+
+    /// Over a threshold in percent, compared exactly rather than on the
+    /// rounded percentage.
+    pub fn exceeds(&self, threshold: i32) -> bool {
+        self.failed * 100 > i64::from(threshold) * (self.succeeded + self.failed)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Progress {
+    pub overall: Tally,
+    /// Index 0 is wave 1.
+    pub waves: Vec<Tally>,
+}
+
+pub fn progress(conn: &mut DbConnection, c: &Campaign) -> QueryResult<Progress> {
+    let rows: Vec<(i32, String, i64)> = fota_campaign_devices::table
+        .filter(fota_campaign_devices::campaign_id.eq(c.id))
+        .group_by((fota_campaign_devices::wave, fota_campaign_devices::state))
+        .select((
+            fota_campaign_devices::wave,
+            fota_campaign_devices::state,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?;
+    let waves = usize::try_from(c.waves.max(0)).unwrap_or(0);
+    let mut p = Progress {
+        overall: Tally::default(),
+        waves: vec![Tally::default(); waves],
+    };
+    for (wave, state, n) in rows {
+        let Some(state) = MemberState::parse(&state) else {
+            continue;
+        };
+        p.overall.add(state, n);
+        if let Some(t) = usize::try_from(wave - 1)
+            .ok()
+            .and_then(|i| p.waves.get_mut(i))
+        {
+            t.add(state, n);
+        }
+    }
+    Ok(p)
+}
+
+/// One wave's tally, for the scheduler's decision.
+pub fn wave_tally(conn: &mut DbConnection, campaign: i64, wave: i32) -> QueryResult<Tally> {
+    let rows: Vec<(String, i64)> = fota_campaign_devices::table
+        .filter(fota_campaign_devices::campaign_id.eq(campaign))
+        .filter(fota_campaign_devices::wave.eq(wave))
+        .group_by(fota_campaign_devices::state)
+        .select((fota_campaign_devices::state, diesel::dsl::count_star()))
+        .load(conn)?;
+    let mut t = Tally::default();
+    for (state, n) in rows {
+        if let Some(s) = MemberState::parse(&state) {
+            t.add(s, n);
+        }
+    }
+    Ok(t)
+}
+
+/// A device of a campaign with the identifier people know it by.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub member: Member,
+    /// The MEID, else the ESN.
+    pub label: String,
+}
+
+/// A campaign's devices, for its page: filtered by state, by device id
+/// after `after`.
+pub fn members(
+    conn: &mut DbConnection,
+    campaign: i64,
+    state: Option<MemberState>,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<Listed>> {
+    let mut q = fota_campaign_devices::table
+        .inner_join(devices::table.on(devices::id.eq(fota_campaign_devices::device_id)))
+        .filter(fota_campaign_devices::campaign_id.eq(campaign))
+        .filter(fota_campaign_devices::device_id.gt(after))
+        .into_boxed();
+    if let Some(s) = state {
+        q = q.filter(fota_campaign_devices::state.eq(s.as_str()));
+    }
+    let rows: Vec<(Member, Option<String>, Option<String>)> = q
+        .order(fota_campaign_devices::device_id)
+        .limit(limit)
+        .select((Member::as_select(), devices::meid, devices::esn))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(member, meid, esn)| Listed {
+            label: meid
+                .or(esn)
+                .unwrap_or_else(|| format!("device {}", member.device_id)),
+            member,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threshold_compares_exactly_on_the_updates_that_ran() {
+        let t = Tally {
+            succeeded: 2,
+            failed: 1,
+            declined: 5,
+            skipped: 3,
+            ..Tally::default()
+        };
+        // One in three is 33.3%: over 33, not over 34.
+        assert!(t.exceeds(33));
+        assert!(!t.exceeds(34));
+        assert_eq!(t.failure_percent(), Some(33));
+        assert_eq!(t.total(), 11);
+        assert_eq!(t.finished(), 11);
+        let none_ran = Tally {
+            skipped: 4,
+            ..Tally::default()
+        };
+        assert!(!none_ran.exceeds(0));
+        assert_eq!(none_ran.failure_percent(), None);
+        let one_failed = Tally {
+            failed: 1,
+            ..Tally::default()
+        };
+        assert!(one_failed.exceeds(0));
+        assert!(!one_failed.exceeds(100));
+    }
+
+    #[test]
+    fn plans_out_of_range_are_refused() {
+        let good = Plan {
+            name: "W755 to 2.2.0".into(),
+            make: "Motorola".into(),
+            model: "W755".into(),
+            from_version: "2.1.4".into(),
+            wave_size: 100,
+            failure_threshold: 10,
+        };
+        assert!(good.check().is_ok());
+        for bad in [
+            Plan {
+                name: " ".into(),
+                ..good.clone()
+            },
+            Plan {
+                wave_size: 0,
+                ..good.clone()
+            },
+            Plan {
+                wave_size: MAX_WAVE_SIZE + 1,
+                ..good.clone()
+            },
+            Plan {
+                failure_threshold: 101,
+                ..good.clone()
+            },
+            Plan {
+                failure_threshold: -1,
+                ..good.clone()
+            },
+            Plan {
+                from_version: "".into(),
+                ..good.clone()
+            },
+        ] {
+            assert!(
+                matches!(bad.check(), Err(CampaignError::Invalid(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn actions_apply_only_to_their_states() {
+        use CampaignState::*;
+        assert_eq!(Action::Start.rule(), (&[Draft][..], Running));
+        assert!(!Action::Resume.rule().0.contains(&Running));
+        assert!(!Action::Cancel.rule().0.contains(&Completed));
+        assert_eq!(Action::parse("pause"), Some(Action::Pause));
+        assert_eq!(Action::parse("delete"), None);
+    }
+}

@@ -1,0 +1,366 @@
+//! The campaign scheduler, run on a timer by every node: it records what
+//! became of notified devices, notifies the current wave, and when a wave
+//! is over either starts the next, holds the campaign (failure threshold)
+//! or completes it.
+//!
+//! Every change is conditional on the state it was decided from (a queued
+//! device, the campaign's running wave), so two nodes ticking at once, or a
+//! node that died half-way through a wave, notify nobody twice.
+
+use diesel::prelude::*;
+
+use super::campaign::{self, Campaign, CampaignError, CampaignState, MemberState, Tally};
+use super::FotaState;
+use crate::db::schema::{fota_campaign_devices, fota_campaigns, fota_sessions};
+use crate::db::{now_ms, DbConnection};
+use crate::omadm::job::{self, JobError, JobKind};
+use crate::registry::audit::{self, EntityKind};
+use crate::registry::{device, Actor, RegistryError};
+use crate::secrets::Vault;
+
+/// Devices notified per campaign per tick: a wave of thousands goes out
+/// over several ticks instead of holding the writer for one long stretch.
+pub const NOTIFY_BATCH: i64 = 200;
+
+const SCHEDULER: Actor = Actor::System("campaign");
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Ticked {
+    pub notified: usize,
+    pub skipped: usize,
+    pub settled: usize,
+    pub paused: Vec<i64>,
+    pub completed: Vec<i64>,
+}
+
+/// One pass over every running campaign.
+pub fn tick(
+    conn: &mut DbConnection,
+    vault: &Vault,
+    max_parts: u8,
+) -> Result<Ticked, CampaignError> {
+    let mut t = Ticked::default();
+    for id in campaign::running_ids(conn)? {
+        step(conn, vault, max_parts, id, &mut t)?;
+    }
+    Ok(t)
+}
+
+/// One pass over one campaign (also run right after an operator starts or
+/// resumes it, so its first wave goes out at once).
+pub fn step(
+    conn: &mut DbConnection,
+    vault: &Vault,
+    max_parts: u8,
+    id: i64,
+    t: &mut Ticked,
+) -> Result<(), CampaignError> {
+    t.settled += settle(conn, id)?;
+    // Waves whose devices are all skipped end at once; a bound keeps one
+    // tick from walking a long run of them.
+    for _ in 0..16 {
+        let c = campaign::get(conn, id)?;
+        if c.state() != CampaignState::Running {
+            return Ok(());
+        }
+        notify_wave(conn, vault, max_parts, &c, t)?;
+        let tally = campaign::wave_tally(conn, id, c.wave)?;
+        if tally.open() > 0 || !conclude_wave(conn, &c, &tally, t)? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Moves notified devices whose FOTA session has ended to what it ended as.
+fn settle(conn: &mut DbConnection, id: i64) -> Result<usize, CampaignError> {
+    let ended = [
+        FotaState::Succeeded.as_str(),
+        FotaState::Failed.as_str(),
+        FotaState::Cancelled.as_str(),
+        FotaState::NoUpdate.as_str(),
+    ];
+    let rows: Vec<(i64, Option<String>, Option<String>)> = fota_campaign_devices::table
+        .left_join(
+            fota_sessions::table.on(fota_sessions::id
+                .nullable()
+                .eq(fota_campaign_devices::fota_session_id)),
+        )
+        .filter(fota_campaign_devices::campaign_id.eq(id))
+        .filter(fota_campaign_devices::state.eq(MemberState::Notified.as_str()))
+        .filter(
+            fota_sessions::state
+                .nullable()
+                .eq_any(ended)
+                .or(fota_sessions::id.nullable().is_null()),
+        )
+        .select((
+            fota_campaign_devices::device_id,
+            fota_sessions::state.nullable(),
+            fota_sessions::detail.nullable(),
+        ))
+        .load(conn)?;
+    let mut settled = 0;
+    for (device_id, session_state, detail) in rows {
+        let (state, detail) = match session_state.as_deref().and_then(FotaState::parse) {
+            Some(FotaState::Succeeded) => (MemberState::Succeeded, detail),
+            Some(FotaState::Cancelled) => (MemberState::Declined, detail),
+            Some(FotaState::NoUpdate) => (
+                MemberState::Skipped,
+                Some("no released update for its version when it asked".into()),
+            ),
+            Some(_) => (MemberState::Failed, detail),
+            None => (
+                MemberState::Failed,
+                Some("its FOTA session is no longer on record".into()),
+            ),
+        };
+        settled += set_member(
+            conn,
+            id,
+            device_id,
+            MemberState::Notified,
+            state,
+            detail.as_deref().unwrap_or_default(),
+            None,
+        )?;
+    }
+    Ok(settled)
+}
+
+/// Moves a device from `from` to `to`; 0 when it was no longer `from`.
+fn set_member(
+    conn: &mut DbConnection,
+    campaign: i64,
+    device_id: i64,
+    from: MemberState,
+    to: MemberState,
+    detail: &str,
+    fota_session: Option<i64>,
+) -> QueryResult<usize> {
+    let target = fota_campaign_devices::table
+        .filter(fota_campaign_devices::campaign_id.eq(campaign))
+        .filter(fota_campaign_devices::device_id.eq(device_id))
+        .filter(fota_campaign_devices::state.eq(from.as_str()));
+    let now = now_ms();
+    match fota_session {
+        Some(f) => diesel::update(target)
+            .set((
+                fota_campaign_devices::state.eq(to.as_str()),
+                fota_campaign_devices::detail.eq(detail),
+                fota_campaign_devices::fota_session_id.eq(f),
+                fota_campaign_devices::updated_at.eq(now),
+            ))
+            .execute(conn),
+        None => diesel::update(target)
+            .set((
+                fota_campaign_devices::state.eq(to.as_str()),
+                fota_campaign_devices::detail.eq(detail),
+                fota_campaign_devices::updated_at.eq(now),
+            ))
+            .execute(conn),
+    }
+}
+
+fn notify_wave(
+    conn: &mut DbConnection,
+    vault: &Vault,
+    max_parts: u8,
+    c: &Campaign,
+    t: &mut Ticked,
+) -> Result<(), CampaignError> {
+    let queued: Vec<i64> = fota_campaign_devices::table
+        .filter(fota_campaign_devices::campaign_id.eq(c.id))
+        .filter(fota_campaign_devices::wave.eq(c.wave))
+        .filter(fota_campaign_devices::state.eq(MemberState::Queued.as_str()))
+        .order(fota_campaign_devices::device_id)
+        .limit(NOTIFY_BATCH)
+        .select(fota_campaign_devices::device_id)
+        .load(conn)?;
+    for device_id in queued {
+        match notify_member(conn, vault, max_parts, c, device_id)? {
+            Some(MemberState::Notified) => t.notified += 1,
+            Some(_) => t.skipped += 1,
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// Notifies one queued device, in one transaction with taking it off the
+/// queue: a crash leaves it either queued or notified, never both.
+fn notify_member(
+    conn: &mut DbConnection,
+    vault: &Vault,
+    max_parts: u8,
+    c: &Campaign,
+    device_id: i64,
+) -> Result<Option<MemberState>, CampaignError> {
+    crate::db::write(conn, |conn| {
+        let running = fota_campaigns::table
+            .find(c.id)
+            .filter(fota_campaigns::state.eq(CampaignState::Running.as_str()))
+            .filter(fota_campaigns::wave.eq(c.wave))
+            .count()
+            .get_result::<i64>(conn)?;
+        // Paused or cancelled since this tick read it: notify nobody more.
+        if running == 0 {
+            return Ok(None);
+        }
+        let claimed = set_member(
+            conn,
+            c.id,
+            device_id,
+            MemberState::Queued,
+            MemberState::Notified,
+            "",
+            None,
+        )?;
+        if claimed == 0 {
+            return Ok(None);
+        }
+        let dev = device::get(conn, device_id)?;
+        let skip = |conn: &mut DbConnection, why: String| {
+            set_member(
+                conn,
+                c.id,
+                device_id,
+                MemberState::Notified,
+                MemberState::Skipped,
+                &why,
+                None,
+            )
+            .map(|_| Some(MemberState::Skipped))
+        };
+        if dev.firmware_version != c.from_version {
+            return Ok(skip(
+                conn,
+                format!("it is at {} now", dev.firmware_version),
+            )?);
+        }
+        match job::notify(conn, vault, device_id, JobKind::Fota, &SCHEDULER, max_parts) {
+            Ok((j, msg)) => {
+                let detail = format!("notified (message {})", msg.id);
+                set_member(
+                    conn,
+                    c.id,
+                    device_id,
+                    MemberState::Notified,
+                    MemberState::Notified,
+                    &detail,
+                    j.fota_session_id,
+                )?;
+                Ok(Some(MemberState::Notified))
+            }
+            Err(e) if cannot_be_notified(&e) => {
+                tracing::info!(campaign = c.id, device = device_id, reason = %e, "campaign device skipped");
+                Ok(skip(conn, e.to_string())?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+}
+
+/// What is the device's own state rather than a failure of the platform.
+fn cannot_be_notified(e: &JobError) -> bool {
+    match e {
+        JobError::NoMdn
+        | JobError::NoAccount
+        | JobError::NoUpdate(_)
+        | JobError::FotaBusy(_)
+        | JobError::FotaStarted
+        | JobError::Content(_) => true,
+        JobError::Registry(r) => !matches!(r, RegistryError::Db(_)),
+        JobError::Fota(f) => !matches!(f, super::FotaError::Db(_)),
+        JobError::Db(_) => false,
+    }
+}
+
+/// Decides what follows a wave with no device left open. True when the
+/// next wave is due now.
+fn conclude_wave(
+    conn: &mut DbConnection,
+    c: &Campaign,
+    wave: &Tally,
+    t: &mut Ticked,
+) -> Result<bool, CampaignError> {
+    let last = c.wave >= c.waves;
+    let over = wave.exceeds(c.failure_threshold);
+    let now = now_ms();
+    let (state, next, detail) = if last {
+        let all = campaign::progress(conn, c)?.overall;
+        let mut detail = format!(
+            "{} updated, {} failed, {} declined, {} skipped",
+            all.succeeded, all.failed, all.declined, all.skipped
+        );
+        if over {
+            detail.push_str(&format!(
+                "; the last wave failed {} of {} updates, over the {}% threshold",
+                wave.failed,
+                wave.succeeded + wave.failed,
+                c.failure_threshold
+            ));
+        }
+        (CampaignState::Completed, c.wave, detail)
+    } else if over {
+        (
+            CampaignState::Paused,
+            c.wave + 1,
+            format!(
+                "held before wave {}: wave {} failed {} of {} updates ({}%), over the {}% threshold",
+                c.wave + 1,
+                c.wave,
+                wave.failed,
+                wave.succeeded + wave.failed,
+                wave.failure_percent().unwrap_or(0),
+                c.failure_threshold
+            ),
+        )
+    } else {
+        (CampaignState::Running, c.wave + 1, String::new())
+    };
+    let done = state == CampaignState::Completed;
+    let changed = crate::db::write(conn, |conn| -> Result<usize, CampaignError> {
+        let n = diesel::update(
+            fota_campaigns::table
+                .find(c.id)
+                .filter(fota_campaigns::state.eq(CampaignState::Running.as_str()))
+                .filter(fota_campaigns::wave.eq(c.wave)),
+        )
+        .set((
+            fota_campaigns::state.eq(state.as_str()),
+            fota_campaigns::wave.eq(next),
+            fota_campaigns::detail.eq(&detail),
+            fota_campaigns::updated_at.eq(now),
+            fota_campaigns::finished_at.eq(done.then_some(now)),
+        ))
+        .execute(conn)?;
+        if n == 1 && state != CampaignState::Running {
+            audit::record(
+                conn,
+                &SCHEDULER,
+                EntityKind::Campaign,
+                c.id,
+                &format!("FOTA campaign {}", state.as_str()),
+                &serde_json::json!({"wave": c.wave, "detail": detail}),
+            )?;
+        }
+        Ok(n)
+    })?;
+    if changed == 0 {
+        // Another node, or an operator, moved it first.
+        return Ok(false);
+    }
+    match state {
+        CampaignState::Paused => {
+            tracing::warn!(campaign = c.id, reason = %detail, "FOTA campaign held");
+            t.paused.push(c.id);
+        }
+        CampaignState::Completed => {
+            tracing::info!(campaign = c.id, summary = %detail, "FOTA campaign completed");
+            t.completed.push(c.id);
+        }
+        _ => tracing::info!(campaign = c.id, wave = next, "FOTA campaign wave started"),
+    }
+    Ok(state == CampaignState::Running)
+}

@@ -1,0 +1,451 @@
+//! Firmware Management → FOTA campaigns: plan a network-initiated update of
+//! an update path's devices in waves, start, pause, resume or cancel it,
+//! and follow it wave by wave.
+
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::campaign_chart::{self, WaveChart};
+use super::forms::FormData;
+use super::session::{flash, Area, CurrentUser, PageCtx};
+use super::{redirect, render, render_status, AppState, WebError};
+use crate::auth::Permission;
+use crate::fota::campaign::{
+    self, Action, Campaign, CampaignError, Listed, MemberState, Plan, Progress, Tally,
+};
+use crate::fota::campaign_run;
+use crate::registry::{stats, RegistryError};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/firmware/campaigns", web::get().to(list))
+        .route("/firmware/campaigns", web::post().to(create))
+        .route("/firmware/campaigns/new", web::get().to(new_form))
+        .route("/firmware/campaigns/{id}", web::get().to(detail))
+        .route("/firmware/campaigns/{id}/{action}", web::post().to(act));
+}
+
+impl From<CampaignError> for WebError {
+    fn from(e: CampaignError) -> Self {
+        match e {
+            CampaignError::NotFound(_) => WebError::NotFound(e.to_string()),
+            CampaignError::Transition { .. } => WebError::Conflict(e.to_string()),
+            CampaignError::Invalid(_)
+            | CampaignError::NoPackage(_)
+            | CampaignError::NoDevices(_) => WebError::BadRequest(e.to_string()),
+            other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+// ---- List ----------------------------------------------------------------
+
+pub struct ListRow {
+    pub c: Campaign,
+    pub done: i64,
+    pub percent: i64,
+    pub failure: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "firmware/campaigns.html")]
+struct ListPage {
+    ctx: PageCtx,
+    rows: Vec<ListRow>,
+}
+
+impl ListPage {
+    fn t(&self, ms: &i64) -> String {
+        crate::timefmt::utc(*ms)
+    }
+}
+
+async fn list(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageFirmware)?;
+    let rows = state
+        .db
+        .run(|c| -> Result<_, CampaignError> {
+            let mut rows = Vec::new();
+            for camp in campaign::list(c, 200)? {
+                let p = campaign::progress(c, &camp)?;
+                rows.push(ListRow {
+                    done: p.overall.finished(),
+                    percent: campaign_chart::percent_done(&p.overall),
+                    failure: p.overall.failure_percent(),
+                    c: camp,
+                });
+            }
+            Ok(rows)
+        })
+        .await?;
+    render(&ListPage {
+        ctx: user.ctx(Area::Firmware),
+        rows,
+    })
+}
+
+// ---- New -----------------------------------------------------------------
+
+/// An update path with a released package and devices on it: what a
+/// campaign can be planned for.
+pub struct PathOption {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "firmware/campaign_form.html")]
+struct FormPage {
+    ctx: PageCtx,
+    paths: Vec<PathOption>,
+    name: String,
+    wave_size: String,
+    failure_threshold: String,
+    error: String,
+}
+
+/// The `path` field's value: make, model and version, form-encoded so any
+/// character in them survives.
+fn path_value(make: &str, model: &str, from: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("make", make)
+        .append_pair("model", model)
+        .append_pair("from", from)
+        .finish()
+}
+
+fn parse_path(v: &str) -> Option<(String, String, String)> {
+    let (mut make, mut model, mut from) = (None, None, None);
+    for (k, val) in url::form_urlencoded::parse(v.as_bytes()) {
+        match k.as_ref() {
+            "make" => make = Some(val.into_owned()),
+            "model" => model = Some(val.into_owned()),
+            "from" => from = Some(val.into_owned()),
+            _ => {}
+        }
+    }
+    Some((make?, model?, from?))
+}
+
+async fn paths(state: &AppState, chosen: Option<String>) -> Result<Vec<PathOption>, WebError> {
+    let rows = state
+        .db
+        .run(|c| -> Result<_, RegistryError> {
+            let mut out = Vec::new();
+            for r in stats::versions(c)? {
+                if let Some(p) = crate::firmware::package::find_update(
+                    c,
+                    &r.make,
+                    &r.model,
+                    &r.firmware_version,
+                )? {
+                    out.push((r, p));
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(r, p)| {
+            let value = path_value(&r.make, &r.model, &r.firmware_version);
+            PathOption {
+                selected: chosen.as_deref() == Some(value.as_str()),
+                label: format!(
+                    "{} {} {} → {} ({}, {} device{})",
+                    r.make,
+                    r.model,
+                    r.firmware_version,
+                    p.to_version,
+                    p.name,
+                    r.count,
+                    if r.count == 1 { "" } else { "s" }
+                ),
+                value,
+            }
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+pub struct NewQuery {
+    make: Option<String>,
+    model: Option<String>,
+    from: Option<String>,
+}
+
+async fn new_form(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    q: web::Query<NewQuery>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageFirmware)?;
+    let chosen = match (&q.make, &q.model, &q.from) {
+        (Some(a), Some(b), Some(c)) => Some(path_value(a, b, c)),
+        _ => None,
+    };
+    render(&FormPage {
+        ctx: user.ctx(Area::Firmware),
+        paths: paths(&state, chosen).await?,
+        name: String::new(),
+        wave_size: "100".into(),
+        failure_threshold: "10".into(),
+        error: String::new(),
+    })
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageFirmware)?;
+    user.check_form(&form)?;
+    let field = |k: &str| {
+        form.get(k)
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let chosen = field("path");
+    let number = |k: &str, what: &str| {
+        field(k)
+            .parse::<i32>()
+            .map_err(|_| CampaignError::Invalid(format!("The {what} must be a whole number.")))
+    };
+    let plan = (|| {
+        let (make, model, from_version) = parse_path(&chosen).ok_or_else(|| {
+            CampaignError::Invalid("Choose the update path the campaign is for.".into())
+        })?;
+        Ok::<_, CampaignError>(Plan {
+            name: field("name"),
+            make,
+            model,
+            from_version,
+            wave_size: number("wave_size", "wave size")?,
+            failure_threshold: number("failure_threshold", "failure threshold")?,
+        })
+    })();
+    let outcome = match plan {
+        Ok(plan) => {
+            let actor = user.actor();
+            state
+                .db
+                .run(move |c| campaign::create(c, &actor, &plan))
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(c) => {
+            flash(
+                &user.session,
+                "success",
+                format!(
+                    "Campaign {} planned: {} device(s) in {} wave(s). Start it when ready.",
+                    c.name, c.devices, c.waves
+                ),
+            );
+            Ok(redirect(&format!("/firmware/campaigns/{}", c.id)))
+        }
+        Err(
+            e @ (CampaignError::Invalid(_)
+            | CampaignError::NoPackage(_)
+            | CampaignError::NoDevices(_)),
+        ) => {
+            tracing::info!(error = %e, "campaign refused");
+            render_status(
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                &FormPage {
+                    ctx: user.ctx(Area::Firmware),
+                    paths: paths(&state, Some(chosen)).await?,
+                    name: field("name"),
+                    wave_size: field("wave_size"),
+                    failure_threshold: field("failure_threshold"),
+                    error: e.to_string(),
+                },
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// ---- Detail --------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "firmware/campaign.html")]
+struct DetailPage {
+    ctx: PageCtx,
+    c: Campaign,
+    package_name: String,
+    p: Progress,
+    chart: WaveChart,
+    truncated: bool,
+    percent: i64,
+    actions: Vec<(&'static str, &'static str)>,
+    members: Vec<Listed>,
+    states: Vec<&'static str>,
+    state: String,
+    next: Option<String>,
+}
+
+impl DetailPage {
+    fn t(&self, ms: &i64) -> String {
+        crate::timefmt::utc(*ms)
+    }
+
+    fn ot(&self, ms: &Option<i64>) -> String {
+        ms.map(crate::timefmt::utc).unwrap_or_else(|| "—".into())
+    }
+
+    fn failure(&self, t: &Tally) -> String {
+        t.failure_percent()
+            .map(|p| format!("{p}%"))
+            .unwrap_or_else(|| "—".into())
+    }
+}
+
+#[derive(Deserialize)]
+pub struct MembersQuery {
+    state: Option<String>,
+    after: Option<i64>,
+}
+
+const PAGE: i64 = 100;
+
+async fn detail(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    q: web::Query<MembersQuery>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageFirmware)?;
+    let id = path.into_inner();
+    let filter = q.state.as_deref().and_then(MemberState::parse);
+    let after = q.after.unwrap_or(0);
+    let (c, package_name, p, members) = state
+        .db
+        .run(move |conn| -> Result<_, CampaignError> {
+            let c = campaign::get(conn, id)?;
+            let package_name = crate::firmware::package::get(conn, c.package_id)
+                .map(|p| p.name)
+                .unwrap_or_else(|_| format!("package {}", c.package_id));
+            let p = campaign::progress(conn, &c)?;
+            let members = campaign::members(conn, id, filter, after, PAGE)?;
+            Ok((c, package_name, p, members))
+        })
+        .await?;
+    let next = (members.len() as i64 == PAGE).then(|| {
+        format!(
+            "/firmware/campaigns/{id}?{}after={}#devices",
+            filter
+                .map(|s| format!("state={}&", s.as_str()))
+                .unwrap_or_default(),
+            members.last().map(|m| m.member.device_id).unwrap_or(0)
+        )
+    });
+    let actions = match c.state() {
+        campaign::CampaignState::Draft => vec![("start", "Start"), ("cancel", "Cancel")],
+        campaign::CampaignState::Running => vec![("pause", "Pause"), ("cancel", "Cancel")],
+        campaign::CampaignState::Paused => vec![("resume", "Resume"), ("cancel", "Cancel")],
+        _ => Vec::new(),
+    };
+    let chart = WaveChart::new(&p);
+    render(&DetailPage {
+        ctx: user.ctx(Area::Firmware),
+        truncated: chart.truncated(&p),
+        chart,
+        percent: campaign_chart::percent_done(&p.overall),
+        package_name,
+        actions,
+        members,
+        states: MemberState::ALL.iter().map(|s| s.as_str()).collect(),
+        state: filter.map(|s| s.as_str().to_string()).unwrap_or_default(),
+        next,
+        c,
+        p,
+    })
+}
+
+async fn act(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<(i64, String)>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageFirmware)?;
+    user.check_form(&form)?;
+    let (id, action) = path.into_inner();
+    let action = Action::parse(&action)
+        .ok_or_else(|| WebError::NotFound("There is no such campaign action.".into()))?;
+    let actor = user.actor();
+    let vault = state.vault.clone();
+    let max_parts = state.config.sms_max_parts;
+    let outcome = state
+        .db
+        .run(move |c| -> Result<_, CampaignError> {
+            let camp = campaign::act(c, &actor, id, action)?;
+            // The first wave (or the held one) goes out now rather than at
+            // the next tick.
+            // The action has committed either way; a wave that fails to go
+            // out now goes out at the next tick.
+            let mut t = campaign_run::Ticked::default();
+            if matches!(action, Action::Start | Action::Resume) {
+                if let Err(e) = campaign_run::step(c, &vault, max_parts, id, &mut t) {
+                    tracing::error!(campaign = id, error = %e, "notifying the campaign's wave failed");
+                }
+            }
+            Ok((camp, t))
+        })
+        .await;
+    match outcome {
+        Ok((c, t)) => {
+            if t.notified > 0 {
+                if let Some(m) = &state.messaging {
+                    m.wake();
+                }
+            }
+            let message = match action {
+                Action::Start | Action::Resume => format!(
+                    "Campaign {} is running: {} device(s) notified now{}.",
+                    c.name,
+                    t.notified,
+                    if t.skipped > 0 {
+                        format!(", {} skipped", t.skipped)
+                    } else {
+                        String::new()
+                    }
+                ),
+                Action::Pause => format!(
+                    "Campaign {} is paused: devices already notified finish their updates; no new wave starts.",
+                    c.name
+                ),
+                Action::Cancel => format!(
+                    "Campaign {} is cancelled: devices already notified finish their updates; the rest are not notified.",
+                    c.name
+                ),
+            };
+            flash(&user.session, "success", message);
+        }
+        Err(e @ CampaignError::Transition { .. }) => {
+            flash(&user.session, "error", e.to_string());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(redirect(&format!("/firmware/campaigns/{id}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_survives_the_form_whatever_its_characters() {
+        let v = path_value("A&B", "X=1 2", "v1.0+ü");
+        assert_eq!(
+            parse_path(&v),
+            Some(("A&B".into(), "X=1 2".into(), "v1.0+ü".into()))
+        );
+        assert_eq!(parse_path("make=a&model=b"), None);
+    }
+}
