@@ -1,4 +1,5 @@
-//! The `mdm` command line: serve, migrate, user, token, import, device, demo.
+//! The `mdm` command line: serve, migrate, user, token, import, device,
+//! firmware, campaign, demo and the simulators.
 
 use std::io::{BufRead, IsTerminal, Read};
 use std::process::ExitCode;
@@ -15,6 +16,7 @@ use crate::registry::lookup::{self, DeviceKey};
 use crate::registry::Actor;
 use crate::Application;
 
+mod campaign;
 mod iota;
 mod messaging;
 
@@ -63,6 +65,11 @@ enum Command {
     Firmware {
         #[command(subcommand)]
         command: FirmwareCommand,
+    },
+    /// FOTA campaigns: network-initiated updates of an update path in waves.
+    Campaign {
+        #[command(subcommand)]
+        command: campaign::CampaignCommand,
     },
     /// Simulated handsets.
     Sim {
@@ -388,6 +395,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Sim {
             command: SimCommand::Activate(args),
         } => iota::sim_activate(args),
+        Command::Campaign { command } => campaign::run(&config, command),
         Command::Notify { device, job } => messaging::notify(&config, &device, &job),
         Command::Push { command } => messaging::push(&config, command),
         Command::Outbox { command } => messaging::outbox(&config, command),

@@ -475,3 +475,88 @@ async fn bad_plans_are_refused_on_the_form_and_only_firmware_managers_reach_camp
         404
     );
 }
+
+#[tokio::test]
+async fn campaigns_are_scriptable_from_the_command_line() {
+    use crate::common::run_mdm;
+    let app = spawn_app_with(|_| {}).await;
+    let (_, token) = app.token(Role::Admin).await;
+    for n in 1..=3 {
+        line(&app, &token, n, "VX9600V04", n != 3).await;
+    }
+    app.release_package(&token, "LG", "VX9600", "VX9600V04", "VX9600V06", 2000)
+        .await;
+    let mdm = |args: &[&str]| run_mdm(&app.database_url, &app.data_dir, args, None);
+    let (code, out, err) = mdm(&[
+        "campaign",
+        "create",
+        "--name",
+        "cli run",
+        "--make",
+        "LG",
+        "--model",
+        "VX9600",
+        "--from",
+        "VX9600V04",
+        "--wave-size",
+        "2",
+        "--threshold",
+        "25",
+        "--start",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(
+            "planned: 3 device(s) on LG VX9600 VX9600V04 → VX9600V06 in 2 wave(s) of up to 2"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("campaign 1 is running"), "{out}");
+    assert!(out.contains("2 device(s) notified now, 0 skipped"), "{out}");
+    // Queued in the outbox for a server with an SMSC to send.
+    assert_eq!(app.count("outbox").await, 2);
+    assert_eq!(app.count("dm_jobs").await, 2);
+
+    let (code, out, _) = mdm(&["campaign", "show", "1", "--json"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["campaign"]["state"], "running");
+    assert_eq!(v["campaign"]["wave"], 1);
+    assert_eq!(v["progress"]["overall"]["notified"], 2);
+    assert_eq!(v["progress"]["waves"][1]["queued"], 1);
+
+    let (code, out, _) = mdm(&["campaign", "pause", "1"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, _, err) = mdm(&["campaign", "pause", "1"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("campaign 1 is paused: it cannot be paused"),
+        "{err}"
+    );
+    let (code, out, _) = mdm(&["campaign", "cancel", "1"]);
+    assert_eq!(code, 0, "{out}");
+    let (_, out, _) = mdm(&["campaign", "list"]);
+    assert!(out.contains("cancelled"), "{out}");
+    assert!(out.contains("cli run"), "{out}");
+    let (_, out, _) = mdm(&["campaign", "show", "1"]);
+    assert!(out.contains("1 cancelled, 2 notified, 0 waiting"), "{out}");
+    // No package from this version: refused, nothing written.
+    let (code, _, err) = mdm(&[
+        "campaign",
+        "create",
+        "--name",
+        "x",
+        "--make",
+        "LG",
+        "--model",
+        "VX9600",
+        "--from",
+        "VX9600V06",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("no released package updates LG VX9600 VX9600V06"),
+        "{err}"
+    );
+    assert_eq!(app.count("fota_campaigns").await, 1);
+}

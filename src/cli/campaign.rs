@@ -1,0 +1,194 @@
+//! `mdm campaign`: plan, start and follow FOTA campaigns from a script.
+
+use clap::Subcommand;
+
+use crate::config::Config;
+use crate::fota::campaign::{self, Action, Campaign, Plan, Progress};
+use crate::fota::campaign_run::{self, Ticked};
+use crate::registry::Actor;
+
+#[derive(Subcommand)]
+pub enum CampaignCommand {
+    /// Plan a campaign for every device at one make, model and version.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        make: String,
+        #[arg(long)]
+        model: String,
+        /// The version the devices are at; a released package must update it.
+        #[arg(long)]
+        from: String,
+        /// Devices notified together.
+        #[arg(long, default_value_t = 100)]
+        wave_size: i32,
+        /// Percent of a wave's updates that may fail before the next wave is held.
+        #[arg(long, default_value_t = 10)]
+        threshold: i32,
+        /// Start it at once (the first wave is queued now).
+        #[arg(long)]
+        start: bool,
+    },
+    /// Campaigns, newest first.
+    List,
+    /// One campaign and its waves.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a planned campaign: its first wave is notified now.
+    Start { id: i64 },
+    /// Hold the next waves; notified devices finish their updates.
+    Pause { id: i64 },
+    /// Go on with a paused campaign (one the failure threshold held, too).
+    Resume { id: i64 },
+    /// Drop the devices not notified yet.
+    Cancel { id: i64 },
+}
+
+const CLI: Actor = Actor::System("cli");
+
+pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
+    let db = super::open(config)?;
+    let mut conn = db.get()?;
+    match command {
+        CampaignCommand::Create {
+            name,
+            make,
+            model,
+            from,
+            wave_size,
+            threshold,
+            start,
+        } => {
+            let plan = Plan {
+                name,
+                make,
+                model,
+                from_version: from,
+                wave_size,
+                failure_threshold: threshold,
+            };
+            let c = campaign::create(&mut conn, &CLI, &plan)?;
+            println!(
+                "campaign {} planned: {} device(s) on {} in {} wave(s) of up to {}",
+                c.id,
+                c.devices,
+                c.path_label(),
+                c.waves,
+                c.wave_size
+            );
+            if start {
+                act(config, &mut conn, c.id, Action::Start)?;
+            }
+        }
+        CampaignCommand::List => {
+            for c in campaign::list(&mut conn, 200)? {
+                let p = campaign::progress(&mut conn, &c)?;
+                println!(
+                    "{:>5}  {:<10} wave {}/{}  {} of {} finished  {}  {}",
+                    c.id,
+                    c.state,
+                    c.wave,
+                    c.waves,
+                    p.overall.finished(),
+                    c.devices,
+                    c.path_label(),
+                    c.name
+                );
+            }
+        }
+        CampaignCommand::Show { id, json } => {
+            let c = campaign::get(&mut conn, id)?;
+            let p = campaign::progress(&mut conn, &c)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"campaign": c, "progress": p})
+                    )?
+                );
+            } else {
+                print_campaign(&c, &p);
+            }
+        }
+        CampaignCommand::Start { id } => act(config, &mut conn, id, Action::Start)?,
+        CampaignCommand::Pause { id } => act(config, &mut conn, id, Action::Pause)?,
+        CampaignCommand::Resume { id } => act(config, &mut conn, id, Action::Resume)?,
+        CampaignCommand::Cancel { id } => act(config, &mut conn, id, Action::Cancel)?,
+    }
+    Ok(())
+}
+
+fn act(
+    config: &Config,
+    conn: &mut crate::db::DbConnection,
+    id: i64,
+    action: Action,
+) -> anyhow::Result<()> {
+    // Checked before the action, so a node with the wrong key changes nothing.
+    let vault = match action {
+        Action::Start | Action::Resume => Some(super::vault(config, conn)?),
+        Action::Pause | Action::Cancel => None,
+    };
+    let c = campaign::act(conn, &CLI, id, action)?;
+    println!("campaign {} is {}", c.id, c.state);
+    if let Some(vault) = vault {
+        let mut t = Ticked::default();
+        campaign_run::step(conn, &vault, config.sms_max_parts, id, &mut t)?;
+        println!(
+            "{} device(s) notified now, {} skipped; the server's scheduler sends the next waves",
+            t.notified, t.skipped
+        );
+        if config.smsc.is_none() && t.notified > 0 {
+            eprintln!(
+                "note: MDM_SMSC_URL is not set here; a server with an SMSC configured sends the notifications"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_campaign(c: &Campaign, p: &Progress) {
+    println!("campaign {}: {}", c.id, c.name);
+    println!("  path      {}", c.path_label());
+    println!("  package   {}", c.package_id);
+    println!(
+        "  state     {}{}",
+        c.state,
+        if c.detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", c.detail)
+        }
+    );
+    println!(
+        "  waves     {} of up to {} device(s); at wave {}",
+        c.waves, c.wave_size, c.wave
+    );
+    println!("  threshold {}%", c.failure_threshold);
+    let o = &p.overall;
+    println!(
+        "  devices   {}: {} updated, {} failed, {} declined, {} skipped, {} cancelled, {} notified, {} waiting",
+        o.total(),
+        o.succeeded,
+        o.failed,
+        o.declined,
+        o.skipped,
+        o.cancelled,
+        o.notified,
+        o.queued
+    );
+    for (i, w) in p.waves.iter().enumerate() {
+        println!(
+            "  wave {:>3}  {} of {} finished: {} updated, {} failed",
+            i + 1,
+            w.finished(),
+            w.total(),
+            w.succeeded,
+            w.failed
+        );
+    }
+}
