@@ -181,14 +181,25 @@ fn print_campaign(c: &Campaign, p: &Progress) {
         o.notified,
         o.queued
     );
+    // Waves nobody in has been reached yet are summed: a campaign of a
+    // thousand waves would otherwise print a thousand idle lines.
+    let mut waiting = 0;
     for (i, w) in p.waves.iter().enumerate() {
+        if w.queued == w.total() {
+            waiting += 1;
+            continue;
+        }
         println!(
-            "  wave {:>3}  {} of {} finished: {} updated, {} failed",
+            "  wave {:>3}  {} of {} finished: {} updated, {} failed, {} notified",
             i + 1,
             w.finished(),
             w.total(),
             w.succeeded,
-            w.failed
+            w.failed,
+            w.notified
         );
+    }
+    if waiting > 0 {
+        println!("  {waiting} wave(s) not reached yet");
     }
 }
