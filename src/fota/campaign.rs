@@ -637,6 +637,20 @@ pub fn members(
         .collect())
 }
 
+/// The campaigns a device is in, newest first, with each campaign's name:
+/// its page tells care why an update arrived or did not.
+pub fn for_device(conn: &mut DbConnection, device_id: i64) -> QueryResult<Vec<(Member, String)>> {
+    fota_campaign_devices::table
+        .inner_join(
+            fota_campaigns::table.on(fota_campaigns::id.eq(fota_campaign_devices::campaign_id)),
+        )
+        .filter(fota_campaign_devices::device_id.eq(device_id))
+        .order(fota_campaign_devices::campaign_id.desc())
+        .limit(10)
+        .select((Member::as_select(), fota_campaigns::name))
+        .load(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -153,12 +153,17 @@ async fn paths(state: &AppState, chosen: Option<String>) -> Result<Vec<PathOptio
             PathOption {
                 selected: chosen.as_deref() == Some(value.as_str()),
                 label: format!(
-                    "{} {} {} → {} ({}, {} device{})",
+                    "{} {} {} → {} ({} {}, {} device{})",
                     r.make,
                     r.model,
                     r.firmware_version,
                     p.to_version,
-                    p.name,
+                    if p.is_full_image() {
+                        "full image"
+                    } else {
+                        "delta"
+                    },
+                    p.id,
                     r.count,
                     if r.count == 1 { "" } else { "s" }
                 ),

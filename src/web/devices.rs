@@ -246,6 +246,9 @@ struct DetailPage {
     v: DeviceView,
     timeline: Vec<AuditEvent>,
     fota: Vec<crate::fota::FotaSession>,
+    campaigns: Vec<(crate::fota::campaign::Member, String)>,
+    /// Campaign pages are Firmware Management's.
+    can_firmware: bool,
     dm: Option<crate::omadm::account::DmAccount>,
     dev_id: String,
     can_edit: bool,
@@ -275,7 +278,7 @@ async fn detail(
     user.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
     let vault = state.vault.clone();
-    let (v, timeline, fota, dm, jobs, messages) = state
+    let (v, timeline, (fota, campaigns), dm, jobs, messages) = state
         .db
         .run(move |c| -> Result<_, RegistryError> {
             let v = lookup::by_id(c, id)?;
@@ -284,7 +287,10 @@ async fn detail(
                 entities.push((EntityKind::Profile, p.id));
             }
             let timeline = audit::for_entities(c, &entities, 200)?;
-            let fota = crate::fota::session::for_device(c, id, 20)?;
+            let fota = (
+                crate::fota::session::for_device(c, id, 20)?,
+                crate::fota::campaign::for_device(c, id)?,
+            );
             let dm = crate::omadm::account::get(c, &vault, id)?;
             let jobs = crate::omadm::job::for_device(c, id, 10)?;
             let messages = crate::messaging::outbox::list(
@@ -304,6 +310,8 @@ async fn detail(
         v,
         timeline,
         fota,
+        campaigns,
+        can_firmware: user.can(Permission::ManageFirmware),
         dm,
         dev_id,
         can_edit: user.can(Permission::EditDevices),

@@ -65,6 +65,23 @@ async fn connect(port: u16) -> Client {
     panic!("chromedriver did not accept a session");
 }
 
+/// The text of the element `css` once it contains `want`: after a form
+/// posts, the old page's element may still be found (and go stale) for a
+/// moment. The last text seen when it never does.
+async fn text_once(c: &Client, css: &str, want: &str) -> String {
+    let mut text = String::new();
+    for _ in 0..200 {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            text = e.text().await.unwrap_or_default();
+            if text.contains(want) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    text
+}
+
 async fn screenshot(c: &Client, name: &str) {
     if let Ok(dir) = std::env::var("MDM_SCREENSHOT_DIR") {
         if let Ok(png) = c.screenshot().await {
@@ -358,6 +375,106 @@ async fn a_care_agent_changes_a_subscribers_esn_and_the_new_handset_activates() 
             .await?;
         assert!(identity.contains("9F200002"), "{identity}");
         screenshot(&c, "care-esn-completed").await;
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    let _ = c.close().await;
+    outcome.expect("browser session");
+}
+
+#[tokio::test]
+async fn a_firmware_manager_plans_a_campaign_from_the_update_matrix_and_starts_it() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    for n in 1..=3 {
+        crate::campaigns::line(&app, &token, n, "VX9600V04", n != 2).await;
+    }
+    app.release_package(&token, "LG", "VX9600", "VX9600V04", "VX9600V06", 3000)
+        .await;
+    let driver = start_chromedriver();
+    let c = connect(driver.port).await;
+    let outcome = async {
+        c.goto(&app.url("/login")).await?;
+        c.find(Locator::Id("username"))
+            .await?
+            .send_keys("admin")
+            .await?;
+        c.find(Locator::Id("password"))
+            .await?
+            .send_keys(ADMIN_PASSWORD)
+            .await?;
+        c.find(Locator::Css("button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_element(Locator::Css("nav")).await?;
+        c.goto(&app.url("/firmware")).await?;
+        c.wait()
+            .for_element(Locator::LinkText("plan a campaign"))
+            .await?
+            .click()
+            .await?;
+        let path = c.wait().for_element(Locator::Id("path")).await?;
+        let chosen = path
+            .find(Locator::Css("option:checked"))
+            .await?
+            .text()
+            .await?;
+        assert!(
+            chosen.starts_with("LG VX9600 VX9600V04 → VX9600V06"),
+            "{chosen}"
+        );
+        c.find(Locator::Id("name"))
+            .await?
+            .send_keys("VX9600 canary")
+            .await?;
+        let wave = c.find(Locator::Id("wave_size")).await?;
+        wave.clear().await?;
+        wave.send_keys("2").await?;
+        screenshot(&c, "campaign-form").await;
+        c.find(Locator::Css(
+            "form[action='/firmware/campaigns'] button[type=submit]",
+        ))
+        .await?
+        .click()
+        .await?;
+        let state = c.wait().for_element(Locator::Id("campaign-state")).await?;
+        assert_eq!(state.text().await?, "draft");
+        assert_eq!(
+            c.find(Locator::Id("campaign-devices"))
+                .await?
+                .text()
+                .await?,
+            "3"
+        );
+        c.find(Locator::Id("campaign-start")).await?.click().await?;
+        let text = text_once(&c, ".flash", "is running").await;
+        // Line 2 has no OMA-DM credentials: skipped, with the reason below.
+        assert!(
+            text.contains("1 device(s) notified now, 1 skipped"),
+            "{text}"
+        );
+        assert_eq!(
+            c.find(Locator::Id("campaign-state")).await?.text().await?,
+            "running"
+        );
+        // The chart draws wave 1 (one notified, one skipped) and wave 2
+        // (one waiting).
+        let bars = c.find_all(Locator::Css("#campaign-waves rect")).await?;
+        assert_eq!(bars.len(), 3);
+        let members = c
+            .find(Locator::Id("campaign-members"))
+            .await?
+            .text()
+            .await?;
+        assert!(
+            members.contains("the device has no OMA-DM credentials"),
+            "{members}"
+        );
+        screenshot(&c, "campaign").await;
+        c.find(Locator::Id("campaign-pause")).await?.click().await?;
+        let state = text_once(&c, "#campaign-state", "paused").await;
+        assert_eq!(state, "paused");
         Ok::<(), fantoccini::error::CmdError>(())
     }
     .await;

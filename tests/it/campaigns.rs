@@ -53,7 +53,13 @@ fn mdn(n: u32) -> String {
 
 /// Subscriber line `n`: an LG VX9600 at `firmware`, with DM credentials
 /// when `credentials`.
-async fn line(app: &TestApp, token: &str, n: u32, firmware: &str, credentials: bool) -> i64 {
+pub(crate) async fn line(
+    app: &TestApp,
+    token: &str,
+    n: u32,
+    firmware: &str,
+    credentials: bool,
+) -> i64 {
     let r = app
         .api(Method::POST, "/profiles", token)
         .json(&profile_json(&mdn(n)))
@@ -334,6 +340,14 @@ async fn a_campaign_updates_its_path_wave_by_wave_and_holds_when_a_wave_fails() 
     );
     assert!(page.contains(&meid(6)));
     assert!(!page.contains(&meid(1)), "filtered to skipped devices");
+    // The device page names the campaign and what it did there.
+    let (_, device_page) = app.page(&format!("/devices/{}", ids[&6])).await;
+    assert!(
+        device_page.contains(&format!(
+            r#"<a href="/firmware/campaigns/{id}">VX9600 to V06</a>: wave 3, <strong>skipped</strong>"#
+        )),
+        "{device_page}"
+    );
     let (_, list) = app.page("/firmware/campaigns").await;
     assert!(list.contains("VX9600 to V06"));
     assert!(list.contains("6 of 6"));

@@ -36,5 +36,9 @@ CREATE TABLE fota_campaign_devices (
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (campaign_id, device_id)
 );
+-- The scheduler asks for a wave's queued devices and tally, and for the
+-- campaign's notified devices, on every tick: each an index range, however
+-- large the campaign.
 CREATE INDEX fota_campaign_devices_wave ON fota_campaign_devices (campaign_id, wave, state);
+CREATE INDEX fota_campaign_devices_state ON fota_campaign_devices (campaign_id, state);
 CREATE INDEX fota_campaign_devices_device ON fota_campaign_devices (device_id);
