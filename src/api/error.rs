@@ -21,6 +21,10 @@ pub enum ApiError {
     Invalid(FieldErrors),
     #[error("{0}")]
     BadRequest(String),
+    /// Well-formed, but the server cannot carry it out as asked; the
+    /// message says why (there is no single field to blame).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("{0}")]
     Conflict(String),
     #[error("internal error")]
@@ -64,6 +68,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Invalid(_) => "invalid",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unprocessable(_) => "unprocessable",
             ApiError::Conflict(_) => "conflict",
             ApiError::Internal(_) => "internal",
         }
@@ -76,7 +81,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Invalid(_) | ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -2,6 +2,7 @@
 //! bearer-token authentication, described by `/api/v1/openapi.json`.
 
 pub mod caller;
+pub mod campaigns;
 pub mod error;
 pub mod firmware;
 pub mod iota;
@@ -23,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/openapi.json", web::get().to(openapi::document))
             .configure(registry::routes)
             .configure(firmware::routes)
+            .configure(campaigns::routes)
             .configure(iota::routes)
             .default_service(web::to(not_found)),
     );

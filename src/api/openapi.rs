@@ -4,6 +4,8 @@
 use actix_web::HttpResponse;
 use serde_json::{json, Value};
 
+use crate::fota::campaign::{CampaignState, MemberState, MAX_WAVE_SIZE};
+
 fn id_param() -> Value {
     json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}})
 }
@@ -41,8 +43,8 @@ fn errors() -> Value {
         "401": e("Missing, unknown, expired or revoked token"),
         "403": e("The token's role does not allow this"),
         "404": e("No such resource"),
-        "409": e("Duplicate identifier or conflicting entry"),
-        "422": e("Invalid fields; `fields` says which and why")
+        "409": e("Duplicate identifier, conflicting entry, or a change the resource's state does not allow"),
+        "422": e("Invalid fields (`fields` says which and why), or a request that cannot be carried out (`message` says why)")
     })
 }
 
@@ -68,6 +70,8 @@ fn none() -> Value {
 }
 
 pub fn document_value() -> Value {
+    let campaign_states: Vec<&str> = CampaignState::ALL.iter().map(|s| s.as_str()).collect();
+    let member_states: Vec<&str> = MemberState::ALL.iter().map(|s| s.as_str()).collect();
     let profile_filters = vec![
         q("mdn", "Exact MDN (10 digits)"),
         q("min", "Exact MIN (10 digits)"),
@@ -92,6 +96,24 @@ pub fn document_value() -> Value {
         q_int("after", "Keyset paging: devices with a greater id"),
         q_int("limit", "Page size, 1-1000 (default 50)"),
     ];
+    let campaign_devices = vec![
+        id_param(),
+        q(
+            "state",
+            &format!("Only devices in this state: {}", member_states.join(", ")),
+        ),
+        q_int("after", "Keyset paging: devices with a greater id"),
+        q_int("limit", "Page size, 1-1000 (default 100)"),
+    ];
+    let campaign_action = |summary: &str| {
+        op(
+            summary,
+            "campaigns",
+            vec![id_param()],
+            None,
+            ("200", ok("CampaignActed", "The campaign after the action")),
+        )
+    };
     let string = json!({"type": "string"});
     let nstring = json!({"type": "string", "nullable": true});
     let int = json!({"type": "integer"});
@@ -198,6 +220,28 @@ pub fn document_value() -> Value {
             "/firmware/update": {
                 "get": op("The released update for a make-model-version, if any", "firmware",
                     vec![q("make", "Make"), q("model", "Model"), q("version", "Current firmware version")], None, ("200", ok("UpdateAnswer", "Whether an update exists")))
+            },
+            "/campaigns": {
+                "get": op("FOTA campaigns, the 200 newest first, each with its overall progress", "campaigns", vec![], None, ("200", list_of("CampaignSummary"))),
+                "post": op("Plan a FOTA campaign for every device (not de-activated) at a make, model and version with a released update, in waves by device id; it starts as a draft. No package or no device on the path is a 422", "campaigns", vec![], Some(body("CampaignPlan")), ("201", ok("Campaign", "Planned")))
+            },
+            "/campaigns/{id}": {
+                "get": op("Read a campaign with its progress, overall and per wave", "campaigns", vec![id_param()], None, ("200", ok("CampaignView", "The campaign")))
+            },
+            "/campaigns/{id}/devices": {
+                "get": op("A campaign's devices by device id, with what became of each", "campaigns", campaign_devices, None, ("200", list_of("CampaignDevice")))
+            },
+            "/campaigns/{id}/start": {
+                "post": campaign_action("Start a draft campaign: its first wave is notified now (a 409 from any other state)")
+            },
+            "/campaigns/{id}/pause": {
+                "post": campaign_action("Pause a running campaign: devices already notified finish their updates; no new wave starts")
+            },
+            "/campaigns/{id}/resume": {
+                "post": campaign_action("Resume a paused campaign (also one the failure threshold held): the current wave is notified now")
+            },
+            "/campaigns/{id}/cancel": {
+                "post": campaign_action("Cancel a draft, running or paused campaign: devices already notified finish their updates; the rest are not notified")
             },
             "/openapi.json": {
                 "get": {"summary": "This document", "security": [], "tags": ["meta"], "responses": {"200": {"description": "OpenAPI 3.0 document"}}}
@@ -320,6 +364,45 @@ pub fn document_value() -> Value {
                     "state": {"type": "string", "enum": ["draft", "testing", "released", "withdrawn"]}, "note": string
                 }},
                 "UpdateAnswer": {"type": "object", "properties": {"update": boolean, "package": {"allOf": [{"$ref": "#/components/schemas/Package"}], "nullable": true}}},
+                "CampaignPlan": {"type": "object", "additionalProperties": false, "required": ["name", "make", "model", "from_version", "wave_size", "failure_threshold"], "properties": {
+                    "name": {"type": "string", "maxLength": 100},
+                    "make": string, "model": string,
+                    "from_version": {"type": "string", "description": "The firmware version the devices to update are at"},
+                    "wave_size": {"type": "integer", "minimum": 1, "maximum": MAX_WAVE_SIZE, "description": "Devices notified per wave"},
+                    "failure_threshold": {"type": "integer", "minimum": 0, "maximum": 100, "description": "Percent of a wave's finished updates that may fail before the campaign holds the next wave"}
+                }},
+                "Campaign": {"type": "object", "properties": {
+                    "id": int, "name": string, "make": string, "model": string, "from_version": string,
+                    "package_id": int, "to_version": string, "wave_size": int, "failure_threshold": int,
+                    "state": {"type": "string", "enum": campaign_states},
+                    "wave": {"type": "integer", "description": "The wave being notified or awaited; 0 before the start"},
+                    "waves": int, "devices": int,
+                    "detail": {"type": "string", "description": "Why it is paused or how it ended"},
+                    "created_by": string, "created_at": time, "updated_at": time, "started_at": ntime, "finished_at": ntime
+                }},
+                "CampaignTally": {"type": "object", "description": "How many devices are in each state", "properties": {
+                    "queued": int, "notified": int, "succeeded": int, "failed": int, "declined": int, "skipped": int, "cancelled": int
+                }},
+                "CampaignProgress": {"type": "object", "properties": {
+                    "overall": {"$ref": "#/components/schemas/CampaignTally"},
+                    "waves": {"type": "array", "items": {"$ref": "#/components/schemas/CampaignTally"}, "description": "Per wave, the first is wave 1; only when reading one campaign"}
+                }},
+                "CampaignSummary": {"allOf": [{"$ref": "#/components/schemas/Campaign"}, {"type": "object", "properties": {
+                    "progress": {"$ref": "#/components/schemas/CampaignProgress"}
+                }}]},
+                "CampaignView": {"allOf": [{"$ref": "#/components/schemas/Campaign"}, {"type": "object", "properties": {
+                    "progress": {"$ref": "#/components/schemas/CampaignProgress"}
+                }}]},
+                "CampaignActed": {"allOf": [{"$ref": "#/components/schemas/Campaign"}, {"type": "object", "properties": {
+                    "notified": {"type": "integer", "description": "Start and resume only: devices notified now"},
+                    "skipped": {"type": "integer", "description": "Start and resume only: devices that could not be notified (no line, no DM credentials, another update open); the device list says why"}
+                }}]},
+                "CampaignDevice": {"type": "object", "properties": {
+                    "campaign_id": int, "device_id": int,
+                    "label": {"type": "string", "description": "The MEID, else the ESN"},
+                    "wave": int, "state": {"type": "string", "enum": member_states},
+                    "fota_session_id": nint, "detail": string, "updated_at": time
+                }},
                 "AuditEvent": {"type": "object", "properties": {
                     "id": int, "at": time, "actor": string, "entity_kind": string, "entity_id": int, "action": string,
                     "detail": {"type": "string", "description": "JSON: changed fields as {field: {from, to}}, or a snapshot"}

@@ -3,6 +3,7 @@
 mod api;
 mod browser;
 mod campaigns;
+mod campaigns_api;
 mod cli;
 mod common;
 mod esn_change;

@@ -1,0 +1,241 @@
+//! FOTA campaigns over the REST API: the same campaigns as Firmware
+//! Management → FOTA campaigns and `mdm campaign`, for a release-management
+//! system to plan, drive and follow.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::caller::ApiCaller;
+use super::error::ApiError;
+use crate::auth::Permission;
+use crate::fota::campaign::{self, Action, Campaign, CampaignError, MemberState, Plan, Tally};
+use crate::fota::campaign_run::{self, Ticked};
+use crate::web::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/campaigns", web::get().to(list))
+        .route("/campaigns", web::post().to(create))
+        .route("/campaigns/{id}", web::get().to(get))
+        .route("/campaigns/{id}/devices", web::get().to(members))
+        .route("/campaigns/{id}/{action}", web::post().to(act));
+}
+
+type ApiResult = Result<HttpResponse, ApiError>;
+
+impl From<CampaignError> for ApiError {
+    fn from(e: CampaignError) -> Self {
+        match e {
+            CampaignError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            CampaignError::Transition { .. } => ApiError::Conflict(e.to_string()),
+            CampaignError::Invalid(_)
+            | CampaignError::NoPackage(_)
+            | CampaignError::NoDevices(_) => ApiError::Unprocessable(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// As many as the portal's list shows: campaigns are planned by hand, a
+/// few a month, so the newest 200 is all of them that matter.
+const LISTED: i64 = 200;
+
+#[derive(Serialize)]
+struct WithProgress<P> {
+    #[serde(flatten)]
+    campaign: Campaign,
+    progress: P,
+}
+
+/// The list's progress: the per-wave tallies are left to the campaign's
+/// own resource, which a list of many would make heavy.
+#[derive(Serialize)]
+struct Overall {
+    overall: Tally,
+}
+
+async fn list(state: web::Data<AppState>, caller: ApiCaller) -> ApiResult {
+    caller.require(Permission::ManageFirmware)?;
+    let items = state
+        .db
+        .run(|c| -> Result<Vec<_>, CampaignError> {
+            campaign::list(c, LISTED)?
+                .into_iter()
+                .map(|camp| {
+                    let overall = campaign::progress(c, &camp)?.overall;
+                    Ok(WithProgress {
+                        campaign: camp,
+                        progress: Overall { overall },
+                    })
+                })
+                .collect()
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+/// The domain's `Plan`, refusing unknown fields as every API body does.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanBody {
+    name: String,
+    make: String,
+    model: String,
+    from_version: String,
+    wave_size: i32,
+    failure_threshold: i32,
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    body: web::Json<PlanBody>,
+) -> ApiResult {
+    caller.require(Permission::ManageFirmware)?;
+    let b = body.into_inner();
+    let plan = Plan {
+        name: b.name,
+        make: b.make,
+        model: b.model,
+        from_version: b.from_version,
+        wave_size: b.wave_size,
+        failure_threshold: b.failure_threshold,
+    };
+    let actor = caller.actor();
+    let c = state
+        .db
+        .run(move |conn| campaign::create(conn, &actor, &plan))
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/campaigns/{}", c.id)))
+        .json(c))
+}
+
+async fn get(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> ApiResult {
+    caller.require(Permission::ManageFirmware)?;
+    let id = path.into_inner();
+    let (c, progress) = state
+        .db
+        .run(move |conn| -> Result<_, CampaignError> {
+            let c = campaign::get(conn, id)?;
+            let p = campaign::progress(conn, &c)?;
+            Ok((c, p))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(WithProgress {
+        campaign: c,
+        progress,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MembersQuery {
+    state: Option<String>,
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn members(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+    q: web::Query<MembersQuery>,
+) -> ApiResult {
+    caller.require(Permission::ManageFirmware)?;
+    let id = path.into_inner();
+    let q = q.into_inner();
+    // An empty `state=` is what a form with "any state" chosen sends.
+    let filter = match q.state.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(MemberState::parse(s).ok_or_else(|| {
+            let known: Vec<&str> = MemberState::ALL.iter().map(|m| m.as_str()).collect();
+            ApiError::Invalid(
+                [(
+                    "state".to_string(),
+                    format!("must be one of {}", known.join(", ")),
+                )]
+                .into(),
+            )
+        })?),
+    };
+    let after = q.after.unwrap_or(0);
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let items = state
+        .db
+        .run(move |c| -> Result<_, CampaignError> {
+            // An unknown campaign is a 404, not an empty page.
+            campaign::get(c, id)?;
+            Ok(campaign::members(c, id, filter, after, limit)?)
+        })
+        .await?;
+    let next_after = (items.len() as i64 == limit)
+        .then(|| items.last().map(|m| m.member.device_id))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({"items": items, "next_after": next_after})))
+}
+
+#[derive(Serialize)]
+struct Acted {
+    #[serde(flatten)]
+    campaign: Campaign,
+    /// Only for a start or a resume: what its immediate wave did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notified: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<usize>,
+}
+
+async fn act(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(i64, String)>,
+) -> ApiResult {
+    caller.require(Permission::ManageFirmware)?;
+    let (id, action) = path.into_inner();
+    let action = Action::parse(&action).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "there is no campaign action {action:?}: use start, pause, resume or cancel"
+        ))
+    })?;
+    let actor = caller.actor();
+    let vault = state.vault.clone();
+    let max_parts = state.config.sms_max_parts;
+    let (c, sent) = state
+        .db
+        .run(move |conn| -> Result<_, CampaignError> {
+            let mut c = campaign::act(conn, &actor, id, action)?;
+            if !matches!(action, Action::Start | Action::Resume) {
+                return Ok((c, None));
+            }
+            // The first wave (or the held one) goes out now rather than at
+            // the next tick. The action has committed either way; a wave
+            // that fails to go out now goes out at the next tick.
+            let mut t = Ticked::default();
+            match campaign_run::step(conn, &vault, max_parts, id, &mut t) {
+                // Read back: a wave whose devices were all skipped has
+                // already moved the campaign on.
+                Ok(()) => match campaign::get(conn, id) {
+                    Ok(now) => c = now,
+                    Err(e) => {
+                        tracing::warn!(campaign = id, error = %e, "reading the campaign back failed")
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(campaign = id, error = %e, "notifying the campaign's wave failed")
+                }
+            }
+            Ok((c, Some(t)))
+        })
+        .await?;
+    if sent.as_ref().is_some_and(|t| t.notified > 0) {
+        if let Some(m) = &state.messaging {
+            m.wake();
+        }
+    }
+    Ok(HttpResponse::Ok().json(Acted {
+        campaign: c,
+        notified: sent.as_ref().map(|t| t.notified),
+        skipped: sent.as_ref().map(|t| t.skipped),
+    }))
+}
