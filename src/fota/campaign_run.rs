@@ -63,6 +63,12 @@ pub fn step(
         if c.state() != CampaignState::Running {
             return Ok(());
         }
+        if let Some(reason) = package_moved(conn, &c)? {
+            if hold(conn, &c, &reason)? {
+                t.paused.push(c.id);
+            }
+            return Ok(());
+        }
         notify_wave(conn, vault, max_parts, &c, t)?;
         let tally = campaign::wave_tally(conn, id, c.wave)?;
         if tally.open() > 0 || !conclude_wave(conn, &c, &tally, t)? {
@@ -70,6 +76,55 @@ pub fn step(
         }
     }
     Ok(())
+}
+
+/// Why the path's update is no longer the package the campaign was planned
+/// with (withdrawn, or a newer one released): a campaign delivers what it
+/// was planned and approved for, or nothing.
+fn package_moved(conn: &mut DbConnection, c: &Campaign) -> Result<Option<String>, CampaignError> {
+    let now = crate::firmware::package::find_update(conn, &c.make, &c.model, &c.from_version)?;
+    Ok(match now {
+        Some(p) if p.id == c.package_id => None,
+        Some(p) => Some(format!(
+            "held: the update for this path is now package {} (to {}); cancel this campaign and plan one for it",
+            p.id, p.to_version
+        )),
+        None => Some(format!(
+            "held: package {} is no longer released; release it again and resume, or cancel",
+            c.package_id
+        )),
+    })
+}
+
+/// Pauses a running campaign at its current wave; false when it was no
+/// longer running at that wave.
+fn hold(conn: &mut DbConnection, c: &Campaign, reason: &str) -> Result<bool, CampaignError> {
+    crate::db::write(conn, |conn| {
+        let n = diesel::update(
+            fota_campaigns::table
+                .find(c.id)
+                .filter(fota_campaigns::state.eq(CampaignState::Running.as_str()))
+                .filter(fota_campaigns::wave.eq(c.wave)),
+        )
+        .set((
+            fota_campaigns::state.eq(CampaignState::Paused.as_str()),
+            fota_campaigns::detail.eq(reason),
+            fota_campaigns::updated_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+        if n == 1 {
+            audit::record(
+                conn,
+                &SCHEDULER,
+                EntityKind::Campaign,
+                c.id,
+                "FOTA campaign paused",
+                &serde_json::json!({"wave": c.wave, "detail": reason}),
+            )?;
+            tracing::warn!(campaign = c.id, reason, "FOTA campaign held");
+        }
+        Ok(n == 1)
+    })
 }
 
 /// Moves notified devices whose FOTA session has ended to what it ended as.

@@ -574,3 +574,124 @@ async fn campaigns_are_scriptable_from_the_command_line() {
     );
     assert_eq!(app.count("fota_campaigns").await, 1);
 }
+
+/// Plans and starts (without its immediate wave) a campaign over `lines`
+/// lines with credentials, waves of `wave`.
+async fn started_campaign(app: &TestApp, token: &str, lines: u32, wave: i32) -> i64 {
+    for n in 1..=lines {
+        line(app, token, n, "VX9600V04", true).await;
+    }
+    app.with_conn(move |c| {
+        let actor = mdm::registry::Actor::System("test");
+        let plan = mdm::fota::campaign::Plan {
+            name: "held".into(),
+            make: "LG".into(),
+            model: "VX9600".into(),
+            from_version: "VX9600V04".into(),
+            wave_size: wave,
+            failure_threshold: 50,
+        };
+        let camp = mdm::fota::campaign::create(c, &actor, &plan).unwrap();
+        mdm::fota::campaign::act(c, &actor, camp.id, mdm::fota::campaign::Action::Start).unwrap();
+        camp.id
+    })
+    .await
+}
+
+async fn tick(app: &TestApp) -> mdm::fota::campaign_run::Ticked {
+    let vault = app.vault.clone();
+    app.with_conn(move |c| mdm::fota::campaign_run::tick(c, &vault, 8).unwrap())
+        .await
+}
+
+#[tokio::test]
+async fn a_campaign_delivers_only_its_own_package_and_holds_when_the_path_changes() {
+    let app = spawn_app_with(|_| {}).await;
+    let (_, token) = app.token(Role::Admin).await;
+    let pkg = app
+        .release_package(&token, "LG", "VX9600", "VX9600V04", "VX9600V06", 3000)
+        .await;
+    let id = started_campaign(&app, &token, 2, 1).await;
+
+    // Withdrawn before the first wave: nobody is notified.
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/firmware/packages/{pkg}/state"),
+            &token,
+        )
+        .json(&json!({"state": "withdrawn"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let t = tick(&app).await;
+    assert_eq!(t.paused, [id]);
+    let c = campaign_state(&app, id).await;
+    assert_eq!(c.state, "paused");
+    assert_eq!(
+        c.detail,
+        format!(
+            "held: package {pkg} is no longer released; release it again and resume, or cancel"
+        )
+    );
+    assert_eq!(app.count("dm_jobs").await, 0);
+
+    // A newer package for the path is not this campaign's to deliver.
+    let newer = app
+        .release_package(&token, "LG", "VX9600", "VX9600V04", "VX9600V07", 3001)
+        .await;
+    let vault = app.vault.clone();
+    app.with_conn(move |c| {
+        let actor = mdm::registry::Actor::System("test");
+        mdm::fota::campaign::act(c, &actor, id, mdm::fota::campaign::Action::Resume).unwrap();
+        let mut t = mdm::fota::campaign_run::Ticked::default();
+        mdm::fota::campaign_run::step(c, &vault, 8, id, &mut t).unwrap();
+        assert_eq!(t.notified, 0);
+    })
+    .await;
+    let c = campaign_state(&app, id).await;
+    assert_eq!(c.state, "paused");
+    assert!(
+        c.detail.contains(&format!(
+            "the update for this path is now package {newer} (to VX9600V07)"
+        )),
+        "{}",
+        c.detail
+    );
+    assert_eq!(app.count("dm_jobs").await, 0);
+}
+
+#[tokio::test]
+async fn two_nodes_moving_a_campaign_on_at_once_notify_each_device_once() {
+    let app = spawn_app_with(|_| {}).await;
+    let (_, token) = app.token(Role::Admin).await;
+    app.release_package(&token, "LG", "VX9600", "VX9600V04", "VX9600V06", 3000)
+        .await;
+    let id = started_campaign(&app, &token, 30, 30).await;
+    let data_dir = app.data_dir.clone();
+    let other = app
+        .second_node(move |c| c.data_dir = data_dir)
+        .await
+        .expect("second node starts");
+    let (a, b) = tokio::join!(tick(&app), tick(&other));
+    assert_eq!(a.notified + b.notified, 30, "{a:?} {b:?}");
+    let (jobs, devices) = app
+        .with_conn(|c| {
+            use diesel::prelude::*;
+            use mdm::db::schema::dm_jobs;
+            let mut devices: Vec<i64> = dm_jobs::table
+                .select(dm_jobs::device_id)
+                .load(c)
+                .unwrap();
+            let jobs = devices.len();
+            devices.sort_unstable();
+            devices.dedup();
+            (jobs, devices.len())
+        })
+        .await;
+    assert_eq!((jobs, devices), (30, 30));
+    assert_eq!(app.count("outbox").await, 30);
+    let states = member_states(&app, id).await;
+    assert!(states.values().all(|s| s == "notified"), "{states:?}");
+}
