@@ -170,6 +170,20 @@ pub fn notify(
                 if s.state() != crate::fota::FotaState::Pending {
                     return Err(JobError::FotaBusy(s.id));
                 }
+                // A pending session another notification already awaits is
+                // that notification's: a second one would send the handset
+                // two wake-ups for one update. Locked first, so a concurrent
+                // notification (another node, a campaign) waits for this
+                // one and then sees its job.
+                fota::get_for_update(conn, s.id)?;
+                let awaited: i64 = dm_jobs::table
+                    .filter(dm_jobs::fota_session_id.eq(s.id))
+                    .filter(dm_jobs::state.eq_any(["notified", "running"]))
+                    .count()
+                    .get_result(conn)?;
+                if awaited > 0 {
+                    return Err(JobError::FotaBusy(s.id));
+                }
                 Some(s.id)
             }
         };

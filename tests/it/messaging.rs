@@ -304,6 +304,18 @@ async fn network_initiated_fota_runs_through_the_notification() {
     );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("job 1 (fota) queued"), "{out}");
+    // A second wake-up for the same pending update is refused.
+    let (code, _, err) = run_mdm(
+        &app.database_url,
+        &app.data_dir,
+        &["notify", "--device", MEID, "--job", "fota"],
+        None,
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("already has a firmware update in progress"),
+        "{err}"
+    );
     assert!(smsc.wait_for_accepted(1, Duration::from_secs(10)).await);
     let push = pushes(&smsc.accepted()).remove(0);
     let mut h = handset(&app, device_id, "VX9600V04").await;
