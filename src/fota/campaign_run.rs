@@ -18,9 +18,8 @@ use crate::registry::audit::{self, EntityKind};
 use crate::registry::{device, Actor, RegistryError};
 use crate::secrets::Vault;
 
-/// Devices notified per campaign per tick: a wave of thousands goes out
-/// over several ticks instead of holding the writer for one long stretch.
-pub const NOTIFY_BATCH: i64 = 200;
+/// Queued devices read at a time while a wave goes out.
+const NOTIFY_BATCH: i64 = 500;
 
 const SCHEDULER: Actor = Actor::System("campaign");
 
@@ -224,22 +223,43 @@ fn notify_wave(
     c: &Campaign,
     t: &mut Ticked,
 ) -> Result<(), CampaignError> {
-    let queued: Vec<i64> = fota_campaign_devices::table
-        .filter(fota_campaign_devices::campaign_id.eq(c.id))
-        .filter(fota_campaign_devices::wave.eq(c.wave))
-        .filter(fota_campaign_devices::state.eq(MemberState::Queued.as_str()))
-        .order(fota_campaign_devices::device_id)
-        .limit(NOTIFY_BATCH)
-        .select(fota_campaign_devices::device_id)
-        .load(conn)?;
-    for device_id in queued {
-        match notify_member(conn, vault, max_parts, c, device_id)? {
-            Some(MemberState::Notified) => t.notified += 1,
-            Some(_) => t.skipped += 1,
-            None => {}
+    // The whole wave goes out in this pass, a batch of ids at a time, each
+    // device in a transaction of its own; the outbox paces the SMSC.
+    let mut after = 0;
+    loop {
+        let queued: Vec<i64> = fota_campaign_devices::table
+            .filter(fota_campaign_devices::campaign_id.eq(c.id))
+            .filter(fota_campaign_devices::wave.eq(c.wave))
+            .filter(fota_campaign_devices::state.eq(MemberState::Queued.as_str()))
+            .filter(fota_campaign_devices::device_id.gt(after))
+            .order(fota_campaign_devices::device_id)
+            .limit(NOTIFY_BATCH)
+            .select(fota_campaign_devices::device_id)
+            .load(conn)?;
+        let Some(last) = queued.last() else {
+            return Ok(());
+        };
+        after = *last;
+        for device_id in queued {
+            match notify_member(conn, vault, max_parts, c, device_id)? {
+                Some(MemberState::Notified) => t.notified += 1,
+                Some(_) => t.skipped += 1,
+                // Paused or cancelled meanwhile: the rest of the wave waits.
+                None if !still_running(conn, c)? => return Ok(()),
+                None => {}
+            }
         }
     }
-    Ok(())
+}
+
+fn still_running(conn: &mut DbConnection, c: &Campaign) -> QueryResult<bool> {
+    let n: i64 = fota_campaigns::table
+        .find(c.id)
+        .filter(fota_campaigns::state.eq(CampaignState::Running.as_str()))
+        .filter(fota_campaigns::wave.eq(c.wave))
+        .count()
+        .get_result(conn)?;
+    Ok(n == 1)
 }
 
 /// Notifies one queued device, in one transaction with taking it off the
@@ -252,14 +272,8 @@ fn notify_member(
     device_id: i64,
 ) -> Result<Option<MemberState>, CampaignError> {
     crate::db::write(conn, |conn| {
-        let running = fota_campaigns::table
-            .find(c.id)
-            .filter(fota_campaigns::state.eq(CampaignState::Running.as_str()))
-            .filter(fota_campaigns::wave.eq(c.wave))
-            .count()
-            .get_result::<i64>(conn)?;
         // Paused or cancelled since this tick read it: notify nobody more.
-        if running == 0 {
+        if !still_running(conn, c)? {
             return Ok(None);
         }
         let claimed = set_member(

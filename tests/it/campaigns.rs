@@ -680,10 +680,7 @@ async fn two_nodes_moving_a_campaign_on_at_once_notify_each_device_once() {
         .with_conn(|c| {
             use diesel::prelude::*;
             use mdm::db::schema::dm_jobs;
-            let mut devices: Vec<i64> = dm_jobs::table
-                .select(dm_jobs::device_id)
-                .load(c)
-                .unwrap();
+            let mut devices: Vec<i64> = dm_jobs::table.select(dm_jobs::device_id).load(c).unwrap();
             let jobs = devices.len();
             devices.sort_unstable();
             devices.dedup();
