@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use mdm::auth::Role;
-use mdm::messaging::smpp::test_smsc::{TestSmsc, TestSmscOptions};
-use mdm::messaging::smpp::SmscConfig;
+use mdm::messaging::smpp::test_smsc::TestSmsc;
 use mdm::omadm::syncml::Encoding;
 use mdm::sim::omadm_handset::{Fail, FotaOutcome, Handset};
 use mdm::sim::sms_inbox::SmsInbox;
@@ -16,26 +15,13 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::common::{profile_json, spawn_app_with, SendJson, TestApp};
+use crate::messaging::{smsc_config, start_smsc, wait_until};
 
 const DEVICE_PASSWORD: &str = "device-secret-1";
 const SERVER_PASSWORD: &str = "server-secret-1";
 
-async fn start_smsc() -> TestSmsc {
-    TestSmsc::start(
-        "127.0.0.1:0".parse().unwrap(),
-        TestSmscOptions {
-            system_id: "mdm".into(),
-            password: "smpp-pw".into(),
-        },
-    )
-    .await
-    .expect("test SMSC starts")
-}
-
 async fn app_with_smsc(smsc: &TestSmsc, tick_secs: u64) -> TestApp {
-    let mut config = SmscConfig::from_url(&smsc.url()).unwrap();
-    config.reconnect_min = Duration::from_millis(50);
-    config.reconnect_max = Duration::from_millis(400);
+    let config = smsc_config(smsc);
     spawn_app_with(move |c| {
         c.smsc = Some(config);
         c.campaign_interval_secs = tick_secs;
@@ -43,7 +29,7 @@ async fn app_with_smsc(smsc: &TestSmsc, tick_secs: u64) -> TestApp {
     .await
 }
 
-fn meid(n: u32) -> String {
+pub(crate) fn meid(n: u32) -> String {
     format!("A10000123456{n:02}")
 }
 
@@ -123,20 +109,6 @@ async fn handset(app: &TestApp, n: u32, device_id: i64, fail: Option<Fail>) -> H
         server_id: Some("mdm".into()),
         client_nonce: Default::default(),
     }
-}
-
-async fn wait_until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// The pushes the SMSC accepted so far, by the MDN they went to.

@@ -6,47 +6,8 @@ use mdm::auth::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{profile_json, spawn_app, SendJson, TestApp};
-
-fn meid(n: u32) -> String {
-    format!("A10000765432{n:02}")
-}
-
-fn mdn(n: u32) -> String {
-    format!("41555502{n:02}")
-}
-
-/// Subscriber line `n`: an LG VX9600 at `firmware`, with DM credentials
-/// when `credentials` (without them a campaign skips the device).
-async fn line(app: &TestApp, token: &str, n: u32, firmware: &str, credentials: bool) -> i64 {
-    let r = app
-        .api(Method::POST, "/profiles", token)
-        .json(&profile_json(&mdn(n)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let d: Value = app
-        .api(Method::POST, "/devices", token)
-        .json(&json!({"meid": meid(n), "make": "LG", "model": "VX9600", "firmware_version": firmware, "profile_mdn": mdn(n)}))
-        .send_json()
-        .await;
-    let device_id = d["id"].as_i64().unwrap();
-    if credentials {
-        let r = app
-            .api(
-                Method::PUT,
-                &format!("/devices/{device_id}/dm-credentials"),
-                token,
-            )
-            .json(&json!({"client_password": "device-secret-1", "server_password": "server-secret-1"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-    }
-    device_id
-}
+use crate::campaigns::{line, meid};
+use crate::common::{spawn_app, SendJson, TestApp};
 
 fn plan(from: &str) -> Value {
     json!({

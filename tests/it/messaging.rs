@@ -23,7 +23,7 @@ const SERVER_PASSWORD: &str = "server-secret-1";
 const MDN: &str = "3125550100";
 const MEID: &str = "A1000012345678";
 
-async fn start_smsc() -> TestSmsc {
+pub(crate) async fn start_smsc() -> TestSmsc {
     TestSmsc::start(
         "127.0.0.1:0".parse().unwrap(),
         TestSmscOptions {
@@ -35,7 +35,7 @@ async fn start_smsc() -> TestSmsc {
     .expect("test SMSC starts")
 }
 
-fn smsc_config(smsc: &TestSmsc) -> SmscConfig {
+pub(crate) fn smsc_config(smsc: &TestSmsc) -> SmscConfig {
     let mut c = SmscConfig::from_url(&smsc.url()).unwrap();
     c.reconnect_min = Duration::from_millis(50);
     c.reconnect_max = Duration::from_millis(400);
@@ -118,7 +118,7 @@ async fn handset(app: &TestApp, device_id: i64, firmware: &str) -> Handset {
     }
 }
 
-async fn wait_until<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn wait_until<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
