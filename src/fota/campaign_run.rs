@@ -21,6 +21,9 @@ use crate::secrets::Vault;
 /// Queued devices read at a time while a wave goes out.
 const NOTIFY_BATCH: i64 = 500;
 
+/// Finished devices recorded per transaction.
+const SETTLE_BATCH: usize = 500;
+
 const SCHEDULER: Actor = Actor::System("campaign");
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -155,31 +158,44 @@ fn settle(conn: &mut DbConnection, id: i64) -> Result<usize, CampaignError> {
         ))
         .load(conn)?;
     let mut settled = 0;
-    for (device_id, session_state, detail) in rows {
-        let (state, detail) = match session_state.as_deref().and_then(FotaState::parse) {
-            Some(FotaState::Succeeded) => (MemberState::Succeeded, detail),
-            Some(FotaState::Cancelled) => (MemberState::Declined, detail),
-            Some(FotaState::NoUpdate) => (
-                MemberState::Skipped,
-                Some("no released update for its version when it asked".into()),
-            ),
-            Some(_) => (MemberState::Failed, detail),
-            None => (
-                MemberState::Failed,
-                Some("its FOTA session is no longer on record".into()),
-            ),
-        };
-        settled += set_member(
-            conn,
-            id,
-            device_id,
-            MemberState::Notified,
-            state,
-            detail.as_deref().unwrap_or_default(),
-            None,
-        )?;
+    // A wave's outcomes in a few transactions rather than one each: a wave
+    // of ten thousand is recorded in well under a second.
+    for chunk in rows.chunks(SETTLE_BATCH) {
+        settled += crate::db::write(conn, |conn| -> Result<usize, CampaignError> {
+            let mut n = 0;
+            for (device_id, session_state, detail) in chunk {
+                let (state, detail) = outcome(session_state.as_deref(), detail.as_deref());
+                n += set_member(
+                    conn,
+                    id,
+                    *device_id,
+                    MemberState::Notified,
+                    state,
+                    detail,
+                    None,
+                )?;
+            }
+            Ok(n)
+        })?;
     }
     Ok(settled)
+}
+
+/// What a campaign device became, by how its FOTA session ended.
+fn outcome<'a>(session_state: Option<&str>, detail: Option<&'a str>) -> (MemberState, &'a str) {
+    match session_state.and_then(FotaState::parse) {
+        Some(FotaState::Succeeded) => (MemberState::Succeeded, detail.unwrap_or_default()),
+        Some(FotaState::Cancelled) => (MemberState::Declined, detail.unwrap_or_default()),
+        Some(FotaState::NoUpdate) => (
+            MemberState::Skipped,
+            "no released update for its version when it asked",
+        ),
+        Some(_) => (MemberState::Failed, detail.unwrap_or_default()),
+        None => (
+            MemberState::Failed,
+            "its FOTA session is no longer on record",
+        ),
+    }
 }
 
 /// Moves a device from `from` to `to`; 0 when it was no longer `from`.
@@ -432,4 +448,31 @@ fn conclude_wave(
         _ => tracing::info!(campaign = c.id, wave = next, "FOTA campaign wave started"),
     }
     Ok(state == CampaignState::Running)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sessions_end_decides_what_the_device_became() {
+        assert_eq!(
+            outcome(Some("succeeded"), Some("200 OK")),
+            (MemberState::Succeeded, "200 OK")
+        );
+        // The subscriber said no: not a failure of the package.
+        assert_eq!(
+            outcome(Some("cancelled"), Some("401")).0,
+            MemberState::Declined
+        );
+        assert_eq!(
+            outcome(Some("failed"), Some("abandoned")),
+            (MemberState::Failed, "abandoned")
+        );
+        assert_eq!(outcome(Some("no_update"), None).0, MemberState::Skipped);
+        assert_eq!(
+            outcome(None, None),
+            (MemberState::Failed, "its FOTA session is no longer on record")
+        );
+    }
 }
