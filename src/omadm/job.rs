@@ -176,7 +176,9 @@ pub fn notify(
                 // notification (another node, a campaign) waits for this
                 // one and then sees its job.
                 fota::get_for_update(conn, s.id)?;
+                // By device first: its index finds the device's few jobs.
                 let awaited: i64 = dm_jobs::table
+                    .filter(dm_jobs::device_id.eq(device_id))
                     .filter(dm_jobs::fota_session_id.eq(s.id))
                     .filter(dm_jobs::state.eq_any(["notified", "running"]))
                     .count()
