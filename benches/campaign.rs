@@ -91,6 +91,7 @@ fn main() {
         make: "LG".into(),
         model: "VX9600".into(),
         from_version: "1.0".into(),
+        first_wave_size: None,
         wave_size: wave as i32,
         failure_threshold: 10,
     };

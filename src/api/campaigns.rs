@@ -82,6 +82,8 @@ struct PlanBody {
     make: String,
     model: String,
     from_version: String,
+    #[serde(default)]
+    first_wave_size: Option<i32>,
     wave_size: i32,
     failure_threshold: i32,
 }
@@ -98,6 +100,7 @@ async fn create(
         make: b.make,
         model: b.model,
         from_version: b.from_version,
+        first_wave_size: b.first_wave_size,
         wave_size: b.wave_size,
         failure_threshold: b.failure_threshold,
     };

@@ -368,12 +368,13 @@ pub fn document_value() -> Value {
                     "name": {"type": "string", "maxLength": 100},
                     "make": string, "model": string,
                     "from_version": {"type": "string", "description": "The firmware version the devices to update are at"},
+                    "first_wave_size": {"type": "integer", "minimum": 1, "maximum": MAX_WAVE_SIZE, "description": "Wave 1's size when it should be smaller (a canary); the wave size when left out"},
                     "wave_size": {"type": "integer", "minimum": 1, "maximum": MAX_WAVE_SIZE, "description": "Devices notified per wave"},
                     "failure_threshold": {"type": "integer", "minimum": 0, "maximum": 100, "description": "Percent of a wave's finished updates that may fail before the campaign holds the next wave"}
                 }},
                 "Campaign": {"type": "object", "properties": {
                     "id": int, "name": string, "make": string, "model": string, "from_version": string,
-                    "package_id": int, "to_version": string, "wave_size": int, "failure_threshold": int,
+                    "package_id": int, "to_version": string, "first_wave_size": int, "wave_size": int, "failure_threshold": int,
                     "state": {"type": "string", "enum": campaign_states},
                     "wave": {"type": "integer", "description": "The wave being notified or awaited; 0 before the start"},
                     "waves": int, "devices": int,

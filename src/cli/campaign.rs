@@ -23,6 +23,9 @@ pub enum CampaignCommand {
         /// Devices notified together.
         #[arg(long, default_value_t = 100)]
         wave_size: i32,
+        /// A smaller first wave (a canary) whose outcome decides whether the rest go ahead.
+        #[arg(long)]
+        first_wave: Option<i32>,
         /// Percent of a wave's updates that may fail before the next wave is held.
         #[arg(long, default_value_t = 10)]
         threshold: i32,
@@ -60,6 +63,7 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
             model,
             from,
             wave_size,
+            first_wave,
             threshold,
             start,
         } => {
@@ -68,17 +72,23 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
                 make,
                 model,
                 from_version: from,
+                first_wave_size: first_wave,
                 wave_size,
                 failure_threshold: threshold,
             };
             let c = campaign::create(&mut conn, &CLI, &plan)?;
             println!(
-                "campaign {} planned: {} device(s) on {} in {} wave(s) of up to {}",
+                "campaign {} planned: {} device(s) on {} in {} wave(s) of up to {}{}",
                 c.id,
                 c.devices,
                 c.path_label(),
                 c.waves,
-                c.wave_size
+                c.wave_size,
+                if c.first_wave_size != c.wave_size {
+                    format!(", the first of {}", c.first_wave_size)
+                } else {
+                    String::new()
+                }
             );
             if start {
                 act(config, &mut conn, c.id, Action::Start)?;

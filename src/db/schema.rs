@@ -437,6 +437,7 @@ diesel::table! {
         from_version -> Text,
         package_id -> BigInt,
         to_version -> Text,
+        first_wave_size -> Integer,
         wave_size -> Integer,
         failure_threshold -> Integer,
         state -> Text,

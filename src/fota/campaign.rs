@@ -145,6 +145,8 @@ pub struct Campaign {
     pub from_version: String,
     pub package_id: i64,
     pub to_version: String,
+    /// The canary: wave 1's size, before waves of `wave_size`.
+    pub first_wave_size: i32,
     pub wave_size: i32,
     /// Percent of a wave's finished updates that may fail before the
     /// campaign holds the next wave.
@@ -195,6 +197,8 @@ pub struct Plan {
     pub make: String,
     pub model: String,
     pub from_version: String,
+    /// Wave 1's size when it should differ (a canary); `wave_size` if not.
+    pub first_wave_size: Option<i32>,
     pub wave_size: i32,
     pub failure_threshold: i32,
 }
@@ -220,6 +224,14 @@ impl Plan {
                 "The wave size must be between 1 and {MAX_WAVE_SIZE} devices."
             )));
         }
+        if self
+            .first_wave_size
+            .is_some_and(|f| !(1..=MAX_WAVE_SIZE).contains(&f))
+        {
+            return Err(CampaignError::Invalid(format!(
+                "The first wave must be between 1 and {MAX_WAVE_SIZE} devices."
+            )));
+        }
         if !(0..=100).contains(&self.failure_threshold) {
             return Err(CampaignError::Invalid(
                 "The failure threshold is a percentage, 0 to 100.".into(),
@@ -230,7 +242,8 @@ impl Plan {
 }
 
 /// Creates a draft campaign and fixes its population: every device on the
-/// path not de-activated, in waves of `wave_size` by device id.
+/// path not de-activated, by device id: a first wave of `first_wave_size`,
+/// then waves of `wave_size`.
 pub fn create(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -243,6 +256,7 @@ pub fn create(
         plan.from_version.trim(),
     );
     let path = format!("{make} {model} {from}");
+    let first = plan.first_wave_size.unwrap_or(plan.wave_size);
     crate::db::write(conn, |conn| {
         let pkg = package::find_update(conn, make, model, from)?
             .ok_or_else(|| CampaignError::NoPackage(path.clone()))?;
@@ -254,6 +268,7 @@ pub fn create(
             fota_campaigns::from_version.eq(from),
             fota_campaigns::package_id.eq(pkg.id),
             fota_campaigns::to_version.eq(&pkg.to_version),
+            fota_campaigns::first_wave_size.eq(first),
             fota_campaigns::wave_size.eq(plan.wave_size),
             fota_campaigns::failure_threshold.eq(plan.failure_threshold),
             fota_campaigns::state.eq(CampaignState::Draft.as_str()),
@@ -267,11 +282,11 @@ pub fn create(
             .values(row)
             .returning(fota_campaigns::id)
             .get_result(c))?;
-        let devices = enrol(conn, id, make, model, from, plan.wave_size, now)?;
+        let devices = enrol(conn, id, (make, model, from), (first, plan.wave_size), now)?;
         if devices == 0 {
             return Err(CampaignError::NoDevices(path.clone()));
         }
-        let waves = (devices + plan.wave_size - 1) / plan.wave_size;
+        let waves = wave_count(devices, first, plan.wave_size);
         diesel::update(fota_campaigns::table.find(id))
             .set((
                 fota_campaigns::devices.eq(devices),
@@ -291,45 +306,48 @@ pub fn create(
     })
 }
 
+/// How many waves `devices` make: the first, then the rest in `size`s.
+fn wave_count(devices: i32, first: i32, size: i32) -> i32 {
+    if devices <= first {
+        1
+    } else {
+        1 + (devices - first + size - 1) / size
+    }
+}
+
 /// Adds the path's devices in one statement, numbering waves as it goes, so
 /// a population of a million costs no round trip per device.
 fn enrol(
     conn: &mut DbConnection,
     campaign: i64,
-    make: &str,
-    model: &str,
-    from: &str,
-    wave_size: i32,
+    (make, model, from): (&str, &str, &str),
+    (first, size): (i32, i32),
     now: i64,
 ) -> QueryResult<i32> {
     use diesel::sql_types::{BigInt, Integer, Text};
-    let sql = |p: [&str; 6]| {
+    // Numbered parameters: both backends take `?N`/`$N` used twice.
+    let sql = |p: char| {
         format!(
             "INSERT INTO fota_campaign_devices (campaign_id, device_id, wave, state, detail, updated_at) \
-             SELECT {0}, id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / {1} + 1, 'queued', '', {2} \
-             FROM devices WHERE make = {3} AND model = {4} AND firmware_version = {5} \
-             AND deactivated_at IS NULL",
-            p[0], p[1], p[2], p[3], p[4], p[5]
+             SELECT {p}1, id, CASE WHEN rn <= {p}2 THEN 1 ELSE (rn - {p}2 - 1) / {p}3 + 2 END, 'queued', '', {p}4 \
+             FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM devices \
+                   WHERE make = {p}5 AND model = {p}6 AND firmware_version = {p}7 \
+                   AND deactivated_at IS NULL) AS population"
         )
     };
-    let n = match conn {
-        DbConnection::Sqlite(c) => diesel::sql_query(sql(["?", "?", "?", "?", "?", "?"]))
-            .bind::<BigInt, _>(campaign)
-            .bind::<Integer, _>(wave_size)
-            .bind::<BigInt, _>(now)
-            .bind::<Text, _>(make)
-            .bind::<Text, _>(model)
-            .bind::<Text, _>(from)
-            .execute(c)?,
-        DbConnection::Postgres(c) => diesel::sql_query(sql(["$1", "$2", "$3", "$4", "$5", "$6"]))
-            .bind::<BigInt, _>(campaign)
-            .bind::<Integer, _>(wave_size)
-            .bind::<BigInt, _>(now)
-            .bind::<Text, _>(make)
-            .bind::<Text, _>(model)
-            .bind::<Text, _>(from)
-            .execute(c)?,
+    let mark = match conn {
+        DbConnection::Sqlite(_) => '?',
+        DbConnection::Postgres(_) => '$',
     };
+    let query = diesel::sql_query(sql(mark))
+        .bind::<BigInt, _>(campaign)
+        .bind::<Integer, _>(first)
+        .bind::<Integer, _>(size)
+        .bind::<BigInt, _>(now)
+        .bind::<Text, _>(make)
+        .bind::<Text, _>(model)
+        .bind::<Text, _>(from);
+    let n = crate::native!(conn, |c| query.execute(c))?;
     // The population is bounded by the devices table; a campaign of more
     // than two thousand million devices is not a case to handle.
     Ok(i32::try_from(n).unwrap_or(i32::MAX))
@@ -685,12 +703,24 @@ mod tests {
     }
 
     #[test]
+    fn a_canary_wave_comes_first_and_the_rest_follow_in_full_waves() {
+        assert_eq!(wave_count(1, 5, 100), 1);
+        assert_eq!(wave_count(5, 5, 100), 1);
+        assert_eq!(wave_count(6, 5, 100), 2);
+        assert_eq!(wave_count(105, 5, 100), 2);
+        assert_eq!(wave_count(106, 5, 100), 3);
+        assert_eq!(wave_count(1_000_000, 100, 10_000), 101);
+        assert_eq!(wave_count(30, 10, 10), 3);
+    }
+
+    #[test]
     fn plans_out_of_range_are_refused() {
         let good = Plan {
             name: "W755 to 2.2.0".into(),
             make: "Motorola".into(),
             model: "W755".into(),
             from_version: "2.1.4".into(),
+            first_wave_size: Some(5),
             wave_size: 100,
             failure_threshold: 10,
         };
@@ -710,6 +740,10 @@ mod tests {
             },
             Plan {
                 failure_threshold: 101,
+                ..good.clone()
+            },
+            Plan {
+                first_wave_size: Some(0),
                 ..good.clone()
             },
             Plan {

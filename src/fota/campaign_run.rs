@@ -472,7 +472,10 @@ mod tests {
         assert_eq!(outcome(Some("no_update"), None).0, MemberState::Skipped);
         assert_eq!(
             outcome(None, None),
-            (MemberState::Failed, "its FOTA session is no longer on record")
+            (
+                MemberState::Failed,
+                "its FOTA session is no longer on record"
+            )
         );
     }
 }

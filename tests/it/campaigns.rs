@@ -401,6 +401,14 @@ async fn bad_plans_are_refused_on_the_form_and_only_firmware_managers_reach_camp
             plan("10", "101", v04),
             "The failure threshold is a percentage",
         ),
+        (
+            [plan("10", "10", v04), vec![("first_wave_size", "a few")]].concat(),
+            "The first wave must be a whole number",
+        ),
+        (
+            [plan("10", "10", v04), vec![("first_wave_size", "0")]].concat(),
+            "The first wave must be between 1 and 100000",
+        ),
         (plan("10", "10", "make=LG"), "Choose the update path"),
         (
             plan("10", "10", "make=LG&model=VX9600&from=VX9600V01"),
@@ -486,6 +494,8 @@ async fn campaigns_are_scriptable_from_the_command_line() {
         "VX9600V04",
         "--wave-size",
         "2",
+        "--first-wave",
+        "1",
         "--threshold",
         "25",
         "--start",
@@ -493,23 +503,26 @@ async fn campaigns_are_scriptable_from_the_command_line() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains(
-            "planned: 3 device(s) on LG VX9600 VX9600V04 → VX9600V06 in 2 wave(s) of up to 2"
+            "planned: 3 device(s) on LG VX9600 VX9600V04 → VX9600V06 in 2 wave(s) of up to 2, the first of 1"
         ),
         "{out}"
     );
     assert!(out.contains("campaign 1 is running"), "{out}");
-    assert!(out.contains("2 device(s) notified now, 0 skipped"), "{out}");
+    // The canary alone goes out first.
+    assert!(out.contains("1 device(s) notified now, 0 skipped"), "{out}");
     // Queued in the outbox for a server with an SMSC to send.
-    assert_eq!(app.count("outbox").await, 2);
-    assert_eq!(app.count("dm_jobs").await, 2);
+    assert_eq!(app.count("outbox").await, 1);
+    assert_eq!(app.count("dm_jobs").await, 1);
 
     let (code, out, _) = mdm(&["campaign", "show", "1", "--json"]);
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["campaign"]["state"], "running");
     assert_eq!(v["campaign"]["wave"], 1);
-    assert_eq!(v["progress"]["overall"]["notified"], 2);
-    assert_eq!(v["progress"]["waves"][1]["queued"], 1);
+    assert_eq!(v["campaign"]["first_wave_size"], 1);
+    assert_eq!(v["progress"]["overall"]["notified"], 1);
+    assert_eq!(v["progress"]["waves"][0]["notified"], 1);
+    assert_eq!(v["progress"]["waves"][1]["queued"], 2);
 
     let (code, out, _) = mdm(&["campaign", "pause", "1"]);
     assert_eq!(code, 0, "{out}");
@@ -525,7 +538,7 @@ async fn campaigns_are_scriptable_from_the_command_line() {
     assert!(out.contains("cancelled"), "{out}");
     assert!(out.contains("cli run"), "{out}");
     let (_, out, _) = mdm(&["campaign", "show", "1"]);
-    assert!(out.contains("1 cancelled, 2 notified, 0 waiting"), "{out}");
+    assert!(out.contains("2 cancelled, 1 notified, 0 waiting"), "{out}");
     // No package from this version: refused, nothing written.
     let (code, _, err) = mdm(&[
         "campaign",
@@ -560,6 +573,7 @@ async fn started_campaign(app: &TestApp, token: &str, lines: u32, wave: i32) -> 
             make: "LG".into(),
             model: "VX9600".into(),
             from_version: "VX9600V04".into(),
+            first_wave_size: None,
             wave_size: wave,
             failure_threshold: 50,
         };

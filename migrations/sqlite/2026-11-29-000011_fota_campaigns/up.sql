@@ -10,6 +10,8 @@ CREATE TABLE fota_campaigns (
     from_version TEXT NOT NULL,
     package_id BIGINT NOT NULL REFERENCES firmware_packages (id),
     to_version TEXT NOT NULL,
+    -- The first wave may be smaller: a canary before the rest.
+    first_wave_size INTEGER NOT NULL CHECK (first_wave_size > 0),
     wave_size INTEGER NOT NULL CHECK (wave_size > 0),
     failure_threshold INTEGER NOT NULL CHECK (failure_threshold BETWEEN 0 AND 100),
     state TEXT NOT NULL CHECK (state IN ('draft', 'running', 'paused', 'completed', 'cancelled')),
