@@ -21,6 +21,9 @@ use crate::secrets::Vault;
 /// Queued devices read at a time while a wave goes out.
 const NOTIFY_BATCH: i64 = 500;
 
+/// Devices notified per transaction.
+const NOTIFY_TX: usize = 50;
+
 /// Finished devices recorded per transaction.
 const SETTLE_BATCH: usize = 500;
 
@@ -256,13 +259,31 @@ fn notify_wave(
             return Ok(());
         };
         after = *last;
-        for device_id in queued {
-            match notify_member(conn, vault, max_parts, c, device_id)? {
-                Some(MemberState::Notified) => t.notified += 1,
-                Some(_) => t.skipped += 1,
-                // Paused or cancelled meanwhile: the rest of the wave waits.
-                None if !still_running(conn, c)? => return Ok(()),
-                None => {}
+        // A few dozen devices to a transaction (each in a savepoint of its
+        // own): on PostgreSQL a commit per device made the WAL flush the
+        // whole cost, 150 notifications/s.
+        for chunk in queued.chunks(NOTIFY_TX) {
+            let (notified, skipped, halted) =
+                crate::db::write(conn, |conn| -> Result<_, CampaignError> {
+                    let (mut notified, mut skipped) = (0, 0);
+                    for device_id in chunk {
+                        match notify_member(conn, vault, max_parts, c, *device_id)? {
+                            Some(MemberState::Notified) => notified += 1,
+                            Some(_) => skipped += 1,
+                            // Paused or cancelled meanwhile: the rest of the
+                            // wave waits.
+                            None if !still_running(conn, c)? => {
+                                return Ok((notified, skipped, true))
+                            }
+                            None => {}
+                        }
+                    }
+                    Ok((notified, skipped, false))
+                })?;
+            t.notified += notified;
+            t.skipped += skipped;
+            if halted {
+                return Ok(());
             }
         }
     }
@@ -278,8 +299,9 @@ fn still_running(conn: &mut DbConnection, c: &Campaign) -> QueryResult<bool> {
     Ok(n == 1)
 }
 
-/// Notifies one queued device, in one transaction with taking it off the
-/// queue: a crash leaves it either queued or notified, never both.
+/// Notifies one queued device, in one transaction (or savepoint) with
+/// taking it off the queue: a crash leaves it either queued or notified,
+/// never both.
 fn notify_member(
     conn: &mut DbConnection,
     vault: &Vault,
