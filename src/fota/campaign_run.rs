@@ -216,22 +216,27 @@ fn set_member(
         .filter(fota_campaign_devices::device_id.eq(device_id))
         .filter(fota_campaign_devices::state.eq(from.as_str()));
     let now = now_ms();
+    // Kept prepared: a wave runs these thousands of times.
     match fota_session {
-        Some(f) => diesel::update(target)
-            .set((
+        Some(f) => crate::native!(conn, |c| crate::db::fixed_update(
+            target,
+            (
                 fota_campaign_devices::state.eq(to.as_str()),
                 fota_campaign_devices::detail.eq(detail),
                 fota_campaign_devices::fota_session_id.eq(f),
                 fota_campaign_devices::updated_at.eq(now),
-            ))
-            .execute(conn),
-        None => diesel::update(target)
-            .set((
+            )
+        )
+        .execute(c)),
+        None => crate::native!(conn, |c| crate::db::fixed_update(
+            target,
+            (
                 fota_campaign_devices::state.eq(to.as_str()),
                 fota_campaign_devices::detail.eq(detail),
                 fota_campaign_devices::updated_at.eq(now),
-            ))
-            .execute(conn),
+            )
+        )
+        .execute(c)),
     }
 }
 
@@ -259,49 +264,53 @@ fn notify_wave(
             return Ok(());
         };
         after = *last;
-        // A few dozen devices to a transaction (each in a savepoint of its
-        // own): on PostgreSQL a commit per device made the WAL flush the
-        // whole cost, 150 notifications/s.
+        // A few dozen devices to a transaction: on PostgreSQL a commit per
+        // device made the WAL flush the whole cost (150 notifications/s).
         for chunk in queued.chunks(NOTIFY_TX) {
-            let (notified, skipped, halted) =
-                crate::db::write(conn, |conn| -> Result<_, CampaignError> {
-                    let (mut notified, mut skipped) = (0, 0);
-                    for device_id in chunk {
-                        match notify_member(conn, vault, max_parts, c, *device_id)? {
-                            Some(MemberState::Notified) => notified += 1,
-                            Some(_) => skipped += 1,
-                            // Paused or cancelled meanwhile: the rest of the
-                            // wave waits.
-                            None if !still_running(conn, c)? => {
-                                return Ok((notified, skipped, true))
-                            }
-                            None => {}
-                        }
+            let sent = crate::db::write(conn, |conn| -> Result<_, CampaignError> {
+                if !running_locked(conn, c)? {
+                    return Ok(None);
+                }
+                let (mut notified, mut skipped) = (0, 0);
+                for device_id in chunk {
+                    match notify_member(conn, vault, max_parts, c, *device_id)? {
+                        Some(MemberState::Notified) => notified += 1,
+                        Some(_) => skipped += 1,
+                        None => {}
                     }
-                    Ok((notified, skipped, false))
-                })?;
+                }
+                Ok(Some((notified, skipped)))
+            })?;
+            // Paused or cancelled meanwhile: the rest of the wave waits.
+            let Some((notified, skipped)) = sent else {
+                return Ok(());
+            };
             t.notified += notified;
             t.skipped += skipped;
-            if halted {
-                return Ok(());
-            }
         }
     }
 }
 
-fn still_running(conn: &mut DbConnection, c: &Campaign) -> QueryResult<bool> {
-    let n: i64 = fota_campaigns::table
+/// Whether the campaign still runs at the wave this tick read, holding its
+/// row until the caller's transaction ends on PostgreSQL: a pause or cancel
+/// waits for the devices being notified, then stops the rest. (A SQLite
+/// write transaction already excludes every other writer.)
+fn running_locked(conn: &mut DbConnection, c: &Campaign) -> QueryResult<bool> {
+    let q = fota_campaigns::table
         .find(c.id)
         .filter(fota_campaigns::state.eq(CampaignState::Running.as_str()))
         .filter(fota_campaigns::wave.eq(c.wave))
-        .count()
-        .get_result(conn)?;
-    Ok(n == 1)
+        .select(fota_campaigns::id);
+    let found: Option<i64> = match conn {
+        DbConnection::Sqlite(s) => q.first(s).optional()?,
+        DbConnection::Postgres(p) => q.for_update().first(p).optional()?,
+    };
+    Ok(found.is_some())
 }
 
-/// Notifies one queued device, in one transaction (or savepoint) with
+/// Notifies one queued device in the caller's transaction, together with
 /// taking it off the queue: a crash leaves it either queued or notified,
-/// never both.
+/// never both. `None` when another node took it first.
 fn notify_member(
     conn: &mut DbConnection,
     vault: &Vault,
@@ -309,63 +318,59 @@ fn notify_member(
     c: &Campaign,
     device_id: i64,
 ) -> Result<Option<MemberState>, CampaignError> {
-    crate::db::write(conn, |conn| {
-        // Paused or cancelled since this tick read it: notify nobody more.
-        if !still_running(conn, c)? {
-            return Ok(None);
-        }
-        let claimed = set_member(
+    let claimed = set_member(
+        conn,
+        c.id,
+        device_id,
+        MemberState::Queued,
+        MemberState::Notified,
+        "",
+        None,
+    )?;
+    if claimed == 0 {
+        return Ok(None);
+    }
+    let dev = device::get(conn, device_id)?;
+    let skip = |conn: &mut DbConnection, why: String| {
+        set_member(
             conn,
             c.id,
             device_id,
-            MemberState::Queued,
             MemberState::Notified,
-            "",
+            MemberState::Skipped,
+            &why,
             None,
-        )?;
-        if claimed == 0 {
-            return Ok(None);
-        }
-        let dev = device::get(conn, device_id)?;
-        let skip = |conn: &mut DbConnection, why: String| {
+        )
+        .map(|_| Some(MemberState::Skipped))
+    };
+    if dev.firmware_version != c.from_version {
+        return Ok(skip(
+            conn,
+            format!("it is at {} now", dev.firmware_version),
+        )?);
+    }
+    // `notify` runs in a savepoint: a device it refuses leaves nothing of
+    // its own behind.
+    match job::notify(conn, vault, device_id, JobKind::Fota, &SCHEDULER, max_parts) {
+        Ok((j, msg)) => {
+            let detail = format!("notified (message {})", msg.id);
             set_member(
                 conn,
                 c.id,
                 device_id,
                 MemberState::Notified,
-                MemberState::Skipped,
-                &why,
-                None,
-            )
-            .map(|_| Some(MemberState::Skipped))
-        };
-        if dev.firmware_version != c.from_version {
-            return Ok(skip(
-                conn,
-                format!("it is at {} now", dev.firmware_version),
-            )?);
+                MemberState::Notified,
+                &detail,
+                j.fota_session_id,
+            )?;
+            Ok(Some(MemberState::Notified))
         }
-        match job::notify(conn, vault, device_id, JobKind::Fota, &SCHEDULER, max_parts) {
-            Ok((j, msg)) => {
-                let detail = format!("notified (message {})", msg.id);
-                set_member(
-                    conn,
-                    c.id,
-                    device_id,
-                    MemberState::Notified,
-                    MemberState::Notified,
-                    &detail,
-                    j.fota_session_id,
-                )?;
-                Ok(Some(MemberState::Notified))
-            }
-            Err(e) if cannot_be_notified(&e) => {
-                tracing::info!(campaign = c.id, device = device_id, reason = %e, "campaign device skipped");
-                Ok(skip(conn, e.to_string())?)
-            }
-            Err(e) => Err(e.into()),
+        Err(e) if cannot_be_notified(&e) => {
+            tracing::info!(campaign = c.id, device = device_id, reason = %e, "campaign device skipped");
+            Ok(skip(conn, e.to_string())?)
         }
-    })
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// What is the device's own state rather than a failure of the platform.

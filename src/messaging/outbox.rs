@@ -223,28 +223,26 @@ pub fn queue(
     } else {
         0
     };
-    diesel::insert_into(outbox::table)
-        .values((
-            outbox::kind.eq(msg.kind.as_str()),
-            outbox::device_id.eq(msg.device_id),
-            outbox::mdn.eq(msg.mdn.as_str()),
-            outbox::payload.eq(&msg.payload),
-            outbox::data_coding.eq(data_coding),
-            outbox::wdp_port.eq(port),
-            outbox::summary.eq(&msg.summary),
-            outbox::state.eq(state),
-            outbox::last_error.eq(&error),
-            outbox::next_attempt_at.eq(now),
-            outbox::created_by.eq(created_by),
-            outbox::created_at.eq(now),
-            outbox::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    let id = crate::db::last_insert_id(conn)?;
-    outbox::table
-        .find(id)
-        .select(OutboxMessage::as_select())
-        .first(conn)
+    let row = (
+        outbox::kind.eq(msg.kind.as_str()),
+        outbox::device_id.eq(msg.device_id),
+        outbox::mdn.eq(msg.mdn.as_str()),
+        outbox::payload.eq(&msg.payload),
+        outbox::data_coding.eq(data_coding),
+        outbox::wdp_port.eq(port),
+        outbox::summary.eq(&msg.summary),
+        outbox::state.eq(state),
+        outbox::last_error.eq(&error),
+        outbox::next_attempt_at.eq(now),
+        outbox::created_by.eq(created_by),
+        outbox::created_at.eq(now),
+        outbox::updated_at.eq(now),
+    );
+    // The row comes back from the INSERT: one round trip, not three.
+    crate::native!(conn, |c| diesel::insert_into(outbox::table)
+        .values(row)
+        .returning(OutboxMessage::as_returning())
+        .get_result(c))
 }
 
 /// Claims up to `limit` due rows for `node` until `now + lease_ms`. Rows

@@ -132,18 +132,20 @@ pub fn notify(
         // when both apply.
         let acct = account::get(conn, vault, device_id)?;
         let now = now_ms();
-        diesel::update(
+        // Statements kept prepared (and no `eq_any`, which diesel never
+        // keeps): a campaign runs this for every device of a wave.
+        crate::native!(conn, |c| crate::db::fixed_update(
             dm_jobs::table
                 .filter(dm_jobs::device_id.eq(device_id))
                 .filter(dm_jobs::state.eq("notified"))
                 .filter(dm_jobs::created_at.lt(now - JOB_TTL_MS)),
+            (
+                dm_jobs::state.eq("expired"),
+                dm_jobs::detail.eq("the device did not call back"),
+                dm_jobs::updated_at.eq(now),
+            )
         )
-        .set((
-            dm_jobs::state.eq("expired"),
-            dm_jobs::detail.eq("the device did not call back"),
-            dm_jobs::updated_at.eq(now),
-        ))
-        .execute(conn)?;
+        .execute(c))?;
 
         let fota_session_id = match kind {
             JobKind::Refresh => None,
@@ -180,7 +182,11 @@ pub fn notify(
                 let awaited: i64 = dm_jobs::table
                     .filter(dm_jobs::device_id.eq(device_id))
                     .filter(dm_jobs::fota_session_id.eq(s.id))
-                    .filter(dm_jobs::state.eq_any(["notified", "running"]))
+                    .filter(
+                        dm_jobs::state
+                            .eq("notified")
+                            .or(dm_jobs::state.eq("running")),
+                    )
                     .count()
                     .get_result(conn)?;
                 if awaited > 0 {
@@ -193,7 +199,11 @@ pub fn notify(
         let acct = acct.ok_or(JobError::NoAccount)?;
         let busy: Vec<i32> = dm_jobs::table
             .filter(dm_jobs::device_id.eq(device_id))
-            .filter(dm_jobs::state.eq_any(["notified", "running"]))
+            .filter(
+                dm_jobs::state
+                    .eq("notified")
+                    .or(dm_jobs::state.eq("running")),
+            )
             .select(dm_jobs::dm_session_id)
             .load(conn)?;
         let session_id = loop {
@@ -223,25 +233,22 @@ pub fn notify(
             max_parts,
         )?;
         let commands = serde_json::to_string(&kind.commands()).unwrap_or_else(|_| "[]".into());
-        diesel::insert_into(dm_jobs::table)
-            .values((
-                dm_jobs::device_id.eq(device_id),
-                dm_jobs::dm_session_id.eq(i32::from(session_id)),
-                dm_jobs::kind.eq(kind.as_str()),
-                dm_jobs::commands.eq(&commands),
-                dm_jobs::state.eq("notified"),
-                dm_jobs::outbox_id.eq(msg.id),
-                dm_jobs::fota_session_id.eq(fota_session_id),
-                dm_jobs::created_by.eq(actor.to_string()),
-                dm_jobs::created_at.eq(now),
-                dm_jobs::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        let job_id = crate::db::last_insert_id(conn)?;
-        let job = dm_jobs::table
-            .find(job_id)
-            .select(DmJob::as_select())
-            .first(conn)?;
+        let row = (
+            dm_jobs::device_id.eq(device_id),
+            dm_jobs::dm_session_id.eq(i32::from(session_id)),
+            dm_jobs::kind.eq(kind.as_str()),
+            dm_jobs::commands.eq(&commands),
+            dm_jobs::state.eq("notified"),
+            dm_jobs::outbox_id.eq(msg.id),
+            dm_jobs::fota_session_id.eq(fota_session_id),
+            dm_jobs::created_by.eq(actor.to_string()),
+            dm_jobs::created_at.eq(now),
+            dm_jobs::updated_at.eq(now),
+        );
+        let job: DmJob = crate::native!(conn, |c| diesel::insert_into(dm_jobs::table)
+            .values(row)
+            .returning(DmJob::as_returning())
+            .get_result(c))?;
         audit::record(
             conn,
             actor,
