@@ -49,6 +49,24 @@ fn main() {
         "UPDATE devices SET make = 'LG', model = 'VX9600', firmware_version = '1.0'",
     )
     .expect("one path");
+    {
+        use diesel::prelude::*;
+        use mdm::db::schema::capabilities;
+        let now = mdm::db::now_ms();
+        diesel::insert_into(capabilities::table)
+            .values((
+                capabilities::make.eq("LG"),
+                capabilities::model.eq("VX9600"),
+                capabilities::protocol.eq("omadm"),
+                capabilities::fota.eq(true),
+                capabilities::brew.eq(false),
+                capabilities::features.eq(""),
+                capabilities::created_at.eq(now),
+                capabilities::updated_at.eq(now),
+            ))
+            .execute(&mut conn)
+            .expect("capability");
+    }
     let draft = mdm::firmware::package::PackageDraft {
         name: None,
         make: Some("LG".into()),

@@ -30,7 +30,8 @@ impl From<CampaignError> for ApiError {
             CampaignError::Transition { .. } => ApiError::Conflict(e.to_string()),
             CampaignError::Invalid(_)
             | CampaignError::NoPackage(_)
-            | CampaignError::NoDevices(_) => ApiError::Unprocessable(e.to_string()),
+            | CampaignError::NoDevices(_)
+            | CampaignError::NotReachable(_) => ApiError::Unprocessable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -115,6 +115,10 @@ pub enum CampaignError {
     NoPackage(String),
     #[error("no device is at {0}: the campaign would have nobody to update")]
     NoDevices(String),
+    /// Campaigns reach handsets through OMA-DM notifications; the
+    /// capability registry must say the path takes FOTA over OMA-DM.
+    #[error("{0}")]
+    NotReachable(String),
     #[error("campaign {id} is {state}: it cannot be {action}")]
     Transition {
         id: i64,
@@ -258,6 +262,7 @@ pub fn create(
     let path = format!("{make} {model} {from}");
     let first = plan.first_wave_size.unwrap_or(plan.wave_size);
     crate::db::write(conn, |conn| {
+        reachable(conn, make, model, from, &path)?;
         let pkg = package::find_update(conn, make, model, from)?
             .ok_or_else(|| CampaignError::NoPackage(path.clone()))?;
         let now = now_ms();
@@ -304,6 +309,31 @@ pub fn create(
         tracing::info!(campaign = id, devices, waves, path = %path, "FOTA campaign created");
         get(conn, id)
     })
+}
+
+/// Refuses a path a campaign cannot update: one the capability registry
+/// does not know, or says takes no FOTA, or takes it only over IOTA (whose
+/// handsets ask for updates themselves; nothing can wake them to).
+fn reachable(
+    conn: &mut DbConnection,
+    make: &str,
+    model: &str,
+    from: &str,
+    path: &str,
+) -> Result<(), CampaignError> {
+    use crate::registry::capability::{self, Protocol};
+    match capability::for_device(conn, make, model, from)? {
+        None => Err(CampaignError::NotReachable(format!(
+            "{path} has no capability entry: add one (OMA-DM, FOTA) before planning a campaign"
+        ))),
+        Some(c) if !c.fota => Err(CampaignError::NotReachable(format!(
+            "the capability registry says {path} takes no firmware update over the air"
+        ))),
+        Some(c) if c.protocol() == Protocol::Iota => Err(CampaignError::NotReachable(format!(
+            "{path} updates over IOTA, when the handset asks; a campaign wakes handsets over OMA-DM"
+        ))),
+        Some(_) => Ok(()),
+    }
 }
 
 /// How many waves `devices` make: the first, then the rest in `size`s.

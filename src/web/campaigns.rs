@@ -32,7 +32,8 @@ impl From<CampaignError> for WebError {
             CampaignError::Transition { .. } => WebError::Conflict(e.to_string()),
             CampaignError::Invalid(_)
             | CampaignError::NoPackage(_)
-            | CampaignError::NoDevices(_) => WebError::BadRequest(e.to_string()),
+            | CampaignError::NoDevices(_)
+            | CampaignError::NotReachable(_) => WebError::BadRequest(e.to_string()),
             other => WebError::Internal(other.to_string()),
         }
     }
@@ -135,6 +136,18 @@ async fn paths(state: &AppState, chosen: Option<String>) -> Result<Vec<PathOptio
         .run(|c| -> Result<_, RegistryError> {
             let mut out = Vec::new();
             for r in stats::versions(c)? {
+                // Only what a campaign can reach: FOTA over OMA-DM.
+                let cap = crate::registry::capability::for_device(
+                    c,
+                    &r.make,
+                    &r.model,
+                    &r.firmware_version,
+                )?;
+                if !cap.is_some_and(|cap| {
+                    cap.fota && cap.protocol() != crate::registry::capability::Protocol::Iota
+                }) {
+                    continue;
+                }
                 if let Some(p) = crate::firmware::package::find_update(
                     c,
                     &r.make,
@@ -262,7 +275,8 @@ async fn create(
         Err(
             e @ (CampaignError::Invalid(_)
             | CampaignError::NoPackage(_)
-            | CampaignError::NoDevices(_)),
+            | CampaignError::NoDevices(_)
+            | CampaignError::NotReachable(_)),
         ) => {
             tracing::info!(error = %e, "campaign refused");
             render_status(

@@ -46,6 +46,14 @@ pub(crate) async fn line(
     firmware: &str,
     credentials: bool,
 ) -> i64 {
+    // The path takes FOTA over OMA-DM (entered once; later calls find it).
+    let r = app
+        .api(Method::POST, "/capabilities", token)
+        .json(&json!({"make": "LG", "model": "VX9600", "protocol": "omadm", "fota": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(r.status().as_u16(), 201 | 409), "{}", r.status());
     let r = app
         .api(Method::POST, "/profiles", token)
         .json(&profile_json(&mdn(n)))
@@ -362,7 +370,7 @@ async fn bad_plans_are_refused_on_the_form_and_only_firmware_managers_reach_camp
 
     app.login_admin().await;
     let (_, form) = app.page("/firmware/campaigns/new").await;
-    assert!(form.contains("No update path has both devices and a released package"));
+    assert!(form.contains("No update path has devices, a released package and FOTA over OMA-DM"));
     let csrf = app.csrf("/firmware/campaigns/new").await;
     let post = |fields: Vec<(&'static str, &'static str)>| {
         let csrf = csrf.clone();
@@ -426,6 +434,31 @@ async fn bad_plans_are_refused_on_the_form_and_only_firmware_managers_reach_camp
     assert_eq!(s, 422);
     assert!(
         body.contains("no device is at LG VX9600 VX9600V02"),
+        "{body}"
+    );
+    // A path whose handsets update over IOTA cannot be woken for a campaign.
+    let r = app
+        .api(Method::POST, "/capabilities", &token)
+        .json(&json!({"make": "Kyocera", "model": "K127", "protocol": "iota", "fota": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let r = app
+        .api(Method::POST, "/devices", &token)
+        .json(&json!({"esn": "B4100001", "make": "Kyocera", "model": "K127", "firmware_version": "K127.1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    app.release_package(&token, "Kyocera", "K127", "K127.1", "K127.2", 1002)
+        .await;
+    let (_, form) = app.page("/firmware/campaigns/new").await;
+    assert!(!form.contains("Kyocera K127 K127.1"), "not offered: {form}");
+    let (s, body) = post(plan("10", "10", "make=Kyocera&model=K127&from=K127.1")).await;
+    assert_eq!(s, 422);
+    assert!(
+        body.contains("Kyocera K127 K127.1 updates over IOTA, when the handset asks"),
         "{body}"
     );
     assert_eq!(app.count("fota_campaigns").await, 0, "nothing was written");
