@@ -4,6 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder, Locator};
 use mdm::auth::Role;
 use reqwest::Method;
@@ -65,6 +66,22 @@ async fn connect(port: u16) -> Client {
     panic!("chromedriver did not accept a session");
 }
 
+/// Fills the sign-in form the browser is on and sends it.
+async fn sign_in(c: &Client, username: &str, password: &str) -> Result<(), CmdError> {
+    c.find(Locator::Id("username"))
+        .await?
+        .send_keys(username)
+        .await?;
+    c.find(Locator::Id("password"))
+        .await?
+        .send_keys(password)
+        .await?;
+    c.find(Locator::Css("button[type=submit]"))
+        .await?
+        .click()
+        .await
+}
+
 /// The text of the element `css` once it contains `want`: after a form
 /// posts, the old page's element may still be found (and go stale) for a
 /// moment. The last text seen when it never does.
@@ -118,18 +135,7 @@ async fn an_operator_signs_in_finds_a_device_and_opens_its_detail_page() {
         // Not signed in: the portal sends the browser to the sign-in page.
         assert!(c.current_url().await?.path().starts_with("/login"));
         screenshot(&c, "login").await;
-        c.find(Locator::Id("username"))
-            .await?
-            .send_keys("admin")
-            .await?;
-        c.find(Locator::Id("password"))
-            .await?
-            .send_keys(ADMIN_PASSWORD)
-            .await?;
-        c.find(Locator::Css("button[type=submit]"))
-            .await?
-            .click()
-            .await?;
+        sign_in(&c, "admin", ADMIN_PASSWORD).await?;
         c.wait().for_element(Locator::Id("esn")).await?;
         assert_eq!(c.current_url().await?.path(), "/devices");
 
@@ -317,18 +323,7 @@ async fn a_care_agent_changes_a_subscribers_esn_and_the_new_handset_activates() 
     let outcome = async {
         // Signing in returns the agent to the subscriber's page.
         c.goto(&app.url(&format!("/care/profiles/{pid}"))).await?;
-        c.find(Locator::Id("username"))
-            .await?
-            .send_keys("casey")
-            .await?;
-        c.find(Locator::Id("password"))
-            .await?
-            .send_keys("care-password-123")
-            .await?;
-        c.find(Locator::Css("button[type=submit]"))
-            .await?
-            .click()
-            .await?;
+        sign_in(&c, "casey", "care-password-123").await?;
         c.wait()
             .for_element(Locator::Id("esn-to"))
             .await?
@@ -395,18 +390,7 @@ async fn a_firmware_manager_plans_a_campaign_from_the_update_matrix_and_starts_i
     let c = connect(driver.port).await;
     let outcome = async {
         c.goto(&app.url("/login")).await?;
-        c.find(Locator::Id("username"))
-            .await?
-            .send_keys("admin")
-            .await?;
-        c.find(Locator::Id("password"))
-            .await?
-            .send_keys(ADMIN_PASSWORD)
-            .await?;
-        c.find(Locator::Css("button[type=submit]"))
-            .await?
-            .click()
-            .await?;
+        sign_in(&c, "admin", ADMIN_PASSWORD).await?;
         c.wait().for_element(Locator::Css("nav")).await?;
         c.goto(&app.url("/firmware")).await?;
         c.wait()

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use mdm::auth::Role;
 use mdm::messaging::smpp::test_smsc::TestSmsc;
-use mdm::omadm::syncml::Encoding;
 use mdm::sim::omadm_handset::{Fail, FotaOutcome, Handset};
 use mdm::sim::sms_inbox::SmsInbox;
 use mdm::sim::trace::Trace;
@@ -15,10 +14,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::common::{profile_json, spawn_app_with, SendJson, TestApp};
-use crate::messaging::{smsc_config, start_smsc, wait_until};
-
-const DEVICE_PASSWORD: &str = "device-secret-1";
-const SERVER_PASSWORD: &str = "server-secret-1";
+use crate::messaging::{
+    handset_of, smsc_config, start_smsc, wait_until, DEVICE_PASSWORD, SERVER_PASSWORD,
+};
 
 async fn app_with_smsc(smsc: &TestSmsc, tick_secs: u64) -> TestApp {
     let config = smsc_config(smsc);
@@ -90,33 +88,7 @@ pub(crate) async fn line(
 }
 
 async fn handset(app: &TestApp, n: u32, device_id: i64, fail: Option<Fail>) -> Handset {
-    let vault = app.vault.clone();
-    let nonce = app
-        .with_conn(move |c| {
-            mdm::omadm::account::get(c, &vault, device_id)
-                .unwrap()
-                .unwrap()
-                .server_nonce_bytes()
-        })
-        .await;
-    Handset {
-        server: app.base.clone(),
-        fota_path: "/fota/check".into(),
-        dev_id: format!("MEID:{}", meid(n)),
-        username: format!("MEID:{}", meid(n)),
-        password: DEVICE_PASSWORD.into(),
-        man: "LG".into(),
-        model: "VX9600".into(),
-        firmware: "VX9600V04".into(),
-        encoding: Encoding::Wbxml,
-        fail,
-        gateway_header: None,
-        timings: None,
-        server_password: Some(SERVER_PASSWORD.into()),
-        server_nonce: nonce,
-        server_id: Some("mdm".into()),
-        client_nonce: Default::default(),
-    }
+    handset_of(app, &meid(n), device_id, "VX9600V04", fail).await
 }
 
 /// The pushes the SMSC accepted so far, by the MDN they went to.

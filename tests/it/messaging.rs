@@ -10,7 +10,7 @@ use mdm::messaging::codec::wsp::{media, MediaType, Parameter};
 use mdm::messaging::smpp::test_smsc::{RecordedSubmit, TestSmsc, TestSmscOptions};
 use mdm::messaging::smpp::SmscConfig;
 use mdm::omadm::syncml::Encoding;
-use mdm::sim::omadm_handset::{FotaOutcome, Handset};
+use mdm::sim::omadm_handset::{Fail, FotaOutcome, Handset};
 use mdm::sim::sms_inbox::{ReceivedPush, SmsInbox};
 use mdm::sim::trace::Trace;
 use reqwest::Method;
@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 
 use crate::common::{profile_json, run_mdm, spawn_app_with, SendJson, TestApp};
 
-const DEVICE_PASSWORD: &str = "device-secret-1";
-const SERVER_PASSWORD: &str = "server-secret-1";
+pub(crate) const DEVICE_PASSWORD: &str = "device-secret-1";
+pub(crate) const SERVER_PASSWORD: &str = "server-secret-1";
 const MDN: &str = "3125550100";
 const MEID: &str = "A1000012345678";
 
@@ -89,6 +89,18 @@ async fn line(app: &TestApp) -> (i64, String) {
 
 /// The handset of `line`, holding the server credentials as provisioned.
 async fn handset(app: &TestApp, device_id: i64, firmware: &str) -> Handset {
+    handset_of(app, MEID, device_id, firmware, None).await
+}
+
+/// An LG VX9600 handset with MEID `meid`, at `firmware`, holding the DM
+/// credentials the tests provision (and the server's nonce as stored).
+pub(crate) async fn handset_of(
+    app: &TestApp,
+    meid: &str,
+    device_id: i64,
+    firmware: &str,
+    fail: Option<Fail>,
+) -> Handset {
     let vault = app.vault.clone();
     let nonce = app
         .with_conn(move |c| {
@@ -101,14 +113,14 @@ async fn handset(app: &TestApp, device_id: i64, firmware: &str) -> Handset {
     Handset {
         server: app.base.clone(),
         fota_path: "/fota/check".into(),
-        dev_id: format!("MEID:{MEID}"),
-        username: format!("MEID:{MEID}"),
+        dev_id: format!("MEID:{meid}"),
+        username: format!("MEID:{meid}"),
         password: DEVICE_PASSWORD.into(),
         man: "LG".into(),
         model: "VX9600".into(),
         firmware: firmware.into(),
         encoding: Encoding::Wbxml,
-        fail: None,
+        fail,
         gateway_header: None,
         timings: None,
         server_password: Some(SERVER_PASSWORD.into()),
