@@ -112,6 +112,7 @@ fn main() {
         first_wave_size: None,
         wave_size: wave as i32,
         failure_threshold: 10,
+        ..Default::default()
     };
     let c = campaign::create(&mut conn, &actor, &plan).expect("plan");
     let planned = started.elapsed();

@@ -11,6 +11,7 @@ use super::error::ApiError;
 use crate::auth::Permission;
 use crate::fota::campaign::{self, Action, Campaign, CampaignError, MemberState, Plan, Tally};
 use crate::fota::campaign_run::{self, Ticked};
+use crate::fota::campaign_schedule::{self, Window};
 use crate::web::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -45,6 +46,9 @@ const LISTED: i64 = 200;
 struct WithProgress<P> {
     #[serde(flatten)]
     campaign: Campaign,
+    /// Why a running campaign notifies nobody now, and when it will.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiting: Option<String>,
     progress: P,
 }
 
@@ -60,16 +64,20 @@ async fn list(state: web::Data<AppState>, caller: ApiCaller) -> ApiResult {
     let items = state
         .db
         .run(|c| -> Result<Vec<_>, CampaignError> {
-            campaign::list(c, LISTED)?
+            let listed = campaign::list(c, LISTED)?;
+            let mut tallies =
+                campaign::overall(c, &listed.iter().map(|c| c.id).collect::<Vec<_>>())?;
+            let now = crate::db::now_ms();
+            Ok(listed
                 .into_iter()
-                .map(|camp| {
-                    let overall = campaign::progress(c, &camp)?.overall;
-                    Ok(WithProgress {
-                        campaign: camp,
-                        progress: Overall { overall },
-                    })
+                .map(|camp| WithProgress {
+                    progress: Overall {
+                        overall: tallies.remove(&camp.id).unwrap_or_default(),
+                    },
+                    waiting: camp.waiting(now),
+                    campaign: camp,
                 })
-                .collect()
+                .collect())
         })
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
@@ -87,6 +95,16 @@ struct PlanBody {
     first_wave_size: Option<i32>,
     wave_size: i32,
     failure_threshold: i32,
+    /// Minutes a notified handset has to call back (5 to 1440; 1440 when
+    /// absent).
+    #[serde(default)]
+    answer_within_mins: Option<i32>,
+    /// Daily UTC notification window, `01:00-05:00`.
+    #[serde(default)]
+    window: Option<String>,
+    /// No notification before this time: RFC 3339, or `2026-12-01 02:00` (UTC).
+    #[serde(default)]
+    not_before: Option<String>,
 }
 
 async fn create(
@@ -96,6 +114,23 @@ async fn create(
 ) -> ApiResult {
     caller.require(Permission::ManageFirmware)?;
     let b = body.into_inner();
+    let field = |name: &str, e: String| ApiError::Invalid([(name.to_string(), e)].into());
+    let window = b
+        .window
+        .as_deref()
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(Window::parse)
+        .transpose()
+        .map_err(|e| field("window", e))?;
+    let not_before = b
+        .not_before
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(campaign_schedule::parse_time)
+        .transpose()
+        .map_err(|e| field("not_before", e))?;
     let plan = Plan {
         name: b.name,
         make: b.make,
@@ -104,6 +139,9 @@ async fn create(
         first_wave_size: b.first_wave_size,
         wave_size: b.wave_size,
         failure_threshold: b.failure_threshold,
+        answer_within_mins: b.answer_within_mins,
+        window,
+        not_before,
     };
     let actor = caller.actor();
     let c = state
@@ -127,6 +165,7 @@ async fn get(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>
         })
         .await?;
     Ok(HttpResponse::Ok().json(WithProgress {
+        waiting: c.waiting(crate::db::now_ms()),
         campaign: c,
         progress,
     }))
@@ -183,7 +222,8 @@ async fn members(
 struct Acted {
     #[serde(flatten)]
     campaign: Campaign,
-    /// Only for a start or a resume: what its immediate wave did.
+    /// Only for a start, a resume or a re-notify: what its immediate wave
+    /// did.
     #[serde(skip_serializing_if = "Option::is_none")]
     notified: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -199,7 +239,7 @@ async fn act(
     let (id, action) = path.into_inner();
     let action = Action::parse(&action).ok_or_else(|| {
         ApiError::NotFound(format!(
-            "there is no campaign action {action:?}: use start, pause, resume or cancel"
+            "there is no campaign action {action:?}: use start, pause, resume, cancel or renotify"
         ))
     })?;
     let actor = caller.actor();
@@ -209,7 +249,7 @@ async fn act(
         .db
         .run(move |conn| -> Result<_, CampaignError> {
             let mut c = campaign::act(conn, &actor, id, action)?;
-            if !matches!(action, Action::Start | Action::Resume) {
+            if !matches!(action, Action::Start | Action::Resume | Action::Renotify) {
                 return Ok((c, None));
             }
             // The first wave (or the held one) goes out now rather than at

@@ -243,6 +243,9 @@ pub fn document_value() -> Value {
             "/campaigns/{id}/cancel": {
                 "post": campaign_action("Cancel a draft, running or paused campaign: devices already notified finish their updates; the rest are not notified")
             },
+            "/campaigns/{id}/renotify": {
+                "post": campaign_action("Queue a running, paused or completed campaign's unanswered devices again as one more wave; a completed campaign runs again for it, a paused one waits for a resume. None unanswered is a 422")
+            },
             "/openapi.json": {
                 "get": {"summary": "This document", "security": [], "tags": ["meta"], "responses": {"200": {"description": "OpenAPI 3.0 document"}}}
             }
@@ -370,7 +373,10 @@ pub fn document_value() -> Value {
                     "from_version": {"type": "string", "description": "The firmware version the devices to update are at"},
                     "first_wave_size": {"type": "integer", "minimum": 1, "maximum": MAX_WAVE_SIZE, "description": "Wave 1's size when it should be smaller (a canary); the wave size when left out"},
                     "wave_size": {"type": "integer", "minimum": 1, "maximum": MAX_WAVE_SIZE, "description": "Devices notified per wave"},
-                    "failure_threshold": {"type": "integer", "minimum": 0, "maximum": 100, "description": "Percent of a wave's finished updates that may fail before the campaign holds the next wave"}
+                    "failure_threshold": {"type": "integer", "minimum": 0, "maximum": 100, "description": "Percent of a wave's finished updates that may fail before the campaign holds the next wave"},
+                    "answer_within_mins": {"type": "integer", "minimum": 5, "maximum": 1440, "description": "Minutes a notified handset has to call back before it counts as unanswered (not a failed update); 1440 when left out"},
+                    "window": {"type": "string", "example": "01:00-05:00", "description": "Notify only between these UTC times each day (wrapping past midnight when the start is later); any time when left out"},
+                    "not_before": {"type": "string", "example": "2026-12-01T02:00:00Z", "description": "Notify nobody before this time: RFC 3339, or 2026-12-01 02:00 in UTC"}
                 }},
                 "Campaign": {"type": "object", "properties": {
                     "id": int, "name": string, "make": string, "model": string, "from_version": string,
@@ -379,23 +385,29 @@ pub fn document_value() -> Value {
                     "wave": {"type": "integer", "description": "The wave being notified or awaited; 0 before the start"},
                     "waves": int, "devices": int,
                     "detail": {"type": "string", "description": "Why it is paused or how it ended"},
-                    "created_by": string, "created_at": time, "updated_at": time, "started_at": ntime, "finished_at": ntime
+                    "created_by": string, "created_at": time, "updated_at": time, "started_at": ntime, "finished_at": ntime,
+                    "answer_within_mins": {"type": "integer", "description": "Minutes a notified handset has to call back"},
+                    "window_from": {"type": "integer", "nullable": true, "description": "The daily notification window's start, minutes of the UTC day"},
+                    "window_to": {"type": "integer", "nullable": true, "description": "The window's end (excluded), minutes of the UTC day"},
+                    "not_before": ntime
                 }},
                 "CampaignTally": {"type": "object", "description": "How many devices are in each state", "properties": {
-                    "queued": int, "notified": int, "succeeded": int, "failed": int, "declined": int, "skipped": int, "cancelled": int
+                    "queued": int, "notified": int, "succeeded": int, "failed": int, "declined": int, "unanswered": int, "skipped": int, "cancelled": int
                 }},
                 "CampaignProgress": {"type": "object", "properties": {
                     "overall": {"$ref": "#/components/schemas/CampaignTally"},
                     "waves": {"type": "array", "items": {"$ref": "#/components/schemas/CampaignTally"}, "description": "Per wave, the first is wave 1; only when reading one campaign"}
                 }},
                 "CampaignSummary": {"allOf": [{"$ref": "#/components/schemas/Campaign"}, {"type": "object", "properties": {
+                    "waiting": {"type": "string", "description": "Only while a running campaign notifies nobody: before its start or outside its window, and when it will"},
                     "progress": {"$ref": "#/components/schemas/CampaignProgress"}
                 }}]},
                 "CampaignView": {"allOf": [{"$ref": "#/components/schemas/Campaign"}, {"type": "object", "properties": {
+                    "waiting": {"type": "string", "description": "Only while a running campaign notifies nobody: before its start or outside its window, and when it will"},
                     "progress": {"$ref": "#/components/schemas/CampaignProgress"}
                 }}]},
                 "CampaignActed": {"allOf": [{"$ref": "#/components/schemas/Campaign"}, {"type": "object", "properties": {
-                    "notified": {"type": "integer", "description": "Start and resume only: devices notified now"},
+                    "notified": {"type": "integer", "description": "Start, resume and re-notify only: devices notified now"},
                     "skipped": {"type": "integer", "description": "Start and resume only: devices that could not be notified (no line, no DM credentials, another update open); the device list says why"}
                 }}]},
                 "CampaignDevice": {"type": "object", "properties": {

@@ -5,6 +5,7 @@ use clap::Subcommand;
 use crate::config::Config;
 use crate::fota::campaign::{self, Action, Campaign, Plan, Progress};
 use crate::fota::campaign_run::{self, Ticked};
+use crate::fota::campaign_schedule::{self, Window};
 use crate::registry::Actor;
 
 #[derive(Subcommand)]
@@ -29,6 +30,16 @@ pub enum CampaignCommand {
         /// Percent of a wave's updates that may fail before the next wave is held.
         #[arg(long, default_value_t = 10)]
         threshold: i32,
+        /// Minutes a notified handset has to call back before it counts as
+        /// unanswered (5 to 1440).
+        #[arg(long, default_value_t = campaign::DEFAULT_ANSWER_WITHIN_MINS)]
+        answer_within: i32,
+        /// Notify only between these UTC times each day, e.g. 01:00-05:00.
+        #[arg(long)]
+        window: Option<String>,
+        /// Notify nobody before this UTC time, e.g. "2026-12-01 02:00".
+        #[arg(long)]
+        not_before: Option<String>,
         /// Start it at once (the first wave is queued now).
         #[arg(long)]
         start: bool,
@@ -49,6 +60,8 @@ pub enum CampaignCommand {
     Resume { id: i64 },
     /// Drop the devices not notified yet.
     Cancel { id: i64 },
+    /// Queue the devices that did not answer again, as one more wave.
+    Renotify { id: i64 },
 }
 
 const CLI: Actor = Actor::System("cli");
@@ -65,8 +78,19 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
             wave_size,
             first_wave,
             threshold,
+            answer_within,
+            window,
+            not_before,
             start,
         } => {
+            let window = window
+                .map(|w| Window::parse(&w))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let not_before = not_before
+                .map(|t| campaign_schedule::parse_time(&t))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
             let plan = Plan {
                 name,
                 make,
@@ -75,6 +99,9 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
                 first_wave_size: first_wave,
                 wave_size,
                 failure_threshold: threshold,
+                answer_within_mins: Some(answer_within),
+                window,
+                not_before,
             };
             let c = campaign::create(&mut conn, &CLI, &plan)?;
             println!(
@@ -95,15 +122,18 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
             }
         }
         CampaignCommand::List => {
-            for c in campaign::list(&mut conn, 200)? {
-                let p = campaign::progress(&mut conn, &c)?;
+            let listed = campaign::list(&mut conn, 200)?;
+            let tallies =
+                campaign::overall(&mut conn, &listed.iter().map(|c| c.id).collect::<Vec<_>>())?;
+            for c in listed {
+                let finished = tallies.get(&c.id).map_or(0, |t| t.finished());
                 println!(
                     "{:>5}  {:<10} wave {}/{}  {} of {} finished  {}  {}",
                     c.id,
                     c.state,
                     c.wave,
                     c.waves,
-                    p.overall.finished(),
+                    finished,
                     c.devices,
                     c.path_label(),
                     c.name
@@ -128,6 +158,7 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
         CampaignCommand::Pause { id } => act(config, &mut conn, id, Action::Pause)?,
         CampaignCommand::Resume { id } => act(config, &mut conn, id, Action::Resume)?,
         CampaignCommand::Cancel { id } => act(config, &mut conn, id, Action::Cancel)?,
+        CampaignCommand::Renotify { id } => act(config, &mut conn, id, Action::Renotify)?,
     }
     Ok(())
 }
@@ -140,11 +171,14 @@ fn act(
 ) -> anyhow::Result<()> {
     // Checked before the action, so a node with the wrong key changes nothing.
     let vault = match action {
-        Action::Start | Action::Resume => Some(super::vault(config, conn)?),
+        Action::Start | Action::Resume | Action::Renotify => Some(super::vault(config, conn)?),
         Action::Pause | Action::Cancel => None,
     };
     let c = campaign::act(conn, &CLI, id, action)?;
     println!("campaign {} is {}", c.id, c.state);
+    if let Some(why) = c.waiting(crate::db::now_ms()) {
+        println!("{why}");
+    }
     if let Some(vault) = vault {
         let mut t = Ticked::default();
         campaign_run::step(conn, &vault, config.sms_max_parts, id, &mut t)?;
@@ -179,13 +213,18 @@ fn print_campaign(c: &Campaign, p: &Progress) {
         c.waves, c.wave_size, c.wave
     );
     println!("  threshold {}%", c.failure_threshold);
+    println!("  schedule  {}", c.schedule_label());
+    if let Some(why) = c.waiting(crate::db::now_ms()) {
+        println!("            {why}");
+    }
     let o = &p.overall;
     println!(
-        "  devices   {}: {} updated, {} failed, {} declined, {} skipped, {} cancelled, {} notified, {} waiting",
+        "  devices   {}: {} updated, {} failed, {} declined, {} unanswered, {} skipped, {} cancelled, {} notified, {} waiting",
         o.total(),
         o.succeeded,
         o.failed,
         o.declined,
+        o.unanswered,
         o.skipped,
         o.cancelled,
         o.notified,

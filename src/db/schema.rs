@@ -450,6 +450,10 @@ diesel::table! {
         updated_at -> BigInt,
         started_at -> Nullable<BigInt>,
         finished_at -> Nullable<BigInt>,
+        answer_within_mins -> Integer,
+        window_from -> Nullable<Integer>,
+        window_to -> Nullable<Integer>,
+        not_before -> Nullable<BigInt>,
     }
 }
 
@@ -466,5 +470,6 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, fota_sessions);
+diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, dm_jobs);
 diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, devices);
 diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, fota_campaigns);

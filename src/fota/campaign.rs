@@ -4,7 +4,9 @@
 //! time and holds the next when a wave fails more than the threshold.
 
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use super::campaign_schedule::{self, Window};
 
 use crate::db::schema::{devices, fota_campaign_devices, fota_campaigns};
 use crate::db::{now_ms, DbConnection, DbError};
@@ -61,10 +63,14 @@ pub enum MemberState {
     /// Its notification is queued or sent; its FOTA session is open.
     Notified,
     Succeeded,
-    /// The update failed, or the device never answered.
+    /// The update failed.
     Failed,
     /// The subscriber declined the update on the handset.
     Declined,
+    /// The handset did not call back within the campaign's answer time
+    /// (switched off, out of coverage): not a failure of the package, and
+    /// it may be notified again.
+    Unanswered,
     /// Could not be notified (no line, no DM credentials, another update
     /// open, a different version by now); the detail says which.
     Skipped,
@@ -73,12 +79,13 @@ pub enum MemberState {
 }
 
 impl MemberState {
-    pub const ALL: [MemberState; 7] = [
+    pub const ALL: [MemberState; 8] = [
         MemberState::Queued,
         MemberState::Notified,
         MemberState::Succeeded,
         MemberState::Failed,
         MemberState::Declined,
+        MemberState::Unanswered,
         MemberState::Skipped,
         MemberState::Cancelled,
     ];
@@ -90,6 +97,7 @@ impl MemberState {
             MemberState::Succeeded => "succeeded",
             MemberState::Failed => "failed",
             MemberState::Declined => "declined",
+            MemberState::Unanswered => "unanswered",
             MemberState::Skipped => "skipped",
             MemberState::Cancelled => "cancelled",
         }
@@ -130,6 +138,8 @@ pub enum CampaignError {
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
     #[error(transparent)]
+    Fota(#[from] super::FotaError),
+    #[error(transparent)]
     Db(#[from] DbError),
 }
 
@@ -167,11 +177,50 @@ pub struct Campaign {
     pub updated_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// A notified handset that has not called back within this many
+    /// minutes counts as unanswered.
+    pub answer_within_mins: i32,
+    /// The daily notification window, minutes of the UTC day; both or
+    /// neither.
+    pub window_from: Option<i32>,
+    pub window_to: Option<i32>,
+    /// No notification goes out before this time.
+    pub not_before: Option<i64>,
 }
 
 impl Campaign {
     pub fn state(&self) -> CampaignState {
         CampaignState::parse(&self.state).unwrap_or(CampaignState::Cancelled)
+    }
+
+    pub fn window(&self) -> Option<Window> {
+        Window::stored(self.window_from, self.window_to)
+    }
+
+    /// Why a running campaign notifies nobody at `now` (its start is
+    /// ahead, or it is outside its window); `None` when it may.
+    pub fn waiting(&self, now: i64) -> Option<String> {
+        if self.state() != CampaignState::Running {
+            return None;
+        }
+        campaign_schedule::waiting(self.not_before, self.window(), now)
+    }
+
+    /// The schedule in words, for pages and the CLI.
+    pub fn schedule_label(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(at) = self.not_before {
+            parts.push(format!("from {}", crate::timefmt::utc(at)));
+        }
+        match self.window() {
+            Some(w) => parts.push(format!("daily {w} UTC")),
+            None => parts.push("any time of day".into()),
+        }
+        parts.push(format!(
+            "handsets answer within {}",
+            minutes_label(self.answer_within_mins)
+        ));
+        parts.join("; ")
     }
 
     pub fn path_label(&self) -> String {
@@ -194,8 +243,22 @@ pub struct Member {
     pub updated_at: i64,
 }
 
+/// `90 minutes`, `2 hours`, `24 hours`.
+pub fn minutes_label(m: i32) -> String {
+    match m {
+        60 => "1 hour".into(),
+        m if m % 60 == 0 => format!("{} hours", m / 60),
+        1 => "1 minute".into(),
+        m => format!("{m} minutes"),
+    }
+}
+
+/// The answer time when a plan names none: as long as a notification
+/// stays answerable at all.
+pub const DEFAULT_ANSWER_WITHIN_MINS: i32 = 24 * 60;
+
 /// What an operator asks for.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub name: String,
     pub make: String,
@@ -205,6 +268,10 @@ pub struct Plan {
     pub first_wave_size: Option<i32>,
     pub wave_size: i32,
     pub failure_threshold: i32,
+    /// `DEFAULT_ANSWER_WITHIN_MINS` when `None`.
+    pub answer_within_mins: Option<i32>,
+    pub window: Option<Window>,
+    pub not_before: Option<i64>,
 }
 
 impl Plan {
@@ -239,6 +306,17 @@ impl Plan {
         if !(0..=100).contains(&self.failure_threshold) {
             return Err(CampaignError::Invalid(
                 "The failure threshold is a percentage, 0 to 100.".into(),
+            ));
+        }
+        // Past a day the notification itself expires (`JOB_TTL_MS`); under
+        // five minutes a handset on a slow SMSC route has no fair chance.
+        if self
+            .answer_within_mins
+            .is_some_and(|m| !(5..=DEFAULT_ANSWER_WITHIN_MINS).contains(&m))
+        {
+            return Err(CampaignError::Invalid(
+                "Handsets are given between 5 minutes and 24 hours (1440 minutes) to answer."
+                    .into(),
             ));
         }
         Ok(())
@@ -282,6 +360,12 @@ pub fn create(
             fota_campaigns::created_by.eq(actor.to_string()),
             fota_campaigns::created_at.eq(now),
             fota_campaigns::updated_at.eq(now),
+            fota_campaigns::answer_within_mins.eq(plan
+                .answer_within_mins
+                .unwrap_or(DEFAULT_ANSWER_WITHIN_MINS)),
+            fota_campaigns::window_from.eq(plan.window.map(Window::from_minute)),
+            fota_campaigns::window_to.eq(plan.window.map(Window::to_minute)),
+            fota_campaigns::not_before.eq(plan.not_before),
         );
         let id: i64 = crate::native!(conn, |c| diesel::insert_into(fota_campaigns::table)
             .values(row)
@@ -415,6 +499,9 @@ pub enum Action {
     Pause,
     Resume,
     Cancel,
+    /// Queue the devices that did not answer again, as a wave after the
+    /// last: handsets that were off get another chance.
+    Renotify,
 }
 
 impl Action {
@@ -424,6 +511,7 @@ impl Action {
             "pause" => Some(Action::Pause),
             "resume" => Some(Action::Resume),
             "cancel" => Some(Action::Cancel),
+            "renotify" => Some(Action::Renotify),
             _ => None,
         }
     }
@@ -434,6 +522,17 @@ impl Action {
             Action::Pause => "paused",
             Action::Resume => "resumed",
             Action::Cancel => "cancelled",
+            Action::Renotify => "re-notified",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Pause => "pause",
+            Action::Resume => "resume",
+            Action::Cancel => "cancel",
+            Action::Renotify => "renotify",
         }
     }
 
@@ -445,6 +544,8 @@ impl Action {
             Action::Pause => (&[Running], Paused),
             Action::Resume => (&[Paused], Running),
             Action::Cancel => (&[Draft, Running, Paused], Cancelled),
+            // A paused campaign stays paused: the operator resumes it.
+            Action::Renotify => (&[Running, Paused, Completed], Running),
         }
     }
 }
@@ -468,11 +569,14 @@ pub fn act(
                 action: action.past(),
             });
         }
+        if action == Action::Renotify {
+            return renotify(conn, actor, &c);
+        }
         let now = now_ms();
         let detail = match action {
             Action::Pause => format!("paused by {actor}"),
             Action::Cancel => format!("cancelled by {actor}"),
-            Action::Start | Action::Resume => String::new(),
+            Action::Start | Action::Resume | Action::Renotify => String::new(),
         };
         // Conditional on the state read: a node's tick that paused or
         // completed it meanwhile wins, and this reports the conflict.
@@ -531,6 +635,78 @@ pub fn act(
     })
 }
 
+/// Queues the campaign's unanswered devices again as one more wave after
+/// the last. A completed campaign runs again for that wave; a paused one
+/// stays paused until resumed.
+fn renotify(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    c: &Campaign,
+) -> Result<Campaign, CampaignError> {
+    let now = now_ms();
+    let wave = c.waves + 1;
+    let completed = c.state() == CampaignState::Completed;
+    // Conditional on what was read: a tick that added or concluded a wave
+    // meanwhile makes this a conflict rather than a wave in the wrong place.
+    let changed = diesel::update(
+        fota_campaigns::table
+            .find(c.id)
+            .filter(fota_campaigns::state.eq(&c.state))
+            .filter(fota_campaigns::waves.eq(c.waves))
+            .filter(fota_campaigns::wave.eq(c.wave)),
+    )
+    .set((
+        fota_campaigns::waves.eq(wave),
+        fota_campaigns::state.eq(if completed {
+            CampaignState::Running.as_str()
+        } else {
+            c.state.as_str()
+        }),
+        fota_campaigns::wave.eq(if completed { wave } else { c.wave }),
+        fota_campaigns::finished_at.eq(if completed { None } else { c.finished_at }),
+        fota_campaigns::detail.eq(if completed { "" } else { c.detail.as_str() }),
+        fota_campaigns::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Err(CampaignError::Transition {
+            id: c.id,
+            state: get(conn, c.id)?.state,
+            action: Action::Renotify.past(),
+        });
+    }
+    let queued = diesel::update(
+        fota_campaign_devices::table
+            .filter(fota_campaign_devices::campaign_id.eq(c.id))
+            .filter(fota_campaign_devices::state.eq(MemberState::Unanswered.as_str())),
+    )
+    .set((
+        fota_campaign_devices::state.eq(MemberState::Queued.as_str()),
+        fota_campaign_devices::wave.eq(wave),
+        fota_campaign_devices::fota_session_id.eq(None::<i64>),
+        fota_campaign_devices::detail.eq("did not answer before; to be notified again"),
+        fota_campaign_devices::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if queued == 0 {
+        // Rolls the campaign's new wave back with it.
+        return Err(CampaignError::Invalid(format!(
+            "No device of campaign {} is unanswered: there is nobody to notify again.",
+            c.name
+        )));
+    }
+    audit::record(
+        conn,
+        actor,
+        EntityKind::Campaign,
+        c.id,
+        "FOTA campaign unanswered devices queued again",
+        &serde_json::json!({"wave": wave, "devices": queued}),
+    )?;
+    tracing::info!(campaign = c.id, wave, devices = queued, by = %actor, "FOTA campaign re-notifies unanswered devices");
+    get(conn, c.id)
+}
+
 /// How many devices of each wave are in each state.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Tally {
@@ -539,6 +715,7 @@ pub struct Tally {
     pub succeeded: i64,
     pub failed: i64,
     pub declined: i64,
+    pub unanswered: i64,
     pub skipped: i64,
     pub cancelled: i64,
 }
@@ -551,6 +728,7 @@ impl Tally {
             MemberState::Succeeded => &mut self.succeeded,
             MemberState::Failed => &mut self.failed,
             MemberState::Declined => &mut self.declined,
+            MemberState::Unanswered => &mut self.unanswered,
             MemberState::Skipped => &mut self.skipped,
             MemberState::Cancelled => &mut self.cancelled,
         };
@@ -563,6 +741,7 @@ impl Tally {
             + self.succeeded
             + self.failed
             + self.declined
+            + self.unanswered
             + self.skipped
             + self.cancelled
     }
@@ -624,6 +803,35 @@ pub fn progress(conn: &mut DbConnection, c: &Campaign) -> QueryResult<Progress> 
         }
     }
     Ok(p)
+}
+
+/// Several campaigns' overall tallies in one grouped query, for lists.
+pub fn overall(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> QueryResult<std::collections::HashMap<i64, Tally>> {
+    let mut out: std::collections::HashMap<i64, Tally> = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let rows: Vec<(i64, String, i64)> = fota_campaign_devices::table
+        .filter(fota_campaign_devices::campaign_id.eq_any(ids))
+        .group_by((
+            fota_campaign_devices::campaign_id,
+            fota_campaign_devices::state,
+        ))
+        .select((
+            fota_campaign_devices::campaign_id,
+            fota_campaign_devices::state,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?;
+    for (id, state, n) in rows {
+        if let Some(s) = MemberState::parse(&state) {
+            out.entry(id).or_default().add(s, n);
+        }
+    }
+    Ok(out)
 }
 
 /// One wave's tally, for the scheduler's decision.
@@ -753,6 +961,9 @@ mod tests {
             first_wave_size: Some(5),
             wave_size: 100,
             failure_threshold: 10,
+            answer_within_mins: Some(30),
+            window: None,
+            not_before: None,
         };
         assert!(good.check().is_ok());
         for bad in [
@@ -778,6 +989,14 @@ mod tests {
             },
             Plan {
                 failure_threshold: -1,
+                ..good.clone()
+            },
+            Plan {
+                answer_within_mins: Some(4),
+                ..good.clone()
+            },
+            Plan {
+                answer_within_mins: Some(1441),
                 ..good.clone()
             },
             Plan {

@@ -10,8 +10,9 @@
 use diesel::prelude::*;
 
 use super::campaign::{self, Campaign, CampaignError, CampaignState, MemberState, Tally};
-use super::FotaState;
-use crate::db::schema::{fota_campaign_devices, fota_campaigns, fota_sessions};
+use super::session::{self as fota_session, NEVER_ANSWERED};
+use super::{FotaError, FotaState};
+use crate::db::schema::{dm_jobs, fota_campaign_devices, fota_campaigns, fota_sessions};
 use crate::db::{now_ms, DbConnection};
 use crate::omadm::job::{self, JobError, JobKind};
 use crate::registry::audit::{self, EntityKind};
@@ -34,6 +35,8 @@ pub struct Ticked {
     pub notified: usize,
     pub skipped: usize,
     pub settled: usize,
+    /// Notified devices whose answer time ran out this pass.
+    pub unanswered: usize,
     pub paused: Vec<i64>,
     pub completed: Vec<i64>,
 }
@@ -60,6 +63,8 @@ pub fn step(
     id: i64,
     t: &mut Ticked,
 ) -> Result<(), CampaignError> {
+    let c = campaign::get(conn, id)?;
+    t.unanswered += expire_unanswered(conn, &c)?;
     t.settled += settle(conn, id)?;
     // Waves whose devices are all skipped end at once; a bound keeps one
     // tick from walking a long run of them.
@@ -74,7 +79,11 @@ pub fn step(
             }
             return Ok(());
         }
-        notify_wave(conn, vault, max_parts, &c, t)?;
+        // Before its start or outside its window the wave waits queued;
+        // outcomes of devices already notified are still recorded above.
+        if c.waiting(now_ms()).is_none() {
+            notify_wave(conn, vault, max_parts, &c, t)?;
+        }
         let tally = campaign::wave_tally(conn, id, c.wave)?;
         if tally.open() > 0 || !conclude_wave(conn, &c, &tally, t)? {
             return Ok(());
@@ -130,6 +139,87 @@ fn hold(conn: &mut DbConnection, c: &Campaign, reason: &str) -> Result<bool, Cam
         }
         Ok(n == 1)
     })
+}
+
+/// Gives up on notified handsets that have not called back within the
+/// campaign's answer time: their notification expires (a late call-back
+/// finds nothing to run) and their FOTA session ends, so the wave can be
+/// decided. A handset that did call back meanwhile is left to finish.
+fn expire_unanswered(conn: &mut DbConnection, c: &Campaign) -> Result<usize, CampaignError> {
+    if matches!(c.state(), CampaignState::Draft | CampaignState::Cancelled) {
+        return Ok(0);
+    }
+    let cutoff = now_ms() - i64::from(c.answer_within_mins) * 60_000;
+    let rows: Vec<(i64, i64, Option<i64>)> = fota_campaign_devices::table
+        .inner_join(
+            dm_jobs::table.on(dm_jobs::device_id
+                .eq(fota_campaign_devices::device_id)
+                .and(dm_jobs::fota_session_id.eq(fota_campaign_devices::fota_session_id))),
+        )
+        .filter(fota_campaign_devices::campaign_id.eq(c.id))
+        .filter(fota_campaign_devices::state.eq(MemberState::Notified.as_str()))
+        .filter(fota_campaign_devices::updated_at.lt(cutoff))
+        .filter(dm_jobs::state.eq("notified"))
+        .select((
+            fota_campaign_devices::device_id,
+            dm_jobs::id,
+            fota_campaign_devices::fota_session_id,
+        ))
+        .load(conn)?;
+    let detail = format!(
+        "did not answer within {} of its notification",
+        campaign::minutes_label(c.answer_within_mins)
+    );
+    let mut expired = 0;
+    for chunk in rows.chunks(SETTLE_BATCH) {
+        expired += crate::db::write(conn, |conn| -> Result<usize, CampaignError> {
+            let mut n = 0;
+            for (device_id, job_id, fota) in chunk {
+                // Conditional: a call-back that started the job wins.
+                let now = now_ms();
+                let gone = crate::native!(conn, |cn| crate::db::fixed_update(
+                    dm_jobs::table
+                        .filter(dm_jobs::id.eq(job_id))
+                        .filter(dm_jobs::state.eq("notified")),
+                    (
+                        dm_jobs::state.eq("expired"),
+                        dm_jobs::detail.eq(&detail),
+                        dm_jobs::updated_at.eq(now),
+                    )
+                )
+                .execute(cn))?;
+                if gone == 0 {
+                    continue;
+                }
+                if let Some(f) = fota {
+                    match fota_session::advance(conn, *f, FotaState::Failed, NEVER_ANSWERED) {
+                        // A session that moved on regardless ends as it
+                        // will; the member follows its job.
+                        Ok(_) | Err(FotaError::Transition { .. } | FotaError::NotFound(_)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                n += set_member(
+                    conn,
+                    c.id,
+                    *device_id,
+                    MemberState::Notified,
+                    MemberState::Unanswered,
+                    &detail,
+                    None,
+                )?;
+            }
+            Ok(n)
+        })?;
+    }
+    if expired > 0 {
+        tracing::info!(
+            campaign = c.id,
+            devices = expired,
+            "campaign devices unanswered"
+        );
+    }
+    Ok(expired)
 }
 
 /// Moves notified devices whose FOTA session has ended to what it ended as.
@@ -193,6 +283,11 @@ fn outcome<'a>(session_state: Option<&str>, detail: Option<&'a str>) -> (MemberS
             MemberState::Skipped,
             "no released update for its version when it asked",
         ),
+        // Its notification expired unanswered (the sweeper's doing when no
+        // campaign tick got there first).
+        Some(FotaState::Failed) if detail == Some(NEVER_ANSWERED) => {
+            (MemberState::Unanswered, "did not answer its notification")
+        }
         Some(_) => (MemberState::Failed, detail.unwrap_or_default()),
         None => (
             MemberState::Failed,
@@ -402,8 +497,8 @@ fn conclude_wave(
     let (state, next, detail) = if last {
         let all = campaign::progress(conn, c)?.overall;
         let mut detail = format!(
-            "{} updated, {} failed, {} declined, {} skipped",
-            all.succeeded, all.failed, all.declined, all.skipped
+            "{} updated, {} failed, {} declined, {} unanswered, {} skipped",
+            all.succeeded, all.failed, all.declined, all.unanswered, all.skipped
         );
         if over {
             detail.push_str(&format!(
@@ -497,6 +592,11 @@ mod tests {
             (MemberState::Failed, "abandoned")
         );
         assert_eq!(outcome(Some("no_update"), None).0, MemberState::Skipped);
+        // A handset that never called back is not a failed update.
+        assert_eq!(
+            outcome(Some("failed"), Some(NEVER_ANSWERED)).0,
+            MemberState::Unanswered
+        );
         assert_eq!(
             outcome(None, None),
             (

@@ -4,6 +4,7 @@
 
 pub mod campaign;
 pub mod campaign_run;
+pub mod campaign_schedule;
 pub mod outcomes;
 pub mod session;
 pub mod sweeper;

@@ -83,6 +83,10 @@ impl FotaState {
 /// A session still pending or querying after this long was abandoned.
 pub const ABANDONED_AFTER_MS: i64 = 30 * 60 * 1000;
 
+/// What a session waiting for a notified handset that never called back
+/// ends with; campaigns tell these apart from failed updates by it.
+pub const NEVER_ANSWERED: &str = "abandoned: the device never answered the notification";
+
 /// How a FUMO Generic Alert result code (OMA-TS-DM-FUMO-V1_0 section 6.1.6)
 /// ends a session.
 pub fn state_for_result(code: u16) -> FotaState {

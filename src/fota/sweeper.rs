@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 
-use super::session::{self, FotaState, ABANDONED_AFTER_MS};
+use super::session::{self, FotaState, ABANDONED_AFTER_MS, NEVER_ANSWERED};
 use super::FotaError;
 use crate::db::schema::{dm_jobs, dm_sessions, fota_sessions};
 use crate::db::{now_ms, DbConnection};
@@ -35,28 +35,27 @@ pub fn sweep(conn: &mut DbConnection) -> Result<Swept, FotaError> {
     for (job, fota) in &expired {
         crate::omadm::job::set_state(conn, *job, "expired", "the device did not call back")?;
         if let Some(f) = fota {
-            let _ = session::advance(
-                conn,
-                *f,
-                FotaState::Failed,
-                "abandoned: the device never answered the notification",
-            );
+            let _ = session::advance(conn, *f, FotaState::Failed, NEVER_ANSWERED);
         }
     }
     swept.jobs = expired.len();
 
-    // Pending sessions still waiting for a notified device are not abandoned.
-    let awaited: Vec<Option<i64>> = dm_jobs::table
-        .filter(dm_jobs::state.eq_any(["notified", "running"]))
-        .select(dm_jobs::fota_session_id)
-        .load(conn)?;
-    let awaited: Vec<i64> = awaited.into_iter().flatten().collect();
+    // Pending sessions still waiting for a notified device are not
+    // abandoned. Asked per stale session (by its device's jobs, an index
+    // range) rather than loading every open job: a campaign wave leaves
+    // tens of thousands of those.
+    // (diesel has no correlated subquery; the SQL is the same on both.)
+    let unawaited = diesel::dsl::sql::<diesel::sql_types::Bool>(
+        "NOT EXISTS (SELECT 1 FROM dm_jobs j WHERE j.device_id = fota_sessions.device_id \
+         AND j.fota_session_id = fota_sessions.id AND j.state IN ('notified', 'running'))",
+    );
     let stale: Vec<i64> = fota_sessions::table
         .filter(fota_sessions::state.eq_any(["pending", "querying"]))
         .filter(fota_sessions::updated_at.lt(now - ABANDONED_AFTER_MS))
+        .filter(unawaited)
         .select(fota_sessions::id)
         .load(conn)?;
-    for id in stale.into_iter().filter(|id| !awaited.contains(id)) {
+    for id in stale {
         session::advance(
             conn,
             id,

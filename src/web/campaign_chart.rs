@@ -49,6 +49,7 @@ fn segments(t: &Tally, max: i64) -> Vec<Segment> {
     [
         (t.succeeded, "seg-succeeded"),
         (t.failed, "seg-failed"),
+        (t.unanswered, "seg-unanswered"),
         (t.declined + t.skipped + t.cancelled, "seg-other"),
         (t.notified, "seg-open"),
         (t.queued, "seg-queued"),
@@ -67,11 +68,12 @@ fn segments(t: &Tally, max: i64) -> Vec<Segment> {
 
 fn title(label: &str, t: &Tally) -> String {
     format!(
-        "{label}: {} devices; {} updated, {} failed, {} declined, {} skipped, {} cancelled, {} notified, {} waiting",
+        "{label}: {} devices; {} updated, {} failed, {} declined, {} unanswered, {} skipped, {} cancelled, {} notified, {} waiting",
         t.total(),
         t.succeeded,
         t.failed,
         t.declined,
+        t.unanswered,
         t.skipped,
         t.cancelled,
         t.notified,
@@ -134,8 +136,9 @@ mod tests {
             overall: Tally::default(),
             waves: vec![
                 Tally {
-                    succeeded: 6,
+                    succeeded: 5,
                     failed: 2,
+                    unanswered: 1,
                     notified: 2,
                     ..Tally::default()
                 },
@@ -151,11 +154,11 @@ mod tests {
         let w1 = &c.rows[0].segments;
         assert_eq!(
             w1.iter().map(|s| s.class).collect::<Vec<_>>(),
-            ["seg-succeeded", "seg-failed", "seg-open"]
+            ["seg-succeeded", "seg-failed", "seg-unanswered", "seg-open"]
         );
         assert_eq!(w1[0].x, LABEL);
-        assert_eq!(w1[0].width, TRACK * 6 / 10);
-        assert_eq!(w1[1].x, LABEL + TRACK * 6 / 10);
+        assert_eq!(w1[0].width, TRACK * 5 / 10);
+        assert_eq!(w1[1].x, LABEL + TRACK * 5 / 10);
         let total: u32 = w1.iter().map(|s| s.width).sum();
         assert_eq!(total, TRACK);
         assert_eq!(c.rows[1].segments[0].width, TRACK / 2);

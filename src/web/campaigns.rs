@@ -15,6 +15,7 @@ use crate::fota::campaign::{
     self, Action, Campaign, CampaignError, Listed, MemberState, Plan, Progress, Tally,
 };
 use crate::fota::campaign_run;
+use crate::fota::campaign_schedule::{self, Window};
 use crate::registry::{stats, RegistryError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -46,6 +47,8 @@ pub struct ListRow {
     pub done: i64,
     pub percent: i64,
     pub failure: Option<i64>,
+    /// Why a running campaign notifies nobody now.
+    pub waiting: Option<String>,
 }
 
 #[derive(Template)]
@@ -66,17 +69,23 @@ async fn list(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpRespo
     let rows = state
         .db
         .run(|c| -> Result<_, CampaignError> {
-            let mut rows = Vec::new();
-            for camp in campaign::list(c, 200)? {
-                let p = campaign::progress(c, &camp)?;
-                rows.push(ListRow {
-                    done: p.overall.finished(),
-                    percent: campaign_chart::percent_done(&p.overall),
-                    failure: p.overall.failure_percent(),
-                    c: camp,
-                });
-            }
-            Ok(rows)
+            let listed = campaign::list(c, 200)?;
+            let mut tallies =
+                campaign::overall(c, &listed.iter().map(|c| c.id).collect::<Vec<_>>())?;
+            let now = crate::db::now_ms();
+            Ok(listed
+                .into_iter()
+                .map(|camp| {
+                    let overall = tallies.remove(&camp.id).unwrap_or_default();
+                    ListRow {
+                        done: overall.finished(),
+                        percent: campaign_chart::percent_done(&overall),
+                        failure: overall.failure_percent(),
+                        waiting: camp.waiting(now),
+                        c: camp,
+                    }
+                })
+                .collect::<Vec<_>>())
         })
         .await?;
     render(&ListPage {
@@ -104,6 +113,9 @@ struct FormPage {
     first_wave_size: String,
     wave_size: String,
     failure_threshold: String,
+    answer_within_mins: String,
+    window: String,
+    not_before: String,
     error: String,
 }
 
@@ -211,6 +223,9 @@ async fn new_form(
         first_wave_size: String::new(),
         wave_size: "100".into(),
         failure_threshold: "10".into(),
+        answer_within_mins: campaign::DEFAULT_ANSWER_WITHIN_MINS.to_string(),
+        window: String::new(),
+        not_before: String::new(),
         error: String::new(),
     })
 }
@@ -248,6 +263,18 @@ async fn create(
             },
             wave_size: number("wave_size", "wave size")?,
             failure_threshold: number("failure_threshold", "failure threshold")?,
+            answer_within_mins: match field("answer_within_mins") {
+                v if v.is_empty() => None,
+                _ => Some(number("answer_within_mins", "answer time")?),
+            },
+            window: match field("window") {
+                v if v.is_empty() => None,
+                v => Some(Window::parse(&v).map_err(CampaignError::Invalid)?),
+            },
+            not_before: match field("not_before") {
+                v if v.is_empty() => None,
+                v => Some(campaign_schedule::parse_time(&v).map_err(CampaignError::Invalid)?),
+            },
         })
     })();
     let outcome = match plan {
@@ -288,6 +315,9 @@ async fn create(
                     first_wave_size: field("first_wave_size"),
                     wave_size: field("wave_size"),
                     failure_threshold: field("failure_threshold"),
+                    answer_within_mins: field("answer_within_mins"),
+                    window: field("window"),
+                    not_before: field("not_before"),
                     error: e.to_string(),
                 },
             )
@@ -313,6 +343,7 @@ struct DetailPage {
     states: Vec<&'static str>,
     state: String,
     next: Option<String>,
+    waiting: Option<String>,
 }
 
 impl DetailPage {
@@ -370,12 +401,15 @@ async fn detail(
             members.last().map(|m| m.member.device_id).unwrap_or(0)
         )
     });
-    let actions = match c.state() {
+    let mut actions = match c.state() {
         campaign::CampaignState::Draft => vec![("start", "Start"), ("cancel", "Cancel")],
         campaign::CampaignState::Running => vec![("pause", "Pause"), ("cancel", "Cancel")],
         campaign::CampaignState::Paused => vec![("resume", "Resume"), ("cancel", "Cancel")],
         _ => Vec::new(),
     };
+    if p.overall.unanswered > 0 && c.state() != campaign::CampaignState::Cancelled {
+        actions.insert(0, ("renotify", "Notify unanswered again"));
+    }
     let chart = WaveChart::new(&p);
     render(&DetailPage {
         ctx: user.ctx(Area::Firmware),
@@ -388,6 +422,7 @@ async fn detail(
         states: MemberState::ALL.iter().map(|s| s.as_str()).collect(),
         state: filter.map(|s| s.as_str().to_string()).unwrap_or_default(),
         next,
+        waiting: c.waiting(crate::db::now_ms()),
         c,
         p,
     })
@@ -416,7 +451,7 @@ async fn act(
             // The action has committed either way; a wave that fails to go
             // out now goes out at the next tick.
             let mut t = campaign_run::Ticked::default();
-            if matches!(action, Action::Start | Action::Resume) {
+            if matches!(action, Action::Start | Action::Resume | Action::Renotify) {
                 if let Err(e) = campaign_run::step(c, &vault, max_parts, id, &mut t) {
                     tracing::error!(campaign = id, error = %e, "notifying the campaign's wave failed");
                 }
@@ -431,7 +466,15 @@ async fn act(
                     m.wake();
                 }
             }
+            let waiting = c
+                .waiting(crate::db::now_ms())
+                .map(|w| format!(" It is {w}."))
+                .unwrap_or_default();
             let message = match action {
+                Action::Renotify => format!(
+                    "Campaign {}: its unanswered devices are queued again as wave {}; {} notified now.{waiting}",
+                    c.name, c.waves, t.notified
+                ),
                 Action::Start | Action::Resume => format!(
                     "Campaign {} is running: {} device(s) notified now{}.",
                     c.name,
@@ -441,7 +484,7 @@ async fn act(
                     } else {
                         String::new()
                     }
-                ),
+                ) + &waiting,
                 Action::Pause => format!(
                     "Campaign {} is paused: devices already notified finish their updates; no new wave starts.",
                     c.name
@@ -453,7 +496,7 @@ async fn act(
             };
             flash(&user.session, "success", message);
         }
-        Err(e @ CampaignError::Transition { .. }) => {
+        Err(e @ (CampaignError::Transition { .. } | CampaignError::Invalid(_))) => {
             flash(&user.session, "error", e.to_string());
         }
         Err(e) => return Err(e.into()),

@@ -31,7 +31,7 @@ pub(crate) fn meid(n: u32) -> String {
     format!("A10000123456{n:02}")
 }
 
-fn mdn(n: u32) -> String {
+pub(crate) fn mdn(n: u32) -> String {
     format!("31255501{n:02}")
 }
 
@@ -92,7 +92,7 @@ async fn handset(app: &TestApp, n: u32, device_id: i64, fail: Option<Fail>) -> H
 }
 
 /// The pushes the SMSC accepted so far, by the MDN they went to.
-fn pushes_by_mdn(smsc: &TestSmsc) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn pushes_by_mdn(smsc: &TestSmsc) -> Vec<(String, Vec<u8>)> {
     let mut inbox = SmsInbox::new();
     smsc.accepted()
         .iter()
@@ -262,7 +262,10 @@ async fn a_campaign_updates_its_path_wave_by_wave_and_holds_when_a_wave_fails() 
     }
     let c = campaign_state(&app, id).await;
     assert_eq!(c.state, "completed", "{}", c.detail);
-    assert_eq!(c.detail, "4 updated, 1 failed, 0 declined, 1 skipped");
+    assert_eq!(
+        c.detail,
+        "4 updated, 1 failed, 0 declined, 0 unanswered, 1 skipped"
+    );
     assert!(c.finished_at.is_some());
     let states = member_states(&app, id).await;
     assert_eq!(states[&ids[&1]], "succeeded");
@@ -581,6 +584,7 @@ async fn started_campaign(app: &TestApp, token: &str, lines: u32, wave: i32) -> 
             first_wave_size: None,
             wave_size: wave,
             failure_threshold: 50,
+            ..Default::default()
         };
         let camp = mdm::fota::campaign::create(c, &actor, &plan).unwrap();
         mdm::fota::campaign::act(c, &actor, camp.id, mdm::fota::campaign::Action::Start).unwrap();

@@ -2,6 +2,7 @@
 
 mod api;
 mod browser;
+mod campaign_schedule;
 mod campaigns;
 mod campaigns_api;
 mod cli;

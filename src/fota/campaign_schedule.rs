@@ -1,0 +1,244 @@
+//! When a campaign may wake handsets: a daily notification window (the
+//! quiet night hours operators push updates in) and a first moment. Times
+//! are UTC, as everywhere on the portal.
+
+use std::fmt;
+
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+const DAY_MINUTES: i32 = 24 * 60;
+
+/// Minutes of the UTC day between which notifications go out. `from` after
+/// `to` wraps past midnight (22:00–04:00).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    from: i32,
+    to: i32,
+}
+
+impl Window {
+    pub fn new(from: i32, to: i32) -> Result<Window, String> {
+        if !(0..DAY_MINUTES).contains(&from) || !(0..DAY_MINUTES).contains(&to) {
+            return Err("A window's times are within the day, 00:00 to 23:59.".into());
+        }
+        if from == to {
+            return Err(
+                "A window's start and end are the same: leave the window empty for any time."
+                    .into(),
+            );
+        }
+        Ok(Window { from, to })
+    }
+
+    /// `01:00-05:00` (also with an en dash, or spaces around the dash).
+    pub fn parse(s: &str) -> Result<Window, String> {
+        let bad = || format!("\"{s}\" is not a window: write it as 01:00-05:00 (UTC).");
+        let (a, b) = s.split_once(['-', '–']).ok_or_else(bad)?;
+        let minute = |t: &str| -> Option<i32> {
+            let (h, m) = t.trim().split_once(':')?;
+            let digits = |v: &str, n| v.len() == n && v.bytes().all(|b| b.is_ascii_digit());
+            if !(digits(h, 1) || digits(h, 2)) || !digits(m, 2) {
+                return None;
+            }
+            let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+            ((0..24).contains(&h) && (0..60).contains(&m)).then_some(h * 60 + m)
+        };
+        let (from, to) = (minute(a).ok_or_else(bad)?, minute(b).ok_or_else(bad)?);
+        Window::new(from, to)
+    }
+
+    /// The stored pair, when both ends are there.
+    pub fn stored(from: Option<i32>, to: Option<i32>) -> Option<Window> {
+        match (from, to) {
+            (Some(from), Some(to)) => Window::new(from, to).ok(),
+            _ => None,
+        }
+    }
+
+    pub fn from_minute(self) -> i32 {
+        self.from
+    }
+
+    pub fn to_minute(self) -> i32 {
+        self.to
+    }
+
+    /// Whether `minute` of the day is inside: the start counts, the end
+    /// does not.
+    pub fn contains(self, minute: i32) -> bool {
+        if self.from < self.to {
+            (self.from..self.to).contains(&minute)
+        } else {
+            minute >= self.from || minute < self.to
+        }
+    }
+
+    /// The next time at or after `now` (epoch ms) the window is open.
+    pub fn next_open(self, now: i64) -> i64 {
+        let minute = minute_of_day(now);
+        if self.contains(minute) {
+            return now;
+        }
+        let ahead = (self.from - minute).rem_euclid(DAY_MINUTES);
+        // From the start of the current minute.
+        now - now.rem_euclid(60_000) + i64::from(ahead) * 60_000
+    }
+}
+
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:02}:{:02}-{:02}:{:02}",
+            self.from / 60,
+            self.from % 60,
+            self.to / 60,
+            self.to % 60
+        )
+    }
+}
+
+/// The minute of the UTC day `ms` falls in.
+pub fn minute_of_day(ms: i64) -> i32 {
+    // Always below 1440, so it fits.
+    i32::try_from(ms.div_euclid(60_000).rem_euclid(i64::from(DAY_MINUTES))).unwrap_or(0)
+}
+
+/// A UTC time as operators type it: `2026-12-01 02:00`, with `T` or a
+/// space, seconds optional, or RFC 3339 with an offset.
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let bad = || format!("\"{s}\" is not a time: write it as 2026-12-01 02:00 (UTC).");
+    if let Ok(t) = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        return to_ms(t).ok_or_else(bad);
+    }
+    let s2 = s
+        .trim_end_matches(" UTC")
+        .trim_end_matches('Z')
+        .replace('T', " ");
+    let with_seconds = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let without = format_description!("[year]-[month]-[day] [hour]:[minute]");
+    PrimitiveDateTime::parse(&s2, with_seconds)
+        .or_else(|_| PrimitiveDateTime::parse(&s2, without))
+        .ok()
+        .and_then(|t| to_ms(t.assume_utc()))
+        .ok_or_else(bad)
+}
+
+fn to_ms(t: OffsetDateTime) -> Option<i64> {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// Why a running campaign sends nothing at `now`, and when it will; `None`
+/// when it may notify.
+pub fn waiting(not_before: Option<i64>, window: Option<Window>, now: i64) -> Option<String> {
+    if let Some(at) = not_before.filter(|at| *at > now) {
+        return Some(format!(
+            "waiting: notifications start at {}",
+            crate::timefmt::utc(window.map_or(at, |w| w.next_open(at)))
+        ));
+    }
+    let w = window?;
+    (!w.contains(minute_of_day(now))).then(|| {
+        format!(
+            "waiting: outside its notification window {w} UTC; the next opens at {}",
+            crate::timefmt::utc(w.next_open(now))
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+    /// 2026-11-30 00:00 UTC.
+    const MIDNIGHT: i64 = 1_795_996_800_000;
+
+    #[test]
+    fn windows_parse_as_operators_write_them() {
+        let w = Window::parse("01:00-05:30").unwrap();
+        assert_eq!((w.from_minute(), w.to_minute()), (60, 330));
+        assert_eq!(w.to_string(), "01:00-05:30");
+        assert_eq!(
+            Window::parse(" 22:00 – 04:00 ").unwrap().to_string(),
+            "22:00-04:00"
+        );
+        for bad in [
+            "",
+            "01:00",
+            "1-5",
+            "24:00-01:00",
+            "01:60-02:00",
+            "03:00-03:00",
+            "a:b-c:d",
+            "01:000-02:00",
+        ] {
+            assert!(Window::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_window_includes_its_start_not_its_end_and_may_wrap_midnight() {
+        let night = Window::parse("01:00-05:00").unwrap();
+        assert!(!night.contains(59));
+        assert!(night.contains(60));
+        assert!(night.contains(299));
+        assert!(!night.contains(300));
+        let wrap = Window::parse("22:00-04:00").unwrap();
+        assert!(wrap.contains(22 * 60));
+        assert!(wrap.contains(0));
+        assert!(wrap.contains(239));
+        assert!(!wrap.contains(240));
+        assert!(!wrap.contains(12 * 60));
+    }
+
+    #[test]
+    fn the_next_opening_is_today_or_tomorrow() {
+        let night = Window::parse("01:00-05:00").unwrap();
+        // 00:30 → 01:00 today.
+        assert_eq!(
+            night.next_open(MIDNIGHT + 30 * MIN + 5),
+            MIDNIGHT + 60 * MIN
+        );
+        // Inside: now.
+        assert_eq!(night.next_open(MIDNIGHT + 90 * MIN), MIDNIGHT + 90 * MIN);
+        // 06:00 → 01:00 tomorrow.
+        assert_eq!(
+            night.next_open(MIDNIGHT + 360 * MIN),
+            MIDNIGHT + (24 * 60 + 60) * MIN
+        );
+        assert_eq!(minute_of_day(MIDNIGHT - MIN), 24 * 60 - 1);
+    }
+
+    #[test]
+    fn times_parse_in_utc() {
+        assert_eq!(parse_time("2026-11-30 00:00"), Ok(MIDNIGHT));
+        assert_eq!(parse_time("2026-11-30T00:01:00"), Ok(MIDNIGHT + MIN));
+        assert_eq!(parse_time("2026-11-30 00:00:00 UTC"), Ok(MIDNIGHT));
+        assert_eq!(parse_time("2026-11-30T01:00:00+01:00"), Ok(MIDNIGHT));
+        assert!(parse_time("30/11/2026").is_err());
+        assert!(parse_time("2026-11-31 00:00").is_err());
+    }
+
+    #[test]
+    fn a_campaign_waits_for_its_start_then_for_its_window() {
+        let night = Window::parse("01:00-05:00").unwrap();
+        let noon = MIDNIGHT + 12 * 60 * MIN;
+        assert_eq!(waiting(None, None, noon), None);
+        assert_eq!(waiting(Some(noon - MIN), None, noon), None);
+        let w = waiting(Some(noon + MIN), None, noon).unwrap();
+        assert!(w.contains("2026-11-30 12:01:00 UTC"), "{w}");
+        // Starting inside the day but outside the window: the window's
+        // next opening after the start.
+        let w = waiting(Some(noon + MIN), Some(night), noon).unwrap();
+        assert!(w.contains("2026-12-01 01:00:00 UTC"), "{w}");
+        let w = waiting(None, Some(night), noon).unwrap();
+        assert!(
+            w.contains("01:00-05:00 UTC") && w.contains("2026-12-01 01:00:00"),
+            "{w}"
+        );
+        assert_eq!(waiting(None, Some(night), MIDNIGHT + 61 * MIN), None);
+    }
+}

@@ -1,0 +1,366 @@
+//! When campaigns may wake handsets, and what becomes of handsets that do
+//! not answer: a first moment and a daily window hold a started campaign's
+//! wave; an answer time turns silence into "unanswered" (not a failed
+//! update), and those devices can be notified again.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use mdm::auth::Role;
+use mdm::db::schema::{dm_jobs, fota_campaign_devices, fota_campaigns};
+use mdm::fota::campaign_schedule::minute_of_day;
+use mdm::sim::omadm_handset::FotaOutcome;
+use mdm::sim::trace::Trace;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::campaigns::{line, meid};
+use crate::common::{spawn_app_with, SendJson, TestApp};
+use crate::messaging::{handset_of, smsc_config, start_smsc};
+
+fn hhmm(minute: i32) -> String {
+    let m = minute.rem_euclid(24 * 60);
+    format!("{:02}:{:02}", m / 60, m % 60)
+}
+
+async fn tick(app: &TestApp) -> mdm::fota::campaign_run::Ticked {
+    let vault = app.vault.clone();
+    app.with_conn(move |c| mdm::fota::campaign_run::tick(c, &vault, 8).unwrap())
+        .await
+}
+
+async fn campaign_json(app: &TestApp, token: &str, id: i64) -> Value {
+    app.api(Method::GET, &format!("/campaigns/{id}"), token)
+        .send_json()
+        .await
+}
+
+fn plan(window: &str, not_before: &str) -> Value {
+    json!({"name": "night run", "make": "LG", "model": "VX9600", "from_version": "VX9600V04",
+           "wave_size": 10, "failure_threshold": 10, "answer_within_mins": 30,
+           "window": window, "not_before": not_before})
+}
+
+#[tokio::test]
+async fn a_campaign_notifies_only_from_its_start_and_inside_its_daily_window() {
+    let app = spawn_app_with(|_| {}).await;
+    let (_, token) = app.token(Role::Admin).await;
+    app.release_package(&token, "LG", "VX9600", "VX9600V04", "VX9600V06", 3000)
+        .await;
+    for n in 1..=2 {
+        line(&app, &token, n, "VX9600V04", true).await;
+    }
+    let now = mdm::db::now_ms();
+    let minute = minute_of_day(now);
+    // Opens in an hour, for an hour: closed now.
+    let closed = format!("{}-{}", hhmm(minute + 60), hhmm(minute + 120));
+    let in_an_hour = mdm::timefmt::iso(now + 3_600_000);
+
+    // Schedules that are not times are refused, naming the field; nothing
+    // is planned.
+    for (window, at, field) in [
+        ("25:00-01:00", "", "window"),
+        ("02:00-02:00", "", "window"),
+        ("", "next tuesday", "not_before"),
+    ] {
+        let r = app
+            .api(Method::POST, "/campaigns", &token)
+            .json(&plan(window, at))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 422, "{window} {at}");
+        let body: Value = r.json().await.unwrap();
+        assert!(body.to_string().contains(field), "{body}");
+    }
+    let mut bad_answer = plan("", "");
+    bad_answer["answer_within_mins"] = json!(2);
+    let r = app
+        .api(Method::POST, "/campaigns", &token)
+        .json(&bad_answer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    assert_eq!(app.count("fota_campaigns").await, 0);
+
+    let r = app
+        .api(Method::POST, "/campaigns", &token)
+        .json(&plan(&closed, &in_an_hour))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let c: Value = r.json().await.unwrap();
+    let id = c["id"].as_i64().unwrap();
+    assert_eq!(c["answer_within_mins"], 30);
+    assert_eq!(c["window_from"], (minute + 60) % 1440);
+
+    // Started, but before its first moment: nobody is notified, and the
+    // campaign says until when.
+    let r: Value = app
+        .api(Method::POST, &format!("/campaigns/{id}/start"), &token)
+        .send_json()
+        .await;
+    assert_eq!(
+        (r["state"].as_str(), r["notified"].as_i64()),
+        (Some("running"), Some(0))
+    );
+    let c = campaign_json(&app, &token, id).await;
+    let waiting = c["waiting"].as_str().unwrap().to_string();
+    assert!(
+        waiting.starts_with("waiting: notifications start at "),
+        "{waiting}"
+    );
+    assert_eq!(tick(&app).await.notified, 0);
+    assert_eq!(app.count("dm_jobs").await, 0);
+
+    // The start time passes (moved back, as the clock would): still
+    // outside the window.
+    app.with_conn(move |c| {
+        diesel::update(fota_campaigns::table.find(id))
+            .set(fota_campaigns::not_before.eq(Some(now - 1000)))
+            .execute(c)
+            .unwrap()
+    })
+    .await;
+    assert_eq!(tick(&app).await.notified, 0);
+    let c = campaign_json(&app, &token, id).await;
+    let waiting = c["waiting"].as_str().unwrap();
+    assert!(
+        waiting.contains(&format!("outside its notification window {closed} UTC")),
+        "{waiting}"
+    );
+    // The portal says so on the list and the campaign page.
+    app.login_admin().await;
+    let (_, page) = app.page(&format!("/firmware/campaigns/{id}")).await;
+    assert!(page.contains(r#"id="campaign-waiting""#), "{page}");
+    assert!(page.contains(&format!("daily {closed} UTC")), "{page}");
+    let (_, list) = app.page("/firmware/campaigns").await;
+    assert!(list.contains("outside its notification window"), "{list}");
+
+    // The window opens: the wave goes out.
+    app.with_conn(move |c| {
+        diesel::update(fota_campaigns::table.find(id))
+            .set((
+                fota_campaigns::window_from.eq(Some(minute)),
+                fota_campaigns::window_to.eq(Some((minute + 60) % 1440)),
+            ))
+            .execute(c)
+            .unwrap()
+    })
+    .await;
+    assert_eq!(tick(&app).await.notified, 2);
+    assert_eq!(app.count("dm_jobs").await, 2);
+    let c = campaign_json(&app, &token, id).await;
+    assert!(c.get("waiting").is_none(), "{c}");
+}
+
+#[tokio::test]
+async fn the_portal_plans_a_scheduled_campaign_and_refuses_a_bad_window() {
+    let app = spawn_app_with(|_| {}).await;
+    let (_, token) = app.token(Role::Admin).await;
+    app.release_package(&token, "LG", "VX9600", "VX9600V04", "VX9600V06", 3000)
+        .await;
+    line(&app, &token, 1, "VX9600V04", true).await;
+    app.login_admin().await;
+    let path = "make=LG&model=VX9600&from=VX9600V04";
+    let fields = |window: &'static str, csrf: String| {
+        vec![
+            ("csrf", csrf),
+            ("path", path.to_string()),
+            ("name", "nightly".to_string()),
+            ("wave_size", "10".to_string()),
+            ("failure_threshold", "10".to_string()),
+            ("answer_within_mins", "120".to_string()),
+            ("window", window.to_string()),
+            ("not_before", "2030-01-02 03:04".to_string()),
+        ]
+    };
+    let csrf = app.csrf("/firmware/campaigns/new").await;
+    let f = fields("5pm-6pm", csrf);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = app.post_form("/firmware/campaigns", &f).await;
+    assert_eq!(r.status().as_u16(), 422);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("is not a window: write it as 01:00-05:00"),
+        "{body}"
+    );
+    // What was typed is kept for correcting.
+    assert!(body.contains(r#"value="5pm-6pm""#), "{body}");
+    assert_eq!(app.count("fota_campaigns").await, 0);
+
+    let csrf = app.csrf("/firmware/campaigns/new").await;
+    let f = fields("22:00-04:00", csrf);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = app.post_form("/firmware/campaigns", &f).await;
+    assert_eq!(r.status().as_u16(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let (_, page) = app.page(&location).await;
+    assert!(
+        page.contains(
+            "from 2030-01-02 03:04:00 UTC; daily 22:00-04:00 UTC; handsets answer within 2 hours"
+        ),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn handsets_that_do_not_answer_are_unanswered_not_failed_and_can_be_notified_again() {
+    let smsc = start_smsc().await;
+    let config = smsc_config(&smsc);
+    // Ticks by hand: the test decides when time has passed.
+    let app = spawn_app_with(move |c| c.smsc = Some(config)).await;
+    let (_, token) = app.token(Role::Admin).await;
+    let mut ids = Vec::new();
+    for n in 1..=3 {
+        ids.push(line(&app, &token, n, "VX9600V04", true).await);
+    }
+    app.release_package(&token, "LG", "VX9600", "VX9600V04", "VX9600V06", 3000)
+        .await;
+    // A threshold of 0: a single failed update would hold the campaign.
+    let c: Value = app
+        .api(Method::POST, "/campaigns", &token)
+        .json(
+            &json!({"name": "all or nothing", "make": "LG", "model": "VX9600",
+                      "from_version": "VX9600V04", "wave_size": 3, "failure_threshold": 0,
+                      "answer_within_mins": 5}),
+        )
+        .send_json()
+        .await;
+    let id = c["id"].as_i64().unwrap();
+    let r: Value = app
+        .api(Method::POST, &format!("/campaigns/{id}/start"), &token)
+        .send_json()
+        .await;
+    assert_eq!(r["notified"], 3);
+    assert!(smsc.wait_for_accepted(3, Duration::from_secs(10)).await);
+
+    // Only handset 1 answers.
+    let pushes = crate::campaigns::pushes_by_mdn(&smsc);
+    let mut h1 = handset_of(&app, &meid(1), ids[0], "VX9600V04", None).await;
+    let first = pushes
+        .iter()
+        .find(|(to, _)| *to == crate::campaigns::mdn(1))
+        .unwrap();
+    let out = h1
+        .run_notified(&first.1, &Trace::new(None).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        matches!(out.fota, Some(FotaOutcome::Updated { .. })),
+        "{:?}",
+        out.fota
+    );
+    // Within the answer time the others are still awaited.
+    let t = tick(&app).await;
+    assert_eq!((t.settled, t.unanswered), (1, 0));
+    assert_eq!(campaign_json(&app, &token, id).await["state"], "running");
+
+    // Six minutes on (the notifications aged, as the clock would).
+    app.with_conn(move |c| {
+        diesel::update(
+            fota_campaign_devices::table
+                .filter(fota_campaign_devices::campaign_id.eq(id))
+                .filter(fota_campaign_devices::state.eq("notified")),
+        )
+        .set(fota_campaign_devices::updated_at.eq(mdm::db::now_ms() - 6 * 60_000))
+        .execute(c)
+        .unwrap()
+    })
+    .await;
+    let t = tick(&app).await;
+    assert_eq!(t.unanswered, 2);
+    assert_eq!(t.completed, [id], "silence is no failed update: {t:?}");
+    let c = campaign_json(&app, &token, id).await;
+    assert_eq!(
+        c["detail"],
+        "1 updated, 0 failed, 0 declined, 2 unanswered, 0 skipped"
+    );
+    assert_eq!(c["progress"]["overall"]["unanswered"], 2);
+    let expired: i64 = app
+        .with_conn(|c| {
+            dm_jobs::table
+                .filter(dm_jobs::state.eq("expired"))
+                .count()
+                .get_result(c)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(expired, 2, "their notifications no longer stand");
+    // Ticking again changes nothing.
+    let t = tick(&app).await;
+    assert_eq!((t.unanswered, t.settled, t.notified), (0, 0, 0));
+
+    // The portal offers to notify them again; they become one more wave.
+    app.login_admin().await;
+    let location = format!("/firmware/campaigns/{id}");
+    let (_, page) = app.page(&location).await;
+    assert!(page.contains(r#"id="campaign-renotify""#), "{page}");
+    assert!(
+        page.contains(r#"<strong id="count-unanswered">2</strong>"#),
+        "{page}"
+    );
+    let (_, filtered) = app.page(&format!("{location}?state=unanswered")).await;
+    assert!(filtered.contains("did not answer within 5 minutes of its notification"));
+    let csrf = app.csrf(&location).await;
+    let r = app
+        .post_form(&format!("{location}/renotify"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let (_, page) = app.page(&location).await;
+    assert!(
+        page.contains("its unanswered devices are queued again as wave 2; 2 notified now"),
+        "{page}"
+    );
+    let c = campaign_json(&app, &token, id).await;
+    assert_eq!(
+        (c["state"].as_str(), c["wave"].as_i64(), c["waves"].as_i64()),
+        (Some("running"), Some(2), Some(2))
+    );
+    assert!(smsc.wait_for_accepted(5, Duration::from_secs(10)).await);
+
+    // This time they answer.
+    let pushes = crate::campaigns::pushes_by_mdn(&smsc);
+    for (n, device) in [(2, ids[1]), (3, ids[2])] {
+        let body = &pushes
+            .iter()
+            .rev()
+            .find(|(to, _)| *to == crate::campaigns::mdn(n))
+            .unwrap()
+            .1;
+        let mut h = handset_of(&app, &meid(n), device, "VX9600V04", None).await;
+        let out = h
+            .run_notified(body, &Trace::new(None).unwrap())
+            .await
+            .unwrap();
+        assert!(
+            matches!(out.fota, Some(FotaOutcome::Updated { .. })),
+            "{:?}",
+            out.fota
+        );
+    }
+    let t = tick(&app).await;
+    assert_eq!(t.completed, [id]);
+    let c = campaign_json(&app, &token, id).await;
+    assert_eq!(
+        c["detail"],
+        "3 updated, 0 failed, 0 declined, 0 unanswered, 0 skipped"
+    );
+
+    // Nobody left unanswered: the API says so and nothing changes.
+    let r = app
+        .api(Method::POST, &format!("/campaigns/{id}/renotify"), &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let c = campaign_json(&app, &token, id).await;
+    assert_eq!(
+        (c["state"].as_str(), c["waves"].as_i64()),
+        (Some("completed"), Some(2))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(smsc.accepted().len(), 5);
+}
