@@ -484,9 +484,20 @@ pub fn list(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<Campaign>> {
         .load(conn)
 }
 
-pub fn running_ids(conn: &mut DbConnection) -> QueryResult<Vec<i64>> {
+/// The campaigns the scheduler looks after: running ones, and those whose
+/// notified devices may still finish (paused, or cancelled less than two
+/// notification lifetimes ago), so their outcomes are recorded.
+pub fn tended_ids(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<i64>> {
+    let recent = now - 2 * crate::omadm::job::JOB_TTL_MS;
     fota_campaigns::table
-        .filter(fota_campaigns::state.eq(CampaignState::Running.as_str()))
+        .filter(
+            fota_campaigns::state
+                .eq(CampaignState::Running.as_str())
+                .or(fota_campaigns::state.eq(CampaignState::Paused.as_str()))
+                .or(fota_campaigns::state
+                    .eq(CampaignState::Cancelled.as_str())
+                    .and(fota_campaigns::finished_at.gt(recent))),
+        )
         .order(fota_campaigns::id)
         .select(fota_campaigns::id)
         .load(conn)

@@ -41,14 +41,16 @@ pub struct Ticked {
     pub completed: Vec<i64>,
 }
 
-/// One pass over every running campaign.
+/// One pass over every campaign the scheduler tends: running ones move on;
+/// paused and recently cancelled ones only record their notified devices'
+/// outcomes.
 pub fn tick(
     conn: &mut DbConnection,
     vault: &Vault,
     max_parts: u8,
 ) -> Result<Ticked, CampaignError> {
     let mut t = Ticked::default();
-    for id in campaign::running_ids(conn)? {
+    for id in campaign::tended_ids(conn, now_ms())? {
         step(conn, vault, max_parts, id, &mut t)?;
     }
     Ok(t)
@@ -146,7 +148,7 @@ fn hold(conn: &mut DbConnection, c: &Campaign, reason: &str) -> Result<bool, Cam
 /// finds nothing to run) and their FOTA session ends, so the wave can be
 /// decided. A handset that did call back meanwhile is left to finish.
 fn expire_unanswered(conn: &mut DbConnection, c: &Campaign) -> Result<usize, CampaignError> {
-    if matches!(c.state(), CampaignState::Draft | CampaignState::Cancelled) {
+    if c.state() == CampaignState::Draft {
         return Ok(0);
     }
     let cutoff = now_ms() - i64::from(c.answer_within_mins) * 60_000;

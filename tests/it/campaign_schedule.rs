@@ -364,3 +364,50 @@ async fn handsets_that_do_not_answer_are_unanswered_not_failed_and_can_be_notifi
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(smsc.accepted().len(), 5);
 }
+
+#[tokio::test]
+async fn a_paused_or_cancelled_campaign_still_records_what_its_notified_devices_did() {
+    let app = spawn_app_with(|_| {}).await;
+    let (_, token) = app.token(Role::Admin).await;
+    app.release_package(&token, "LG", "VX9600", "VX9600V04", "VX9600V06", 3000)
+        .await;
+    let id = crate::campaigns::started_campaign(&app, &token, 4, 2).await;
+    assert_eq!(tick(&app).await.notified, 2);
+    let act = |action| {
+        app.with_conn(move |c| {
+            let actor = mdm::registry::Actor::System("test");
+            mdm::fota::campaign::act(c, &actor, id, action).unwrap()
+        })
+    };
+    let age = || {
+        app.with_conn(move |c| {
+            diesel::update(
+                fota_campaign_devices::table
+                    .filter(fota_campaign_devices::campaign_id.eq(id))
+                    .filter(fota_campaign_devices::state.eq("notified")),
+            )
+            .set(fota_campaign_devices::updated_at.eq(mdm::db::now_ms() - 25 * 60 * 60_000))
+            .execute(c)
+            .unwrap()
+        })
+    };
+    act(mdm::fota::campaign::Action::Pause).await;
+    age().await;
+    let t = tick(&app).await;
+    assert_eq!((t.unanswered, t.notified), (2, 0), "{t:?}");
+    assert_eq!(
+        campaign_json(&app, &token, id).await["state"],
+        "paused",
+        "recording outcomes does not resume it"
+    );
+
+    act(mdm::fota::campaign::Action::Resume).await;
+    assert_eq!(tick(&app).await.notified, 2, "wave 2");
+    act(mdm::fota::campaign::Action::Cancel).await;
+    age().await;
+    assert_eq!(tick(&app).await.unanswered, 2);
+    let c = campaign_json(&app, &token, id).await;
+    assert_eq!(c["state"], "cancelled");
+    assert_eq!(c["progress"]["overall"]["unanswered"], 4);
+    assert_eq!(c["progress"]["overall"]["notified"], 0);
+}

@@ -570,7 +570,7 @@ async fn campaigns_are_scriptable_from_the_command_line() {
 
 /// Plans and starts (without its immediate wave) a campaign over `lines`
 /// lines with credentials, waves of `wave`.
-async fn started_campaign(app: &TestApp, token: &str, lines: u32, wave: i32) -> i64 {
+pub(crate) async fn started_campaign(app: &TestApp, token: &str, lines: u32, wave: i32) -> i64 {
     for n in 1..=lines {
         line(app, token, n, "VX9600V04", true).await;
     }
