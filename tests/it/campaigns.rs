@@ -566,6 +566,49 @@ async fn campaigns_are_scriptable_from_the_command_line() {
         "{err}"
     );
     assert_eq!(app.count("fota_campaigns").await, 1);
+
+    // A schedule: a window that is not one is refused before anything is
+    // written; a first moment far ahead holds the started campaign.
+    let plan = |window: &'static str| {
+        vec![
+            "campaign",
+            "create",
+            "--name",
+            "night",
+            "--make",
+            "LG",
+            "--model",
+            "VX9600",
+            "--from",
+            "VX9600V04",
+            "--window",
+            window,
+            "--not-before",
+            "2099-01-01 01:00",
+            "--answer-within",
+            "90",
+            "--start",
+        ]
+    };
+    let (code, _, err) = mdm(&plan("1am-5am"));
+    assert_ne!(code, 0);
+    assert!(err.contains("\"1am-5am\" is not a window"), "{err}");
+    assert_eq!(app.count("fota_campaigns").await, 1);
+    let (code, out, err) = mdm(&plan("01:00-05:00"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("waiting: notifications start at 2099-01-01 01:00:00 UTC"),
+        "{out}"
+    );
+    assert!(out.contains("0 device(s) notified now"), "{out}");
+    let (_, out, _) = mdm(&["campaign", "show", "2"]);
+    assert!(
+        out.contains(
+            "schedule  from 2099-01-01 01:00:00 UTC; daily 01:00-05:00 UTC; handsets answer within 90 minutes"
+        ),
+        "{out}"
+    );
+    assert_eq!(app.count("dm_jobs").await, 1, "nobody more notified");
 }
 
 /// Plans and starts (without its immediate wave) a campaign over `lines`
