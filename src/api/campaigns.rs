@@ -11,7 +11,7 @@ use super::error::ApiError;
 use crate::auth::Permission;
 use crate::fota::campaign::{self, Action, Campaign, CampaignError, MemberState, Plan, Tally};
 use crate::fota::campaign_run::{self, Ticked};
-use crate::fota::campaign_schedule::{self, Window};
+use crate::fota::campaign_schedule::{self, Schedule, Window};
 use crate::web::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -19,6 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/campaigns", web::post().to(create))
         .route("/campaigns/{id}", web::get().to(get))
         .route("/campaigns/{id}/devices", web::get().to(members))
+        .route("/campaigns/{id}/schedule", web::put().to(reschedule))
         .route("/campaigns/{id}/{action}", web::post().to(act));
 }
 
@@ -114,23 +115,12 @@ async fn create(
 ) -> ApiResult {
     caller.require(Permission::ManageFirmware)?;
     let b = body.into_inner();
-    let field = |name: &str, e: String| ApiError::Invalid([(name.to_string(), e)].into());
-    let window = b
-        .window
-        .as_deref()
-        .map(str::trim)
-        .filter(|w| !w.is_empty())
-        .map(Window::parse)
-        .transpose()
-        .map_err(|e| field("window", e))?;
-    let not_before = b
-        .not_before
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(campaign_schedule::parse_time)
-        .transpose()
-        .map_err(|e| field("not_before", e))?;
+    let schedule = ScheduleBody {
+        answer_within_mins: b.answer_within_mins,
+        window: b.window,
+        not_before: b.not_before,
+    }
+    .schedule()?;
     let plan = Plan {
         name: b.name,
         make: b.make,
@@ -139,9 +129,7 @@ async fn create(
         first_wave_size: b.first_wave_size,
         wave_size: b.wave_size,
         failure_threshold: b.failure_threshold,
-        answer_within_mins: b.answer_within_mins,
-        window,
-        not_before,
+        schedule,
     };
     let actor = caller.actor();
     let c = state
@@ -151,6 +139,70 @@ async fn create(
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/campaigns/{}", c.id)))
         .json(c))
+}
+
+/// A campaign's schedule, whole: a field left out is any time, from now, a
+/// day to answer.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleBody {
+    #[serde(default)]
+    answer_within_mins: Option<i32>,
+    #[serde(default)]
+    window: Option<String>,
+    #[serde(default)]
+    not_before: Option<String>,
+}
+
+impl ScheduleBody {
+    fn schedule(self) -> Result<Schedule, ApiError> {
+        let field = |name: &str, e: String| ApiError::Invalid([(name.to_string(), e)].into());
+        let given = |v: Option<String>| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let schedule = Schedule {
+            answer_within_mins: self.answer_within_mins,
+            window: given(self.window)
+                .map(|w| Window::parse(&w))
+                .transpose()
+                .map_err(|e| field("window", e))?,
+            not_before: given(self.not_before)
+                .map(|t| campaign_schedule::parse_time(&t))
+                .transpose()
+                .map_err(|e| field("not_before", e))?,
+        };
+        schedule
+            .check()
+            .map_err(|e| field("answer_within_mins", e))?;
+        Ok(schedule)
+    }
+}
+
+#[derive(Serialize)]
+struct Rescheduled {
+    #[serde(flatten)]
+    campaign: Campaign,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiting: Option<String>,
+}
+
+async fn reschedule(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+    body: web::Json<ScheduleBody>,
+) -> ApiResult {
+    caller.require(Permission::ManageFirmware)?;
+    let id = path.into_inner();
+    let schedule = body.into_inner().schedule()?;
+    let actor = caller.actor();
+    let c = state
+        .db
+        .run(move |conn| campaign::reschedule(conn, &actor, id, &schedule))
+        .await?;
+    // The scheduler's next tick sends what the new schedule allows.
+    Ok(HttpResponse::Ok().json(Rescheduled {
+        waiting: c.waiting(crate::db::now_ms()),
+        campaign: c,
+    }))
 }
 
 async fn get(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> ApiResult {

@@ -243,6 +243,9 @@ pub fn document_value() -> Value {
             "/campaigns/{id}/cancel": {
                 "post": campaign_action("Cancel a draft, running or paused campaign: devices already notified finish their updates; the rest are not notified")
             },
+            "/campaigns/{id}/schedule": {
+                "put": op("Replace a draft, running or paused campaign's schedule (a field left out: any time, from now, a day to answer); the scheduler's next tick sends what it allows. A finished campaign is a 409; a window or time that is not one is a 422 naming the field", "campaigns", vec![id_param()], Some(body("CampaignSchedule")), ("200", ok("CampaignScheduled", "Rescheduled")))
+            },
             "/campaigns/{id}/renotify": {
                 "post": campaign_action("Queue a running, paused or completed campaign's unanswered devices again as one more wave; a completed campaign runs again for it, a paused one waits for a resume. None unanswered is a 422")
             },
@@ -378,6 +381,14 @@ pub fn document_value() -> Value {
                     "window": {"type": "string", "example": "01:00-05:00", "description": "Notify only between these UTC times each day (wrapping past midnight when the start is later); any time when left out"},
                     "not_before": {"type": "string", "example": "2026-12-01T02:00:00Z", "description": "Notify nobody before this time: RFC 3339, or 2026-12-01 02:00 in UTC"}
                 }},
+                "CampaignSchedule": {"type": "object", "additionalProperties": false, "properties": {
+                    "answer_within_mins": {"type": "integer", "minimum": 5, "maximum": 1440, "description": "Minutes a notified handset has to call back; 1440 when left out. Applies to devices already notified"},
+                    "window": {"type": "string", "example": "01:00-05:00", "description": "Daily UTC notification window; any time when left out"},
+                    "not_before": {"type": "string", "example": "2026-12-01T02:00:00Z", "description": "No notification before this time; from now when left out"}
+                }},
+                "CampaignScheduled": {"allOf": [{"$ref": "#/components/schemas/Campaign"}, {"type": "object", "properties": {
+                    "waiting": {"type": "string", "description": "Only while the new schedule holds a running campaign: what it waits for and until when"}
+                }}]},
                 "Campaign": {"type": "object", "properties": {
                     "id": int, "name": string, "make": string, "model": string, "from_version": string,
                     "package_id": int, "to_version": string, "first_wave_size": int, "wave_size": int, "failure_threshold": int,

@@ -5,7 +5,7 @@ use clap::Subcommand;
 use crate::config::Config;
 use crate::fota::campaign::{self, Action, Campaign, Plan, Progress};
 use crate::fota::campaign_run::{self, Ticked};
-use crate::fota::campaign_schedule::{self, Window};
+use crate::fota::campaign_schedule::{self, Schedule, Window};
 use crate::registry::Actor;
 
 #[derive(Subcommand)]
@@ -62,6 +62,19 @@ pub enum CampaignCommand {
     Cancel { id: i64 },
     /// Queue the devices that did not answer again, as one more wave.
     Renotify { id: i64 },
+    /// Change when a campaign may notify; options left out keep their value.
+    Schedule {
+        id: i64,
+        /// Daily UTC window, e.g. 01:00-05:00; `any` for any time of day.
+        #[arg(long)]
+        window: Option<String>,
+        /// No notification before this UTC time; `now` to drop the wait.
+        #[arg(long)]
+        not_before: Option<String>,
+        /// Minutes a notified handset has to call back (5 to 1440).
+        #[arg(long)]
+        answer_within: Option<i32>,
+    },
 }
 
 const CLI: Actor = Actor::System("cli");
@@ -99,9 +112,11 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
                 first_wave_size: first_wave,
                 wave_size,
                 failure_threshold: threshold,
-                answer_within_mins: Some(answer_within),
-                window,
-                not_before,
+                schedule: Schedule {
+                    answer_within_mins: Some(answer_within),
+                    window,
+                    not_before,
+                },
             };
             let c = campaign::create(&mut conn, &CLI, &plan)?;
             println!(
@@ -159,6 +174,34 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
         CampaignCommand::Resume { id } => act(config, &mut conn, id, Action::Resume)?,
         CampaignCommand::Cancel { id } => act(config, &mut conn, id, Action::Cancel)?,
         CampaignCommand::Renotify { id } => act(config, &mut conn, id, Action::Renotify)?,
+        CampaignCommand::Schedule {
+            id,
+            window,
+            not_before,
+            answer_within,
+        } => {
+            let mut schedule = campaign::get(&mut conn, id)?.schedule();
+            if let Some(w) = window {
+                schedule.window = match w.trim() {
+                    "any" | "" => None,
+                    w => Some(Window::parse(w).map_err(anyhow::Error::msg)?),
+                };
+            }
+            if let Some(t) = not_before {
+                schedule.not_before = match t.trim() {
+                    "now" | "" => None,
+                    t => Some(campaign_schedule::parse_time(t).map_err(anyhow::Error::msg)?),
+                };
+            }
+            if answer_within.is_some() {
+                schedule.answer_within_mins = answer_within;
+            }
+            let c = campaign::reschedule(&mut conn, &CLI, id, &schedule)?;
+            println!("campaign {} runs {}", c.id, c.schedule_label());
+            if let Some(why) = c.waiting(crate::db::now_ms()) {
+                println!("{why}");
+            }
+        }
     }
     Ok(())
 }

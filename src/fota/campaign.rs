@@ -6,7 +6,8 @@
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::campaign_schedule::{self, Window};
+pub use super::campaign_schedule::DEFAULT_ANSWER_WITHIN_MINS;
+use super::campaign_schedule::{self, Schedule, Window};
 
 use crate::db::schema::{devices, fota_campaign_devices, fota_campaigns};
 use crate::db::{now_ms, DbConnection, DbError};
@@ -197,6 +198,22 @@ impl Campaign {
         Window::stored(self.window_from, self.window_to)
     }
 
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            answer_within_mins: Some(self.answer_within_mins),
+            window: self.window(),
+            not_before: self.not_before,
+        }
+    }
+
+    /// Whether its schedule can still change: not once it has ended.
+    pub fn reschedulable(&self) -> bool {
+        matches!(
+            self.state(),
+            CampaignState::Draft | CampaignState::Running | CampaignState::Paused
+        )
+    }
+
     /// Why a running campaign notifies nobody at `now` (its start is
     /// ahead, or it is outside its window); `None` when it may.
     pub fn waiting(&self, now: i64) -> Option<String> {
@@ -253,10 +270,6 @@ pub fn minutes_label(m: i32) -> String {
     }
 }
 
-/// The answer time when a plan names none: as long as a notification
-/// stays answerable at all.
-pub const DEFAULT_ANSWER_WITHIN_MINS: i32 = 24 * 60;
-
 /// What an operator asks for.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
@@ -268,10 +281,7 @@ pub struct Plan {
     pub first_wave_size: Option<i32>,
     pub wave_size: i32,
     pub failure_threshold: i32,
-    /// `DEFAULT_ANSWER_WITHIN_MINS` when `None`.
-    pub answer_within_mins: Option<i32>,
-    pub window: Option<Window>,
-    pub not_before: Option<i64>,
+    pub schedule: Schedule,
 }
 
 impl Plan {
@@ -308,18 +318,7 @@ impl Plan {
                 "The failure threshold is a percentage, 0 to 100.".into(),
             ));
         }
-        // Past a day the notification itself expires (`JOB_TTL_MS`); under
-        // five minutes a handset on a slow SMSC route has no fair chance.
-        if self
-            .answer_within_mins
-            .is_some_and(|m| !(5..=DEFAULT_ANSWER_WITHIN_MINS).contains(&m))
-        {
-            return Err(CampaignError::Invalid(
-                "Handsets are given between 5 minutes and 24 hours (1440 minutes) to answer."
-                    .into(),
-            ));
-        }
-        Ok(())
+        self.schedule.check().map_err(CampaignError::Invalid)
     }
 }
 
@@ -360,12 +359,10 @@ pub fn create(
             fota_campaigns::created_by.eq(actor.to_string()),
             fota_campaigns::created_at.eq(now),
             fota_campaigns::updated_at.eq(now),
-            fota_campaigns::answer_within_mins.eq(plan
-                .answer_within_mins
-                .unwrap_or(DEFAULT_ANSWER_WITHIN_MINS)),
-            fota_campaigns::window_from.eq(plan.window.map(Window::from_minute)),
-            fota_campaigns::window_to.eq(plan.window.map(Window::to_minute)),
-            fota_campaigns::not_before.eq(plan.not_before),
+            fota_campaigns::answer_within_mins.eq(plan.schedule.answer_within()),
+            fota_campaigns::window_from.eq(plan.schedule.window.map(Window::from_minute)),
+            fota_campaigns::window_to.eq(plan.schedule.window.map(Window::to_minute)),
+            fota_campaigns::not_before.eq(plan.schedule.not_before),
         );
         let id: i64 = crate::native!(conn, |c| diesel::insert_into(fota_campaigns::table)
             .values(row)
@@ -643,6 +640,57 @@ pub fn act(
         )?;
         tracing::info!(campaign = id, action = action.past(), by = %actor, "FOTA campaign");
         get(conn, id)
+    })
+}
+
+/// Changes when a draft, running or paused campaign may notify and how
+/// long its handsets have to answer. Devices already notified keep the
+/// notification they have; a new answer time applies to them from now on.
+pub fn reschedule(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: i64,
+    schedule: &Schedule,
+) -> Result<Campaign, CampaignError> {
+    schedule.check().map_err(CampaignError::Invalid)?;
+    crate::db::write(conn, |conn| {
+        let c = get(conn, id)?;
+        let refused = || CampaignError::Transition {
+            id,
+            state: c.state.clone(),
+            action: "rescheduled",
+        };
+        if !c.reschedulable() {
+            return Err(refused());
+        }
+        let before = c.schedule_label();
+        let changed = diesel::update(
+            fota_campaigns::table
+                .find(id)
+                .filter(fota_campaigns::state.eq(&c.state)),
+        )
+        .set((
+            fota_campaigns::answer_within_mins.eq(schedule.answer_within()),
+            fota_campaigns::window_from.eq(schedule.window.map(Window::from_minute)),
+            fota_campaigns::window_to.eq(schedule.window.map(Window::to_minute)),
+            fota_campaigns::not_before.eq(schedule.not_before),
+            fota_campaigns::updated_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+        if changed == 0 {
+            return Err(refused());
+        }
+        let c = get(conn, id)?;
+        audit::record(
+            conn,
+            actor,
+            EntityKind::Campaign,
+            id,
+            "FOTA campaign rescheduled",
+            &serde_json::json!({"before": before, "after": c.schedule_label()}),
+        )?;
+        tracing::info!(campaign = id, schedule = %c.schedule_label(), by = %actor, "FOTA campaign rescheduled");
+        Ok(c)
     })
 }
 
@@ -972,9 +1020,10 @@ mod tests {
             first_wave_size: Some(5),
             wave_size: 100,
             failure_threshold: 10,
-            answer_within_mins: Some(30),
-            window: None,
-            not_before: None,
+            schedule: Schedule {
+                answer_within_mins: Some(30),
+                ..Schedule::default()
+            },
         };
         assert!(good.check().is_ok());
         for bad in [
@@ -1003,11 +1052,10 @@ mod tests {
                 ..good.clone()
             },
             Plan {
-                answer_within_mins: Some(4),
-                ..good.clone()
-            },
-            Plan {
-                answer_within_mins: Some(1441),
+                schedule: Schedule {
+                    answer_within_mins: Some(4),
+                    ..Schedule::default()
+                },
                 ..good.clone()
             },
             Plan {

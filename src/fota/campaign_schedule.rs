@@ -99,6 +99,50 @@ impl fmt::Display for Window {
     }
 }
 
+/// When a campaign may notify and how long handsets have to answer, as an
+/// operator sets it when planning or later.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Schedule {
+    /// [`DEFAULT_ANSWER_WITHIN_MINS`] when `None`.
+    pub answer_within_mins: Option<i32>,
+    pub window: Option<Window>,
+    pub not_before: Option<i64>,
+}
+
+/// The answer time when a schedule names none: as long as a notification
+/// stays answerable at all.
+pub const DEFAULT_ANSWER_WITHIN_MINS: i32 = 24 * 60;
+
+impl Schedule {
+    pub fn answer_within(&self) -> i32 {
+        self.answer_within_mins
+            .unwrap_or(DEFAULT_ANSWER_WITHIN_MINS)
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        // Past a day the notification itself expires (`JOB_TTL_MS`); under
+        // five minutes a handset on a slow SMSC route has no fair chance.
+        if !(5..=DEFAULT_ANSWER_WITHIN_MINS).contains(&self.answer_within()) {
+            return Err(
+                "Handsets are given between 5 minutes and 24 hours (1440 minutes) to answer."
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A time as the schedule forms show it (and [`parse_time`] reads back).
+pub fn form_time(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(format_description!("[year]-[month]-[day] [hour]:[minute]"))
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// The minute of the UTC day `ms` falls in.
 pub fn minute_of_day(ms: i64) -> i32 {
     // Always below 1440, so it fits.
@@ -210,6 +254,28 @@ mod tests {
             MIDNIGHT + (24 * 60 + 60) * MIN
         );
         assert_eq!(minute_of_day(MIDNIGHT - MIN), 24 * 60 - 1);
+    }
+
+    #[test]
+    fn answer_times_are_between_five_minutes_and_a_day() {
+        assert!(Schedule::default().check().is_ok());
+        assert_eq!(Schedule::default().answer_within(), 1440);
+        for (m, ok) in [(4, false), (5, true), (1440, true), (1441, false)] {
+            let s = Schedule {
+                answer_within_mins: Some(m),
+                ..Schedule::default()
+            };
+            assert_eq!(s.check().is_ok(), ok, "{m}");
+        }
+    }
+
+    #[test]
+    fn form_times_read_back() {
+        assert_eq!(form_time(MIDNIGHT + 61 * MIN), "2026-11-30 01:01");
+        assert_eq!(
+            parse_time(&form_time(MIDNIGHT + 61 * MIN)),
+            Ok(MIDNIGHT + 61 * MIN)
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::fota::campaign::{
     self, Action, Campaign, CampaignError, Listed, MemberState, Plan, Progress, Tally,
 };
 use crate::fota::campaign_run;
-use crate::fota::campaign_schedule::{self, Window};
+use crate::fota::campaign_schedule::{self, Schedule, Window};
 use crate::registry::{stats, RegistryError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -23,6 +23,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/firmware/campaigns", web::post().to(create))
         .route("/firmware/campaigns/new", web::get().to(new_form))
         .route("/firmware/campaigns/{id}", web::get().to(detail))
+        // Before the actions' pattern, which would take it for one.
+        .route(
+            "/firmware/campaigns/{id}/schedule",
+            web::post().to(reschedule),
+        )
         .route("/firmware/campaigns/{id}/{action}", web::post().to(act));
 }
 
@@ -263,18 +268,7 @@ async fn create(
             },
             wave_size: number("wave_size", "wave size")?,
             failure_threshold: number("failure_threshold", "failure threshold")?,
-            answer_within_mins: match field("answer_within_mins") {
-                v if v.is_empty() => None,
-                _ => Some(number("answer_within_mins", "answer time")?),
-            },
-            window: match field("window") {
-                v if v.is_empty() => None,
-                v => Some(Window::parse(&v).map_err(CampaignError::Invalid)?),
-            },
-            not_before: match field("not_before") {
-                v if v.is_empty() => None,
-                v => Some(campaign_schedule::parse_time(&v).map_err(CampaignError::Invalid)?),
-            },
+            schedule: schedule_of(&form)?,
         })
     })();
     let outcome = match plan {
@@ -326,6 +320,32 @@ async fn create(
     }
 }
 
+/// The schedule fields of the plan and reschedule forms; empty ones mean
+/// any time, from now, a day to answer.
+fn schedule_of(form: &FormData) -> Result<Schedule, CampaignError> {
+    let field = |k: &str| {
+        form.get(k)
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    Ok(Schedule {
+        answer_within_mins: match field("answer_within_mins") {
+            v if v.is_empty() => None,
+            v => Some(v.parse::<i32>().map_err(|_| {
+                CampaignError::Invalid("The answer time must be a whole number of minutes.".into())
+            })?),
+        },
+        window: match field("window") {
+            v if v.is_empty() => None,
+            v => Some(Window::parse(&v).map_err(CampaignError::Invalid)?),
+        },
+        not_before: match field("not_before") {
+            v if v.is_empty() => None,
+            v => Some(campaign_schedule::parse_time(&v).map_err(CampaignError::Invalid)?),
+        },
+    })
+}
+
 // ---- Detail --------------------------------------------------------------
 
 #[derive(Template)]
@@ -344,6 +364,9 @@ struct DetailPage {
     state: String,
     next: Option<String>,
     waiting: Option<String>,
+    /// The schedule form's values.
+    window: String,
+    not_before: String,
 }
 
 impl DetailPage {
@@ -423,6 +446,11 @@ async fn detail(
         state: filter.map(|s| s.as_str().to_string()).unwrap_or_default(),
         next,
         waiting: c.waiting(crate::db::now_ms()),
+        window: c.window().map(|w| w.to_string()).unwrap_or_default(),
+        not_before: c
+            .not_before
+            .map(campaign_schedule::form_time)
+            .unwrap_or_default(),
         c,
         p,
     })
@@ -502,6 +530,69 @@ async fn act(
         Err(e) => return Err(e.into()),
     }
     Ok(redirect(&format!("/firmware/campaigns/{id}")))
+}
+
+async fn reschedule(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageFirmware)?;
+    user.check_form(&form)?;
+    let id = path.into_inner();
+    let actor = user.actor();
+    let vault = state.vault.clone();
+    let max_parts = state.config.sms_max_parts;
+    let outcome = match schedule_of(&form) {
+        Ok(schedule) => {
+            state
+                .db
+                .run(move |c| -> Result<_, CampaignError> {
+                    let camp = campaign::reschedule(c, &actor, id, &schedule)?;
+                    // A window that is open now lets the held wave out at
+                    // once rather than at the next tick.
+                    let mut t = campaign_run::Ticked::default();
+                    if camp.state() == campaign::CampaignState::Running {
+                        if let Err(e) = campaign_run::step(c, &vault, max_parts, id, &mut t) {
+                            tracing::error!(campaign = id, error = %e, "notifying the campaign's wave failed");
+                        }
+                    }
+                    Ok((camp, t))
+                })
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok((c, t)) => {
+            if t.notified > 0 {
+                if let Some(m) = &state.messaging {
+                    m.wake();
+                }
+            }
+            flash(
+                &user.session,
+                "success",
+                format!(
+                    "Campaign {} now runs {}.{}",
+                    c.name,
+                    c.schedule_label(),
+                    if t.notified > 0 {
+                        format!(" {} device(s) notified now.", t.notified)
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+        }
+        Err(e @ (CampaignError::Invalid(_) | CampaignError::Transition { .. })) => {
+            tracing::info!(campaign = id, error = %e, "campaign schedule refused");
+            flash(&user.session, "error", e.to_string());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(redirect(&format!("/firmware/campaigns/{id}#schedule")))
 }
 
 #[cfg(test)]

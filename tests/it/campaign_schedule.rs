@@ -139,17 +139,31 @@ async fn a_campaign_notifies_only_from_its_start_and_inside_its_daily_window() {
     let (_, list) = app.page("/firmware/campaigns").await;
     assert!(list.contains("outside its notification window"), "{list}");
 
-    // The window opens: the wave goes out.
-    app.with_conn(move |c| {
-        diesel::update(fota_campaigns::table.find(id))
-            .set((
-                fota_campaigns::window_from.eq(Some(minute)),
-                fota_campaigns::window_to.eq(Some((minute + 60) % 1440)),
-            ))
-            .execute(c)
-            .unwrap()
-    })
-    .await;
+    // A bad new schedule is refused and changes nothing.
+    let r = app
+        .api(Method::PUT, &format!("/campaigns/{id}/schedule"), &token)
+        .json(&json!({"window": "9-5"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(r.text().await.unwrap().contains("window"));
+    assert_eq!(
+        campaign_json(&app, &token, id).await["window_from"],
+        (minute + 60) % 1440
+    );
+    // The operator moves the window to one open now: the wave goes out at
+    // the next tick.
+    let open_now = format!("{}-{}", hhmm(minute), hhmm(minute + 60));
+    let c: Value = app
+        .api(Method::PUT, &format!("/campaigns/{id}/schedule"), &token)
+        .json(&json!({"window": open_now, "answer_within_mins": 45}))
+        .send_json()
+        .await;
+    assert_eq!(c["window_from"], minute);
+    assert_eq!(c["answer_within_mins"], 45);
+    assert!(c["not_before"].is_null(), "left out: from now");
+    assert!(c.get("waiting").is_none(), "{c}");
     assert_eq!(tick(&app).await.notified, 2);
     assert_eq!(app.count("dm_jobs").await, 2);
     let c = campaign_json(&app, &token, id).await;
@@ -203,6 +217,59 @@ async fn the_portal_plans_a_scheduled_campaign_and_refuses_a_bad_window() {
             "from 2030-01-02 03:04:00 UTC; daily 22:00-04:00 UTC; handsets answer within 2 hours"
         ),
         "{page}"
+    );
+    // The schedule form shows the schedule as it was typed.
+    assert!(
+        page.contains(r#"name="window" placeholder="01:00-05:00" value="22:00-04:00""#),
+        "{page}"
+    );
+    assert!(page.contains(r#"value="2030-01-02 03:04""#), "{page}");
+
+    // Changing it: a bad time is refused with the reason, nothing changes.
+    let reschedule = |window: &'static str, at: &'static str| {
+        let app = &app;
+        let location = location.clone();
+        async move {
+            let csrf = app.csrf(&location).await;
+            app.post_form(
+                &format!("{location}/schedule"),
+                &[
+                    ("csrf", &csrf),
+                    ("window", window),
+                    ("not_before", at),
+                    ("answer_within_mins", "60"),
+                ],
+            )
+            .await
+        }
+    };
+    let r = reschedule("", "tomorrow").await;
+    assert_eq!(r.status().as_u16(), 303);
+    let (_, page) = app.page(&location).await;
+    assert!(page.contains("tomorrow&#34; is not a time"), "{page}");
+    assert!(page.contains("daily 22:00-04:00 UTC"), "{page}");
+    // Cleared: any time, from now.
+    reschedule("", "").await;
+    let (_, page) = app.page(&location).await;
+    assert!(
+        page.contains("now runs any time of day; handsets answer within 1 hour."),
+        "{page}"
+    );
+    // Without a session's CSRF token nothing changes.
+    let r = app
+        .post_form(
+            &format!("{location}/schedule"),
+            &[("window", "01:00-02:00")],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 403);
+    let id: i64 = location.rsplit('/').next().unwrap().parse().unwrap();
+    let c = app
+        .with_conn(move |c| mdm::fota::campaign::get(c, id).unwrap())
+        .await;
+    assert_eq!(
+        (c.window_from, c.not_before, c.answer_within_mins),
+        (None, None, 60)
     );
 }
 
@@ -348,6 +415,15 @@ async fn handsets_that_do_not_answer_are_unanswered_not_failed_and_can_be_notifi
         c["detail"],
         "3 updated, 0 failed, 0 declined, 0 unanswered, 0 skipped"
     );
+
+    // A finished campaign's schedule is history.
+    let r = app
+        .api(Method::PUT, &format!("/campaigns/{id}/schedule"), &token)
+        .json(&json!({"window": "01:00-02:00"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
 
     // Nobody left unanswered: the API says so and nothing changes.
     let r = app

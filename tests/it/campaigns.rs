@@ -609,6 +609,26 @@ async fn campaigns_are_scriptable_from_the_command_line() {
         "{out}"
     );
     assert_eq!(app.count("dm_jobs").await, 1, "nobody more notified");
+    let (code, out, err) = mdm(&[
+        "campaign",
+        "schedule",
+        "2",
+        "--not-before",
+        "now",
+        "--window",
+        "any",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("campaign 2 runs any time of day; handsets answer within 90 minutes"),
+        "{out}"
+    );
+    let (code, _, err) = mdm(&["campaign", "schedule", "1", "--window", "01:00-02:00"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("campaign 1 is cancelled: it cannot be rescheduled"),
+        "{err}"
+    );
 }
 
 /// Plans and starts (without its immediate wave) a campaign over `lines`
