@@ -9,7 +9,9 @@ use serde_json::json;
 use super::caller::ApiCaller;
 use super::error::ApiError;
 use crate::auth::Permission;
-use crate::fota::campaign::{self, Action, Campaign, CampaignError, MemberState, Plan, Tally};
+use crate::fota::campaign::{
+    self, Action, Campaign, CampaignError, MemberState, Plan, Population, Tally,
+};
 use crate::fota::campaign_run::{self, Ticked};
 use crate::fota::campaign_schedule::{self, Schedule, Window};
 use crate::web::AppState;
@@ -106,6 +108,12 @@ struct PlanBody {
     /// No notification before this time: RFC 3339, or `2026-12-01 02:00` (UTC).
     #[serde(default)]
     not_before: Option<String>,
+    /// Only lines whose MDN starts with these digits.
+    #[serde(default)]
+    mdn_prefix: Option<String>,
+    /// Only lines of this billing account.
+    #[serde(default)]
+    account_id: Option<String>,
 }
 
 async fn create(
@@ -130,6 +138,7 @@ async fn create(
         wave_size: b.wave_size,
         failure_threshold: b.failure_threshold,
         schedule,
+        population: Population::new(b.mdn_prefix, b.account_id),
     };
     let actor = caller.actor();
     let c = state

@@ -40,6 +40,12 @@ pub enum CampaignCommand {
         /// Notify nobody before this UTC time, e.g. "2026-12-01 02:00".
         #[arg(long)]
         not_before: Option<String>,
+        /// Only lines whose MDN starts with these digits (an area code).
+        #[arg(long)]
+        mdn_prefix: Option<String>,
+        /// Only lines of this billing account.
+        #[arg(long)]
+        account: Option<String>,
         /// Start it at once (the first wave is queued now).
         #[arg(long)]
         start: bool,
@@ -94,6 +100,8 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
             answer_within,
             window,
             not_before,
+            mdn_prefix,
+            account,
             start,
         } => {
             let window = window
@@ -117,6 +125,7 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
                     window,
                     not_before,
                 },
+                population: campaign::Population::new(mdn_prefix, account),
             };
             let c = campaign::create(&mut conn, &CLI, &plan)?;
             println!(
@@ -241,6 +250,7 @@ fn act(
 fn print_campaign(c: &Campaign, p: &Progress) {
     println!("campaign {}: {}", c.id, c.name);
     println!("  path      {}", c.path_label());
+    println!("  devices   {}", c.population().label());
     println!("  package   {}", c.package_id);
     println!(
         "  state     {}{}",

@@ -454,6 +454,8 @@ diesel::table! {
         window_from -> Nullable<Integer>,
         window_to -> Nullable<Integer>,
         not_before -> Nullable<BigInt>,
+        mdn_prefix -> Nullable<Text>,
+        account_id -> Nullable<Text>,
     }
 }
 

@@ -187,6 +187,10 @@ pub struct Campaign {
     pub window_to: Option<i32>,
     /// No notification goes out before this time.
     pub not_before: Option<i64>,
+    /// Only lines whose MDN starts with this (a market).
+    pub mdn_prefix: Option<String>,
+    /// Only lines of this billing account (a fleet).
+    pub account_id: Option<String>,
 }
 
 impl Campaign {
@@ -246,6 +250,13 @@ impl Campaign {
             self.make, self.model, self.from_version, self.to_version
         )
     }
+
+    pub fn population(&self) -> Population {
+        Population {
+            mdn_prefix: self.mdn_prefix.clone(),
+            account_id: self.account_id.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -270,6 +281,63 @@ pub fn minutes_label(m: i32) -> String {
     }
 }
 
+/// Who of the update path's devices a campaign is for, beyond the path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Population {
+    /// Lines whose MDN starts with these digits: an area code or an
+    /// exchange, which is how operators roll out market by market.
+    pub mdn_prefix: Option<String>,
+    /// Lines of one billing account: an enterprise's fleet.
+    pub account_id: Option<String>,
+}
+
+impl Population {
+    /// Empty values mean no narrowing.
+    pub fn new(mdn_prefix: Option<String>, account_id: Option<String>) -> Population {
+        let given = |v: Option<String>| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        Population {
+            mdn_prefix: given(mdn_prefix),
+            account_id: given(account_id),
+        }
+    }
+
+    fn check(&self) -> Result<(), CampaignError> {
+        if let Some(p) = &self.mdn_prefix {
+            if p.len() > 10 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(CampaignError::Invalid(format!(
+                    "\"{p}\" is not an MDN prefix: up to 10 digits, such as an area code (312)."
+                )));
+            }
+        }
+        if self
+            .account_id
+            .as_ref()
+            .is_some_and(|a| a.chars().count() > 64)
+        {
+            return Err(CampaignError::Invalid(
+                "An account id is up to 64 characters.".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `lines 312…, account ACME-1`; `every line` when not narrowed.
+    pub fn label(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(p) = &self.mdn_prefix {
+            parts.push(format!("MDNs {p}…"));
+        }
+        if let Some(a) = &self.account_id {
+            parts.push(format!("account {a}"));
+        }
+        if parts.is_empty() {
+            "every device on the path".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
 /// What an operator asks for.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
@@ -282,6 +350,7 @@ pub struct Plan {
     pub wave_size: i32,
     pub failure_threshold: i32,
     pub schedule: Schedule,
+    pub population: Population,
 }
 
 impl Plan {
@@ -318,6 +387,7 @@ impl Plan {
                 "The failure threshold is a percentage, 0 to 100.".into(),
             ));
         }
+        self.population.check()?;
         self.schedule.check().map_err(CampaignError::Invalid)
     }
 }
@@ -363,14 +433,29 @@ pub fn create(
             fota_campaigns::window_from.eq(plan.schedule.window.map(Window::from_minute)),
             fota_campaigns::window_to.eq(plan.schedule.window.map(Window::to_minute)),
             fota_campaigns::not_before.eq(plan.schedule.not_before),
+            fota_campaigns::mdn_prefix.eq(&plan.population.mdn_prefix),
+            fota_campaigns::account_id.eq(&plan.population.account_id),
         );
         let id: i64 = crate::native!(conn, |c| diesel::insert_into(fota_campaigns::table)
             .values(row)
             .returning(fota_campaigns::id)
             .get_result(c))?;
-        let devices = enrol(conn, id, (make, model, from), (first, plan.wave_size), now)?;
+        let devices = enrol(
+            conn,
+            id,
+            (make, model, from),
+            &plan.population,
+            (first, plan.wave_size),
+            now,
+        )?;
         if devices == 0 {
-            return Err(CampaignError::NoDevices(path.clone()));
+            return Err(CampaignError::NoDevices(
+                if plan.population == Population::default() {
+                    path.clone()
+                } else {
+                    format!("{path} among {}", plan.population.label())
+                },
+            ));
         }
         let waves = wave_count(devices, first, plan.wave_size);
         diesel::update(fota_campaigns::table.find(id))
@@ -432,18 +517,34 @@ fn enrol(
     conn: &mut DbConnection,
     campaign: i64,
     (make, model, from): (&str, &str, &str),
+    population: &Population,
     (first, size): (i32, i32),
     now: i64,
 ) -> QueryResult<i32> {
-    use diesel::sql_types::{BigInt, Integer, Text};
-    // Numbered parameters: both backends take `?N`/`$N` used twice.
+    use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+    // Numbered parameters: both backends take `?N`/`$N` used twice. The
+    // prefix is digits only (checked), so it carries no LIKE wildcard.
+    // The profiles join only when it narrows: a path of a million devices
+    // is planned without a million profile lookups.
+    let narrowed = *population != Population::default();
     let sql = |p: char| {
+        let (join, only) = if narrowed {
+            (
+                "JOIN profiles pr ON pr.id = d.profile_id".to_string(),
+                format!(
+                    "AND ({p}8 IS NULL OR pr.mdn LIKE {p}8 || '%') \
+                     AND ({p}9 IS NULL OR pr.account_id = {p}9)"
+                ),
+            )
+        } else {
+            (String::new(), format!("AND {p}8 IS NULL AND {p}9 IS NULL"))
+        };
         format!(
             "INSERT INTO fota_campaign_devices (campaign_id, device_id, wave, state, detail, updated_at) \
              SELECT {p}1, id, CASE WHEN rn <= {p}2 THEN 1 ELSE (rn - {p}2 - 1) / {p}3 + 2 END, 'queued', '', {p}4 \
-             FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM devices \
-                   WHERE make = {p}5 AND model = {p}6 AND firmware_version = {p}7 \
-                   AND deactivated_at IS NULL) AS population"
+             FROM (SELECT d.id, ROW_NUMBER() OVER (ORDER BY d.id) AS rn FROM devices d {join} \
+                   WHERE d.make = {p}5 AND d.model = {p}6 AND d.firmware_version = {p}7 \
+                   AND d.deactivated_at IS NULL {only}) AS population"
         )
     };
     let mark = match conn {
@@ -457,7 +558,9 @@ fn enrol(
         .bind::<BigInt, _>(now)
         .bind::<Text, _>(make)
         .bind::<Text, _>(model)
-        .bind::<Text, _>(from);
+        .bind::<Text, _>(from)
+        .bind::<Nullable<Text>, _>(population.mdn_prefix.as_deref())
+        .bind::<Nullable<Text>, _>(population.account_id.as_deref());
     let n = crate::native!(conn, |c| query.execute(c))?;
     // The population is bounded by the devices table; a campaign of more
     // than two thousand million devices is not a case to handle.
@@ -1024,6 +1127,7 @@ mod tests {
                 answer_within_mins: Some(30),
                 ..Schedule::default()
             },
+            population: Population::new(Some("312".into()), None),
         };
         assert!(good.check().is_ok());
         for bad in [
@@ -1052,6 +1156,10 @@ mod tests {
                 ..good.clone()
             },
             Plan {
+                population: Population::new(Some("31x".into()), None),
+                ..good.clone()
+            },
+            Plan {
                 schedule: Schedule {
                     answer_within_mins: Some(4),
                     ..Schedule::default()
@@ -1067,6 +1175,23 @@ mod tests {
                 matches!(bad.check(), Err(CampaignError::Invalid(_))),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn populations_narrow_by_mdn_digits_and_account() {
+        let p = Population::new(Some(" 312 ".into()), Some("".into()));
+        assert_eq!(p.mdn_prefix.as_deref(), Some("312"));
+        assert_eq!(p.account_id, None);
+        assert!(p.check().is_ok());
+        assert_eq!(p.label(), "MDNs 312…");
+        assert_eq!(Population::default().label(), "every device on the path");
+        for bad in ["31%", "312_", "12345678901", "3 12"] {
+            let p = Population {
+                mdn_prefix: Some(bad.into()),
+                account_id: None,
+            };
+            assert!(matches!(p.check(), Err(CampaignError::Invalid(_))), "{bad}");
         }
     }
 

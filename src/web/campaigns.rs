@@ -121,6 +121,8 @@ struct FormPage {
     answer_within_mins: String,
     window: String,
     not_before: String,
+    mdn_prefix: String,
+    account_id: String,
     error: String,
 }
 
@@ -231,6 +233,8 @@ async fn new_form(
         answer_within_mins: campaign::DEFAULT_ANSWER_WITHIN_MINS.to_string(),
         window: String::new(),
         not_before: String::new(),
+        mdn_prefix: String::new(),
+        account_id: String::new(),
         error: String::new(),
     })
 }
@@ -269,6 +273,10 @@ async fn create(
             wave_size: number("wave_size", "wave size")?,
             failure_threshold: number("failure_threshold", "failure threshold")?,
             schedule: schedule_of(&form)?,
+            population: campaign::Population::new(
+                Some(field("mdn_prefix")),
+                Some(field("account_id")),
+            ),
         })
     })();
     let outcome = match plan {
@@ -312,6 +320,8 @@ async fn create(
                     answer_within_mins: field("answer_within_mins"),
                     window: field("window"),
                     not_before: field("not_before"),
+                    mdn_prefix: field("mdn_prefix"),
+                    account_id: field("account_id"),
                     error: e.to_string(),
                 },
             )

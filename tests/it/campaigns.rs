@@ -629,6 +629,45 @@ async fn campaigns_are_scriptable_from_the_command_line() {
         err.contains("campaign 1 is cancelled: it cannot be rescheduled"),
         "{err}"
     );
+    // Narrowed to a market with no line on the path: refused.
+    let (code, _, err) = mdm(&[
+        "campaign",
+        "create",
+        "--name",
+        "nyc",
+        "--make",
+        "LG",
+        "--model",
+        "VX9600",
+        "--from",
+        "VX9600V04",
+        "--mdn-prefix",
+        "212",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("among MDNs 212…"), "{err}");
+    let (code, out, _) = mdm(&[
+        "campaign",
+        "create",
+        "--name",
+        "chicago",
+        "--make",
+        "LG",
+        "--model",
+        "VX9600",
+        "--from",
+        "VX9600V04",
+        "--mdn-prefix",
+        "312",
+        "--account",
+        "ACC-1",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("planned: 3 device(s)"), "{out}");
+    // (PostgreSQL spends an id on the refused plan's rolled-back row.)
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    let (_, out, _) = mdm(&["campaign", "show", &id]);
+    assert!(out.contains("devices   MDNs 312…, account ACC-1"), "{out}");
 }
 
 /// Plans and starts (without its immediate wave) a campaign over `lines`

@@ -448,3 +448,114 @@ async fn campaigns_need_a_firmware_role_and_bad_plans_write_nothing() {
     assert_eq!(app.count("outbox").await, 0);
     assert_eq!(app.count("dm_jobs").await, 0);
 }
+
+/// A line on the VX9600 path with its own MDN and billing account.
+async fn market_line(app: &TestApp, token: &str, n: u32, mdn: &str, account: &str) -> i64 {
+    let mut profile = crate::common::profile_json(mdn);
+    profile["account_id"] = json!(account);
+    let r = app
+        .api(Method::POST, "/profiles", token)
+        .json(&profile)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let d: Value = app
+        .api(Method::POST, "/devices", token)
+        .json(&json!({"meid": meid(n), "make": "LG", "model": "VX9600",
+                      "firmware_version": "VX9600V04", "profile_mdn": mdn}))
+        .send_json()
+        .await;
+    d["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_campaign_can_be_narrowed_to_a_market_and_an_account() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Firmware).await;
+    let (_, admin) = app.token(Role::Admin).await;
+    // Line 1 (Chicago, ACC-1) also enters the path's capability.
+    let chicago = line(&app, &admin, 1, "VX9600V04", false).await;
+    let detroit = market_line(&app, &admin, 2, "3135550102", "ACC-1").await;
+    let fleet = market_line(&app, &admin, 3, "3125550103", "FLEET-9").await;
+    app.release_package(&admin, "LG", "VX9600", "VX9600V04", "VX9600V06", 2000)
+        .await;
+
+    let narrowed = |prefix: &str, account: &str| {
+        let mut p = plan("VX9600V04");
+        p["mdn_prefix"] = json!(prefix);
+        p["account_id"] = json!(account);
+        p
+    };
+    // Refused: not digits, or nobody left; nothing is planned.
+    for (prefix, account, says) in [
+        ("31%", "", "is not an MDN prefix"),
+        ("312", "NOBODY", "among MDNs 312…, account NOBODY"),
+    ] {
+        let (status, body) = status_and_body(
+            app.api(Method::POST, "/campaigns", &token)
+                .json(&narrowed(prefix, account)),
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        assert!(body.to_string().contains(says), "{body}");
+    }
+    assert_eq!(app.count("fota_campaigns").await, 0);
+
+    // Area code 312: Chicago's two lines, not Detroit's.
+    let c: Value = app
+        .api(Method::POST, "/campaigns", &token)
+        .json(&narrowed("312", ""))
+        .send_json()
+        .await;
+    assert_eq!(
+        (c["devices"].as_i64(), c["mdn_prefix"].as_str()),
+        (Some(2), Some("312"))
+    );
+    assert!(
+        c["account_id"].is_null(),
+        "an empty account is no narrowing"
+    );
+    let id = c["id"].as_i64().unwrap();
+    assert_eq!(
+        members_in(&app, &token, id, "queued").await,
+        [chicago, fleet]
+    );
+
+    // One fleet in that market.
+    let c: Value = app
+        .api(Method::POST, "/campaigns", &token)
+        .json(&narrowed("312", "FLEET-9"))
+        .send_json()
+        .await;
+    let id = c["id"].as_i64().unwrap();
+    assert_eq!(members_in(&app, &token, id, "queued").await, [fleet]);
+
+    // The portal plans one for Detroit and says whom it is for.
+    app.add_user("fw", "fw-pass-12345", Role::Firmware).await;
+    app.login("fw", "fw-pass-12345").await;
+    let csrf = app.csrf("/firmware/campaigns/new").await;
+    let r = app
+        .post_form(
+            "/firmware/campaigns",
+            &[
+                ("csrf", &csrf),
+                ("path", "make=LG&model=VX9600&from=VX9600V04"),
+                ("name", "Detroit"),
+                ("wave_size", "10"),
+                ("failure_threshold", "10"),
+                ("answer_within_mins", "1440"),
+                ("mdn_prefix", "313"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let (_, page) = app.page(&location).await;
+    assert!(
+        page.contains(r#"<span id="campaign-devices">1</span> · <span id="campaign-population">MDNs 313…</span>"#),
+        "{page}"
+    );
+    let id: i64 = location.rsplit('/').next().unwrap().parse().unwrap();
+    assert_eq!(members_in(&app, &token, id, "queued").await, [detroit]);
+}
