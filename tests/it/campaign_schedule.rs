@@ -356,6 +356,38 @@ async fn handsets_that_do_not_answer_are_unanswered_not_failed_and_can_be_notifi
         })
         .await;
     assert_eq!(expired, 2, "their notifications no longer stand");
+    let abandoned: i64 = app
+        .with_conn(|c| {
+            use mdm::db::schema::fota_sessions;
+            fota_sessions::table
+                .filter(fota_sessions::state.eq("failed"))
+                .filter(fota_sessions::detail.eq(mdm::fota::session::NEVER_ANSWERED))
+                .count()
+                .get_result(c)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(abandoned, 2, "their FOTA sessions ended");
+    // Handset 2 comes back on and answers its old notification: it is no
+    // longer there to run, so nothing is updated behind the campaign.
+    let old = &pushes
+        .iter()
+        .find(|(to, _)| *to == crate::campaigns::mdn(2))
+        .unwrap()
+        .1;
+    let mut h2 = handset_of(&app, &meid(2), ids[1], "VX9600V04", None).await;
+    let late = h2
+        .run_notified(old, &Trace::new(None).unwrap())
+        .await
+        .unwrap();
+    assert!(late.fota.is_none(), "{:?}", late.fota);
+    let fw = app
+        .with_conn({
+            let d = ids[1];
+            move |c| mdm::registry::device::get(c, d).unwrap().firmware_version
+        })
+        .await;
+    assert_eq!(fw, "VX9600V04");
     // Ticking again changes nothing.
     let t = tick(&app).await;
     assert_eq!((t.unanswered, t.settled, t.notified), (0, 0, 0));
