@@ -20,19 +20,12 @@ use mdm::fota::campaign_run;
 use mdm::registry::Actor;
 use mdm::secrets::Vault;
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return;
     }
-    let rows = env_u64("MDM_BENCH_ROWS", 1_000_000);
-    let wave = env_u64("MDM_BENCH_WAVE", 10_000).min(rows);
+    let rows = support::env_or("MDM_BENCH_ROWS", 1_000_000u64);
+    let wave = support::env_or("MDM_BENCH_WAVE", 10_000u64).min(rows);
     let dir = tempfile::tempdir().expect("temp dir");
     let (url, cleanup) = support::scratch_database(dir.path(), "mdm_campaign_bench");
     let db = Db::connect(&url, 2).expect("database");
@@ -49,24 +42,7 @@ fn main() {
         "UPDATE devices SET make = 'LG', model = 'VX9600', firmware_version = '1.0'",
     )
     .expect("one path");
-    {
-        use diesel::prelude::*;
-        use mdm::db::schema::capabilities;
-        let now = mdm::db::now_ms();
-        diesel::insert_into(capabilities::table)
-            .values((
-                capabilities::make.eq("LG"),
-                capabilities::model.eq("VX9600"),
-                capabilities::protocol.eq("omadm"),
-                capabilities::fota.eq(true),
-                capabilities::brew.eq(false),
-                capabilities::features.eq(""),
-                capabilities::created_at.eq(now),
-                capabilities::updated_at.eq(now),
-            ))
-            .execute(&mut conn)
-            .expect("capability");
-    }
+    support::fota_capability(&mut conn, "LG", "VX9600");
     let draft = mdm::firmware::package::PackageDraft {
         name: None,
         make: Some("LG".into()),

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use mdm::db::schema::{capabilities, dm_accounts};
+use mdm::db::schema::dm_accounts;
 use mdm::db::{Db, DbConnection};
 use mdm::omadm::syncml::Encoding;
 use mdm::registry::Actor;
@@ -65,19 +65,7 @@ fn prepare(db: &Db, conn: &mut DbConnection, data_dir: &std::path::Path, session
     let actor = Actor::System("bench");
     for (make, models) in support::MAKES {
         for model in models.iter() {
-            diesel::insert_into(capabilities::table)
-                .values((
-                    capabilities::make.eq(make),
-                    capabilities::model.eq(model),
-                    capabilities::protocol.eq("omadm"),
-                    capabilities::fota.eq(true),
-                    capabilities::brew.eq(false),
-                    capabilities::features.eq(""),
-                    capabilities::created_at.eq(now),
-                    capabilities::updated_at.eq(now),
-                ))
-                .execute(conn)
-                .expect("capability");
+            support::fota_capability(conn, make, model);
             let draft = mdm::firmware::package::PackageDraft {
                 name: None,
                 make: Some(make.to_string()),
@@ -221,12 +209,7 @@ fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return;
     }
-    let env = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
+    let env = |k: &str, d: u64| support::env_or(k, d);
     let rows = env("MDM_BENCH_ROWS", 1_000_000);
     // Every odd device plays a handset: the timed ones, then a tenth as
     // many for the warm-up.

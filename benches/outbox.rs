@@ -22,19 +22,12 @@ use mdm::messaging::smpp::test_smsc::{TestSmsc, TestSmscOptions};
 use mdm::messaging::smpp::SmscConfig;
 use mdm::omadm::account::DmAccount;
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return;
     }
-    let messages: i64 = env_or("MDM_BENCH_MESSAGES", 100_000);
-    let window: usize = env_or("MDM_BENCH_WINDOW", 10);
+    let messages: i64 = support::env_or("MDM_BENCH_MESSAGES", 100_000);
+    let window: usize = support::env_or("MDM_BENCH_WINDOW", 10);
     let dir = tempfile::tempdir().expect("temp dir");
     let (url, cleanup) = support::scratch_database(dir.path(), "mdm_outbox_bench");
     let db = Db::connect(&url, 4).expect("database");

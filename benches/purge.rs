@@ -18,10 +18,7 @@ fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {
         return;
     }
-    let rows: u64 = std::env::var("MDM_BENCH_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let rows: u64 = support::env_or("MDM_BENCH_ROWS", 1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let (url, cleanup) = support::scratch_database(dir.path(), "mdm_purge_bench");
     let db = Db::connect(&url, 2).expect("database");

@@ -11,6 +11,34 @@ use mdm::db::schema::{devices, profiles};
 use mdm::db::DbConnection;
 use mdm::registry::identifiers::{Esn, Meid};
 
+/// An environment variable's value, or `default` when unset or unreadable.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Enters a make and model in the capability registry as taking FOTA over
+/// OMA-DM, as the benchmarks' handsets do.
+pub fn fota_capability(conn: &mut DbConnection, make: &str, model: &str) {
+    use mdm::db::schema::capabilities;
+    let now = mdm::db::now_ms();
+    diesel::insert_into(capabilities::table)
+        .values((
+            capabilities::make.eq(make),
+            capabilities::model.eq(model),
+            capabilities::protocol.eq("omadm"),
+            capabilities::fota.eq(true),
+            capabilities::brew.eq(false),
+            capabilities::features.eq(""),
+            capabilities::created_at.eq(now),
+            capabilities::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .expect("capability");
+}
+
 pub const MAKES: &[(&str, &[&str])] = &[
     ("Samsung", &["SCH-U350", "SCH-U960", "SCH-R500"]),
     ("LG", &["VX8360", "VX9600", "VX5500"]),

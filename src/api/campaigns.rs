@@ -13,7 +13,7 @@ use crate::fota::campaign::{
     self, Action, Campaign, CampaignError, MemberState, Plan, Population, Tally,
 };
 use crate::fota::campaign_run::{self, Ticked};
-use crate::fota::campaign_schedule::{self, Schedule, Window};
+use crate::fota::campaign_schedule::{self, Schedule, Window, Zone};
 use crate::web::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -102,9 +102,12 @@ struct PlanBody {
     /// absent).
     #[serde(default)]
     answer_within_mins: Option<i32>,
-    /// Daily UTC notification window, `01:00-05:00`.
+    /// Daily notification window, `01:00-05:00`.
     #[serde(default)]
     window: Option<String>,
+    /// The IANA zone the window is kept in; UTC when absent.
+    #[serde(default)]
+    window_zone: Option<String>,
     /// No notification before this time: RFC 3339, or `2026-12-01 02:00` (UTC).
     #[serde(default)]
     not_before: Option<String>,
@@ -126,6 +129,7 @@ async fn create(
     let schedule = ScheduleBody {
         answer_within_mins: b.answer_within_mins,
         window: b.window,
+        window_zone: b.window_zone,
         not_before: b.not_before,
     }
     .schedule()?;
@@ -160,6 +164,8 @@ struct ScheduleBody {
     #[serde(default)]
     window: Option<String>,
     #[serde(default)]
+    window_zone: Option<String>,
+    #[serde(default)]
     not_before: Option<String>,
 }
 
@@ -173,6 +179,8 @@ impl ScheduleBody {
                 .map(|w| Window::parse(&w))
                 .transpose()
                 .map_err(|e| field("window", e))?,
+            zone: Zone::parse(self.window_zone.as_deref().unwrap_or_default())
+                .map_err(|e| field("window_zone", e))?,
             not_before: given(self.not_before)
                 .map(|t| campaign_schedule::parse_time(&t))
                 .transpose()

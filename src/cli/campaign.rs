@@ -5,7 +5,7 @@ use clap::Subcommand;
 use crate::config::Config;
 use crate::fota::campaign::{self, Action, Campaign, Plan, Progress};
 use crate::fota::campaign_run::{self, Ticked};
-use crate::fota::campaign_schedule::{self, Schedule, Window};
+use crate::fota::campaign_schedule::{self, Schedule, Window, Zone};
 use crate::registry::Actor;
 
 #[derive(Subcommand)]
@@ -34,9 +34,12 @@ pub enum CampaignCommand {
         /// unanswered (5 to 1440).
         #[arg(long, default_value_t = campaign::DEFAULT_ANSWER_WITHIN_MINS)]
         answer_within: i32,
-        /// Notify only between these UTC times each day, e.g. 01:00-05:00.
+        /// Notify only between these times each day, e.g. 01:00-05:00.
         #[arg(long)]
         window: Option<String>,
+        /// The IANA time zone the window is kept in (default UTC).
+        #[arg(long)]
+        zone: Option<String>,
         /// Notify nobody before this UTC time, e.g. "2026-12-01 02:00".
         #[arg(long)]
         not_before: Option<String>,
@@ -71,9 +74,12 @@ pub enum CampaignCommand {
     /// Change when a campaign may notify; options left out keep their value.
     Schedule {
         id: i64,
-        /// Daily UTC window, e.g. 01:00-05:00; `any` for any time of day.
+        /// Daily window, e.g. 01:00-05:00; `any` for any time of day.
         #[arg(long)]
         window: Option<String>,
+        /// The IANA time zone the window is kept in; `UTC` for UTC.
+        #[arg(long)]
+        zone: Option<String>,
         /// No notification before this UTC time; `now` to drop the wait.
         #[arg(long)]
         not_before: Option<String>,
@@ -99,6 +105,7 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
             threshold,
             answer_within,
             window,
+            zone,
             not_before,
             mdn_prefix,
             account,
@@ -123,6 +130,8 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
                 schedule: Schedule {
                     answer_within_mins: Some(answer_within),
                     window,
+                    zone: Zone::parse(zone.as_deref().unwrap_or_default())
+                        .map_err(anyhow::Error::msg)?,
                     not_before,
                 },
                 population: campaign::Population::new(mdn_prefix, account),
@@ -186,6 +195,7 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
         CampaignCommand::Schedule {
             id,
             window,
+            zone,
             not_before,
             answer_within,
         } => {
@@ -195,6 +205,9 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
                     "any" | "" => None,
                     w => Some(Window::parse(w).map_err(anyhow::Error::msg)?),
                 };
+            }
+            if let Some(z) = zone {
+                schedule.zone = Zone::parse(&z).map_err(anyhow::Error::msg)?;
             }
             if let Some(t) = not_before {
                 schedule.not_before = match t.trim() {

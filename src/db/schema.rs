@@ -456,6 +456,7 @@ diesel::table! {
         not_before -> Nullable<BigInt>,
         mdn_prefix -> Nullable<Text>,
         account_id -> Nullable<Text>,
+        window_zone -> Nullable<Text>,
     }
 }
 

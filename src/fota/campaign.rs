@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 pub use super::campaign_schedule::DEFAULT_ANSWER_WITHIN_MINS;
-use super::campaign_schedule::{self, Schedule, Window};
+use super::campaign_schedule::{self, Schedule, Window, Zone};
 
 use crate::db::schema::{devices, fota_campaign_devices, fota_campaigns};
 use crate::db::{now_ms, DbConnection, DbError};
@@ -191,6 +191,8 @@ pub struct Campaign {
     pub mdn_prefix: Option<String>,
     /// Only lines of this billing account (a fleet).
     pub account_id: Option<String>,
+    /// The IANA zone the window is kept in; `None` for UTC.
+    pub window_zone: Option<String>,
 }
 
 impl Campaign {
@@ -206,6 +208,7 @@ impl Campaign {
         Schedule {
             answer_within_mins: Some(self.answer_within_mins),
             window: self.window(),
+            zone: Zone::stored(self.window_zone.as_deref()),
             not_before: self.not_before,
         }
     }
@@ -224,7 +227,7 @@ impl Campaign {
         if self.state() != CampaignState::Running {
             return None;
         }
-        campaign_schedule::waiting(self.not_before, self.window(), now)
+        campaign_schedule::waiting(&self.schedule(), now)
     }
 
     /// The schedule in words, for pages and the CLI.
@@ -234,7 +237,10 @@ impl Campaign {
             parts.push(format!("from {}", crate::timefmt::utc(at)));
         }
         match self.window() {
-            Some(w) => parts.push(format!("daily {w} UTC")),
+            Some(w) => parts.push(format!(
+                "daily {w} {}",
+                Zone::stored(self.window_zone.as_deref()).label()
+            )),
             None => parts.push("any time of day".into()),
         }
         parts.push(format!(
@@ -433,6 +439,7 @@ pub fn create(
             fota_campaigns::window_from.eq(plan.schedule.window.map(Window::from_minute)),
             fota_campaigns::window_to.eq(plan.schedule.window.map(Window::to_minute)),
             fota_campaigns::not_before.eq(plan.schedule.not_before),
+            fota_campaigns::window_zone.eq(plan.schedule.stored_zone()),
             fota_campaigns::mdn_prefix.eq(&plan.population.mdn_prefix),
             fota_campaigns::account_id.eq(&plan.population.account_id),
         );
@@ -777,6 +784,7 @@ pub fn reschedule(
             fota_campaigns::window_from.eq(schedule.window.map(Window::from_minute)),
             fota_campaigns::window_to.eq(schedule.window.map(Window::to_minute)),
             fota_campaigns::not_before.eq(schedule.not_before),
+            fota_campaigns::window_zone.eq(schedule.stored_zone()),
             fota_campaigns::updated_at.eq(now_ms()),
         ))
         .execute(conn)?;

@@ -1,6 +1,7 @@
 //! When a campaign may wake handsets: a daily notification window (the
-//! quiet night hours operators push updates in) and a first moment. Times
-//! are UTC, as everywhere on the portal.
+//! quiet night hours operators push updates in, on the clock of the market
+//! it is for) and a first moment. Times shown are UTC, as everywhere on the
+//! portal; a window may be kept in a named time zone.
 
 use std::fmt;
 
@@ -9,8 +10,8 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 
 const DAY_MINUTES: i32 = 24 * 60;
 
-/// Minutes of the UTC day between which notifications go out. `from` after
-/// `to` wraps past midnight (22:00–04:00).
+/// Minutes of the day (in the campaign's [`Zone`]) between which
+/// notifications go out. `from` after `to` wraps past midnight (22:00–04:00).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     from: i32,
@@ -74,15 +75,13 @@ impl Window {
         }
     }
 
-    /// The next time at or after `now` (epoch ms) the window is open.
-    pub fn next_open(self, now: i64) -> i64 {
-        let minute = minute_of_day(now);
-        if self.contains(minute) {
+    /// The next time at or after `now` (epoch ms) the window is open, on
+    /// `zone`'s clock (a day of 23 or 25 hours included).
+    pub fn next_open(self, now: i64, zone: &Zone) -> i64 {
+        if self.contains(zone.minute_of_day(now)) {
             return now;
         }
-        let ahead = (self.from - minute).rem_euclid(DAY_MINUTES);
-        // From the start of the current minute.
-        now - now.rem_euclid(60_000) + i64::from(ahead) * 60_000
+        zone.next_at(now, self.from)
     }
 }
 
@@ -99,13 +98,122 @@ impl fmt::Display for Window {
     }
 }
 
+/// The clock a window is kept on: UTC, or a named IANA time zone
+/// (`America/Chicago`) so a market's night stays its night through
+/// daylight saving.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Zone {
+    /// `None` for UTC.
+    named: Option<(String, jiff::tz::TimeZone)>,
+}
+
+impl Zone {
+    pub fn utc() -> Zone {
+        Zone::default()
+    }
+
+    /// An IANA name; `UTC` (or empty) for UTC.
+    pub fn parse(name: &str) -> Result<Zone, String> {
+        let name = name.trim();
+        if name.is_empty() || name.eq_ignore_ascii_case("utc") {
+            return Ok(Zone::utc());
+        }
+        jiff::tz::TimeZone::get(name)
+            .map(|tz| Zone {
+                named: Some((name.to_string(), tz)),
+            })
+            .map_err(|_| {
+                format!("\"{name}\" is not a time zone: use an IANA name such as America/Chicago, or UTC.")
+            })
+    }
+
+    /// Every zone name the database knows (`Area/City` ones), sorted, for
+    /// the forms' suggestions.
+    pub fn names() -> &'static [String] {
+        static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        NAMES.get_or_init(|| {
+            let mut v: Vec<String> = jiff::tz::db()
+                .available()
+                .map(|n| n.to_string())
+                .filter(|n| n.contains('/') && !n.starts_with("Etc/"))
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        })
+    }
+
+    /// From the stored name; a name the time zone database no longer knows
+    /// falls back to UTC rather than stopping the campaign.
+    pub fn stored(name: Option<&str>) -> Zone {
+        name.and_then(|n| Zone::parse(n).ok()).unwrap_or_default()
+    }
+
+    /// What is stored: `None` for UTC.
+    pub fn name(&self) -> Option<&str> {
+        self.named.as_ref().map(|(n, _)| n.as_str())
+    }
+
+    pub fn label(&self) -> &str {
+        self.name().unwrap_or("UTC")
+    }
+
+    /// The minute of the day `ms` falls in on this clock.
+    pub fn minute_of_day(&self, ms: i64) -> i32 {
+        match self.local(ms) {
+            Some(z) => i32::from(z.hour()) * 60 + i32::from(z.minute()),
+            None => minute_of_day(ms),
+        }
+    }
+
+    fn local(&self, ms: i64) -> Option<jiff::Zoned> {
+        let (_, tz) = self.named.as_ref()?;
+        jiff::Timestamp::from_millisecond(ms)
+            .ok()
+            .map(|t| t.to_zoned(tz.clone()))
+    }
+
+    /// The first moment after `now` this clock shows `minute` of a day.
+    fn next_at(&self, now: i64, minute: i32) -> i64 {
+        let Some(local) = self.local(now) else {
+            let ahead = (minute - minute_of_day(now)).rem_euclid(DAY_MINUTES);
+            // From the start of the current minute.
+            return now - now.rem_euclid(60_000) + i64::from(ahead) * 60_000;
+        };
+        let tz = local.time_zone().clone();
+        let (h, m) = (
+            i8::try_from(minute / 60).unwrap_or(0),
+            i8::try_from(minute % 60).unwrap_or(0),
+        );
+        let at = |date: jiff::civil::Date| {
+            // A time the clocks skip (a spring-forward gap) is taken as
+            // the moment just after it, as jiff's default does.
+            date.at(h, m, 0, 0)
+                .to_zoned(tz.clone())
+                .ok()
+                .map(|z| z.timestamp().as_millisecond())
+        };
+        let today = local.date();
+        match at(today) {
+            Some(t) if t > now => t,
+            _ => today
+                .tomorrow()
+                .ok()
+                .and_then(at)
+                .unwrap_or(now + i64::from(DAY_MINUTES) * 60_000),
+        }
+    }
+}
+
 /// When a campaign may notify and how long handsets have to answer, as an
 /// operator sets it when planning or later.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Schedule {
     /// [`DEFAULT_ANSWER_WITHIN_MINS`] when `None`.
     pub answer_within_mins: Option<i32>,
     pub window: Option<Window>,
+    /// The clock the window is kept on.
+    pub zone: Zone,
     pub not_before: Option<i64>,
 }
 
@@ -117,6 +225,11 @@ impl Schedule {
     pub fn answer_within(&self) -> i32 {
         self.answer_within_mins
             .unwrap_or(DEFAULT_ANSWER_WITHIN_MINS)
+    }
+
+    /// The zone as stored: only with a window, and `None` for UTC.
+    pub fn stored_zone(&self) -> Option<String> {
+        self.window.and(self.zone.name()).map(str::to_string)
     }
 
     pub fn check(&self) -> Result<(), String> {
@@ -176,18 +289,20 @@ fn to_ms(t: OffsetDateTime) -> Option<i64> {
 
 /// Why a running campaign sends nothing at `now`, and when it will; `None`
 /// when it may notify.
-pub fn waiting(not_before: Option<i64>, window: Option<Window>, now: i64) -> Option<String> {
-    if let Some(at) = not_before.filter(|at| *at > now) {
+pub fn waiting(schedule: &Schedule, now: i64) -> Option<String> {
+    let zone = &schedule.zone;
+    if let Some(at) = schedule.not_before.filter(|at| *at > now) {
         return Some(format!(
             "waiting: notifications start at {}",
-            crate::timefmt::utc(window.map_or(at, |w| w.next_open(at)))
+            crate::timefmt::utc(schedule.window.map_or(at, |w| w.next_open(at, zone)))
         ));
     }
-    let w = window?;
-    (!w.contains(minute_of_day(now))).then(|| {
+    let w = schedule.window?;
+    (!w.contains(zone.minute_of_day(now))).then(|| {
         format!(
-            "waiting: outside its notification window {w} UTC; the next opens at {}",
-            crate::timefmt::utc(w.next_open(now))
+            "waiting: outside its notification window {w} {}; the next opens at {}",
+            zone.label(),
+            crate::timefmt::utc(w.next_open(now, zone))
         )
     })
 }
@@ -243,14 +358,17 @@ mod tests {
         let night = Window::parse("01:00-05:00").unwrap();
         // 00:30 → 01:00 today.
         assert_eq!(
-            night.next_open(MIDNIGHT + 30 * MIN + 5),
+            night.next_open(MIDNIGHT + 30 * MIN + 5, &Zone::utc()),
             MIDNIGHT + 60 * MIN
         );
         // Inside: now.
-        assert_eq!(night.next_open(MIDNIGHT + 90 * MIN), MIDNIGHT + 90 * MIN);
+        assert_eq!(
+            night.next_open(MIDNIGHT + 90 * MIN, &Zone::utc()),
+            MIDNIGHT + 90 * MIN
+        );
         // 06:00 → 01:00 tomorrow.
         assert_eq!(
-            night.next_open(MIDNIGHT + 360 * MIN),
+            night.next_open(MIDNIGHT + 360 * MIN, &Zone::utc()),
             MIDNIGHT + (24 * 60 + 60) * MIN
         );
         assert_eq!(minute_of_day(MIDNIGHT - MIN), 24 * 60 - 1);
@@ -292,19 +410,58 @@ mod tests {
     fn a_campaign_waits_for_its_start_then_for_its_window() {
         let night = Window::parse("01:00-05:00").unwrap();
         let noon = MIDNIGHT + 12 * 60 * MIN;
-        assert_eq!(waiting(None, None, noon), None);
-        assert_eq!(waiting(Some(noon - MIN), None, noon), None);
-        let w = waiting(Some(noon + MIN), None, noon).unwrap();
+        let plan = |window, not_before| Schedule {
+            window,
+            not_before,
+            ..Schedule::default()
+        };
+        assert_eq!(waiting(&plan(None, None), noon), None);
+        assert_eq!(waiting(&plan(None, Some(noon - MIN)), noon), None);
+        let w = waiting(&plan(None, Some(noon + MIN)), noon).unwrap();
         assert!(w.contains("2026-11-30 12:01:00 UTC"), "{w}");
         // Starting inside the day but outside the window: the window's
         // next opening after the start.
-        let w = waiting(Some(noon + MIN), Some(night), noon).unwrap();
+        let w = waiting(&plan(Some(night), Some(noon + MIN)), noon).unwrap();
         assert!(w.contains("2026-12-01 01:00:00 UTC"), "{w}");
-        let w = waiting(None, Some(night), noon).unwrap();
+        let w = waiting(&plan(Some(night), None), noon).unwrap();
         assert!(
             w.contains("01:00-05:00 UTC") && w.contains("2026-12-01 01:00:00"),
             "{w}"
         );
-        assert_eq!(waiting(None, Some(night), MIDNIGHT + 61 * MIN), None);
+        assert_eq!(waiting(&plan(Some(night), None), MIDNIGHT + 61 * MIN), None);
+    }
+
+    #[test]
+    fn a_window_kept_in_a_markets_zone_follows_its_clock_through_daylight_saving() {
+        let chicago = Zone::parse("America/Chicago").unwrap();
+        assert_eq!(chicago.name(), Some("America/Chicago"));
+        assert!(Zone::parse("Mars/Olympus").is_err());
+        assert_eq!(Zone::parse(" utc ").unwrap(), Zone::utc());
+        let night = Window::parse("01:00-05:00").unwrap();
+        // 2026-11-30 is CST (UTC-6): 01:00 in Chicago is 07:00 UTC.
+        assert_eq!(chicago.minute_of_day(MIDNIGHT + 7 * 60 * MIN), 60);
+        assert!(!night.contains(chicago.minute_of_day(MIDNIGHT + 90 * MIN)));
+        // At 00:00 UTC (18:00 in Chicago) the next opening is 07:00 UTC.
+        assert_eq!(night.next_open(MIDNIGHT, &chicago), MIDNIGHT + 7 * 60 * MIN);
+        // In summer (CDT, UTC-5) the same night opens at 06:00 UTC.
+        let july = parse_time("2026-07-01 00:00").unwrap();
+        assert_eq!(night.next_open(july, &chicago), july + 6 * 60 * MIN);
+        // The night the clocks go back (2026-11-01, 02:00 CDT becomes 01:00
+        // CST): from 00:00 UTC (19:00 CDT on Oct 31) the next 01:00 is the
+        // first of the two, 06:00 UTC.
+        let fall = parse_time("2026-11-01 00:00").unwrap();
+        assert_eq!(night.next_open(fall, &chicago), fall + 6 * 60 * MIN);
+        let s = Schedule {
+            window: Some(night),
+            zone: chicago,
+            ..Schedule::default()
+        };
+        let w = waiting(&s, MIDNIGHT).unwrap();
+        assert!(
+            w.contains(
+                "window 01:00-05:00 America/Chicago; the next opens at 2026-11-30 07:00:00 UTC"
+            ),
+            "{w}"
+        );
     }
 }

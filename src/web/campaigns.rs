@@ -15,7 +15,7 @@ use crate::fota::campaign::{
     self, Action, Campaign, CampaignError, Listed, MemberState, Plan, Progress, Tally,
 };
 use crate::fota::campaign_run;
-use crate::fota::campaign_schedule::{self, Schedule, Window};
+use crate::fota::campaign_schedule::{self, Schedule, Window, Zone};
 use crate::registry::{stats, RegistryError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -123,6 +123,8 @@ struct FormPage {
     not_before: String,
     mdn_prefix: String,
     account_id: String,
+    window_zone: String,
+    zones: &'static [String],
     error: String,
 }
 
@@ -235,6 +237,8 @@ async fn new_form(
         not_before: String::new(),
         mdn_prefix: String::new(),
         account_id: String::new(),
+        window_zone: String::new(),
+        zones: Zone::names(),
         error: String::new(),
     })
 }
@@ -322,6 +326,8 @@ async fn create(
                     not_before: field("not_before"),
                     mdn_prefix: field("mdn_prefix"),
                     account_id: field("account_id"),
+                    window_zone: field("window_zone"),
+                    zones: Zone::names(),
                     error: e.to_string(),
                 },
             )
@@ -349,6 +355,7 @@ fn schedule_of(form: &FormData) -> Result<Schedule, CampaignError> {
             v if v.is_empty() => None,
             v => Some(Window::parse(&v).map_err(CampaignError::Invalid)?),
         },
+        zone: Zone::parse(&field("window_zone")).map_err(CampaignError::Invalid)?,
         not_before: match field("not_before") {
             v if v.is_empty() => None,
             v => Some(campaign_schedule::parse_time(&v).map_err(CampaignError::Invalid)?),
@@ -376,6 +383,8 @@ struct DetailPage {
     waiting: Option<String>,
     /// The schedule form's values.
     window: String,
+    window_zone: String,
+    zones: &'static [String],
     not_before: String,
 }
 
@@ -457,6 +466,8 @@ async fn detail(
         next,
         waiting: c.waiting(crate::db::now_ms()),
         window: c.window().map(|w| w.to_string()).unwrap_or_default(),
+        window_zone: c.window_zone.clone().unwrap_or_default(),
+        zones: Zone::names(),
         not_before: c
             .not_before
             .map(campaign_schedule::form_time)

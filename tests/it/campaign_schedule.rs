@@ -73,6 +73,16 @@ async fn a_campaign_notifies_only_from_its_start_and_inside_its_daily_window() {
         let body: Value = r.json().await.unwrap();
         assert!(body.to_string().contains(field), "{body}");
     }
+    let mut bad_zone = plan("01:00-05:00", "");
+    bad_zone["window_zone"] = json!("Mars/Olympus");
+    let r = app
+        .api(Method::POST, "/campaigns", &token)
+        .json(&bad_zone)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(r.text().await.unwrap().contains("window_zone"));
     let mut bad_answer = plan("", "");
     bad_answer["answer_within_mins"] = json!(2);
     let r = app
@@ -154,13 +164,17 @@ async fn a_campaign_notifies_only_from_its_start_and_inside_its_daily_window() {
     );
     // The operator moves the window to one open now: the wave goes out at
     // the next tick.
-    let open_now = format!("{}-{}", hhmm(minute), hhmm(minute + 60));
+    // Kept on Kolkata's clock (UTC+05:30, no daylight saving): open there
+    // now, though the same times in UTC would be closed.
+    let kolkata = minute + 330;
+    let open_now = format!("{}-{}", hhmm(kolkata), hhmm(kolkata + 60));
     let c: Value = app
         .api(Method::PUT, &format!("/campaigns/{id}/schedule"), &token)
-        .json(&json!({"window": open_now, "answer_within_mins": 45}))
+        .json(&json!({"window": open_now, "window_zone": "Asia/Kolkata", "answer_within_mins": 45}))
         .send_json()
         .await;
-    assert_eq!(c["window_from"], minute);
+    assert_eq!(c["window_from"], kolkata % 1440);
+    assert_eq!(c["window_zone"], "Asia/Kolkata");
     assert_eq!(c["answer_within_mins"], 45);
     assert!(c["not_before"].is_null(), "left out: from now");
     assert!(c.get("waiting").is_none(), "{c}");
@@ -189,6 +203,7 @@ async fn the_portal_plans_a_scheduled_campaign_and_refuses_a_bad_window() {
             ("answer_within_mins", "120".to_string()),
             ("window", window.to_string()),
             ("not_before", "2030-01-02 03:04".to_string()),
+            ("window_zone", "America/Chicago".to_string()),
         ]
     };
     let csrf = app.csrf("/firmware/campaigns/new").await;
@@ -214,7 +229,7 @@ async fn the_portal_plans_a_scheduled_campaign_and_refuses_a_bad_window() {
     let (_, page) = app.page(&location).await;
     assert!(
         page.contains(
-            "from 2030-01-02 03:04:00 UTC; daily 22:00-04:00 UTC; handsets answer within 2 hours"
+            "from 2030-01-02 03:04:00 UTC; daily 22:00-04:00 America/Chicago; handsets answer within 2 hours"
         ),
         "{page}"
     );
@@ -224,6 +239,14 @@ async fn the_portal_plans_a_scheduled_campaign_and_refuses_a_bad_window() {
         "{page}"
     );
     assert!(page.contains(r#"value="2030-01-02 03:04""#), "{page}");
+    assert!(
+        page.contains(r#"list="zones" placeholder="UTC" value="America/Chicago""#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<option value="Asia/Kolkata">"#),
+        "zones are suggested"
+    );
 
     // Changing it: a bad time is refused with the reason, nothing changes.
     let reschedule = |window: &'static str, at: &'static str| {
@@ -247,7 +270,7 @@ async fn the_portal_plans_a_scheduled_campaign_and_refuses_a_bad_window() {
     assert_eq!(r.status().as_u16(), 303);
     let (_, page) = app.page(&location).await;
     assert!(page.contains("tomorrow&#34; is not a time"), "{page}");
-    assert!(page.contains("daily 22:00-04:00 UTC"), "{page}");
+    assert!(page.contains("daily 22:00-04:00 America/Chicago"), "{page}");
     // Cleared: any time, from now.
     reschedule("", "").await;
     let (_, page) = app.page(&location).await;

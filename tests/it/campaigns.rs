@@ -583,6 +583,8 @@ async fn campaigns_are_scriptable_from_the_command_line() {
             "VX9600V04",
             "--window",
             window,
+            "--zone",
+            "America/Chicago",
             "--not-before",
             "2099-01-01 01:00",
             "--answer-within",
@@ -596,15 +598,17 @@ async fn campaigns_are_scriptable_from_the_command_line() {
     assert_eq!(app.count("fota_campaigns").await, 1);
     let (code, out, err) = mdm(&plan("01:00-05:00"));
     assert_eq!(code, 0, "{out}{err}");
+    // 01:00 UTC is 19:00 in Chicago: the first notification waits for
+    // 01:00 there, 07:00 UTC.
     assert!(
-        out.contains("waiting: notifications start at 2099-01-01 01:00:00 UTC"),
+        out.contains("waiting: notifications start at 2099-01-01 07:00:00 UTC"),
         "{out}"
     );
     assert!(out.contains("0 device(s) notified now"), "{out}");
     let (_, out, _) = mdm(&["campaign", "show", "2"]);
     assert!(
         out.contains(
-            "schedule  from 2099-01-01 01:00:00 UTC; daily 01:00-05:00 UTC; handsets answer within 90 minutes"
+            "schedule  from 2099-01-01 01:00:00 UTC; daily 01:00-05:00 America/Chicago; handsets answer within 90 minutes"
         ),
         "{out}"
     );
