@@ -12,7 +12,7 @@ use crate::auth::Permission;
 use crate::fota::campaign::{
     self, Action, Campaign, CampaignError, MemberState, Plan, Population, Tally,
 };
-use crate::fota::campaign_run::{self, Ticked};
+use crate::fota::campaign_run;
 use crate::fota::campaign_schedule::{self, Schedule, Window, Zone};
 use crate::web::AppState;
 
@@ -321,21 +321,14 @@ async fn act(
             if !matches!(action, Action::Start | Action::Resume | Action::Renotify) {
                 return Ok((c, None));
             }
-            // The first wave (or the held one) goes out now rather than at
-            // the next tick. The action has committed either way; a wave
-            // that fails to go out now goes out at the next tick.
-            let mut t = Ticked::default();
-            match campaign_run::step(conn, &vault, max_parts, id, &mut t) {
-                // Read back: a wave whose devices were all skipped has
-                // already moved the campaign on.
-                Ok(()) => match campaign::get(conn, id) {
-                    Ok(now) => c = now,
-                    Err(e) => {
-                        tracing::warn!(campaign = id, error = %e, "reading the campaign back failed")
-                    }
-                },
+            // The first wave (or the held one) goes out now.
+            let t = campaign_run::step_now(conn, &vault, max_parts, id);
+            // Read back: a wave whose devices were all skipped has already
+            // moved the campaign on.
+            match campaign::get(conn, id) {
+                Ok(now) => c = now,
                 Err(e) => {
-                    tracing::error!(campaign = id, error = %e, "notifying the campaign's wave failed")
+                    tracing::warn!(campaign = id, error = %e, "reading the campaign back failed")
                 }
             }
             Ok((c, Some(t)))

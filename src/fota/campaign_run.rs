@@ -56,6 +56,18 @@ pub fn tick(
     Ok(t)
 }
 
+/// [`step`] right after an operator's change (a start, a resume, a new
+/// schedule), so what it allows goes out now rather than at the next tick.
+/// The change has committed either way: a wave that fails to go out now is
+/// logged and goes out at the next tick.
+pub fn step_now(conn: &mut DbConnection, vault: &Vault, max_parts: u8, id: i64) -> Ticked {
+    let mut t = Ticked::default();
+    if let Err(e) = step(conn, vault, max_parts, id, &mut t) {
+        tracing::error!(campaign = id, error = %e, "notifying the campaign's wave failed");
+    }
+    t
+}
+
 /// One pass over one campaign (also run right after an operator starts or
 /// resumes it, so its first wave goes out at once).
 pub fn step(

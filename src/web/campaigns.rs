@@ -495,16 +495,12 @@ async fn act(
         .db
         .run(move |c| -> Result<_, CampaignError> {
             let camp = campaign::act(c, &actor, id, action)?;
-            // The first wave (or the held one) goes out now rather than at
-            // the next tick.
-            // The action has committed either way; a wave that fails to go
-            // out now goes out at the next tick.
-            let mut t = campaign_run::Ticked::default();
-            if matches!(action, Action::Start | Action::Resume | Action::Renotify) {
-                if let Err(e) = campaign_run::step(c, &vault, max_parts, id, &mut t) {
-                    tracing::error!(campaign = id, error = %e, "notifying the campaign's wave failed");
-                }
-            }
+            // The first wave (or the held one) goes out now.
+            let t = if matches!(action, Action::Start | Action::Resume | Action::Renotify) {
+                campaign_run::step_now(c, &vault, max_parts, id)
+            } else {
+                campaign_run::Ticked::default()
+            };
             Ok((camp, t))
         })
         .await;
@@ -573,12 +569,11 @@ async fn reschedule(
                     let camp = campaign::reschedule(c, &actor, id, &schedule)?;
                     // A window that is open now lets the held wave out at
                     // once rather than at the next tick.
-                    let mut t = campaign_run::Ticked::default();
-                    if camp.state() == campaign::CampaignState::Running {
-                        if let Err(e) = campaign_run::step(c, &vault, max_parts, id, &mut t) {
-                            tracing::error!(campaign = id, error = %e, "notifying the campaign's wave failed");
-                        }
-                    }
+                    let t = if camp.state() == campaign::CampaignState::Running {
+                        campaign_run::step_now(c, &vault, max_parts, id)
+                    } else {
+                        campaign_run::Ticked::default()
+                    };
                     Ok((camp, t))
                 })
                 .await

@@ -14,19 +14,52 @@ use mdm::sim::trace::Trace;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::campaigns::{line, meid};
+use crate::campaigns::{line, meid, tick};
 use crate::common::{spawn_app_with, SendJson, TestApp};
 use crate::messaging::{handset_of, smsc_config, start_smsc};
+use mdm::messaging::smpp::test_smsc::TestSmsc;
 
 fn hhmm(minute: i32) -> String {
     let m = minute.rem_euclid(24 * 60);
     format!("{:02}:{:02}", m / 60, m % 60)
 }
 
-async fn tick(app: &TestApp) -> mdm::fota::campaign_run::Ticked {
-    let vault = app.vault.clone();
-    app.with_conn(move |c| mdm::fota::campaign_run::tick(c, &vault, 8).unwrap())
+/// Moves a campaign's notified devices' notification `minutes` into the
+/// past, as the clock would.
+async fn age_notified(app: &TestApp, id: i64, minutes: i64) {
+    app.with_conn(move |c| {
+        diesel::update(
+            fota_campaign_devices::table
+                .filter(fota_campaign_devices::campaign_id.eq(id))
+                .filter(fota_campaign_devices::state.eq("notified")),
+        )
+        .set(fota_campaign_devices::updated_at.eq(mdm::db::now_ms() - minutes * 60_000))
+        .execute(c)
+        .unwrap()
+    })
+    .await;
+}
+
+/// Line `n`'s handset answers the latest notification the SMSC took for it
+/// and updates.
+async fn answers_and_updates(app: &TestApp, smsc: &TestSmsc, n: u32, device: i64) {
+    let pushes = crate::campaigns::pushes_by_mdn(smsc);
+    let body = &pushes
+        .iter()
+        .rev()
+        .find(|(to, _)| *to == crate::campaigns::mdn(n))
+        .expect("a notification for the line")
+        .1;
+    let mut h = handset_of(app, &meid(n), device, "VX9600V04", None).await;
+    let out = h
+        .run_notified(body, &Trace::new(None).unwrap())
         .await
+        .unwrap();
+    assert!(
+        matches!(out.fota, Some(FotaOutcome::Updated { .. })),
+        "{:?}",
+        out.fota
+    );
 }
 
 async fn campaign_json(app: &TestApp, token: &str, id: i64) -> Value {
@@ -328,38 +361,14 @@ async fn handsets_that_do_not_answer_are_unanswered_not_failed_and_can_be_notifi
     assert!(smsc.wait_for_accepted(3, Duration::from_secs(10)).await);
 
     // Only handset 1 answers.
-    let pushes = crate::campaigns::pushes_by_mdn(&smsc);
-    let mut h1 = handset_of(&app, &meid(1), ids[0], "VX9600V04", None).await;
-    let first = pushes
-        .iter()
-        .find(|(to, _)| *to == crate::campaigns::mdn(1))
-        .unwrap();
-    let out = h1
-        .run_notified(&first.1, &Trace::new(None).unwrap())
-        .await
-        .unwrap();
-    assert!(
-        matches!(out.fota, Some(FotaOutcome::Updated { .. })),
-        "{:?}",
-        out.fota
-    );
+    answers_and_updates(&app, &smsc, 1, ids[0]).await;
     // Within the answer time the others are still awaited.
     let t = tick(&app).await;
     assert_eq!((t.settled, t.unanswered), (1, 0));
     assert_eq!(campaign_json(&app, &token, id).await["state"], "running");
 
-    // Six minutes on (the notifications aged, as the clock would).
-    app.with_conn(move |c| {
-        diesel::update(
-            fota_campaign_devices::table
-                .filter(fota_campaign_devices::campaign_id.eq(id))
-                .filter(fota_campaign_devices::state.eq("notified")),
-        )
-        .set(fota_campaign_devices::updated_at.eq(mdm::db::now_ms() - 6 * 60_000))
-        .execute(c)
-        .unwrap()
-    })
-    .await;
+    // Six minutes on.
+    age_notified(&app, id, 6).await;
     let t = tick(&app).await;
     assert_eq!(t.unanswered, 2);
     assert_eq!(t.completed, [id], "silence is no failed update: {t:?}");
@@ -393,6 +402,7 @@ async fn handsets_that_do_not_answer_are_unanswered_not_failed_and_can_be_notifi
     assert_eq!(abandoned, 2, "their FOTA sessions ended");
     // Handset 2 comes back on and answers its old notification: it is no
     // longer there to run, so nothing is updated behind the campaign.
+    let pushes = crate::campaigns::pushes_by_mdn(&smsc);
     let old = &pushes
         .iter()
         .find(|(to, _)| *to == crate::campaigns::mdn(2))
@@ -444,24 +454,8 @@ async fn handsets_that_do_not_answer_are_unanswered_not_failed_and_can_be_notifi
     assert!(smsc.wait_for_accepted(5, Duration::from_secs(10)).await);
 
     // This time they answer.
-    let pushes = crate::campaigns::pushes_by_mdn(&smsc);
     for (n, device) in [(2, ids[1]), (3, ids[2])] {
-        let body = &pushes
-            .iter()
-            .rev()
-            .find(|(to, _)| *to == crate::campaigns::mdn(n))
-            .unwrap()
-            .1;
-        let mut h = handset_of(&app, &meid(n), device, "VX9600V04", None).await;
-        let out = h
-            .run_notified(body, &Trace::new(None).unwrap())
-            .await
-            .unwrap();
-        assert!(
-            matches!(out.fota, Some(FotaOutcome::Updated { .. })),
-            "{:?}",
-            out.fota
-        );
+        answers_and_updates(&app, &smsc, n, device).await;
     }
     let t = tick(&app).await;
     assert_eq!(t.completed, [id]);
@@ -510,20 +504,8 @@ async fn a_paused_or_cancelled_campaign_still_records_what_its_notified_devices_
             mdm::fota::campaign::act(c, &actor, id, action).unwrap()
         })
     };
-    let age = || {
-        app.with_conn(move |c| {
-            diesel::update(
-                fota_campaign_devices::table
-                    .filter(fota_campaign_devices::campaign_id.eq(id))
-                    .filter(fota_campaign_devices::state.eq("notified")),
-            )
-            .set(fota_campaign_devices::updated_at.eq(mdm::db::now_ms() - 25 * 60 * 60_000))
-            .execute(c)
-            .unwrap()
-        })
-    };
     act(mdm::fota::campaign::Action::Pause).await;
-    age().await;
+    age_notified(&app, id, 25 * 60).await;
     let t = tick(&app).await;
     assert_eq!((t.unanswered, t.notified), (2, 0), "{t:?}");
     assert_eq!(
@@ -535,7 +517,7 @@ async fn a_paused_or_cancelled_campaign_still_records_what_its_notified_devices_
     act(mdm::fota::campaign::Action::Resume).await;
     assert_eq!(tick(&app).await.notified, 2, "wave 2");
     act(mdm::fota::campaign::Action::Cancel).await;
-    age().await;
+    age_notified(&app, id, 25 * 60).await;
     assert_eq!(tick(&app).await.unanswered, 2);
     let c = campaign_json(&app, &token, id).await;
     assert_eq!(c["state"], "cancelled");

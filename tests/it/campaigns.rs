@@ -699,7 +699,7 @@ pub(crate) async fn started_campaign(app: &TestApp, token: &str, lines: u32, wav
     .await
 }
 
-async fn tick(app: &TestApp) -> mdm::fota::campaign_run::Ticked {
+pub(crate) async fn tick(app: &TestApp) -> mdm::fota::campaign_run::Ticked {
     let vault = app.vault.clone();
     app.with_conn(move |c| mdm::fota::campaign_run::tick(c, &vault, 8).unwrap())
         .await
