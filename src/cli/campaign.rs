@@ -263,7 +263,7 @@ fn act(
 fn print_campaign(c: &Campaign, p: &Progress) {
     println!("campaign {}: {}", c.id, c.name);
     println!("  path      {}", c.path_label());
-    println!("  devices   {}", c.population().label());
+    println!("  for       {}", c.population().label());
     println!("  package   {}", c.package_id);
     println!(
         "  state     {}{}",

@@ -671,7 +671,7 @@ async fn campaigns_are_scriptable_from_the_command_line() {
     // (PostgreSQL spends an id on the refused plan's rolled-back row.)
     let id = out.split_whitespace().nth(1).unwrap().to_string();
     let (_, out, _) = mdm(&["campaign", "show", &id]);
-    assert!(out.contains("devices   MDNs 312…, account ACC-1"), "{out}");
+    assert!(out.contains("for       MDNs 312…, account ACC-1"), "{out}");
 }
 
 /// Plans and starts (without its immediate wave) a campaign over `lines`
