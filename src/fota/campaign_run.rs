@@ -439,7 +439,6 @@ fn notify_member(
     if claimed == 0 {
         return Ok(None);
     }
-    let dev = device::get(conn, device_id)?;
     let skip = |conn: &mut DbConnection, why: String| {
         set_member(
             conn,
@@ -451,6 +450,15 @@ fn notify_member(
             None,
         )
         .map(|_| Some(MemberState::Skipped))
+    };
+    // (PostgreSQL keeps no foreign key from members to devices: a device
+    // purged while the campaign was planned may be gone.)
+    let dev = match device::get(conn, device_id) {
+        Ok(dev) => dev,
+        Err(RegistryError::NotFound(_)) => {
+            return Ok(skip(conn, "it is no longer registered".into())?)
+        }
+        Err(e) => return Err(e.into()),
     };
     if dev.firmware_version != c.from_version {
         return Ok(skip(

@@ -524,3 +524,34 @@ async fn a_paused_or_cancelled_campaign_still_records_what_its_notified_devices_
     assert_eq!(c["progress"]["overall"]["unanswered"], 4);
     assert_eq!(c["progress"]["overall"]["notified"], 0);
 }
+
+#[tokio::test]
+async fn a_deleted_device_leaves_its_campaigns() {
+    let app = spawn_app_with(|_| {}).await;
+    let (_, token) = app.token(Role::Admin).await;
+    app.release_package(&token, "LG", "VX9600", "VX9600V04", "VX9600V06", 3000)
+        .await;
+    let id = crate::campaigns::started_campaign(&app, &token, 3, 10).await;
+    let members = || {
+        app.with_conn(move |c| {
+            mdm::fota::campaign::members(c, id, None, 0, 100)
+                .unwrap()
+                .into_iter()
+                .map(|m| m.member.device_id)
+                .collect::<Vec<_>>()
+        })
+    };
+    let before = members().await;
+    assert_eq!(before.len(), 3);
+    let r = app
+        .api(Method::DELETE, &format!("/devices/{}", before[1]), &token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(members().await, [before[0], before[2]]);
+    let c = campaign_json(&app, &token, id).await;
+    assert_eq!(c["progress"]["overall"]["queued"], 2, "{c}");
+    // The wave goes out to the devices that are left.
+    assert_eq!(tick(&app).await.notified, 2);
+}
