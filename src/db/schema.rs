@@ -474,5 +474,6 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, fota_sessions);
 diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, dm_jobs);
+diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, profiles);
 diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, devices);
 diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, fota_campaigns);

@@ -9,7 +9,7 @@ use serde::Serialize;
 pub use super::campaign_schedule::DEFAULT_ANSWER_WITHIN_MINS;
 use super::campaign_schedule::{self, Schedule, Window, Zone};
 
-use crate::db::schema::{devices, fota_campaign_devices, fota_campaigns};
+use crate::db::schema::{devices, fota_campaign_devices, fota_campaigns, profiles};
 use crate::db::{now_ms, DbConnection, DbError};
 use crate::firmware::package;
 use crate::registry::audit::{self, EntityKind};
@@ -1028,6 +1028,11 @@ pub struct Listed {
     pub member: Member,
     /// The MEID, else the ESN.
     pub label: String,
+    pub meid: Option<String>,
+    pub esn: Option<String>,
+    /// The line's MDN, for care to call a subscriber whose handset did not
+    /// answer.
+    pub mdn: Option<String>,
 }
 
 /// A campaign's devices, for its page: filtered by state, by device id
@@ -1041,24 +1046,36 @@ pub fn members(
 ) -> QueryResult<Vec<Listed>> {
     let mut q = fota_campaign_devices::table
         .inner_join(devices::table.on(devices::id.eq(fota_campaign_devices::device_id)))
+        .left_join(profiles::table.on(devices::profile_id.eq(profiles::id.nullable())))
         .filter(fota_campaign_devices::campaign_id.eq(campaign))
         .filter(fota_campaign_devices::device_id.gt(after))
         .into_boxed();
     if let Some(s) = state {
         q = q.filter(fota_campaign_devices::state.eq(s.as_str()));
     }
-    let rows: Vec<(Member, Option<String>, Option<String>)> = q
+    // The member, then its device's MEID and ESN and its line's MDN.
+    type Row = (Member, Option<String>, Option<String>, Option<String>);
+    let rows: Vec<Row> = q
         .order(fota_campaign_devices::device_id)
         .limit(limit)
-        .select((Member::as_select(), devices::meid, devices::esn))
+        .select((
+            Member::as_select(),
+            devices::meid,
+            devices::esn,
+            profiles::mdn.nullable(),
+        ))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(member, meid, esn)| Listed {
+        .map(|(member, meid, esn, mdn)| Listed {
             label: meid
-                .or(esn)
+                .clone()
+                .or_else(|| esn.clone())
                 .unwrap_or_else(|| format!("device {}", member.device_id)),
             member,
+            meid,
+            esn,
+            mdn,
         })
         .collect())
 }

@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::campaign_chart::{self, WaveChart};
+use super::csv_export;
 use super::forms::FormData;
 use super::session::{flash, Area, CurrentUser, PageCtx};
 use super::{redirect, render, render_status, AppState, WebError};
@@ -23,6 +24,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/firmware/campaigns", web::post().to(create))
         .route("/firmware/campaigns/new", web::get().to(new_form))
         .route("/firmware/campaigns/{id}", web::get().to(detail))
+        .route(
+            "/firmware/campaigns/{id}/devices.csv",
+            web::get().to(export),
+        )
         // Before the actions' pattern, which would take it for one.
         .route(
             "/firmware/campaigns/{id}/schedule",
@@ -609,6 +614,59 @@ async fn reschedule(
         Err(e) => return Err(e.into()),
     }
     Ok(redirect(&format!("/firmware/campaigns/{id}#schedule")))
+}
+
+/// A campaign's devices as CSV (optionally one state's): the unanswered
+/// ones for care to call, the failed ones for the vendor.
+async fn export(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    q: web::Query<MembersQuery>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageFirmware)?;
+    let id = path.into_inner();
+    let filter = match q.state.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(
+            MemberState::parse(s)
+                .ok_or_else(|| WebError::BadRequest(format!("There is no device state {s:?}.")))?,
+        ),
+    };
+    // An unknown campaign is a 404 page, not an empty download.
+    state.db.run(move |c| campaign::get(c, id)).await?;
+    tracing::info!(user = %user.name, campaign = id, state = ?filter.map(MemberState::as_str), "campaign devices export started");
+    let name = match filter {
+        Some(s) => format!("campaign-{id}-{}.csv", s.as_str()),
+        None => format!("campaign-{id}-devices.csv"),
+    };
+    Ok(csv_export::stream(
+        state.db.clone(),
+        &name,
+        "device_id,meid,esn,mdn,wave,state,fota_session,detail,updated_at\n".into(),
+        move |conn, after| {
+            let page =
+                campaign::members(conn, id, filter, after, 1000).map_err(|e| e.to_string())?;
+            let bytes = csv_export::rows(page.iter().map(|l| {
+                let m = &l.member;
+                [
+                    m.device_id.to_string(),
+                    l.meid.clone().unwrap_or_default(),
+                    l.esn.clone().unwrap_or_default(),
+                    l.mdn.clone().unwrap_or_default(),
+                    m.wave.to_string(),
+                    m.state.clone(),
+                    m.fota_session_id.map(|f| f.to_string()).unwrap_or_default(),
+                    m.detail.clone(),
+                    crate::timefmt::iso(m.updated_at),
+                ]
+            }));
+            let next = (page.len() == 1000)
+                .then(|| page.last().map(|l| l.member.device_id))
+                .flatten();
+            Ok((bytes, next))
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use futures_util::StreamExt;
 
+use super::csv_export;
 use super::forms::{self, Filled, FormData};
 use super::session::{Area, CurrentUser, PageCtx};
 use super::{redirect, render, render_status, AppState, WebError};
@@ -167,35 +168,18 @@ async fn export(
             )
         })
         .await?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
-    let db = state.db.clone();
     tracing::info!(user = %user.name, filter = %query_string(&q), "device export started");
-    tokio::task::spawn_blocking(move || {
-        let header = "esn,esn_decimal,meid,pesn,make,model,firmware_version,mdn,min,subscriber_name,activation_state,last_contact,last_protocol\n";
-        if tx.blocking_send(Ok(web::Bytes::from(header))).is_err() {
-            return;
-        }
-        let mut conn = match db.get() {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                return;
-            }
-        };
-        loop {
-            let page = match device::search(&mut conn, &q) {
-                Ok(p) => p,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                    return;
-                }
-            };
-            let mut w = csv::WriterBuilder::new()
-                .has_headers(false)
-                .from_writer(Vec::new());
-            for r in &page.rows {
+    let header = "esn,esn_decimal,meid,pesn,make,model,firmware_version,mdn,min,subscriber_name,activation_state,last_contact,last_protocol\n";
+    Ok(csv_export::stream(
+        state.db.clone(),
+        "devices.csv",
+        header.into(),
+        move |conn, after| {
+            q.after = (after > 0).then_some(after);
+            let page = device::search(conn, &q).map_err(|e| e.to_string())?;
+            let bytes = csv_export::rows(page.rows.iter().map(|r| {
                 let d = &r.device;
-                let _ = w.write_record([
+                [
                     d.esn.clone().unwrap_or_default(),
                     d.esn_decimal().unwrap_or_default(),
                     d.meid.clone().unwrap_or_default(),
@@ -211,32 +195,15 @@ async fn export(
                         .map(crate::timefmt::iso)
                         .unwrap_or_default(),
                     d.last_protocol.clone().unwrap_or_default(),
-                ]);
-            }
-            let bytes = w.into_inner().unwrap_or_default();
-            if tx.blocking_send(Ok(web::Bytes::from(bytes))).is_err() {
-                return;
-            }
-            match (page.has_more, page.rows.last()) {
-                (true, Some(last)) => q.after = Some(last.device.id),
-                _ => return,
-            }
-        }
-    });
-    let stream = tokio_stream(rx);
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "Content-Disposition",
-            "attachment; filename=\"devices.csv\"",
-        ))
-        .streaming(stream))
-}
-
-fn tokio_stream(
-    mut rx: tokio::sync::mpsc::Receiver<Result<web::Bytes, std::io::Error>>,
-) -> impl futures_util::Stream<Item = Result<web::Bytes, std::io::Error>> {
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+                ]
+            }));
+            let next = match (page.has_more, page.rows.last()) {
+                (true, Some(last)) => Some(last.device.id),
+                _ => None,
+            };
+            Ok((bytes, next))
+        },
+    ))
 }
 
 #[derive(Template)]

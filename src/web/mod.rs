@@ -7,6 +7,7 @@ pub mod campaign_chart;
 pub mod campaigns;
 pub mod care;
 pub mod care_iota;
+pub mod csv_export;
 pub mod devices;
 pub mod error;
 pub mod firmware;

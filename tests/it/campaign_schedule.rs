@@ -436,6 +436,38 @@ async fn handsets_that_do_not_answer_are_unanswered_not_failed_and_can_be_notifi
     );
     let (_, filtered) = app.page(&format!("{location}?state=unanswered")).await;
     assert!(filtered.contains("did not answer within 5 minutes of its notification"));
+    // Care gets the list to call: the unanswered lines as CSV.
+    assert!(filtered.contains(&format!(
+        r#"href="/firmware/campaigns/{id}/devices.csv?state=unanswered""#
+    )));
+    let r = app
+        .get(&format!("{location}/devices.csv?state=unanswered"))
+        .await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains(&format!("campaign-{id}-unanswered.csv")));
+    let csv = r.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "device_id,meid,esn,mdn,wave,state,fota_session,detail,updated_at"
+    );
+    assert_eq!(lines.len(), 3, "{csv}");
+    for (line, n) in lines[1..].iter().zip([2, 3]) {
+        assert!(
+            line.starts_with(&format!(
+                "{},{},,{},1,unanswered,",
+                ids[n as usize - 1],
+                meid(n),
+                crate::campaigns::mdn(n)
+            )),
+            "{line}"
+        );
+    }
+    let r = app.get(&format!("{location}/devices.csv?state=lost")).await;
+    assert_eq!(r.status().as_u16(), 400);
     let csrf = app.csrf(&location).await;
     let r = app
         .post_form(&format!("{location}/renotify"), &[("csrf", &csrf)])

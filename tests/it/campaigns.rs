@@ -328,7 +328,11 @@ async fn bad_plans_are_refused_on_the_form_and_only_firmware_managers_reach_camp
     line(&app, &token, 1, "VX9600V04", true).await;
     app.add_user("care", "care-pass-12345", Role::Care).await;
     app.login("care", "care-pass-12345").await;
-    for p in ["/firmware/campaigns", "/firmware/campaigns/new"] {
+    for p in [
+        "/firmware/campaigns",
+        "/firmware/campaigns/new",
+        "/firmware/campaigns/1/devices.csv",
+    ] {
         assert_eq!(app.get(p).await.status().as_u16(), 403, "{p}");
     }
     let csrf = app.csrf("/devices").await;
