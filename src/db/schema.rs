@@ -474,6 +474,8 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, fota_sessions);
 diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, dm_jobs);
+diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, outbox);
+diesel::allow_tables_to_appear_in_same_query!(dm_jobs, outbox);
 diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, profiles);
 diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, devices);
 diesel::allow_tables_to_appear_in_same_query!(fota_campaign_devices, fota_campaigns);

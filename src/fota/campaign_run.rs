@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use super::campaign::{self, Campaign, CampaignError, CampaignState, MemberState, Tally};
 use super::session::{self as fota_session, NEVER_ANSWERED};
 use super::{FotaError, FotaState};
-use crate::db::schema::{dm_jobs, fota_campaign_devices, fota_campaigns, fota_sessions};
+use crate::db::schema::{dm_jobs, fota_campaign_devices, fota_campaigns, fota_sessions, outbox};
 use crate::db::{now_ms, DbConnection};
 use crate::omadm::job::{self, JobError, JobKind};
 use crate::registry::audit::{self, EntityKind};
@@ -156,31 +156,41 @@ fn hold(conn: &mut DbConnection, c: &Campaign, reason: &str) -> Result<bool, Cam
 }
 
 /// Gives up on notified handsets that have not called back within the
-/// campaign's answer time: their notification expires (a late call-back
-/// finds nothing to run) and their FOTA session ends, so the wave can be
-/// decided. A handset that did call back meanwhile is left to finish.
+/// campaign's answer time, counted from when the SMSC took the
+/// notification (a notification still waiting in the outbox, the SMSC link
+/// down, has not started the clock), or at once when the outbox gave up on
+/// it. Their notification expires (a late call-back finds nothing to run)
+/// and their FOTA session ends, so the wave can be decided. A handset that
+/// did call back meanwhile is left to finish.
 fn expire_unanswered(conn: &mut DbConnection, c: &Campaign) -> Result<usize, CampaignError> {
     if c.state() == CampaignState::Draft {
         return Ok(0);
     }
     let cutoff = now_ms() - i64::from(c.answer_within_mins) * 60_000;
-    let rows: Vec<(i64, i64, Option<i64>)> = fota_campaign_devices::table
+    let rows: Vec<(i64, i64, Option<i64>, String, String)> = fota_campaign_devices::table
         .inner_join(
             dm_jobs::table.on(dm_jobs::device_id
                 .eq(fota_campaign_devices::device_id)
                 .and(dm_jobs::fota_session_id.eq(fota_campaign_devices::fota_session_id))),
         )
+        .inner_join(outbox::table.on(dm_jobs::outbox_id.eq(outbox::id.nullable())))
         .filter(fota_campaign_devices::campaign_id.eq(c.id))
         .filter(fota_campaign_devices::state.eq(MemberState::Notified.as_str()))
-        .filter(fota_campaign_devices::updated_at.lt(cutoff))
         .filter(dm_jobs::state.eq("notified"))
+        .filter(
+            outbox::submitted_at
+                .lt(cutoff)
+                .or(outbox::state.eq("failed")),
+        )
         .select((
             fota_campaign_devices::device_id,
             dm_jobs::id,
             fota_campaign_devices::fota_session_id,
+            outbox::state,
+            outbox::last_error,
         ))
         .load(conn)?;
-    let detail = format!(
+    let unanswered = format!(
         "did not answer within {} of its notification",
         campaign::minutes_label(c.answer_within_mins)
     );
@@ -188,7 +198,12 @@ fn expire_unanswered(conn: &mut DbConnection, c: &Campaign) -> Result<usize, Cam
     for chunk in rows.chunks(SETTLE_BATCH) {
         expired += crate::db::write(conn, |conn| -> Result<usize, CampaignError> {
             let mut n = 0;
-            for (device_id, job_id, fota) in chunk {
+            for (device_id, job_id, fota, sms_state, sms_error) in chunk {
+                let detail = if sms_state == "failed" {
+                    format!("its notification could not be sent: {sms_error}")
+                } else {
+                    unanswered.clone()
+                };
                 // Conditional: a call-back that started the job wins.
                 let now = now_ms();
                 let gone = crate::native!(conn, |cn| crate::db::fixed_update(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use mdm::auth::Role;
-use mdm::db::schema::{dm_jobs, fota_campaign_devices, fota_campaigns};
+use mdm::db::schema::{dm_jobs, fota_campaign_devices, fota_campaigns, outbox};
 use mdm::fota::campaign_schedule::minute_of_day;
 use mdm::sim::omadm_handset::FotaOutcome;
 use mdm::sim::trace::Trace;
@@ -24,18 +24,39 @@ fn hhmm(minute: i32) -> String {
     format!("{:02}:{:02}", m / 60, m % 60)
 }
 
-/// Moves a campaign's notified devices' notification `minutes` into the
-/// past, as the clock would.
+/// Moves a campaign's notifications `minutes` into the past, as the clock
+/// would: when they were queued, and when the SMSC took those it took.
 async fn age_notified(app: &TestApp, id: i64, minutes: i64) {
     app.with_conn(move |c| {
+        let then = mdm::db::now_ms() - minutes * 60_000;
         diesel::update(
             fota_campaign_devices::table
                 .filter(fota_campaign_devices::campaign_id.eq(id))
                 .filter(fota_campaign_devices::state.eq("notified")),
         )
-        .set(fota_campaign_devices::updated_at.eq(mdm::db::now_ms() - minutes * 60_000))
+        .set(fota_campaign_devices::updated_at.eq(then))
         .execute(c)
-        .unwrap()
+        .unwrap();
+        diesel::update(outbox::table.filter(outbox::submitted_at.is_not_null()))
+            .set(outbox::submitted_at.eq(then))
+            .execute(c)
+            .unwrap();
+    })
+    .await;
+}
+
+/// Waits until the SMSC has taken `n` notifications, as the outbox records.
+async fn submitted(app: &TestApp, n: i64) {
+    crate::messaging::wait_until("the notifications to be submitted", || async {
+        app.with_conn(|c| {
+            outbox::table
+                .filter(outbox::submitted_at.is_not_null())
+                .count()
+                .get_result::<i64>(c)
+                .unwrap()
+        })
+        .await
+            == n
     })
     .await;
 }
@@ -368,6 +389,7 @@ async fn handsets_that_do_not_answer_are_unanswered_not_failed_and_can_be_notifi
     assert_eq!(campaign_json(&app, &token, id).await["state"], "running");
 
     // Six minutes on.
+    submitted(&app, 3).await;
     age_notified(&app, id, 6).await;
     let t = tick(&app).await;
     assert_eq!(t.unanswered, 2);
@@ -524,12 +546,15 @@ async fn handsets_that_do_not_answer_are_unanswered_not_failed_and_can_be_notifi
 
 #[tokio::test]
 async fn a_paused_or_cancelled_campaign_still_records_what_its_notified_devices_did() {
-    let app = spawn_app_with(|_| {}).await;
+    let smsc = start_smsc().await;
+    let config = smsc_config(&smsc);
+    let app = spawn_app_with(move |c| c.smsc = Some(config)).await;
     let (_, token) = app.token(Role::Admin).await;
     app.release_package(&token, "LG", "VX9600", "VX9600V04", "VX9600V06", 3000)
         .await;
     let id = crate::campaigns::started_campaign(&app, &token, 4, 2).await;
     assert_eq!(tick(&app).await.notified, 2);
+    submitted(&app, 2).await;
     let act = |action| {
         app.with_conn(move |c| {
             let actor = mdm::registry::Actor::System("test");
@@ -548,6 +573,7 @@ async fn a_paused_or_cancelled_campaign_still_records_what_its_notified_devices_
 
     act(mdm::fota::campaign::Action::Resume).await;
     assert_eq!(tick(&app).await.notified, 2, "wave 2");
+    submitted(&app, 4).await;
     act(mdm::fota::campaign::Action::Cancel).await;
     age_notified(&app, id, 25 * 60).await;
     assert_eq!(tick(&app).await.unanswered, 2);
@@ -586,4 +612,51 @@ async fn a_deleted_device_leaves_its_campaigns() {
     assert_eq!(c["progress"]["overall"]["queued"], 2, "{c}");
     // The wave goes out to the devices that are left.
     assert_eq!(tick(&app).await.notified, 2);
+}
+
+#[tokio::test]
+async fn the_answer_time_counts_from_when_the_smsc_took_the_notification() {
+    // No SMSC: the notifications wait in the outbox.
+    let app = spawn_app_with(|_| {}).await;
+    let (_, token) = app.token(Role::Admin).await;
+    app.release_package(&token, "LG", "VX9600", "VX9600V04", "VX9600V06", 3000)
+        .await;
+    let id = crate::campaigns::started_campaign(&app, &token, 2, 2).await;
+    assert_eq!(tick(&app).await.notified, 2);
+    // A day after they were queued, nobody has had the chance to answer.
+    age_notified(&app, id, 25 * 60).await;
+    assert_eq!(tick(&app).await.unanswered, 0);
+    // The outbox gives up on one: that handset cannot answer either.
+    app.with_conn(|c| {
+        let first: i64 = outbox::table
+            .select(outbox::id)
+            .order(outbox::id)
+            .first(c)
+            .unwrap();
+        diesel::update(outbox::table.find(first))
+            .set((
+                outbox::state.eq("failed"),
+                outbox::last_error.eq("SMSC: destination barred"),
+            ))
+            .execute(c)
+            .unwrap()
+    })
+    .await;
+    assert_eq!(tick(&app).await.unanswered, 1);
+    let page: Value = app
+        .api(
+            Method::GET,
+            &format!("/campaigns/{id}/devices?state=unanswered"),
+            &token,
+        )
+        .send_json()
+        .await;
+    assert_eq!(
+        page["items"][0]["detail"],
+        "its notification could not be sent: SMSC: destination barred"
+    );
+    assert_eq!(
+        campaign_json(&app, &token, id).await["progress"]["overall"]["notified"],
+        1
+    );
 }
