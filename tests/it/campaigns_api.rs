@@ -558,4 +558,10 @@ async fn a_campaign_can_be_narrowed_to_a_market_and_an_account() {
     );
     let id: i64 = location.rsplit('/').next().unwrap().parse().unwrap();
     assert_eq!(members_in(&app, &token, id, "queued").await, [detroit]);
+    let (_, list) = app.page("/firmware/campaigns").await;
+    assert!(
+        list.contains(r#"<span class="hint">MDNs 313…</span>"#),
+        "{list}"
+    );
+    assert!(list.contains(r#"<span class="hint">MDNs 312…, account FLEET-9</span>"#));
 }
