@@ -426,7 +426,7 @@ pub fn document_value() -> Value {
                 }}]},
                 "CampaignActed": {"allOf": [{"$ref": "#/components/schemas/Campaign"}, {"type": "object", "properties": {
                     "notified": {"type": "integer", "description": "Start, resume and re-notify only: devices notified now"},
-                    "skipped": {"type": "integer", "description": "Start and resume only: devices that could not be notified (no line, no DM credentials, another update open); the device list says why"}
+                    "skipped": {"type": "integer", "description": "Start, resume and re-notify only: devices that could not be notified (no line, no DM credentials, another update open); the device list says why"}
                 }}]},
                 "CampaignDevice": {"type": "object", "properties": {
                     "campaign_id": int, "device_id": int,
