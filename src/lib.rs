@@ -403,6 +403,8 @@ fn spawn_campaigns(state: &AppState) {
                             notified = t.notified,
                             skipped = t.skipped,
                             settled = t.settled,
+                            unanswered = t.unanswered,
+                            failed = t.failed.len(),
                             "FOTA campaigns moved on"
                         );
                     }

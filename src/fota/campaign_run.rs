@@ -39,6 +39,8 @@ pub struct Ticked {
     pub unanswered: usize,
     pub paused: Vec<i64>,
     pub completed: Vec<i64>,
+    /// Campaigns whose pass failed (logged); the others still moved on.
+    pub failed: Vec<i64>,
 }
 
 /// One pass over every campaign the scheduler tends: running ones move on;
@@ -51,7 +53,12 @@ pub fn tick(
 ) -> Result<Ticked, CampaignError> {
     let mut t = Ticked::default();
     for id in campaign::tended_ids(conn, now_ms())? {
-        step(conn, vault, max_parts, id, &mut t)?;
+        // One campaign's failure (its next pass tries again) does not hold
+        // up the others.
+        if let Err(e) = step(conn, vault, max_parts, id, &mut t) {
+            tracing::error!(campaign = id, error = %e, "moving the FOTA campaign on failed");
+            t.failed.push(id);
+        }
     }
     Ok(t)
 }
