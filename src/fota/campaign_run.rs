@@ -490,7 +490,7 @@ fn notify_member(
     }
     // `notify` runs in a savepoint: a device it refuses leaves nothing of
     // its own behind.
-    match job::notify(conn, vault, device_id, JobKind::Fota, &SCHEDULER, max_parts) {
+    match job::notify_device(conn, vault, &dev, JobKind::Fota, &SCHEDULER, max_parts) {
         Ok((j, msg)) => {
             let detail = format!("notified (message {})", msg.id);
             set_member(

@@ -123,143 +123,162 @@ pub fn notify(
 ) -> Result<(DmJob, OutboxMessage), JobError> {
     crate::db::write(conn, |conn| {
         let dev = device::get(conn, device_id)?;
-        let mdn = match dev.profile_id {
-            Some(pid) => profile::get(conn, pid)?.mdn,
-            None => return Err(JobError::NoMdn),
-        };
-        let mdn = Mdn::parse(&mdn).map_err(|_| JobError::NoMdn)?;
-        // Fetched now, required later: "no update" is the better answer
-        // when both apply.
-        let acct = account::get(conn, vault, device_id)?;
-        let now = now_ms();
-        // Statements kept prepared (and no `eq_any`, which diesel never
-        // keeps): a campaign runs this for every device of a wave.
-        crate::native!(conn, |c| crate::db::fixed_update(
-            dm_jobs::table
-                .filter(dm_jobs::device_id.eq(device_id))
-                .filter(dm_jobs::state.eq("notified"))
-                .filter(dm_jobs::created_at.lt(now - JOB_TTL_MS)),
-            (
-                dm_jobs::state.eq("expired"),
-                dm_jobs::detail.eq("the device did not call back"),
-                dm_jobs::updated_at.eq(now),
-            )
-        )
-        .execute(c))?;
-
-        let fota_session_id = match kind {
-            JobKind::Refresh => None,
-            JobKind::Fota => {
-                if package::find_update(conn, &dev.make, &dev.model, &dev.firmware_version)?
-                    .is_none()
-                {
-                    return Err(JobError::NoUpdate(format!(
-                        "{} {} {}",
-                        dev.make, dev.model, dev.firmware_version
-                    )));
-                }
-                let s = fota::register_pending(
-                    conn,
-                    device_id,
-                    "omadm",
-                    &dev.firmware_version,
-                    "network-initiated",
-                )
-                .map_err(|e| match e {
-                    crate::fota::FotaError::AlreadyOpen(_) => JobError::FotaStarted,
-                    other => other.into(),
-                })?;
-                if s.state() != crate::fota::FotaState::Pending {
-                    return Err(JobError::FotaBusy(s.id));
-                }
-                // A pending session another notification already awaits is
-                // that notification's: a second one would send the handset
-                // two wake-ups for one update. Locked first, so a concurrent
-                // notification (another node, a campaign) waits for this
-                // one and then sees its job.
-                fota::get_for_update(conn, s.id)?;
-                // By device first: its index finds the device's few jobs.
-                let awaited: i64 = dm_jobs::table
-                    .filter(dm_jobs::device_id.eq(device_id))
-                    .filter(dm_jobs::fota_session_id.eq(s.id))
-                    .filter(
-                        dm_jobs::state
-                            .eq("notified")
-                            .or(dm_jobs::state.eq("running")),
-                    )
-                    .count()
-                    .get_result(conn)?;
-                if awaited > 0 {
-                    return Err(JobError::FotaBusy(s.id));
-                }
-                Some(s.id)
-            }
-        };
-
-        let acct = acct.ok_or(JobError::NoAccount)?;
-        let busy: Vec<i32> = dm_jobs::table
-            .filter(dm_jobs::device_id.eq(device_id))
-            .filter(
-                dm_jobs::state
-                    .eq("notified")
-                    .or(dm_jobs::state.eq("running")),
-            )
-            .select(dm_jobs::dm_session_id)
-            .load(conn)?;
-        let session_id = loop {
-            let candidate: u16 = rand::random();
-            if candidate != 0 && !busy.contains(&i32::from(candidate)) {
-                break candidate;
-            }
-        };
-        let ui_mode = match kind {
-            JobKind::Refresh => UiMode::Background,
-            JobKind::Fota => UiMode::Informative,
-        };
-        let pdu = content::dm_notification(&acct, session_id, ui_mode)?;
-        let msg = outbox::queue(
-            conn,
-            &NewMessage::push(
-                Kind::DmNotification,
-                Some(device_id),
-                mdn,
-                pdu,
-                format!(
-                    "OMA-DM notification: {} session {session_id:04X}",
-                    kind.as_str()
-                ),
-            ),
-            &actor.to_string(),
-            max_parts,
-        )?;
-        let commands = serde_json::to_string(&kind.commands()).unwrap_or_else(|_| "[]".into());
-        let row = (
-            dm_jobs::device_id.eq(device_id),
-            dm_jobs::dm_session_id.eq(i32::from(session_id)),
-            dm_jobs::kind.eq(kind.as_str()),
-            dm_jobs::commands.eq(&commands),
-            dm_jobs::state.eq("notified"),
-            dm_jobs::outbox_id.eq(msg.id),
-            dm_jobs::fota_session_id.eq(fota_session_id),
-            dm_jobs::created_by.eq(actor.to_string()),
-            dm_jobs::created_at.eq(now),
-            dm_jobs::updated_at.eq(now),
-        );
-        let job: DmJob = crate::native!(conn, |c| diesel::insert_into(dm_jobs::table)
-            .values(row)
-            .returning(DmJob::as_returning())
-            .get_result(c))?;
-        audit::record(
-            conn,
-            actor,
-            EntityKind::Device,
-            device_id,
-            "server-initiated OMA-DM session queued",
-            &serde_json::json!({"job": job.id, "kind": kind.as_str(), "session_id": format!("{session_id:04X}"), "message": msg.id}),
-        )?;
-        tracing::info!(device = device_id, job = job.id, session = %format!("{session_id:04X}"), "OMA-DM notification queued");
-        Ok((job, msg))
+        queue(conn, vault, &dev, kind, actor, max_parts)
     })
+}
+
+/// [`notify`] for a device the caller has just read in its transaction (a
+/// campaign checks its version first): one read fewer per device of a wave.
+pub fn notify_device(
+    conn: &mut DbConnection,
+    vault: &crate::secrets::Vault,
+    dev: &device::Device,
+    kind: JobKind,
+    actor: &Actor,
+    max_parts: u8,
+) -> Result<(DmJob, OutboxMessage), JobError> {
+    crate::db::write(conn, |conn| queue(conn, vault, dev, kind, actor, max_parts))
+}
+
+/// The work of [`notify`], in the caller's transaction.
+fn queue(
+    conn: &mut DbConnection,
+    vault: &crate::secrets::Vault,
+    dev: &device::Device,
+    kind: JobKind,
+    actor: &Actor,
+    max_parts: u8,
+) -> Result<(DmJob, OutboxMessage), JobError> {
+    let device_id = dev.id;
+    let mdn = match dev.profile_id {
+        Some(pid) => profile::get(conn, pid)?.mdn,
+        None => return Err(JobError::NoMdn),
+    };
+    let mdn = Mdn::parse(&mdn).map_err(|_| JobError::NoMdn)?;
+    // Fetched now, required later: "no update" is the better answer
+    // when both apply.
+    let acct = account::get(conn, vault, device_id)?;
+    let now = now_ms();
+    // Statements kept prepared (and no `eq_any`, which diesel never
+    // keeps): a campaign runs this for every device of a wave.
+    crate::native!(conn, |c| crate::db::fixed_update(
+        dm_jobs::table
+            .filter(dm_jobs::device_id.eq(device_id))
+            .filter(dm_jobs::state.eq("notified"))
+            .filter(dm_jobs::created_at.lt(now - JOB_TTL_MS)),
+        (
+            dm_jobs::state.eq("expired"),
+            dm_jobs::detail.eq("the device did not call back"),
+            dm_jobs::updated_at.eq(now),
+        )
+    )
+    .execute(c))?;
+
+    let fota_session_id = match kind {
+        JobKind::Refresh => None,
+        JobKind::Fota => {
+            if package::find_update(conn, &dev.make, &dev.model, &dev.firmware_version)?.is_none() {
+                return Err(JobError::NoUpdate(format!(
+                    "{} {} {}",
+                    dev.make, dev.model, dev.firmware_version
+                )));
+            }
+            let s = fota::register_pending(
+                conn,
+                device_id,
+                "omadm",
+                &dev.firmware_version,
+                "network-initiated",
+            )
+            .map_err(|e| match e {
+                crate::fota::FotaError::AlreadyOpen(_) => JobError::FotaStarted,
+                other => other.into(),
+            })?;
+            if s.state() != crate::fota::FotaState::Pending {
+                return Err(JobError::FotaBusy(s.id));
+            }
+            // A pending session another notification already awaits is
+            // that notification's: a second one would send the handset
+            // two wake-ups for one update. Locked first, so a concurrent
+            // notification (another node, a campaign) waits for this
+            // one and then sees its job.
+            fota::get_for_update(conn, s.id)?;
+            Some(s.id)
+        }
+    };
+    // The device's open jobs, read after that lock (by device: its index
+    // finds the device's few jobs): whether one awaits this FOTA session,
+    // and the session ids already in use.
+    let open: Vec<(i32, Option<i64>)> = dm_jobs::table
+        .filter(dm_jobs::device_id.eq(device_id))
+        .filter(
+            dm_jobs::state
+                .eq("notified")
+                .or(dm_jobs::state.eq("running")),
+        )
+        .select((dm_jobs::dm_session_id, dm_jobs::fota_session_id))
+        .load(conn)?;
+    if let Some(f) = fota_session_id {
+        if open.iter().any(|(_, awaits)| *awaits == Some(f)) {
+            return Err(JobError::FotaBusy(f));
+        }
+    }
+
+    let acct = acct.ok_or(JobError::NoAccount)?;
+    let busy: Vec<i32> = open.iter().map(|(id, _)| *id).collect();
+    let session_id = loop {
+        let candidate: u16 = rand::random();
+        if candidate != 0 && !busy.contains(&i32::from(candidate)) {
+            break candidate;
+        }
+    };
+    let ui_mode = match kind {
+        JobKind::Refresh => UiMode::Background,
+        JobKind::Fota => UiMode::Informative,
+    };
+    let pdu = content::dm_notification(&acct, session_id, ui_mode)?;
+    let msg = outbox::queue(
+        conn,
+        &NewMessage::push(
+            Kind::DmNotification,
+            Some(device_id),
+            mdn,
+            pdu,
+            format!(
+                "OMA-DM notification: {} session {session_id:04X}",
+                kind.as_str()
+            ),
+        ),
+        &actor.to_string(),
+        max_parts,
+    )?;
+    let commands = serde_json::to_string(&kind.commands()).unwrap_or_else(|_| "[]".into());
+    let row = (
+        dm_jobs::device_id.eq(device_id),
+        dm_jobs::dm_session_id.eq(i32::from(session_id)),
+        dm_jobs::kind.eq(kind.as_str()),
+        dm_jobs::commands.eq(&commands),
+        dm_jobs::state.eq("notified"),
+        dm_jobs::outbox_id.eq(msg.id),
+        dm_jobs::fota_session_id.eq(fota_session_id),
+        dm_jobs::created_by.eq(actor.to_string()),
+        dm_jobs::created_at.eq(now),
+        dm_jobs::updated_at.eq(now),
+    );
+    let job: DmJob = crate::native!(conn, |c| diesel::insert_into(dm_jobs::table)
+        .values(row)
+        .returning(DmJob::as_returning())
+        .get_result(c))?;
+    audit::record(
+        conn,
+        actor,
+        EntityKind::Device,
+        device_id,
+        "server-initiated OMA-DM session queued",
+        &serde_json::json!({"job": job.id, "kind": kind.as_str(), "session_id": format!("{session_id:04X}"), "message": msg.id}),
+    )?;
+    tracing::info!(device = device_id, job = job.id, session = %format!("{session_id:04X}"), "OMA-DM notification queued");
+    Ok((job, msg))
 }
 
 /// The notified job a device's package 1 answers, by the SessionID it
