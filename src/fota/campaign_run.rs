@@ -84,13 +84,15 @@ pub fn step(
     id: i64,
     t: &mut Ticked,
 ) -> Result<(), CampaignError> {
-    let c = campaign::get(conn, id)?;
+    // Recording outcomes leaves the campaign row as it was: the read serves
+    // the first wave's decision too. Every change below is conditional on
+    // it, so a stale read is refused rather than acted on.
+    let mut c = campaign::get(conn, id)?;
     t.unanswered += expire_unanswered(conn, &c)?;
     t.settled += settle(conn, id)?;
     // Waves whose devices are all skipped end at once; a bound keeps one
     // tick from walking a long run of them.
     for _ in 0..16 {
-        let c = campaign::get(conn, id)?;
         if c.state() != CampaignState::Running {
             return Ok(());
         }
@@ -109,6 +111,7 @@ pub fn step(
         if tally.open() > 0 || !conclude_wave(conn, &c, &tally, t)? {
             return Ok(());
         }
+        c = campaign::get(conn, id)?;
     }
     Ok(())
 }
