@@ -2,6 +2,7 @@
 //! tests, the demo and load runs exercise the server with the bytes a real
 //! handset sends. `mdm sim fota` drives it from the command line.
 
+pub mod dm_tree;
 pub mod iota_client;
 pub mod iota_handset;
 pub mod omadm_handset;

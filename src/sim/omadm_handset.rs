@@ -1,15 +1,17 @@
-//! A simulated OMA-DM 1.2 handset with a DM tree (DevInfo, DevDetail, FUMO)
-//! running the client-initiated FOTA flow: FOTA URL, redirect, DM session
+//! A simulated OMA-DM 1.2 handset with a DM tree (DevInfo, DevDetail, FUMO,
+//! LAWMO, Customization; see [`super::dm_tree`]) answering the server's
+//! Get, Replace, Exec, Delete and Add as a real client does, and running
+//! the client-initiated FOTA flow: FOTA URL, redirect, DM session
 //! with md5 authentication, make-model-version answers, the package offer,
 //! the update prompt with the release notes and the 911 notice, a resumable
 //! download with SHA-256 check, the install report, the "reboot" and the
 //! final FUMO Generic Alert.
 
-use std::collections::BTreeMap;
-
+use base64::Engine;
 use reqwest::header;
 use sha2::{Digest, Sha256};
 
+use super::dm_tree::{self, DmTree, Format};
 use super::trace::Trace;
 use super::SimError;
 use crate::omadm::auth;
@@ -17,8 +19,8 @@ use crate::omadm::engine::{
     FUMO_ALERT_TYPE, FUMO_DOWNLOAD_ALERT_TYPE, FUMO_NODE, FUMO_UPDATE_ALERT_TYPE,
 };
 use crate::omadm::syncml::{
-    Alert, Command, Cred, Encoding, Item, ItemData, Message, Meta, Results, Status, SyncBody,
-    SyncHdr,
+    Alert, Command, Cred, Encoding, Item, ItemCmd, ItemData, Message, Meta, Results, Status,
+    SyncBody, SyncHdr,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,15 +186,8 @@ struct Session<'a> {
 }
 
 impl Handset {
-    fn tree(&self) -> BTreeMap<&'static str, String> {
-        let mut t = BTreeMap::new();
-        t.insert("./DevInfo/DevId", self.dev_id.clone());
-        t.insert("./DevInfo/Man", self.man.clone());
-        t.insert("./DevInfo/Mod", self.model.clone());
-        t.insert("./DevInfo/DmV", "1.2".into());
-        t.insert("./DevInfo/Lang", "en-US".into());
-        t.insert("./DevDetail/FwV", self.firmware.clone());
-        t
+    fn tree(&self) -> DmTree {
+        DmTree::for_handset(&self.dev_id, &self.man, &self.model, &self.firmware)
     }
 
     /// Runs the whole client-initiated FOTA flow.
@@ -322,73 +317,36 @@ impl Handset {
         if let Some(id) = session_id {
             s.session_id = id;
         }
+        // One tree per session: what the server changes lasts until the
+        // session ends, as the handset's firmware moves only on an update.
+        let mut tree = self.tree();
         let mut commands = vec![
             self.alert(&mut s.cmd_id, first_alert),
-            self.devinfo_replace(&mut s.cmd_id),
+            devinfo_replace(&tree, &mut s.cmd_id),
         ];
         let mut offer: Option<Offer> = None;
-        let mut split = false;
         loop {
             let reply = s.exchange(std::mem::take(&mut commands)).await?;
-            let mut pkg_url = None;
-            let mut exec = None;
+            let mut fumo = FumoAsk::default();
             for cmd in &reply.body.commands {
-                match cmd {
-                    Command::Get(g) => {
-                        commands.push(s.status_for(&reply, g.cmd_id, "Get", 200));
-                        s.cmd_id += 1;
-                        let tree = self.tree();
-                        let items = g
-                            .items
-                            .iter()
-                            .filter_map(|i| i.target.clone())
-                            .map(|uri| Item {
-                                source: Some(uri.clone()),
-                                target: None,
-                                meta: None,
-                                data: tree.get(uri.as_str()).map(|v| ItemData::Text(v.clone())),
-                            })
-                            .collect();
-                        commands.push(Command::Results(Results {
-                            cmd_id: s.cmd_id,
-                            msg_ref: reply.hdr.msg_id,
-                            cmd_ref: g.cmd_id,
-                            items,
-                        }));
-                    }
-                    Command::Replace(r) => {
-                        for it in &r.items {
-                            let target = it.target.as_deref().unwrap_or("");
-                            let node = target
-                                .strip_prefix(FUMO_NODE)
-                                .and_then(|t| t.strip_suffix("/PkgURL"));
-                            if matches!(node, Some("/DownloadAndUpdate") | Some("/Download")) {
-                                split = node == Some("/Download");
-                                pkg_url = it.data.as_ref().and_then(|d| match d {
-                                    ItemData::Text(t) => Some(t.clone()),
-                                    ItemData::Binary(b) => String::from_utf8(b.clone()).ok(),
-                                });
-                            }
-                        }
-                        commands.push(s.status_for(&reply, r.cmd_id, "Replace", 200));
-                    }
-                    Command::Exec(e) => {
-                        // 202: accepted for processing; the result comes later as a Generic Alert.
-                        exec = e.correlator.clone();
-                        commands.push(s.status_for(&reply, e.cmd_id, "Exec", 202));
-                    }
-                    Command::Status(_) => {}
-                    other => {
-                        let (name, id) = command_ref(other);
-                        commands.push(s.status_for(&reply, id, name, 406));
-                    }
-                }
+                commands.extend(answer(
+                    &mut tree,
+                    cmd,
+                    reply.hdr.msg_id,
+                    &mut s.cmd_id,
+                    &mut fumo,
+                ));
             }
-            if let (Some(url), Some(correlator)) = (pkg_url, exec) {
+            // The operation ends while the session is still open: its
+            // report goes in the next message.
+            for (node, correlator) in fumo.lawmo_accepted {
+                commands.push(lawmo_report(&mut s.cmd_id, &node, correlator));
+            }
+            if let (Some(url), Some(correlator)) = (fumo.pkg_url, fumo.correlator) {
                 offer = Some(Offer {
                     url,
                     correlator,
-                    split,
+                    split: fumo.split,
                 });
             }
             let only_statuses = commands.iter().all(|c| matches!(c, Command::Status(_)));
@@ -480,27 +438,6 @@ impl Handset {
             data: code,
             correlator: None,
             items: Vec::new(),
-        })
-    }
-
-    fn devinfo_replace(&self, cmd_id: &mut u32) -> Command {
-        *cmd_id += 1;
-        let items = self
-            .tree()
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("./DevInfo/"))
-            .map(|(k, v)| Item {
-                source: Some(k.to_string()),
-                target: None,
-                meta: None,
-                data: Some(ItemData::Text(v)),
-            })
-            .collect();
-        Command::Replace(crate::omadm::syncml::ItemCmd {
-            cmd_id: *cmd_id,
-            correlator: None,
-            meta: None,
-            items,
         })
     }
 
@@ -692,6 +629,260 @@ impl Handset {
     }
 }
 
+/// What the server's FUMO commands in one message asked for: the package
+/// URL it wrote and the correlator of the Exec that starts the update.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct FumoAsk {
+    pkg_url: Option<String>,
+    split: bool,
+    correlator: Option<String>,
+    /// LAWMO operations accepted (202) to finish later: their node and
+    /// the Exec's correlator, for the Generic Alert that reports the end.
+    lawmo_accepted: Vec<(String, Option<String>)>,
+}
+
+/// The Generic Alert type a LAWMO client reports the end of an operation
+/// with (OMA-TS-LAWMO-V1_0 section 5.3), and its success code.
+const LAWMO_ALERT_TYPE: &str = "urn:oma:at:lawmo:1.0:OperationComplete";
+const LAWMO_SUCCEEDED: u16 = 1200;
+
+/// The Generic Alert (1226) telling the server how an accepted LAWMO
+/// operation ended.
+fn lawmo_report(cmd_id: &mut u32, node: &str, correlator: Option<String>) -> Command {
+    *cmd_id += 1;
+    Command::Alert(Alert {
+        cmd_id: *cmd_id,
+        data: 1226,
+        correlator,
+        items: vec![Item {
+            source: Some(node.to_string()),
+            target: None,
+            meta: Some(Meta {
+                format: Some("int".into()),
+                r#type: Some(LAWMO_ALERT_TYPE.into()),
+                size: None,
+                mark: Some("critical".into()),
+            }),
+            data: Some(ItemData::Text(LAWMO_SUCCEEDED.to_string())),
+        }],
+    })
+}
+
+fn status(cmd_id: &mut u32, msg_ref: u32, cmd_ref: u32, cmd: &str, data: u16) -> Command {
+    *cmd_id += 1;
+    Command::Status(Status {
+        cmd_id: *cmd_id,
+        msg_ref,
+        cmd_ref,
+        cmd: cmd.into(),
+        target_ref: None,
+        source_ref: None,
+        chal: None,
+        data,
+        items: Vec::new(),
+    })
+}
+
+/// 400: a command item without a Target names no node to act on.
+const BAD_REQUEST: u16 = 400;
+/// 406: optional feature not supported.
+const NOT_SUPPORTED: u16 = 406;
+
+/// The handset's answer to one server command: its Status, and Results
+/// for a Get. FUMO package offers are noted in `fumo` as well: the update
+/// they start runs after the session, outside the tree.
+fn answer(
+    tree: &mut DmTree,
+    cmd: &Command,
+    msg_ref: u32,
+    cmd_id: &mut u32,
+    fumo: &mut FumoAsk,
+) -> Vec<Command> {
+    match cmd {
+        Command::Get(g) => {
+            let mut code = dm_tree::status::OK;
+            let mut items = Vec::new();
+            for it in &g.items {
+                let found = match it.target.as_deref() {
+                    Some(path) => tree
+                        .get(path)
+                        .map(|(value, format)| result_item(path, value, format)),
+                    None => Err(BAD_REQUEST),
+                };
+                match found {
+                    Ok(item) => items.push(item),
+                    Err(c) if code == dm_tree::status::OK => code = c,
+                    Err(_) => {}
+                }
+            }
+            let mut out = vec![status(cmd_id, msg_ref, g.cmd_id, "Get", code)];
+            if !items.is_empty() {
+                *cmd_id += 1;
+                out.push(Command::Results(Results {
+                    cmd_id: *cmd_id,
+                    msg_ref,
+                    cmd_ref: g.cmd_id,
+                    items,
+                }));
+            }
+            out
+        }
+        Command::Replace(r) => {
+            let code = each_item(r, dm_tree::status::OK, |target, it| {
+                match fumo_pkg_url(target) {
+                    Some(split) => {
+                        // Always 200: the offer is checked later, when the
+                        // handset fetches the descriptor it points to.
+                        fumo.split = split;
+                        fumo.pkg_url = it.data.as_ref().map(text_value);
+                        let (value, _) = item_value(r, it);
+                        tree.replace(target, &value, None);
+                        dm_tree::status::OK
+                    }
+                    None => {
+                        let (value, format) = item_value(r, it);
+                        tree.replace(target, &value, format.as_deref())
+                    }
+                }
+            });
+            vec![status(cmd_id, msg_ref, r.cmd_id, "Replace", code)]
+        }
+        Command::Exec(e) => {
+            // 202 for FUMO: accepted for processing, the result comes later
+            // as a Generic Alert.
+            let code = each_item(e, dm_tree::status::ACCEPTED, |target, _| {
+                if is_fumo(target) {
+                    fumo.correlator.clone_from(&e.correlator);
+                    dm_tree::status::ACCEPTED
+                } else {
+                    let code = tree.exec(target);
+                    if code == dm_tree::status::ACCEPTED {
+                        fumo.lawmo_accepted
+                            .push((target.to_string(), e.correlator.clone()));
+                    }
+                    code
+                }
+            });
+            vec![status(cmd_id, msg_ref, e.cmd_id, "Exec", code)]
+        }
+        Command::Delete(d) => {
+            let code = each_item(d, dm_tree::status::OK, |target, _| tree.delete(target));
+            vec![status(cmd_id, msg_ref, d.cmd_id, "Delete", code)]
+        }
+        Command::Add(a) => {
+            let code = each_item(a, dm_tree::status::OK, |target, it| {
+                let (value, format) = item_value(a, it);
+                tree.add(target, &value, format.as_deref())
+            });
+            vec![status(cmd_id, msg_ref, a.cmd_id, "Add", code)]
+        }
+        Command::Status(_) => Vec::new(),
+        other => {
+            let (name, id) = command_ref(other);
+            vec![status(cmd_id, msg_ref, id, name, NOT_SUPPORTED)]
+        }
+    }
+}
+
+/// Applies `act` to every item of a command, as a client outside Atomic
+/// does even after one fails, and gives the command's one Status code: the
+/// first failure, else the first code other than `success` (a command is
+/// answered 202 only when all its items were).
+fn each_item(cmd: &ItemCmd, success: u16, mut act: impl FnMut(&str, &Item) -> u16) -> u16 {
+    let mut code = success;
+    for it in &cmd.items {
+        let c = match it.target.as_deref() {
+            Some(target) => act(target, it),
+            None => BAD_REQUEST,
+        };
+        let failed_first = c >= 300 && code < 300;
+        if failed_first || (code == success && c != success) {
+            code = c;
+        }
+    }
+    code
+}
+
+/// For a FUMO PkgURL node, whether it is Download's (the update then
+/// waits for a separate Exec of Update).
+fn fumo_pkg_url(target: &str) -> Option<bool> {
+    let path = dm_tree::normalise(target);
+    match path.strip_prefix(FUMO_NODE)?.strip_suffix("/PkgURL")? {
+        "/DownloadAndUpdate" => Some(false),
+        "/Download" => Some(true),
+        _ => None,
+    }
+}
+
+fn is_fumo(target: &str) -> bool {
+    let path = dm_tree::normalise(target);
+    path == FUMO_NODE || path.starts_with(&format!("{FUMO_NODE}/"))
+}
+
+fn text_value(data: &ItemData) -> String {
+    match data {
+        ItemData::Text(t) => t.clone(),
+        ItemData::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+/// An item's value as the tree stores it, and the format the server
+/// declared (on the item, else on the command). The codec hands b64 data
+/// over decoded; the tree keeps it as its base64 text.
+fn item_value(cmd: &ItemCmd, it: &Item) -> (String, Option<String>) {
+    let format = it
+        .meta
+        .as_ref()
+        .and_then(|m| m.format.clone())
+        .or_else(|| cmd.meta.as_ref().and_then(|m| m.format.clone()));
+    let value = match &it.data {
+        None => String::new(),
+        Some(ItemData::Binary(b)) if format.as_deref() == Some("b64") => {
+            base64::engine::general_purpose::STANDARD.encode(b)
+        }
+        Some(d) => text_value(d),
+    };
+    (value, format)
+}
+
+fn result_item(path: &str, value: String, format: Format) -> Item {
+    Item {
+        source: Some(path.to_string()),
+        target: None,
+        meta: Some(Meta {
+            format: Some(format.as_str().into()),
+            ..Meta::default()
+        }),
+        data: Some(ItemData::Text(value)),
+    }
+}
+
+/// The client's DevInfo, sent with package 1 (OMA-DM 1.2 requires it).
+fn devinfo_replace(tree: &DmTree, cmd_id: &mut u32) -> Command {
+    *cmd_id += 1;
+    let names = tree.get("./DevInfo").map(|(v, _)| v).unwrap_or_default();
+    let items = names
+        .split('/')
+        .filter(|n| !n.is_empty())
+        .filter_map(|n| {
+            let path = format!("./DevInfo/{n}");
+            let (value, _) = tree.get(&path).ok()?;
+            Some(Item {
+                source: Some(path),
+                target: None,
+                meta: None,
+                data: Some(ItemData::Text(value)),
+            })
+        })
+        .collect();
+    Command::Replace(ItemCmd {
+        cmd_id: *cmd_id,
+        correlator: None,
+        meta: None,
+        items,
+    })
+}
+
 fn command_ref(cmd: &Command) -> (&'static str, u32) {
     match cmd {
         Command::Add(c) => ("Add", c.cmd_id),
@@ -727,18 +918,7 @@ impl<'a> Session<'a> {
     }
 
     fn status_for(&mut self, reply: &Message, cmd_ref: u32, cmd: &str, data: u16) -> Command {
-        self.cmd_id += 1;
-        Command::Status(Status {
-            cmd_id: self.cmd_id,
-            msg_ref: reply.hdr.msg_id,
-            cmd_ref,
-            cmd: cmd.into(),
-            target_ref: None,
-            source_ref: None,
-            chal: None,
-            data,
-            items: Vec::new(),
-        })
+        status(&mut self.cmd_id, reply.hdr.msg_id, cmd_ref, cmd, data)
     }
 
     /// Sends one message (adding the header status and credentials) and
@@ -857,5 +1037,288 @@ impl<'a> Session<'a> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> DmTree {
+        DmTree::for_handset("MEID:A1000012345678", "Acme", "X1", "1.0.0")
+    }
+
+    fn item(target: &str, data: Option<&str>, format: Option<&str>) -> Item {
+        Item {
+            target: Some(target.into()),
+            source: None,
+            meta: format.map(|f| Meta {
+                format: Some(f.into()),
+                ..Meta::default()
+            }),
+            data: data.map(|d| ItemData::Text(d.into())),
+        }
+    }
+
+    fn cmd(items: Vec<Item>) -> ItemCmd {
+        ItemCmd {
+            cmd_id: 7,
+            correlator: None,
+            meta: None,
+            items,
+        }
+    }
+
+    /// Answers one command in a fresh tree's session.
+    fn run(tree: &mut DmTree, c: Command) -> (Vec<Command>, FumoAsk) {
+        let mut fumo = FumoAsk::default();
+        let mut cmd_id = 0;
+        let out = answer(tree, &c, 3, &mut cmd_id, &mut fumo);
+        (out, fumo)
+    }
+
+    fn code(out: &[Command]) -> u16 {
+        match out.first() {
+            Some(Command::Status(s)) => s.data,
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn get_answers_status_and_results_with_formats() {
+        let mut t = tree();
+        let get = cmd(vec![
+            item("./DevInfo/Man", None, None),
+            item("./DevDetail/LrgObj", None, None),
+            item("./DevInfo", None, None),
+        ]);
+        let (out, _) = run(&mut t, Command::Get(get));
+        let Some(Command::Status(st)) = out.first() else {
+            panic!("no status: {out:?}");
+        };
+        assert_eq!(
+            (st.cmd_ref, st.msg_ref, st.cmd.as_str(), st.data),
+            (7, 3, "Get", 200)
+        );
+        let Some(Command::Results(r)) = out.get(1) else {
+            panic!("no results: {out:?}");
+        };
+        assert_eq!(r.cmd_ref, 7);
+        let got: Vec<_> = r
+            .items
+            .iter()
+            .map(|i| {
+                (
+                    i.source.clone().unwrap(),
+                    i.meta.clone().unwrap().format.unwrap(),
+                    i.data.clone().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "./DevInfo/Man".into(),
+                    "chr".into(),
+                    ItemData::Text("Acme".into())
+                ),
+                (
+                    "./DevDetail/LrgObj".into(),
+                    "bool".into(),
+                    ItemData::Text("false".into())
+                ),
+                (
+                    "./DevInfo".into(),
+                    "node".into(),
+                    ItemData::Text("DevId/DmV/Lang/Man/Mod".into())
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn get_of_a_missing_node_is_404_with_results_for_the_rest() {
+        let mut t = tree();
+        let get = cmd(vec![
+            item("./DevInfo/Nope", None, None),
+            item("./DevInfo/Mod", None, None),
+        ]);
+        let (out, _) = run(&mut t, Command::Get(get));
+        assert_eq!(code(&out), 404);
+        let Some(Command::Results(r)) = out.get(1) else {
+            panic!("no results: {out:?}");
+        };
+        assert_eq!(r.items.len(), 1);
+        assert_eq!(r.items[0].source.as_deref(), Some("./DevInfo/Mod"));
+    }
+
+    #[test]
+    fn get_of_nothing_found_sends_no_results() {
+        let mut t = tree();
+        let (out, _) = run(&mut t, Command::Get(cmd(vec![item("./Nope", None, None)])));
+        assert_eq!(code(&out), 404);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn fumo_pkg_url_replace_is_an_offer() {
+        let mut t = tree();
+        let url = format!("{FUMO_NODE}/Download/PkgURL");
+        let (out, fumo) = run(
+            &mut t,
+            Command::Replace(cmd(vec![item(&url, Some("http://s/dd/1"), None)])),
+        );
+        assert_eq!(code(&out), 200);
+        assert_eq!(fumo.pkg_url.as_deref(), Some("http://s/dd/1"));
+        assert!(fumo.split);
+        assert_eq!(t.get(&url).map(|(v, _)| v), Ok("http://s/dd/1".into()));
+    }
+
+    #[test]
+    fn replace_goes_to_the_tree() {
+        let mut t = tree();
+        let ok = cmd(vec![item(
+            "./Customization/DataRoaming",
+            Some("true"),
+            Some("bool"),
+        )]);
+        assert_eq!(code(&run(&mut t, Command::Replace(ok)).0), 200);
+        assert_eq!(
+            t.get("./Customization/DataRoaming").map(|(v, _)| v),
+            Ok("true".into())
+        );
+        let denied = cmd(vec![item("./DevInfo/Man", Some("Other"), None)]);
+        assert_eq!(code(&run(&mut t, Command::Replace(denied)).0), 405);
+        let missing = cmd(vec![item("./Customization/Nope", Some("x"), None)]);
+        assert_eq!(code(&run(&mut t, Command::Replace(missing)).0), 404);
+        let bad = cmd(vec![item(
+            "./Customization/DataRoaming",
+            Some("maybe"),
+            None,
+        )]);
+        assert_eq!(code(&run(&mut t, Command::Replace(bad)).0), 415);
+    }
+
+    #[test]
+    fn replace_with_b64_data_is_stored_as_base64() {
+        let mut t = tree();
+        let add = cmd(vec![item(
+            "./Customization/Logo",
+            Some("aGk="),
+            Some("b64"),
+        )]);
+        assert_eq!(code(&run(&mut t, Command::Add(add)).0), 200);
+        let mut it = item("./Customization/Logo", None, Some("b64"));
+        it.data = Some(ItemData::Binary(b"hello".to_vec()));
+        assert_eq!(code(&run(&mut t, Command::Replace(cmd(vec![it]))).0), 200);
+        assert_eq!(
+            t.get("./Customization/Logo"),
+            Ok(("aGVsbG8=".into(), Format::B64))
+        );
+    }
+
+    #[test]
+    fn fumo_exec_is_accepted_with_its_correlator() {
+        let mut t = tree();
+        let mut exec = cmd(vec![item(
+            &format!("{FUMO_NODE}/DownloadAndUpdate"),
+            None,
+            None,
+        )]);
+        exec.correlator = Some("corr-1".into());
+        let (out, fumo) = run(&mut t, Command::Exec(exec));
+        assert_eq!(code(&out), 202);
+        assert_eq!(fumo.correlator.as_deref(), Some("corr-1"));
+    }
+
+    #[test]
+    fn lawmo_exec_goes_to_the_tree() {
+        let mut t = tree();
+        let lock = cmd(vec![item("./LAWMO/Operations/FullyLock", None, None)]);
+        let (out, fumo) = run(&mut t, Command::Exec(lock));
+        assert_eq!(code(&out), 200);
+        assert_eq!(fumo, FumoAsk::default());
+        assert_eq!(t.get("./LAWMO/State").map(|(v, _)| v), Ok("10".into()));
+        let denied = cmd(vec![item("./DevInfo/Man", None, None)]);
+        assert_eq!(code(&run(&mut t, Command::Exec(denied)).0), 405);
+        let missing = cmd(vec![item("./LAWMO/Operations/Nope", None, None)]);
+        assert_eq!(code(&run(&mut t, Command::Exec(missing)).0), 404);
+    }
+
+    #[test]
+    fn delete_and_add_go_to_the_tree() {
+        let mut t = tree();
+        let add = cmd(vec![item("./Customization/Apn", Some("internet"), None)]);
+        let (out, _) = run(&mut t, Command::Add(add.clone()));
+        assert!(matches!(out.first(), Some(Command::Status(s)) if s.cmd == "Add" && s.data == 200));
+        // 418: already exists.
+        assert_eq!(code(&run(&mut t, Command::Add(add)).0), 418);
+        let elsewhere = cmd(vec![item("./DevInfo/Color", Some("red"), None)]);
+        assert_eq!(code(&run(&mut t, Command::Add(elsewhere)).0), 405);
+        let del = cmd(vec![item("./Customization/Apn", None, None)]);
+        let (out, _) = run(&mut t, Command::Delete(del.clone()));
+        assert!(
+            matches!(out.first(), Some(Command::Status(s)) if s.cmd == "Delete" && s.data == 200)
+        );
+        assert_eq!(code(&run(&mut t, Command::Delete(del)).0), 404);
+        let denied = cmd(vec![item("./DevInfo/Man", None, None)]);
+        assert_eq!(code(&run(&mut t, Command::Delete(denied)).0), 405);
+    }
+
+    #[test]
+    fn a_command_answers_with_its_first_failing_item() {
+        let mut t = tree();
+        let replace = cmd(vec![
+            item("./Customization/MmsProxy", Some("10.0.0.1:80"), None),
+            item("./DevInfo/Man", Some("Other"), None),
+        ]);
+        assert_eq!(code(&run(&mut t, Command::Replace(replace)).0), 405);
+        // The items after a failure are still applied.
+        let replace = cmd(vec![
+            item("./DevInfo/Man", Some("Other"), None),
+            item("./Customization/Nope", Some("x"), None),
+            item("./Customization/MmsProxy", Some("10.0.0.2:80"), None),
+        ]);
+        assert_eq!(code(&run(&mut t, Command::Replace(replace)).0), 405);
+        assert_eq!(
+            t.get("./Customization/MmsProxy").map(|(v, _)| v),
+            Ok("10.0.0.2:80".into())
+        );
+        let no_target = cmd(vec![Item::default()]);
+        assert_eq!(code(&run(&mut t, Command::Delete(no_target)).0), 400);
+    }
+
+    #[test]
+    fn other_commands_are_not_supported() {
+        let mut t = tree();
+        let copy = Command::Copy(cmd(vec![item("./DevInfo/Man", None, None)]));
+        let (out, _) = run(&mut t, copy);
+        assert!(
+            matches!(out.first(), Some(Command::Status(s)) if s.cmd == "Copy" && s.data == 406)
+        );
+        // The server's Statuses need no answer.
+        let server_status = status(&mut 0, 1, 1, "Replace", 200);
+        assert!(run(&mut t, server_status).0.is_empty());
+    }
+
+    #[test]
+    fn devinfo_replace_carries_the_devinfo_leaves() {
+        let mut cmd_id = 1;
+        let Command::Replace(r) = devinfo_replace(&tree(), &mut cmd_id) else {
+            panic!("not a Replace");
+        };
+        assert_eq!(r.cmd_id, 2);
+        let sources: Vec<_> = r.items.iter().filter_map(|i| i.source.as_deref()).collect();
+        assert_eq!(
+            sources,
+            [
+                "./DevInfo/DevId",
+                "./DevInfo/DmV",
+                "./DevInfo/Lang",
+                "./DevInfo/Man",
+                "./DevInfo/Mod"
+            ]
+        );
     }
 }
