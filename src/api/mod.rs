@@ -3,6 +3,7 @@
 
 pub mod caller;
 pub mod campaigns;
+pub mod dm_jobs;
 pub mod error;
 pub mod firmware;
 pub mod iota;
@@ -25,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(registry::routes)
             .configure(firmware::routes)
             .configure(campaigns::routes)
+            .configure(dm_jobs::routes)
             .configure(iota::routes)
             .default_service(web::to(not_found)),
     );

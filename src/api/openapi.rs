@@ -249,6 +249,13 @@ pub fn document_value() -> Value {
             "/campaigns/{id}/renotify": {
                 "post": campaign_action("Queue a running, paused or completed campaign's unanswered devices again as one more wave; a completed campaign runs again for it, a paused one waits for a resume. None unanswered is a 422")
             },
+            "/devices/{id}/dm-jobs": {
+                "get": op("A device's server-initiated OMA-DM jobs, newest first, with each command's outcome", "dm-jobs", vec![id_param(), q_int("after", "The last job id of the previous page")], None, ("200", list_of("DmJob"))),
+                "post": op("Queue a server-initiated OMA-DM session for a device and send its notification: management commands (Get, Replace, Add, Delete, Exec on any node), a LAWMO preset (lock, partial-lock, unlock, wipe, factory-reset; wipe and factory-reset need \"confirm\": true), or a refresh or network-initiated FOTA job. The device's answers fill `results` once it has called back. A command that is not one (its index and why in `message`), a device without a line or DM credentials, or no update is a 422; an update already in progress is a 409", "dm-jobs", vec![id_param()], Some(body("DmJobInput")), ("202", ok("DmJob", "Queued; the notification is in the outbox")))
+            },
+            "/dm-jobs/{id}": {
+                "get": op("One server-initiated OMA-DM job: its commands and what the device answered", "dm-jobs", vec![id_param()], None, ("200", ok("DmJob", "The job")))
+            },
             "/openapi.json": {
                 "get": {"summary": "This document", "security": [], "tags": ["meta"], "responses": {"200": {"description": "OpenAPI 3.0 document"}}}
             }
@@ -389,6 +396,36 @@ pub fn document_value() -> Value {
                     "window": {"type": "string", "example": "01:00-05:00", "description": "Daily notification window; any time when left out"},
                     "window_zone": {"type": "string", "example": "America/Chicago", "description": "The IANA time zone the window is kept in; UTC when left out"},
                     "not_before": {"type": "string", "example": "2026-12-01T02:00:00Z", "description": "No notification before this time; from now when left out"}
+                }},
+                "DmCommand": {"type": "object", "additionalProperties": false, "required": ["command", "path"], "properties": {
+                    "command": {"type": "string", "enum": ["get", "replace", "add", "delete", "exec"]},
+                    "path": {"type": "string", "description": "Management-tree URI, e.g. ./DevDetail/SwV"},
+                    "value": {"type": "string", "description": "Replace and add: the value; exec: optional data"},
+                    "format": {"type": "string", "enum": ["chr", "int", "bool"], "description": "Replace and add: the value's format (default chr)"}
+                }},
+                "DmJobInput": {"type": "object", "additionalProperties": false, "description": "Exactly one of commands, preset or job", "properties": {
+                    "commands": {"type": "array", "maxItems": crate::omadm::command::MAX_COMMANDS, "items": {"$ref": "#/components/schemas/DmCommand"}},
+                    "preset": {"type": "string", "enum": crate::omadm::command::Preset::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>()},
+                    "confirm": {"type": "boolean", "description": "Required true for wipe and factory-reset"},
+                    "job": {"type": "string", "enum": ["refresh", "fota"]}
+                }},
+                "DmCommandResult": {"type": "object", "properties": {
+                    "command": string, "path": string,
+                    "status": {"type": "integer", "nullable": true, "description": "The device's OMA-DM status code (200 OK, 202 accepted, 404 not found, 405 not allowed, ...); null until it answered"},
+                    "value": {"type": "string", "description": "What a get read (an interior node: its children, \"/\"-separated)"},
+                    "format": string,
+                    "reported": {"type": "string", "description": "An accepted exec's later result (Generic Alert code and type)"}
+                }},
+                "DmJob": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "device_id": {"type": "integer"},
+                    "kind": {"type": "string", "enum": ["refresh", "fota", "commands"]},
+                    "session_id": {"type": "string", "description": "The SessionID (hex) the notification told the device to call back with"},
+                    "state": {"type": "string", "enum": ["notified", "running", "done", "failed", "expired"]},
+                    "detail": string,
+                    "commands": {"type": "array", "items": string},
+                    "results": {"type": "array", "items": {"$ref": "#/components/schemas/DmCommandResult"}},
+                    "outbox_id": {"type": "integer", "nullable": true}, "fota_session_id": {"type": "integer", "nullable": true},
+                    "created_by": string, "created_at": {"type": "integer"}, "updated_at": {"type": "integer"}
                 }},
                 "CampaignScheduled": {"allOf": [{"$ref": "#/components/schemas/Campaign"}, {"type": "object", "properties": {
                     "waiting": {"type": "string", "description": "Only while the new schedule holds a running campaign: what it waits for and until when"}

@@ -80,7 +80,7 @@ pub struct SmscSimArgs {
     answer_as_handsets: Option<String>,
 }
 
-fn device_id(config: &Config, device: &str) -> anyhow::Result<(crate::db::Db, i64)> {
+pub(super) fn device_id(config: &Config, device: &str) -> anyhow::Result<(crate::db::Db, i64)> {
     let db = open(config)?;
     let id = {
         let mut conn = db.get()?;
@@ -89,7 +89,7 @@ fn device_id(config: &Config, device: &str) -> anyhow::Result<(crate::db::Db, i6
     Ok((db, id))
 }
 
-fn sender_hint(config: &Config) {
+pub(super) fn sender_hint(config: &Config) {
     if config.smsc.is_none() {
         eprintln!("note: MDM_SMSC_URL is not set here; a server with an SMSC configured sends it");
     }

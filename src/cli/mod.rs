@@ -17,6 +17,7 @@ use crate::registry::Actor;
 use crate::Application;
 
 mod campaign;
+mod dm;
 mod iota;
 mod messaging;
 
@@ -253,6 +254,20 @@ enum DmCommand {
         /// The password the server proves itself with (default: generated).
         #[arg(long)]
         server_password: Option<String>,
+    },
+    /// Send the device management commands (Get, Replace, Add, Delete,
+    /// Exec; or a LAWMO lock or wipe) in a server-initiated session.
+    Run(dm::RunArgs),
+    /// One job: its commands and what the device answered.
+    Job {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A device's server-initiated sessions, newest first.
+    Jobs {
+        #[arg(long)]
+        device: String,
     },
 }
 
@@ -652,6 +667,15 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 }
             })
         }
+        Command::Dm {
+            command: DmCommand::Run(args),
+        } => dm::run(&config, &args),
+        Command::Dm {
+            command: DmCommand::Job { id, json },
+        } => dm::show(&config, id, json),
+        Command::Dm {
+            command: DmCommand::Jobs { device },
+        } => dm::list(&config, &device),
         Command::Dm {
             command:
                 DmCommand::Credentials {

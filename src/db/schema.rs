@@ -317,6 +317,7 @@ diesel::table! {
         created_by -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        results -> Text,
     }
 }
 

@@ -526,7 +526,8 @@ fn cannot_be_notified(e: &JobError) -> bool {
         | JobError::Content(_) => true,
         JobError::Registry(r) => !matches!(r, RegistryError::Db(_)),
         JobError::Fota(f) => !matches!(f, super::FotaError::Db(_)),
-        JobError::Db(_) => false,
+        // A campaign queues no operator commands.
+        JobError::Db(_) | JobError::Commands(_) => false,
     }
 }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::account::{self, DmAccount};
 use super::auth::{self, HmacHeader};
+use super::command::{CommandResult, DmCommand};
 use super::syncml::{
     Alert, Chal, Command, Cred, Item, ItemCmd, ItemData, Message, Meta, Results, Status, SyncBody,
     SyncHdr,
@@ -26,6 +27,9 @@ use crate::registry::{Actor, RegistryError};
 /// object per device is enough for client-initiated updates.
 pub const FUMO_NODE: &str = "./FUMO/pkg1";
 pub const FUMO_ALERT_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.downloadandupdate";
+/// What every FUMO Generic Alert type starts with; other types (LAWMO's
+/// "urn:oma:at:lawmo:1.0:OperationComplete", say) report an operator's Exec.
+const FUMO_ALERT_TYPES: &str = "org.openmobilealliance.dm.firmwareupdate.";
 /// Generic Alert types of the separate Download and Update operations
 /// (OMA-TS-DM-FUMO-V1_0 section 6.3).
 pub const FUMO_DOWNLOAD_ALERT_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.download";
@@ -59,8 +63,16 @@ pub struct EngineConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Pending {
     Get(Vec<String>),
-    Replace { target: String, data: String },
-    Exec { target: String, correlator: String },
+    Replace {
+        target: String,
+        data: String,
+    },
+    Exec {
+        target: String,
+        correlator: String,
+    },
+    /// An operator's command: its outcome goes to the job's results.
+    Command(super::command::DmCommand),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -82,6 +94,9 @@ struct SessionState {
     job_log: Vec<String>,
     #[serde(default)]
     job_failed: bool,
+    /// The job's commands sent so far and what the device answered.
+    #[serde(default)]
+    job_results: Vec<CommandResult>,
 }
 
 /// One parsed incoming message with its transport details.
@@ -487,6 +502,11 @@ pub fn handle(
             state
                 .awaiting
                 .push((state.next_cmd_id, command_name(&p).into()));
+            if let Pending::Command(c) = &p {
+                state
+                    .job_results
+                    .push(CommandResult::sent(c, state.next_cmd_id));
+            }
             state.queue.remove(0);
         }
         if !state.queue.is_empty() {
@@ -543,7 +563,11 @@ fn finish_job(conn: &mut DbConnection, state: &mut SessionState) -> Result<(), E
     if !state.queue.is_empty() || !state.awaiting.is_empty() {
         return Ok(());
     }
-    let mut detail = state.job_log.join("; ");
+    let mut detail = if state.job_results.is_empty() {
+        state.job_log.join("; ")
+    } else {
+        super::command::summary(&state.job_results)
+    };
     if let Some(f) = state.fota {
         let s = fota::get(conn, f)?;
         if !detail.is_empty() {
@@ -552,7 +576,7 @@ fn finish_job(conn: &mut DbConnection, state: &mut SessionState) -> Result<(), E
         detail.push_str(&format!("FOTA session {f} is {}", s.state));
     }
     let outcome = if state.job_failed { "failed" } else { "done" };
-    super::job::set_state(conn, job, outcome, &detail)?;
+    super::job::finish(conn, job, outcome, &detail, &state.job_results)?;
     tracing::info!(job, outcome, %detail, "server-initiated OMA-DM job finished");
     state.job = None;
     Ok(())
@@ -574,6 +598,7 @@ fn command_name(p: &Pending) -> &'static str {
         Pending::Get(_) => "Get",
         Pending::Replace { .. } => "Replace",
         Pending::Exec { .. } => "Exec",
+        Pending::Command(c) => c.verb(),
     }
 }
 
@@ -602,6 +627,7 @@ fn to_command(p: &Pending, cmd_id: u32) -> Command {
             }),
             items: vec![item(target, Some(data.clone()))],
         }),
+        Pending::Command(c) => operator_command(c, cmd_id),
         Pending::Exec { target, correlator } => Command::Exec(ItemCmd {
             cmd_id,
             correlator: Some(correlator.clone()),
@@ -609,6 +635,51 @@ fn to_command(p: &Pending, cmd_id: u32) -> Command {
             items: vec![item(target, None)],
         }),
     }
+}
+
+fn operator_command(c: &DmCommand, cmd_id: u32) -> Command {
+    let item = |data: Option<&String>| Item {
+        target: Some(c.path().to_string()),
+        source: None,
+        meta: None,
+        data: data.cloned().map(ItemData::Text),
+    };
+    let with = |items: Vec<Item>, meta: Option<Meta>, correlator: Option<String>| ItemCmd {
+        cmd_id,
+        correlator,
+        meta,
+        items,
+    };
+    let typed = |f: super::command::NodeFormat| {
+        Some(Meta {
+            format: Some(f.as_str().into()),
+            r#type: Some("text/plain".into()),
+            size: None,
+            mark: None,
+        })
+    };
+    match c {
+        DmCommand::Get { .. } => Command::Get(with(vec![item(None)], None, None)),
+        DmCommand::Delete { .. } => Command::Delete(with(vec![item(None)], None, None)),
+        DmCommand::Replace { value, format, .. } => {
+            Command::Replace(with(vec![item(Some(value))], typed(*format), None))
+        }
+        DmCommand::Add { value, format, .. } => {
+            Command::Add(with(vec![item(Some(value))], typed(*format), None))
+        }
+        DmCommand::Exec {
+            data, correlator, ..
+        } => Command::Exec(with(
+            vec![item(data.as_ref())],
+            None,
+            Some(correlator.clone()).filter(|c| !c.is_empty()),
+        )),
+    }
+}
+
+/// A URI as "A/B", however the device wrote it.
+fn normal_uri(uri: &str) -> &str {
+    uri.trim_start_matches("./").trim_end_matches('/')
 }
 
 /// Values the device reported in this message (DevInfo / DevDetail).
@@ -670,9 +741,26 @@ fn process(
             note_items(&c.items, reported);
             vec![status(msg_ref, c.cmd_id, "Replace", 200)]
         }
-        Command::Results(Results { cmd_id, items, .. }) => {
+        Command::Results(Results {
+            cmd_id,
+            cmd_ref,
+            items,
+            ..
+        }) => {
             note_items(items, reported);
-            if state.job.is_some() {
+            if let Some(r) = state.job_results.iter_mut().find(|r| r.cmd_id == *cmd_ref) {
+                let it = items
+                    .iter()
+                    .find(|i| {
+                        i.source.as_deref().or(i.target.as_deref()).map(normal_uri)
+                            == Some(normal_uri(&r.path))
+                    })
+                    .or(items.first());
+                if let Some(it) = it {
+                    r.value = Some(text_of(it).unwrap_or_default());
+                    r.format = it.meta.as_ref().and_then(|m| m.format.clone());
+                }
+            } else if state.job.is_some() {
                 for it in items {
                     let uri = it.source.as_deref().or(it.target.as_deref()).unwrap_or("?");
                     state
@@ -702,6 +790,15 @@ fn process(
         Command::Status(s) => {
             if let Some(pos) = state.awaiting.iter().position(|(id, _)| *id == s.cmd_ref) {
                 let (_, name) = state.awaiting.remove(pos);
+                if let Some(r) = state.job_results.iter_mut().find(|r| r.cmd_id == s.cmd_ref) {
+                    // An operator's command: a refusal fails the job, never
+                    // a firmware update the session may also be carrying.
+                    r.status = Some(s.data);
+                    if !r.succeeded() {
+                        state.job_failed = true;
+                    }
+                    return Ok(Vec::new());
+                }
                 if state.job.is_some() && s.data >= 300 {
                     state.job_failed = true;
                     state.job_log.push(format!("{name} answered {}", s.data));
@@ -757,6 +854,28 @@ fn generic_alert(
     let Some(code) = text_of(item).and_then(|t| t.parse::<u16>().ok()) else {
         return Ok(400);
     };
+    let alert_type = item
+        .meta
+        .as_ref()
+        .and_then(|m| m.r#type.as_deref())
+        .unwrap_or("");
+    if !alert_type.is_empty() && !alert_type.starts_with(FUMO_ALERT_TYPES) {
+        // Reported in the very session that runs the job (the operation
+        // ended before it closed): its results are not stored yet.
+        let open = state.job.is_some();
+        let in_session = correlator
+            .filter(|c| open && !c.is_empty())
+            .and_then(|c| state.job_results.iter_mut().find(|r| r.correlator == c));
+        if let Some(r) = in_session {
+            r.reported = Some(super::job::reported_label(code, alert_type));
+            if !super::job::reported_succeeded(code) {
+                state.job_failed = true;
+            }
+            return Ok(200);
+        }
+        super::job::record_reported(conn, device.id, correlator, alert_type, code)?;
+        return Ok(200);
+    }
     let candidates = fota::for_device_for_update(conn, device.id, 20)?;
     let by_correlator = correlator.and_then(|c| {
         candidates
@@ -784,11 +903,6 @@ fn generic_alert(
         tracing::info!(fota_session = s.id, code, state = %s.state, "generic alert for a closed FOTA session");
         return Ok(200);
     }
-    let alert_type = item
-        .meta
-        .as_ref()
-        .and_then(|m| m.r#type.as_deref())
-        .unwrap_or("");
     if alert_type == FUMO_DOWNLOAD_ALERT_TYPE && code == 200 {
         // The package is on the device: now the separate Update.
         if s.state() != FotaState::Downloaded {

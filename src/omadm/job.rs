@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::account;
+use super::command::{CommandResult, DmCommand};
 use super::engine::Pending;
 use crate::db::schema::dm_jobs;
 use crate::db::{now_ms, DbConnection};
@@ -31,6 +32,9 @@ pub enum JobKind {
     /// Network-initiated firmware update: the FUMO flow of client-initiated
     /// FOTA, started by the server.
     Fota,
+    /// An operator's Get/Replace/Add/Delete/Exec commands (LAWMO lock and
+    /// wipe among them).
+    Commands,
 }
 
 impl JobKind {
@@ -38,6 +42,7 @@ impl JobKind {
         match self {
             JobKind::Refresh => "refresh",
             JobKind::Fota => "fota",
+            JobKind::Commands => "commands",
         }
     }
 
@@ -45,21 +50,29 @@ impl JobKind {
         match s {
             "refresh" => Some(JobKind::Refresh),
             "fota" => Some(JobKind::Fota),
+            "commands" => Some(JobKind::Commands),
             _ => None,
         }
     }
 
+    /// The commands a kind of job carries on its own.
     fn commands(self) -> Vec<Pending> {
         match self {
-            JobKind::Refresh => vec![Pending::Get(vec![
-                "./DevInfo/Man".into(),
-                "./DevInfo/Mod".into(),
-                "./DevInfo/DmV".into(),
-                "./DevInfo/Lang".into(),
-                "./DevDetail/FwV".into(),
-            ])],
+            JobKind::Refresh => [
+                "./DevInfo/Man",
+                "./DevInfo/Mod",
+                "./DevInfo/DmV",
+                "./DevInfo/Lang",
+                "./DevDetail/FwV",
+            ]
+            .into_iter()
+            .filter_map(|p| DmCommand::new("get", p, None, None).ok())
+            .map(Pending::Command)
+            .collect(),
             // The FOTA session's own plan asks the make-model-version query.
             JobKind::Fota => Vec::new(),
+            // The operator's, given with the job.
+            JobKind::Commands => Vec::new(),
         }
     }
 }
@@ -84,6 +97,8 @@ pub enum JobError {
     Content(#[from] ContentError),
     #[error(transparent)]
     Fota(#[from] crate::fota::FotaError),
+    #[error(transparent)]
+    Commands(super::command::CommandError),
     #[error("database: {0}")]
     Db(#[from] diesel::result::Error),
 }
@@ -103,11 +118,28 @@ pub struct DmJob {
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
+    pub results: String,
 }
 
 impl DmJob {
     pub fn pending_commands(&self) -> Vec<Pending> {
         serde_json::from_str(&self.commands).unwrap_or_default()
+    }
+
+    /// What each command came to (empty before the device answered).
+    pub fn results(&self) -> Vec<CommandResult> {
+        serde_json::from_str(&self.results).unwrap_or_default()
+    }
+
+    /// The operator's commands as they were written, one per entry.
+    pub fn command_lines(&self) -> Vec<String> {
+        self.pending_commands()
+            .iter()
+            .filter_map(|p| match p {
+                Pending::Command(c) => Some(c.line()),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -123,7 +155,33 @@ pub fn notify(
 ) -> Result<(DmJob, OutboxMessage), JobError> {
     crate::db::write(conn, |conn| {
         let dev = device::get(conn, device_id)?;
-        queue(conn, vault, &dev, kind, actor, max_parts)
+        queue(conn, vault, &dev, kind, kind.commands(), actor, max_parts)
+    })
+}
+
+/// Queues an operator's management commands for a device and its
+/// notification, in one transaction.
+pub fn notify_commands(
+    conn: &mut DbConnection,
+    vault: &crate::secrets::Vault,
+    device_id: i64,
+    commands: &[DmCommand],
+    actor: &Actor,
+    max_parts: u8,
+) -> Result<(DmJob, OutboxMessage), JobError> {
+    super::command::check_count(commands).map_err(JobError::Commands)?;
+    let pending = commands.iter().cloned().map(Pending::Command).collect();
+    crate::db::write(conn, |conn| {
+        let dev = device::get(conn, device_id)?;
+        queue(
+            conn,
+            vault,
+            &dev,
+            JobKind::Commands,
+            pending,
+            actor,
+            max_parts,
+        )
     })
 }
 
@@ -137,7 +195,9 @@ pub fn notify_device(
     actor: &Actor,
     max_parts: u8,
 ) -> Result<(DmJob, OutboxMessage), JobError> {
-    crate::db::write(conn, |conn| queue(conn, vault, dev, kind, actor, max_parts))
+    crate::db::write(conn, |conn| {
+        queue(conn, vault, dev, kind, kind.commands(), actor, max_parts)
+    })
 }
 
 /// The work of [`notify`], in the caller's transaction.
@@ -146,6 +206,7 @@ fn queue(
     vault: &crate::secrets::Vault,
     dev: &device::Device,
     kind: JobKind,
+    commands: Vec<Pending>,
     actor: &Actor,
     max_parts: u8,
 ) -> Result<(DmJob, OutboxMessage), JobError> {
@@ -175,8 +236,22 @@ fn queue(
     .execute(c))?;
 
     let fota_session_id = match kind {
-        JobKind::Refresh => None,
+        JobKind::Refresh | JobKind::Commands => None,
         JobKind::Fota => {
+            // As the FOTA URL and campaigns do: a model whose capability
+            // entry says FOTA no is not updated over the air at all.
+            let capability = crate::registry::capability::for_device(
+                conn,
+                &dev.make,
+                &dev.model,
+                &dev.firmware_version,
+            )?;
+            if capability.is_some_and(|c| !c.fota) {
+                return Err(JobError::NoUpdate(format!(
+                    "{} {} {} over the air: its capability entry says FOTA no",
+                    dev.make, dev.model, dev.firmware_version
+                )));
+            }
             if package::find_update(conn, &dev.make, &dev.model, &dev.firmware_version)?.is_none() {
                 return Err(JobError::NoUpdate(format!(
                     "{} {} {}",
@@ -232,8 +307,9 @@ fn queue(
             break candidate;
         }
     };
+    // A lock or wipe must not ask the person holding a stolen handset.
     let ui_mode = match kind {
-        JobKind::Refresh => UiMode::Background,
+        JobKind::Refresh | JobKind::Commands => UiMode::Background,
         JobKind::Fota => UiMode::Informative,
     };
     let pdu = content::dm_notification(&acct, session_id, ui_mode)?;
@@ -252,7 +328,14 @@ fn queue(
         &actor.to_string(),
         max_parts,
     )?;
-    let commands = serde_json::to_string(&kind.commands()).unwrap_or_else(|_| "[]".into());
+    let listed: Vec<String> = commands
+        .iter()
+        .filter_map(|p| match p {
+            Pending::Command(c) if kind == JobKind::Commands => Some(c.line()),
+            _ => None,
+        })
+        .collect();
+    let commands = serde_json::to_string(&commands).unwrap_or_else(|_| "[]".into());
     let row = (
         dm_jobs::device_id.eq(device_id),
         dm_jobs::dm_session_id.eq(i32::from(session_id)),
@@ -275,7 +358,7 @@ fn queue(
         EntityKind::Device,
         device_id,
         "server-initiated OMA-DM session queued",
-        &serde_json::json!({"job": job.id, "kind": kind.as_str(), "session_id": format!("{session_id:04X}"), "message": msg.id}),
+        &serde_json::json!({"job": job.id, "kind": kind.as_str(), "session_id": format!("{session_id:04X}"), "message": msg.id, "commands": listed}),
     )?;
     tracing::info!(device = device_id, job = job.id, session = %format!("{session_id:04X}"), "OMA-DM notification queued");
     Ok((job, msg))
@@ -320,12 +403,112 @@ pub fn set_state(conn: &mut DbConnection, id: i64, state: &str, detail: &str) ->
     Ok(())
 }
 
+/// Closes a job with what its commands came to.
+pub fn finish(
+    conn: &mut DbConnection,
+    id: i64,
+    state: &str,
+    detail: &str,
+    results: &[CommandResult],
+) -> QueryResult<()> {
+    let results = serde_json::to_string(results).unwrap_or_else(|_| "[]".into());
+    diesel::update(dm_jobs::table.find(id))
+        .set((
+            dm_jobs::state.eq(state),
+            dm_jobs::detail.eq(detail),
+            dm_jobs::results.eq(results),
+            dm_jobs::updated_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Result codes 1200-1299 (LAWMO's "operation succeeded" range) and
+/// 200-299 are successes.
+pub fn reported_succeeded(code: u16) -> bool {
+    (1200..1300).contains(&code) || (200..300).contains(&code)
+}
+
+pub fn reported_label(code: u16, alert_type: &str) -> String {
+    format!("{code} ({alert_type})")
+}
+
+/// A Generic Alert reporting the end of an operation the device accepted
+/// (202) to finish later, a LAWMO wipe say: recorded with the command its
+/// correlator names. Result codes 1200-1299 (LAWMO) and 200-299 are
+/// successes; any other fails the job.
+pub fn record_reported(
+    conn: &mut DbConnection,
+    device_id: i64,
+    correlator: Option<&str>,
+    alert_type: &str,
+    code: u16,
+) -> QueryResult<bool> {
+    let Some(correlator) = correlator.filter(|c| !c.is_empty()) else {
+        tracing::warn!(
+            device = device_id,
+            alert_type,
+            code,
+            "Generic Alert without a correlator; nothing to record it on"
+        );
+        return Ok(false);
+    };
+    for job in for_device(conn, device_id, 20)? {
+        let mut results = job.results();
+        let Some(r) = results.iter_mut().find(|r| r.correlator == correlator) else {
+            continue;
+        };
+        r.reported = Some(reported_label(code, alert_type));
+        let (state, detail) = if reported_succeeded(code) {
+            (job.state.clone(), job.detail.clone())
+        } else {
+            (
+                "failed".to_string(),
+                format!("{}; {} reported {code}", job.detail, r.command),
+            )
+        };
+        finish(conn, job.id, &state, &detail, &results)?;
+        tracing::info!(
+            device = device_id,
+            job = job.id,
+            code,
+            alert_type,
+            "operation result reported"
+        );
+        return Ok(true);
+    }
+    tracing::warn!(
+        device = device_id,
+        correlator,
+        alert_type,
+        code,
+        "Generic Alert for no command of this device's jobs"
+    );
+    Ok(false)
+}
+
 pub fn get(conn: &mut DbConnection, id: i64) -> QueryResult<Option<DmJob>> {
     dm_jobs::table
         .find(id)
         .select(DmJob::as_select())
         .first(conn)
         .optional()
+}
+
+/// A device's jobs older than `before` (all when none), newest first.
+pub fn page_for_device(
+    conn: &mut DbConnection,
+    device_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<DmJob>> {
+    dm_jobs::table
+        .filter(dm_jobs::device_id.eq(device_id))
+        .filter(dm_jobs::id.lt(before.unwrap_or(i64::MAX)))
+        .order(dm_jobs::id.desc())
+        .limit(limit)
+        .select(DmJob::as_select())
+        .load(conn)
 }
 
 pub fn for_device(conn: &mut DbConnection, device_id: i64, limit: i64) -> QueryResult<Vec<DmJob>> {

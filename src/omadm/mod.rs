@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod auth;
+pub mod command;
 pub mod engine;
 pub mod job;
 pub mod syncml;

@@ -235,6 +235,12 @@ impl DetailPage {
     fn topt(&self, ms: &Option<i64>) -> String {
         crate::timefmt::utc_opt(*ms)
     }
+    fn presets(&self) -> [crate::omadm::command::Preset; 5] {
+        crate::omadm::command::Preset::ALL
+    }
+    fn max_commands(&self) -> usize {
+        crate::omadm::command::MAX_COMMANDS
+    }
 }
 
 async fn detail(

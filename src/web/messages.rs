@@ -14,6 +14,7 @@ use crate::messaging::inbound::{self, StoredInbound};
 use crate::messaging::outbox::{self, Filter, Kind, OutboxMessage};
 use crate::messaging::provisioning::{self, PushError};
 use crate::messaging::smpp::LinkStatus;
+use crate::omadm::command::{self, Preset};
 use crate::omadm::job::{self, JobError, JobKind};
 use crate::registry::identifiers::Mdn;
 use crate::registry::RegistryError;
@@ -23,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ops/messages/{id}", web::get().to(detail))
         .route("/ops/messages/{id}/retry", web::post().to(retry))
         .route("/devices/{id}/notify", web::post().to(notify))
+        .route("/devices/{id}/commands", web::post().to(commands))
         .route("/devices/{id}/push/settings", web::post().to(push_settings))
         .route(
             "/devices/{id}/push/bootstrap",
@@ -295,10 +297,82 @@ async fn notify(
     Ok(back_to_device(id))
 }
 
+/// An operator's management commands (typed, or a LAWMO preset) for a
+/// device: queued with its notification.
+async fn commands(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditDevices)?;
+    user.check_form(&form)?;
+    let id = path.into_inner();
+    let preset = form.get("preset").map(String::as_str);
+    let parsed = match preset {
+        Some("") => Err("Choose an operation to send.".to_string()),
+        Some(p) => match Preset::parse(p) {
+            None => Err(format!("{p:?} is not an operation this platform offers.")),
+            Some(p) if p.destroys_data() && form.get("confirm").map(String::as_str) != Some("yes") => Err(format!(
+                "{}: tick the box to confirm; this erases what the subscriber keeps on the handset.",
+                p.label()
+            )),
+            Some(p) => Ok(p.commands()),
+        },
+        None => command::parse_script(form.get("script").map(String::as_str).unwrap_or("")).map_err(|e| e.to_string()),
+    };
+    let cmds = match parsed {
+        Ok(c) => c,
+        Err(why) => {
+            tracing::info!(device = id, error = %why, "management commands refused");
+            flash(&user.session, "error", format!("Nothing was sent. {why}"));
+            return Ok(redirect(&format!("/devices/{id}#commands")));
+        }
+    };
+    let actor = user.actor();
+    let max_parts = state.config.sms_max_parts;
+    let vault = state.vault.clone();
+    let count = cmds.len();
+    let outcome = state
+        .db
+        .run(move |c| -> Result<_, WebJobError> {
+            Ok(job::notify_commands(
+                c, &vault, id, &cmds, &actor, max_parts,
+            )?)
+        })
+        .await;
+    match outcome {
+        Ok((j, m)) => {
+            wake(&state);
+            flash(
+                &user.session,
+                "success",
+                format!(
+                    "Job {}: {count} command{} queued; the device is notified (message {}) and asked to call back with session id {:04X}. The results appear here when it has.",
+                    j.id,
+                    if count == 1 { "" } else { "s" },
+                    m.id,
+                    j.dm_session_id
+                ),
+            );
+        }
+        Err(WebJobError::Job(JobError::Registry(RegistryError::NotFound(what)))) => {
+            return Err(WebError::NotFound(what))
+        }
+        Err(WebJobError::Job(e)) if is_user_error(&e) => {
+            tracing::info!(device = id, error = %e, "management commands refused");
+            flash(&user.session, "error", format!("Nothing was sent: {e}"));
+        }
+        Err(e) => return Err(WebError::Internal(e.to_string())),
+    }
+    Ok(redirect(&format!("/devices/{id}#commands")))
+}
+
 fn is_user_error(e: &JobError) -> bool {
     matches!(
         e,
         JobError::NoMdn
+            | JobError::Commands(_)
             | JobError::NoAccount
             | JobError::NoUpdate(_)
             | JobError::FotaBusy(_)

@@ -7,6 +7,7 @@ mod campaigns;
 mod campaigns_api;
 mod cli;
 mod common;
+mod dm_commands;
 mod esn_change;
 mod features;
 mod firmware;

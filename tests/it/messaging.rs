@@ -42,7 +42,7 @@ pub(crate) fn smsc_config(smsc: &TestSmsc) -> SmscConfig {
     c
 }
 
-async fn app_with_smsc(smsc: &TestSmsc, max_parts: u8) -> TestApp {
+pub(crate) async fn app_with_smsc(smsc: &TestSmsc, max_parts: u8) -> TestApp {
     let config = smsc_config(smsc);
     spawn_app_with(move |c| {
         c.smsc = Some(config);
@@ -52,7 +52,7 @@ async fn app_with_smsc(smsc: &TestSmsc, max_parts: u8) -> TestApp {
 }
 
 /// A subscriber line with a MEID handset at VX9600V04 and OMA-DM credentials.
-async fn line(app: &TestApp) -> (i64, String) {
+pub(crate) async fn line(app: &TestApp) -> (i64, String) {
     let (_, token) = app.token(Role::Admin).await;
     let r = app
         .api(Method::POST, "/profiles", &token)
@@ -88,7 +88,7 @@ async fn line(app: &TestApp) -> (i64, String) {
 }
 
 /// The handset of `line`, holding the server credentials as provisioned.
-async fn handset(app: &TestApp, device_id: i64, firmware: &str) -> Handset {
+pub(crate) async fn handset(app: &TestApp, device_id: i64, firmware: &str) -> Handset {
     handset_of(app, MEID, device_id, firmware, None).await
 }
 
@@ -145,7 +145,7 @@ where
 }
 
 /// The pushes among the submits the SMSC accepted, reassembled.
-fn pushes(submits: &[RecordedSubmit]) -> Vec<ReceivedPush> {
+pub(crate) fn pushes(submits: &[RecordedSubmit]) -> Vec<ReceivedPush> {
     let mut inbox = SmsInbox::new();
     submits
         .iter()
@@ -230,7 +230,7 @@ async fn notification_wakes_the_handset_and_the_queued_commands_run() {
         })
         .await;
     assert_eq!(job_state, "done", "{detail}");
-    assert!(detail.contains("./DevDetail/FwV = VX9600V05"), "{detail}");
+    assert_eq!(detail, "5 commands: 5 succeeded");
     assert_eq!(fw, "VX9600V05");
     assert_eq!(
         format!(
@@ -242,7 +242,10 @@ async fn notification_wakes_the_handset_and_the_queued_commands_run() {
 
     // The device page and the message log show it, decoded.
     let (_, page) = app.page(&format!("/devices/{device_id}")).await;
-    assert!(page.contains("./DevDetail/FwV = VX9600V05"));
+    assert!(
+        page.contains("get ./DevDetail/FwV</td><td>200 OK</td><td class=\"mono\">VX9600V05"),
+        "{page}"
+    );
     let (_, log) = app.page("/ops/messages").await;
     assert!(log.contains("OMA-DM notification: refresh session"));
     let id = message_states(&app).await[0].0;

@@ -1,0 +1,1 @@
+ALTER TABLE dm_jobs DROP COLUMN results;
