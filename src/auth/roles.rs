@@ -26,6 +26,9 @@ pub enum Permission {
     ViewOps,
     /// Firmware Management.
     ManageFirmware,
+    /// Close a FOTA session its handset will not finish (a lost download),
+    /// freeing the device for a new update.
+    CloseFotaSessions,
     /// Users and API tokens.
     ManageAccess,
     /// A subscriber's own line.
@@ -77,9 +80,17 @@ impl Role {
             Role::Admin => p != SelfService,
             Role::Operator => matches!(
                 p,
-                ViewRegistry | EditDevices | EditCapabilities | Import | ViewOps
+                ViewRegistry
+                    | EditDevices
+                    | EditCapabilities
+                    | Import
+                    | ViewOps
+                    | CloseFotaSessions
             ),
-            Role::Firmware => matches!(p, ViewRegistry | EditCapabilities | ManageFirmware),
+            Role::Firmware => matches!(
+                p,
+                ViewRegistry | EditCapabilities | ManageFirmware | CloseFotaSessions
+            ),
             Role::Care => matches!(p, ViewRegistry | EditProfiles | EditDevices),
             Role::Subscriber => p == SelfService,
         }
@@ -98,5 +109,8 @@ mod tests {
         assert!(Role::Care.can(Permission::EditProfiles));
         assert!(!Role::Firmware.can(Permission::EditProfiles));
         assert!(!Role::Operator.can(Permission::ManageAccess));
+        assert!(Role::Operator.can(Permission::CloseFotaSessions));
+        assert!(Role::Firmware.can(Permission::CloseFotaSessions));
+        assert!(!Role::Care.can(Permission::CloseFotaSessions));
     }
 }

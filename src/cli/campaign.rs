@@ -3,7 +3,7 @@
 use clap::Subcommand;
 
 use crate::config::Config;
-use crate::fota::campaign::{self, Action, Campaign, Plan, Progress};
+use crate::fota::campaign::{self, Action, Campaign, CampaignState, Plan, Progress};
 use crate::fota::campaign_run::{self, Ticked};
 use crate::fota::campaign_schedule::{self, Schedule, Window, Zone};
 use crate::registry::Actor;
@@ -239,14 +239,22 @@ fn act(
         Action::Start | Action::Resume | Action::Renotify => Some(super::vault(config, conn)?),
         Action::Pause | Action::Cancel => None,
     };
-    let c = campaign::act(conn, &CLI, id, action)?;
-    println!("campaign {} is {}", c.id, c.state);
+    let mut c = campaign::act(conn, &CLI, id, action)?;
+    let mut t = Ticked::default();
+    if let Some(vault) = &vault {
+        campaign_run::step(conn, vault, config.sms_max_parts, id, &mut t)?;
+        // Read back: that wave may have held or completed it already.
+        c = campaign::get(conn, id)?;
+    }
+    match c.state() {
+        CampaignState::Running => println!("campaign {} is {}", c.id, c.state),
+        _ if c.detail.is_empty() => println!("campaign {} is {}", c.id, c.state),
+        _ => println!("campaign {} is {} ({})", c.id, c.state, c.detail),
+    }
     if let Some(why) = c.waiting(crate::db::now_ms()) {
         println!("{why}");
     }
-    if let Some(vault) = vault {
-        let mut t = Ticked::default();
-        campaign_run::step(conn, &vault, config.sms_max_parts, id, &mut t)?;
+    if vault.is_some() {
         println!(
             "{} device(s) notified now, {} skipped; the server's scheduler sends the next waves",
             t.notified, t.skipped
@@ -300,6 +308,15 @@ fn print_campaign(c: &Campaign, p: &Progress) {
     // thousand waves would otherwise print a thousand idle lines.
     let mut waiting = 0;
     for (i, w) in p.waves.iter().enumerate() {
+        if w.total() == 0 {
+            // Its devices all went to a later wave (`renotify`), or were
+            // purged: nothing in it is waiting to be reached.
+            println!(
+                "  wave {:>3}  empty: its devices moved to a later wave or left the registry",
+                i + 1
+            );
+            continue;
+        }
         if w.queued == w.total() {
             waiting += 1;
             continue;

@@ -416,24 +416,38 @@ pub fn record_install(
     text: &str,
     remote: &str,
 ) -> Result<(), FirmwareError> {
-    let row = (
-        install_notifications::package_id.eq(package_id),
-        install_notifications::status_code.eq(i32::from(code)),
-        install_notifications::status_text.eq(text),
-        install_notifications::remote.eq(remote),
-        install_notifications::at.eq(now_ms()),
-    );
-    // The foreign key answers "no such package" without a read of its own.
-    crate::native!(conn, |c| diesel::insert_into(install_notifications::table)
-        .values(row)
-        .execute(c))
-    .map_err(|e| {
-        if crate::db::is_foreign_key_violation(&e) {
-            FirmwareError::NotFound(format!("package {package_id}"))
-        } else {
-            e.into()
-        }
-    })?;
+    use diesel::sql_types::{BigInt, Integer, Text};
+    let state = firmware_packages::state;
+    // Inserted from the package's row only while devices may download it,
+    // so "no such package" (a draft or withdrawn one is none, as for the
+    // descriptor) costs no read of its own.
+    let source = firmware_packages::table
+        .filter(firmware_packages::id.eq(package_id))
+        .filter(
+            state
+                .eq(PackageState::Testing.as_str())
+                .or(state.eq(PackageState::Released.as_str())),
+        )
+        .select((
+            firmware_packages::id,
+            i32::from(code).into_sql::<Integer>(),
+            text.into_sql::<Text>(),
+            remote.into_sql::<Text>(),
+            now_ms().into_sql::<BigInt>(),
+        ));
+    let inserted = crate::native!(conn, |c| diesel::insert_into(install_notifications::table)
+        .values(source)
+        .into_columns((
+            install_notifications::package_id,
+            install_notifications::status_code,
+            install_notifications::status_text,
+            install_notifications::remote,
+            install_notifications::at,
+        ))
+        .execute(c))?;
+    if inserted == 0 {
+        return Err(FirmwareError::NotFound(format!("package {package_id}")));
+    }
     Ok(())
 }
 

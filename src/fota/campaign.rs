@@ -484,6 +484,41 @@ pub fn create(
     })
 }
 
+/// The devices a campaign would take on each update path (make, model,
+/// firmware version): those not de-activated, as `enrol` counts them.
+pub fn path_populations(
+    conn: &mut DbConnection,
+) -> QueryResult<Vec<crate::registry::stats::VersionCount>> {
+    let mut rows: Vec<crate::registry::stats::VersionCount> = devices::table
+        .filter(devices::deactivated_at.is_null())
+        .group_by((devices::make, devices::model, devices::firmware_version))
+        .select((
+            devices::make,
+            devices::model,
+            devices::firmware_version,
+            diesel::dsl::count_star(),
+        ))
+        .load::<(String, String, String, i64)>(conn)?
+        .into_iter()
+        .map(
+            |(make, model, firmware_version, count)| crate::registry::stats::VersionCount {
+                make,
+                model,
+                firmware_version,
+                count,
+            },
+        )
+        .collect();
+    rows.sort_by(|a, b| {
+        (a.make.as_str(), a.model.as_str())
+            .cmp(&(b.make.as_str(), b.model.as_str()))
+            .then_with(|| {
+                crate::registry::version::compare(&a.firmware_version, &b.firmware_version)
+            })
+    });
+    Ok(rows)
+}
+
 /// Refuses a path a campaign cannot update: one the capability registry
 /// does not know, or says takes no FOTA, or takes it only over IOTA (whose
 /// handsets ask for updates themselves; nothing can wake them to).

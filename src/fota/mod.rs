@@ -17,6 +17,12 @@ use crate::db::DbError;
 pub enum FotaError {
     #[error("FOTA session {0} not found")]
     NotFound(i64),
+    /// Input an operator gave that cannot be used; nothing changed.
+    #[error("{0}")]
+    Invalid(String),
+    /// Asked to close a session that has already ended.
+    #[error("FOTA session {id} is already closed ({state})")]
+    Closed { id: i64, state: String },
     #[error("FOTA session {id} is {from} and cannot become {to}")]
     Transition { id: i64, from: String, to: String },
     /// Another request registered the device's open session at the same

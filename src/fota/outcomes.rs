@@ -15,7 +15,12 @@ pub struct DayOutcomes {
     /// The day's first millisecond (UTC).
     pub day: i64,
     pub succeeded: i64,
+    /// Failed updates: the device had been offered a package.
     pub failed: i64,
+    /// Ended before any package was offered: a notification never
+    /// answered, a session the device never continued. Not an update that
+    /// failed, so not counted against the success rate.
+    pub unanswered: i64,
     /// Cancelled by the subscriber, or no package for the device.
     pub other: i64,
     /// Not finished yet.
@@ -24,13 +29,14 @@ pub struct DayOutcomes {
 
 impl DayOutcomes {
     pub fn total(&self) -> i64 {
-        self.succeeded + self.failed + self.other + self.open
+        self.succeeded + self.failed + self.unanswered + self.other + self.open
     }
 
-    fn add(&mut self, state: FotaState, n: i64) {
+    fn add(&mut self, state: FotaState, offered: bool, n: i64) {
         match state {
             FotaState::Succeeded => self.succeeded += n,
-            FotaState::Failed => self.failed += n,
+            FotaState::Failed if offered => self.failed += n,
+            FotaState::Failed => self.unanswered += n,
             FotaState::Cancelled | FotaState::NoUpdate => self.other += n,
             FotaState::Pending
             | FotaState::Querying
@@ -46,6 +52,9 @@ struct Count {
     day: i64,
     #[diesel(sql_type = Text)]
     state: String,
+    /// 1 when the session was offered a package.
+    #[diesel(sql_type = BigInt)]
+    offered: i64,
     #[diesel(sql_type = BigInt)]
     n: i64,
 }
@@ -59,8 +68,10 @@ pub fn daily(conn: &mut DbConnection, now: i64, days: i64) -> QueryResult<Vec<Da
     // written into the statement; the same text then runs on both backends
     // (their bind placeholders differ).
     let counts: Vec<Count> = diesel::sql_query(format!(
-        "SELECT created_at / {DAY_MS} AS day, state, COUNT(*) AS n FROM fota_sessions \
-         WHERE created_at >= {first} GROUP BY created_at / {DAY_MS}, state"
+        "SELECT created_at / {DAY_MS} AS day, state, \
+         CAST(CASE WHEN package_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS offered, \
+         COUNT(*) AS n FROM fota_sessions WHERE created_at >= {first} \
+         GROUP BY created_at / {DAY_MS}, state, CASE WHEN package_id IS NULL THEN 0 ELSE 1 END"
     ))
     .load(conn)?;
     let mut out: Vec<DayOutcomes> = (0..days)
@@ -75,7 +86,7 @@ pub fn daily(conn: &mut DbConnection, now: i64, days: i64) -> QueryResult<Vec<Da
         // A session dated in the future (a clock moved back) or in a state
         // this release does not know is left out.
         if let (Some(slot), Some(state)) = (slot, FotaState::parse(&c.state)) {
-            slot.add(state, c.n);
+            slot.add(state, c.offered == 1, c.n);
         }
     }
     Ok(out)

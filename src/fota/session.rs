@@ -70,7 +70,9 @@ impl FotaState {
     fn allows(self, to: FotaState) -> bool {
         use FotaState::*;
         match self {
-            Pending => matches!(to, Querying | Failed | Cancelled),
+            // No update straight away: the capability registry says the
+            // model takes none over the air, so nothing is asked of it.
+            Pending => matches!(to, Querying | NoUpdate | Failed | Cancelled),
             Querying => matches!(to, NoUpdate | Offered | Failed | Cancelled),
             // A device may skip the download report and go straight to its final result.
             Offered => matches!(to, Downloaded | Succeeded | Failed | Cancelled),
@@ -82,6 +84,40 @@ impl FotaState {
 
 /// A session still pending or querying after this long was abandoned.
 pub const ABANDONED_AFTER_MS: i64 = 30 * 60 * 1000;
+
+/// An offered or downloaded session silent this long was given up by its
+/// handset: the largest package the repository takes (512 MiB) downloads in
+/// about twelve hours even at 1xRTT's 100 kbit/s, and a downloaded package
+/// installs in minutes. A day leaves room for resumed downloads and a
+/// postponed install without keeping a lost session open for good (a device
+/// has only one open session, so it would block every later update).
+pub const SILENT_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Why a session its handset went silent on is closed, by its state; `None`
+/// for states that are never closed for silence.
+pub fn silence_detail(state: FotaState) -> Option<&'static str> {
+    match state {
+        FotaState::Pending | FotaState::Querying => {
+            Some("abandoned: the device did not continue the session")
+        }
+        FotaState::Offered => {
+            Some("abandoned: offered a day ago and the device never reported its download")
+        }
+        FotaState::Downloaded => Some(
+            "abandoned: downloaded a day ago and the device never reported the update's result",
+        ),
+        _ => None,
+    }
+}
+
+/// How long a session in `state` may stay silent before it counts as given up.
+fn silent_limit(state: FotaState) -> Option<i64> {
+    match state {
+        FotaState::Pending | FotaState::Querying => Some(ABANDONED_AFTER_MS),
+        FotaState::Offered | FotaState::Downloaded => Some(SILENT_AFTER_MS),
+        _ => None,
+    }
+}
 
 /// What a session waiting for a notified handset that never called back
 /// ends with; campaigns tell these apart from failed updates by it.
@@ -215,18 +251,13 @@ pub fn register_pending_in(
         .first(c)
         .optional())?;
     if let Some(s) = open {
-        let stale = matches!(s.state(), FotaState::Pending | FotaState::Querying)
-            && now_ms() - s.updated_at > ABANDONED_AFTER_MS;
-        if !stale {
+        let stale = silent_limit(s.state()).is_some_and(|l| now_ms() - s.updated_at > l);
+        let Some(why) = silence_detail(s.state()).filter(|_| stale) else {
             return Ok(s);
-        }
-        // The device never came back to this one (e.g. it failed to authenticate).
-        advance(
-            conn,
-            s.id,
-            FotaState::Failed,
-            "abandoned: the device did not continue the session",
-        )?;
+        };
+        // The device never came back to this one (e.g. it failed to
+        // authenticate, or lost its download).
+        advance(conn, s.id, FotaState::Failed, why)?;
     }
     let now = now_ms();
     let row = (
@@ -334,8 +365,16 @@ pub fn offer(
         ..s
     };
     if s.state() == FotaState::Offered {
-        // A second offer moves no state, so advance would not write it.
+        // A second offer (the handset asked again) moves no state, so
+        // advance would not write it; it starts the wait for the download
+        // afresh.
+        let s = FotaSession {
+            detail: format!("package {package_id} to {to_version} offered again"),
+            updated_at: now_ms(),
+            ..s
+        };
         save(conn, &s)?;
+        return Ok(s);
     }
     advance_loaded(
         conn,
@@ -421,6 +460,63 @@ pub fn finish_loaded(
         }
     }
     Ok(done)
+}
+
+/// Closes a session its handset has been silent on for longer than its
+/// state allows (see [`SILENT_AFTER_MS`]), deciding on the session as it is
+/// now: a report that arrived since it was listed keeps it open.
+pub fn close_if_silent(conn: &mut DbConnection, id: i64, now: i64) -> Result<bool, FotaError> {
+    crate::db::write(conn, |conn| {
+        let s = get_for_update(conn, id)?;
+        let state = s.state();
+        let silent = silent_limit(state).is_some_and(|l| now - s.updated_at > l);
+        match silence_detail(state).filter(|_| silent) {
+            Some(why) => advance_loaded(conn, s, FotaState::Failed, why).map(|_| true),
+            None => Ok(false),
+        }
+    })
+}
+
+/// An operator closes a session its handset will not finish (a lost
+/// download, a handset that went away): the device is free for a new update
+/// at once rather than after the sweeper's wait. Audited on the device.
+pub fn close_by_operator(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: i64,
+    reason: &str,
+) -> Result<FotaSession, FotaError> {
+    let reason = reason.trim();
+    if reason.chars().count() > 200 {
+        return Err(FotaError::Invalid(
+            "the reason must be at most 200 characters".into(),
+        ));
+    }
+    crate::db::write(conn, |conn| {
+        let s = get_for_update(conn, id)?;
+        let was = s.state();
+        if was.is_terminal() {
+            return Err(FotaError::Closed {
+                id,
+                state: was.as_str().into(),
+            });
+        }
+        let detail = if reason.is_empty() {
+            format!("closed by {actor} while {}", was.as_str())
+        } else {
+            format!("closed by {actor} while {}: {reason}", was.as_str())
+        };
+        let done = advance_loaded(conn, s, FotaState::Failed, &detail)?;
+        audit::record(
+            conn,
+            actor,
+            EntityKind::Device,
+            done.device_id,
+            "FOTA session closed",
+            &serde_json::json!({"fota_session": id, "state": {"from": was.as_str(), "to": done.state}, "reason": reason}),
+        )?;
+        Ok(done)
+    })
 }
 
 pub fn events(conn: &mut DbConnection, id: i64) -> QueryResult<Vec<FotaEvent>> {

@@ -1,10 +1,11 @@
-//! Closes what devices abandoned: FOTA sessions a device never continued,
-//! notifications never answered, DM sessions left idle. Run by the server on
+//! Closes what devices abandoned: FOTA sessions a device never continued or
+//! went silent on after the offer, notifications never answered, DM
+//! sessions left idle. Run by the server on
 //! a timer so the screens do not show sessions as open forever.
 
 use diesel::prelude::*;
 
-use super::session::{self, FotaState, ABANDONED_AFTER_MS, NEVER_ANSWERED};
+use super::session::{self, FotaState, ABANDONED_AFTER_MS, NEVER_ANSWERED, SILENT_AFTER_MS};
 use super::FotaError;
 use crate::db::schema::{dm_jobs, dm_sessions, fota_sessions};
 use crate::db::{now_ms, DbConnection};
@@ -63,6 +64,20 @@ pub fn sweep(conn: &mut DbConnection) -> Result<Swept, FotaError> {
             "abandoned: the device did not continue the session",
         )?;
         swept.fota_sessions += 1;
+    }
+
+    // Offers the handset went silent on (a download lost for good, a
+    // handset that went away): left open, they would keep the device from
+    // every later update. No job keeps these: the handset has called back.
+    let silent: Vec<i64> = fota_sessions::table
+        .filter(fota_sessions::state.eq_any(["offered", "downloaded"]))
+        .filter(fota_sessions::updated_at.lt(now - SILENT_AFTER_MS))
+        .select(fota_sessions::id)
+        .load(conn)?;
+    for id in silent {
+        if session::close_if_silent(conn, id, now)? {
+            swept.fota_sessions += 1;
+        }
     }
 
     swept.dm_sessions = diesel::delete(

@@ -87,6 +87,11 @@ struct SessionState {
     /// nothing left to do (states never go back to pending or querying).
     #[serde(default)]
     planned_fota: Option<i64>,
+    /// The FOTA session this DM session sent the make-model-version query
+    /// for: a session queried in an earlier DM session the handset dropped
+    /// is asked again.
+    #[serde(default)]
+    queried_fota: Option<i64>,
     /// The server-initiated job this session runs, while it runs.
     #[serde(default)]
     job: Option<i64>,
@@ -179,7 +184,10 @@ fn chal(nonce: &[u8]) -> Chal {
 }
 
 /// An answer that only carries a status for the header: unknown device,
-/// bad credentials, replay.
+/// bad credentials, replay. Nothing of the session is stored, so its MsgID
+/// is the client's: both sides send one message per exchange, and the
+/// server's next message (see `handle`) goes on from it: a server's MsgIDs
+/// increase within a session (OMA-DM RepPro), never restart at 1.
 fn header_only(req: &Message, cfg: &EngineConfig, code: u16, chal_nonce: Option<&[u8]>) -> Message {
     let mut st = status(req.hdr.msg_id, 0, "SyncHdr", code);
     st.cmd_id = 1;
@@ -187,7 +195,7 @@ fn header_only(req: &Message, cfg: &EngineConfig, code: u16, chal_nonce: Option<
     st.source_ref = Some(req.hdr.source.clone());
     st.chal = chal_nonce.map(chal);
     Message {
-        hdr: reply_header(&req.hdr, cfg, 1, None),
+        hdr: reply_header(&req.hdr, cfg, req.hdr.msg_id, None),
         body: SyncBody {
             commands: vec![Command::Status(st)],
             final_: true,
@@ -438,11 +446,20 @@ pub fn handle(
         if state.fota.is_none() {
             state.fota = open_fota(conn, device.id)?;
         }
-        plan(conn, cfg, &device, &mut state, &reported)?;
+        plan(
+            conn,
+            cfg,
+            &device,
+            &mut state,
+            &reported,
+            incoming.fota_hint,
+        )?;
         finish_job(conn, &mut state)?;
 
         // Build the reply within the device's MaxMsgSize.
-        state.server_msg_id += 1;
+        // Never below the client's: a challenge before this message was
+        // answered with the client's MsgID and stored nothing.
+        state.server_msg_id = (state.server_msg_id + 1).max(req.hdr.msg_id);
         let resp_uri = format!("{}/omadm?s={}", cfg.base_url, url_encode(&session_key));
         let mut reply = Message {
             hdr: reply_header(&req.hdr, cfg, state.server_msg_id, Some(resp_uri)),
@@ -972,13 +989,18 @@ fn apply_reported(
     Ok(())
 }
 
-/// Decides what to ask of the device next for its FOTA session.
+/// Decides what to ask of the device next for its FOTA session. `asked` is
+/// the session the handset was sent to by the FOTA URL in this message: a
+/// handset that asks again for a session it dropped (after the query, or
+/// after the offer without reporting its download) is queried and offered
+/// again rather than told there is nothing.
 fn plan(
     conn: &mut DbConnection,
     cfg: &EngineConfig,
     device: &Device,
     state: &mut SessionState,
     reported: &Reported,
+    asked: Option<i64>,
 ) -> Result<(), EngineError> {
     let Some(fid) = state.fota else { return Ok(()) };
     if state.planned_fota == Some(fid) {
@@ -1000,13 +1022,12 @@ fn plan(
         }
         Err(e) => return Err(e.into()),
     };
+    let queried = state.queried_fota == Some(fid);
+    let asked_again = asked == Some(fid) && !queried;
     match session.state() {
         FotaState::Pending => {
-            state.queue.push(Pending::Get(vec![
-                "./DevInfo/Man".into(),
-                "./DevInfo/Mod".into(),
-                "./DevDetail/FwV".into(),
-            ]));
+            state.queue.push(mmv_query());
+            state.queried_fota = Some(fid);
             fota::advance_loaded(
                 conn,
                 session,
@@ -1015,53 +1036,125 @@ fn plan(
             )?;
         }
         FotaState::Querying if reported.got_fw_query => {
-            let make = reported.make.clone().unwrap_or_else(|| device.make.clone());
-            let model = reported
-                .model
-                .clone()
-                .unwrap_or_else(|| device.model.clone());
-            let fw = reported
-                .firmware
-                .clone()
-                .unwrap_or_else(|| device.firmware_version.clone());
-            match package::find_update(conn, &make, &model, &fw)? {
-                None => {
-                    fota::advance_loaded(
-                        conn,
-                        session,
-                        FotaState::NoUpdate,
-                        &format!("no released package for {make} {model} {fw}"),
-                    )?;
-                    state.planned_fota = Some(fid);
-                }
-                Some(p) => {
-                    let correlator = B64.encode(auth::new_nonce()).replace(['+', '/', '='], "");
-                    let url = format!(
-                        "{}/dl/{}/dd?fota={fid}&key={correlator}",
-                        cfg.base_url, p.id
-                    );
-                    let split = crate::registry::capability::for_device(conn, &make, &model, &fw)?
-                        .is_some_and(|c| c.feature_list().contains(&FUMO_SPLIT_FEATURE));
-                    let node = if split {
-                        "Download"
-                    } else {
-                        "DownloadAndUpdate"
-                    };
-                    state.queue.push(Pending::Replace {
-                        target: format!("{FUMO_NODE}/{node}/PkgURL"),
-                        data: url,
-                    });
-                    state.queue.push(Pending::Exec {
-                        target: format!("{FUMO_NODE}/{node}"),
-                        correlator: correlator.clone(),
-                    });
-                    fota::offer(conn, session, p.id, &p.to_version, &correlator)?;
-                    state.planned_fota = Some(fid);
-                }
-            }
+            offer_update(conn, cfg, device, state, reported, session)?;
+        }
+        FotaState::Offered if reported.got_fw_query && queried => {
+            offer_update(conn, cfg, device, state, reported, session)?;
+        }
+        // Asked again: the query of the DM session it dropped is lost.
+        FotaState::Querying | FotaState::Offered if asked_again => {
+            tracing::info!(
+                device = device.id,
+                fota_session = fid,
+                state = %session.state,
+                "the handset asked again for its open FOTA session; querying it again"
+            );
+            state.queue.push(mmv_query());
+            state.queried_fota = Some(fid);
         }
         FotaState::Querying => {}
+        FotaState::Offered if queried => {}
         _ => state.planned_fota = Some(fid),
     }
+    Ok(())
+}
+
+/// The make-model-version query (claim 1).
+fn mmv_query() -> Pending {
+    Pending::Get(vec![
+        "./DevInfo/Man".into(),
+        "./DevInfo/Mod".into(),
+        "./DevDetail/FwV".into(),
+    ])
+}
+
+/// Answers the make-model-version the device reported: the released
+/// package for it (again, for a session offered before), or why there is
+/// none.
+fn offer_update(
+    conn: &mut DbConnection,
+    cfg: &EngineConfig,
+    device: &Device,
+    state: &mut SessionState,
+    reported: &Reported,
+    session: fota::FotaSession,
+) -> Result<(), EngineError> {
+    let fid = session.id;
+    state.planned_fota = Some(fid);
+    let make = reported.make.clone().unwrap_or_else(|| device.make.clone());
+    let model = reported
+        .model
+        .clone()
+        .unwrap_or_else(|| device.model.clone());
+    let fw = reported
+        .firmware
+        .clone()
+        .unwrap_or_else(|| device.firmware_version.clone());
+    let offered_before = session.state() == FotaState::Offered;
+    if offered_before && session.to_version.as_deref() == Some(fw.as_str()) {
+        // It installed the update and its final report was lost.
+        fota::finish_loaded(
+            conn,
+            session,
+            device,
+            200,
+            &format!("the device asked again and reports {fw}, the version it was offered"),
+        )?;
+        return Ok(());
+    }
+    // Closed without an offer: no update for a fresh query, a failed one
+    // for a session that had been offered a package.
+    let close = |conn: &mut DbConnection, session: fota::FotaSession, detail: String| {
+        let to = if offered_before {
+            FotaState::Failed
+        } else {
+            FotaState::NoUpdate
+        };
+        fota::advance_loaded(conn, session, to, &detail).map(|_| ())
+    };
+    let capability = crate::registry::capability::for_device(conn, &make, &model, &fw)?;
+    if capability.as_ref().is_some_and(|c| !c.fota) {
+        close(
+            conn,
+            session,
+            format!(
+                "no update over the air for {make} {model} {fw}: its capability entry says FOTA no"
+            ),
+        )?;
+        return Ok(());
+    }
+    let Some(p) = package::find_update(conn, &make, &model, &fw)? else {
+        close(
+            conn,
+            session,
+            format!("no released package for {make} {model} {fw}"),
+        )?;
+        return Ok(());
+    };
+    // The same offer again keeps its correlator: a descriptor the handset
+    // fetched before still names the session.
+    let correlator = match (&session.correlator, session.package_id) {
+        (Some(c), Some(id)) if id == p.id => c.clone(),
+        _ => B64.encode(auth::new_nonce()).replace(['+', '/', '='], ""),
+    };
+    let url = format!(
+        "{}/dl/{}/dd?fota={fid}&key={correlator}",
+        cfg.base_url, p.id
+    );
+    let split = capability.is_some_and(|c| c.feature_list().contains(&FUMO_SPLIT_FEATURE));
+    let node = if split {
+        "Download"
+    } else {
+        "DownloadAndUpdate"
+    };
+    state.queue.push(Pending::Replace {
+        target: format!("{FUMO_NODE}/{node}/PkgURL"),
+        data: url,
+    });
+    state.queue.push(Pending::Exec {
+        target: format!("{FUMO_NODE}/{node}"),
+        correlator: correlator.clone(),
+    });
+    fota::offer(conn, session, p.id, &p.to_version, &correlator)?;
     Ok(())
 }

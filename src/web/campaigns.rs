@@ -17,7 +17,7 @@ use crate::fota::campaign::{
 };
 use crate::fota::campaign_run;
 use crate::fota::campaign_schedule::{self, Schedule, Window, Zone};
-use crate::registry::{stats, RegistryError};
+use crate::registry::RegistryError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/firmware/campaigns", web::get().to(list))
@@ -161,7 +161,8 @@ async fn paths(state: &AppState, chosen: Option<String>) -> Result<Vec<PathOptio
         .db
         .run(|c| -> Result<_, RegistryError> {
             let mut out = Vec::new();
-            for r in stats::versions(c)? {
+            // Counted as a plan takes them: de-activated devices are left out.
+            for r in campaign::path_populations(c)? {
                 // Only what a campaign can reach: FOTA over OMA-DM.
                 let cap = crate::registry::capability::for_device(
                     c,
@@ -499,10 +500,18 @@ async fn act(
     let outcome = state
         .db
         .run(move |c| -> Result<_, CampaignError> {
-            let camp = campaign::act(c, &actor, id, action)?;
+            let mut camp = campaign::act(c, &actor, id, action)?;
             // The first wave (or the held one) goes out now.
             let t = if matches!(action, Action::Start | Action::Resume | Action::Renotify) {
-                campaign_run::step_now(c, &vault, max_parts, id)
+                let t = campaign_run::step_now(c, &vault, max_parts, id);
+                // Read back: that wave may have held or completed it already.
+                match campaign::get(c, id) {
+                    Ok(now) => camp = now,
+                    Err(e) => {
+                        tracing::warn!(campaign = id, error = %e, "reading the campaign back failed")
+                    }
+                }
+                t
             } else {
                 campaign_run::Ticked::default()
             };
@@ -526,8 +535,9 @@ async fn act(
                     c.name, c.waves, t.notified
                 ),
                 Action::Start | Action::Resume => format!(
-                    "Campaign {} is running: {} device(s) notified now{}.",
+                    "Campaign {} is {}: {} device(s) notified now{}.",
                     c.name,
+                    state_words(&c),
                     t.notified,
                     if t.skipped > 0 {
                         format!(", {} skipped", t.skipped)
@@ -552,6 +562,15 @@ async fn act(
         Err(e) => return Err(e.into()),
     }
     Ok(redirect(&format!("/firmware/campaigns/{id}")))
+}
+
+/// A campaign's state as an operator reads it, with why when it is held.
+fn state_words(c: &campaign::Campaign) -> String {
+    if c.detail.is_empty() || c.state() == campaign::CampaignState::Running {
+        c.state.clone()
+    } else {
+        format!("{} ({})", c.state, c.detail)
+    }
 }
 
 async fn reschedule(

@@ -255,6 +255,8 @@ async fn upload(
             }
             let (tx, mut rx) = tokio::sync::mpsc::channel::<web::Bytes>(8);
             let store = store.clone();
+            // Left unfinished (a temp file) until the fields are checked: a
+            // refused upload must leave nothing in the store.
             let writer = tokio::task::spawn_blocking(move || -> Result<_, FirmwareError> {
                 let mut w = store.writer(limit)?;
                 while let Some(chunk) = rx.blocking_recv() {
@@ -263,7 +265,7 @@ async fn upload(
                 if w.size() == 0 {
                     return Err(FirmwareError::invalid("file", "choose a package file"));
                 }
-                w.finish(None)
+                Ok(w)
             });
             while let Some(chunk) = field.next().await {
                 let chunk =
@@ -302,13 +304,25 @@ async fn upload(
         mandatory: Some(fields.get("mandatory").is_some_and(|v| v == "on")),
     };
     let outcome = match (draft.check(), stored, failure) {
-        (Err(e), _, _) | (_, _, Some(e)) => Err(e),
-        (Ok(checked), Some(blob), None) => {
-            let actor = user.actor();
-            state
-                .db
-                .run(move |c| package::create(c, &actor, &checked, &blob))
-                .await
+        (Err(e), stored, _) | (_, stored, Some(e)) => {
+            // Dropping the unfinished writer removes its temp file.
+            if let Some(w) = stored {
+                let _ = tokio::task::spawn_blocking(move || drop(w)).await;
+            }
+            Err(e)
+        }
+        (Ok(checked), Some(w), None) => {
+            match tokio::task::spawn_blocking(move || w.finish(None)).await {
+                Ok(Ok(blob)) => {
+                    let actor = user.actor();
+                    state
+                        .db
+                        .run(move |c| package::create(c, &actor, &checked, &blob))
+                        .await
+                }
+                Ok(Err(e)) => Err(e),
+                Err(e) => return Err(WebError::Internal(e.to_string())),
+            }
         }
         (Ok(_), None, None) => Err(FirmwareError::invalid("file", "choose a package file")),
     };
@@ -362,6 +376,10 @@ struct PackagePage {
     installs: Vec<InstallNotification>,
     next: Vec<&'static str>,
     base: String,
+    /// The release notes in the form: the stored ones, or what was typed
+    /// when they were refused.
+    notes: String,
+    notes_error: String,
 }
 
 impl PackagePage {
@@ -382,7 +400,19 @@ async fn detail(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageFirmware)?;
-    let id = path.into_inner();
+    let page = package_page(&state, &user, &req, path.into_inner(), None).await?;
+    render(&page)
+}
+
+/// The package page; `refused` carries the notes a firmware manager typed
+/// and why they were not saved, to show them again in the form.
+async fn package_page(
+    state: &AppState,
+    user: &CurrentUser,
+    req: &HttpRequest,
+    id: i64,
+    refused: Option<(String, String)>,
+) -> Result<PackagePage, WebError> {
     let (p, revisions, installs) = state
         .db
         .run(move |c| -> Result<_, FirmwareError> {
@@ -394,13 +424,18 @@ async fn detail(
         })
         .await?;
     let next = p.state().next().iter().map(|s| s.as_str()).collect();
-    render(&PackagePage {
+    let (notes, notes_error) = refused.unwrap_or_else(|| (p.release_notes.clone(), String::new()));
+    Ok(PackagePage {
         ctx: user.ctx(Area::Firmware),
         p,
         revisions,
         installs,
         next,
-        base: base_url(&req),
+        // What handsets are given (the descriptor's links), not the
+        // address this page was reached at.
+        base: super::omadm::base_url(state, req),
+        notes,
+        notes_error,
     })
 }
 
@@ -440,6 +475,7 @@ async fn change_state(
 async fn edit_notes(
     state: web::Data<AppState>,
     user: CurrentUser,
+    req: HttpRequest,
     path: web::Path<i64>,
     form: web::Form<FormData>,
 ) -> Result<HttpResponse, WebError> {
@@ -449,12 +485,27 @@ async fn edit_notes(
     let notes = form.get("release_notes").cloned().unwrap_or_default();
     let mandatory = form.get("mandatory").is_some_and(|v| v == "on");
     let actor = user.actor();
-    state
+    let typed = notes.clone();
+    match state
         .db
         .run(move |c| package::edit_notes(c, &actor, id, &notes, mandatory))
-        .await?;
-    flash(&user.session, "success", "Release notes saved.");
-    Ok(redirect(&format!("/firmware/packages/{id}")))
+        .await
+    {
+        Ok(_) => {
+            flash(&user.session, "success", "Release notes saved.");
+            Ok(redirect(&format!("/firmware/packages/{id}")))
+        }
+        Err(FirmwareError::Invalid(errors)) => {
+            let why = errors
+                .get("release_notes")
+                .cloned()
+                .unwrap_or_else(|| FirmwareError::Invalid(errors).to_string());
+            tracing::info!(package = id, error = %why, "release notes refused");
+            let page = package_page(&state, &user, &req, id, Some((typed, why))).await?;
+            render_status(actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 // ---- Device-facing downloads --------------------------------------------
@@ -630,6 +681,10 @@ pub fn add_from_file(
     limit: u64,
 ) -> Result<Package, FirmwareError> {
     let checked = draft.check()?;
+    // As the portal and the API refuse it: an empty file is no package.
+    if bytes.is_empty() {
+        return Err(FirmwareError::invalid("file", "the package file is empty"));
+    }
     let blob = BlobStore::new(data_dir).put(bytes, limit)?;
     let mut conn = db.get()?;
     let p = package::create(&mut conn, actor, &checked, &blob)?;
@@ -659,7 +714,11 @@ const CHART_DAYS: i64 = 14;
 
 pub fn session_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/firmware/sessions", web::get().to(sessions))
-        .route("/firmware/sessions/{id}", web::get().to(session_detail));
+        .route("/firmware/sessions/{id}", web::get().to(session_detail))
+        .route(
+            "/firmware/sessions/{id}/close",
+            web::post().to(close_session),
+        );
 }
 
 #[derive(Template)]
@@ -705,14 +764,20 @@ async fn sessions(
     let filter = |k: &str, v: &Option<String>| {
         v.as_deref()
             .filter(|s| !s.is_empty())
-            .map(|s| format!("{k}={s}&"))
+            .map(|s| {
+                let s: String = url::form_urlencoded::byte_serialize(s.as_bytes()).collect();
+                format!("{k}={s}&")
+            })
             .unwrap_or_default()
     };
+    // The next page keeps every filter of this one.
     let next = (rows.len() == limit).then(|| {
         format!(
-            "/firmware/sessions?{}{}before={}",
+            "/firmware/sessions?{}{}{}{}before={}",
             filter("state", &q.state),
             filter("protocol", &q.protocol),
+            filter("device_id", &q.device_id.map(|d| d.to_string())),
+            filter("limit", &q.limit.map(|_| limit.to_string())),
             rows.last().map(|r| r.id).unwrap_or(0)
         )
     });
@@ -736,6 +801,8 @@ async fn sessions(
 struct SessionPage {
     ctx: PageCtx,
     manage: bool,
+    /// Whether this user may close the session while it is open.
+    can_close: bool,
     /// What the session offers, shown to every role that sees the session:
     /// care agents explain an update with its notes.
     package: Option<crate::firmware::package::Package>,
@@ -777,9 +844,51 @@ async fn session_detail(
     render(&SessionPage {
         ctx: user.ctx(Area::Firmware),
         manage: user.can(Permission::ManageFirmware),
+        can_close: user.can(Permission::CloseFotaSessions) && !s.state().is_terminal(),
         package,
         s,
         events,
         device_label: device.label(),
     })
+}
+
+/// Closes a session its handset will not finish (a lost download, a handset
+/// that went away), so the device can be updated again at once.
+async fn close_session(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    use crate::fota::FotaError;
+    user.require(Permission::CloseFotaSessions)?;
+    user.check_form(&form)?;
+    let id = path.into_inner();
+    let reason = form.get("reason").cloned().unwrap_or_default();
+    let actor = user.actor();
+    match state
+        .db
+        .run(move |c| crate::fota::session::close_by_operator(c, &actor, id, &reason))
+        .await
+    {
+        Ok(s) => {
+            tracing::info!(fota_session = id, user = %user.name, "FOTA session closed by an operator");
+            flash(
+                &user.session,
+                "success",
+                format!(
+                    "FOTA session {id} is closed; device {} can be updated again.",
+                    s.device_id
+                ),
+            );
+        }
+        Err(FotaError::NotFound(_)) => {
+            return Err(WebError::NotFound(format!("FOTA session {id} not found")))
+        }
+        Err(
+            e @ (FotaError::Closed { .. } | FotaError::Invalid(_) | FotaError::Transition { .. }),
+        ) => flash(&user.session, "error", e.to_string()),
+        Err(e) => return Err(WebError::Internal(e.to_string())),
+    }
+    Ok(redirect(&format!("/firmware/sessions/{id}")))
 }

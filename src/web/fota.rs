@@ -53,7 +53,7 @@ fn identify(state: &AppState, req: &HttpRequest, q: &CheckQuery) -> Result<Devic
 
 /// The device lookup and the registration, in one transaction: on SQLite a
 /// read of its own would start (and pay for) a second one. `Ok(Err(_))` is
-/// a device whose protocol is unknown.
+/// a device whose protocol is unknown, or that takes no update over the air.
 async fn register(
     state: &AppState,
     key: DeviceKey,
@@ -72,6 +72,9 @@ async fn register(
                 )?;
                 let protocol = capability.as_ref().map(|cap| cap.protocol());
                 let d = &device;
+                if capability.as_ref().is_some_and(|cap| !cap.fota) {
+                    return no_fota(c, d, protocol);
+                }
                 match protocol {
                     Some(Protocol::Omadm) | Some(Protocol::Both) => {
                         let s = fota::register_pending_in(
@@ -109,6 +112,33 @@ async fn register(
             })
         })
         .await
+}
+
+/// A model whose capability entry says FOTA no gets no session to follow:
+/// the request is recorded as a session that ends at once with the reason,
+/// and the handset is told there is no update over the air for it.
+fn no_fota(
+    c: &mut crate::db::DbConnection,
+    d: &crate::registry::device::Device,
+    protocol: Option<Protocol>,
+) -> Result<Result<String, String>, RegistryError> {
+    let why = format!(
+        "no update over the air for {} {} {}: its capability entry says FOTA no",
+        d.make, d.model, d.firmware_version
+    );
+    let over = match protocol {
+        Some(Protocol::Iota) => "iota",
+        _ => "omadm",
+    };
+    let s = fota::register_pending_in(c, d.id, over, &d.firmware_version, "client-initiated")
+        .map_err(registration_error)?;
+    // An update already under way (begun before the entry said no) is left
+    // to finish; only the request just registered ends here.
+    if s.state() == crate::fota::FotaState::Pending {
+        fota::advance_loaded(c, s, crate::fota::FotaState::NoUpdate, &why)
+            .map_err(registration_error)?;
+    }
+    Ok(Err(why))
 }
 
 fn registration_error(e: crate::fota::FotaError) -> RegistryError {

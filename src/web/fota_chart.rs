@@ -50,15 +50,18 @@ impl OutcomeChart {
             .map(|(d, i)| {
                 totals.succeeded += d.succeeded;
                 totals.failed += d.failed;
+                totals.unanswered += d.unanswered;
                 totals.other += d.other;
                 totals.open += d.open;
                 let date = crate::timefmt::date(d.day);
                 let x = i * COLUMN + (COLUMN - BAR) / 2;
-                // Stacked from the bottom: succeeded, failed, other, open.
+                // Stacked from the bottom: succeeded, failed, unanswered,
+                // other, open.
                 let mut top = PLOT_HEIGHT;
                 let segments = [
                     (d.succeeded, "seg-succeeded"),
                     (d.failed, "seg-failed"),
+                    (d.unanswered, "seg-unanswered"),
                     (d.other, "seg-other"),
                     (d.open, "seg-open"),
                 ]
@@ -79,10 +82,11 @@ impl OutcomeChart {
                     label_x: x + BAR / 2,
                     label: date.get(5..).unwrap_or(&date).to_string(),
                     title: format!(
-                        "{date}: {} sessions ({} succeeded, {} failed, {} cancelled or no update, {} open)",
+                        "{date}: {} sessions ({} succeeded, {} failed, {} unanswered, {} cancelled or no update, {} open)",
                         d.total(),
                         d.succeeded,
                         d.failed,
+                        d.unanswered,
                         d.other,
                         d.open
                     ),
@@ -101,7 +105,8 @@ impl OutcomeChart {
     }
 
     /// Succeeded among the finished updates that got a package, as a
-    /// percentage, once there is any.
+    /// percentage, once there is any. Sessions that ended before an offer
+    /// (`unanswered`) are no update that failed and stay out of it.
     pub fn success_rate(&self) -> Option<String> {
         let decided = self.totals.succeeded + self.totals.failed;
         (decided > 0).then(|| {
@@ -128,6 +133,7 @@ mod tests {
             day: 1_764_201_600_000 + i * 86_400_000, // 2025-11-27
             succeeded,
             failed,
+            unanswered: 0,
             other,
             open,
         }
@@ -154,6 +160,21 @@ mod tests {
             .starts_with("2025-11-28: 10 sessions (6 succeeded, 2 failed"));
         assert_eq!(chart.totals.succeeded, 9);
         assert_eq!(chart.success_rate().as_deref(), Some("81.8 %"));
+    }
+
+    #[test]
+    fn unanswered_sessions_are_their_own_segment_and_stay_out_of_the_rate() {
+        let d = DayOutcomes {
+            unanswered: 5,
+            ..day(0, 3, 1, 0, 0)
+        };
+        let chart = OutcomeChart::new(&[d]);
+        assert_eq!(chart.totals.unanswered, 5);
+        assert_eq!(chart.max, 9);
+        let classes: Vec<&str> = chart.columns[0].segments.iter().map(|s| s.class).collect();
+        assert_eq!(classes, ["seg-succeeded", "seg-failed", "seg-unanswered"]);
+        assert!(chart.columns[0].title.contains("1 failed, 5 unanswered"));
+        assert_eq!(chart.success_rate().as_deref(), Some("75.0 %"));
     }
 
     #[test]

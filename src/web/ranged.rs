@@ -150,7 +150,11 @@ pub async fn serve(
         ));
     }
     if req.method() == actix_web::http::Method::HEAD {
-        return resp.finish();
+        // A body of the GET's size that is never read: `finish()` would
+        // declare an empty body and so Content-Length: 0 (the server sends
+        // no body for HEAD whatever its size).
+        let nothing = futures_util::stream::empty::<Result<web::Bytes, std::io::Error>>();
+        return resp.body(actix_web::body::SizedStream::new(length, nothing));
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {

@@ -12,11 +12,11 @@ use serde_json::{json, Value};
 
 use crate::common::{spawn_app, spawn_app_with, SendJson, TestApp};
 
-const PASSWORD: &str = "device-secret-1";
+pub(crate) const PASSWORD: &str = "device-secret-1";
 
 /// A MEID handset at U960.05 with credentials, and (optionally) a released
 /// delta to U960.07.
-async fn setup(app: &TestApp, with_package: bool) -> (i64, String) {
+pub(crate) async fn setup(app: &TestApp, with_package: bool) -> (i64, String) {
     let (_, token) = app.token(Role::Admin).await;
     let r = app
         .api(Method::POST, "/capabilities", &token)
@@ -55,7 +55,12 @@ async fn setup(app: &TestApp, with_package: bool) -> (i64, String) {
     (device_id, token)
 }
 
-fn handset(app: &TestApp, encoding: Encoding, fail: Option<Fail>, password: &str) -> Handset {
+pub(crate) fn handset(
+    app: &TestApp,
+    encoding: Encoding,
+    fail: Option<Fail>,
+    password: &str,
+) -> Handset {
     Handset {
         server: app.base.clone(),
         fota_path: "/fota/check".into(),
@@ -84,7 +89,7 @@ async fn device(app: &TestApp, token: &str, id: i64) -> Value {
 
 /// The handset's request to the FOTA URL, identified by the (trusted)
 /// gateway's header.
-async fn ask_fota_url(app: &TestApp, dev_id: &str) -> reqwest::Response {
+pub(crate) async fn ask_fota_url(app: &TestApp, dev_id: &str) -> reqwest::Response {
     app.client
         .get(app.url("/fota/check"))
         .header("x-device-id", dev_id)
@@ -93,7 +98,7 @@ async fn ask_fota_url(app: &TestApp, dev_id: &str) -> reqwest::Response {
         .unwrap()
 }
 
-async fn sessions(app: &TestApp, device_id: i64) -> Vec<mdm::fota::FotaSession> {
+pub(crate) async fn sessions(app: &TestApp, device_id: i64) -> Vec<mdm::fota::FotaSession> {
     app.with_conn(move |c| mdm::fota::session::for_device(c, device_id, 10).unwrap())
         .await
 }
@@ -424,7 +429,7 @@ async fn the_cli_sets_credentials_and_runs_the_simulated_handset() {
 
 /// The nonce the server gave the test device (account 1) for its next
 /// authentication.
-async fn client_nonce(app: &TestApp) -> Vec<u8> {
+pub(crate) async fn client_nonce(app: &TestApp) -> Vec<u8> {
     let vault = app.vault.clone();
     app.with_conn(move |c| {
         mdm::omadm::account::get(c, &vault, 1)
@@ -436,7 +441,7 @@ async fn client_nonce(app: &TestApp) -> Vec<u8> {
 }
 
 /// The test device's `syncml:auth-md5` credentials for its next message.
-async fn md5_cred(app: &TestApp) -> mdm::omadm::syncml::Cred {
+pub(crate) async fn md5_cred(app: &TestApp) -> mdm::omadm::syncml::Cred {
     let nonce = client_nonce(app).await;
     mdm::omadm::syncml::Cred {
         format: Some("b64".into()),
@@ -446,7 +451,7 @@ async fn md5_cred(app: &TestApp) -> mdm::omadm::syncml::Cred {
 }
 
 /// Sends one DM message as the handset would and decodes the answer.
-async fn post_dm(
+pub(crate) async fn post_dm(
     app: &TestApp,
     url: &str,
     msg: &mdm::omadm::syncml::Message,
@@ -464,7 +469,7 @@ async fn post_dm(
     mdm::omadm::syncml::Message::decode(&r.bytes().await.unwrap(), Encoding::Wbxml).unwrap()
 }
 
-fn dm_message(
+pub(crate) fn dm_message(
     session: &str,
     msg_id: u32,
     max: u32,
@@ -1400,25 +1405,30 @@ async fn dm_messages_find_their_device_by_esn_and_by_pseudo_esn() {
 async fn the_sessions_screen_charts_the_last_fortnight_by_day_and_outcome() {
     use mdm::fota::outcomes::{self, DAY_MS};
     let app = spawn_app().await;
-    let (device_id, _) = setup(&app, false).await;
+    let (device_id, _) = setup(&app, true).await;
     let now = mdm::db::now_ms();
     let today = now - now.rem_euclid(DAY_MS);
     app.with_conn(move |c| {
         use diesel::connection::SimpleConnection;
+        // (state, created, offered package 1)
         let rows = [
-            ("succeeded", today + 1_000),
-            ("succeeded", today + 2_000),
-            ("failed", today + 3_000),
-            ("pending", today + 4_000),
-            ("no_update", today - DAY_MS + 5_000),
-            ("cancelled", today - DAY_MS + 6_000),
+            ("succeeded", today + 1_000, true),
+            ("succeeded", today + 2_000, true),
+            ("failed", today + 3_000, true),
+            // Never answered its notification: no update that failed.
+            ("failed", today + 3_500, false),
+            ("pending", today + 4_000, false),
+            ("no_update", today - DAY_MS + 5_000, false),
+            ("cancelled", today - DAY_MS + 6_000, false),
             // Older than the fortnight: not counted.
-            ("succeeded", today - 20 * DAY_MS),
+            ("succeeded", today - 20 * DAY_MS, true),
         ];
-        for (state, at) in rows {
+        for (state, at, offered) in rows {
+            let package = if offered { "1" } else { "NULL" };
             c.batch_execute(&format!(
                 "INSERT INTO fota_sessions (device_id, protocol, state, from_version, detail, \
-                 created_at, updated_at) VALUES ({device_id}, 'omadm', '{state}', 'U960.05', '', {at}, {at})"
+                 package_id, created_at, updated_at) \
+                 VALUES ({device_id}, 'omadm', '{state}', 'U960.05', '', {package}, {at}, {at})"
             ))
             .unwrap();
         }
@@ -1433,10 +1443,11 @@ async fn the_sessions_screen_charts_the_last_fortnight_by_day_and_outcome() {
         (
             days[13].succeeded,
             days[13].failed,
+            days[13].unanswered,
             days[13].other,
             days[13].open
         ),
-        (2, 1, 0, 1)
+        (2, 1, 1, 0, 1)
     );
     assert_eq!((days[12].other, days[12].total()), (2, 2));
     assert!(days[..12].iter().all(|d| d.total() == 0));
@@ -1446,14 +1457,16 @@ async fn the_sessions_screen_charts_the_last_fortnight_by_day_and_outcome() {
     assert_eq!(status, 200);
     assert!(html.contains("id=\"total-succeeded\">2<"), "{html}");
     assert!(html.contains("id=\"total-failed\">1<"));
+    assert!(html.contains("id=\"total-unanswered\">1<"));
+    // The unanswered session is no failed update: 2 of 3, not 2 of 4.
     assert!(html.contains("id=\"success-rate\">66.7 %<"));
     assert_eq!(
         html.matches("<rect class=\"seg-").count(),
-        4,
-        "succeeded, failed and open today; cancelled or no update yesterday"
+        5,
+        "succeeded, failed, unanswered and open today; cancelled or no update yesterday"
     );
     let date = mdm::timefmt::date(today);
     assert!(html.contains(&format!(
-        "{date}: 4 sessions (2 succeeded, 1 failed, 0 cancelled or no update, 1 open)"
+        "{date}: 5 sessions (2 succeeded, 1 failed, 1 unanswered, 0 cancelled or no update, 1 open)"
     )));
 }

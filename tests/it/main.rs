@@ -12,6 +12,7 @@ mod esn_change;
 mod features;
 mod firmware;
 mod fota;
+mod fota_fixes;
 mod import;
 mod iota;
 mod messaging;

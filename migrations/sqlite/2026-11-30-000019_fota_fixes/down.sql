@@ -1,0 +1,1 @@
+DROP TRIGGER dm_accounts_nonces_keep_set_time;
