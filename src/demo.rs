@@ -285,7 +285,7 @@ fn create_subscriber(
         mob_p_rev: Some(if m.esn_mfr.is_some() { 6 } else { 9 }),
         slot_cycle_index: Some(2),
         prl_id: Some(10_000 + i64::from(n % 4)),
-        sspr_table: Some(1),
+        sspr_table: Some(1 + i64::from(n % 4)),
         nai: Some(format!("{mdn}@mobile.example.net")),
         home_agent: Some("10.64.0.1".into()),
         mn_ha_spi: Some(300),

@@ -16,6 +16,10 @@ use crate::web::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/esn-changes", web::post().to(esn_change_create))
+        .route(
+            "/esn-changes/{id}/cancel",
+            web::post().to(esn_change_cancel),
+        )
         .route("/profiles/{id}/esn-changes", web::get().to(esn_changes_of))
         .route("/iota/activations", web::post().to(star_code))
         .route("/iota/prl-downloads", web::post().to(otapa))
@@ -71,6 +75,21 @@ async fn esn_change_create(
         .run(move |conn| esn_change::request(conn, &actor, &req))
         .await?;
     Ok(HttpResponse::Created().json(c))
+}
+
+async fn esn_change_cancel(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+) -> ApiResult {
+    caller.require(Permission::EditProfiles)?;
+    let actor = caller.actor();
+    let id = path.into_inner();
+    let c = state
+        .db
+        .run(move |conn| esn_change::cancel(conn, &actor, id))
+        .await?;
+    Ok(HttpResponse::Ok().json(c))
 }
 
 async fn esn_changes_of(

@@ -185,6 +185,9 @@ pub fn document_value() -> Value {
             "/esn-changes": {
                 "post": op("Move a subscriber to a new handset (ESN change); the new handset waits in Pending Activation until its first activation, which de-activates the old one", "esn-changes", vec![], Some(body("EsnChangeInput")), ("201", ok("EsnChange", "Recorded")))
             },
+            "/esn-changes/{id}/cancel": {
+                "post": op("Cancel an ESN change still waiting for activation: the subscriber stays on the old handset and the new one leaves the line (deleting the new handset cancels it too)", "esn-changes", vec![id_param()], None, ("200", ok("EsnChange", "Cancelled")))
+            },
             "/profiles/{id}/esn-changes": {
                 "get": op("The subscriber's ESN changes, newest first", "esn-changes", vec![id_param()], None, ("200", list_of("EsnChange")))
             },
@@ -298,7 +301,7 @@ pub fn document_value() -> Value {
                     "prl_id": nint, "sspr_table": nint, "pending_prl_id": nint, "nai": nstring, "home_agent": nstring,
                     "mn_ha_spi": nint, "mn_aaa_spi": nint, "puzl_id": nint, "brew_url": nstring, "features": string,
                     "activation_state": {"type": "string", "enum": ["pending", "activated", "deactivated"]},
-                    "state_changed_at": time, "activated_at": ntime, "deactivated_at": ntime,
+                    "state_changed_at": time,
                     "new_esn": nstring, "activated_esn": nstring, "created_at": time, "updated_at": time,
                     "devices": {"type": "array", "items": {"$ref": "#/components/schemas/Device"}}
                 }},
@@ -313,7 +316,9 @@ pub fn document_value() -> Value {
                 "Device": {"type": "object", "properties": {
                     "id": int, "esn": nstring, "meid": nstring, "pesn": nstring, "make": string, "model": string,
                     "firmware_version": string, "profile_id": nint, "last_contact_at": ntime, "last_protocol": nstring,
-                    "created_at": time, "updated_at": time
+                    "created_at": time, "updated_at": time,
+                    "activation_state": {"type": "string", "enum": ["pending", "activated", "deactivated"], "description": "the handset's own state (an ESN change de-activates the replaced handset on an activated line)"},
+                    "deactivated_at": ntime, "retired_at": ntime
                 }},
                 "DmCredentialsInput": {"type": "object", "additionalProperties": false, "required": ["client_password"], "properties": {
                     "client_password": {"type": "string", "description": "8 to 128 printable characters"},
@@ -325,7 +330,8 @@ pub fn document_value() -> Value {
                     "server_password": {"type": "string", "description": "only in the answer that generated it"}
                 }},
                 "DeviceRow": {"allOf": [{"$ref": "#/components/schemas/Device"}, {"type": "object", "properties": {
-                    "mdn": nstring, "min": nstring, "subscriber_name": nstring, "activation_state": nstring
+                    "mdn": nstring, "min": nstring, "subscriber_name": nstring,
+                    "line_activation_state": {"type": "string", "nullable": true, "description": "the state of the device's line (profile), null when it has none"}
                 }}]},
                 "DeviceView": {"type": "object", "properties": {
                     "device": {"$ref": "#/components/schemas/Device"},

@@ -20,6 +20,9 @@ pub struct User {
     pub role: String,
     pub disabled: bool,
     pub created_at: i64,
+    /// Moves whenever the account's open sessions must end (see [`end_sessions`]).
+    #[serde(skip)]
+    pub session_generation: i64,
 }
 
 impl User {
@@ -40,6 +43,19 @@ pub fn check_username(name: &str) -> Result<(), AuthError> {
             "a username is 2 to 64 letters, digits, '.', '_', '-' or '@'".into(),
         ))
     }
+}
+
+diesel::define_sql_function! {
+    /// Lower case on both backends; usernames are ASCII (see `check_username`).
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// The accounts whose username is `username` in any case.
+fn named_in_any_case(conn: &mut DbConnection, username: &str) -> QueryResult<Vec<User>> {
+    users::table
+        .filter(lower(users::username).eq(username.to_ascii_lowercase()))
+        .select(User::as_select())
+        .load(conn)
 }
 
 pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
@@ -79,6 +95,11 @@ pub fn create(
     }
     let hash = password::hash(password)?;
     crate::db::write(conn, |conn| {
+        // Usernames are one whatever their case: `Admin` beside `admin` would
+        // be two accounts nobody tells apart in a list or an audit trail.
+        if let Some(taken) = named_in_any_case(conn, username)?.first() {
+            return Err(AuthError::Duplicate(format!("user {}", taken.username)));
+        }
         diesel::insert_into(users::table)
             .values((
                 users::username.eq(username),
@@ -120,7 +141,10 @@ pub fn set_disabled(
     crate::db::write(conn, |conn| {
         let user = get(conn, id)?;
         diesel::update(users::table.find(id))
-            .set(users::disabled.eq(disabled))
+            .set((
+                users::disabled.eq(disabled),
+                users::session_generation.eq(users::session_generation + 1),
+            ))
             .execute(conn)?;
         audit::record(
             conn,
@@ -145,7 +169,10 @@ pub fn set_password(
     crate::db::write(conn, |conn| {
         get(conn, id)?;
         diesel::update(users::table.find(id))
-            .set(users::password_hash.eq(hash))
+            .set((
+                users::password_hash.eq(hash),
+                users::session_generation.eq(users::session_generation + 1),
+            ))
             .execute(conn)?;
         audit::record(
             conn,
@@ -159,17 +186,47 @@ pub fn set_password(
     })
 }
 
+/// Ends every open session of a staff user: the sessions carry the
+/// generation they signed in with, and the next request of each finds it
+/// moved (see [`staff_session_holds`]).
+pub fn end_sessions(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::session_generation.eq(users::session_generation + 1))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Whether a staff session signed in as `role` at `generation` may go on:
+/// the account still exists, is enabled, has that role, and none of its
+/// sessions has been ended since. One read by primary key, on every request.
+pub fn staff_session_holds(
+    conn: &mut DbConnection,
+    id: i64,
+    role: Role,
+    generation: i64,
+) -> QueryResult<bool> {
+    let row: Option<(bool, String, i64)> = users::table
+        .find(id)
+        .select((users::disabled, users::role, users::session_generation))
+        .first(conn)
+        .optional()?;
+    Ok(matches!(row, Some((false, r, g)) if r == role.as_str() && g == generation))
+}
+
 /// Checks a staff sign-in. Unknown users cost as much as known ones.
 pub fn authenticate(
     conn: &mut DbConnection,
     username: &str,
     password: &str,
 ) -> Result<User, AuthError> {
-    let user: Option<User> = users::table
-        .filter(users::username.eq(username))
-        .select(User::as_select())
-        .first(conn)
-        .optional()?;
+    // Any case signs in, as usernames are unique in any case; an exact match
+    // wins among accounts that clashed before they were.
+    let mut candidates = named_in_any_case(conn, username)?;
+    let user = match candidates.iter().position(|u| u.username == username) {
+        Some(i) => Some(candidates.swap_remove(i)),
+        None if candidates.len() == 1 => candidates.pop(),
+        None => None,
+    };
     match user {
         Some(u) if password::verify(password, &u.password_hash) && !u.disabled => Ok(u),
         Some(_) => Err(AuthError::BadCredentials),
@@ -185,6 +242,73 @@ pub fn authenticate(
 pub struct SubscriberLogin {
     pub profile_id: i64,
     pub mdn: String,
+    /// The line's credential stamp at sign-in (see [`subscriber_stamp`]).
+    pub stamp: String,
+}
+
+/// Derived from the PIN's hash (new salt at every change, even to the same
+/// PIN), the time of the line's last state change and the line's session
+/// generation, so it moves when care sets a PIN, the line is de-activated
+/// or the subscriber signs out.
+fn credential_stamp(pin_hash: &str, state_changed_at: i64, generation: i64) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(pin_hash.as_bytes())
+        .chain_update(state_changed_at.to_be_bytes())
+        .chain_update(generation.to_be_bytes())
+        .finalize();
+    hex::encode(&digest[..16])
+}
+
+/// Ends every open session of a subscriber's line (signing out ends the
+/// session everywhere its cookie was copied to, not only in this browser).
+pub fn end_subscriber_sessions(conn: &mut DbConnection, profile_id: i64) -> QueryResult<()> {
+    use crate::db::schema::subscriber_session_generations as g;
+    crate::db::write(conn, |conn| {
+        let n = diesel::update(g::table.find(profile_id))
+            .set(g::generation.eq(g::generation + 1))
+            .execute(conn)?;
+        if n == 0 {
+            diesel::insert_into(g::table)
+                .values((g::profile_id.eq(profile_id), g::generation.eq(1)))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// A line's PIN hash, time of its last state change and session generation.
+type StampParts = (Option<String>, i64, Option<i64>);
+
+fn stamp_parts() -> (
+    profiles::pin_hash,
+    profiles::state_changed_at,
+    diesel::dsl::Nullable<crate::db::schema::subscriber_session_generations::generation>,
+) {
+    use crate::db::schema::subscriber_session_generations as g;
+    (
+        profiles::pin_hash,
+        profiles::state_changed_at,
+        g::generation.nullable(),
+    )
+}
+
+/// The stamp a subscriber's session must carry to be accepted: a session
+/// signed in before the PIN was set again or the line changed state is
+/// over. `None` when the line is gone or has no PIN (nobody may sign in).
+pub fn subscriber_stamp(conn: &mut DbConnection, profile_id: i64) -> QueryResult<Option<String>> {
+    let row: Option<StampParts> = profiles::table
+        .left_join(crate::db::schema::subscriber_session_generations::table)
+        .filter(profiles::id.eq(profile_id))
+        .select(stamp_parts())
+        .first(conn)
+        .optional()?;
+    Ok(match row {
+        Some((Some(hash), changed, generation)) => {
+            Some(credential_stamp(&hash, changed, generation.unwrap_or(0)))
+        }
+        _ => None,
+    })
 }
 
 pub fn authenticate_subscriber(
@@ -196,16 +320,20 @@ pub fn authenticate_subscriber(
         password::verify(pin, password::dummy_hash());
         return Err(AuthError::BadCredentials);
     };
-    let row: Option<(i64, Option<String>)> = profiles::table
+    let row: Option<(i64, StampParts)> = profiles::table
+        .left_join(crate::db::schema::subscriber_session_generations::table)
         .filter(profiles::mdn.eq(mdn.as_str()))
-        .select((profiles::id, profiles::pin_hash))
+        .select((profiles::id, stamp_parts()))
         .first(conn)
         .optional()?;
     match row {
-        Some((id, Some(hash))) if password::verify(pin, &hash) => Ok(SubscriberLogin {
-            profile_id: id,
-            mdn: mdn.to_string(),
-        }),
+        Some((id, (Some(hash), changed, generation))) if password::verify(pin, &hash) => {
+            Ok(SubscriberLogin {
+                profile_id: id,
+                mdn: mdn.to_string(),
+                stamp: credential_stamp(&hash, changed, generation.unwrap_or(0)),
+            })
+        }
         _ => {
             password::verify(pin, password::dummy_hash());
             Err(AuthError::BadCredentials)

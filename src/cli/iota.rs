@@ -66,6 +66,16 @@ pub enum EsnCommand {
         #[arg(long)]
         model: Option<String>,
     },
+    /// Cancel an ESN change still waiting for activation: the subscriber
+    /// stays on the old handset and the new one leaves the line.
+    Cancel {
+        /// The ESN change's id (as `mdm esn change` printed it).
+        #[arg(long, conflicts_with = "mdn", required_unless_present = "mdn")]
+        id: Option<i64>,
+        /// Or the subscriber's MDN: its change waiting for activation.
+        #[arg(long)]
+        mdn: Option<String>,
+    },
 }
 
 /// Arguments of `mdm sim activate`.
@@ -176,13 +186,16 @@ pub fn otapa(config: &Config, command: OtapaCommand) -> anyhow::Result<()> {
 }
 
 pub fn esn(config: &Config, command: EsnCommand) -> anyhow::Result<()> {
-    let EsnCommand::Change {
-        from,
-        to,
-        variant,
-        make,
-        model,
-    } = command;
+    let (from, to, variant, make, model) = match command {
+        EsnCommand::Change {
+            from,
+            to,
+            variant,
+            make,
+            model,
+        } => (from, to, variant, make, model),
+        EsnCommand::Cancel { id, mdn } => return esn_cancel(config, id, mdn),
+    };
     let db = open(config)?;
     let mut conn = db.get()?;
     let c = esn_change::request(
@@ -203,6 +216,24 @@ pub fn esn(config: &Config, command: EsnCommand) -> anyhow::Result<()> {
         c.old_esn.as_deref().unwrap_or("?"),
         c.new_esn,
         c.variant
+    );
+    Ok(())
+}
+
+fn esn_cancel(config: &Config, id: Option<i64>, mdn: Option<String>) -> anyhow::Result<()> {
+    let db = open(config)?;
+    let mut conn = db.get()?;
+    let id = match (id, mdn) {
+        (Some(id), _) => id,
+        (None, Some(mdn)) => esn_change::pending_of_mdn(&mut conn, &mdn)?.id,
+        (None, None) => anyhow::bail!("name the ESN change with --id or the line with --mdn"),
+    };
+    let c = esn_change::cancel(&mut conn, &Actor::System("cli"), id)?;
+    println!(
+        "ESN change {} to {} cancelled: the subscriber stays on {}",
+        c.id,
+        c.new_esn,
+        c.old_esn.as_deref().unwrap_or("the current handset")
     );
     Ok(())
 }

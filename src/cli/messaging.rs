@@ -192,6 +192,21 @@ pub fn outbox(config: &Config, command: OutboxCommand) -> anyhow::Result<()> {
                     anyhow::bail!("--state is one of {}", outbox::STATES.join(", "));
                 }
             }
+            // A filter that cannot match is a mistake, not an empty outbox.
+            if let Some(k) = &kind {
+                if outbox::Kind::parse(k).is_none() {
+                    let kinds: Vec<&str> = outbox::Kind::ALL.iter().map(|k| k.as_str()).collect();
+                    anyhow::bail!("--kind is one of {}", kinds.join(", "));
+                }
+            }
+            let mdn = match mdn {
+                Some(m) => Some(
+                    crate::registry::identifiers::Mdn::parse(&m)
+                        .map_err(|e| anyhow::anyhow!("--mdn: {e}"))?
+                        .to_string(),
+                ),
+                None => None,
+            };
             let rows = outbox::list(
                 &mut conn,
                 &Filter {
@@ -245,6 +260,9 @@ pub fn outbox(config: &Config, command: OutboxCommand) -> anyhow::Result<()> {
             Ok(())
         }
         OutboxCommand::Retry { id } => {
+            if outbox::get(&mut conn, id)?.is_none() {
+                anyhow::bail!("no message {id}");
+            }
             if outbox::requeue(&mut conn, id)? {
                 println!("message {id} queued again");
                 Ok(())

@@ -319,12 +319,25 @@ pub fn main() -> ExitCode {
     };
     match run(cli.command, config) {
         Ok(()) => ExitCode::SUCCESS,
+        // Output written with `write!` rather than `println!` (`mdm cdr`)
+        // meets a closed pipe as an error: as quiet as the panic main.rs
+        // catches.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::from(CLOSED_PIPE_STATUS as u8)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
 }
+
+/// The exit status of a command whose reader closed the pipe: a shell's
+/// status for a command SIGPIPE ended (128 + 13).
+pub const CLOSED_PIPE_STATUS: i32 = 141;
 
 fn billing_sim(
     bind: std::net::SocketAddr,
@@ -420,7 +433,10 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let db = open(&config)?;
             let mut conn = db.get()?;
             let mut out: Box<dyn Write> = match output {
-                Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
+                Some(p) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(&p)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+                )),
                 None => Box::new(std::io::stdout().lock()),
             };
             out.write_all(crate::features::records::csv_header().as_bytes())?;
@@ -838,6 +854,11 @@ fn print_device(v: &lookup::DeviceView) {
     println!("  Make/model: {} {}", d.make, d.model);
     println!("  Firmware:   {}", d.firmware_version);
     println!(
+        "  State:      {}",
+        crate::registry::profile::ActivationState::parse(&d.activation_state)
+            .map_or(d.activation_state.as_str(), |s| s.label())
+    );
+    println!(
         "  Last contact: {} ({})",
         crate::timefmt::utc_opt(d.last_contact_at),
         d.last_protocol.as_deref().unwrap_or("-")
@@ -851,7 +872,7 @@ fn print_device(v: &lookup::DeviceView) {
                 p.subscriber_name, p.account_id
             );
             println!(
-                "  State:      {} since {}",
+                "  Line state: {} since {}",
                 p.state().label(),
                 crate::timefmt::utc(p.state_changed_at)
             );

@@ -53,6 +53,7 @@ diesel::table! {
         updated_at -> BigInt,
         activation_state -> Text,
         deactivated_at -> Nullable<BigInt>,
+        retired_at -> Nullable<BigInt>,
     }
 }
 
@@ -102,8 +103,19 @@ diesel::table! {
         role -> Text,
         disabled -> Bool,
         created_at -> BigInt,
+        session_generation -> BigInt,
     }
 }
+
+diesel::table! {
+    subscriber_session_generations (profile_id) {
+        profile_id -> BigInt,
+        generation -> BigInt,
+    }
+}
+
+diesel::joinable!(subscriber_session_generations -> profiles (profile_id));
+diesel::allow_tables_to_appear_in_same_query!(profiles, subscriber_session_generations);
 
 diesel::table! {
     api_tokens (id) {

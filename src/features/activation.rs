@@ -16,7 +16,7 @@ use crate::db::schema::{feature_activations, profiles};
 use crate::db::{now_ms, DbConnection};
 use crate::registry::audit::{self, EntityKind};
 use crate::registry::device::Device;
-use crate::registry::profile::Profile;
+use crate::registry::profile::{ActivationState, Profile};
 use crate::registry::{device, profile, Actor};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -95,6 +95,67 @@ fn parse_action(add: bool) -> &'static str {
     }
 }
 
+/// The line, read to decide on a change to it. On PostgreSQL its row stays
+/// locked until the caller's transaction ends, so two acceptances for one
+/// line are decided one after the other, each seeing what the other left;
+/// a SQLite write transaction already excludes every other writer.
+fn line_for_update(conn: &mut DbConnection, profile_id: i64) -> Result<Profile, FeatureError> {
+    let query = profiles::table.find(profile_id);
+    let found = match conn {
+        DbConnection::Sqlite(c) => query.select(Profile::as_select()).first(c).optional(),
+        DbConnection::Postgres(c) => query
+            .select(Profile::as_select())
+            .for_update()
+            .first(c)
+            .optional(),
+    }?;
+    found.ok_or_else(|| {
+        FeatureError::Registry(crate::registry::RegistryError::NotFound(format!(
+            "profile {profile_id}"
+        )))
+    })
+}
+
+/// Whether `p` may take this change now, asked when it is offered and again
+/// when it is accepted: the line or the handset may have been de-activated,
+/// and another change of the same service may have been agreed, in between.
+/// Billing is only ever asked for a change that holds at that moment.
+fn check_change(
+    conn: &mut DbConnection,
+    p: &Profile,
+    device_id: Option<i64>,
+    f: &Feature,
+    add: bool,
+    except: Option<i64>,
+) -> Result<(), FeatureError> {
+    if p.state() == ActivationState::Deactivated {
+        return Err(FeatureError::LineDeactivated);
+    }
+    if let Some(d) = device_id {
+        if device::get(conn, d)?.activation_state == ActivationState::Deactivated.as_str() {
+            return Err(FeatureError::HandsetDeactivated);
+        }
+    }
+    let has = p.feature_list().contains(&f.code.as_str());
+    if add && has {
+        return Err(FeatureError::AlreadyActive(f.name.clone()));
+    }
+    if !add && !has {
+        return Err(FeatureError::NotActive(f.name.clone()));
+    }
+    let with_billing: i64 = feature_activations::table
+        .filter(feature_activations::profile_id.eq(p.id))
+        .filter(feature_activations::feature.eq(&f.code))
+        .filter(feature_activations::state.eq("provisioning"))
+        .filter(feature_activations::id.ne(except.unwrap_or(0)))
+        .count()
+        .get_result(conn)?;
+    if with_billing > 0 {
+        return Err(FeatureError::InProgress(f.name.clone()));
+    }
+    Ok(())
+}
+
 /// Starts a change of `feature` on a line: the billing information step.
 pub fn offer(
     conn: &mut DbConnection,
@@ -107,13 +168,7 @@ pub fn offer(
     crate::db::write(conn, |conn| {
         let f = catalogue::get(conn, feature)?;
         let p = profile::get(conn, profile_id)?;
-        let has = p.feature_list().contains(&f.code.as_str());
-        if add && has {
-            return Err(FeatureError::AlreadyActive(f.name.clone()));
-        }
-        if !add && !has {
-            return Err(FeatureError::NotActive(f.name.clone()));
-        }
+        check_change(conn, &p, device_id, &f, add, None)?;
         let now = now_ms();
         let token = billing::new_idempotency_key();
         diesel::insert_into(feature_activations::table)
@@ -210,6 +265,12 @@ pub fn accept(
     crate::db::write(conn, |conn| {
         let a = by_token(conn, token)?;
         check_device(&a, device)?;
+        // A replayed or early "Agree" gets advance's out-of-order answer.
+        if a.state == "terms_shown" {
+            let p = line_for_update(conn, a.profile_id)?;
+            let f = catalogue::get(conn, &a.feature)?;
+            check_change(conn, &p, a.device_id, &f, a.action == "add", Some(a.id))?;
+        }
         advance(conn, &a, "terms_shown", "provisioning")?;
         let now = now_ms();
         diesel::update(feature_activations::table.find(a.id))

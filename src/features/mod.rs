@@ -27,6 +27,12 @@ pub enum FeatureError {
     OutOfOrder(String),
     #[error("this activation belongs to another device")]
     WrongDevice,
+    #[error("this line has been de-activated: its services cannot be changed")]
+    LineDeactivated,
+    #[error("this handset has been de-activated: it cannot change the line's services")]
+    HandsetDeactivated,
+    #[error("a change of {0} on this line is already with billing; wait for its result")]
+    InProgress(String),
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error("database: {0}")]

@@ -119,14 +119,8 @@ pub fn csv_page(
     limit: i64,
 ) -> QueryResult<(Vec<u8>, Option<i64>)> {
     let rows = page(conn, after_id, limit)?;
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
-    for r in &rows {
-        // Writing to a Vec cannot fail; a record error would be a bug in the row.
-        let _ = w.write_record(r.csv_row());
-    }
-    let bytes = w.into_inner().unwrap_or_default();
+    // The portal's download and `mdm cdr` write the same, spreadsheet-safe cells.
+    let bytes = crate::web::csv_export::rows(rows.iter().map(|r| r.csv_row()));
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.id))
         .flatten();

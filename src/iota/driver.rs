@@ -918,6 +918,9 @@ pub fn start_star_code(
         let p = profile_of(conn, &d)?.ok_or_else(|| {
             IotaError::Conflict(format!("{}: no customer profile is associated", d.label()))
         })?;
+        // The pushed SI only makes sense to a handset that will answer it
+        // over IOTA; an OMA-DM one would show a link that goes nowhere.
+        let support = iota_support(conn, &d)?;
         if let Some(s) = busy(conn, d.id)? {
             return Err(IotaError::Conflict(format!(
                 "an IOTA session ({}) is already under way for {}",
@@ -981,7 +984,7 @@ pub fn start_star_code(
             conn,
             Some(p.id),
             "star-code activation requested",
-            json!({"by": actor.to_string(), "session": s.token, "callback": url, "welcome": welcome.is_some()}),
+            json!({"by": actor.to_string(), "session": s.token, "callback": url, "welcome": welcome.is_some(), "iota_support": support}),
         )?;
         Ok(s)
     })

@@ -121,6 +121,15 @@ pub fn push_bootstrap(
     actor: &Actor,
     max_parts: u8,
 ) -> Result<OutboxMessage, PushError> {
+    // The handset stores this as its DM account's server address (ADDR): one
+    // that is not a web URL leaves it unable to reach any DM server until it
+    // is bootstrapped again.
+    if server_url.trim().is_empty() {
+        return Err(PushError::Invalid(
+            "The OMA-DM server URL must be an http or https URL".into(),
+        ));
+    }
+    check_url("The OMA-DM server URL", server_url)?;
     crate::db::write(conn, |conn| {
         let line = line_of(conn, device_id)?;
         let acct = account::get(conn, vault, device_id)?.ok_or(PushError::NoAccount)?;

@@ -31,6 +31,9 @@ pub struct Device {
     pub activation_state: String,
     /// When the handset was de-activated: the purge clock starts here.
     pub deactivated_at: Option<i64>,
+    /// When an ESN change retired the handset: unlike one de-activated with
+    /// its line, it is no longer the line's and does not follow it back.
+    pub retired_at: Option<i64>,
 }
 
 impl Device {
@@ -315,6 +318,11 @@ pub fn update(
             audit::record(conn, actor, EntityKind::Device, id, "updated", &changes)?;
         }
         if before.profile_id != values.profile_id {
+            // A retired handset given to a line is that line's handset now.
+            diesel::update(devices::table.find(id))
+                .filter(devices::retired_at.is_not_null())
+                .set(devices::retired_at.eq(None::<i64>))
+                .execute(conn)?;
             inherit_state(conn, id)?;
         }
         get(conn, id)
@@ -324,6 +332,7 @@ pub fn update(
 pub fn delete(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<(), RegistryError> {
     crate::db::write(conn, |conn| {
         let before = get(conn, id)?;
+        super::esn_change::cancel_for_deleted(conn, actor, id)?;
         diesel::delete(devices::table.find(id)).execute(conn)?;
         audit::record(
             conn,
@@ -354,15 +363,37 @@ pub fn inherit_state(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
 }
 
 /// Sets one handset's activation state; de-activation stamps the time the
-/// purge counts from.
+/// purge counts from. A handset activated again is no longer retired.
 pub fn set_activation(conn: &mut DbConnection, id: i64, state: &str) -> QueryResult<()> {
     let now = now_ms();
     let stamp = (state == "deactivated").then_some(now);
+    let target = devices::table
+        .find(id)
+        .filter(devices::activation_state.ne(state));
+    let changes = (
+        devices::activation_state.eq(state),
+        devices::deactivated_at.eq(stamp),
+        devices::updated_at.eq(now),
+    );
+    if stamp.is_some() {
+        diesel::update(target).set(changes).execute(conn)?;
+    } else {
+        diesel::update(target)
+            .set((changes, devices::retired_at.eq(None::<i64>)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// De-activates a handset an ESN change replaced: it leaves its line for
+/// good, and its purge clock starts.
+pub fn retire(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+    let now = now_ms();
     diesel::update(devices::table.find(id))
-        .filter(devices::activation_state.ne(state))
         .set((
-            devices::activation_state.eq(state),
-            devices::deactivated_at.eq(stamp),
+            devices::activation_state.eq("deactivated"),
+            devices::deactivated_at.eq(now),
+            devices::retired_at.eq(now),
             devices::updated_at.eq(now),
         ))
         .execute(conn)?;
@@ -414,6 +445,31 @@ pub fn of_profile(conn: &mut DbConnection, profile_id: i64) -> QueryResult<Vec<D
         .load(conn)
 }
 
+/// The line's phone: its handset in service. A handset an ESN change retired
+/// never is; one still waiting for the activation an ESN change asked for
+/// is only when the line has no other.
+pub fn phone_of(conn: &mut DbConnection, profile_id: i64) -> QueryResult<Option<Device>> {
+    let mut candidates: Vec<Device> = devices::table
+        .filter(devices::profile_id.eq(profile_id))
+        .filter(devices::retired_at.is_null())
+        .order((devices::updated_at.desc(), devices::id.desc()))
+        .select(Device::as_select())
+        .load(conn)?;
+    if candidates.len() > 1 {
+        let awaiting = super::esn_change::awaiting(conn, profile_id)?;
+        // A stable sort: the most recently changed first within a rank.
+        candidates.sort_by_key(
+            |d| match (awaiting.contains(&d.id), d.activation_state.as_str()) {
+                (true, _) => 3,
+                (false, "activated") => 0,
+                (false, "pending") => 1,
+                (false, _) => 2,
+            },
+        );
+    }
+    Ok(candidates.into_iter().next())
+}
+
 /// A device with the subscriber fields a list shows beside it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeviceRow {
@@ -422,7 +478,9 @@ pub struct DeviceRow {
     pub mdn: Option<String>,
     pub min: Option<String>,
     pub subscriber_name: Option<String>,
-    pub activation_state: Option<String>,
+    /// The line's state, which is not the handset's own (`device.activation_state`):
+    /// a handset an ESN change replaced is de-activated on an activated line.
+    pub line_activation_state: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -535,7 +593,7 @@ pub fn search(conn: &mut DbConnection, q: &DeviceQuery) -> Result<DevicePage, Re
                 mdn,
                 min,
                 subscriber_name: name,
-                activation_state: state,
+                line_activation_state: state,
             }
         })
         .collect();
@@ -571,6 +629,7 @@ mod tests {
             updated_at: 0,
             activation_state: "activated".into(),
             deactivated_at: None,
+            retired_at: None,
         }
     }
 

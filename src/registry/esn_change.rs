@@ -6,7 +6,9 @@
 //! ESN" makes the new handset a device of the same profile, waiting in
 //! "Pending Activation", and keeps a snapshot of the profile as it was
 //! copied. Either variant ends the same way: the old handset is set to
-//! "De-activated" and time-stamped, which starts its purge clock.
+//! "De-activated" and time-stamped, which starts its purge clock. A change
+//! still waiting can be cancelled (by care, or by deleting the new handset):
+//! the subscriber stays on the old handset.
 
 use diesel::prelude::*;
 use serde::Serialize;
@@ -18,7 +20,7 @@ use super::identifiers::{Esn, Meid};
 use super::lookup::{self, DeviceKey};
 use super::profile::{self, ProfileValues};
 use super::{Actor, RegistryError};
-use crate::db::schema::{esn_changes, profiles};
+use crate::db::schema::{devices, esn_changes, profiles};
 use crate::db::{now_ms, DbConnection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -134,6 +136,12 @@ pub fn request(
     let new_id = parse_new(&req.to)?;
     crate::db::write(conn, |conn| {
         let old = lookup::find(conn, &from_key)?;
+        if old.retired_at.is_some() {
+            return Err(RegistryError::Conflict(format!(
+                "handset {} was retired by an earlier ESN change; change from the subscriber's current handset or MDN",
+                old.label()
+            )));
+        }
         let Some(pid) = old.profile_id else {
             return Err(RegistryError::Conflict(format!(
                 "handset {} has no subscriber to move",
@@ -276,7 +284,7 @@ pub fn complete_for(
     };
     let now = now_ms();
     if let Some(old) = change.old_device_id {
-        device::set_activation(conn, old, "deactivated")?;
+        device::retire(conn, old)?;
         audit::record(
             conn,
             actor,
@@ -301,4 +309,124 @@ pub fn complete_for(
         &json!({"from": change.old_esn, "to": change.new_esn, "variant": change.variant}),
     )?;
     Ok(Some(get(conn, change.id)?))
+}
+
+/// The handsets of a line still waiting for the activation an ESN change
+/// asked for.
+pub fn awaiting(conn: &mut DbConnection, profile_id: i64) -> QueryResult<Vec<i64>> {
+    let ids: Vec<Option<i64>> = esn_changes::table
+        .filter(esn_changes::profile_id.eq(profile_id))
+        .filter(esn_changes::state.eq("pending"))
+        .select(esn_changes::new_device_id)
+        .load(conn)?;
+    Ok(ids.into_iter().flatten().collect())
+}
+
+/// Cancels a change still waiting for its new handset: the subscriber stays
+/// on the old one, and the new one leaves the line.
+pub fn cancel(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<EsnChange, RegistryError> {
+    crate::db::write(conn, |conn| {
+        let change = get(conn, id)?;
+        if change.state != "pending" {
+            return Err(RegistryError::Conflict(format!(
+                "ESN change {id} to {} is {}: only one waiting for activation can be cancelled",
+                change.new_esn, change.state
+            )));
+        }
+        close(conn, actor, &change, None)?;
+        if let Some(new) = change.new_device_id {
+            let unlinked = diesel::update(devices::table.find(new))
+                .filter(devices::profile_id.eq(change.profile_id))
+                .set((
+                    devices::profile_id.eq(None::<i64>),
+                    devices::updated_at.eq(now_ms()),
+                ))
+                .execute(conn)?;
+            if unlinked > 0 {
+                audit::record(
+                    conn,
+                    actor,
+                    EntityKind::Device,
+                    new,
+                    "unlinked: ESN change cancelled",
+                    &json!({"profile_id": {"from": change.profile_id, "to": null}}),
+                )?;
+            }
+        }
+        get(conn, id)
+    })
+}
+
+/// The pending change of the line with this MDN, for callers that know the
+/// line rather than the change.
+pub fn pending_of_mdn(conn: &mut DbConnection, mdn: &str) -> Result<EsnChange, RegistryError> {
+    let mdn = super::identifiers::Mdn::parse(mdn)
+        .map_err(|e| RegistryError::invalid("mdn", e.to_string()))?;
+    let p = profile::by_mdn(conn, &mdn)?
+        .ok_or_else(|| RegistryError::NotFound(format!("profile with MDN {mdn}")))?;
+    esn_changes::table
+        .filter(esn_changes::profile_id.eq(p.id))
+        .filter(esn_changes::state.eq("pending"))
+        .select(EsnChange::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| {
+            RegistryError::NotFound(format!("ESN change waiting for activation on {mdn}"))
+        })
+}
+
+/// A handset being deleted can never be activated: the change waiting for
+/// it is cancelled in the deletion's transaction.
+pub fn cancel_for_deleted(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    device_id: i64,
+) -> Result<(), RegistryError> {
+    let waiting: Vec<EsnChange> = esn_changes::table
+        .filter(esn_changes::new_device_id.eq(device_id))
+        .filter(esn_changes::state.eq("pending"))
+        .select(EsnChange::as_select())
+        .load(conn)?;
+    for change in &waiting {
+        close(conn, actor, change, Some("the new handset was deleted"))?;
+    }
+    Ok(())
+}
+
+/// Ends a waiting change as cancelled; the field variant's New ESN goes with it.
+fn close(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    change: &EsnChange,
+    why: Option<&str>,
+) -> Result<(), RegistryError> {
+    let now = now_ms();
+    diesel::update(esn_changes::table.find(change.id))
+        .filter(esn_changes::state.eq("pending"))
+        .set((
+            esn_changes::state.eq("cancelled"),
+            esn_changes::completed_at.eq(Some(now)),
+        ))
+        .execute(conn)?;
+    diesel::update(profiles::table.find(change.profile_id))
+        .filter(profiles::new_esn.eq(&change.new_esn))
+        .set((
+            profiles::new_esn.eq(None::<String>),
+            profiles::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    let mut detail =
+        json!({"from": change.old_esn, "to": change.new_esn, "variant": change.variant});
+    if let Some(why) = why {
+        detail["reason"] = json!(why);
+    }
+    audit::record(
+        conn,
+        actor,
+        EntityKind::Profile,
+        change.profile_id,
+        "ESN change cancelled",
+        &detail,
+    )?;
+    Ok(())
 }

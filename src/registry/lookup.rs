@@ -72,12 +72,7 @@ pub fn find(conn: &mut DbConnection, key: &DeviceKey) -> Result<Device, Registry
                 .optional())?
         }
         DeviceKey::Mdn(mdn) => match profile::by_mdn(conn, mdn)? {
-            Some(p) => devices::table
-                .filter(devices::profile_id.eq(p.id))
-                .order(devices::updated_at.desc())
-                .select(Device::as_select())
-                .first(conn)
-                .optional()?,
+            Some(p) => device::phone_of(conn, p.id)?,
             None => None,
         },
     };

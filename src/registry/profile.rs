@@ -445,6 +445,92 @@ fn ensure_unique_mdn(
     }
 }
 
+/// MIN and IMSI name the line on the air interface as the MDN does in the
+/// network: two profiles sharing one would program two handsets the network
+/// cannot tell apart. No unique index keeps them (older data and restored
+/// archives may already share one), so a new or changed value is checked
+/// here, each reported on its own field.
+fn ensure_unique_air_identities(
+    conn: &mut DbConnection,
+    values: &ProfileValues,
+    before: Option<&Profile>,
+) -> Result<(), RegistryError> {
+    let except = before.map_or(0, |p| p.id);
+    let others = || profiles::table.filter(profiles::id.ne(except));
+    let mut errors = super::FieldErrors::new();
+    let min_holder: Option<i64> = if before.is_some_and(|p| p.min == values.min) {
+        None
+    } else {
+        others()
+            .filter(profiles::min.eq(&values.min))
+            .select(profiles::id)
+            .first(conn)
+            .optional()?
+    };
+    if let Some(id) = min_holder {
+        errors.insert(
+            "min".into(),
+            format!("MIN {} is already registered to profile {id}", values.min),
+        );
+    }
+    if let Some(imsi) = values
+        .imsi
+        .as_ref()
+        .filter(|i| before.is_none_or(|p| p.imsi.as_ref() != Some(*i)))
+    {
+        let imsi_holder: Option<i64> = others()
+            .filter(profiles::imsi.eq(imsi))
+            .select(profiles::id)
+            .first(conn)
+            .optional()?;
+        if let Some(id) = imsi_holder {
+            errors.insert(
+                "imsi".into(),
+                format!("IMSI {imsi} is already registered to profile {id}"),
+            );
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(RegistryError::Invalid(errors))
+    }
+}
+
+/// The SSPR table is what IOTA downloads, and the activation writes that
+/// table's PRL id onto the profile: a table that holds no PRL fails every
+/// activation, and a PRL id that is not the table's would be overwritten.
+/// Settings an edit leaves as they were are not held against it.
+fn check_prl_settings(
+    conn: &mut DbConnection,
+    values: &ProfileValues,
+    before: Option<&Profile>,
+) -> Result<(), RegistryError> {
+    use crate::db::schema::prls;
+    if before.is_some_and(|p| p.sspr_table == values.sspr_table && p.prl_id == values.prl_id) {
+        return Ok(());
+    }
+    let Some(table) = values.sspr_table else {
+        return Ok(());
+    };
+    let held: Option<i32> = prls::table
+        .filter(prls::sspr_table.eq(table))
+        .select(prls::prl_id)
+        .first(conn)
+        .optional()?;
+    match (held, values.prl_id) {
+        (None, _) => Err(RegistryError::invalid(
+            "sspr_table",
+            format!("SSPR table {table} holds no PRL; file one under SSPR tables first"),
+        )),
+        (Some(held), Some(given)) if held != given => Err(RegistryError::invalid(
+            "prl_id",
+            format!("SSPR table {table} holds PRL {held}, not {given}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn hash_pin_of(draft: &ProfileDraft) -> Result<Option<String>, RegistryError> {
     match draft.pin.as_deref().filter(|p| !p.is_empty()) {
         Some(pin) => crate::auth::password::hash(pin)
@@ -463,6 +549,7 @@ pub fn insert(
     state: ActivationState,
 ) -> Result<Profile, RegistryError> {
     ensure_unique_mdn(conn, &values.mdn, None)?;
+    ensure_unique_air_identities(conn, values, None)?;
     let now = now_ms();
     diesel::insert_into(profiles::table)
         .values(NewProfile {
@@ -506,6 +593,7 @@ pub fn create(
     let values = draft.validate()?;
     let pin_hash = hash_pin_of(draft)?;
     crate::db::write(conn, |conn| {
+        check_prl_settings(conn, &values, None)?;
         insert(conn, actor, &values, pin_hash, ActivationState::Pending)
     })
 }
@@ -521,6 +609,8 @@ pub fn update(
     crate::db::write(conn, |conn| {
         let before = get(conn, id)?;
         ensure_unique_mdn(conn, &values.mdn, Some(id))?;
+        ensure_unique_air_identities(conn, &values, Some(&before))?;
+        check_prl_settings(conn, &values, Some(&before))?;
         let mut changes = audit::diff(&ProfileValues::of(&before), &values);
         diesel::update(profiles::table.find(id))
             .set((&values, profiles::updated_at.eq(now_ms())))
@@ -561,18 +651,14 @@ pub fn set_state(
                 profiles::updated_at.eq(now),
             ))
             .execute(conn)?;
-        // The subscriber's handsets follow, except one already retired and
-        // one still waiting for the activation an ESN change asked for.
-        use crate::db::schema::{devices, esn_changes};
-        let awaiting: Vec<Option<i64>> = esn_changes::table
-            .filter(esn_changes::profile_id.eq(id))
-            .filter(esn_changes::state.eq("pending"))
-            .select(esn_changes::new_device_id)
-            .load(conn)?;
-        let awaiting: Vec<i64> = awaiting.into_iter().flatten().collect();
+        // The subscriber's handsets follow, those de-activated with the line
+        // included, except one an ESN change retired and one still waiting
+        // for the activation an ESN change asked for.
+        use crate::db::schema::devices;
+        let awaiting = super::esn_change::awaiting(conn, id)?;
         let followers: Vec<i64> = devices::table
             .filter(devices::profile_id.eq(id))
-            .filter(devices::activation_state.ne("deactivated"))
+            .filter(devices::retired_at.is_null())
             .filter(devices::id.ne_all(&awaiting))
             .select(devices::id)
             .load(conn)?;

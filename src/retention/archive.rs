@@ -46,9 +46,19 @@ pub struct Record {
 /// intermediate JSON tree: the purge writes a million of these).
 #[derive(Serialize)]
 pub struct RecordRef<'a> {
-    pub profile: &'a Profile,
+    pub profile: ArchivedProfile<'a>,
     pub devices: &'a [Device],
     pub audit: &'a [AuditEvent],
+}
+
+/// A profile as archived: with the self-service PIN's argon2id hash, which
+/// the profile's own serialization leaves out, so that a restored subscriber
+/// can still sign in. Archives written before it have no `pin_hash`.
+#[derive(Serialize)]
+pub struct ArchivedProfile<'a> {
+    #[serde(flatten)]
+    pub profile: &'a Profile,
+    pub pin_hash: Option<&'a str>,
 }
 
 /// The subscriber a retired handset belonged to.

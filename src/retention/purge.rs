@@ -219,7 +219,7 @@ fn purge_batches(
             run: r.id,
             cutoff: r.cutoff,
             created_at: r.started_at,
-            describes: "one JSON object per line: {profile, devices, audit} of a purged subscriber, or {retired: true, profile: {id, mdn}, devices: [handset], audit} of a handset an ESN change retired"
+            describes: "one JSON object per line: {profile (with its argon2id pin_hash), devices, audit} of a purged subscriber, or {retired: true, profile: {id, mdn}, devices: [handset], audit} of a handset an ESN change retired"
                 .into(),
         };
         let len = archive::append_member(
@@ -286,7 +286,10 @@ fn purge_batches(
             let mine = devices_of.remove(&p.id).unwrap_or_default();
             let history = history_of.remove(&p.id).unwrap_or_default();
             lines.push(serde_json::to_string(&RecordRef {
-                profile: p,
+                profile: archive::ArchivedProfile {
+                    profile: p,
+                    pin_hash: p.pin_hash.as_deref(),
+                },
                 devices: &mine,
                 audit: &history,
             })?);
@@ -337,9 +340,11 @@ fn purge_batches(
 }
 
 /// The second pass: handsets retired by an ESN change while their
-/// subscriber stays, de-activated before the cutoff. Each is archived alone
-/// with its history, under its subscriber's MDN, with the same
-/// archive-then-delete order as the subscribers.
+/// subscriber stays (or de-activated with no subscriber left), de-activated
+/// before the cutoff. A handset de-activated with its line goes with the line
+/// in the first pass, never here. Each is archived alone with its history,
+/// under its subscriber's MDN, with the same archive-then-delete order as the
+/// subscribers.
 fn purge_retired(
     conn: &mut DbConnection,
     root: &Path,
@@ -352,6 +357,11 @@ fn purge_retired(
         let batch: Vec<Device> = devices::table
             .filter(devices::activation_state.eq("deactivated"))
             .filter(devices::deactivated_at.lt(r.cutoff))
+            .filter(
+                devices::retired_at
+                    .is_not_null()
+                    .or(devices::profile_id.is_null()),
+            )
             .filter(devices::id.gt(r.last_device_id))
             .order(devices::id.asc())
             .limit(opts.batch)

@@ -1,6 +1,8 @@
 //! Reading an archive run back into the live database: each subscriber
 //! returns with new ids, its devices and its history, unless its MDN, ESN or
-//! MEID has been taken since; those are reported and skipped.
+//! MEID has been taken since; those are reported and skipped. The restore
+//! restarts the purge clock of what it brings back, so the next purge does
+//! not take it straight back to the archive.
 
 use diesel::prelude::*;
 use serde::Serialize;
@@ -27,6 +29,22 @@ fn i(v: &serde_json::Value, k: &str) -> Option<i64> {
 }
 fn b(v: &serde_json::Value, k: &str) -> bool {
     v[k].as_bool().unwrap_or(false)
+}
+
+/// When an ESN change retired an archived handset. Archives written before
+/// the registry kept it have only the change's event in the handset's history.
+fn retired_at(d: &serde_json::Value, audit: &[serde_json::Value]) -> Option<i64> {
+    if let Some(at) = d.get("retired_at") {
+        return at.as_i64();
+    }
+    let id = i(d, "id");
+    audit
+        .iter()
+        .filter(|e| s(e, "entity_kind").as_deref() == Some(EntityKind::Device.as_str()))
+        .filter(|e| i(e, "entity_id") == id)
+        .filter(|e| s(e, "action").as_deref() == Some("de-activated by ESN change"))
+        .filter_map(|e| i(e, "at"))
+        .max()
 }
 
 pub fn restore(
@@ -109,9 +127,10 @@ pub fn restore(
                     profiles::features.eq(s(p, "features").unwrap_or_default()),
                     profiles::activation_state
                         .eq(s(p, "activation_state").unwrap_or_else(|| "deactivated".into())),
-                    profiles::state_changed_at.eq(i(p, "state_changed_at").unwrap_or(now)),
+                    profiles::state_changed_at.eq(now),
                     profiles::new_esn.eq(s(p, "new_esn")),
                     profiles::activated_esn.eq(s(p, "activated_esn")),
+                    profiles::pin_hash.eq(s(p, "pin_hash")),
                     profiles::created_at.eq(i(p, "created_at").unwrap_or(now)),
                     profiles::updated_at.eq(now),
                 ))
@@ -138,7 +157,8 @@ pub fn restore(
                         devices::updated_at.eq(now),
                         devices::activation_state
                             .eq(s(d, "activation_state").unwrap_or_else(|| "deactivated".into())),
-                        devices::deactivated_at.eq(i(d, "deactivated_at")),
+                        devices::deactivated_at.eq(i(d, "deactivated_at").map(|_| now)),
+                        devices::retired_at.eq(retired_at(d, &rec.audit)),
                     ))
                     .execute(conn)?;
                 let did: i64 = devices::table
@@ -173,7 +193,7 @@ pub fn restore(
                 EntityKind::Profile,
                 pid,
                 "restored from the offline archive",
-                &serde_json::json!({"archive_run": run}),
+                &serde_json::json!({"archive_run": run, "deactivated_at": i(p, "state_changed_at"), "purge_clock_from": now}),
             )?;
             report.profiles += 1;
             Ok(())
@@ -200,7 +220,9 @@ fn taken(conn: &mut DbConnection, d: &serde_json::Value) -> QueryResult<bool> {
 }
 
 /// A handset retired by an ESN change comes back de-activated, under its
-/// subscriber when that subscriber is still here.
+/// subscriber when that subscriber is still here. One that older releases
+/// purged although it had only been de-activated with its line comes back
+/// as the line's handset, in the line's state.
 fn restore_retired(
     conn: &mut DbConnection,
     rec: &archive::Record,
@@ -221,6 +243,7 @@ fn restore_retired(
         let now = now_ms();
         for d in &rec.devices {
             let label = s(d, "meid").or_else(|| s(d, "esn")).unwrap_or_default();
+            let retired = retired_at(d, &rec.audit);
             if taken(conn, d)? {
                 report
                     .skipped
@@ -241,10 +264,14 @@ fn restore_retired(
                     devices::created_at.eq(i(d, "created_at").unwrap_or(now)),
                     devices::updated_at.eq(now),
                     devices::activation_state.eq("deactivated"),
-                    devices::deactivated_at.eq(i(d, "deactivated_at").or(Some(now))),
+                    devices::deactivated_at.eq(Some(now)),
+                    devices::retired_at.eq(retired),
                 ))
                 .execute(conn)?;
             let did = crate::db::last_insert_id(conn)?;
+            if retired.is_none() {
+                crate::registry::device::inherit_state(conn, did)?;
+            }
             for e in &rec.audit {
                 diesel::insert_into(audit_events::table)
                     .values((
@@ -263,7 +290,7 @@ fn restore_retired(
                 EntityKind::Device,
                 did,
                 "restored from the offline archive",
-                &serde_json::json!({"archive_run": run, "retired": true}),
+                &serde_json::json!({"archive_run": run, "retired": retired.is_some(), "purge_clock_from": now}),
             )?;
             report.devices += 1;
         }

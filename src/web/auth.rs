@@ -9,6 +9,7 @@ use super::session::{self, PageCtx};
 use super::{redirect, render, render_status, AppState, WebError};
 use crate::auth::throttle::{self, Policy};
 use crate::auth::{users, AuthError, Role};
+use crate::registry::identifiers::Mdn;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(login_form))
@@ -33,10 +34,21 @@ struct NextQuery {
     next: Option<String>,
 }
 
-/// Only same-site paths are followed after sign-in, never another host.
+/// Only a plain path of this site is followed after sign-in. Browsers drop
+/// tabs and newlines from a URL and read `\\` as `/`, so `/<TAB>/host` or
+/// `/\\host` leads to another host, and a control character does not even
+/// fit in the Location header. The paths the sign-in redirect sends are
+/// URIs, printable ASCII throughout.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.chars().all(|c| c.is_ascii_graphic()) =>
+        {
+            n.to_string()
+        }
         _ => "/".into(),
     }
 }
@@ -98,19 +110,44 @@ enum Who {
     Subscriber(String),
 }
 
-/// Checks credentials behind the throttle; on success returns (id, role, name).
+impl Who {
+    /// The throttle key of the account or line: one per real line, however
+    /// its MDN was spelled, so that another spelling is no way round a lock.
+    fn throttle_key(&self) -> String {
+        match self {
+            Who::Staff(n) => format!("user:{}", n.to_ascii_lowercase()),
+            Who::Subscriber(m) => match Mdn::parse(m) {
+                Ok(mdn) => format!("mdn:{mdn}"),
+                Err(_) => format!("mdn:{}", m.trim()),
+            },
+        }
+    }
+}
+
+/// Someone whose credentials were right.
+struct SignedIn {
+    id: i64,
+    role: Role,
+    name: String,
+    /// What the session must carry to hold (see `session::CurrentUser`).
+    proof: Proof,
+}
+
+enum Proof {
+    Generation(i64),
+    Stamp(String),
+}
+
+/// Checks credentials behind the throttle.
 async fn check(
     state: &AppState,
     req: &HttpRequest,
     who: Who,
     secret: String,
-) -> Result<(i64, Role, String), AuthError> {
+) -> Result<SignedIn, AuthError> {
     let ip = client_ip(req, state);
-    let name = match &who {
-        Who::Staff(n) => format!("user:{}", n.to_ascii_lowercase()),
-        Who::Subscriber(m) => format!("mdn:{m}"),
-    };
-    let keys = vec![name, format!("ip:{ip}")];
+    let own = who.throttle_key();
+    let keys = vec![own.clone(), format!("ip:{ip}")];
     let policy = policy(state);
     state
         .db
@@ -119,19 +156,43 @@ async fn check(
                 return Err(AuthError::Throttled(secs));
             }
             let outcome = match &who {
-                Who::Staff(username) => users::authenticate(conn, username, &secret)
-                    .map(|u| (u.id, u.role(), u.username)),
-                Who::Subscriber(mdn) => users::authenticate_subscriber(conn, mdn, &secret)
-                    .map(|s| (s.profile_id, Role::Subscriber, s.mdn)),
+                Who::Staff(username) => {
+                    users::authenticate(conn, username, &secret).map(|u| SignedIn {
+                        id: u.id,
+                        role: u.role(),
+                        proof: Proof::Generation(u.session_generation),
+                        name: u.username,
+                    })
+                }
+                Who::Subscriber(mdn) => {
+                    users::authenticate_subscriber(conn, mdn, &secret).map(|s| SignedIn {
+                        id: s.profile_id,
+                        role: Role::Subscriber,
+                        name: s.mdn,
+                        proof: Proof::Stamp(s.stamp),
+                    })
+                }
             };
             match &outcome {
-                Ok(_) => throttle::clear(conn, &keys)?,
+                // Only the account's or line's own count: signing in on one's
+                // own line must not wipe the failures the same address ran
+                // up against other lines.
+                Ok(_) => throttle::clear(conn, std::slice::from_ref(&own))?,
                 Err(AuthError::BadCredentials) => throttle::record_failure(conn, &keys, policy)?,
                 Err(_) => {}
             }
             outcome
         })
         .await
+}
+
+/// Starts the session of someone whose credentials were right.
+fn start_session(session: &Session, who: &SignedIn) -> Result<(), WebError> {
+    session::sign_in(session, who.id, who.role, &who.name)?;
+    match &who.proof {
+        Proof::Generation(g) => session::set_session_generation(session, *g),
+        Proof::Stamp(s) => session::set_credential_stamp(session, s.clone()),
+    }
 }
 
 async fn login(
@@ -145,9 +206,9 @@ async fn login(
     let next = safe_next(form.next.as_deref());
     let username = form.username.trim().to_string();
     match check(&state, &req, Who::Staff(username.clone()), form.password).await {
-        Ok((id, role, name)) => {
-            session::sign_in(&session, id, role, &name)?;
-            tracing::info!(user = %name, role = role.as_str(), "signed in");
+        Ok(who) => {
+            start_session(&session, &who)?;
+            tracing::info!(user = %who.name, role = who.role.as_str(), "signed in");
             Ok(redirect(&next))
         }
         Err(e) => failed(&session, false, next, username, e),
@@ -209,9 +270,9 @@ async fn subscriber_login(
     let form = form.into_inner();
     let mdn = form.mdn.trim().to_string();
     match check(&state, &req, Who::Subscriber(mdn.clone()), form.pin).await {
-        Ok((id, role, name)) => {
-            session::sign_in(&session, id, role, &name)?;
-            tracing::info!(mdn = %name, "subscriber signed in");
+        Ok(who) => {
+            start_session(&session, &who)?;
+            tracing::info!(mdn = %who.name, "subscriber signed in");
             Ok(redirect("/self"))
         }
         Err(e) => failed(&session, true, "/self".into(), mdn, e),
@@ -224,8 +285,69 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(session: Session, form: web::Form<CsrfForm>) -> Result<HttpResponse, WebError> {
+/// Signing out ends the account's sessions on the server too: a copy of
+/// the cookie (another browser, a stolen one) is worthless afterwards.
+async fn logout(
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
     session::check_csrf(&session, &form.csrf)?;
+    if let Some((id, role)) = session::signed_in_as(&session) {
+        state
+            .db
+            .run(move |c| -> Result<(), AuthError> {
+                if role == Role::Subscriber {
+                    users::end_subscriber_sessions(c, id)?;
+                } else {
+                    users::end_sessions(c, id)?;
+                }
+                Ok(())
+            })
+            .await?;
+    }
     session::sign_out(&session);
     Ok(redirect("/login"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_plain_local_path_is_followed_after_sign_in() {
+        for ok in ["/", "/devices?make=LG", "/devices/12", "/login?next=%2Fops"] {
+            assert_eq!(safe_next(Some(ok)), ok);
+        }
+        for bad in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\nSet-Cookie: x=1",
+            "/\\evil.example",
+            "//evil.example",
+            "/ /evil.example",
+            "https://evil.example/",
+            "evil.example",
+            "/caf\u{e9}",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn every_spelling_of_a_line_shares_one_throttle_key() {
+        let keys: Vec<String> = [
+            "6462000002",
+            "+1 646 200 0002",
+            "(646) 200-0002",
+            "16462000002",
+        ]
+        .into_iter()
+        .map(|m| Who::Subscriber(m.into()).throttle_key())
+        .collect();
+        assert!(keys.iter().all(|k| k == "mdn:6462000002"), "{keys:?}");
+        assert_eq!(Who::Staff("Admin".into()).throttle_key(), "user:admin");
+    }
 }

@@ -1,5 +1,5 @@
-//! Care actions on a subscriber's handsets: ESN change, star-code
-//! activation and the OTAPA PRL download.
+//! Care actions on a subscriber's handsets: ESN change (and its
+//! cancellation), star-code activation and the OTAPA PRL download.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -14,6 +14,10 @@ use crate::registry::RegistryError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/care/profiles/{id}/esn-change", web::post().to(esn_change))
+        .route(
+            "/care/profiles/{id}/esn-changes/{change}/cancel",
+            web::post().to(esn_change_cancel),
+        )
         .route(
             "/care/profiles/{id}/iota/activate",
             web::post().to(star_code),
@@ -77,6 +81,45 @@ async fn esn_change(
         Err(e) => {
             tracing::info!(profile = id, error = %e, "ESN change refused");
             flash(&user.session, "error", format!("ESN change refused: {e}"));
+        }
+    }
+    Ok(back(id, "esn-change"))
+}
+
+async fn esn_change_cancel(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<(i64, i64)>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::EditProfiles)?;
+    user.check_form(&form)?;
+    let (id, change) = path.into_inner();
+    let actor = user.actor();
+    let outcome = state
+        .db
+        .run(move |c| -> Result<_, RegistryError> {
+            // Only a change of the profile on screen.
+            if esn_change::get(c, change)?.profile_id != id {
+                return Err(RegistryError::NotFound(format!("ESN change {change}")));
+            }
+            esn_change::cancel(c, &actor, change)
+        })
+        .await;
+    match outcome {
+        Ok(ch) => flash(
+            &user.session,
+            "success",
+            format!(
+                "ESN change to {} cancelled: the subscriber stays on the current handset.",
+                ch.new_esn
+            ),
+        ),
+        Err(RegistryError::NotFound(what)) => return Err(WebError::NotFound(what)),
+        Err(RegistryError::Db(e)) => return Err(WebError::Internal(e.to_string())),
+        Err(e) => {
+            tracing::info!(profile = id, error = %e, "ESN change cancellation refused");
+            flash(&user.session, "error", format!("Not cancelled: {e}"));
         }
     }
     Ok(back(id, "esn-change"))

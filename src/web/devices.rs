@@ -169,7 +169,7 @@ async fn export(
         })
         .await?;
     tracing::info!(user = %user.name, filter = %query_string(&q), "device export started");
-    let header = "esn,esn_decimal,meid,pesn,make,model,firmware_version,mdn,min,subscriber_name,activation_state,last_contact,last_protocol\n";
+    let header = "esn,esn_decimal,meid,pesn,make,model,firmware_version,mdn,min,subscriber_name,activation_state,line_activation_state,last_contact,last_protocol\n";
     Ok(csv_export::stream(
         state.db.clone(),
         "devices.csv",
@@ -190,7 +190,8 @@ async fn export(
                     r.mdn.clone().unwrap_or_default(),
                     r.min.clone().unwrap_or_default(),
                     r.subscriber_name.clone().unwrap_or_default(),
-                    r.activation_state.clone().unwrap_or_default(),
+                    d.activation_state.clone(),
+                    r.line_activation_state.clone().unwrap_or_default(),
                     d.last_contact_at
                         .map(crate::timefmt::iso)
                         .unwrap_or_default(),

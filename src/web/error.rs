@@ -89,10 +89,15 @@ impl ResponseError for WebError {
 
     fn error_response(&self) -> HttpResponse {
         if let WebError::Unauthenticated(next) = self {
-            let target = format!(
-                "/login?next={}",
-                url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
-            );
+            // Subscribers sign in with MDN + PIN, on their own page.
+            let target = if next == "/self" || next.starts_with("/self/") {
+                "/self/login".to_string()
+            } else {
+                format!(
+                    "/login?next={}",
+                    url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+                )
+            };
             return HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, target))
                 .finish();
@@ -118,6 +123,32 @@ impl ResponseError for WebError {
             .content_type("text/html; charset=utf-8")
             .body(body)
     }
+}
+
+/// A path parameter that does not parse (`/devices/abc`) names no page:
+/// the portal's 404 page, not the framework's plain-text one.
+pub fn path_error(
+    err: actix_web::error::PathError,
+    req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    tracing::debug!(path = %req.path(), error = %err, "unparsable path parameter");
+    WebError::NotFound("There is no page at this address.".into()).into()
+}
+
+/// A query parameter that does not parse (`/devices?after=abc`): the
+/// portal's 400 page, saying which.
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    let detail = match &err {
+        actix_web::error::QueryPayloadError::Deserialize(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    WebError::BadRequest(format!(
+        "This address has a value the page cannot read: {detail}."
+    ))
+    .into()
 }
 
 /// Sends a sign-in redirect as the plain response it is, not as an error.

@@ -24,6 +24,14 @@ fn checkbox(f: &FormData, k: &str) -> Option<bool> {
 
 pub fn profile_draft(f: &FormData) -> (ProfileDraft, FieldErrors) {
     let mut errors = FieldErrors::new();
+    // The NAM numbers have defaults for the API and the import, which may
+    // leave them out; the form always shows them, so a blank one was
+    // cleared on purpose and must not quietly become the default.
+    for k in ["accolc", "scm", "mob_p_rev", "slot_cycle_index"] {
+        if f.get(k).is_none_or(|v| v.trim().is_empty()) {
+            errors.insert(k.to_string(), "is required".to_string());
+        }
+    }
     let mut int = |k: &str| form_int(&mut errors, k, f.get(k).map(String::as_str).unwrap_or(""));
     let draft = ProfileDraft {
         mdn: text(f, "mdn"),

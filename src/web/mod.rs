@@ -77,6 +77,9 @@ pub fn redirect(to: &str) -> HttpResponse {
 
 /// Routes are tried in order, so the ones handsets hit in volume come first.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    // The API's scope has JSON answers of its own for these.
+    cfg.app_data(web::PathConfig::default().error_handler(error::path_error))
+        .app_data(web::QueryConfig::default().error_handler(error::query_error));
     cfg.configure(omadm::routes)
         .configure(firmware::device_routes)
         .configure(health::routes)

@@ -181,8 +181,7 @@ pub async fn firmware_check(
         .db
         .run(
             move |c| -> Result<Result<String, JobError>, RegistryError> {
-                let devices = crate::registry::device::of_profile(c, profile_id)?;
-                let Some(d) = devices.into_iter().next() else {
+                let Some(d) = crate::registry::device::phone_of(c, profile_id)? else {
                     return Ok(Err(JobError::NoMdn));
                 };
                 Ok(

@@ -89,7 +89,8 @@ async fn line(
         .run(move |c| -> Result<_, RegistryError> {
             let p = profile::get(c, id)?;
             let mut cards = Vec::new();
-            for d in device::of_profile(c, id)? {
+            // The line's phone only: not a handset an ESN change retired.
+            if let Some(d) = device::phone_of(c, id)? {
                 let capability = capability::for_device(c, &d.make, &d.model, &d.firmware_version)?;
                 cards.push(DeviceCard {
                     device: d,
@@ -126,17 +127,19 @@ async fn change_pin(
     let id = user.id;
     let changed = state
         .db
-        .run(move |c| -> Result<bool, RegistryError> {
+        .run(move |c| -> Result<Option<String>, RegistryError> {
             if crate::auth::users::authenticate_subscriber(c, &mdn, &current).is_err() {
-                return Ok(false);
+                return Ok(None);
             }
             let hash = crate::auth::password::hash(&new)
                 .map_err(|e| RegistryError::invalid("pin", e.to_string()))?;
             profile::set_pin_hash(c, &actor, id, &hash)?;
-            Ok(true)
+            Ok(crate::auth::users::subscriber_stamp(c, id)?)
         })
         .await?;
-    if changed {
+    if let Some(stamp) = changed {
+        // This session goes on; any other one of this subscriber ends.
+        super::session::set_credential_stamp(&user.session, stamp)?;
         flash(&user.session, "success", "Your PIN has been changed.");
     } else {
         tracing::warn!(subscriber = %user.name, "PIN change with a wrong current PIN");

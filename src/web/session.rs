@@ -1,10 +1,11 @@
 //! Who is signed in, the CSRF token of their session, and one-shot flash messages.
 
-use std::future::{ready, Ready};
+use std::future::ready;
 
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 use subtle::ConstantTimeEq;
 
 use super::error::WebError;
@@ -16,6 +17,8 @@ const ROLE: &str = "role";
 const NAME: &str = "name";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
+const STAMP: &str = "stamp";
+const GENERATION: &str = "generation";
 
 /// The signed-in person. Extracting it from a request that has no session
 /// sends the browser to the sign-in page and back.
@@ -83,7 +86,7 @@ impl CurrentUser {
 
 impl FromRequest for CurrentUser {
     type Error = WebError;
-    type Future = Ready<Result<CurrentUser, WebError>>;
+    type Future = LocalBoxFuture<'static, Result<CurrentUser, WebError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let session = req.get_session();
@@ -103,7 +106,51 @@ impl FromRequest for CurrentUser {
                 session: session.clone(),
             })
         })();
-        ready(user.ok_or(WebError::Unauthenticated(next)))
+        let Some(user) = user else {
+            return Box::pin(ready(Err(WebError::Unauthenticated(next))));
+        };
+        // The cookie alone cannot be taken back, so every request asks the
+        // database whether its session still holds. A subscriber's holds
+        // while the line's credentials are the ones it signed in with (care
+        // setting a new PIN, de-activating the line or the subscriber
+        // signing out ends it everywhere); a staff user's while the account
+        // is enabled, keeps its role and no session of it has been ended.
+        let held_stamp = session.get::<String>(STAMP).ok().flatten();
+        let held_generation = session.get::<i64>(GENERATION).ok().flatten();
+        let state = req.app_data::<web::Data<super::AppState>>().cloned();
+        Box::pin(async move {
+            let holds = match state {
+                Some(state) => {
+                    let (id, role) = (user.id, user.role);
+                    state
+                        .db
+                        .run(move |c| -> Result<bool, crate::auth::AuthError> {
+                            use crate::auth::users;
+                            if role == Role::Subscriber {
+                                let current = users::subscriber_stamp(c, id)?;
+                                return Ok(current.is_some() && current == held_stamp);
+                            }
+                            Ok(match held_generation {
+                                Some(g) => users::staff_session_holds(c, id, role, g)?,
+                                None => false,
+                            })
+                        })
+                        .await
+                        .map_err(|e| WebError::Internal(e.to_string()))?
+                }
+                None => false,
+            };
+            if holds {
+                return Ok(user);
+            }
+            if user.role == Role::Subscriber {
+                tracing::info!(subscriber = %user.name, "subscriber session ended: PIN, line state or sign-out since sign-in");
+            } else {
+                tracing::info!(user = %user.name, "staff session ended: account disabled, changed or signed out since sign-in");
+            }
+            sign_out(&user.session);
+            Err(WebError::Unauthenticated(next))
+        })
     }
 }
 
@@ -124,6 +171,30 @@ pub fn sign_in(session: &Session, id: i64, role: Role, name: &str) -> Result<(),
     set(NAME, name.to_string())?;
     set(CSRF, crate::auth::password::random_secret(32))?;
     Ok(())
+}
+
+/// Records the subscriber's credential stamp in their session, at sign-in
+/// and when they change their own PIN (which should not sign them out).
+pub fn set_credential_stamp(session: &Session, stamp: String) -> Result<(), WebError> {
+    session
+        .insert(STAMP, stamp)
+        .map_err(|e| WebError::Internal(e.to_string()))
+}
+
+/// Records the staff user's session generation at sign-in: the session
+/// ends once the account's generation moves on.
+pub fn set_session_generation(session: &Session, generation: i64) -> Result<(), WebError> {
+    session
+        .insert(GENERATION, generation)
+        .map_err(|e| WebError::Internal(e.to_string()))
+}
+
+/// Who the session was signed in as, whether or not it still holds: the
+/// account whose sessions signing out ends.
+pub fn signed_in_as(session: &Session) -> Option<(i64, Role)> {
+    let id = session.get::<i64>(UID).ok()??;
+    let role = Role::parse(&session.get::<String>(ROLE).ok()??)?;
+    Some((id, role))
 }
 
 pub fn sign_out(session: &Session) {

@@ -137,8 +137,12 @@ fn feature_error(markup: Markup, e: FeatureError) -> HttpResponse {
         FeatureError::Registry(RegistryError::NotFound(_)) => StatusCode::NOT_FOUND,
         FeatureError::AlreadyActive(_)
         | FeatureError::NotActive(_)
+        | FeatureError::InProgress(_)
         | FeatureError::OutOfOrder(_) => StatusCode::CONFLICT,
-        FeatureError::WrongDevice | FeatureError::NoLine => StatusCode::FORBIDDEN,
+        FeatureError::WrongDevice
+        | FeatureError::NoLine
+        | FeatureError::LineDeactivated
+        | FeatureError::HandsetDeactivated => StatusCode::FORBIDDEN,
         FeatureError::Registry(_) | FeatureError::Db(_) => {
             tracing::error!(error = %e, "feature activation failed");
             return error_deck(

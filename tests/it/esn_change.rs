@@ -305,3 +305,308 @@ async fn care_changes_the_esn_from_the_profile_page() {
     assert!(r.status().is_client_error());
     assert_eq!(esn_change_count(&app).await, 1);
 }
+
+async fn set_line_state(app: &TestApp, token: &str, pid: i64, state: &str) {
+    let r = app
+        .api(Method::POST, &format!("/profiles/{pid}/activation"), token)
+        .json(&json!({ "state": state }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+async fn change_esn(app: &TestApp, token: &str, from: &str, to: &str) -> reqwest::Response {
+    app.api(Method::POST, "/esn-changes", token)
+        .json(&json!({ "from": from, "to": to }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_reactivated_line_takes_back_its_handset_and_the_purge_takes_only_the_retired_one() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    let pid = active_line(&app, &token, MDN, OLD_ESN).await;
+    assert_eq!(
+        change_esn(&app, &token, MDN, NEW_ESN)
+            .await
+            .status()
+            .as_u16(),
+        201
+    );
+    assert!(matches!(
+        activate(&app, NEW_ESN).await,
+        IotaOutcome::Completed { .. }
+    ));
+
+    set_line_state(&app, &token, pid, "deactivated").await;
+    assert_eq!(device_state(&app, NEW_ESN).await.0, "deactivated");
+    set_line_state(&app, &token, pid, "activated").await;
+    // The handset de-activated with the line follows it back; the one the
+    // ESN change retired does not.
+    assert_eq!(
+        device_state(&app, NEW_ESN).await,
+        ("activated".into(), None)
+    );
+    assert_eq!(device_state(&app, OLD_ESN).await.0, "deactivated");
+
+    // De-activated again and re-activated after a pending deactivation:
+    // the purge never takes the active line's handset.
+    set_line_state(&app, &token, pid, "deactivated").await;
+    set_line_state(&app, &token, pid, "pending").await;
+    set_line_state(&app, &token, pid, "activated").await;
+    let (code, out, err) = run_mdm(
+        &app.database_url,
+        &app.data_dir,
+        &["purge", "--older-than", "0s"],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 subscriber(s) and 1 device(s)"), "{out}");
+    assert_eq!(device_state(&app, NEW_ESN).await.0, "activated");
+    assert_eq!(app.count("devices").await, 1);
+
+    // A handset de-activated with its line waits for the line's own purge
+    // clock, however long ago the handset itself was stamped.
+    set_line_state(&app, &token, pid, "deactivated").await;
+    app.with_conn(|c| {
+        diesel::update(devices::table.filter(devices::esn.eq(NEW_ESN)))
+            .set(devices::deactivated_at.eq(mdm::db::now_ms() - 2 * 86_400_000))
+            .execute(c)
+            .unwrap()
+    })
+    .await;
+    let (code, out, err) = run_mdm(
+        &app.database_url,
+        &app.data_dir,
+        &["purge", "--older-than", "1d"],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 subscriber(s) and 0 device(s)"), "{out}");
+    assert_eq!(app.count("devices").await, 1);
+}
+
+#[tokio::test]
+async fn a_second_esn_change_goes_from_the_current_handset_not_the_retired_one() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    active_line(&app, &token, MDN, OLD_ESN).await;
+    assert_eq!(
+        change_esn(&app, &token, MDN, NEW_ESN)
+            .await
+            .status()
+            .as_u16(),
+        201
+    );
+    assert!(matches!(
+        activate(&app, NEW_ESN).await,
+        IotaOutcome::Completed { .. }
+    ));
+    // The line's phone is the handset in service, not the retired one.
+    let v: Value = app
+        .api(Method::GET, &format!("/devices/lookup/{MDN}"), &token)
+        .send_json()
+        .await;
+    assert_eq!(v["device"]["esn"], NEW_ESN, "{v}");
+    let (code, out, _) = run_mdm(
+        &app.database_url,
+        &app.data_dir,
+        &["device", "show", MDN],
+        None,
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains(NEW_ESN) && !out.contains(OLD_ESN), "{out}");
+
+    // Naming the retired handset is refused and changes nothing.
+    let r = change_esn(&app, &token, OLD_ESN, "9F100003").await;
+    assert_eq!(r.status().as_u16(), 409);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("retired"),
+        "{body}"
+    );
+    assert_eq!(esn_change_count(&app).await, 1);
+
+    let r = change_esn(&app, &token, MDN, "9F100003").await;
+    assert_eq!(r.status().as_u16(), 201);
+    let change: Value = r.json().await.unwrap();
+    assert_eq!(change["old_esn"], NEW_ESN);
+    assert!(matches!(
+        activate(&app, "9F100003").await,
+        IotaOutcome::Completed { .. }
+    ));
+    assert_eq!(device_state(&app, NEW_ESN).await.0, "deactivated");
+    assert_eq!(device_state(&app, "9F100003").await.0, "activated");
+    assert_eq!(device_state(&app, OLD_ESN).await.0, "deactivated");
+}
+
+async fn change_state(app: &TestApp, id: i64) -> String {
+    app.with_conn(move |c| {
+        esn_changes::table
+            .find(id)
+            .select(esn_changes::state)
+            .first::<String>(c)
+            .unwrap()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn deleting_the_new_handset_or_asking_cancels_a_waiting_esn_change() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    let pid = active_line(&app, &token, MDN, OLD_ESN).await;
+    let r = app
+        .api(Method::POST, "/esn-changes", &token)
+        .json(&json!({"from": MDN, "to": NEW_ESN, "variant": "field"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let first: Value = r.json().await.unwrap();
+    let r = app
+        .api(
+            Method::DELETE,
+            &format!("/devices/{}", first["new_device_id"]),
+            &token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let first_id = first["id"].as_i64().unwrap();
+    assert_eq!(change_state(&app, first_id).await, "cancelled");
+    // The New ESN went with it; the subscriber stays on the old handset.
+    assert_eq!(
+        esns(&app, pid).await,
+        ("activated".into(), None, Some(OLD_ESN.into()))
+    );
+    assert_eq!(device_state(&app, OLD_ESN).await.0, "activated");
+
+    // A later change is accepted, and care (here the API) can cancel it.
+    let r = change_esn(&app, &token, MDN, "9F100003").await;
+    assert_eq!(r.status().as_u16(), 201);
+    let second: Value = r.json().await.unwrap();
+    let cancel = format!("/esn-changes/{}/cancel", second["id"]);
+    let r: Value = app.api(Method::POST, &cancel, &token).send_json().await;
+    assert_eq!(r["state"], "cancelled");
+    let new_owner = app
+        .with_conn(|c| {
+            devices::table
+                .filter(devices::esn.eq("9F100003"))
+                .select(devices::profile_id)
+                .first::<Option<i64>>(c)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(new_owner, None, "the new handset left the line");
+    let r = app.api(Method::POST, &cancel, &token).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 409, "already cancelled");
+    let r = app
+        .api(Method::POST, "/esn-changes/999999/cancel", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let (_, care) = app.token(Role::Firmware).await;
+    let r = app.api(Method::POST, &cancel, &care).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let audit: Value = app
+        .api(Method::GET, &format!("/profiles/{pid}/audit"), &token)
+        .send_json()
+        .await;
+    let cancelled = audit.to_string().matches("ESN change cancelled").count();
+    assert_eq!(cancelled, 2, "{audit}");
+
+    // The CLI cancels the waiting change of a line.
+    let (code, out, err) = run_mdm(
+        &app.database_url,
+        &app.data_dir,
+        &["esn", "change", "--from", MDN, "--to", "9F100004"],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out2, err) = run_mdm(
+        &app.database_url,
+        &app.data_dir,
+        &["esn", "cancel", "--mdn", MDN],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out2.contains("cancelled"), "{out2}");
+    let (code, _, err) = run_mdm(
+        &app.database_url,
+        &app.data_dir,
+        &["esn", "cancel", "--mdn", MDN],
+        None,
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("waiting for activation"), "{err}");
+    assert_eq!(
+        change_esn(&app, &token, MDN, NEW_ESN)
+            .await
+            .status()
+            .as_u16(),
+        201
+    );
+}
+
+#[tokio::test]
+async fn care_cancels_a_waiting_esn_change_from_the_profile_page() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    let pid = active_line(&app, &token, MDN, OLD_ESN).await;
+    let other = active_line(&app, &token, "6135550178", "9F100005").await;
+    let change: Value = change_esn(&app, &token, MDN, NEW_ESN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cid = change["id"].as_i64().unwrap();
+    app.add_user("carol", "care-password-123", Role::Care).await;
+    assert_eq!(
+        app.login("carol", "care-password-123")
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    let page = format!("/care/profiles/{pid}");
+    let (_, html) = app.page(&page).await;
+    let action = format!("/care/profiles/{pid}/esn-changes/{cid}/cancel");
+    assert!(html.contains(&action), "a cancel button");
+    let csrf = crate::common::csrf_of(&html);
+
+    // Without the CSRF token, or through another subscriber's page, nothing happens.
+    let r = app.post_form(&action, &[]).await;
+    assert!(r.status().is_client_error());
+    let r = app
+        .post_form(
+            &format!("/care/profiles/{other}/esn-changes/{cid}/cancel"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 404);
+    assert_eq!(change_state(&app, cid).await, "pending");
+
+    let r = app.post_form(&action, &[("csrf", &csrf)]).await;
+    assert_eq!(r.status().as_u16(), 303);
+    let (_, html) = app.page(&page).await;
+    assert!(
+        html.contains("cancelled: the subscriber stays"),
+        "flash shown"
+    );
+    assert!(!html.contains(&action), "no button once cancelled");
+    assert_eq!(change_state(&app, cid).await, "cancelled");
+    // Cancelling again says why on the page.
+    let csrf = crate::common::csrf_of(&html);
+    app.post_form(&action, &[("csrf", &csrf)]).await;
+    let (_, html) = app.page(&page).await;
+    assert!(html.contains("Not cancelled"), "flash shown");
+}

@@ -461,3 +461,181 @@ async fn a_subscriber_adds_and_removes_services_and_checks_for_an_update() {
     let r = other.get(app.url(&terms_url)).send().await.unwrap();
     assert_ne!(r.status().as_u16(), 200);
 }
+
+async fn set_handset_state(app: &TestApp, state: &'static str) {
+    app.with_conn(move |c| {
+        use diesel::prelude::*;
+        use mdm::db::schema::devices;
+        diesel::update(devices::table.filter(devices::meid.eq(MEID)))
+            .set(devices::activation_state.eq(state))
+            .execute(c)
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_deactivated_line_or_handset_cannot_change_its_services() {
+    let billing = sim(SimMode::Succeed).await;
+    let app = app_with_billing(BillingConfig::new(billing.url()), true).await;
+    // The terms were shown while the handset was in service...
+    let (_, _, info) = deck(&app, "/wap/activate?feature=touch2talk", WML).await;
+    let terms_url = link(&info, "Continue");
+    assert_eq!(deck(&app, &terms_url, WML).await.0, 200);
+    let agree_url = terms_url.replace("/terms", "/agree");
+
+    // ...then it was retired: it can neither agree nor start a change.
+    set_handset_state(&app, "deactivated").await;
+    let (status, _, body) = deck(&app, &agree_url, WML).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("handset has been de-activated"), "{body}");
+    let (status, _, body) = deck(&app, "/wap/activate?feature=video_messaging", WML).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("handset has been de-activated"), "{body}");
+
+    // The line de-activated by care: no change of its services either.
+    set_handset_state(&app, "pending").await;
+    let (_, token) = app.token(Role::Admin).await;
+    let id = profile(&app).await.id;
+    let r = app
+        .api(Method::POST, &format!("/profiles/{id}/activation"), &token)
+        .json(&json!({"state": "deactivated"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    set_handset_state(&app, "pending").await;
+    let (status, _, body) = deck(&app, &agree_url, XHTML).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("line has been de-activated"), "{body}");
+    let (status, _, body) = deck(&app, "/wap/activate?feature=mobile_web", WML).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("line has been de-activated"), "{body}");
+
+    assert!(billing.orders().is_empty());
+    assert!(records(&app).await.is_empty());
+    assert_eq!(profile(&app).await.features, "mobile_web,text_messaging");
+}
+
+/// The flash a self-service action left on the subscriber's line page.
+async fn self_flash(app: &TestApp) -> String {
+    let (status, page) = app.page(&format!("/self/line/{MDN}")).await;
+    assert_eq!(status, 200, "{page}");
+    page
+}
+
+async fn self_sign_in(app: &TestApp) -> String {
+    let csrf = app.csrf("/self/login").await;
+    let r = app
+        .post_form(
+            "/self/login",
+            &[("mdn", MDN), ("pin", "4321"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let (_, page) = app.page(&format!("/self/line/{MDN}")).await;
+    crate::common::csrf_of(&page)
+}
+
+/// Starts a change in self service; returns its terms page URL.
+async fn self_start(app: &TestApp, csrf: &str, feature: &str) -> String {
+    let r = app
+        .post_form(
+            &format!("/self/features/{feature}/activate"),
+            &[("csrf", csrf)],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let url = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(url.starts_with("/self/activations/"), "{url}");
+    url
+}
+
+#[tokio::test]
+async fn a_subscriber_is_billed_once_per_change_and_never_on_a_deactivated_line() {
+    let billing = sim(SimMode::Succeed).await;
+    let app = spawn_app_with({
+        let url = billing.url();
+        move |c| c.billing = Some(BillingConfig::new(url))
+    })
+    .await;
+    let (_, token) = app.token(Role::Admin).await;
+    let mut mine = profile_json(MDN);
+    mine["pin"] = json!("4321");
+    let p: serde_json::Value = app
+        .api(Method::POST, "/profiles", &token)
+        .json(&mine)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = p["id"].as_i64().unwrap();
+    let csrf = self_sign_in(&app).await;
+
+    // Two open offers of one service: the second agreement bills nothing.
+    let first = self_start(&app, &csrf, "touch2talk").await;
+    let second = self_start(&app, &csrf, "touch2talk").await;
+    app.post_form(&format!("{first}/agree"), &[("csrf", &csrf)])
+        .await;
+    assert!(self_flash(&app)
+        .await
+        .contains("Touch2Talk has been added to your line."));
+    app.post_form(&format!("{second}/agree"), &[("csrf", &csrf)])
+        .await;
+    let page = self_flash(&app).await;
+    assert!(
+        page.contains("Touch2Talk is already active on this line"),
+        "{page}"
+    );
+    assert_eq!(billing.orders().len(), 1);
+
+    // While one change is with billing, another of the same service waits.
+    let first = self_start(&app, &csrf, "video_messaging").await;
+    let second = self_start(&app, &csrf, "video_messaging").await;
+    let pending = first.rsplit('/').next().unwrap().to_string();
+    app.with_conn(move |c| {
+        use diesel::prelude::*;
+        use mdm::db::schema::feature_activations as fa;
+        diesel::update(fa::table.filter(fa::token.eq(pending)))
+            .set(fa::state.eq("provisioning"))
+            .execute(c)
+            .unwrap();
+    })
+    .await;
+    app.post_form(&format!("{second}/agree"), &[("csrf", &csrf)])
+        .await;
+    let page = self_flash(&app).await;
+    assert!(
+        page.contains("a change of Video Messaging on this line is already with billing"),
+        "{page}"
+    );
+    assert_eq!(billing.orders().len(), 1);
+
+    // A de-activated line can start no change, nor finish one started before.
+    let open = self_start(&app, &csrf, "picture_messaging").await;
+    let r = app
+        .api(Method::POST, &format!("/profiles/{id}/activation"), &token)
+        .json(&json!({"state": "deactivated"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let csrf = self_sign_in(&app).await;
+    app.post_form(&format!("{open}/agree"), &[("csrf", &csrf)])
+        .await;
+    let page = self_flash(&app).await;
+    assert!(page.contains("this line has been de-activated"), "{page}");
+    app.post_form("/self/features/mobile_web/deactivate", &[("csrf", &csrf)])
+        .await;
+    let page = self_flash(&app).await;
+    assert!(page.contains("this line has been de-activated"), "{page}");
+
+    assert_eq!(billing.orders().len(), 1);
+    assert_eq!(records(&app).await.len(), 1);
+    let features = app
+        .with_conn(move |c| mdm::registry::profile::get(c, id).unwrap().features)
+        .await;
+    assert_eq!(features, "mobile_web,text_messaging,touch2talk");
+}

@@ -102,6 +102,24 @@ fn handset(esn: &str, fault: IotaFault) -> IotaHandset {
     )
 }
 
+/// Kyocera's pre-agreed IOTA ESN series, which covers [`ESN`]: what tells
+/// the platform that a pushed call-back will be answered over IOTA.
+async fn kyocera_series(app: &TestApp) {
+    app.with_conn(|c| {
+        mdm::registry::capability::add_series(
+            c,
+            &Actor::System("test"),
+            &mdm::registry::capability::EsnSeriesDraft {
+                make: Some("Kyocera".into()),
+                first_esn: Some("9F100000".into()),
+                last_esn: Some("9F1FFFFF".into()),
+            },
+        )
+        .unwrap();
+    })
+    .await;
+}
+
 async fn activate(app: &TestApp, h: &mut IotaHandset, identify_in_get: bool) -> IotaOutcome {
     let trace = Trace::new(None).unwrap();
     iota_client::run(h, &app.url("/iota/activate"), identify_in_get, &trace)
@@ -507,6 +525,7 @@ async fn star_code_activation_from_the_ivr_message() {
     let app = app_with_triggers(&smsc).await;
     file_prl(&app, prl(10030, 4), 1).await;
     let (pid, did) = line(&app, MDN, ESN, Some(1)).await;
+    kyocera_series(&app).await;
 
     assert!(
         smsc.deliver_inbound("IVR1", "7000", format!("IOTA ACTIVATE {ESN}").as_bytes())
@@ -571,6 +590,76 @@ async fn star_code_activation_from_the_ivr_message() {
     assert_eq!(results[2].0, "");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(smsc.accepted_count(), pushed);
+}
+
+#[tokio::test]
+async fn star_code_activation_is_refused_for_a_handset_that_is_not_iota() {
+    let smsc = start_smsc().await;
+    let app = app_with_triggers(&smsc).await;
+    file_prl(&app, prl(10031, 4), 1).await;
+    line(&app, MDN, ESN, Some(1)).await;
+    let (_, token) = app.token(Role::Admin).await;
+    let star_code = || async {
+        let r = app
+            .api(Method::POST, "/iota/activations", &token)
+            .json(&json!({"device": ESN}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap())
+    };
+
+    // Nothing says the handset speaks IOTA.
+    let (status, body) = star_code().await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot tell whether"),
+        "{body}"
+    );
+    // Its model is registered as OMA-DM only, which wins over the series.
+    kyocera_series(&app).await;
+    let r = app
+        .api(Method::POST, "/capabilities", &token)
+        .json(&json!({"make": "Kyocera", "model": "KX-IOTA", "protocol": "omadm"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let (status, body) = star_code().await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("registered as an OMA-DM handset, not IOTA"),
+        "{body}"
+    );
+    // The IVR's message is refused the same way.
+    assert!(
+        smsc.deliver_inbound("IVR1", "7000", format!("IOTA ACTIVATE {ESN}").as_bytes())
+            .await
+    );
+    for _ in 0..100 {
+        if !inbound_result(&app).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let results = inbound_result(&app).await;
+    assert!(results[0].1.contains("OMA-DM handset"), "{results:?}");
+
+    // Nothing was pushed and no session waits for the handset.
+    assert_eq!(app.count("outbox").await, 0);
+    assert!(session_states(&app)
+        .await
+        .iter()
+        .all(|(_, state)| state != "awaiting_handset"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(smsc.accepted_count(), 0);
 }
 
 #[tokio::test]
@@ -1090,6 +1179,7 @@ async fn the_sweeper_closes_dropped_sessions_and_stale_call_backs() {
     let app = spawn_app_with(|c| c.sweep_interval_secs = 1).await;
     file_prl(&app, prl(10070, 4), 1).await;
     line(&app, MDN, ESN, Some(1)).await;
+    kyocera_series(&app).await;
     // A care agent's star-code push is never followed...
     let (_, token) = app.token(Role::Admin).await;
     let r = app

@@ -718,3 +718,68 @@ async fn rows_held_by_a_node_that_died_are_sent_once_its_lease_runs_out() {
     );
     sender.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_bootstrap_needs_an_http_server_url() {
+    let smsc = start_smsc().await;
+    let app = app_with_smsc(&smsc, 8).await;
+    let (device_id, _) = line(&app).await;
+    for url in ["notaurl", "ftp://dm.example/omadm", "", "  "] {
+        let vault = app.vault.clone();
+        let refused = app
+            .with_conn(move |c| {
+                mdm::messaging::provisioning::push_bootstrap(
+                    c,
+                    &vault,
+                    device_id,
+                    url,
+                    &mdm::registry::Actor::System("test"),
+                    8,
+                )
+            })
+            .await;
+        match refused {
+            Err(mdm::messaging::provisioning::PushError::Invalid(m)) => {
+                assert!(m.contains("must be an http or https URL"), "{m}")
+            }
+            other => panic!("{url:?}: {other:?}"),
+        }
+    }
+    let (code, _, err) = run_mdm(
+        &app.database_url,
+        &app.data_dir,
+        &[
+            "push",
+            "bootstrap",
+            "--device",
+            MEID,
+            "--server-url",
+            "notaurl",
+        ],
+        None,
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("OMA-DM server URL must be an http or https URL"),
+        "{err}"
+    );
+    assert!(message_states(&app).await.is_empty(), "nothing queued");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(smsc.accepted_count(), 0);
+
+    let (code, out, err) = run_mdm(
+        &app.database_url,
+        &app.data_dir,
+        &[
+            "push",
+            "bootstrap",
+            "--device",
+            MEID,
+            "--server-url",
+            "https://dm.operator.example/omadm",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(message_states(&app).await.len(), 1);
+}

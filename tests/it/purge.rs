@@ -158,3 +158,159 @@ async fn recent_deactivations_stay_and_the_cli_lists_shows_and_restores_the_arch
     drop(app);
     crate::common::drop_database(pg);
 }
+
+#[tokio::test]
+async fn a_restored_subscriber_signs_in_with_its_pin_and_the_next_purge_leaves_it() {
+    use diesel::prelude::*;
+    use mdm::db::schema::{devices, profiles};
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    let mdn = "3125599001";
+    let mut line = profile_json(mdn);
+    line["pin"] = json!("4321");
+    let p: serde_json::Value = app
+        .api(Method::POST, "/profiles", &token)
+        .json(&line)
+        .send_json()
+        .await;
+    app.api(Method::POST, "/devices", &token)
+        .json(&json!({"esn": "9F3A0001", "make": "LG", "model": "VX8360", "firmware_version": "1", "profile_mdn": mdn}))
+        .send()
+        .await
+        .unwrap();
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/profiles/{}/activation", p["id"]),
+            &token,
+        )
+        .json(&json!({"state": "deactivated"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // De-activated three days ago.
+    let long_ago = mdm::db::now_ms() - 3 * 86_400_000;
+    app.with_conn(move |c| {
+        diesel::update(profiles::table)
+            .set(profiles::state_changed_at.eq(long_ago))
+            .execute(c)
+            .unwrap();
+        diesel::update(devices::table)
+            .set(devices::deactivated_at.eq(long_ago))
+            .execute(c)
+            .unwrap();
+    })
+    .await;
+    let mdm = |args: &[&str]| crate::common::run_mdm(&app.database_url, &app.data_dir, args, None);
+    let (code, out, err) = mdm(&["purge", "--older-than", "1d"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("archived 1 subscriber(s) and 1 device(s)"),
+        "{out}"
+    );
+    let run: i64 = out.split_whitespace().nth(2).unwrap().parse().unwrap();
+    let root = app.data_dir.join("archive");
+    let records = mdm::retention::archive::read_records(&root, run).unwrap();
+    let hash = records[0].profile["pin_hash"].as_str().unwrap_or_default();
+    assert!(hash.starts_with("$argon2id$"), "{}", records[0].profile);
+
+    let (code, out, err) = mdm(&["archive", "restore", &run.to_string()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("restored 1 subscriber(s) and 1 device(s)"),
+        "{out}"
+    );
+    // The restore restarts the purge clock.
+    let (code, out, err) = mdm(&["purge", "--older-than", "1d"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("archived 0 subscriber(s) and 0 device(s)"),
+        "{out}"
+    );
+    assert_eq!(
+        (app.count("profiles").await, app.count("devices").await),
+        (1, 1)
+    );
+    // The subscriber signs in with the PIN it had.
+    let csrf = app.csrf("/self/login").await;
+    let r = app
+        .post_form(
+            "/self/login",
+            &[("mdn", mdn), ("pin", "4321"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+}
+
+#[tokio::test]
+async fn an_archive_from_before_pins_were_archived_still_restores() {
+    use diesel::prelude::*;
+    use mdm::db::schema::devices;
+    let app = spawn_app().await;
+    let root = app.data_dir.join("archive");
+    let run = 900;
+    // Records as older releases wrote them: no pin_hash, no retired_at; a
+    // handset an ESN change retired, and one purged although it had only
+    // been de-activated with its line.
+    let line = json!({
+        "profile": {"id": 7, "mdn": "3125599002", "min": "3125599002", "account_id": "ACC-1",
+            "subscriber_name": "Old Archive", "sid_nid_pairs": "4145/65535", "features": "",
+            "activation_state": "deactivated", "state_changed_at": 1_000, "created_at": 1_000},
+        "devices": [{"id": 3, "esn": "9F3A0002", "make": "LG", "model": "VX8360",
+            "firmware_version": "1", "profile_id": 7, "activation_state": "deactivated",
+            "deactivated_at": 1_000}],
+        "audit": []
+    });
+    let handset = |id: i64, esn: &str, action: &str| {
+        json!({
+            "retired": true,
+            "profile": {"id": 7, "mdn": "3125599002"},
+            "devices": [{"id": id, "esn": esn, "make": "LG", "model": "VX8360",
+                "firmware_version": "1", "profile_id": 7, "activation_state": "deactivated",
+                "deactivated_at": 1_000}],
+            "audit": [{"id": 1, "at": 1_000, "actor": "system:iota", "entity_kind": "device",
+                "entity_id": id, "action": action, "detail": ""}]
+        })
+        .to_string()
+    };
+    mdm::retention::archive::append_member(
+        &mdm::retention::archive::segment_path(&root, run, 1),
+        0,
+        &[
+            line.to_string(),
+            handset(4, "9F3A0003", "de-activated by ESN change"),
+            handset(5, "9F3A0004", "updated"),
+        ],
+    )
+    .unwrap();
+    mdm::retention::archive::write_manifest(&root, run, 1_000, 1, 3).unwrap();
+    let report = app
+        .with_conn(move |c| {
+            mdm::retention::restore::restore(c, &root, run, &Actor::System("test")).unwrap()
+        })
+        .await;
+    assert_eq!((report.profiles, report.devices), (1, 3));
+    let retired = app
+        .with_conn(|c| {
+            devices::table
+                .order(devices::esn.asc())
+                .select(devices::retired_at.is_not_null())
+                .load::<bool>(c)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(retired, [false, true, false]);
+    // The restore restarted their purge clocks: the retired handset waits too.
+    let (code, out, err) = crate::common::run_mdm(
+        &app.database_url,
+        &app.data_dir,
+        &["purge", "--older-than", "1d"],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("archived 0 subscriber(s) and 0 device(s)"),
+        "{out}"
+    );
+}

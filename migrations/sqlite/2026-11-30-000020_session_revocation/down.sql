@@ -1,0 +1,2 @@
+DROP TABLE subscriber_session_generations;
+ALTER TABLE users DROP COLUMN session_generation;
