@@ -31,6 +31,8 @@ pub enum Permission {
     CloseFotaSessions,
     /// Users and API tokens.
     ManageAccess,
+    /// A staff user's own account (their password).
+    OwnAccount,
     /// A subscriber's own line.
     SelfService,
 }
@@ -59,6 +61,10 @@ impl Role {
     /// Roles that staff accounts and API tokens may hold.
     pub const STAFF: [Role; 4] = [Role::Admin, Role::Operator, Role::Firmware, Role::Care];
 
+    /// The staff role forms offer first, the one that can do least: giving
+    /// more must be a choice, never what an unchanged form sends.
+    pub const LEAST_STAFF: Role = Role::Care;
+
     pub fn parse(s: &str) -> Option<Role> {
         match s.trim().to_ascii_lowercase().as_str() {
             "admin" => Some(Role::Admin),
@@ -86,12 +92,13 @@ impl Role {
                     | Import
                     | ViewOps
                     | CloseFotaSessions
+                    | OwnAccount
             ),
             Role::Firmware => matches!(
                 p,
-                ViewRegistry | EditCapabilities | ManageFirmware | CloseFotaSessions
+                ViewRegistry | EditCapabilities | ManageFirmware | CloseFotaSessions | OwnAccount
             ),
-            Role::Care => matches!(p, ViewRegistry | EditProfiles | EditDevices),
+            Role::Care => matches!(p, ViewRegistry | EditProfiles | EditDevices | OwnAccount),
             Role::Subscriber => p == SelfService,
         }
     }
@@ -112,5 +119,9 @@ mod tests {
         assert!(Role::Operator.can(Permission::CloseFotaSessions));
         assert!(Role::Firmware.can(Permission::CloseFotaSessions));
         assert!(!Role::Care.can(Permission::CloseFotaSessions));
+        for r in Role::STAFF {
+            assert!(r.can(Permission::OwnAccount), "{r:?}");
+        }
+        assert!(!Role::Subscriber.can(Permission::OwnAccount));
     }
 }

@@ -49,6 +49,35 @@ fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// Serialises the name checks of token creations on PostgreSQL, where two
+/// transactions would otherwise both find a name free and both take it; a
+/// SQLite write transaction already excludes every other writer. (An index
+/// cannot say it: a token stops being active by expiring, with no write.)
+const NAME_LOCK: i64 = 0x6d64_6d5f_746f_6b65; // "mdm_toke"
+
+/// Refuses `name` while an active token bears it in any ASCII case: the
+/// list and the audit trail (`api:NAME`) tell tokens apart by name only.
+fn refuse_active_name(conn: &mut DbConnection, name: &str, now: i64) -> Result<(), AuthError> {
+    if let DbConnection::Postgres(c) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({NAME_LOCK})")).execute(c)?;
+    }
+    let taken: Vec<String> = api_tokens::table
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(
+            api_tokens::expires_at
+                .is_null()
+                .or(api_tokens::expires_at.gt(now)),
+        )
+        .select(api_tokens::name)
+        .load(conn)?;
+    match taken.iter().find(|t| t.eq_ignore_ascii_case(name)) {
+        Some(t) => Err(AuthError::Invalid(format!(
+            "an active token is already named {t}: choose another name, or revoke that token first"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Creates a token and returns it with its one-time secret.
 pub fn create(
     conn: &mut DbConnection,
@@ -77,6 +106,7 @@ pub fn create(
     let hash = digest(&secret);
     let now = now_ms();
     let token = crate::db::write(conn, |conn| -> Result<ApiToken, AuthError> {
+        refuse_active_name(conn, name, now)?;
         diesel::insert_into(api_tokens::table)
             .values((
                 api_tokens::name.eq(name),

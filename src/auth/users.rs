@@ -78,6 +78,47 @@ pub fn get(conn: &mut DbConnection, id: i64) -> Result<User, AuthError> {
         .ok_or_else(|| AuthError::NotFound(format!("user {id}")))
 }
 
+/// The account of `candidates` that `username` designates: the exact name
+/// wins among accounts that clashed before names were unique in any case;
+/// otherwise the only one there is.
+fn designated(mut candidates: Vec<User>, username: &str) -> Option<User> {
+    match candidates.iter().position(|u| u.username == username) {
+        Some(i) => Some(candidates.swap_remove(i)),
+        None if candidates.len() == 1 => candidates.pop(),
+        None => None,
+    }
+}
+
+/// The account a username designates, in any case, as sign-in finds it.
+pub fn by_name(conn: &mut DbConnection, username: &str) -> Result<User, AuthError> {
+    designated(named_in_any_case(conn, username)?, username)
+        .ok_or_else(|| AuthError::NotFound(format!("user {username}")))
+}
+
+/// Refuses a change that leaves no enabled administrator besides `id`:
+/// nobody could manage accounts or tokens in the portal any more (only the
+/// command line could set that right). On PostgreSQL the administrators'
+/// rows stay locked until the change commits, so two administrators
+/// demoting each other at the same moment cannot both succeed; a SQLite
+/// write transaction already excludes every other writer.
+fn keep_an_admin(conn: &mut DbConnection, id: i64) -> Result<(), AuthError> {
+    let q = users::table
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::disabled.eq(false))
+        .select(users::id);
+    let admins: Vec<i64> = match conn {
+        DbConnection::Sqlite(c) => q.load(c)?,
+        DbConnection::Postgres(c) => q.for_update().load(c)?,
+    };
+    if admins.iter().all(|a| *a == id) {
+        return Err(AuthError::Invalid(
+            "this is the only enabled administrator; make another user an administrator first"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Creates a staff account. Hashes with argon2, so call it from a blocking thread.
 pub fn create(
     conn: &mut DbConnection,
@@ -140,6 +181,9 @@ pub fn set_disabled(
 ) -> Result<(), AuthError> {
     crate::db::write(conn, |conn| {
         let user = get(conn, id)?;
+        if disabled && !user.disabled && user.role() == Role::Admin {
+            keep_an_admin(conn, id)?;
+        }
         diesel::update(users::table.find(id))
             .set((
                 users::disabled.eq(disabled),
@@ -158,22 +202,26 @@ pub fn set_disabled(
     })
 }
 
+/// Sets a new password and ends the account's open sessions. Returns the
+/// new session generation. Hashes with argon2, so call it from a blocking
+/// thread.
 pub fn set_password(
     conn: &mut DbConnection,
     actor: &Actor,
     id: i64,
     password: &str,
-) -> Result<(), AuthError> {
+) -> Result<i64, AuthError> {
     password::check_strength(password)?;
     let hash = password::hash(password)?;
     crate::db::write(conn, |conn| {
         get(conn, id)?;
-        diesel::update(users::table.find(id))
+        let generation: i64 = diesel::update(users::table.find(id))
             .set((
                 users::password_hash.eq(hash),
                 users::session_generation.eq(users::session_generation + 1),
             ))
-            .execute(conn)?;
+            .returning(users::session_generation)
+            .get_result(conn)?;
         audit::record(
             conn,
             actor,
@@ -182,7 +230,74 @@ pub fn set_password(
             "password changed",
             &serde_json::Value::Null,
         )?;
-        Ok(())
+        Ok(generation)
+    })
+}
+
+/// A staff user changes their own password, proving the current one: a
+/// session left open somewhere cannot lock its owner out. Returns the new
+/// session generation, which the caller's own session takes on; every
+/// other session of the account ends.
+pub fn change_own_password(
+    conn: &mut DbConnection,
+    id: i64,
+    current: &str,
+    new: &str,
+) -> Result<i64, AuthError> {
+    let user = get(conn, id)?;
+    if user.disabled || !password::verify(current, &user.password_hash) {
+        return Err(AuthError::Invalid(
+            "the current password is not correct".into(),
+        ));
+    }
+    if new == current {
+        return Err(AuthError::Invalid(
+            "the new password is the current one".into(),
+        ));
+    }
+    set_password(conn, &Actor::User(user.username), id, new)
+}
+
+/// Gives a staff user another role and ends their open sessions, which were
+/// signed in with the old one. Returns the user as they were before, and
+/// the new session generation (none when the role was already `role`).
+pub fn set_role(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: i64,
+    role: Role,
+) -> Result<(User, Option<i64>), AuthError> {
+    if role == Role::Subscriber {
+        return Err(AuthError::Invalid(
+            "subscribers sign in with their MDN and PIN, not an account".into(),
+        ));
+    }
+    crate::db::write(conn, |conn| {
+        let user = get(conn, id)?;
+        if user.role == role.as_str() {
+            return Ok((user, None));
+        }
+        if user.role() == Role::Admin && !user.disabled {
+            keep_an_admin(conn, id)?;
+        }
+        // The generation moves too, not only the role: a role changed and
+        // changed back must not bring the sessions of the first one back.
+        let generation: i64 = diesel::update(users::table.find(id))
+            .set((
+                users::role.eq(role.as_str()),
+                users::session_generation.eq(users::session_generation + 1),
+            ))
+            .returning(users::session_generation)
+            .get_result(conn)?;
+        audit::record(
+            conn,
+            actor,
+            EntityKind::User,
+            id,
+            "role changed",
+            &serde_json::json!({"username": user.username, "from": user.role, "to": role.as_str()}),
+        )?;
+        Ok((user, Some(generation)))
     })
 }
 
@@ -219,15 +334,8 @@ pub fn authenticate(
     username: &str,
     password: &str,
 ) -> Result<User, AuthError> {
-    // Any case signs in, as usernames are unique in any case; an exact match
-    // wins among accounts that clashed before they were.
-    let mut candidates = named_in_any_case(conn, username)?;
-    let user = match candidates.iter().position(|u| u.username == username) {
-        Some(i) => Some(candidates.swap_remove(i)),
-        None if candidates.len() == 1 => candidates.pop(),
-        None => None,
-    };
-    match user {
+    // Any case signs in, as usernames are unique in any case.
+    match designated(named_in_any_case(conn, username)?, username) {
         Some(u) if password::verify(password, &u.password_hash) && !u.disabled => Ok(u),
         Some(_) => Err(AuthError::BadCredentials),
         None => {

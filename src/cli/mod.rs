@@ -166,6 +166,20 @@ enum UserCommand {
         #[arg(long)]
         role: String,
     },
+    /// List the staff users.
+    List,
+    /// Set a user's password, read from standard input; their open sessions end.
+    Password { username: String },
+    /// Give a user another role; their open sessions end.
+    Role {
+        username: String,
+        /// admin, operator, firmware or care
+        role: String,
+    },
+    /// Disable a user: they cannot sign in, and their open sessions end.
+    Disable { username: String },
+    /// Enable a disabled user again.
+    Enable { username: String },
 }
 
 #[derive(Subcommand)]
@@ -180,6 +194,13 @@ enum TokenCommand {
         #[arg(long)]
         days: Option<i64>,
     },
+    /// List the tokens (never their secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id (see `token list`).
+    Revoke { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -415,6 +436,122 @@ fn read_secret(prompt: &str) -> anyhow::Result<String> {
     Ok(secret)
 }
 
+fn staff_role(role: &str) -> anyhow::Result<Role> {
+    Role::parse_staff(role)
+        .ok_or_else(|| anyhow::anyhow!("role must be admin, operator, firmware or care"))
+}
+
+fn user_command(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    let actor = Actor::System("cli");
+    let connect = || -> anyhow::Result<crate::db::PooledConn> { Ok(open(config)?.get()?) };
+    match command {
+        UserCommand::Add { username, role } => {
+            let role = staff_role(&role)?;
+            let password = read_secret("Password")?;
+            let mut conn = connect()?;
+            let user = users::create(&mut conn, &actor, &username, &password, role)?;
+            println!("user {} created with role {}", user.username, role.as_str());
+        }
+        UserCommand::List => {
+            let mut conn = connect()?;
+            for u in users::list(&mut conn)? {
+                println!(
+                    "{:>5}  {:<24}  {:<8}  {:<8}  created {}",
+                    u.id,
+                    u.username,
+                    u.role,
+                    if u.disabled { "disabled" } else { "active" },
+                    crate::timefmt::utc(u.created_at)
+                );
+            }
+        }
+        UserCommand::Password { username } => {
+            let password = read_secret("New password")?;
+            let mut conn = connect()?;
+            let user = users::by_name(&mut conn, &username)?;
+            users::set_password(&mut conn, &actor, user.id, &password)?;
+            println!(
+                "password of {} changed; their open sessions have ended",
+                user.username
+            );
+        }
+        UserCommand::Role { username, role } => {
+            let role = staff_role(&role)?;
+            let mut conn = connect()?;
+            let user = users::by_name(&mut conn, &username)?;
+            match users::set_role(&mut conn, &actor, user.id, role)? {
+                (_, None) => println!("{} already has role {}", user.username, role.as_str()),
+                (_, Some(_)) => println!(
+                    "{} now has role {}; their open sessions have ended",
+                    user.username,
+                    role.as_str()
+                ),
+            }
+        }
+        UserCommand::Disable { username } => {
+            let mut conn = connect()?;
+            let user = users::by_name(&mut conn, &username)?;
+            users::set_disabled(&mut conn, &actor, user.id, true)?;
+            println!(
+                "user {} disabled; their open sessions have ended",
+                user.username
+            );
+        }
+        UserCommand::Enable { username } => {
+            let mut conn = connect()?;
+            let user = users::by_name(&mut conn, &username)?;
+            users::set_disabled(&mut conn, &actor, user.id, false)?;
+            println!("user {} enabled", user.username);
+        }
+    }
+    Ok(())
+}
+
+fn token_command(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
+    let db = open(config)?;
+    let mut conn = db.get()?;
+    match command {
+        TokenCommand::Create { name, role, days } => {
+            let role = staff_role(&role)?;
+            let (token, secret) =
+                tokens::create(&mut conn, &Actor::System("cli"), &name, role, days)?;
+            eprintln!(
+                "token {} {} ({}) created; it is shown only this once:",
+                token.id,
+                token.name,
+                role.as_str()
+            );
+            println!("{secret}");
+        }
+        TokenCommand::List { json } => {
+            let list = tokens::list(&mut conn)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+                return Ok(());
+            }
+            let now = crate::db::now_ms();
+            for t in list {
+                println!(
+                    "{:>5}  {:<24}  {:<8}  {:<7}  expires {}  last used {}  by {}, {}",
+                    t.id,
+                    t.name,
+                    t.role,
+                    t.status(now),
+                    crate::timefmt::utc_opt(t.expires_at),
+                    crate::timefmt::utc_opt(t.last_used_at),
+                    t.created_by,
+                    crate::timefmt::utc(t.created_at)
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            tokens::revoke(&mut conn, &Actor::System("cli"), id)?;
+            println!("token {id} revoked");
+        }
+    }
+    Ok(())
+}
+
 fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Prl { command } => iota::prl(&config, command),
@@ -486,35 +623,8 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("{applied} migration(s) applied on {}", db.backend().name());
             Ok(())
         }
-        Command::User {
-            command: UserCommand::Add { username, role },
-        } => {
-            let role = Role::parse_staff(&role)
-                .ok_or_else(|| anyhow::anyhow!("role must be admin, operator, firmware or care"))?;
-            let password = read_secret("Password")?;
-            let db = open(&config)?;
-            let mut conn = db.get()?;
-            let user = users::create(&mut conn, &Actor::System("cli"), &username, &password, role)?;
-            println!("user {} created with role {}", user.username, role.as_str());
-            Ok(())
-        }
-        Command::Token {
-            command: TokenCommand::Create { name, role, days },
-        } => {
-            let role = Role::parse_staff(&role)
-                .ok_or_else(|| anyhow::anyhow!("role must be admin, operator, firmware or care"))?;
-            let db = open(&config)?;
-            let mut conn = db.get()?;
-            let (token, secret) =
-                tokens::create(&mut conn, &Actor::System("cli"), &name, role, days)?;
-            eprintln!(
-                "token {} ({}) created; it is shown only this once:",
-                token.name,
-                role.as_str()
-            );
-            println!("{secret}");
-            Ok(())
-        }
+        Command::User { command } => user_command(&config, command),
+        Command::Token { command } => token_command(&config, command),
         Command::Import { file } => {
             let mut data = Vec::new();
             std::fs::File::open(&file)

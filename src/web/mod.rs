@@ -1,6 +1,7 @@
 //! The server-rendered portal: the five areas of the source document, plus
 //! sign-in, health checks and static assets.
 
+pub mod account;
 pub mod assets;
 pub mod auth;
 pub mod campaign_chart;
@@ -85,6 +86,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(health::routes)
         .configure(assets::routes)
         .configure(auth::routes)
+        .configure(account::routes)
         .configure(ops::routes)
         .configure(messages::routes)
         .configure(wap::routes)

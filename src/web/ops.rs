@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 
 use super::forms::FormData;
-use super::session::{flash, Area, CurrentUser, PageCtx};
+use super::session::{self, flash, Area, CurrentUser, PageCtx};
 use super::{redirect, render, render_status, AppState, WebError};
 use crate::auth::tokens::{self, ApiToken};
 use crate::auth::users::{self, User};
@@ -20,6 +20,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/ops", web::get().to(dashboard))
         .route("/admin/users", web::get().to(users_page))
         .route("/admin/users", web::post().to(user_create))
+        .route("/admin/users/{id}", web::get().to(user_page))
+        .route("/admin/users/{id}/role", web::post().to(user_role))
+        .route("/admin/users/{id}/password", web::post().to(user_password))
         .route("/admin/users/{id}/disable", web::post().to(user_disable))
         .route("/admin/users/{id}/enable", web::post().to(user_enable))
         .route("/admin/tokens", web::get().to(tokens_page))
@@ -225,7 +228,8 @@ struct UsersPage {
     roles: Vec<(&'static str, &'static str)>,
     error: String,
     username: String,
-    me: String,
+    /// The role the form shows chosen.
+    role: String,
 }
 
 impl UsersPage {
@@ -244,11 +248,26 @@ fn staff_roles() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
+/// The role a form posted, as the form should show it again: a blank or
+/// unknown one comes back as the least powerful.
+fn posted_role(form: &FormData) -> String {
+    form.get("role")
+        .and_then(|r| Role::parse_staff(r))
+        .unwrap_or(Role::LEAST_STAFF)
+        .as_str()
+        .to_string()
+}
+
+fn status_code(status: u16) -> actix_web::http::StatusCode {
+    actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK)
+}
+
 async fn users_view(
     state: &AppState,
     user: &CurrentUser,
     error: String,
     username: String,
+    role: String,
     status: u16,
 ) -> Result<HttpResponse, WebError> {
     let list = state
@@ -256,14 +275,14 @@ async fn users_view(
         .run(|c| users::list(c).map_err(AuthError::from))
         .await?;
     render_status(
-        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK),
+        status_code(status),
         &UsersPage {
             ctx: user.ctx(Area::Ops),
             users: list,
             roles: staff_roles(),
             error,
             username,
-            me: user.name.clone(),
+            role,
         },
     )
 }
@@ -273,7 +292,8 @@ async fn users_page(
     user: CurrentUser,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageAccess)?;
-    users_view(&state, &user, String::new(), String::new(), 200).await
+    let role = Role::LEAST_STAFF.as_str().to_string();
+    users_view(&state, &user, String::new(), String::new(), role, 200).await
 }
 
 async fn user_create(
@@ -289,8 +309,17 @@ async fn user_create(
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
+    let shown_role = posted_role(&form);
     let Some(role) = form.get("role").and_then(|r| Role::parse_staff(r)) else {
-        return users_view(&state, &user, "Choose a role.".into(), username, 422).await;
+        return users_view(
+            &state,
+            &user,
+            "Choose a role.".into(),
+            username,
+            shown_role,
+            422,
+        )
+        .await;
     };
     let actor = user.actor();
     let name = username.clone();
@@ -313,7 +342,7 @@ async fn user_create(
             } else {
                 422
             };
-            users_view(&state, &user, format!("{e}."), username, status).await
+            users_view(&state, &user, format!("{e}."), username, shown_role, status).await
         }
         Err(e) => Err(e.into()),
     }
@@ -337,20 +366,25 @@ async fn user_toggle(
         return Ok(redirect("/admin/users"));
     }
     let actor = user.actor();
-    state
+    let back = format!("/admin/users/{id}");
+    match state
         .db
         .run(move |c| users::set_disabled(c, &actor, id, disabled))
-        .await?;
-    flash(
-        &user.session,
-        "success",
-        if disabled {
-            "User disabled."
-        } else {
-            "User enabled."
-        },
-    );
-    Ok(redirect("/admin/users"))
+        .await
+    {
+        Ok(()) => flash(
+            &user.session,
+            "success",
+            if disabled {
+                "User disabled; their open sessions have ended."
+            } else {
+                "User enabled."
+            },
+        ),
+        Err(e @ AuthError::Invalid(_)) => flash(&user.session, "error", format!("{e}.")),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(redirect(&back))
 }
 
 async fn user_disable(
@@ -371,6 +405,144 @@ async fn user_enable(
     user_toggle(state, user, path.into_inner(), form.into_inner(), false).await
 }
 
+#[derive(Template)]
+#[template(path = "ops/user.html")]
+struct UserPage {
+    ctx: PageCtx,
+    u: User,
+    roles: Vec<(&'static str, &'static str)>,
+    /// The page's own account: its password is changed under Your account.
+    me: bool,
+    error: String,
+}
+
+impl UserPage {
+    fn t(&self, ms: &i64) -> String {
+        crate::timefmt::utc(*ms)
+    }
+    fn role_label(&self, r: &str) -> &'static str {
+        Role::parse(r).map(|r| r.label()).unwrap_or("?")
+    }
+}
+
+async fn user_view(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    error: String,
+    status: u16,
+) -> Result<HttpResponse, WebError> {
+    let u = state.db.run(move |c| users::get(c, id)).await?;
+    render_status(
+        status_code(status),
+        &UserPage {
+            ctx: user.ctx(Area::Ops),
+            me: u.id == user.id,
+            u,
+            roles: staff_roles(),
+            error,
+        },
+    )
+}
+
+async fn user_page(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageAccess)?;
+    user_view(&state, &user, path.into_inner(), String::new(), 200).await
+}
+
+async fn user_role(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageAccess)?;
+    user.check_form(&form)?;
+    let id = path.into_inner();
+    let Some(role) = form.get("role").and_then(|r| Role::parse_staff(r)) else {
+        return user_view(&state, &user, id, "Choose a role.".into(), 422).await;
+    };
+    let actor = user.actor();
+    let (before, generation) = match state
+        .db
+        .run(move |c| users::set_role(c, &actor, id, role))
+        .await
+    {
+        Ok(changed) => changed,
+        Err(e @ AuthError::Invalid(_)) => {
+            return user_view(&state, &user, id, format!("{e}."), 422).await
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match generation {
+        None => flash(
+            &user.session,
+            "success",
+            format!("{} already is {}.", before.username, role.label()),
+        ),
+        Some(g) if id == user.id => {
+            // This session goes on in the new role (and lands where that
+            // role works); the account's other sessions end.
+            session::carry_on(&user.session, role, g)?;
+            flash(
+                &user.session,
+                "success",
+                format!("You are now {}.", role.label()),
+            );
+            return Ok(redirect("/"));
+        }
+        Some(_) => flash(
+            &user.session,
+            "success",
+            format!(
+                "{} is now {}; their open sessions have ended.",
+                before.username,
+                role.label()
+            ),
+        ),
+    }
+    Ok(redirect(&format!("/admin/users/{id}")))
+}
+
+async fn user_password(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageAccess)?;
+    user.check_form(&form)?;
+    let id = path.into_inner();
+    if id == user.id {
+        // Your own password needs the current one, so that a session left
+        // open somewhere cannot take the account over.
+        let m = "Change your own password under Your account, with your current password.";
+        return user_view(&state, &user, id, m.into(), 422).await;
+    }
+    let password = form.get("password").cloned().unwrap_or_default();
+    let actor = user.actor();
+    match state
+        .db
+        .run(move |c| users::set_password(c, &actor, id, &password))
+        .await
+    {
+        Ok(_) => {
+            flash(
+                &user.session,
+                "success",
+                "New password set; the user's open sessions have ended.",
+            );
+            Ok(redirect(&format!("/admin/users/{id}")))
+        }
+        Err(e @ AuthError::Invalid(_)) => user_view(&state, &user, id, format!("{e}."), 422).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
 // ---- API tokens ----------------------------------------------------------
 
 #[derive(Template)]
@@ -382,6 +554,32 @@ struct TokensPage {
     error: String,
     created: Option<(String, String)>,
     now: i64,
+    /// The form as it was sent, shown again with an error.
+    form: TokenForm,
+}
+
+#[derive(Default)]
+struct TokenForm {
+    name: String,
+    role: String,
+    days: String,
+}
+
+impl TokenForm {
+    fn blank() -> TokenForm {
+        TokenForm {
+            role: Role::LEAST_STAFF.as_str().to_string(),
+            ..TokenForm::default()
+        }
+    }
+
+    fn posted(form: &FormData) -> TokenForm {
+        TokenForm {
+            name: form.get("name").cloned().unwrap_or_default(),
+            role: posted_role(form),
+            days: form.get("days").cloned().unwrap_or_default(),
+        }
+    }
 }
 
 impl TokensPage {
@@ -398,6 +596,7 @@ async fn tokens_view(
     user: &CurrentUser,
     error: String,
     created: Option<(String, String)>,
+    form: TokenForm,
     status: u16,
 ) -> Result<HttpResponse, WebError> {
     let list = state
@@ -411,11 +610,9 @@ async fn tokens_view(
         error,
         created,
         now: crate::db::now_ms(),
+        form,
     };
-    let mut resp = render_status(
-        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK),
-        &page,
-    )?;
+    let mut resp = render_status(status_code(status), &page)?;
     // The page may show a secret once; no cache may keep it.
     resp.headers_mut().insert(
         actix_web::http::header::CACHE_CONTROL,
@@ -429,7 +626,7 @@ async fn tokens_page(
     user: CurrentUser,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageAccess)?;
-    tokens_view(&state, &user, String::new(), None, 200).await
+    tokens_view(&state, &user, String::new(), None, TokenForm::blank(), 200).await
 }
 
 async fn token_create(
@@ -444,8 +641,9 @@ async fn token_create(
         .get("name")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
+    let sent = TokenForm::posted(&form);
     let Some(role) = form.get("role").and_then(|r| Role::parse_staff(r)) else {
-        return tokens_view(&state, &user, "Choose a role.".into(), None, 422).await;
+        return tokens_view(&state, &user, "Choose a role.".into(), None, sent, 422).await;
     };
     let days = match form.get("days").map(|d| d.trim()).filter(|d| !d.is_empty()) {
         None => None,
@@ -457,6 +655,7 @@ async fn token_create(
                     &user,
                     "Validity must be a number of days.".into(),
                     None,
+                    sent,
                     422,
                 )
                 .await
@@ -475,12 +674,13 @@ async fn token_create(
                 &user,
                 String::new(),
                 Some((token.name, secret)),
+                TokenForm::blank(),
                 200,
             )
             .await
         }
         Err(e @ AuthError::Invalid(_)) => {
-            tokens_view(&state, &user, format!("{e}."), None, 422).await
+            tokens_view(&state, &user, format!("{e}."), None, sent, 422).await
         }
         Err(e) => Err(e.into()),
     }

@@ -189,6 +189,16 @@ pub fn set_session_generation(session: &Session, generation: i64) -> Result<(), 
         .map_err(|e| WebError::Internal(e.to_string()))
 }
 
+/// Keeps this session signed in after its own account changed (a new
+/// password, another role) while every other session of the account ends.
+pub fn carry_on(session: &Session, role: Role, generation: i64) -> Result<(), WebError> {
+    session.renew();
+    session
+        .insert(ROLE, role.as_str().to_string())
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    set_session_generation(session, generation)
+}
+
 /// Who the session was signed in as, whether or not it still holds: the
 /// account whose sessions signing out ends.
 pub fn signed_in_as(session: &Session) -> Option<(i64, Role)> {
@@ -254,6 +264,8 @@ pub enum Area {
     Firmware,
     Care,
     SelfService,
+    /// A staff user's own account.
+    Account,
     SignIn,
 }
 
@@ -295,6 +307,7 @@ impl PageCtx {
             Area::Firmware => "firmware",
             Area::Care => "care",
             Area::SelfService => "self",
+            Area::Account => "account",
             Area::SignIn => "signin",
         };
         a == area

@@ -71,7 +71,7 @@ async fn profile_and_device_lifecycle_over_the_api_is_audited() {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert_eq!(actions, ["activation state changed", "updated", "created"]);
-    assert!(items.iter().all(|e| e["actor"] == "api:test-client"));
+    assert!(items.iter().all(|e| e["actor"] == "api:admin-client"));
     assert!(items[1]["detail"]
         .as_str()
         .unwrap()

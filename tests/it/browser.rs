@@ -465,3 +465,58 @@ async fn a_firmware_manager_plans_a_campaign_from_the_update_matrix_and_starts_i
     let _ = c.close().await;
     outcome.expect("browser session");
 }
+
+#[tokio::test]
+async fn the_access_pages_fit_a_1280_pixel_window() {
+    let app = spawn_app().await;
+    for (name, role) in [
+        ("billing-gateway", Role::Care),
+        ("pos-terminals-north", Role::Operator),
+        ("release-management", Role::Firmware),
+    ] {
+        app.with_conn(move |c| {
+            let (t, secret) = mdm::auth::tokens::create(
+                c,
+                &mdm::registry::Actor::System("test"),
+                name,
+                role,
+                Some(90),
+            )
+            .unwrap();
+            mdm::auth::tokens::authenticate(c, &secret).unwrap();
+            t.id
+        })
+        .await;
+    }
+    let driver = start_chromedriver();
+    let c = connect(driver.port).await;
+    let outcome = async {
+        c.set_window_size(1280, 1000).await?;
+        c.goto(&app.url("/login")).await?;
+        sign_in(&c, "admin", ADMIN_PASSWORD).await?;
+        c.wait().for_element(Locator::Css(".topbar .who")).await?;
+        for page in ["/admin/tokens", "/admin/users", "/admin/users/1", "/account"] {
+            c.goto(&app.url(page)).await?;
+            c.wait().for_element(Locator::Css("main h1")).await?;
+            screenshot(&c, &page[1..].replace('/', "-")).await;
+            // Nothing scrolls sideways, and every button in a table is
+            // within its table's box.
+            let fits = c
+                .execute(
+                    r#"const cut = [...document.querySelectorAll('.table-wrap')].filter(w =>
+                           w.scrollWidth > w.clientWidth ||
+                           [...w.querySelectorAll('button, .button')].some(b =>
+                               b.getBoundingClientRect().right > w.getBoundingClientRect().right));
+                       return cut.length === 0 &&
+                           document.documentElement.scrollWidth <= document.documentElement.clientWidth;"#,
+                    vec![],
+                )
+                .await?;
+            assert_eq!(fits, json!(true), "{page} fits 1280 px");
+        }
+        Ok::<(), fantoccini::error::CmdError>(())
+    }
+    .await;
+    let _ = c.close().await;
+    outcome.expect("browser session");
+}

@@ -99,7 +99,7 @@ async fn a_firmware_token_plans_starts_pauses_resumes_and_cancels_a_campaign() {
     assert_eq!(c["wave"], 0);
     assert_eq!(c["package_id"], package);
     assert_eq!(c["to_version"], "VX9600V06");
-    assert_eq!(c["created_by"], "api:test-client");
+    assert_eq!(c["created_by"], "api:firmware-client");
     assert_eq!(app.count("outbox").await, 0, "a draft notifies nobody");
 
     let list: Value = app.api(Method::GET, "/campaigns", &fw).send_json().await;
@@ -165,7 +165,7 @@ async fn a_firmware_token_plans_starts_pauses_resumes_and_cancels_a_campaign() {
         status_and_body(app.api(Method::POST, &format!("/campaigns/{id}/pause"), &fw)).await;
     assert_eq!(s, 200, "{paused}");
     assert_eq!(paused["state"], "paused");
-    assert_eq!(paused["detail"], "paused by api:test-client");
+    assert_eq!(paused["detail"], "paused by api:firmware-client");
     assert!(paused.get("notified").is_none(), "{paused}");
 
     // While it is held, wave 1's handsets update; the resume settles them
@@ -300,7 +300,7 @@ async fn a_firmware_token_plans_starts_pauses_resumes_and_cancels_a_campaign() {
             "FOTA campaign cancelled"
         ]
     );
-    assert!(events.iter().all(|e| e.actor == "api:test-client"));
+    assert!(events.iter().all(|e| e.actor == "api:firmware-client"));
 }
 
 #[tokio::test]

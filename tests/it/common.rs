@@ -279,19 +279,25 @@ impl TestApp {
         .unwrap();
     }
 
-    /// Creates an API token and returns (id, secret).
+    /// Creates an API token named after its role (`firmware-client`, then
+    /// `firmware-client-2`: active names are unique) and returns (id, secret).
     pub async fn token(&self, role: Role) -> (i64, String) {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || {
             let mut c = db.get().unwrap();
-            let (t, s) = mdm::auth::tokens::create(
-                &mut c,
-                &Actor::System("test"),
-                "test-client",
-                role,
-                None,
-            )
-            .unwrap();
+            let base = format!("{}-client", role.as_str());
+            let taken = mdm::auth::tokens::list(&mut c)
+                .unwrap()
+                .iter()
+                .filter(|t| t.name == base || t.name.starts_with(&format!("{base}-")))
+                .count();
+            let name = match taken {
+                0 => base,
+                n => format!("{base}-{}", n + 1),
+            };
+            let (t, s) =
+                mdm::auth::tokens::create(&mut c, &Actor::System("test"), &name, role, None)
+                    .unwrap();
             (t.id, s)
         })
         .await

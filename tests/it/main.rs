@@ -1,5 +1,6 @@
 //! Integration tests: the real server, a real database, real HTTP.
 
+mod accounts;
 mod api;
 mod browser;
 mod campaign_schedule;

@@ -1,0 +1,76 @@
+//! Your account: a staff user's own password.
+
+use actix_web::{web, HttpResponse};
+use askama::Template;
+
+use super::forms::FormData;
+use super::session::{self, flash, Area, CurrentUser, PageCtx};
+use super::{redirect, render_status, AppState, WebError};
+use crate::auth::{users, AuthError, Permission};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/account", web::get().to(account_page))
+        .route("/account/password", web::post().to(change_password));
+}
+
+#[derive(Template)]
+#[template(path = "auth/account.html")]
+struct AccountPage {
+    ctx: PageCtx,
+    error: String,
+}
+
+fn account_view(user: &CurrentUser, error: String, status: u16) -> Result<HttpResponse, WebError> {
+    render_status(
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK),
+        &AccountPage {
+            ctx: user.ctx(Area::Account),
+            error,
+        },
+    )
+}
+
+async fn account_page(user: CurrentUser) -> Result<HttpResponse, WebError> {
+    user.require(Permission::OwnAccount)?;
+    account_view(&user, String::new(), 200)
+}
+
+async fn change_password(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::OwnAccount)?;
+    user.check_form(&form)?;
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let (current, new) = (field("current_password"), field("new_password"));
+    if new != field("repeat_password") {
+        return account_view(
+            &user,
+            "The new password and its repetition differ.".into(),
+            422,
+        );
+    }
+    let id = user.id;
+    match state
+        .db
+        .run(move |c| users::change_own_password(c, id, &current, &new))
+        .await
+    {
+        Ok(generation) => {
+            // This session goes on; any other one of the account ends.
+            session::carry_on(&user.session, user.role, generation)?;
+            flash(
+                &user.session,
+                "success",
+                "Your password has been changed; your other sessions have ended.",
+            );
+            Ok(redirect("/account"))
+        }
+        Err(e @ AuthError::Invalid(_)) => {
+            tracing::warn!(user = %user.name, "own password change refused: {e}");
+            account_view(&user, format!("{e}."), 422)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
