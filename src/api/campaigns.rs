@@ -186,10 +186,10 @@ impl ScheduleBody {
                 .transpose()
                 .map_err(|e| field("not_before", e))?,
         };
-        schedule
-            .check()
-            .map_err(|e| field("answer_within_mins", e))?;
-        Ok(schedule)
+        match schedule.problem() {
+            Some((name, why)) => Err(field(name, why)),
+            None => Ok(schedule),
+        }
     }
 }
 

@@ -30,7 +30,9 @@ impl From<JobError> for ApiError {
             | JobError::NoAccount
             | JobError::NoUpdate(_)
             | JobError::Content(_) => ApiError::Unprocessable(e.to_string()),
-            JobError::FotaBusy(_) | JobError::FotaStarted => ApiError::Conflict(e.to_string()),
+            JobError::FotaBusy(_) | JobError::FotaStarted | JobError::HandsetDeactivated => {
+                ApiError::Conflict(e.to_string())
+            }
             JobError::Fota(_) | JobError::Db(_) => ApiError::Internal(e.to_string()),
         }
     }

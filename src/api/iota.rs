@@ -101,7 +101,11 @@ async fn esn_changes_of(
     let id = path.into_inner();
     let items = state
         .db
-        .run(move |c| esn_change::for_profile(c, id).map_err(crate::registry::RegistryError::from))
+        .run(move |c| -> Result<_, crate::registry::RegistryError> {
+            // An empty list would say the subscriber exists and never changed handsets.
+            crate::registry::profile::get(c, id)?;
+            Ok(esn_change::for_profile(c, id)?)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }

@@ -392,7 +392,7 @@ pub fn document_value() -> Value {
                     "failure_threshold": {"type": "integer", "minimum": 0, "maximum": 100, "description": "Percent of a wave's finished updates that may fail before the campaign holds the next wave"},
                     "answer_within_mins": {"type": "integer", "minimum": 5, "maximum": 1440, "description": "Minutes a notified handset has to call back before it counts as unanswered (not a failed update); 1440 when left out"},
                     "window": {"type": "string", "example": "01:00-05:00", "description": "Notify only between these times each day (wrapping past midnight when the start is later), on the window_zone clock; any time when left out"},
-                    "window_zone": {"type": "string", "example": "America/Chicago", "description": "The IANA time zone the window is kept in, daylight saving included; UTC when left out"},
+                    "window_zone": {"type": "string", "example": "America/Chicago", "description": "The IANA time zone the window is kept in, daylight saving included; UTC when left out. Only with a window: a zone without one is refused (422, window_zone)"},
                     "not_before": {"type": "string", "example": "2026-12-01T02:00:00Z", "description": "Notify nobody before this time: RFC 3339, or 2026-12-01 02:00 in UTC"},
                     "mdn_prefix": {"type": "string", "pattern": "^[0-9]{1,10}$", "example": "312", "description": "Only lines whose MDN starts with these digits (an area code or exchange: a market)"},
                     "account_id": {"type": "string", "maxLength": 64, "description": "Only lines of this billing account (a fleet)"}
@@ -400,7 +400,7 @@ pub fn document_value() -> Value {
                 "CampaignSchedule": {"type": "object", "additionalProperties": false, "properties": {
                     "answer_within_mins": {"type": "integer", "minimum": 5, "maximum": 1440, "description": "Minutes a notified handset has to call back; 1440 when left out. Applies to devices already notified"},
                     "window": {"type": "string", "example": "01:00-05:00", "description": "Daily notification window; any time when left out"},
-                    "window_zone": {"type": "string", "example": "America/Chicago", "description": "The IANA time zone the window is kept in; UTC when left out"},
+                    "window_zone": {"type": "string", "example": "America/Chicago", "description": "The IANA time zone the window is kept in; UTC when left out. Only with a window (422 otherwise)"},
                     "not_before": {"type": "string", "example": "2026-12-01T02:00:00Z", "description": "No notification before this time; from now when left out"}
                 }},
                 "DmCommand": {"type": "object", "additionalProperties": false, "required": ["command", "path"], "properties": {

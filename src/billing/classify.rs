@@ -16,7 +16,12 @@ const SNIPPET_CHARS: usize = 200;
 pub(super) enum Verdict {
     Definite(BillingOutcome),
     /// Worth another attempt with the same key; the text says why.
-    Transient(String),
+    Transient {
+        cause: String,
+        /// Whether the gateway may have carried the order out all the same
+        /// (the answer, not the order, was lost).
+        may_be_done: bool,
+    },
 }
 
 pub(super) fn answer(status: StatusCode, body: &[u8]) -> Result<Verdict, BillingError> {
@@ -24,7 +29,17 @@ pub(super) fn answer(status: StatusCode, body: &[u8]) -> Result<Verdict, Billing
         || status == StatusCode::TOO_MANY_REQUESTS
         || status.is_server_error()
     {
-        return Ok(Verdict::Transient(format!("HTTP {status}")));
+        return Ok(Verdict::Transient {
+            cause: format!("HTTP {status}"),
+            // These three say the order was not taken in; any other
+            // server error may come after the gateway acted on it.
+            may_be_done: ![
+                StatusCode::REQUEST_TIMEOUT,
+                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::SERVICE_UNAVAILABLE,
+            ]
+            .contains(&status),
+        });
     }
     let reply = serde_json::from_slice::<GatewayReply>(body).ok();
     let outcome = match (status.as_u16(), reply) {
@@ -54,10 +69,24 @@ pub(super) fn transport(
     if e.is_builder() {
         return Err(BillingError::Config(chain(e)));
     }
-    if e.is_timeout() {
-        return Ok(Verdict::Transient(format!("no answer within {timeout:?}")));
+    // A connection never made carried no order; once the order may have
+    // been sent, a lost answer may hide one the gateway carried out.
+    if e.is_connect() {
+        return Ok(Verdict::Transient {
+            cause: chain(e),
+            may_be_done: false,
+        });
     }
-    Ok(Verdict::Transient(chain(e)))
+    if e.is_timeout() {
+        return Ok(Verdict::Transient {
+            cause: format!("no answer within {timeout:?}"),
+            may_be_done: true,
+        });
+    }
+    Ok(Verdict::Transient {
+        cause: chain(e),
+        may_be_done: true,
+    })
 }
 
 /// reqwest's own message is only "error sending request"; the cause that
@@ -122,11 +151,28 @@ mod tests {
     fn transient_on_408_429_and_5xx_whatever_the_body() {
         for status in [408, 429, 500, 502, 503, 504] {
             assert!(
-                matches!(at(status, FAILED), Ok(Verdict::Transient(_))),
+                matches!(at(status, FAILED), Ok(Verdict::Transient { .. })),
                 "{status}"
             );
             assert!(
-                matches!(at(status, "<html>"), Ok(Verdict::Transient(_))),
+                matches!(at(status, "<html>"), Ok(Verdict::Transient { .. })),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_busy_answers_say_the_order_was_not_taken_in() {
+        for (status, may_be_done) in [
+            (408, false),
+            (429, false),
+            (503, false),
+            (500, true),
+            (502, true),
+            (504, true),
+        ] {
+            assert!(
+                matches!(at(status, ""), Ok(Verdict::Transient { may_be_done: m, .. }) if m == may_be_done),
                 "{status}"
             );
         }

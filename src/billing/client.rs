@@ -73,6 +73,7 @@ impl BillingClient {
         let body = serde_json::to_vec(order)
             .map_err(|e| BillingError::Config(format!("cannot encode the order: {e}")))?;
         let mut attempt = 0;
+        let mut may_be_done = false;
         loop {
             attempt += 1;
             tracing::debug!(
@@ -100,7 +101,13 @@ impl BillingClient {
                     log_outcome(&outcome, order, idempotency_key);
                     return Ok(outcome);
                 }
-                Verdict::Transient(cause) => cause,
+                Verdict::Transient {
+                    cause,
+                    may_be_done: this_one,
+                } => {
+                    may_be_done |= this_one;
+                    cause
+                }
             };
             if attempt >= self.attempts {
                 tracing::warn!(
@@ -113,6 +120,7 @@ impl BillingClient {
                 return Err(BillingError::Unreachable {
                     attempts: attempt,
                     cause,
+                    may_be_done,
                 });
             }
             let wait = backoff::delay(self.backoff, attempt);

@@ -56,6 +56,9 @@
 //! - `Unreachable` and `Protocol` are not definite. An answer lost to a
 //!   timeout may hide an order the gateway carried out, so keep the key with
 //!   the pending order and resubmit later with that same key, never a new one.
+//!   [`BillingError::may_be_done`] says whether that can be: it cannot when
+//!   no attempt got a connection, or each that did was answered 408, 429 or
+//!   503 (the order was not taken in).
 //! - `Config` means nothing was sent.
 //!
 //! # The simulator

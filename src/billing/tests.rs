@@ -108,9 +108,11 @@ async fn retries_run_out_as_unreachable() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, BillingError::Unreachable { attempts: 3, cause } if cause.contains("503")),
+        matches!(&err, BillingError::Unreachable { attempts: 3, cause, .. } if cause.contains("503")),
         "{err}"
     );
+    // The gateway said it took nothing in.
+    assert!(!err.may_be_done());
     assert_eq!(sim.orders().len(), 3);
     assert!(sim.provisioned().is_empty());
 }
@@ -128,6 +130,8 @@ async fn a_timeout_is_unreachable_and_the_same_key_later_provisions_once() {
         matches!(err, BillingError::Unreachable { attempts: 2, .. }),
         "{err}"
     );
+    // The order was sent: the gateway may have carried it out.
+    assert!(err.may_be_done());
     assert!(sim.provisioned().is_empty());
 
     sim.set_mode(SimMode::Succeed);
@@ -205,6 +209,8 @@ async fn nothing_listening_is_unreachable() {
         matches!(err, BillingError::Unreachable { attempts: 3, .. }),
         "{err}"
     );
+    // No connection, no order.
+    assert!(!err.may_be_done());
 }
 
 #[tokio::test]

@@ -127,13 +127,13 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
                 first_wave_size: first_wave,
                 wave_size,
                 failure_threshold: threshold,
-                schedule: Schedule {
+                schedule: in_flags(Schedule {
                     answer_within_mins: Some(answer_within),
                     window,
                     zone: Zone::parse(zone.as_deref().unwrap_or_default())
                         .map_err(anyhow::Error::msg)?,
                     not_before,
-                },
+                })?,
                 population: campaign::Population::new(mdn_prefix, account),
             };
             let c = campaign::create(&mut conn, &CLI, &plan)?;
@@ -205,6 +205,10 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
                     "any" | "" => None,
                     w => Some(Window::parse(w).map_err(anyhow::Error::msg)?),
                 };
+                if schedule.window.is_none() {
+                    // The stored zone was the dropped window's clock.
+                    schedule.zone = Zone::utc();
+                }
             }
             if let Some(z) = zone {
                 schedule.zone = Zone::parse(&z).map_err(anyhow::Error::msg)?;
@@ -218,6 +222,7 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
             if answer_within.is_some() {
                 schedule.answer_within_mins = answer_within;
             }
+            let schedule = in_flags(schedule)?;
             let c = campaign::reschedule(&mut conn, &CLI, id, &schedule)?;
             println!("campaign {} runs {}", c.id, c.schedule_label());
             if let Some(why) = c.waiting(crate::db::now_ms()) {
@@ -226,6 +231,19 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The schedule's rules, worded in the options an operator typed.
+fn in_flags(schedule: Schedule) -> anyhow::Result<Schedule> {
+    match schedule.problem() {
+        Some(("window_zone", _)) => anyhow::bail!(
+            "--zone {} needs --window: the time zone is the clock a daily window is kept on; \
+             give --window HH:MM-HH:MM too, or leave --zone out",
+            schedule.zone.label()
+        ),
+        Some((_, why)) => anyhow::bail!(why),
+        None => Ok(schedule),
+    }
 }
 
 fn act(

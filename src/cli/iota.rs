@@ -351,7 +351,9 @@ pub fn sim_fota(
     rt.block_on(async move {
         let tracer = crate::sim::trace::Trace::new(trace)?;
         let outcome =
-            iota_client::run_fota(&mut handset, &url, Some((&header, &id)), fault, &tracer).await?;
+            iota_client::run_fota(&mut handset, &url, Some((&header, &id)), fault, &tracer)
+                .await
+                .map_err(|e| super::gateway_hint(e, &header))?;
         println!("{outcome}");
         match outcome {
             FotaOutcome::Updated { .. } => Ok(()),

@@ -785,7 +785,10 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     client_nonce: Default::default(),
                 };
                 let tracer = crate::sim::trace::Trace::new(trace)?;
-                let outcome = handset.run_fota(&tracer).await?;
+                let outcome = handset
+                    .run_fota(&tracer)
+                    .await
+                    .map_err(|e| gateway_hint(e, &config.gateway_header))?;
                 println!("{outcome}");
                 match outcome {
                     crate::sim::omadm_handset::FotaOutcome::Updated { .. } => Ok(()),
@@ -1008,5 +1011,23 @@ fn print_device(v: &lookup::DeviceView) {
     }
     if let Some(i) = &v.iota_support {
         println!("IOTA support: {i}");
+    }
+}
+
+/// A simulated handset's FOTA request the server would not identify: the
+/// simulator plays the WAP gateway, which the server believes only from an
+/// address it was told to trust.
+pub(crate) fn gateway_hint(e: crate::sim::SimError, header: &str) -> anyhow::Error {
+    match &e {
+        crate::sim::SimError::Server { status: 400, body }
+            if body.contains("MDM_TRUSTED_GATEWAYS") =>
+        {
+            anyhow::anyhow!(
+                "{e}\nhint: the simulator plays the WAP gateway and names the handset in the \
+                 {header} header: start the server with MDM_TRUSTED_GATEWAYS set to this \
+                 machine's address (127.0.0.1 for a server on this machine)"
+            )
+        }
+        _ => e.into(),
     }
 }

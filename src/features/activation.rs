@@ -41,14 +41,49 @@ pub struct Activation {
     pub updated_at: i64,
 }
 
-/// The failure code recorded when the billing gateway gave no answer.
+/// The failure code recorded when the billing gateway could not be
+/// reached: no order got to it, so nothing was charged.
 pub const UNREACHABLE: &str = "UNREACHABLE";
 
+/// The code a change keeps while billing's answer is outstanding: the order
+/// reached the gateway but its answer was lost (a timeout), so it may have
+/// been carried out. The change stays with billing and is asked about again
+/// with the same idempotency key (`upgrade::provision_pending`).
+pub const UNANSWERED: &str = "UNANSWERED";
+
+/// Where a change stands once billing was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Provisioned,
+    /// Billing said no: asking again gets the same answer.
+    Refused,
+    /// No order reached billing: nothing was charged, and it may be asked
+    /// again.
+    Unreachable,
+    /// The answer is being checked: asking again now would only wait for
+    /// the same answer.
+    Unanswered,
+    /// Not asked yet, or being asked now.
+    Open,
+}
+
 impl Activation {
-    /// Why a failed change failed, in words for the subscriber.
+    pub fn outcome(&self) -> Outcome {
+        match (self.state.as_str(), self.failure_code.as_deref()) {
+            ("provisioned", _) => Outcome::Provisioned,
+            ("failed", Some(UNREACHABLE)) => Outcome::Unreachable,
+            ("failed", _) => Outcome::Refused,
+            (_, Some(UNANSWERED)) => Outcome::Unanswered,
+            _ => Outcome::Open,
+        }
+    }
+
+    /// Why a change was not made (or is not known yet), in words for the
+    /// subscriber.
     pub fn failure_reason(&self) -> String {
         match self.failure_code.as_deref() {
             Some(UNREACHABLE) => "the billing system could not be reached".to_string(),
+            Some(UNANSWERED) => "the billing system did not answer in time".to_string(),
             Some(code) => format!(
                 "billing refused it ({code}{})",
                 self.failure_message
@@ -58,6 +93,33 @@ impl Activation {
             ),
             None => "it could not be completed".to_string(),
         }
+    }
+
+    /// What the subscriber should do after a change that was not made, or
+    /// whose result is not known yet.
+    pub fn advice(&self) -> &'static str {
+        match self.outcome() {
+            Outcome::Refused => {
+                "Nothing was charged. Trying again will get the same answer: please call customer care about it."
+            }
+            Outcome::Unanswered => {
+                "The change may have gone through, so its result is being checked with billing: please do not try again now. Your line will show the result shortly."
+            }
+            Outcome::Unreachable | Outcome::Open => "Nothing was charged; please try again later.",
+            Outcome::Provisioned => "",
+        }
+    }
+}
+
+/// A change's state in words, for a step that comes too late or too early.
+pub fn stage_words(state: &str) -> &'static str {
+    match state {
+        "offered" => "the change's terms have not been shown yet",
+        "terms_shown" => "the change is waiting for your agreement to its terms",
+        "provisioning" => "the change is with billing",
+        "provisioned" => "the change has been made",
+        "failed" => "the change was not made",
+        _ => "the change has moved on",
     }
 }
 
@@ -336,6 +398,13 @@ pub fn complete(
             Ok(BillingOutcome::Refused { code, message }) => {
                 ("failed", code.clone(), message.clone(), String::new())
             }
+            // Stays with billing, which is asked again with the same key.
+            Err(e) if e.may_be_done() => (
+                "provisioning",
+                UNANSWERED.to_string(),
+                format!("the billing gateway did not answer: {e}"),
+                String::new(),
+            ),
             Err(e) => (
                 "failed",
                 UNREACHABLE.to_string(),
@@ -378,6 +447,8 @@ pub fn complete(
                 "updated",
                 &serde_json::json!({"features": {"from": p.features, "to": features}, "billing_transaction": txn}),
             )?;
+        } else if state == "provisioning" {
+            tracing::warn!(activation = a.id, %message, "billing's answer to a feature change was lost; it will be asked again");
         } else {
             tracing::warn!(activation = a.id, %code, %message, "feature change refused; the profile is unchanged");
         }
@@ -387,6 +458,14 @@ pub fn complete(
         };
         let outcome = match (state, code.as_str()) {
             ("provisioned", _) => "provisioned",
+            // No outcome to record yet: the record comes with the answer.
+            ("provisioning", _) => {
+                let a: Activation = feature_activations::table
+                    .find(a.id)
+                    .select(Activation::as_select())
+                    .first(conn)?;
+                return step(conn, a);
+            }
             (_, UNREACHABLE) => "unreachable",
             _ => "refused",
         };
@@ -484,7 +563,11 @@ pub fn billing_answers(conn: &mut DbConnection, since: i64) -> QueryResult<Billi
         .count()
         .get_result(conn)?;
     let latest: Option<Option<String>> = recent()
-        .filter(f::state.eq_any(["provisioned", "failed"]))
+        .filter(
+            f::state
+                .eq_any(["provisioned", "failed"])
+                .or(f::failure_code.eq(UNANSWERED)),
+        )
         .order((f::updated_at.desc(), f::id.desc()))
         .select(f::failure_code)
         .first(conn)
@@ -494,6 +577,6 @@ pub fn billing_answers(conn: &mut DbConnection, since: i64) -> QueryResult<Billi
         refused: failed - unreachable,
         unreachable,
         waiting,
-        latest_unreachable: latest.flatten().as_deref() == Some(UNREACHABLE),
+        latest_unreachable: matches!(latest.flatten().as_deref(), Some(UNREACHABLE | UNANSWERED)),
     })
 }

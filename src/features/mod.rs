@@ -23,7 +23,8 @@ pub enum FeatureError {
     NoLine,
     #[error("this activation link is not valid")]
     UnknownActivation,
-    #[error("this step was already done or comes out of order (the activation is {0})")]
+    /// Holds the change's state.
+    #[error("this step was already done or comes out of order: {}", activation::stage_words(.0))]
     OutOfOrder(String),
     #[error("this activation belongs to another device")]
     WrongDevice,

@@ -104,9 +104,16 @@ pub fn queue_added_features(
     Ok(added)
 }
 
+/// Changes waiting for billing: the ones a firmware update queued, and any
+/// other whose answer was lost (a subscriber's, which may have been carried
+/// out and so can be neither made nor failed until billing says).
 fn pending(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<Activation>> {
     feature_activations::table
-        .filter(feature_activations::channel.eq(CHANNEL))
+        .filter(
+            feature_activations::channel
+                .eq(CHANNEL)
+                .or(feature_activations::failure_code.eq(activation::UNANSWERED)),
+        )
         .filter(feature_activations::state.eq("provisioning"))
         .order(feature_activations::id.asc())
         .limit(limit)
@@ -114,7 +121,8 @@ fn pending(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<Activation>> 
         .load(conn)
 }
 
-/// Bills and provisions the queued changes; returns how many were settled
+/// Bills and provisions the queued changes (and asks again about those
+/// whose answer was lost); returns how many were settled
 /// (provisioned or refused). One the gateway did not answer stays queued
 /// for the next round, with the same idempotency key.
 pub async fn provision_pending(db: &Db, billing: &BillingClient) -> Result<usize, FeatureError> {
@@ -133,16 +141,27 @@ pub async fn provision_pending(db: &Db, billing: &BillingClient) -> Result<usize
             mdn: p.mdn.clone(),
             account_id: p.account_id.clone(),
             service: f.billing_service.clone(),
-            action: Action::Add,
+            // The same order as the first time: the gateway matches the key
+            // to it.
+            action: if a.action == "remove" {
+                Action::Remove
+            } else {
+                Action::Add
+            },
             reference: format!("feature-activation:{}", a.id),
         };
         let answer = billing.submit(&order, &a.idempotency_key).await;
         if let Err(e) = &answer {
-            tracing::warn!(activation = a.id, error = %e, "billing gateway unreachable; the firmware feature stays queued");
+            tracing::warn!(activation = a.id, error = %e, "billing gateway unreachable; the feature change stays queued");
             continue;
         }
         let aid = a.id;
-        db.run(move |c| activation::complete(c, aid, &answer, &Actor::System("fota")))
+        let actor = Actor::System(if a.channel == CHANNEL {
+            "fota"
+        } else {
+            "billing"
+        });
+        db.run(move |c| activation::complete(c, aid, &answer, &actor))
             .await?;
         settled += 1;
     }

@@ -520,6 +520,7 @@ fn cannot_be_notified(e: &JobError) -> bool {
     match e {
         JobError::NoMdn
         | JobError::NoAccount
+        | JobError::HandsetDeactivated
         | JobError::NoUpdate(_)
         | JobError::FotaBusy(_)
         | JobError::FotaStarted

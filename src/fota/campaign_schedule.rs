@@ -217,6 +217,9 @@ pub struct Schedule {
     pub not_before: Option<i64>,
 }
 
+/// Why a time zone given without a daily window is refused.
+pub const ZONE_NEEDS_WINDOW: &str = "A time zone is the clock of a daily window: give the window too (01:00-05:00), or leave the time zone empty.";
+
 /// The answer time when a schedule names none: as long as a notification
 /// stays answerable at all.
 pub const DEFAULT_ANSWER_WITHIN_MINS: i32 = 24 * 60;
@@ -233,15 +236,29 @@ impl Schedule {
     }
 
     pub fn check(&self) -> Result<(), String> {
+        self.problem().map_or(Ok(()), |(_, why)| Err(why))
+    }
+
+    /// The first rule the schedule breaks, with the field it is about
+    /// (`window_zone`, `answer_within_mins`), for the API and the forms
+    /// to point at.
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        // The zone only says which clock the window is read on: kept
+        // without one it would be dropped, and the operator left believing
+        // the campaign follows the market's clock.
+        if self.window.is_none() && self.zone.name().is_some() {
+            return Some(("window_zone", ZONE_NEEDS_WINDOW.into()));
+        }
         // Past a day the notification itself expires (`JOB_TTL_MS`); under
         // five minutes a handset on a slow SMSC route has no fair chance.
         if !(5..=DEFAULT_ANSWER_WITHIN_MINS).contains(&self.answer_within()) {
-            return Err(
+            return Some((
+                "answer_within_mins",
                 "Handsets are given between 5 minutes and 24 hours (1440 minutes) to answer."
                     .into(),
-            );
+            ));
         }
-        Ok(())
+        None
     }
 }
 
@@ -385,6 +402,32 @@ mod tests {
             };
             assert_eq!(s.check().is_ok(), ok, "{m}");
         }
+    }
+
+    #[test]
+    fn a_zone_needs_a_window_to_be_kept_in() {
+        let chicago = Zone::parse("America/Chicago").unwrap();
+        let zone_only = Schedule {
+            zone: chicago.clone(),
+            ..Schedule::default()
+        };
+        assert_eq!(
+            zone_only.problem(),
+            Some(("window_zone", ZONE_NEEDS_WINDOW.to_string()))
+        );
+        assert_eq!(zone_only.check(), Err(ZONE_NEEDS_WINDOW.to_string()));
+        let with_window = Schedule {
+            window: Some(Window::parse("01:00-05:00").unwrap()),
+            zone: chicago,
+            ..Schedule::default()
+        };
+        assert_eq!(with_window.problem(), None);
+        // UTC is no zone to keep.
+        let utc = Schedule {
+            zone: Zone::parse("UTC").unwrap(),
+            ..Schedule::default()
+        };
+        assert_eq!(utc.problem(), None);
     }
 
     #[test]

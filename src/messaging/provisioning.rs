@@ -22,6 +22,8 @@ pub enum PushError {
     NoAccount,
     #[error("nothing to push: give a BREW URL, an APN or a WAP proxy")]
     Empty,
+    #[error("this handset has been de-activated: nothing is pushed to it any more")]
+    HandsetDeactivated,
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -39,6 +41,11 @@ struct Line {
 
 fn line_of(conn: &mut DbConnection, device_id: i64) -> Result<Line, PushError> {
     let dev = device::get(conn, device_id)?;
+    // Both pushes reach a handset through its line: one out of service
+    // would program a phone that is no longer the subscriber's.
+    if dev.is_deactivated() {
+        return Err(PushError::HandsetDeactivated);
+    }
     let pid = dev.profile_id.ok_or(PushError::NoMdn)?;
     let p = profile::get(conn, pid)?;
     let mdn = Mdn::parse(&p.mdn).map_err(|_| PushError::NoMdn)?;

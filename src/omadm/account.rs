@@ -252,6 +252,12 @@ pub fn issue(
     given: &Given<'_>,
 ) -> Result<Issued, RegistryError> {
     let device = crate::registry::device::get(conn, device_id)?;
+    if device.is_deactivated() {
+        return Err(RegistryError::Conflict(
+            "this handset has been de-activated: it is no longer managed over the air, so it gets no OMA-DM credentials"
+                .into(),
+        ));
+    }
     let generated = given
         .server_password
         .filter(|p| !p.is_empty())

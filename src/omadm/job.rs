@@ -83,6 +83,8 @@ pub enum JobError {
     NoMdn,
     #[error("the device has no OMA-DM credentials; set them on the device page first")]
     NoAccount,
+    #[error("this handset has been de-activated: it is no longer woken or managed over the air")]
+    HandsetDeactivated,
     #[error("no released firmware package updates {0}")]
     NoUpdate(String),
     #[error("the device already has a firmware update in progress (FOTA session {0})")]
@@ -210,6 +212,11 @@ fn queue(
     actor: &Actor,
     max_parts: u8,
 ) -> Result<(DmJob, OutboxMessage), JobError> {
+    // Out of service (retired by an ESN change, or with its line): the
+    // handset may be in someone else's hands, or nobody's.
+    if dev.is_deactivated() {
+        return Err(JobError::HandsetDeactivated);
+    }
     let device_id = dev.id;
     let mdn = match dev.profile_id {
         Some(pid) => profile::get(conn, pid)?.mdn,

@@ -45,6 +45,19 @@ impl Device {
             .unwrap_or_else(|| format!("#{}", self.id))
     }
 
+    /// Out of service (with its line, or retired by an ESN change): it is
+    /// no longer woken, managed or provisioned over the air.
+    pub fn is_deactivated(&self) -> bool {
+        self.activation_state == super::profile::ActivationState::Deactivated.as_str()
+    }
+
+    /// The handset's own state in words (Activated, Pending activation,
+    /// De-activated).
+    pub fn state_label(&self) -> &str {
+        super::profile::ActivationState::parse(&self.activation_state)
+            .map_or(self.activation_state.as_str(), |s| s.label())
+    }
+
     pub fn esn_decimal(&self) -> Option<String> {
         self.esn
             .as_deref()
@@ -468,6 +481,46 @@ pub fn phone_of(conn: &mut DbConnection, profile_id: i64) -> QueryResult<Option<
         );
     }
     Ok(candidates.into_iter().next())
+}
+
+/// How a list names a handset: by the identifier people know it by and
+/// its line's number.
+#[derive(Debug, Clone, Serialize)]
+pub struct Handset {
+    /// `MEID A1001234200000`, else `ESN 9F100004`.
+    pub label: String,
+    pub mdn: Option<String>,
+}
+
+/// The handsets of a page of rows that name devices by id, in one query
+/// rather than one per row.
+pub fn handsets(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> QueryResult<std::collections::HashMap<i64, Handset>> {
+    // The device id, its MEID and ESN, and its line's MDN.
+    type Row = (i64, Option<String>, Option<String>, Option<String>);
+    let rows: Vec<Row> = devices::table
+        .left_join(profiles::table)
+        .filter(devices::id.eq_any(ids))
+        .select((
+            devices::id,
+            devices::meid,
+            devices::esn,
+            profiles::mdn.nullable(),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, meid, esn, mdn)| {
+            let label = match (meid, esn) {
+                (Some(m), _) => format!("MEID {m}"),
+                (None, Some(e)) => format!("ESN {e}"),
+                (None, None) => format!("device {id}"),
+            };
+            (id, Handset { label, mdn })
+        })
+        .collect())
 }
 
 /// A device with the subscriber fields a list shows beside it.

@@ -93,8 +93,20 @@ pub fn import_csv<R: Read>(
             return Ok(report);
         }
     };
-    for h in &headers {
-        if !COLUMNS.contains(&h.as_str()) {
+    for (i, h) in headers.iter().enumerate() {
+        // Only a column's first occurrence would be read: a second one
+        // (two exports pasted together) must not be silently ignored.
+        if headers[..i].contains(h) && COLUMNS.contains(&h.as_str()) {
+            report.errors.push(LineError {
+                line: 1,
+                message: format!(
+                    "column \"{h}\" appears more than once (columns {} and {}); name each column once",
+                    headers.iter().position(|x| x == h).map_or(0, |p| p + 1),
+                    i + 1
+                ),
+            });
+        }
+        if !COLUMNS.contains(&h.as_str()) && !headers[..i].contains(h) {
             report.errors.push(LineError {
                 line: 1,
                 message: format!(
@@ -253,34 +265,49 @@ pub fn import_csv<R: Read>(
         return Ok(report);
     }
 
-    crate::db::write(conn, |conn| -> Result<(), RegistryError> {
+    // A line that passed the checks can still meet an MDN, ESN or MEID
+    // written meanwhile (another import, a user): the whole file is undone
+    // and that line is reported like any other bad line.
+    let mut clash: Option<LineError> = None;
+    let written = crate::db::write(conn, |conn| -> Result<(), RegistryError> {
         for line in &lines {
+            let at_line = |e: RegistryError, clash: &mut Option<LineError>| {
+                if !matches!(e, RegistryError::Db(_)) {
+                    *clash = Some(LineError {
+                        line: line.number,
+                        message: format!("{e} (since this file was checked)"),
+                    });
+                }
+                e
+            };
             let profile_id = match &line.profile {
                 Some(values) => {
                     let p = profile::insert(conn, actor, values, None, ActivationState::Pending)
-                        .map_err(|e| at_line(line.number, e))?;
+                        .map_err(|e| at_line(e, &mut clash))?;
                     report.profiles += 1;
                     Some(p.id)
                 }
                 None => None,
             };
             if let Some(d) = &line.device {
-                let mut values = d.resolve(conn).map_err(|e| at_line(line.number, e))?;
+                let mut values = d.resolve(conn).map_err(|e| at_line(e, &mut clash))?;
                 values.profile_id = profile_id;
-                device::insert(conn, actor, &values).map_err(|e| at_line(line.number, e))?;
+                device::insert(conn, actor, &values).map_err(|e| at_line(e, &mut clash))?;
                 report.devices += 1;
             }
             progress.written.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
-    })?;
-    Ok(report)
-}
-
-fn at_line(line: u64, e: RegistryError) -> RegistryError {
-    match e {
-        RegistryError::Db(_) => e,
-        other => RegistryError::Conflict(format!("line {line}: {other}")),
+    });
+    match (written, clash) {
+        (Ok(()), _) => Ok(report),
+        (Err(_), Some(clash)) => {
+            report.profiles = 0;
+            report.devices = 0;
+            report.errors.push(clash);
+            Ok(report)
+        }
+        (Err(e), None) => Err(e),
     }
 }
 

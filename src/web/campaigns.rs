@@ -131,6 +131,8 @@ struct FormPage {
     window_zone: String,
     zones: &'static [String],
     error: String,
+    /// Why the time zone was refused, shown at its field.
+    zone_error: String,
 }
 
 /// The `path` field's value: make, model and version, form-encoded so any
@@ -246,6 +248,7 @@ async fn new_form(
         window_zone: String::new(),
         zones: Zone::names(),
         error: String::new(),
+        zone_error: String::new(),
     })
 }
 
@@ -318,6 +321,12 @@ async fn create(
             | CampaignError::NotReachable(_)),
         ) => {
             tracing::info!(error = %e, "campaign refused");
+            let zone_error = schedule_of(&form)
+                .ok()
+                .and_then(|s| s.problem())
+                .filter(|(name, _)| *name == "window_zone")
+                .map(|(_, why)| why)
+                .unwrap_or_default();
             render_status(
                 actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
                 &FormPage {
@@ -334,7 +343,12 @@ async fn create(
                     account_id: field("account_id"),
                     window_zone: field("window_zone"),
                     zones: Zone::names(),
-                    error: e.to_string(),
+                    error: if zone_error.is_empty() {
+                        e.to_string()
+                    } else {
+                        "Please correct the field marked below.".into()
+                    },
+                    zone_error,
                 },
             )
         }

@@ -88,6 +88,9 @@ async fn search(
                     s.append_pair(k, v);
                 }
             }
+            if q.limit.is_some() {
+                s.append_pair("limit", &limit.to_string());
+            }
             s.append_pair("after", &r.last().map(|p| p.id).unwrap_or(0).to_string());
             format!("/care?{}", s.finish())
         })
@@ -125,6 +128,10 @@ struct DetailPage {
 }
 
 impl DetailPage {
+    /// Whether `prl_id` is the line's PRL now: the OTAPA choice starts there.
+    fn current_prl(&self, prl_id: &i32) -> bool {
+        self.p.prl_id == Some(*prl_id)
+    }
     fn topt(&self, ms: &Option<i64>) -> String {
         crate::timefmt::utc_opt(*ms)
     }

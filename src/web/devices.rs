@@ -978,7 +978,9 @@ async fn dm_credentials(
                 .collect::<Vec<_>>()
                 .join("; "),
         ),
-        Err(RegistryError::Duplicate(m)) => super::session::flash(&user.session, "error", m),
+        Err(RegistryError::Duplicate(m) | RegistryError::Conflict(m)) => {
+            super::session::flash(&user.session, "error", m)
+        }
         Err(e) => return Err(e.into()),
     }
     Ok(redirect(&format!("/devices/{id}")))

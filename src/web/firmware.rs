@@ -731,6 +731,8 @@ struct SessionsPage {
     /// The last fortnight's sessions by day and outcome.
     chart: super::fota_chart::OutcomeChart,
     rows: Vec<crate::fota::FotaSession>,
+    /// The rows' handsets by device id.
+    handsets: std::collections::HashMap<i64, crate::registry::device::Handset>,
     state: String,
     protocol: String,
     states: Vec<&'static str>,
@@ -740,6 +742,10 @@ struct SessionsPage {
 impl SessionsPage {
     fn t(&self, ms: &i64) -> String {
         crate::timefmt::utc(*ms)
+    }
+
+    fn handset(&self, device_id: &i64) -> Option<&crate::registry::device::Handset> {
+        self.handsets.get(device_id)
     }
 }
 
@@ -751,11 +757,14 @@ async fn sessions(
     user.require(Permission::ViewRegistry)?;
     let q = q.into_inner();
     let query = q.clone();
-    let (rows, days) = state
+    let (rows, handsets, days) = state
         .db
         .run(move |c| -> Result<_, RegistryError> {
+            let rows = crate::fota::session::search(c, &query)?;
+            let ids: Vec<i64> = rows.iter().map(|s| s.device_id).collect();
             Ok((
-                crate::fota::session::search(c, &query)?,
+                rows,
+                crate::registry::device::handsets(c, &ids)?,
                 crate::fota::outcomes::daily(c, crate::db::now_ms(), CHART_DAYS)?,
             ))
         })
@@ -786,6 +795,7 @@ async fn sessions(
         manage: user.can(Permission::ManageFirmware),
         chart: super::fota_chart::OutcomeChart::new(&days),
         rows,
+        handsets,
         state: q.state.unwrap_or_default(),
         protocol: q.protocol.unwrap_or_default(),
         states: crate::fota::FotaState::ALL

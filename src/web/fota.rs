@@ -36,18 +36,31 @@ fn identify(state: &AppState, req: &HttpRequest, q: &CheckQuery) -> Result<Devic
         .headers()
         .get(state.config.gateway_header.as_str())
         .and_then(|v| v.to_str().ok());
+    let header = state.config.gateway_header.as_str();
+    let mut ignored = false;
     if let Some(v) = header_value {
         if from_gateway {
             return device_key_of(v)
                 .ok_or_else(|| format!("the gateway's device id \"{v}\" is not an ESN or MEID"));
         }
         tracing::warn!(peer = ?peer, "device-id header from an untrusted address ignored");
+        ignored = true;
     }
+    // Whoever reads this (a gateway's operator, a test engineer) is told
+    // which of the two ways in to set up.
+    let how = "list the gateway's address in MDM_TRUSTED_GATEWAYS, or name the handset by \
+               its DevId (?devid=MEID:A1000012345678 or ?devid=ESN:9F100004)";
     match q.devid.as_deref() {
         Some(d) => {
             device_key_of(d).ok_or_else(|| format!("DevId \"{d}\" is not an ESN, MEID or MDN"))
         }
-        None => Err("no trusted gateway identified the handset and no DevId was given".into()),
+        None if ignored => Err(format!(
+            "the {header} header from {} was ignored: that address is not a trusted gateway; {how}",
+            peer.map_or_else(|| "an unknown address".to_string(), |p| p.to_string())
+        )),
+        None => Err(format!(
+            "no trusted gateway identified the handset (by its {header} header) and no DevId was given; {how}"
+        )),
     }
 }
 

@@ -374,6 +374,7 @@ fn is_user_error(e: &JobError) -> bool {
         JobError::NoMdn
             | JobError::Commands(_)
             | JobError::NoAccount
+            | JobError::HandsetDeactivated
             | JobError::NoUpdate(_)
             | JobError::FotaBusy(_)
             | JobError::FotaStarted
@@ -420,6 +421,7 @@ fn push_outcome(
             e @ (PushError::NoMdn
             | PushError::NoImsi
             | PushError::NoAccount
+            | PushError::HandsetDeactivated
             | PushError::Empty
             | PushError::Invalid(_)),
         )) => {

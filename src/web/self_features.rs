@@ -11,7 +11,7 @@ use super::forms::FormData;
 use super::session::{flash, Area, CurrentUser, PageCtx};
 use super::{redirect, render, AppState, WebError};
 use crate::auth::Permission;
-use crate::features::activation::{self, Step};
+use crate::features::activation::{self, Outcome, Step};
 use crate::features::FeatureError;
 use crate::omadm::job::{self, JobError, JobKind};
 use crate::registry::RegistryError;
@@ -144,22 +144,24 @@ pub async fn agree(
     } else {
         "removed from"
     };
-    if s.activation.state == "provisioned" {
-        flash(
+    let why = s.activation.failure_reason();
+    let advice = s.activation.advice();
+    match s.activation.outcome() {
+        Outcome::Provisioned => flash(
             &user.session,
             "success",
             format!("{} has been {verb} your line.", s.feature.name),
-        );
-    } else {
-        let why = s.activation.failure_reason();
-        flash(
+        ),
+        Outcome::Unanswered => flash(
+            &user.session,
+            "info",
+            format!("{}: {why}. {advice}", s.feature.name),
+        ),
+        _ => flash(
             &user.session,
             "error",
-            format!(
-                "{} was not changed: {why}. Nothing was charged; please try again later.",
-                s.feature.name
-            ),
-        );
+            format!("{} was not changed: {why}. {advice}", s.feature.name),
+        ),
     }
     Ok(back(&user))
 }
@@ -215,11 +217,13 @@ pub async fn firmware_check(
             "success",
             "An update for your phone is already in progress.",
         ),
-        Err(JobError::NoAccount) | Err(JobError::NoMdn) => flash(
-            &user.session,
-            "error",
-            "Your phone cannot be updated over the air. Please contact customer care.",
-        ),
+        Err(JobError::NoAccount) | Err(JobError::NoMdn) | Err(JobError::HandsetDeactivated) => {
+            flash(
+                &user.session,
+                "error",
+                "Your phone cannot be updated over the air. Please contact customer care.",
+            )
+        }
         Err(e) => return Err(WebError::Internal(e.to_string())),
     }
     Ok(back(&user))

@@ -10,7 +10,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::AppState;
-use crate::features::activation::{self, Step};
+use crate::features::activation::{self, Outcome, Step};
 use crate::features::{catalogue, FeatureError};
 use crate::omadm::engine::device_key_of;
 use crate::registry::lookup;
@@ -371,13 +371,26 @@ fn result_deck(markup: Markup, s: &Step) -> HttpResponse {
             primary: None,
             links: vec![("More services".into(), BOOTSTRAP_PATH.into())],
         }
+    } else if a.outcome() == Outcome::Unanswered {
+        Deck {
+            title: format!("{} is being checked", s.feature.name),
+            paragraphs: vec![
+                format!(
+                    "We do not know yet whether it was done: {}.",
+                    a.failure_reason()
+                ),
+                a.advice().into(),
+            ],
+            primary: None,
+            links: vec![("Back to services".into(), BOOTSTRAP_PATH.into())],
+        }
     } else {
         let why = format!("It was not done: {}.", a.failure_reason());
         Deck {
             title: format!("{} was not activated", s.feature.name),
             paragraphs: vec![
                 why,
-                "Nothing has changed on your line and you have not been charged. Please try again later or call customer care.".into(),
+                format!("Nothing has changed on your line. {}", a.advice()),
             ],
             primary: None,
             links: vec![("Back to services".into(), BOOTSTRAP_PATH.into())],

@@ -137,6 +137,26 @@ async fn a_campaign_notifies_only_from_its_start_and_inside_its_daily_window() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 422);
     assert!(r.text().await.unwrap().contains("window_zone"));
+    // A zone is the clock of a window: without one it is refused rather
+    // than dropped.
+    let mut zone_only = plan("", "");
+    zone_only["window_zone"] = json!("America/Chicago");
+    let r = app
+        .api(Method::POST, "/campaigns", &token)
+        .json(&zone_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["fields"]["window_zone"]
+            .as_str()
+            .unwrap()
+            .contains("give the window too"),
+        "{body}"
+    );
+    assert_eq!(app.count("fota_campaigns").await, 0);
     let mut bad_answer = plan("", "");
     bad_answer["answer_within_mins"] = json!(2);
     let r = app
@@ -212,6 +232,14 @@ async fn a_campaign_notifies_only_from_its_start_and_inside_its_daily_window() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 422);
     assert!(r.text().await.unwrap().contains("window"));
+    let r = app
+        .api(Method::PUT, &format!("/campaigns/{id}/schedule"), &token)
+        .json(&json!({"window_zone": "Asia/Kolkata"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(r.text().await.unwrap().contains("window_zone"));
     assert_eq!(
         campaign_json(&app, &token, id).await["window_from"],
         (minute + 60) % 1440
@@ -272,6 +300,24 @@ async fn the_portal_plans_a_scheduled_campaign_and_refuses_a_bad_window() {
     );
     // What was typed is kept for correcting.
     assert!(body.contains(r#"value="5pm-6pm""#), "{body}");
+    assert_eq!(app.count("fota_campaigns").await, 0);
+
+    // A time zone without a window is refused at its field, not dropped.
+    let csrf = app.csrf("/firmware/campaigns/new").await;
+    let f = fields("", csrf);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = app.post_form("/firmware/campaigns", &f).await;
+    assert_eq!(r.status().as_u16(), 422);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains(r#"value="America/Chicago" aria-invalid="true""#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"<p class="field-error" id="window_zone-err">A time zone is the clock of a daily window"#),
+        "{body}"
+    );
+    assert!(body.contains(r#"value="2030-01-02 03:04""#), "{body}");
     assert_eq!(app.count("fota_campaigns").await, 0);
 
     let csrf = app.csrf("/firmware/campaigns/new").await;

@@ -600,6 +600,19 @@ async fn campaigns_are_scriptable_from_the_command_line() {
     assert_ne!(code, 0);
     assert!(err.contains("\"1am-5am\" is not a window"), "{err}");
     assert_eq!(app.count("fota_campaigns").await, 1);
+    // A zone without a window would be dropped: refused, saying what to do.
+    let zone_only: Vec<&str> = plan("")
+        .into_iter()
+        .filter(|a| !a.is_empty())
+        .filter(|a| *a != "--window")
+        .collect();
+    let (code, _, err) = mdm(&zone_only);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("--zone America/Chicago needs --window"),
+        "{err}"
+    );
+    assert_eq!(app.count("fota_campaigns").await, 1);
     let (code, out, err) = mdm(&plan("01:00-05:00"));
     assert_eq!(code, 0, "{out}{err}");
     // 01:00 UTC is 19:00 in Chicago: the first notification waits for

@@ -295,3 +295,119 @@ async fn a_pin_set_by_care_or_a_deactivation_ends_the_subscribers_sessions() {
     // Staff sessions are not affected.
     assert_eq!(app.page(&format!("/care/profiles/{id}")).await.0, 200);
 }
+
+#[tokio::test]
+async fn care_search_pages_keep_their_limit_and_the_prl_choice_starts_at_the_lines() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let mut body = profile_json(&format!("713555020{n}"));
+        body["subscriber_name"] = json!(format!("Ana & Bo {n}"));
+        ids.push(create(&app, &token, &body).await["id"].as_i64().unwrap());
+    }
+    app.login_admin().await;
+    // The next page keeps the filter (encoded) and the page size.
+    let (status, html) = app.page("/care?name=Ana+%26+Bo&limit=2").await;
+    assert_eq!(status, 200);
+    let next = format!("/care?name=Ana+%26+Bo&#38;limit=2&#38;after={}", ids[1]);
+    assert!(
+        html.contains(&format!(r#"<a href="{next}" rel="next">"#)),
+        "{html}"
+    );
+    let (_, html) = app.page(&next.replace("&#38;", "&")).await;
+    assert!(
+        html.contains("7135550202") && !html.contains("7135550201"),
+        "{html}"
+    );
+
+    // The line's PRL (10001) is the one offered first for an OTAPA download.
+    app.with_conn(|c| {
+        for (id, table) in [(10000, 1), (10001, 2), (10002, 3)] {
+            prl_store::add(
+                c,
+                &Actor::System("test"),
+                &NewPrl {
+                    bytes: crate::iota::prl(id, 2),
+                    prl_id: None,
+                    sspr_table: Some(table),
+                    name: String::new(),
+                },
+            )
+            .unwrap();
+        }
+    })
+    .await;
+    let r = app
+        .api(Method::POST, "/devices", &token)
+        .json(
+            &json!({"esn": "9F100200", "make": "Samsung", "model": "SCH-U350",
+                      "firmware_version": "U350.01", "profile_mdn": "7135550200"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    app.with_conn(|c| {
+        use diesel::prelude::*;
+        use mdm::db::schema::devices;
+        diesel::update(devices::table)
+            .set(devices::activation_state.eq("activated"))
+            .execute(c)
+            .unwrap();
+    })
+    .await;
+    let (_, html) = app.page(&format!("/care/profiles/{}", ids[0])).await;
+    assert!(
+        html.contains(
+            r#"<option value="10001" selected>PRL 10001 (SSPR table 2) (current)</option>"#
+        ),
+        "{html}"
+    );
+    assert!(html.contains(r#"<option value="10000">"#), "{html}");
+}
+
+#[tokio::test]
+async fn self_service_shows_the_phones_own_state() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    let mut mine = profile_json(MDN);
+    mine["pin"] = json!("2468");
+    create(&app, &token, &mine).await;
+    let r = app
+        .api(Method::POST, "/devices", &token)
+        .json(
+            &json!({"esn": "9F100201", "make": "Samsung", "model": "SCH-U350",
+                      "firmware_version": "U350.01", "profile_mdn": MDN}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let phone = subscriber(&app, "2468").await;
+    let page = |c: reqwest::Client| {
+        let url = app.url(&format!("/self/line/{MDN}"));
+        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page(phone.clone()).await;
+    assert!(
+        html.contains(
+            r#"<dt>Status</dt><dd><span class="badge badge-pending">Pending activation</span></dd>"#
+        ),
+        "{html}"
+    );
+    app.with_conn(|c| {
+        use diesel::prelude::*;
+        use mdm::db::schema::devices;
+        diesel::update(devices::table)
+            .set(devices::activation_state.eq("activated"))
+            .execute(c)
+            .unwrap();
+    })
+    .await;
+    let html = page(phone).await;
+    assert!(
+        html.contains(r#"<span class="badge badge-activated">Activated</span></dd>"#),
+        "{html}"
+    );
+}

@@ -359,3 +359,93 @@ async fn a_confirmed_wipe_is_accepted_and_its_end_is_recorded_when_the_handset_r
         .await;
     assert_eq!(sessions, 0);
 }
+
+#[tokio::test]
+async fn a_deactivated_handset_is_not_woken_managed_or_provisioned() {
+    let app = crate::common::spawn_app().await;
+    let (device_id, token) = line(&app).await;
+    app.with_conn(move |c| {
+        use diesel::prelude::*;
+        use mdm::db::schema::devices;
+        diesel::update(devices::table.find(device_id))
+            .set(devices::activation_state.eq("deactivated"))
+            .execute(c)
+            .unwrap();
+    })
+    .await;
+
+    // The API says why, for every kind of job.
+    for body in [
+        json!({"job": "refresh"}),
+        json!({"preset": "lock"}),
+        json!({"commands": [{"command": "get", "path": "./DevDetail/SwV"}]}),
+    ] {
+        let r = app
+            .api(
+                Method::POST,
+                &format!("/devices/{device_id}/dm-jobs"),
+                &token,
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 409, "{body}");
+        let e: Value = r.json().await.unwrap();
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("this handset has been de-activated"),
+            "{e}"
+        );
+    }
+
+    // The device page offers none of it...
+    app.login_admin().await;
+    let page = format!("/devices/{device_id}");
+    let (_, html) = app.page(&page).await;
+    assert!(html.contains(r#"id="deactivated-note""#), "{html}");
+    for action in [
+        "notify",
+        "commands",
+        "push/settings",
+        "push/bootstrap",
+        "dm-credentials",
+    ] {
+        assert!(
+            !html.contains(&format!(r#"action="/devices/{device_id}/{action}""#)),
+            "{action}: {html}"
+        );
+    }
+    // ...and a form posted all the same is refused with the reason.
+    let csrf = app.csrf(&page).await;
+    for (action, fields) in [
+        ("notify", vec![("job", "refresh")]),
+        ("commands", vec![("preset", "lock")]),
+        (
+            "push/settings",
+            vec![("brew_url", "http://brew.example.net/")],
+        ),
+        ("push/bootstrap", vec![]),
+        (
+            "dm-credentials",
+            vec![("client_password", "device-secret-9")],
+        ),
+    ] {
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend(fields);
+        let r = app
+            .post_form(&format!("/devices/{device_id}/{action}"), &form)
+            .await;
+        assert_eq!(r.status().as_u16(), 303, "{action}");
+        let (_, html) = app.page(&page).await;
+        assert!(
+            html.contains(r#"<div class="flash flash-error" role="alert">"#)
+                && html.contains("this handset has been de-activated"),
+            "{action}: {html}"
+        );
+    }
+    assert_eq!(app.count("dm_jobs").await, 0);
+    assert_eq!(app.count("outbox").await, 0);
+}

@@ -128,6 +128,16 @@ async fn billing_changes_the_esn_and_the_new_handsets_activation_retires_the_old
         .send_json()
         .await;
     assert_eq!(r["items"][0]["state"], "completed");
+    // A subscriber that does not exist has no history to show: 404, as its
+    // audit trail answers.
+    for path in ["esn-changes", "audit"] {
+        let r = app
+            .api(Method::GET, &format!("/profiles/999999/{path}"), &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{path}");
+    }
     // The retired handset cannot be activated again.
     assert!(matches!(
         activate(&app, OLD_ESN).await,

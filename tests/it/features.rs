@@ -252,6 +252,11 @@ async fn a_refusal_from_billing_leaves_the_profile_as_it_was() {
         done.contains("was not activated") && done.contains("E102"),
         "{done}"
     );
+    // A definite no: retrying is not suggested.
+    assert!(
+        done.contains("Trying again will get the same answer") && !done.contains("try again later"),
+        "{done}"
+    );
     assert_well_formed(&done);
     assert_eq!(profile(&app).await.features, before);
     assert_eq!(records(&app).await[0].outcome, "refused");
@@ -279,6 +284,11 @@ async fn an_unreachable_billing_gateway_is_a_clear_failure_and_changes_nothing()
     let (_, _, terms) = deck(&app, &link(&info, "Continue"), XHTML).await;
     let (_, _, done) = deck(&app, &link(&terms, "Agree"), XHTML).await;
     assert!(done.contains("could not be reached"), "{done}");
+    // Nothing reached billing: nothing charged, and worth another try.
+    assert!(
+        done.contains("Nothing was charged; please try again later."),
+        "{done}"
+    );
     assert_eq!(profile(&app).await.features, before);
     assert_eq!(records(&app).await[0].outcome, "unreachable");
     let card = billing_card(&app).await;
@@ -314,6 +324,7 @@ async fn steps_out_of_order_unknown_features_and_untrusted_sources_are_refused()
     let (status, _, body) = deck(&app, &agree_url, WML).await;
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("out of order"));
+    assert!(body.contains("terms have not been shown yet"), "{body}");
     // The terms, then the terms again.
     assert_eq!(deck(&app, &terms_url, WML).await.0, 200);
     assert_eq!(deck(&app, &terms_url, WML).await.0, 409);
@@ -638,4 +649,86 @@ async fn a_subscriber_is_billed_once_per_change_and_never_on_a_deactivated_line(
         .with_conn(move |c| mdm::registry::profile::get(c, id).unwrap().features)
         .await;
     assert_eq!(features, "mobile_web,text_messaging,touch2talk");
+}
+
+#[tokio::test]
+async fn a_lost_billing_answer_is_checked_again_not_retried_by_the_subscriber() {
+    let billing = sim(SimMode::Timeout).await;
+    let mut config = BillingConfig::new(billing.url());
+    config.attempts = 1;
+    config.timeout = Duration::from_millis(300);
+    let app = spawn_app_with(move |c| c.billing = Some(config)).await;
+    let (_, token) = app.token(Role::Admin).await;
+    let mut mine = profile_json(MDN);
+    mine["pin"] = json!("4321");
+    let r = app
+        .api(Method::POST, "/profiles", &token)
+        .json(&mine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let csrf = self_sign_in(&app).await;
+    let terms = self_start(&app, &csrf, "touch2talk").await;
+    app.post_form(&format!("{terms}/agree"), &[("csrf", &csrf)])
+        .await;
+    // The order reached billing and its answer was lost: it may have been
+    // carried out, so neither "nothing was charged" nor "try again".
+    let page = self_flash(&app).await;
+    assert!(
+        page.contains("Touch2Talk: the billing system did not answer in time.")
+            && page.contains("please do not try again now"),
+        "{page}"
+    );
+    assert!(!page.contains("Nothing was charged"), "{page}");
+    assert!(records(&app).await.is_empty(), "no outcome yet");
+    assert_eq!(profile_of(&app).await.features, "mobile_web,text_messaging");
+    // Asking again is held off while billing is asked.
+    app.post_form("/self/features/touch2talk/activate", &[("csrf", &csrf)])
+        .await;
+    let page = self_flash(&app).await;
+    assert!(
+        page.contains("a change of Touch2Talk on this line is already with billing"),
+        "{page}"
+    );
+    let card = billing_card(&app).await;
+    assert!(
+        card.contains(">NO ANSWER<") && card.contains("1 awaiting an answer"),
+        "{card}"
+    );
+
+    // Billing answers again: the same order, under the same key, settles it.
+    billing.set_mode(SimMode::Succeed);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !profile_of(&app).await.features.contains("touch2talk") {
+        assert!(std::time::Instant::now() < deadline, "never settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cdr = records(&app).await;
+    assert_eq!(cdr.len(), 1);
+    assert_eq!(
+        (cdr[0].outcome.as_str(), cdr[0].channel.as_str()),
+        ("provisioned", "self_service")
+    );
+    let orders = billing.orders();
+    assert!(orders.len() >= 2, "{orders:?}");
+    assert!(orders
+        .iter()
+        .all(|o| o.idempotency_key == orders[0].idempotency_key));
+    assert_eq!(billing.provisioned().len(), 1);
+}
+
+/// The line of [`MDN`], by its number (it has no handset here).
+async fn profile_of(app: &TestApp) -> mdm::registry::profile::Profile {
+    app.with_conn(|c| {
+        use diesel::prelude::*;
+        use mdm::db::schema::profiles;
+        let id: i64 = profiles::table
+            .filter(profiles::mdn.eq(MDN))
+            .select(profiles::id)
+            .first(c)
+            .unwrap();
+        mdm::registry::profile::get(c, id).unwrap()
+    })
+    .await
 }

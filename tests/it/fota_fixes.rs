@@ -800,3 +800,108 @@ async fn the_next_page_of_sessions_keeps_the_device_and_limit_filters() {
     assert!(next.contains(&format!("device_id={device_id}&")), "{next}");
     assert!(next.contains("limit=2&"), "{next}");
 }
+
+#[tokio::test]
+async fn the_sessions_list_names_each_handset_and_its_line() {
+    let app = spawn_app().await;
+    let (meid_device, token) = setup(&app, false).await;
+    let r = app
+        .api(Method::POST, "/profiles", &token)
+        .json(&crate::common::profile_json("3125550142"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let d: serde_json::Value = app
+        .api(Method::POST, "/devices", &token)
+        .json(
+            &json!({"esn": "9F100142", "make": "Samsung", "model": "SCH-U960",
+                      "firmware_version": "U960.05", "profile_mdn": "3125550142"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let esn_device = d["id"].as_i64().unwrap();
+    let now = mdm::db::now_ms();
+    for device_id in [meid_device, esn_device] {
+        exec(
+            &app,
+            format!(
+                "INSERT INTO fota_sessions (device_id, protocol, state, from_version, detail, \
+                 created_at, updated_at) VALUES ({device_id}, 'omadm', 'no_update', 'U960.05', '', {now}, {now})"
+            ),
+        )
+        .await;
+    }
+    app.login_admin().await;
+    let (_, html) = app.page("/firmware/sessions").await;
+    // The handset as people know it, linked to its page, and its line.
+    assert!(
+        html.contains(&format!(
+            r#"<a class="mono" href="/devices/{meid_device}">MEID A1000012345678</a>"#
+        )),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            r#"<a class="mono" href="/devices/{esn_device}">ESN 9F100142</a></td><td class="mono">3125550142</td>"#
+        )),
+        "{html}"
+    );
+    assert!(!html.contains(">device "), "{html}");
+}
+
+#[tokio::test]
+async fn a_handset_nobody_identified_is_told_how_to_be_identified() {
+    let app = spawn_app_with(|c| c.trusted_gateways.clear()).await;
+    let (_, _) = setup(&app, true).await;
+    // The header from an address not listed as a gateway is not believed:
+    // the answer says why and what to set up.
+    let r = ask_fota_url(&app, DEV_ID).await;
+    assert_eq!(r.status().as_u16(), 400);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("the x-device-id header from 127.0.0.1 was ignored: that address is not a trusted gateway")
+            && body.contains("MDM_TRUSTED_GATEWAYS")
+            && body.contains("?devid=MEID:"),
+        "{body}"
+    );
+    let r = app.get("/fota/check").await;
+    assert_eq!(r.status().as_u16(), 400);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("no trusted gateway identified the handset")
+            && body.contains("MDM_TRUSTED_GATEWAYS")
+            && body.contains("DevId"),
+        "{body}"
+    );
+    // By its DevId it is identified.
+    let r = app.get(&format!("/fota/check?devid={DEV_ID}")).await;
+    assert_eq!(r.status().as_u16(), 302);
+    // The simulator plays the gateway; it says what the server needs.
+    let base = app.base.clone();
+    let (code, _, err) = run_mdm(
+        &app.database_url,
+        &app.data_dir,
+        &[
+            "sim",
+            "fota",
+            "--server",
+            &base,
+            "--device",
+            "A1000012345678",
+            "--password",
+            PASSWORD,
+        ],
+        None,
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("hint: the simulator plays the WAP gateway")
+            && err.contains("MDM_TRUSTED_GATEWAYS set to this machine's address"),
+        "{err}"
+    );
+}

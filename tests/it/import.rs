@@ -84,4 +84,98 @@ async fn a_csv_with_any_bad_line_imports_nothing_and_reports_each_line() {
 
     let html = upload(&app, "cols.csv", "mdn,colour\n3125550100,red\n").await;
     assert!(html.contains("unknown column"), "{html}");
+
+    // A column named twice would have its second copy ignored: refused,
+    // naming it.
+    let html = upload(
+        &app,
+        "twice.csv",
+        "mdn,min,mdn,account_id\n3125550198,3125550198,3125550197,ACC9\n",
+    )
+    .await;
+    assert!(html.contains("data-state=\"rejected\""), "{html}");
+    assert!(
+        html.contains(
+            "column &#34;mdn&#34; appears more than once (columns 1 and 3); name each column once"
+        ),
+        "{html}"
+    );
+    assert_eq!(app.count("profiles").await, 2);
+}
+
+/// A line whose MDN another writer registers after the file was checked
+/// (a second import, a care agent) is reported at its line, and the file
+/// imports nothing.
+#[tokio::test]
+async fn a_line_registered_meanwhile_is_reported_at_its_line() {
+    use mdm::registry::import::{import_csv, Progress};
+    use mdm::registry::{profile, Actor};
+    use std::sync::atomic::Ordering;
+    use std::sync::mpsc;
+    let app = spawn_app().await;
+    let progress = Progress::shared();
+    let (inserted_tx, inserted_rx) = mpsc::channel::<()>();
+    // The other writer: registers line 3's MDN and commits only once the
+    // import has checked every line against the registry.
+    let other = {
+        let db = app.db.clone();
+        let progress = progress.clone();
+        std::thread::spawn(move || {
+            use diesel::Connection;
+            let mut c = db.get().unwrap();
+            c.transaction(|c| {
+                profile::create(
+                    c,
+                    &Actor::System("care"),
+                    &profile::ProfileDraft {
+                        mdn: Some("3125550101".into()),
+                        min: Some("3125550101".into()),
+                        account_id: Some("ACC9".into()),
+                        subscriber_name: Some("Zoe".into()),
+                        ..Default::default()
+                    },
+                )?;
+                inserted_tx.send(()).unwrap();
+                while progress.checked.load(Ordering::Relaxed) < 2 {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                Ok::<_, mdm::registry::RegistryError>(())
+            })
+            .unwrap();
+        })
+    };
+    inserted_rx.recv().unwrap();
+    let db = app.db.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        let mut c = db.get().unwrap();
+        import_csv(
+            &mut c,
+            &Actor::System("pos"),
+            "mdn,min,account_id,subscriber_name\n\
+             3125550100,3125550100,ACC1,Ana\n\
+             3125550101,3125550101,ACC2,Ben\n"
+                .as_bytes(),
+            &progress,
+        )
+    })
+    .await
+    .unwrap()
+    .expect("a report, not a failure");
+    other.join().unwrap();
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert_eq!(report.errors[0].line, 3);
+    assert!(
+        report.errors[0]
+            .message
+            .contains("MDN 3125550101 is already registered")
+            && report.errors[0]
+                .message
+                .ends_with("(since this file was checked)"),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!((report.profiles, report.devices), (0, 0));
+    // Only the other writer's subscriber: the file imported nothing.
+    assert_eq!(app.count("profiles").await, 1);
 }
