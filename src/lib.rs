@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod export_csv;
 pub mod features;
 pub mod firmware;
 pub mod fota;

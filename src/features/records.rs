@@ -120,7 +120,7 @@ pub fn csv_page(
 ) -> QueryResult<(Vec<u8>, Option<i64>)> {
     let rows = page(conn, after_id, limit)?;
     // The portal's download and `mdm cdr` write the same, spreadsheet-safe cells.
-    let bytes = crate::web::csv_export::rows(rows.iter().map(|r| r.csv_row()));
+    let bytes = crate::export_csv::rows(rows.iter().map(|r| r.csv_row()));
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.id))
         .flatten();

@@ -87,7 +87,7 @@ pub enum JobError {
     HandsetDeactivated,
     #[error("no released firmware package updates {0}")]
     NoUpdate(String),
-    #[error("the device already has a firmware update in progress (FOTA session {0})")]
+    #[error("the device already has a firmware update in progress (FOTA session {0}); if its handset will not finish it, close it on its page, /firmware/sessions/{0}")]
     FotaBusy(i64),
     /// The device's FOTA session was registered by another request (the
     /// handset itself, say) at the same moment.

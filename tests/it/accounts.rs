@@ -9,25 +9,7 @@ use crate::common::{client, csrf_of, fresh_database, run_mdm, spawn_app, TestApp
 /// A client of its own signed in as `user`.
 async fn signed_in(app: &TestApp, user: &str, password: &str) -> reqwest::Client {
     let c = client();
-    let html = c
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = c
-        .post(app.url("/login"))
-        .form(&[
-            ("username", user),
-            ("password", password),
-            ("csrf", &csrf_of(&html)),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 303, "{user} signs in");
+    crate::common::staff_sign_in(app, &c, user, password).await;
     c
 }
 

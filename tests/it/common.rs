@@ -430,3 +430,33 @@ impl SendJson for reqwest::RequestBuilder {
             .expect("a JSON body")
     }
 }
+
+/// Signs `c` in as a staff user through the sign-in form, as a browser of
+/// its own would; the response carries the session cookie.
+pub async fn staff_sign_in(
+    app: &TestApp,
+    c: &reqwest::Client,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
+    let html = c
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = c
+        .post(app.url("/login"))
+        .form(&[
+            ("username", user),
+            ("password", password),
+            ("csrf", &csrf_of(&html)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303, "{user} signs in");
+    r
+}

@@ -11,26 +11,7 @@ use crate::common::{spawn_app, SendJson, ADMIN_PASSWORD};
 
 /// Signs `c` in as a staff user; returns the session cookie it was given.
 async fn staff_sign_in(app: &TestApp, c: &reqwest::Client, user: &str, password: &str) -> String {
-    let html = c
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = c
-        .post(app.url("/login"))
-        .form(&[
-            ("username", user),
-            ("password", password),
-            ("csrf", &csrf_of(&html)),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 303, "{user} signs in");
-    session_cookie(&r)
+    session_cookie(&crate::common::staff_sign_in(app, c, user, password).await)
 }
 
 /// The `mdm_session=…` pair a response sets.

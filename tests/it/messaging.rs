@@ -328,7 +328,8 @@ async fn network_initiated_fota_runs_through_the_notification() {
     );
     assert_ne!(code, 0);
     assert!(
-        err.contains("already has a firmware update in progress"),
+        err.contains("already has a firmware update in progress")
+            && err.contains("close it on its page, /firmware/sessions/"),
         "{err}"
     );
     assert!(smsc.wait_for_accepted(1, Duration::from_secs(10)).await);
