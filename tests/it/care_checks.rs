@@ -182,20 +182,7 @@ async fn the_profile_form_refuses_blank_nam_numbers_taken_identities_and_unbacke
 
 async fn subscriber(app: &TestApp, pin: &str) -> reqwest::Client {
     let c = client();
-    let login = c
-        .get(app.url("/self/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = c
-        .post(app.url("/self/login"))
-        .form(&[("mdn", MDN), ("pin", pin), ("csrf", &csrf_of(&login))])
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::subscriber_sign_in(app, &c, MDN, pin, None).await;
     assert_eq!(r.status().as_u16(), 303, "{MDN} signs in with {pin}");
     c
 }

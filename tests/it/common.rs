@@ -460,3 +460,30 @@ pub async fn staff_sign_in(
     assert_eq!(r.status().as_u16(), 303, "{user} signs in");
     r
 }
+
+/// Signs `c` in as a subscriber through the Self Service form, from the
+/// client address `forwarded_for` when given; the caller judges the answer.
+pub async fn subscriber_sign_in(
+    app: &TestApp,
+    c: &reqwest::Client,
+    mdn: &str,
+    pin: &str,
+    forwarded_for: Option<&str>,
+) -> reqwest::Response {
+    let html = c
+        .get(app.url("/self/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut post = c.post(app.url("/self/login"));
+    if let Some(address) = forwarded_for {
+        post = post.header("x-forwarded-for", address);
+    }
+    post.form(&[("mdn", mdn), ("pin", pin), ("csrf", &csrf_of(&html))])
+        .send()
+        .await
+        .unwrap()
+}

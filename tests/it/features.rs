@@ -454,21 +454,7 @@ async fn a_subscriber_adds_and_removes_services_and_checks_for_an_update() {
 
     // Another subscriber cannot see this line's activations.
     let other = crate::common::client();
-    let login = other
-        .get(app.url("/self/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let c2 = crate::common::csrf_of(&login);
-    let _ = other
-        .post(app.url("/self/login"))
-        .form(&[("mdn", "3125550124"), ("pin", "0000"), ("csrf", &c2)])
-        .send()
-        .await
-        .unwrap();
+    crate::common::subscriber_sign_in(&app, &other, "3125550124", "0000", None).await;
     let r = other.get(app.url(&terms_url)).send().await.unwrap();
     assert_ne!(r.status().as_u16(), 200);
 }

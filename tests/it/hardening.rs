@@ -50,20 +50,8 @@ async fn subscriber_sign_in_from(
     mdn: &str,
     pin: &str,
 ) -> u16 {
-    let html = c
-        .get(app.url("/self/login"))
-        .send()
+    crate::common::subscriber_sign_in(app, c, mdn, pin, Some(address))
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    c.post(app.url("/self/login"))
-        .header("x-forwarded-for", address)
-        .form(&[("mdn", mdn), ("pin", pin), ("csrf", &csrf_of(&html))])
-        .send()
-        .await
-        .unwrap()
         .status()
         .as_u16()
 }
@@ -209,24 +197,7 @@ async fn signing_out_ends_the_session_for_every_copy_of_its_cookie() {
         .await
         .unwrap();
     let sub = client();
-    let html = sub
-        .get(app.url("/self/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = sub
-        .post(app.url("/self/login"))
-        .form(&[
-            ("mdn", "2065550100"),
-            ("pin", "4321"),
-            ("csrf", &csrf_of(&html)),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = crate::common::subscriber_sign_in(&app, &sub, "2065550100", "4321", None).await;
     assert_eq!(r.status().as_u16(), 303);
     let cookie = session_cookie(&r);
     assert_eq!(with_copy(&app, &cookie, "/self/line/2065550100").await, 200);
