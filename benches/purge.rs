@@ -50,7 +50,8 @@ fn main() {
             );
         }
     })
-    .expect("purge");
+    .expect("purge")
+    .expect("deactivated subscribers to purge");
     let elapsed = started.elapsed();
     let manifest = mdm::retention::archive::read_manifest(&root, run.id).expect("manifest");
     let bytes: u64 = manifest.segments.iter().map(|s| s.bytes).sum();

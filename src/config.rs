@@ -123,6 +123,26 @@ fn billing_from_env() -> Result<Option<crate::billing::BillingConfig>, ConfigErr
     Ok(Some(c))
 }
 
+/// The star-code welcome goes out as one short message: one that does not
+/// fit would fail on every activation, so it stops the server at start.
+fn welcome_from_env() -> Result<Option<String>, ConfigError> {
+    let Some(text) = var("MDM_IOTA_WELCOME") else {
+        return Ok(None);
+    };
+    check_welcome(&text).map_err(|message| ConfigError {
+        name: "MDM_IOTA_WELCOME",
+        message,
+    })?;
+    Ok(Some(text))
+}
+
+/// Why a welcome text cannot be sent, if it cannot.
+pub fn check_welcome(text: &str) -> Result<(), String> {
+    crate::messaging::codec::text::encode_single(text)
+        .map(|_| ())
+        .map_err(|e| format!("{e}; shorten it"))
+}
+
 fn smsc_from_env() -> Result<Option<SmscConfig>, ConfigError> {
     let Some(url) = var("MDM_SMSC_URL") else {
         return Ok(None);
@@ -286,7 +306,7 @@ impl Config {
             billing: billing_from_env()?,
             iota_ivr_sources: list_var("MDM_IOTA_IVR_SOURCES"),
             iota_otap_sources: list_var("MDM_IOTA_OTAP_SOURCES"),
-            iota_welcome: var("MDM_IOTA_WELCOME"),
+            iota_welcome: welcome_from_env()?,
         })
     }
 

@@ -117,17 +117,29 @@ fn session_key(config: &Config) -> Result<Key, StartError> {
 /// load), off the async executor.
 async fn seal_stored_secrets(db: &Db, vault: &Arc<secrets::Vault>) -> Result<(), StartError> {
     let (db, vault) = (db.clone(), vault.clone());
-    let sealed = tokio::task::spawn_blocking(move || -> Result<usize, StartError> {
-        let mut conn = db.get()?;
-        omadm::account::check_vault(&mut conn, &vault)?;
-        Ok(omadm::account::seal_stored_secrets(&mut conn, &vault).map_err(db::DbError::from)?)
-    })
-    .await
-    .map_err(|e| db::DbError::Task(e.to_string()))??;
+    let (sealed, messages) =
+        tokio::task::spawn_blocking(move || -> Result<(usize, usize), StartError> {
+            let mut conn = db.get()?;
+            omadm::account::check_vault(&mut conn, &vault)?;
+            let sealed = omadm::account::seal_stored_secrets(&mut conn, &vault)
+                .map_err(db::DbError::from)?;
+            // The bootstraps in the outbox carry the same secrets.
+            let messages = messaging::outbox::seal_stored_payloads(&mut conn, &vault)
+                .map_err(db::DbError::from)?;
+            Ok((sealed, messages))
+        })
+        .await
+        .map_err(|e| db::DbError::Task(e.to_string()))??;
     if sealed > 0 {
         tracing::info!(
             sealed,
             "OMA-DM secrets in clear or under the retired key are now sealed under the current key"
+        );
+    }
+    if messages > 0 {
+        tracing::info!(
+            messages,
+            "outbox messages carrying OMA-DM secrets are now sealed (or emptied once delivered)"
         );
     }
     Ok(())
@@ -199,6 +211,9 @@ impl Application {
             &config.data_dir,
         )?);
         seal_stored_secrets(&db, &vault).await?;
+        // Before serving: an import this node was running when it stopped
+        // must not show as running to the first page that asks.
+        fail_abandoned_imports(&db).await;
         let listener = TcpListener::bind(&config.bind).map_err(|source| StartError::Bind {
             addr: config.bind.clone(),
             source,
@@ -212,7 +227,8 @@ impl Application {
                 messaging::sender::SenderOptions::new(
                     config.sms_max_parts,
                     config.sms_max_attempts,
-                ),
+                )
+                .with_vault(vault.clone()),
                 router,
             )
         });
@@ -275,6 +291,7 @@ impl Application {
         }
         let server = server.run();
         spawn_purge_schedule(&state);
+        spawn_import_recovery(&state);
         spawn_sweeper(&state);
         spawn_campaigns(&state);
         if let Some(b) = &state.billing {
@@ -325,18 +342,51 @@ fn spawn_purge_schedule(state: &AppState) {
             })
             .await;
             match outcome {
-                Ok(Ok(r)) if r.profiles > 0 => tracing::info!(
+                Ok(Ok(Some(r))) => tracing::info!(
                     run = r.id,
                     profiles = r.profiles,
+                    devices = r.devices,
                     "scheduled purge archived subscribers"
                 ),
-                Ok(Ok(_)) => {}
+                Ok(Ok(None)) => {}
                 Ok(Err(retention::RetentionError::Busy(run))) => {
                     tracing::info!(run, "purge already running elsewhere")
                 }
                 Ok(Err(e)) => tracing::error!(error = %e, "scheduled purge failed"),
                 Err(e) => tracing::error!(error = %e, "scheduled purge task failed"),
             }
+        }
+    });
+}
+
+/// Marks failed the portal imports no live process runs any more (cut off
+/// by a restart of this node or the end of another's); safe on every node,
+/// as a run is only failed when its holder is known gone or its lease ran
+/// out.
+async fn fail_abandoned_imports(db: &Db) {
+    let failed = db
+        .run(|c| registry::import::fail_abandoned(c, db::now_ms()).map_err(db::DbError::from))
+        .await;
+    match failed {
+        Ok(runs) if !runs.is_empty() => {
+            tracing::warn!(
+                ?runs,
+                "interrupted imports marked failed; nothing of them was imported"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "checking for interrupted imports failed"),
+    }
+}
+
+/// After the start's pass, the imports of nodes that went away since.
+fn spawn_import_recovery(state: &AppState) {
+    let db = state.db.clone();
+    let every = std::time::Duration::from_millis(registry::import::LEASE_MS as u64 / 2);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            fail_abandoned_imports(&db).await;
         }
     });
 }

@@ -46,11 +46,8 @@ impl FromRequest for ApiCaller {
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
             let secret = header
                 .as_deref()
-                .and_then(|h| {
-                    h.strip_prefix("Bearer ")
-                        .or_else(|| h.strip_prefix("bearer "))
-                })
-                .map(|s| s.trim().to_string())
+                .and_then(bearer)
+                .map(str::to_string)
                 .ok_or_else(|| {
                     ApiError::Unauthorized(
                         "send an API token as 'Authorization: Bearer mdm_…'".into(),
@@ -70,5 +67,34 @@ impl FromRequest for ApiCaller {
                 role: token.role(),
             })
         })
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`. The scheme's name is
+/// case-insensitive (RFC 9110 §11.1): `BEARER` and `bearer` are as good.
+fn bearer(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim_start().split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer;
+
+    #[test]
+    fn the_scheme_is_case_insensitive_and_nothing_else_is_bearer() {
+        for h in [
+            "Bearer mdm_x",
+            "bearer mdm_x",
+            "BEARER mdm_x",
+            "BeArEr   mdm_x ",
+        ] {
+            assert_eq!(bearer(h), Some("mdm_x"), "{h}");
+        }
+        assert_eq!(bearer("Basic bWRtOng="), None);
+        assert_eq!(bearer("Bearermdm_x"), None);
+        assert_eq!(bearer("mdm_x"), None);
     }
 }

@@ -4,10 +4,10 @@
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::caller::ApiCaller;
 use super::error::ApiError;
+use super::{paged, PageQuery};
 use crate::auth::Permission;
 use crate::fota::campaign::{
     self, Action, Campaign, CampaignError, MemberState, Plan, Population, Tally,
@@ -41,9 +41,9 @@ impl From<CampaignError> for ApiError {
     }
 }
 
-/// As many as the portal's list shows: campaigns are planned by hand, a
-/// few a month, so the newest 200 is all of them that matter.
-const LISTED: i64 = 200;
+/// A page of campaigns when the client names no size, and the most it may:
+/// each comes with its tally, which a larger page would make heavy.
+const LISTED: (i64, i64) = (100, 200);
 
 #[derive(Serialize)]
 struct WithProgress<P> {
@@ -62,12 +62,17 @@ struct Overall {
     overall: Tally,
 }
 
-async fn list(state: web::Data<AppState>, caller: ApiCaller) -> ApiResult {
+async fn list(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    q: web::Query<PageQuery>,
+) -> ApiResult {
     caller.require(Permission::ManageFirmware)?;
+    let (after, limit) = (q.after, q.limit(LISTED.0, LISTED.1));
     let items = state
         .db
-        .run(|c| -> Result<Vec<_>, CampaignError> {
-            let listed = campaign::list(c, LISTED)?;
+        .run(move |c| -> Result<Vec<_>, CampaignError> {
+            let listed = campaign::page(c, after, limit + 1)?;
             let mut tallies =
                 campaign::overall(c, &listed.iter().map(|c| c.id).collect::<Vec<_>>())?;
             let now = crate::db::now_ms();
@@ -83,7 +88,7 @@ async fn list(state: web::Data<AppState>, caller: ApiCaller) -> ApiResult {
                 .collect())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(paged(items, limit, |w| w.campaign.id)))
 }
 
 /// The domain's `Plan`, refusing unknown fields as every API body does.
@@ -144,6 +149,11 @@ async fn create(
         schedule,
         population: Population::new(b.mdn_prefix, b.account_id),
     };
+    // Named as every field error of the API is; the domain's own check in
+    // `create` says the same to the forms and the CLI.
+    if let Some((name, why)) = plan.problem() {
+        return Err(ApiError::Invalid([(name.to_string(), why)].into()));
+    }
     let actor = caller.actor();
     let c = state
         .db
@@ -278,13 +288,10 @@ async fn members(
         .run(move |c| -> Result<_, CampaignError> {
             // An unknown campaign is a 404, not an empty page.
             campaign::get(c, id)?;
-            Ok(campaign::members(c, id, filter, after, limit)?)
+            Ok(campaign::members(c, id, filter, after, limit + 1)?)
         })
         .await?;
-    let next_after = (items.len() as i64 == limit)
-        .then(|| items.last().map(|m| m.member.device_id))
-        .flatten();
-    Ok(HttpResponse::Ok().json(json!({"items": items, "next_after": next_after})))
+    Ok(HttpResponse::Ok().json(paged(items, limit, |m| m.member.device_id)))
 }
 
 #[derive(Serialize)]

@@ -29,6 +29,7 @@ impl From<JobError> for ApiError {
             JobError::NoMdn
             | JobError::NoAccount
             | JobError::NoUpdate(_)
+            | JobError::NotOmadm(_)
             | JobError::Content(_) => ApiError::Unprocessable(e.to_string()),
             JobError::FotaBusy(_) | JobError::FotaStarted | JobError::HandsetDeactivated => {
                 ApiError::Conflict(e.to_string())
@@ -185,12 +186,11 @@ async fn create(
         .json(JobView::from(j)))
 }
 
-const PAGE: i64 = 50;
-
 #[derive(Deserialize)]
 struct ListQuery {
     /// The last job id of the previous page: newer jobs come first.
     after: Option<i64>,
+    limit: Option<i64>,
 }
 
 async fn list(
@@ -202,19 +202,17 @@ async fn list(
     caller.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
     let after = query.after;
+    let limit = query.limit.unwrap_or(50).clamp(1, 500);
     let jobs = state
         .db
         .run(move |c| -> Result<_, ApiError> {
             // A 404 for a device that is not there, not an empty list.
             crate::registry::device::get(c, id)?;
-            Ok(job::page_for_device(c, id, after, PAGE).map_err(RegistryError::from)?)
+            Ok(job::page_for_device(c, id, after, limit + 1).map_err(RegistryError::from)?)
         })
         .await?;
-    let next_after = (jobs.len() as i64 == PAGE)
-        .then(|| jobs.last().map(|j| j.id))
-        .flatten();
     let items: Vec<JobView> = jobs.into_iter().map(JobView::from).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({"items": items, "next_after": next_after})))
+    Ok(HttpResponse::Ok().json(super::paged(items, limit, |j| j.id)))
 }
 
 async fn get(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> ApiResult {

@@ -27,6 +27,10 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     Conflict(String),
+    /// The path exists but does not take this method; `allow` lists those
+    /// it takes, for the `Allow` header.
+    #[error("{message}")]
+    MethodNotAllowed { message: String, allow: String },
     /// The request body is larger than the endpoint takes.
     #[error("{0}")]
     TooLarge(String),
@@ -73,6 +77,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::Conflict(_) => "conflict",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::TooLarge(_) => "too_large",
             ApiError::Internal(_) => "internal",
         }
@@ -88,6 +93,7 @@ impl ResponseError for ApiError {
             ApiError::Invalid(_) | ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -110,6 +116,9 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(status);
         if status == StatusCode::UNAUTHORIZED {
             resp.insert_header(("WWW-Authenticate", "Bearer realm=\"mdm\""));
+        }
+        if let ApiError::MethodNotAllowed { allow, .. } = self {
+            resp.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
         }
         resp.json(json!({ "error": body }))
     }

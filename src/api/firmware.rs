@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::caller::ApiCaller;
 use super::error::ApiError;
+use super::{paged, PageQuery};
 use crate::auth::Permission;
 use crate::firmware::blobs::BlobStore;
 use crate::firmware::package::{self, PackageDraft, PackageState};
@@ -39,13 +40,20 @@ impl From<FirmwareError> for ApiError {
     }
 }
 
-async fn list(state: web::Data<AppState>, caller: ApiCaller) -> Result<HttpResponse, ApiError> {
+/// Packages newest first, by pages: uploads accumulate for as long as the
+/// repository lives.
+async fn list(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ViewRegistry)?;
+    let (after, limit) = (q.after, q.limit(100, 500));
     let items = state
         .db
-        .run(|c| package::list(c).map_err(FirmwareError::from))
+        .run(move |c| package::page(c, after, limit + 1).map_err(FirmwareError::from))
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(paged(items, limit, |p| p.id)))
 }
 
 #[derive(Deserialize)]

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::caller::ApiCaller;
 use super::error::ApiError;
+use super::{paged, PageQuery};
 use crate::auth::Permission;
 use crate::iota::driver::{self, PushContext};
 use crate::iota::session::{self, SessionQuery};
@@ -96,18 +97,20 @@ async fn esn_changes_of(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<i64>,
+    q: web::Query<PageQuery>,
 ) -> ApiResult {
     caller.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
+    let (after, limit) = (q.after, q.limit(100, 500));
     let items = state
         .db
         .run(move |c| -> Result<_, crate::registry::RegistryError> {
             // An empty list would say the subscriber exists and never changed handsets.
             crate::registry::profile::get(c, id)?;
-            Ok(esn_change::for_profile(c, id)?)
+            Ok(esn_change::page_for_profile(c, id, after, limit + 1)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(paged(items, limit, |e| e.id)))
 }
 
 fn push_context(state: &AppState, req: &HttpRequest) -> PushContext {
@@ -178,6 +181,8 @@ struct SessionsQuery {
     profile_id: Option<i64>,
     flow: Option<String>,
     state: Option<String>,
+    /// The previous page's `next_after`: older sessions come next.
+    after: Option<i64>,
     limit: Option<i64>,
 }
 
@@ -188,18 +193,20 @@ async fn sessions(
 ) -> ApiResult {
     caller.require(Permission::ViewRegistry)?;
     let q = q.into_inner();
+    let limit = q.limit.unwrap_or(100).clamp(1, 500);
     let query = SessionQuery {
         device_id: q.device_id,
         profile_id: q.profile_id,
         flow: q.flow,
         state: q.state,
-        limit: q.limit.unwrap_or(100).clamp(1, 500),
+        before: q.after,
+        limit: limit + 1,
     };
     let items = state
         .db
         .run(move |c| session::search(c, &query).map_err(IotaError::from))
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(paged(items, limit, |s| s.id)))
 }
 
 async fn prls(state: web::Data<AppState>, caller: ApiCaller) -> ApiResult {

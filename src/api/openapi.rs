@@ -1,6 +1,8 @@
 //! The OpenAPI 3.0 description of REST v1, served at `/api/v1/openapi.json`.
 //! A test checks that every path here is routed and every route is here.
 
+use std::sync::OnceLock;
+
 use actix_web::HttpResponse;
 use serde_json::{json, Value};
 
@@ -26,14 +28,42 @@ fn ok(schema: &str, desc: &str) -> Value {
     json!({"description": desc, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
 }
 
-fn list_of(schema: &str) -> Value {
+/// A list that can grow without bound, paged by keyset.
+fn page_of(schema: &str) -> Value {
     json!({"description": "A page of results", "content": {"application/json": {"schema": {
         "type": "object",
+        "required": ["items", "next_after"],
         "properties": {
             "items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{schema}")}},
             "next_after": {"type": "integer", "nullable": true, "description": "Pass as `after` for the next page; null on the last page."}
         }
     }}}})
+}
+
+/// A reference list small by nature, answered whole: it has no pages and
+/// no `next_after`.
+fn whole_list_of(schema: &str) -> Value {
+    json!({"description": "The complete list (not paged)", "content": {"application/json": {"schema": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{schema}")}}
+        }
+    }}}})
+}
+
+/// `after` and `limit` of a list paged newest first.
+fn newest_first(what: &str, default: i64, max: i64) -> Vec<Value> {
+    vec![
+        q_int(
+            "after",
+            &format!("Keyset paging: the previous page's `next_after`; {what} older than it"),
+        ),
+        q_int(
+            "limit",
+            &format!("Page size, 1-{max} (default {default}; a size outside is brought within)"),
+        ),
+    ]
 }
 
 fn errors() -> Value {
@@ -93,6 +123,10 @@ pub fn document_value() -> Value {
         q("make", "Exact make"),
         q("model", "Exact model"),
         q("version", "Exact firmware version"),
+        q(
+            "state",
+            "The handset's own activation state: pending, activated or deactivated",
+        ),
         q_int("after", "Keyset paging: devices with a greater id"),
         q_int("limit", "Page size, 1-1000 (default 50)"),
     ];
@@ -103,7 +137,10 @@ pub fn document_value() -> Value {
             &format!("Only devices in this state: {}", member_states.join(", ")),
         ),
         q_int("after", "Keyset paging: devices with a greater id"),
-        q_int("limit", "Page size, 1-1000 (default 100)"),
+        q_int(
+            "limit",
+            "Page size, 1-1000 (default 100; a size outside is brought within)",
+        ),
     ];
     let campaign_action = |summary: &str| {
         op(
@@ -126,13 +163,13 @@ pub fn document_value() -> Value {
         "info": {
             "title": "MDM platform REST API",
             "version": "1.0.0",
-            "description": "Registry access for billing, POS and customer-care systems. Authenticate with `Authorization: Bearer <token>`; admins create tokens with `mdm token create` or on the API tokens page. Errors are `{\"error\": {\"code\", \"message\", \"fields\"?}}`."
+            "description": "Registry access for billing, POS and customer-care systems. Authenticate with `Authorization: Bearer <token>` (the scheme's name in any case); admins create tokens with `mdm token create` or on the API tokens page. Errors are `{\"error\": {\"code\", \"message\", \"fields\"?}}`; a method a path does not take is a 405 `method_not_allowed` with an `Allow` header naming those it does.\n\nLists that grow without bound (profiles, devices, audit trails, ESN changes, IOTA sessions, firmware packages, campaigns and their devices, DM jobs) come in pages keyed on the id: `{\"items\", \"next_after\"}`, where `next_after` is the `after` to send for the next page and null on the last one; `limit` sets the page size. Profiles, devices and a campaign's devices go by ascending id, the others newest first. Small reference lists (capabilities, IOTA ESN series, PRLs) come whole, as `{\"items\"}` with no `next_after`."
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
         "paths": {
             "/profiles": {
-                "get": op("Search customer profiles", "profiles", profile_filters, None, ("200", list_of("Profile"))),
+                "get": op("Search customer profiles", "profiles", profile_filters, None, ("200", page_of("Profile"))),
                 "post": op("Create a customer profile (pending activation)", "profiles", vec![], Some(body("ProfileInput")), ("201", ok("Profile", "Created")))
             },
             "/profiles/{id}": {
@@ -144,10 +181,10 @@ pub fn document_value() -> Value {
                 "post": op("Change the activation state", "profiles", vec![id_param()], Some(body("StateChange")), ("200", ok("Profile", "Saved")))
             },
             "/profiles/{id}/audit": {
-                "get": op("The profile's audit trail, newest first", "profiles", vec![id_param()], None, ("200", list_of("AuditEvent")))
+                "get": op("The profile's audit trail, newest first, by pages", "profiles", [vec![id_param()], newest_first("events", 100, 500)].concat(), None, ("200", page_of("AuditEvent")))
             },
             "/devices": {
-                "get": op("Search devices", "devices", device_filters, None, ("200", list_of("DeviceRow"))),
+                "get": op("Search devices", "devices", device_filters, None, ("200", page_of("DeviceRow"))),
                 "post": op("Register a device", "devices", vec![], Some(body("DeviceInput")), ("201", ok("Device", "Created")))
             },
             "/devices/lookup/{key}": {
@@ -164,10 +201,10 @@ pub fn document_value() -> Value {
                 "put": op("Set the device's OMA-DM credentials; its DevId is the user name. A server password left out is generated and returned in this answer only", "devices", vec![id_param()], Some(body("DmCredentialsInput")), ("200", ok("DmAccount", "Saved")))
             },
             "/devices/{id}/audit": {
-                "get": op("The device's audit trail, newest first", "devices", vec![id_param()], None, ("200", list_of("AuditEvent")))
+                "get": op("The device's audit trail, newest first, by pages", "devices", [vec![id_param()], newest_first("events", 100, 500)].concat(), None, ("200", page_of("AuditEvent")))
             },
             "/capabilities": {
-                "get": op("List the device-capability registry", "capabilities", vec![], None, ("200", list_of("Capability"))),
+                "get": op("The whole device-capability registry by make and model (a reference list: not paged)", "capabilities", vec![], None, ("200", whole_list_of("Capability"))),
                 "post": op("Add a capability entry", "capabilities", vec![], Some(body("CapabilityInput")), ("201", ok("Capability", "Created")))
             },
             "/capabilities/{id}": {
@@ -176,7 +213,7 @@ pub fn document_value() -> Value {
                 "delete": op("Delete a capability entry", "capabilities", vec![id_param()], None, ("204", none()))
             },
             "/iota-esn-series": {
-                "get": op("List the manufacturers' IOTA ESN number series", "capabilities", vec![], None, ("200", list_of("EsnSeries"))),
+                "get": op("All the manufacturers' IOTA ESN number series by make (a reference list: not paged)", "capabilities", vec![], None, ("200", whole_list_of("EsnSeries"))),
                 "post": op("Add an IOTA ESN series", "capabilities", vec![], Some(body("EsnSeriesInput")), ("201", ok("EsnSeries", "Created")))
             },
             "/iota-esn-series/{id}": {
@@ -189,7 +226,7 @@ pub fn document_value() -> Value {
                 "post": op("Cancel an ESN change still waiting for activation: the subscriber stays on the old handset and the new one leaves the line (deleting the new handset cancels it too)", "esn-changes", vec![id_param()], None, ("200", ok("EsnChange", "Cancelled")))
             },
             "/profiles/{id}/esn-changes": {
-                "get": op("The subscriber's ESN changes, newest first", "esn-changes", vec![id_param()], None, ("200", list_of("EsnChange")))
+                "get": op("The subscriber's ESN changes, newest first, by pages", "esn-changes", [vec![id_param()], newest_first("changes", 100, 500)].concat(), None, ("200", page_of("EsnChange")))
             },
             "/iota/activations": {
                 "post": op("Star-code activation: check the handset, send the optional welcome text and a WAP Push SI with the call-back URL", "iota", vec![], Some(body("StarCodeInput")), ("202", ok("IotaSession", "Pushed")))
@@ -198,15 +235,15 @@ pub fn document_value() -> Value {
                 "post": op("Automated PRL download (OTAPA): store the pending PRL id and push a WAP Push SL with the call-back URL", "iota", vec![], Some(body("PrlDownloadInput")), ("202", ok("IotaSession", "Pushed")))
             },
             "/iota/sessions": {
-                "get": op("IOTA sessions, newest first", "iota",
-                    vec![q("device_id", "Only this device"), q("profile_id", "Only this subscriber"), q("flow", "one_button, star_code, otapa_prl or fota"), q("state", "awaiting_handset, running, completed, failed, refused or abandoned"), q("limit", "At most this many (1-500)")],
-                    None, ("200", list_of("IotaSession")))
+                "get": op("IOTA sessions, newest first, by pages", "iota",
+                    [vec![q_int("device_id", "Only this device"), q_int("profile_id", "Only this subscriber"), q("flow", "one_button, star_code, otapa_prl or fota"), q("state", "awaiting_handset, running, completed, failed, refused or abandoned")], newest_first("sessions", 100, 500)].concat(),
+                    None, ("200", page_of("IotaSession")))
             },
             "/prls": {
-                "get": op("The SSPR tables: every filed PRL", "iota", vec![], None, ("200", list_of("Prl")))
+                "get": op("The SSPR tables: every filed PRL, by table (at most 256: a reference list, not paged)", "iota", vec![], None, ("200", whole_list_of("Prl")))
             },
             "/firmware/packages": {
-                "get": op("List firmware packages", "firmware", vec![], None, ("200", list_of("Package"))),
+                "get": op("Firmware packages, newest first, by pages (without their revision history: read one package for it)", "firmware", newest_first("packages", 100, 500), None, ("200", page_of("Package"))),
                 "post": op("Upload a firmware package (the body is the file); it starts as a draft", "firmware",
                     vec![q("make", "Make (required)"), q("model", "Model (required)"), q("from_version", "Version the delta applies to; omit for a full image"),
                          q("to_version", "Target version (required)"), q("name", "Display name"), q("release_notes", "Release notes"),
@@ -225,14 +262,14 @@ pub fn document_value() -> Value {
                     vec![q("make", "Make"), q("model", "Model"), q("version", "Current firmware version")], None, ("200", ok("UpdateAnswer", "Whether an update exists")))
             },
             "/campaigns": {
-                "get": op("FOTA campaigns, the 200 newest first, each with its overall progress", "campaigns", vec![], None, ("200", list_of("CampaignSummary"))),
-                "post": op("Plan a FOTA campaign for every device (not de-activated) at a make, model and version with a released update, in waves by device id; it starts as a draft. No package or no device on the path is a 422", "campaigns", vec![], Some(body("CampaignPlan")), ("201", ok("Campaign", "Planned")))
+                "get": op("FOTA campaigns, newest first, by pages, each with its overall progress", "campaigns", newest_first("campaigns", 100, 200), None, ("200", page_of("CampaignSummary"))),
+                "post": op("Plan a FOTA campaign for every device (not de-activated) at a make, model and version with a released update, in waves by device id; it starts as a draft. A field that breaks a rule (name, make, model, from_version, the wave sizes, failure_threshold, mdn_prefix, account_id, the schedule's fields) is a 422 `invalid` naming it in `fields`; no package or no device on the path is a 422 `unprocessable` whose `message` says why; a body that is not the schema's (a string for a number, an unknown field) is a 400", "campaigns", vec![], Some(body("CampaignPlan")), ("201", ok("Campaign", "Planned")))
             },
             "/campaigns/{id}": {
                 "get": op("Read a campaign with its progress, overall and per wave", "campaigns", vec![id_param()], None, ("200", ok("CampaignView", "The campaign")))
             },
             "/campaigns/{id}/devices": {
-                "get": op("A campaign's devices by device id, with what became of each", "campaigns", campaign_devices, None, ("200", list_of("CampaignDevice")))
+                "get": op("A campaign's devices by device id, with what became of each", "campaigns", campaign_devices, None, ("200", page_of("CampaignDevice")))
             },
             "/campaigns/{id}/start": {
                 "post": campaign_action("Start a draft campaign: its first wave is notified now (a 409 from any other state)")
@@ -253,8 +290,8 @@ pub fn document_value() -> Value {
                 "post": campaign_action("Queue a running, paused or completed campaign's unanswered devices again as one more wave; a completed campaign runs again for it, a paused one waits for a resume. None unanswered is a 422")
             },
             "/devices/{id}/dm-jobs": {
-                "get": op("A device's server-initiated OMA-DM jobs, newest first, with each command's outcome", "dm-jobs", vec![id_param(), q_int("after", "The last job id of the previous page")], None, ("200", list_of("DmJob"))),
-                "post": op("Queue a server-initiated OMA-DM session for a device and send its notification: management commands (Get, Replace, Add, Delete, Exec on any node), a LAWMO preset (lock, partial-lock, unlock, wipe, factory-reset; wipe and factory-reset need \"confirm\": true), or a refresh or network-initiated FOTA job. The device's answers fill `results` once it has called back. A command that is not one (its index and why in `message`), a device without a line or DM credentials, or no update is a 422; an update already in progress is a 409", "dm-jobs", vec![id_param()], Some(body("DmJobInput")), ("202", ok("DmJob", "Queued; the notification is in the outbox")))
+                "get": op("A device's server-initiated OMA-DM jobs, newest first, by pages, with each command's outcome", "dm-jobs", [vec![id_param()], newest_first("jobs", 50, 500)].concat(), None, ("200", page_of("DmJob"))),
+                "post": op("Queue a server-initiated OMA-DM session for a device and send its notification: management commands (Get, Replace, Add, Delete, Exec on any node), a LAWMO preset (lock, partial-lock, unlock, wipe, factory-reset; wipe and factory-reset need \"confirm\": true), or a refresh or network-initiated FOTA job. The device's answers fill `results` once it has called back. A command that is not one (its index and why in `message`), a device without a line or DM credentials, a handset whose capability entry says IOTA only (it cannot be woken over OMA-DM), or no update is a 422; an update already in progress is a 409", "dm-jobs", vec![id_param()], Some(body("DmJobInput")), ("202", ok("DmJob", "Queued; the notification is in the outbox")))
             },
             "/dm-jobs/{id}": {
                 "get": op("One server-initiated OMA-DM job: its commands and what the device answered", "dm-jobs", vec![id_param()], None, ("200", ok("DmJob", "The job")))
@@ -358,16 +395,22 @@ pub fn document_value() -> Value {
                     "make": string, "model": string, "firmware_version": string
                 }},
                 "EsnChange": {"type": "object", "properties": {
-                    "id": int, "profile_id": int, "variant": string, "old_device_id": int, "new_device_id": int,
+                    "id": int, "profile_id": int, "variant": string,
+                    "old_device_id": {"type": "integer", "nullable": true, "description": "null once that handset was deleted"},
+                    "new_device_id": {"type": "integer", "nullable": true, "description": "null once that handset was deleted"},
                     "old_esn": nstring, "new_esn": string, "state": {"type": "string", "enum": ["pending", "completed", "cancelled"]},
-                    "requested_by": string, "created_at": time, "completed_at": time
+                    "requested_by": string, "created_at": time, "completed_at": ntime
                 }},
                 "StarCodeInput": {"type": "object", "required": ["device"], "properties": {"device": string}},
                 "PrlDownloadInput": {"type": "object", "required": ["device", "prl_id"], "properties": {"device": string, "prl_id": int}},
                 "IotaSession": {"type": "object", "properties": {
-                    "id": int, "token": string, "flow": string, "state": string, "step": string, "device_id": int, "profile_id": int,
-                    "esn": nstring, "meid": nstring, "prl_sspr_table": int, "fota_session_id": int, "detail": string,
-                    "created_at": time, "updated_at": time, "finished_at": time
+                    "id": int, "token": string, "flow": string, "state": string, "step": string, "device_id": nint, "profile_id": nint,
+                    "esn": nstring, "meid": nstring, "prl_sspr_table": nint, "fota_session_id": nint,
+                    "segment_offset": {"type": "integer", "description": "PRL download: the octet of the PRL the next SSPR segment starts at"},
+                    "next_seq": {"type": "integer", "description": "The sequence number of the next OTASP request"},
+                    "outstanding": {"type": "string", "description": "JSON: the OTASP requests sent and not yet answered"},
+                    "detail": string,
+                    "created_at": time, "updated_at": time, "finished_at": ntime
                 }},
                 "Prl": {"type": "object", "properties": {
                     "id": int, "sspr_table": int, "prl_id": int, "name": string, "size": int, "crc": int, "created_by": string, "created_at": time
@@ -377,7 +420,11 @@ pub fn document_value() -> Value {
                     "id": int, "name": string, "make": string, "model": string, "from_version": nstring, "to_version": string,
                     "size": int, "sha256": string, "release_notes": string, "mandatory": boolean,
                     "state": {"type": "string", "enum": ["draft", "testing", "released", "withdrawn"]},
-                    "created_by": string, "created_at": time, "updated_at": time
+                    "created_by": string, "created_at": time, "updated_at": time,
+                    "revisions": {"type": "array", "items": {"$ref": "#/components/schemas/PackageRevision"}, "description": "Only when reading one package: its lifecycle and release-note changes, newest first"}
+                }},
+                "PackageRevision": {"type": "object", "properties": {
+                    "id": int, "package_id": int, "at": time, "actor": string, "from_state": nstring, "to_state": string, "note": string
                 }},
                 "PackageStateChange": {"type": "object", "required": ["state"], "properties": {
                     "state": {"type": "string", "enum": ["draft", "testing", "released", "withdrawn"]}, "note": string
@@ -420,6 +467,8 @@ pub fn document_value() -> Value {
                     "status": {"type": "integer", "nullable": true, "description": "The device's OMA-DM status code (200 OK, 202 accepted, 404 not found, 405 not allowed, ...); null until it answered"},
                     "value": {"type": "string", "description": "What a get read (an interior node: its children, \"/\"-separated)"},
                     "format": string,
+                    "cmd_id": {"type": "integer", "description": "The CmdID the command went out with"},
+                    "correlator": {"type": "string", "description": "Exec only: the correlator its later result (Generic Alert) names"},
                     "reported": {"type": "string", "description": "An accepted exec's later result (Generic Alert code and type)"}
                 }},
                 "DmJob": {"type": "object", "properties": {
@@ -474,6 +523,8 @@ pub fn document_value() -> Value {
                 "CampaignDevice": {"type": "object", "properties": {
                     "campaign_id": int, "device_id": int,
                     "label": {"type": "string", "description": "The MEID, else the ESN"},
+                    "meid": nstring, "esn": nstring,
+                    "mdn": {"type": "string", "nullable": true, "description": "The line's MDN; null for a device without a line"},
                     "wave": int, "state": {"type": "string", "enum": member_states},
                     "fota_session_id": nint, "detail": string, "updated_at": time
                 }},
@@ -484,6 +535,56 @@ pub fn document_value() -> Value {
             }
         }
     })
+}
+
+/// The methods (upper-case) the API takes on a concrete path under
+/// `/api/v1`, from this document; none for a path it does not have.
+pub fn methods_of(path: &str) -> Vec<String> {
+    type Route = (Vec<String>, Vec<String>);
+    static ROUTES: OnceLock<Vec<Route>> = OnceLock::new();
+    let routes = ROUTES.get_or_init(|| {
+        let doc = document_value();
+        doc["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|(template, ops)| {
+                        let segments = template.split('/').map(str::to_string).collect();
+                        let methods = ops
+                            .as_object()
+                            .map(|o| o.keys().map(|m| m.to_uppercase()).collect())
+                            .unwrap_or_default();
+                        (segments, methods)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    let asked: Vec<&str> = path.split('/').collect();
+    let mut allowed: Vec<String> = Vec::new();
+    for (template, methods) in routes {
+        let fits = template.len() == asked.len()
+            && template.iter().zip(&asked).all(|(t, a)| {
+                if t.starts_with('{') {
+                    !a.is_empty()
+                } else {
+                    t == a
+                }
+            });
+        if fits {
+            for m in methods {
+                if !allowed.contains(m) {
+                    allowed.push(m.clone());
+                }
+            }
+        }
+    }
+    // The document's methods come in name order; Allow lists them as
+    // RFC 9110 does, reads first.
+    const ORDER: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    allowed.sort_by_key(|m| ORDER.iter().position(|o| o == m).unwrap_or(ORDER.len()));
+    allowed
 }
 
 pub async fn document() -> HttpResponse {

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::caller::ApiCaller;
 use super::error::ApiError;
+use super::{paged, PageQuery};
 use crate::auth::Permission;
 use crate::registry::audit::{self, EntityKind};
 use crate::registry::capability::{self, CapabilityDraft, EsnSeriesDraft};
@@ -60,10 +61,31 @@ async fn profiles_search(
     caller.require(Permission::ViewRegistry)?;
     let q = q.into_inner();
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let items = state.db.run(move |c| profile::search(c, &q)).await?;
-    let next_after = (items.len() as i64 == limit)
-        .then(|| items.last().map(|p| p.id))
-        .flatten();
+    let (items, more) = state
+        .db
+        .run(move |c| -> Result<_, RegistryError> {
+            let items = profile::search(c, &q)?;
+            // A full page may be the last one: next_after is null exactly
+            // when no profile follows, so look one further.
+            let more = match items.last() {
+                Some(last) if items.len() as i64 == limit => {
+                    let next = ProfileQuery {
+                        after: Some(last.id),
+                        limit: Some(1),
+                        ..q
+                    };
+                    !profile::search(c, &next)?.is_empty()
+                }
+                _ => false,
+            };
+            Ok((items, more))
+        })
+        .await?;
+    let next_after = if more {
+        items.last().map(|p| p.id)
+    } else {
+        None
+    };
     Ok(HttpResponse::Ok().json(json!({"items": items, "next_after": next_after})))
 }
 
@@ -165,21 +187,32 @@ async fn profile_state(
     Ok(HttpResponse::Ok().json(p))
 }
 
+/// An audit page's size when the client names none, and the most it may.
+const AUDIT_PAGE: (i64, i64) = (100, 500);
+
 async fn profile_audit(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<i64>,
+    q: web::Query<PageQuery>,
 ) -> ApiResult {
     caller.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
+    let (after, limit) = (q.after, q.limit(AUDIT_PAGE.0, AUDIT_PAGE.1));
     let events = state
         .db
         .run(move |c| -> Result<_, RegistryError> {
             profile::get(c, id)?;
-            Ok(audit::for_entities(c, &[(EntityKind::Profile, id)], 500)?)
+            Ok(audit::page_of(
+                c,
+                EntityKind::Profile,
+                id,
+                after,
+                limit + 1,
+            )?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"items": events})))
+    Ok(HttpResponse::Ok().json(paged(events, limit, |e| e.id)))
 }
 
 // ---- Devices -------------------------------------------------------------
@@ -345,17 +378,19 @@ async fn device_audit(
     state: web::Data<AppState>,
     caller: ApiCaller,
     path: web::Path<i64>,
+    q: web::Query<PageQuery>,
 ) -> ApiResult {
     caller.require(Permission::ViewRegistry)?;
     let id = path.into_inner();
+    let (after, limit) = (q.after, q.limit(AUDIT_PAGE.0, AUDIT_PAGE.1));
     let events = state
         .db
         .run(move |c| -> Result<_, RegistryError> {
             device::get(c, id)?;
-            Ok(audit::for_entities(c, &[(EntityKind::Device, id)], 500)?)
+            Ok(audit::page_of(c, EntityKind::Device, id, after, limit + 1)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(json!({"items": events})))
+    Ok(HttpResponse::Ok().json(paged(events, limit, |e| e.id)))
 }
 
 // ---- Capabilities and ESN series -----------------------------------------

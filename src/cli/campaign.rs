@@ -159,7 +159,11 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
             let tallies =
                 campaign::overall(&mut conn, &listed.iter().map(|c| c.id).collect::<Vec<_>>())?;
             for c in listed {
-                let finished = tallies.get(&c.id).map_or(0, |t| t.finished());
+                // Counted as `show` counts them: a device deleted or purged
+                // since the plan has left the campaign.
+                let (finished, total) = tallies
+                    .get(&c.id)
+                    .map_or((0, 0), |t| (t.finished(), t.total()));
                 println!(
                     "{:>5}  {:<10} wave {}/{}  {} of {} finished  {}  {}",
                     c.id,
@@ -167,7 +171,7 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
                     c.wave,
                     c.waves,
                     finished,
-                    c.devices,
+                    total,
                     c.path_label(),
                     c.name
                 );
@@ -272,7 +276,12 @@ fn act(
     if let Some(why) = c.waiting(crate::db::now_ms()) {
         println!("{why}");
     }
-    if vault.is_some() {
+    if action == Action::Renotify && c.state() == CampaignState::Paused {
+        println!(
+            "the unanswered devices are queued again as wave {}; the campaign is paused: `mdm campaign resume {}` sends them (after any waves still waiting)",
+            c.waves, c.id
+        );
+    } else if vault.is_some() {
         println!(
             "{} device(s) notified now, {} skipped; the server's scheduler sends the next waves",
             t.notified, t.skipped
@@ -340,12 +349,13 @@ fn print_campaign(c: &Campaign, p: &Progress) {
             continue;
         }
         println!(
-            "  wave {:>3}  {} of {} finished: {} updated, {} failed, {} notified",
+            "  wave {:>3}  {} of {} finished: {} updated, {} failed, {} skipped, {} notified",
             i + 1,
             w.finished(),
             w.total(),
             w.succeeded,
             w.failed,
+            w.skipped,
             w.notified
         );
     }

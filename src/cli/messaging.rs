@@ -38,7 +38,8 @@ pub enum PushCommand {
     Bootstrap {
         #[arg(long)]
         device: String,
-        /// The OMA-DM server URL the handset should use (default: MDM_PUBLIC_URL/omadm).
+        /// The OMA-DM server URL the handset should use (default: MDM_PUBLIC_URL/omadm,
+        /// else http://MDM_BIND/omadm).
         #[arg(long)]
         server_url: Option<String>,
     },
@@ -145,12 +146,14 @@ pub fn push(config: &Config, command: PushCommand) -> anyhow::Result<()> {
             )?
         }
         PushCommand::Bootstrap { device, server_url } => {
-            let url = match server_url
-                .or_else(|| config.public_url.as_ref().map(|u| format!("{u}/omadm")))
-            {
-                Some(u) => u,
-                None => anyhow::bail!("give --server-url or set MDM_PUBLIC_URL"),
-            };
+            // As `otapa prl` builds its call-back: the public URL, else the
+            // address the server listens on.
+            let url = server_url.unwrap_or_else(|| {
+                let base = config.public_url.clone().unwrap_or_else(|| {
+                    format!("http://{}", config.bind.replace("0.0.0.0", "127.0.0.1"))
+                });
+                format!("{}/omadm", base.trim_end_matches('/'))
+            });
             let (db, id) = device_id(config, &device)?;
             let mut conn = db.get()?;
             let vault = super::vault(config, &mut conn)?;
@@ -249,12 +252,16 @@ pub fn outbox(config: &Config, command: OutboxCommand) -> anyhow::Result<()> {
                 anyhow::bail!("no message {id}");
             };
             println!("message {} to {} — {}", r.id, r.mdn, r.summary);
+            let error = if r.last_error.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", r.last_error)
+            };
             println!(
-                "state {} after {} attempt(s); SMSC id {}; {}",
+                "state {} after {} attempt(s); SMSC id {}{error}",
                 r.state,
                 r.attempts,
                 r.smsc_message_id.as_deref().unwrap_or("-"),
-                r.last_error
             );
             println!("{}", content::describe(&r));
             Ok(())
@@ -317,7 +324,10 @@ pub fn smsc_sim(config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
                     s.short_message.len()
                 );
                 if s.esm_class & 0x40 == 0 {
-                    println!("  text: {}", String::from_utf8_lossy(&s.short_message));
+                    println!(
+                        "  text: {}",
+                        crate::messaging::codec::text::decode(s.data_coding, &s.short_message)
+                    );
                     continue;
                 }
                 match inbox.receive(&s.destination_addr, &s.short_message) {

@@ -653,9 +653,12 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 for e in &report.errors {
                     eprintln!("line {}: {}", e.line, e.message);
                 }
+                if report.unlisted_errors > 0 {
+                    eprintln!("… and {} more problem(s)", report.unlisted_errors);
+                }
                 anyhow::bail!(
                     "{} problem(s) found; nothing was imported",
-                    report.errors.len()
+                    report.problems()
                 )
             }
         }
@@ -861,6 +864,13 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     r.percent()
                 );
             })?;
+            let Some(run) = run else {
+                println!(
+                    "nothing to purge: archived 0 subscriber(s) and 0 device(s); nobody was de-activated before {} (no archive run recorded)",
+                    crate::timefmt::utc(crate::db::now_ms() - older)
+                );
+                return Ok(());
+            };
             eprintln!();
             println!(
                 "purge run {} archived {} subscriber(s) and {} device(s) to {}",
@@ -911,8 +921,12 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 ArchiveCommand::Restore { id } => {
                     let run = crate::retention::purge::find(&mut conn, id)?;
                     let root = std::path::PathBuf::from(&run.archive_dir);
+                    // Opens the archived DM secrets to seal them for the
+                    // restored devices' new rows.
+                    let vault = vault(&config, &mut conn)?;
                     let report = crate::retention::restore::restore(
                         &mut conn,
+                        &vault,
                         &root,
                         id,
                         &Actor::System("cli-restore"),
@@ -920,9 +934,16 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     for s in &report.skipped {
                         eprintln!("skipped {s}");
                     }
+                    for n in &report.notes {
+                        eprintln!("note: {n}");
+                    }
                     println!(
-                        "restored {} subscriber(s) and {} device(s) from run {id}",
-                        report.profiles, report.devices
+                        "restored {} subscriber(s) and {} device(s) from run {id}, with {} OMA-DM account(s) and {} FOTA session(s); {}",
+                        report.profiles,
+                        report.devices,
+                        report.dm_accounts,
+                        report.fota_sessions,
+                        crate::retention::restore::NOT_RESTORED
                     );
                     Ok(())
                 }
@@ -1019,9 +1040,9 @@ fn print_device(v: &lookup::DeviceView) {
 /// address it was told to trust.
 pub(crate) fn gateway_hint(e: crate::sim::SimError, header: &str) -> anyhow::Error {
     match &e {
-        crate::sim::SimError::Server { status: 400, body }
-            if body.contains("MDM_TRUSTED_GATEWAYS") =>
-        {
+        crate::sim::SimError::Server {
+            status: 400, body, ..
+        } if body.contains("MDM_TRUSTED_GATEWAYS") => {
             anyhow::anyhow!(
                 "{e}\nhint: the simulator plays the WAP gateway and names the handset in the \
                  {header} header: start the server with MDM_TRUSTED_GATEWAYS set to this \

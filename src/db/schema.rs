@@ -152,6 +152,9 @@ diesel::table! {
         created_by -> Text,
         created_at -> BigInt,
         finished_at -> Nullable<BigInt>,
+        holder -> Text,
+        heartbeat_at -> BigInt,
+        unlisted_errors -> BigInt,
     }
 }
 
@@ -225,6 +228,7 @@ diesel::table! {
         fota_session_id -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        job_id -> Nullable<BigInt>,
     }
 }
 
@@ -274,6 +278,7 @@ diesel::table! {
         finished_at -> Nullable<BigInt>,
         error -> Text,
         last_device_id -> BigInt,
+        holder -> Text,
     }
 }
 
@@ -299,6 +304,8 @@ diesel::table! {
         updated_at -> BigInt,
         submitted_at -> Nullable<BigInt>,
         delivered_at -> Nullable<BigInt>,
+        payload_view -> Nullable<Binary>,
+        attempts_before_retry -> Integer,
     }
 }
 
@@ -330,6 +337,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         results -> Text,
+        correlator -> Nullable<Text>,
     }
 }
 

@@ -32,6 +32,35 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<Feature>> {
         .load(conn)
 }
 
+/// The codes a line's features may name: those of the catalogue on sale.
+pub fn codes(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    features::table
+        .filter(features::active.eq(true))
+        .order(features::code)
+        .select(features::code)
+        .load(conn)
+}
+
+/// Of `wanted`, the codes the catalogue does not sell, in a sentence for a
+/// field error (`None` when all are known).
+pub fn unknown_codes_message(known: &[String], wanted: &[&str]) -> Option<String> {
+    let unknown: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|w| !known.iter().any(|k| k == w))
+        .collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    let quoted: Vec<String> = unknown.iter().map(|u| format!("\"{u}\"")).collect();
+    Some(format!(
+        "{} {} not in the feature catalogue (known: {})",
+        quoted.join(", "),
+        if unknown.len() == 1 { "is" } else { "are" },
+        known.join(", ")
+    ))
+}
+
 pub fn get(conn: &mut DbConnection, code: &str) -> Result<Feature, FeatureError> {
     features::table
         .find(code)

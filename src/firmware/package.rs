@@ -286,6 +286,18 @@ pub fn get(conn: &mut DbConnection, id: i64) -> Result<Package, FirmwareError> {
     .ok_or_else(|| FirmwareError::NotFound(format!("package {id}")))
 }
 
+/// Packages newest first, from just before the package `before` on: the
+/// API's pages, keyed on the id because uploads never stop while the
+/// portal's by-model list ([`list`]) has no key to resume from.
+pub fn page(conn: &mut DbConnection, before: Option<i64>, limit: i64) -> QueryResult<Vec<Package>> {
+    firmware_packages::table
+        .filter(firmware_packages::id.lt(before.unwrap_or(i64::MAX)))
+        .order(firmware_packages::id.desc())
+        .limit(limit)
+        .select(Package::as_select())
+        .load(conn)
+}
+
 pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<Package>> {
     firmware_packages::table
         .order((
@@ -350,16 +362,46 @@ pub fn edit_notes(
             ))
             .execute(conn)?;
         let state = p.state();
-        record_revision(
-            conn,
-            id,
-            actor,
-            Some(state),
-            state,
-            "release notes or mandatory flag edited",
-        )?;
+        let change = edit_note(&p.release_notes, notes.trim(), p.mandatory, mandatory);
+        record_revision(conn, id, actor, Some(state), state, &change)?;
         get(conn, id)
     })
+}
+
+/// Characters of each version of the notes a revision keeps: enough to see
+/// what changed, while a history of many edits of 8000-character notes stays
+/// small.
+const NOTES_EXCERPT: usize = 500;
+
+/// What an edit changed, old and new, for the revision history.
+fn edit_note(old: &str, new: &str, was_mandatory: bool, mandatory: bool) -> String {
+    let quoted = |t: &str| {
+        if t.is_empty() {
+            return "(none)".to_string();
+        }
+        let mut q: String = t.chars().take(NOTES_EXCERPT).collect();
+        if t.chars().count() > NOTES_EXCERPT {
+            q.push('…');
+        }
+        format!("\"{q}\"")
+    };
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let mut lines = Vec::new();
+    if old != new {
+        lines.push(format!("release notes: {} → {}", quoted(old), quoted(new)));
+    }
+    if was_mandatory != mandatory {
+        lines.push(format!(
+            "mandatory: {} → {}",
+            yes_no(was_mandatory),
+            yes_no(mandatory)
+        ));
+    }
+    if lines.is_empty() {
+        "release notes saved unchanged".into()
+    } else {
+        lines.join("\n")
+    }
 }
 
 pub fn revisions(conn: &mut DbConnection, id: i64) -> QueryResult<Vec<Revision>> {
@@ -509,5 +551,27 @@ mod tests {
         assert!(!PackageState::Withdrawn
             .next()
             .contains(&PackageState::Released));
+    }
+
+    #[test]
+    fn an_edit_is_recorded_with_its_old_and_new_text_cut_to_a_bound() {
+        assert_eq!(
+            edit_note("Better battery", "Fixes 911 audio", false, true),
+            "release notes: \"Better battery\" → \"Fixes 911 audio\"\nmandatory: no → yes"
+        );
+        assert_eq!(
+            edit_note("", "x", true, true),
+            "release notes: (none) → \"x\""
+        );
+        assert_eq!(
+            edit_note("same", "same", false, false),
+            "release notes saved unchanged"
+        );
+        let long = "é".repeat(8000);
+        let note = edit_note(&long, "", false, false);
+        assert_eq!(
+            note,
+            format!("release notes: \"{}…\" → (none)", "é".repeat(NOTES_EXCERPT))
+        );
     }
 }

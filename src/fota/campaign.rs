@@ -307,12 +307,16 @@ impl Population {
         }
     }
 
-    fn check(&self) -> Result<(), CampaignError> {
+    /// The first rule the population breaks, with the field it is about.
+    fn problem(&self) -> Option<(&'static str, String)> {
         if let Some(p) = &self.mdn_prefix {
             if p.len() > 10 || !p.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(CampaignError::Invalid(format!(
-                    "\"{p}\" is not an MDN prefix: up to 10 digits, such as an area code (312)."
-                )));
+                return Some((
+                    "mdn_prefix",
+                    format!(
+                        "\"{p}\" is not an MDN prefix: up to 10 digits, such as an area code (312)."
+                    ),
+                ));
             }
         }
         if self
@@ -320,11 +324,9 @@ impl Population {
             .as_ref()
             .is_some_and(|a| a.chars().count() > 64)
         {
-            return Err(CampaignError::Invalid(
-                "An account id is up to 64 characters.".into(),
-            ));
+            return Some(("account_id", "An account id is up to 64 characters.".into()));
         }
-        Ok(())
+        None
     }
 
     /// `lines 312…, account ACME-1`; `every line` when not narrowed.
@@ -361,40 +363,55 @@ pub struct Plan {
 
 impl Plan {
     fn check(&self) -> Result<(), CampaignError> {
+        self.problem()
+            .map_or(Ok(()), |(_, why)| Err(CampaignError::Invalid(why)))
+    }
+
+    /// The first rule the plan breaks, with the field it is about (the API
+    /// names it; the forms show the message).
+    pub fn problem(&self) -> Option<(&'static str, String)> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(CampaignError::Invalid(
+            return Some((
+                "name",
                 "Give the campaign a name (up to 100 characters).".into(),
             ));
         }
-        if self.make.trim().is_empty()
-            || self.model.trim().is_empty()
-            || self.from_version.trim().is_empty()
-        {
-            return Err(CampaignError::Invalid(
+        let path = [
+            ("make", &self.make),
+            ("model", &self.model),
+            ("from_version", &self.from_version),
+        ];
+        if let Some((field, _)) = path.iter().find(|(_, v)| v.trim().is_empty()) {
+            return Some((
+                field,
                 "Choose the update path: make, model and the version devices are at.".into(),
             ));
         }
         if !(1..=MAX_WAVE_SIZE).contains(&self.wave_size) {
-            return Err(CampaignError::Invalid(format!(
-                "The wave size must be between 1 and {MAX_WAVE_SIZE} devices."
-            )));
+            return Some((
+                "wave_size",
+                format!("The wave size must be between 1 and {MAX_WAVE_SIZE} devices."),
+            ));
         }
         if self
             .first_wave_size
             .is_some_and(|f| !(1..=MAX_WAVE_SIZE).contains(&f))
         {
-            return Err(CampaignError::Invalid(format!(
-                "The first wave must be between 1 and {MAX_WAVE_SIZE} devices."
-            )));
+            return Some((
+                "first_wave_size",
+                format!("The first wave must be between 1 and {MAX_WAVE_SIZE} devices."),
+            ));
         }
         if !(0..=100).contains(&self.failure_threshold) {
-            return Err(CampaignError::Invalid(
+            return Some((
+                "failure_threshold",
                 "The failure threshold is a percentage, 0 to 100.".into(),
             ));
         }
-        self.population.check()?;
-        self.schedule.check().map_err(CampaignError::Invalid)
+        self.population
+            .problem()
+            .or_else(|| self.schedule.problem())
     }
 }
 
@@ -616,6 +633,20 @@ pub fn get(conn: &mut DbConnection, id: i64) -> Result<Campaign, CampaignError> 
         .first(conn)
         .optional()?
         .ok_or(CampaignError::NotFound(id))
+}
+
+/// Campaigns newest first, from just before the campaign `before` on.
+pub fn page(
+    conn: &mut DbConnection,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Campaign>> {
+    fota_campaigns::table
+        .filter(fota_campaigns::id.lt(before.unwrap_or(i64::MAX)))
+        .order(fota_campaigns::id.desc())
+        .limit(limit)
+        .select(Campaign::as_select())
+        .load(conn)
 }
 
 pub fn list(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<Campaign>> {
@@ -1190,51 +1221,79 @@ mod tests {
             population: Population::new(Some("312".into()), None),
         };
         assert!(good.check().is_ok());
-        for bad in [
-            Plan {
-                name: " ".into(),
-                ..good.clone()
-            },
-            Plan {
-                wave_size: 0,
-                ..good.clone()
-            },
-            Plan {
-                wave_size: MAX_WAVE_SIZE + 1,
-                ..good.clone()
-            },
-            Plan {
-                failure_threshold: 101,
-                ..good.clone()
-            },
-            Plan {
-                first_wave_size: Some(0),
-                ..good.clone()
-            },
-            Plan {
-                failure_threshold: -1,
-                ..good.clone()
-            },
-            Plan {
-                population: Population::new(Some("31x".into()), None),
-                ..good.clone()
-            },
-            Plan {
-                schedule: Schedule {
-                    answer_within_mins: Some(4),
-                    ..Schedule::default()
+        for (bad, field) in [
+            (
+                Plan {
+                    name: " ".into(),
+                    ..good.clone()
                 },
-                ..good.clone()
-            },
-            Plan {
-                from_version: "".into(),
-                ..good.clone()
-            },
+                "name",
+            ),
+            (
+                Plan {
+                    wave_size: 0,
+                    ..good.clone()
+                },
+                "wave_size",
+            ),
+            (
+                Plan {
+                    wave_size: MAX_WAVE_SIZE + 1,
+                    ..good.clone()
+                },
+                "wave_size",
+            ),
+            (
+                Plan {
+                    failure_threshold: 101,
+                    ..good.clone()
+                },
+                "failure_threshold",
+            ),
+            (
+                Plan {
+                    first_wave_size: Some(0),
+                    ..good.clone()
+                },
+                "first_wave_size",
+            ),
+            (
+                Plan {
+                    failure_threshold: -1,
+                    ..good.clone()
+                },
+                "failure_threshold",
+            ),
+            (
+                Plan {
+                    population: Population::new(Some("31x".into()), None),
+                    ..good.clone()
+                },
+                "mdn_prefix",
+            ),
+            (
+                Plan {
+                    schedule: Schedule {
+                        answer_within_mins: Some(4),
+                        ..Schedule::default()
+                    },
+                    ..good.clone()
+                },
+                "answer_within_mins",
+            ),
+            (
+                Plan {
+                    from_version: "".into(),
+                    ..good.clone()
+                },
+                "from_version",
+            ),
         ] {
             assert!(
                 matches!(bad.check(), Err(CampaignError::Invalid(_))),
                 "{bad:?}"
             );
+            assert_eq!(bad.problem().map(|(f, _)| f), Some(field), "{bad:?}");
         }
     }
 
@@ -1243,7 +1302,7 @@ mod tests {
         let p = Population::new(Some(" 312 ".into()), Some("".into()));
         assert_eq!(p.mdn_prefix.as_deref(), Some("312"));
         assert_eq!(p.account_id, None);
-        assert!(p.check().is_ok());
+        assert!(p.problem().is_none());
         assert_eq!(p.label(), "MDNs 312…");
         assert_eq!(Population::default().label(), "every device on the path");
         for bad in ["31%", "312_", "12345678901", "3 12"] {
@@ -1251,7 +1310,7 @@ mod tests {
                 mdn_prefix: Some(bad.into()),
                 account_id: None,
             };
-            assert!(matches!(p.check(), Err(CampaignError::Invalid(_))), "{bad}");
+            assert!(matches!(p.problem(), Some(("mdn_prefix", _))), "{bad}");
         }
     }
 

@@ -127,11 +127,70 @@ fn package_moved(conn: &mut DbConnection, c: &Campaign) -> Result<Option<String>
             "held: the update for this path is now package {} (to {}); cancel this campaign and plan one for it",
             p.id, p.to_version
         )),
-        None => Some(format!(
-            "held: package {} is no longer released; release it again and resume, or cancel",
-            c.package_id
-        )),
+        None => Some(unreleased(conn, c.package_id)?),
     })
+}
+
+/// Why a campaign whose package is not released any more is held, with
+/// the moves the package lifecycle allows back to released (a withdrawn
+/// package goes through testing first).
+fn unreleased(conn: &mut DbConnection, package: i64) -> Result<String, CampaignError> {
+    use crate::db::schema::firmware_packages;
+    use crate::firmware::package::PackageState;
+    let state: Option<String> = firmware_packages::table
+        .find(package)
+        .select(firmware_packages::state)
+        .first(conn)
+        .optional()?;
+    let Some(state) = state.as_deref().and_then(PackageState::parse) else {
+        return Ok(format!(
+            "held: package {package} is gone; cancel this campaign and plan one for the path's new package"
+        ));
+    };
+    let steps = release_steps(state);
+    if steps.is_empty() {
+        return Ok(format!(
+            "held: package {package} is no longer the update for this path; cancel this campaign"
+        ));
+    }
+    let moves: Vec<String> = steps
+        .iter()
+        .map(|s| format!("move it to {}", s.as_str()))
+        .collect();
+    Ok(format!(
+        "held: package {package} is {}; to deliver it, {} on its page (/firmware/packages/{package}), then resume this campaign; or cancel it",
+        state.as_str(),
+        moves.join(", then ")
+    ))
+}
+
+/// The fewest lifecycle moves from `from` to released (none when it is
+/// released, or cannot get there).
+fn release_steps(
+    from: crate::firmware::package::PackageState,
+) -> Vec<crate::firmware::package::PackageState> {
+    use crate::firmware::package::PackageState;
+    let mut paths = vec![vec![from]];
+    let mut seen = vec![from];
+    while !paths.is_empty() {
+        let mut next = Vec::new();
+        for path in paths {
+            let last = path[path.len() - 1];
+            if last == PackageState::Released {
+                return path[1..].to_vec();
+            }
+            for &to in last.next() {
+                if !seen.contains(&to) {
+                    seen.push(to);
+                    let mut longer = path.clone();
+                    longer.push(to);
+                    next.push(longer);
+                }
+            }
+        }
+        paths = next;
+    }
+    Vec::new()
 }
 
 /// Pauses a running campaign at its current wave; false when it was no
@@ -269,7 +328,9 @@ fn settle(conn: &mut DbConnection, id: i64) -> Result<usize, CampaignError> {
         FotaState::Cancelled.as_str(),
         FotaState::NoUpdate.as_str(),
     ];
-    let rows: Vec<(i64, Option<String>, Option<String>)> = fota_campaign_devices::table
+    // The device, and its session's state, detail and package (if offered).
+    type Ended = (i64, Option<String>, Option<String>, Option<i64>);
+    let rows: Vec<Ended> = fota_campaign_devices::table
         .left_join(
             fota_sessions::table.on(fota_sessions::id
                 .nullable()
@@ -287,6 +348,7 @@ fn settle(conn: &mut DbConnection, id: i64) -> Result<usize, CampaignError> {
             fota_campaign_devices::device_id,
             fota_sessions::state.nullable(),
             fota_sessions::detail.nullable(),
+            fota_sessions::package_id.nullable(),
         ))
         .load(conn)?;
     let mut settled = 0;
@@ -295,8 +357,12 @@ fn settle(conn: &mut DbConnection, id: i64) -> Result<usize, CampaignError> {
     for chunk in rows.chunks(SETTLE_BATCH) {
         settled += crate::db::write(conn, |conn| -> Result<usize, CampaignError> {
             let mut n = 0;
-            for (device_id, session_state, detail) in chunk {
-                let (state, detail) = outcome(session_state.as_deref(), detail.as_deref());
+            for (device_id, session_state, detail, package) in chunk {
+                let (state, detail) = outcome(
+                    session_state.as_deref(),
+                    package.is_some(),
+                    detail.as_deref(),
+                );
                 n += set_member(
                     conn,
                     id,
@@ -313,8 +379,13 @@ fn settle(conn: &mut DbConnection, id: i64) -> Result<usize, CampaignError> {
     Ok(settled)
 }
 
-/// What a campaign device became, by how its FOTA session ended.
-fn outcome<'a>(session_state: Option<&str>, detail: Option<&'a str>) -> (MemberState, &'a str) {
+/// What a campaign device became, by how its FOTA session ended and
+/// whether it had been offered the package.
+fn outcome<'a>(
+    session_state: Option<&str>,
+    offered: bool,
+    detail: Option<&'a str>,
+) -> (MemberState, &'a str) {
     match session_state.and_then(FotaState::parse) {
         Some(FotaState::Succeeded) => (MemberState::Succeeded, detail.unwrap_or_default()),
         Some(FotaState::Cancelled) => (MemberState::Declined, detail.unwrap_or_default()),
@@ -322,11 +393,17 @@ fn outcome<'a>(session_state: Option<&str>, detail: Option<&'a str>) -> (MemberS
             MemberState::Skipped,
             "no released update for its version when it asked",
         ),
-        // Its notification expired unanswered (the sweeper's doing when no
-        // campaign tick got there first).
-        Some(FotaState::Failed) if detail == Some(NEVER_ANSWERED) => {
-            (MemberState::Unanswered, "did not answer its notification")
-        }
+        // Ended before the package was ever offered: its notification
+        // expired, the handset never continued, or an operator closed the
+        // session ("handset lost"). No update ran, so none failed: the
+        // device may be notified again, as the FOTA statistics count such
+        // sessions too (`outcomes`).
+        Some(FotaState::Failed) if !offered => (
+            MemberState::Unanswered,
+            detail
+                .filter(|d| !d.is_empty())
+                .unwrap_or("did not answer its notification"),
+        ),
         Some(_) => (MemberState::Failed, detail.unwrap_or_default()),
         None => (
             MemberState::Failed,
@@ -522,6 +599,7 @@ fn cannot_be_notified(e: &JobError) -> bool {
         | JobError::NoAccount
         | JobError::HandsetDeactivated
         | JobError::NoUpdate(_)
+        | JobError::NotOmadm(_)
         | JobError::FotaBusy(_)
         | JobError::FotaStarted
         | JobError::Content(_) => true,
@@ -628,30 +706,59 @@ mod tests {
     #[test]
     fn a_sessions_end_decides_what_the_device_became() {
         assert_eq!(
-            outcome(Some("succeeded"), Some("200 OK")),
+            outcome(Some("succeeded"), true, Some("200 OK")),
             (MemberState::Succeeded, "200 OK")
         );
         // The subscriber said no: not a failure of the package.
         assert_eq!(
-            outcome(Some("cancelled"), Some("401")).0,
+            outcome(Some("cancelled"), true, Some("401")).0,
             MemberState::Declined
         );
         assert_eq!(
-            outcome(Some("failed"), Some("abandoned")),
+            outcome(Some("failed"), true, Some("abandoned")),
             (MemberState::Failed, "abandoned")
         );
-        assert_eq!(outcome(Some("no_update"), None).0, MemberState::Skipped);
-        // A handset that never called back is not a failed update.
         assert_eq!(
-            outcome(Some("failed"), Some(NEVER_ANSWERED)).0,
+            outcome(Some("no_update"), false, None).0,
+            MemberState::Skipped
+        );
+        // A handset that never called back is not a failed update...
+        assert_eq!(
+            outcome(Some("failed"), false, Some(NEVER_ANSWERED)).0,
             MemberState::Unanswered
         );
+        // ...nor is a session an operator closed before any offer, whatever
+        // its detail says.
         assert_eq!(
-            outcome(None, None),
+            outcome(
+                Some("failed"),
+                false,
+                Some("closed by user:ops while pending: handset lost")
+            ),
+            (
+                MemberState::Unanswered,
+                "closed by user:ops while pending: handset lost"
+            )
+        );
+        assert_eq!(
+            outcome(Some("failed"), false, Some("")).1,
+            "did not answer its notification"
+        );
+        assert_eq!(
+            outcome(None, false, None),
             (
                 MemberState::Failed,
                 "its FOTA session is no longer on record"
             )
         );
+    }
+
+    #[test]
+    fn a_withdrawn_package_goes_back_through_testing() {
+        use crate::firmware::package::PackageState::*;
+        assert_eq!(release_steps(Withdrawn), [Testing, Released]);
+        assert_eq!(release_steps(Testing), [Released]);
+        assert_eq!(release_steps(Draft), [Testing, Released]);
+        assert!(release_steps(Released).is_empty());
     }
 }

@@ -462,6 +462,93 @@ pub fn finish_loaded(
     Ok(done)
 }
 
+/// What a handset's download report (its OMA Download OTA install
+/// notification) did to its session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadReport {
+    /// The offered session moved on (downloaded, or failed).
+    Applied,
+    /// The session already holds this very report (the handset did not get
+    /// the answer to its first one and sent it again): nothing changes.
+    Repeated,
+}
+
+/// The download report (step 10) for session `id`: it must name a session
+/// offered package `package_id` and carry its correlator as `key`, which
+/// only the offered handset was told (session ids are sequential, so the id
+/// alone would let anyone move a stranger's session). Anything else is
+/// [`FotaError::NotFound`].
+pub fn report_download(
+    conn: &mut DbConnection,
+    id: i64,
+    package_id: i64,
+    key: Option<&str>,
+    code: u16,
+    text: &str,
+) -> Result<DownloadReport, FotaError> {
+    let s = get_for_update(conn, id)?;
+    if s.package_id != Some(package_id) || !key_matches(s.correlator.as_deref(), key) {
+        return Err(FotaError::NotFound(id));
+    }
+    let (to, detail) = if code == 900 {
+        (FotaState::Downloaded, "download complete (900)".to_string())
+    } else {
+        (FotaState::Failed, format!("download failed: {code} {text}"))
+    };
+    if s.state() == FotaState::Offered {
+        advance_loaded(conn, s, to, &detail)?;
+        return Ok(DownloadReport::Applied);
+    }
+    // The trigger recorded the change this report made, with its detail.
+    let before: i64 = crate::native!(conn, |c| fota_events::table
+        .filter(fota_events::fota_session_id.eq(id))
+        .filter(fota_events::to_state.eq(to.as_str()))
+        .filter(fota_events::detail.eq(&detail))
+        .count()
+        .get_result(c))?;
+    if before > 0 {
+        return Ok(DownloadReport::Repeated);
+    }
+    Err(FotaError::NotFound(id))
+}
+
+/// Whether a download report's key is the session's correlator. A session
+/// without one was never offered, so nothing matches it.
+fn key_matches(correlator: Option<&str>, key: Option<&str>) -> bool {
+    use subtle::ConstantTimeEq;
+    match (correlator, key) {
+        (Some(c), Some(k)) => bool::from(c.as_bytes().ct_eq(k.as_bytes())),
+        _ => false,
+    }
+}
+
+/// A FUMO result for a session already closed (by the download report, the
+/// sweeper, an operator): its state stays, but a session closed without a
+/// result code keeps this one when it tells the same story (a failure code
+/// for a failed or cancelled session, a success code for a succeeded one).
+pub fn record_late_result(
+    conn: &mut DbConnection,
+    s: FotaSession,
+    result_code: u16,
+) -> Result<FotaSession, FotaError> {
+    let state = s.state();
+    let agrees = match state_for_result(result_code) {
+        FotaState::Succeeded => state == FotaState::Succeeded,
+        _ => matches!(state, FotaState::Failed | FotaState::Cancelled),
+    };
+    if !state.is_terminal() || s.result_code.is_some() || !agrees {
+        return Ok(s);
+    }
+    let s = FotaSession {
+        result_code: Some(i32::from(result_code)),
+        detail: format!("{}; FUMO result {result_code}", s.detail),
+        updated_at: now_ms(),
+        ..s
+    };
+    save(conn, &s)?;
+    Ok(s)
+}
+
 /// Closes a session its handset has been silent on for longer than its
 /// state allows (see [`SILENT_AFTER_MS`]), deciding on the session as it is
 /// now: a report that arrived since it was listed keeps it open.
@@ -507,13 +594,16 @@ pub fn close_by_operator(
             format!("closed by {actor} while {}: {reason}", was.as_str())
         };
         let done = advance_loaded(conn, s, FotaState::Failed, &detail)?;
+        // A notification still awaiting this session would otherwise start
+        // a closed update if the handset called back after all.
+        let jobs = crate::omadm::job::close_awaiting_fota(conn, done.device_id, id, &detail)?;
         audit::record(
             conn,
             actor,
             EntityKind::Device,
             done.device_id,
             "FOTA session closed",
-            &serde_json::json!({"fota_session": id, "state": {"from": was.as_str(), "to": done.state}, "reason": reason}),
+            &serde_json::json!({"fota_session": id, "state": {"from": was.as_str(), "to": done.state}, "reason": reason, "jobs_closed": jobs}),
         )?;
         Ok(done)
     })

@@ -41,8 +41,14 @@ pub fn sweep(conn: &mut DbConnection) -> Result<Swept, FotaError> {
     }
     swept.jobs = expired.len();
 
-    // Pending sessions still waiting for a notified device are not
-    // abandoned. Asked per stale session (by its device's jobs, an index
+    // Jobs whose DM session went quiet before they finished (a handset
+    // that dropped the session): failed with how far they got, before the
+    // quiet sessions that hold their results are deleted below. The FOTA
+    // sessions they held are then abandoned like any other.
+    swept.jobs += crate::omadm::job::time_out_running(conn, now, DM_SESSION_IDLE_MS)?;
+
+    // Pending sessions still waiting for a notified device (or one whose
+    // job is running) are not abandoned. Asked per stale session (by its device's jobs, an index
     // range) rather than loading every open job: a campaign wave leaves
     // tens of thousands of those.
     // (diesel has no correlated subquery; the SQL is the same on both.)

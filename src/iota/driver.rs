@@ -73,27 +73,27 @@ pub(super) fn timeline(
 }
 
 /// Automatic device identification: a MEID identifies the handset by
-/// itself; otherwise the ESN (or an MEID handset's pESN).
+/// itself; an ESN-only handset is found by its ESN. A handset that gives
+/// its MEID is that MEID or unknown, never matched on its pESN: pESNs
+/// collide, and the match would program another subscriber's NAM.
 pub fn identify(conn: &mut DbConnection, info: &DeviceInfo) -> Result<Option<Device>, IotaError> {
-    let mut keys = Vec::new();
-    if let Some(m) = info.meid.as_deref().and_then(|m| Meid::parse(m).ok()) {
-        keys.push(DeviceKey::Meid(m));
-    }
-    if let Some(e) = info.esn.as_deref().and_then(|e| Esn::parse(e).ok()) {
-        keys.push(DeviceKey::Esn(e));
-    }
-    for key in keys {
-        match lookup::find(conn, &key) {
-            Ok(d) => {
-                note_model(conn, &d, info)?;
-                device::touch(conn, d.id, "iota")?;
-                return Ok(Some(device::get(conn, d.id)?));
-            }
-            Err(RegistryError::NotFound(_)) => continue,
-            Err(e) => return Err(e.into()),
+    let key = match (info.meid.as_deref(), info.esn.as_deref()) {
+        (Some(m), _) => Meid::parse(m).ok().map(DeviceKey::Meid),
+        (None, Some(e)) => Esn::parse(e).ok().map(DeviceKey::Esn),
+        (None, None) => None,
+    };
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    match lookup::find(conn, &key) {
+        Ok(d) => {
+            note_model(conn, &d, info)?;
+            device::touch(conn, d.id, "iota")?;
+            Ok(Some(device::get(conn, d.id)?))
         }
+        Err(RegistryError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
     }
-    Ok(None)
 }
 
 /// An ESN-only handset's model is learnt from the IOTA session: it is what
@@ -177,6 +177,27 @@ fn profile_of(conn: &mut DbConnection, d: &Device) -> Result<Option<Profile>, Io
     }
 }
 
+/// Why a session may not go on for this handset and line: checked when it
+/// starts and again at every exchange, since a de-activation (or another
+/// session's activation) can come at any time before the commit.
+fn line_refusal(flow: Flow, d: &Device, p: &Profile) -> Option<&'static str> {
+    // A handset awaiting an ESN change's activation keeps its own state
+    // when the line is de-activated: the line's state decides first.
+    if p.state() == ActivationState::Deactivated {
+        return Some("the line has been de-activated");
+    }
+    match flow {
+        Flow::OneButton | Flow::StarCode => activation_refusal(d),
+        Flow::OtapaPrl if d.activation_state != "activated" => {
+            Some("handset is not activated: OTAPA reprograms active handsets only")
+        }
+        _ => None,
+    }
+}
+
+/// What a session downloads. `sspr_table` is the table the session started
+/// with, for every flow: the profile's table may change meanwhile, and the
+/// segments of two PRLs must never be mixed.
 fn plan_for(
     conn: &mut DbConnection,
     flow: Flow,
@@ -184,7 +205,9 @@ fn plan_for(
     sspr_table: Option<i32>,
 ) -> Result<(Plan, Option<StoredPrl>), IotaError> {
     match flow {
-        Flow::OneButton | Flow::StarCode => call_manager::activation_plan(conn, profile),
+        Flow::OneButton | Flow::StarCode => {
+            call_manager::activation_plan(conn, profile, sspr_table)
+        }
         Flow::OtapaPrl => {
             let table = sspr_table
                 .ok_or_else(|| IotaError::Invalid("the OTAPA session names no PRL".into()))?;
@@ -195,10 +218,32 @@ fn plan_for(
     }
 }
 
-/// Whether the `<device>` a handset sent names the registered handset.
+/// The plan, or why the profile cannot be programmed: that reason is
+/// told to the handset and recorded, where other errors are the server's.
+fn plan_or_why(
+    conn: &mut DbConnection,
+    flow: Flow,
+    profile: &Profile,
+    sspr_table: Option<i32>,
+) -> Result<Result<(Plan, Option<StoredPrl>), String>, IotaError> {
+    match plan_for(conn, flow, profile, sspr_table) {
+        Ok(plan) => Ok(Ok(plan)),
+        Err(IotaError::Invalid(why)) => Ok(Err(why)),
+        Err(IotaError::Is683(e)) => Ok(Err(format!(
+            "the customer profile of {} cannot be programmed: {e}",
+            profile.mdn
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the `<device>` a handset sent names the registered handset. A
+/// MEID given is compared alone: a pESN is shared by many MEIDs.
 pub(super) fn same_handset(info: &DeviceInfo, d: &Device) -> bool {
-    info.meid.is_some() && info.meid == d.meid
-        || info.esn.is_some() && (info.esn == d.esn || info.esn == d.pesn)
+    match info.meid.as_deref() {
+        Some(m) => Meid::parse(m).is_ok_and(|m| d.meid.as_deref() == Some(m.to_hex().as_str())),
+        None => info.esn.is_some() && (info.esn == d.esn || info.esn == d.pesn),
+    }
 }
 
 /// Stores an answer that leaves no request in flight, and where the
@@ -215,7 +260,7 @@ pub(super) fn settle(
     device: Option<&Device>,
 ) -> Result<bool, IotaError> {
     let text = encode(reply)?;
-    Ok(session::advance(
+    let moved = session::advance(
         conn,
         s.id,
         s.updated_at,
@@ -231,7 +276,11 @@ pub(super) fn settle(
             device_id: device.map(|d| d.id).or(s.device_id),
             profile_id: device.and_then(|d| d.profile_id).or(s.profile_id),
         },
-    )?)
+    )?;
+    if moved && matches!(state, "failed" | "refused" | "abandoned") {
+        session::release_pending_prl(conn, s, detail)?;
+    }
+    Ok(moved)
 }
 
 pub(super) fn encode(doc: &MmcDocument) -> Result<String, IotaError> {
@@ -297,7 +346,54 @@ fn admit(conn: &mut DbConnection, flow: Flow, info: &DeviceInfo) -> Result<Admis
         record_refusal(conn, flow, Some(&d), Some(info), &text)?;
         return Ok(Err((404, text)));
     };
+    if let Some(why) = line_refusal(flow, &d, &p) {
+        record_refusal(conn, flow, Some(&d), Some(info), why)?;
+        return Ok(Err((403, why.to_string())));
+    }
     Ok(Ok((d, p)))
+}
+
+/// A handset runs one IOTA session at a time: when it starts one afresh
+/// (after a dropped data call, pressing the button again, following a
+/// pushed link), the sessions it was running are over, and only the new
+/// one may commit. Pushed links it has not followed yet stay.
+fn supersede_open(conn: &mut DbConnection, d: &Device, new: &IotaSession) -> Result<(), IotaError> {
+    use crate::db::schema::iota_sessions;
+    let open: Vec<IotaSession> = iota_sessions::table
+        .filter(iota_sessions::device_id.eq(d.id))
+        .filter(iota_sessions::id.ne(new.id))
+        .filter(iota_sessions::flow.eq_any([
+            Flow::OneButton.as_str(),
+            Flow::StarCode.as_str(),
+            Flow::OtapaPrl.as_str(),
+        ]))
+        .filter(iota_sessions::state.eq("running"))
+        .select(IotaSession::as_select())
+        .load(conn)?;
+    let why = format!(
+        "{} a new {} of the handset (session {})",
+        session::SUPERSEDED,
+        new.flow_label().to_lowercase(),
+        new.token
+    );
+    for old in open {
+        if !session::abandon(conn, &old, &why, now_ms())? {
+            // It moved while this request ran (it may have committed):
+            // the handset asks again and is told where it stands.
+            return Err(IotaError::Conflict(format!(
+                "IOTA session {} of {} moved on meanwhile",
+                old.token,
+                d.label()
+            )));
+        }
+        timeline(
+            conn,
+            old.profile_id,
+            "IOTA session superseded",
+            json!({"flow": old.flow, "session": old.token, "by": new.token}),
+        )?;
+    }
+    Ok(())
 }
 
 /// The handset's first GET to the bootstrap URL (one-button activation,
@@ -346,7 +442,13 @@ pub fn bootstrap(
             Ok(found) => found,
             Err((code, text)) => return Ok(refusal(None, code, &text)),
         };
-        let (plan, _) = plan_for(conn, Flow::OneButton, &p, None)?;
+        let plan = match plan_or_why(conn, Flow::OneButton, &p, p.sspr_table)? {
+            Ok((plan, _)) => plan,
+            Err(why) => {
+                record_refusal(conn, Flow::OneButton, Some(&d), Some(info), &why)?;
+                return Ok(refusal(None, 409, &why));
+            }
+        };
         let s = session::insert(
             conn,
             &NewSession {
@@ -362,6 +464,7 @@ pub fn bootstrap(
                 fota_session_id: None,
             },
         )?;
+        supersede_open(conn, &d, &s)?;
         timeline(
             conn,
             Some(p.id),
@@ -436,11 +539,14 @@ pub fn callback(
                     return Ok(MmcDocument::decode(prev.as_bytes())?);
                 }
             }
-            return Ok(refusal(
-                None,
-                410,
-                "this call-back URL has already been used",
-            ));
+            let why = if s.superseded() {
+                "this call-back URL was superseded by a newer request"
+            } else if s.state == "abandoned" && s.last_request_sha.is_none() {
+                "this call-back URL has expired"
+            } else {
+                "this call-back URL has already been used"
+            };
+            return Ok(refusal(None, 410, why));
         }
         if now_ms() - s.created_at > session::CALLBACK_TTL_MS {
             return Ok(refusal(None, 410, "this call-back URL has expired"));
@@ -484,7 +590,14 @@ pub fn callback(
                 "no customer profile is associated with this handset",
             );
         };
-        let (plan, _) = plan_for(conn, flow, &p, s.prl_sspr_table)?;
+        if let Some(why) = line_refusal(flow, &d, &p) {
+            return refuse_callback(conn, &s, &sha, "refused", 403, why);
+        }
+        let plan = match plan_or_why(conn, flow, &p, s.prl_sspr_table)? {
+            Ok((plan, _)) => plan,
+            Err(why) => return refuse_callback(conn, &s, &sha, "failed", 409, &why),
+        };
+        supersede_open(conn, &d, &s)?;
         timeline(
             conn,
             Some(p.id),
@@ -538,6 +651,46 @@ pub(super) fn fail(
     Ok(reply)
 }
 
+/// Ends a session under way whose line may no longer be programmed (it
+/// was de-activated, or activated by another session): the handset is told
+/// to terminate, and nothing of the session reaches the profile.
+fn refuse_mid_session(
+    conn: &mut DbConnection,
+    s: &IotaSession,
+    sha: &str,
+    stage: Stage,
+    why: &str,
+) -> Result<MmcDocument, IotaError> {
+    let text = format!("{why}: the session ends and nothing is recorded on the line");
+    let reply = refusal(Some(s.token.clone()), 403, &text);
+    if !settle(conn, s, "refused", stage, sha, &reply, &text, None)? {
+        return Err(IotaError::Conflict("the session moved on meanwhile".into()));
+    }
+    // A Commit Request already sent may have been carried out by the
+    // handset; the timeline says so, since the line's record stays as it was.
+    let commit_requested = s.sent().iter().any(|x| matches!(x, Sent::Commit { .. }))
+        || matches!(stage, Stage::OtapaStop);
+    timeline(
+        conn,
+        s.profile_id,
+        "IOTA session refused",
+        json!({"flow": s.flow, "session": s.token, "reason": why, "stage": stage.as_str(), "commit_requested": commit_requested}),
+    )?;
+    tracing::warn!(session = %s.token, reason = why, "IOTA session ended: the line changed");
+    Ok(reply)
+}
+
+/// Locks the profile row for the rest of the transaction on PostgreSQL, so
+/// a de-activation either waits for this exchange or is seen by it (a
+/// SQLite write transaction already excludes every other writer).
+fn lock_profile(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+    let query = profiles::table.find(id).select(profiles::id);
+    match conn {
+        DbConnection::Sqlite(_) => Ok(()),
+        DbConnection::Postgres(c) => query.for_update().first::<i64>(c).optional().map(drop),
+    }
+}
+
 /// A POST from the handset within a session.
 pub fn exchange(
     conn: &mut DbConnection,
@@ -565,11 +718,12 @@ pub fn exchange(
             }
         }
         if s.is_over() {
-            return Ok(refusal(
-                Some(token.clone()),
-                410,
-                &format!("this IOTA session has ended ({})", s.state),
-            ));
+            let why = if s.superseded() {
+                format!("this IOTA session has ended: {}", s.detail)
+            } else {
+                format!("this IOTA session has ended ({})", s.state)
+            };
+            return Ok(refusal(Some(token.clone()), 410, &why));
         }
         if s.state == "awaiting_handset" {
             return Ok(refusal(
@@ -631,6 +785,26 @@ fn step(
             "a handset sends only reverse-link IS-683 messages",
         );
     }
+    // The handset and line as they are now: the session may have started
+    // before a de-activation, and nothing may reach the line after one.
+    let known = if stage == Stage::Identify {
+        None
+    } else {
+        if let Some(pid) = s.profile_id {
+            lock_profile(conn, pid)?;
+        }
+        let d = match s.device_id {
+            Some(id) => device::get(conn, id)?,
+            None => return fail(conn, s, sha, 410, "the handset of this session is gone"),
+        };
+        let Some(p) = profile_of(conn, &d)? else {
+            return fail(conn, s, sha, 410, "the profile of this session is gone");
+        };
+        if let Some(why) = line_refusal(flow, &d, &p) {
+            return refuse_mid_session(conn, s, sha, stage, why);
+        }
+        Some((d, p))
+    };
     let sent = s.sent();
     if doc.messages.is_empty() {
         // A poll while requests are in flight: the handset missed them.
@@ -706,31 +880,33 @@ fn step(
     }
     // The handset names itself in the POST that answers the Protocol
     // Capability Request when its GET did not.
-    let (d, p) = if stage == Stage::Identify {
-        let Some(info) = doc.device.as_ref() else {
-            return fail(
-                conn,
-                s,
-                sha,
-                400,
-                "the handset did not say who it is (no <device> with its Protocol Capability Response)",
-            );
-        };
-        match admit(conn, flow, info)? {
-            Ok(found) => found,
-            Err((code, text)) => return fail(conn, s, sha, code, &text),
+    let (d, p, table) = match known {
+        Some((d, p)) => (d, p, s.prl_sspr_table),
+        None => {
+            let Some(info) = doc.device.as_ref() else {
+                return fail(
+                    conn,
+                    s,
+                    sha,
+                    400,
+                    "the handset did not say who it is (no <device> with its Protocol Capability Response)",
+                );
+            };
+            let (d, p) = match admit(conn, flow, info)? {
+                Ok(found) => found,
+                Err((code, text)) => return fail(conn, s, sha, code, &text),
+            };
+            // From here on the session keeps the PRL the line has now.
+            session::pin_prl_table(conn, s.id, p.sspr_table)?;
+            supersede_open(conn, &d, s)?;
+            let table = p.sspr_table;
+            (d, p, table)
         }
-    } else {
-        let d = match s.device_id {
-            Some(id) => device::get(conn, id)?,
-            None => return fail(conn, s, sha, 410, "the handset of this session is gone"),
-        };
-        let Some(p) = profile_of(conn, &d)? else {
-            return fail(conn, s, sha, 410, "the profile of this session is gone");
-        };
-        (d, p)
     };
-    let (plan, prl) = plan_for(conn, flow, &p, s.prl_sspr_table.or(p.sspr_table))?;
+    let (plan, prl) = match plan_or_why(conn, flow, &p, table)? {
+        Ok(planned) => planned,
+        Err(why) => return fail(conn, s, sha, 409, &why),
+    };
     timeline(
         conn,
         Some(p.id),
@@ -817,7 +993,9 @@ fn complete(
         device::set_activation(conn, d.id, "activated")?;
         profile::set_state(conn, &DRIVER, p.id, ActivationState::Activated)?;
         let esn = d.esn.clone().or_else(|| d.pesn.clone());
-        let clear_new = p.new_esn.is_some() && p.new_esn == esn;
+        // New ESN holds what the change named: the ESN, or a MEID whose
+        // pESN is what becomes the Activated ESN.
+        let clear_new = p.new_esn.is_some() && (p.new_esn == esn || p.new_esn == d.meid);
         diesel::update(profiles::table.find(p.id))
             .set((
                 profiles::activated_esn.eq(&esn),
@@ -871,25 +1049,44 @@ fn find_device(conn: &mut DbConnection, key: &str) -> Result<Device, IotaError> 
 
 /// The session under way for a handset, if any. A pushed call-back the
 /// handset never followed does not block a new request: it is abandoned,
-/// and its URL stops working.
+/// and its URL says it was superseded.
 fn busy(conn: &mut DbConnection, device_id: i64) -> Result<Option<IotaSession>, IotaError> {
     use crate::db::schema::iota_sessions;
-    let now = now_ms();
-    diesel::update(
-        iota_sessions::table
-            .filter(iota_sessions::device_id.eq(device_id))
-            .filter(iota_sessions::state.eq("awaiting_handset")),
-    )
-    .set((
-        iota_sessions::state.eq("abandoned"),
-        iota_sessions::detail.eq("superseded by a newer request"),
-        iota_sessions::finished_at.eq(now),
-        iota_sessions::updated_at.eq(now),
-    ))
-    .execute(conn)?;
+    let waiting: Vec<IotaSession> = iota_sessions::table
+        .filter(iota_sessions::device_id.eq(device_id))
+        .filter(iota_sessions::state.eq("awaiting_handset"))
+        .select(IotaSession::as_select())
+        .load(conn)?;
+    let why = format!("{} a newer request", session::SUPERSEDED);
+    for s in &waiting {
+        if !session::abandon(conn, s, &why, now_ms())? {
+            return Err(IotaError::Conflict(format!(
+                "the handset answered call-back {} meanwhile; ask again",
+                s.token
+            )));
+        }
+    }
     Ok(iota_sessions::table
         .filter(iota_sessions::device_id.eq(device_id))
         .filter(iota_sessions::state.eq("running"))
+        .select(IotaSession::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The OTAPA call-back of this PRL still waiting for the handset, if any.
+fn pending_download(
+    conn: &mut DbConnection,
+    device_id: i64,
+    sspr_table: i32,
+) -> Result<Option<IotaSession>, IotaError> {
+    use crate::db::schema::iota_sessions;
+    Ok(iota_sessions::table
+        .filter(iota_sessions::device_id.eq(device_id))
+        .filter(iota_sessions::flow.eq(Flow::OtapaPrl.as_str()))
+        .filter(iota_sessions::state.eq("awaiting_handset"))
+        .filter(iota_sessions::prl_sspr_table.eq(sspr_table))
+        .filter(iota_sessions::created_at.ge(now_ms() - session::CALLBACK_TTL_MS))
         .select(IotaSession::as_select())
         .first(conn)
         .optional()?)
@@ -918,6 +1115,10 @@ pub fn start_star_code(
         let p = profile_of(conn, &d)?.ok_or_else(|| {
             IotaError::Conflict(format!("{}: no customer profile is associated", d.label()))
         })?;
+        if let Some(why) = line_refusal(Flow::StarCode, &d, &p) {
+            record_refusal(conn, Flow::StarCode, Some(&d), None, why)?;
+            return Err(IotaError::Conflict(format!("{}: {why}", d.label())));
+        }
         // The pushed SI only makes sense to a handset that will answer it
         // over IOTA; an OMA-DM one would show a link that goes nowhere.
         let support = iota_support(conn, &d)?;
@@ -928,8 +1129,9 @@ pub fn start_star_code(
                 d.label()
             )));
         }
-        // Fails early when the profile's SSPR table holds no PRL.
-        plan_for(conn, Flow::StarCode, &p, None)?;
+        // Fails early when the profile's SSPR table holds no PRL or its NAM
+        // data cannot be programmed.
+        plan_for(conn, Flow::StarCode, &p, p.sspr_table)?;
         let s = session::insert(
             conn,
             &NewSession {
@@ -1013,6 +1215,16 @@ pub fn start_otapa(
         let support = iota_support(conn, &d)?;
         let prl = prl_store::by_prl_id(conn, prl_id)?
             .ok_or_else(|| IotaError::NotFound(format!("PRL {prl_id}")))?;
+        if let Some(s) = pending_download(conn, d.id, prl.sspr_table)? {
+            // The same request again (a repeated trigger message): a second
+            // push would only leave the handset two links, one dead.
+            return Err(IotaError::Conflict(format!(
+                "PRL {} download for {} is already waiting for the handset (call-back session {}); nothing was sent again",
+                prl.prl_id,
+                d.label(),
+                s.token
+            )));
+        }
         if let Some(s) = busy(conn, d.id)? {
             return Err(IotaError::Conflict(format!(
                 "an IOTA session ({}) is already under way for {}",

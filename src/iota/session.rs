@@ -60,7 +60,16 @@ impl IotaSession {
     pub fn flow_label(&self) -> &'static str {
         self.flow().map(Flow::label).unwrap_or("IOTA session")
     }
+
+    /// Ended because a newer session or request replaced it (see
+    /// [`SUPERSEDED`]), not because it was used or let lapse.
+    pub fn superseded(&self) -> bool {
+        self.state == "abandoned" && self.detail.starts_with(SUPERSEDED)
+    }
 }
+
+/// How the detail of a session a newer one replaced begins.
+pub const SUPERSEDED: &str = "superseded by";
 
 /// A fresh session id: 16 random octets, URL-safe.
 pub fn new_token() -> String {
@@ -122,6 +131,16 @@ pub fn get(conn: &mut DbConnection, id: i64) -> QueryResult<Option<IotaSession>>
         .optional()
 }
 
+/// Records the SSPR table a session downloads from once its handset is
+/// known (one-button activation identified late); `updated_at` is left as
+/// read, so the exchange that pins it still moves the session on.
+pub fn pin_prl_table(conn: &mut DbConnection, id: i64, table: Option<i32>) -> QueryResult<()> {
+    diesel::update(iota_sessions::table.find(id))
+        .set(iota_sessions::prl_sspr_table.eq(table))
+        .execute(conn)
+        .map(drop)
+}
+
 /// What one exchange changes.
 pub struct Advance<'a> {
     pub state: &'a str,
@@ -176,6 +195,8 @@ pub struct SessionQuery {
     pub profile_id: Option<i64>,
     pub flow: Option<String>,
     pub state: Option<String>,
+    /// Keyset paging, newest first: only sessions older than this one.
+    pub before: Option<i64>,
     pub limit: i64,
 }
 
@@ -193,6 +214,9 @@ pub fn search(conn: &mut DbConnection, q: &SessionQuery) -> QueryResult<Vec<Iota
     if let Some(s) = q.state.as_deref().filter(|s| !s.is_empty()) {
         query = query.filter(iota_sessions::state.eq(s.to_string()));
     }
+    if let Some(b) = q.before {
+        query = query.filter(iota_sessions::id.lt(b));
+    }
     query
         .order(iota_sessions::id.desc())
         .limit(if q.limit > 0 { q.limit } else { 100 })
@@ -206,32 +230,119 @@ pub const IDLE_TTL_MS: i64 = 30 * 60 * 1000;
 
 /// Closes running sessions the handset left mid-flow.
 pub fn expire_idle(conn: &mut DbConnection, now: i64) -> QueryResult<usize> {
-    diesel::update(
-        iota_sessions::table
-            .filter(iota_sessions::state.eq("running"))
-            .filter(iota_sessions::updated_at.lt(now - IDLE_TTL_MS)),
+    let idle = iota_sessions::table
+        .filter(iota_sessions::state.eq("running"))
+        .filter(iota_sessions::updated_at.lt(now - IDLE_TTL_MS))
+        .select(IotaSession::as_select())
+        .load(conn)?;
+    abandon_all(
+        conn,
+        &idle,
+        "the handset stopped answering (data call lost)",
+        now,
     )
-    .set((
-        iota_sessions::state.eq("abandoned"),
-        iota_sessions::detail.eq("the handset stopped answering (data call lost)"),
-        iota_sessions::finished_at.eq(now),
-        iota_sessions::updated_at.eq(now),
-    ))
-    .execute(conn)
 }
 
 /// Closes call-backs nobody answered, so their profiles can be pushed again.
 pub fn expire_unanswered(conn: &mut DbConnection, now: i64) -> QueryResult<usize> {
-    diesel::update(
+    let stale = iota_sessions::table
+        .filter(iota_sessions::state.eq("awaiting_handset"))
+        .filter(iota_sessions::created_at.lt(now - CALLBACK_TTL_MS))
+        .select(IotaSession::as_select())
+        .load(conn)?;
+    abandon_all(conn, &stale, "the handset never called back", now)
+}
+
+fn abandon_all(
+    conn: &mut DbConnection,
+    sessions: &[IotaSession],
+    why: &str,
+    now: i64,
+) -> QueryResult<usize> {
+    let mut n = 0;
+    for s in sessions {
+        if abandon(conn, s, why, now)? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Ends a session still open (awaiting its handset or running) as
+/// abandoned; false when another request moved it since it was read.
+pub fn abandon(conn: &mut DbConnection, s: &IotaSession, why: &str, now: i64) -> QueryResult<bool> {
+    // A later time than the one read, so a request that read the session
+    // before cannot move it on (its `advance` compares `updated_at`).
+    let now = now.max(s.updated_at + 1);
+    let n = diesel::update(
         iota_sessions::table
-            .filter(iota_sessions::state.eq("awaiting_handset"))
-            .filter(iota_sessions::created_at.lt(now - CALLBACK_TTL_MS)),
+            .find(s.id)
+            .filter(iota_sessions::updated_at.eq(s.updated_at))
+            .filter(iota_sessions::state.eq_any(["awaiting_handset", "running"])),
     )
     .set((
         iota_sessions::state.eq("abandoned"),
-        iota_sessions::detail.eq("the handset never called back"),
+        iota_sessions::detail.eq(why),
         iota_sessions::finished_at.eq(now),
         iota_sessions::updated_at.eq(now),
     ))
-    .execute(conn)
+    .execute(conn)?;
+    if n == 1 {
+        release_pending_prl(conn, s, why)?;
+    }
+    Ok(n == 1)
+}
+
+/// An OTAPA session that ends without its commit (refused, failed,
+/// abandoned, superseded) takes the line's pending PRL id with it, as long
+/// as that is still this session's PRL: an operator's own value, or a
+/// newer request's, stays.
+pub fn release_pending_prl(conn: &mut DbConnection, s: &IotaSession, why: &str) -> QueryResult<()> {
+    use crate::db::schema::{prls, profiles};
+    if s.flow() != Some(Flow::OtapaPrl) {
+        return Ok(());
+    }
+    let (Some(pid), Some(table)) = (s.profile_id, s.prl_sspr_table) else {
+        return Ok(());
+    };
+    let Some(prl_id) = prls::table
+        .filter(prls::sspr_table.eq(table))
+        .select(prls::prl_id)
+        .first::<i32>(conn)
+        .optional()?
+    else {
+        return Ok(());
+    };
+    let still_open: i64 = iota_sessions::table
+        .filter(iota_sessions::profile_id.eq(pid))
+        .filter(iota_sessions::id.ne(s.id))
+        .filter(iota_sessions::flow.eq(Flow::OtapaPrl.as_str()))
+        .filter(iota_sessions::prl_sspr_table.eq(table))
+        .filter(iota_sessions::state.eq_any(["awaiting_handset", "running"]))
+        .count()
+        .get_result(conn)?;
+    if still_open > 0 {
+        return Ok(());
+    }
+    let cleared = diesel::update(
+        profiles::table
+            .find(pid)
+            .filter(profiles::pending_prl_id.eq(prl_id)),
+    )
+    .set((
+        profiles::pending_prl_id.eq(None::<i32>),
+        profiles::updated_at.eq(now_ms()),
+    ))
+    .execute(conn)?;
+    if cleared > 0 {
+        crate::registry::audit::record(
+            conn,
+            &crate::registry::Actor::System("iota"),
+            crate::registry::audit::EntityKind::Profile,
+            pid,
+            "pending PRL cleared",
+            &serde_json::json!({"pending_prl_id": {"from": prl_id, "to": null}, "session": s.token, "reason": why}),
+        )?;
+    }
+    Ok(())
 }

@@ -97,11 +97,11 @@ impl CpSettings {
                 physical = physical.child(parm("TO-NAPID", "NAP1"));
             }
             if !self.proxy_port.is_empty() {
-                physical = physical.child(
-                    characteristic("PORT")
-                        .child(parm("PORTNBR", &self.proxy_port))
-                        .child(parm("SERVICE", "CO-WSP")),
-                );
+                let mut port = characteristic("PORT").child(parm("PORTNBR", &self.proxy_port));
+                if let Some(service) = wap_port_service(&self.proxy_port) {
+                    port = port.child(parm("SERVICE", service));
+                }
+                physical = physical.child(port);
             }
             let mut logical = characteristic("PXLOGICAL")
                 .child(parm("PROXY-ID", "PROXY1"))
@@ -119,10 +119,12 @@ impl CpSettings {
                 browser = browser.child(parm("TO-PROXY", "PROXY1"));
             }
             if !self.homepage.is_empty() {
+                // STARTPAGE marks the resource as the start page by its
+                // presence alone: ProvCont gives it no value.
                 browser = browser.child(
                     characteristic("RESOURCE")
                         .child(parm("URI", &self.homepage))
-                        .child(parm("STARTPAGE", "")),
+                        .child(Element::new("parm").attr("name", "STARTPAGE")),
                 );
             }
             root = root.child(browser);
@@ -136,6 +138,20 @@ impl CpSettings {
             );
         }
         Document::new(&PROV_10, root)
+    }
+}
+
+/// The SERVICE of a proxy PORT (OMA-WAP-TS-ProvCont-V1_1 section 5.8):
+/// the WAP ports name their WSP service; any other port (an HTTP proxy on
+/// 8080, say) gets none, which leaves the port open to every service the
+/// proxy offers rather than claiming WSP on it.
+fn wap_port_service(port: &str) -> Option<&'static str> {
+    match port.trim() {
+        "9200" => Some("CL-WSP"),
+        "9201" => Some("CO-WSP"),
+        "9202" => Some("CL-SEC-WSP"),
+        "9203" => Some("CO-SEC-WSP"),
+        _ => None,
     }
 }
 
@@ -217,9 +233,53 @@ fn push(content_type: u32, body: Vec<u8>) -> Result<Vec<u8>, ContentError> {
 }
 
 /// The payload of a row in readable form: the WSP headers and the decoded
-/// body (package #0 fields, or the WBXML document as XML), or the text.
+/// body (package #0 fields, or the WBXML document as XML), or the text. A
+/// sealed payload is described from its masked copy: the log never opens
+/// the secrets.
 pub fn describe(msg: &OutboxMessage) -> String {
-    describe_payload(&msg.payload, msg.wdp_port)
+    if msg.payload_view.is_none() && msg.is_sealed() {
+        return "(sealed: the payload carries the device's OMA-DM secrets)".into();
+    }
+    describe_payload(msg.shown_payload(), msg.wdp_port)
+}
+
+/// A provisioning push with the secrets it carries masked, for the log: each
+/// secret value and the MAC (which would let a guess at them be checked)
+/// replaced by as many `*`, so the copy is as long as the original.
+pub fn masked_push(pdu: &[u8]) -> Result<Vec<u8>, ContentError> {
+    let mut push = PushPdu::decode(pdu)?;
+    let mut doc = wbxml::decode(&push.body, wbxml::known_vocabulary)?;
+    mask_secrets(&mut doc.root);
+    push.body = wbxml::encode(&doc, &PROV_10)?;
+    for p in push.content_type.params.iter_mut() {
+        if let super::codec::wsp::Parameter::Mac(mac) = p {
+            *mac = "*".repeat(mac.len());
+        }
+    }
+    Ok(push.encode()?)
+}
+
+fn is_secret_parm(el: &Element) -> bool {
+    el.name == "parm"
+        && el
+            .attributes
+            .iter()
+            .any(|(k, v)| k == "name" && (v == "AAUTHSECRET" || v == "AUTHSECRET"))
+}
+
+fn mask_secrets(el: &mut Element) {
+    if is_secret_parm(el) {
+        for (k, v) in el.attributes.iter_mut() {
+            if k == "value" {
+                *v = "*".repeat(v.len());
+            }
+        }
+    }
+    for child in el.children.iter_mut() {
+        if let wbxml::Node::Element(e) = child {
+            mask_secrets(e);
+        }
+    }
 }
 
 /// [`describe`] for a payload not (yet) in the outbox.
@@ -274,12 +334,7 @@ fn describe_push(pdu: &[u8]) -> Result<String, ContentError> {
 /// The log is read by people who must not learn the DM secrets a bootstrap
 /// carries.
 fn hide_secrets(el: &mut Element) {
-    let secret = el.name == "parm"
-        && el
-            .attributes
-            .iter()
-            .any(|(k, v)| k == "name" && (v == "AAUTHSECRET" || v == "AUTHSECRET"));
-    if secret {
+    if is_secret_parm(el) {
         for (k, v) in el.attributes.iter_mut() {
             if k == "value" {
                 *v = "(hidden)".into();
@@ -295,10 +350,11 @@ fn hide_secrets(el: &mut Element) {
 
 /// Number of short messages a payload needs (for display).
 pub fn parts_needed(msg: &OutboxMessage) -> usize {
+    let len = msg.shown_payload().len();
     match msg.wdp_port {
         None => 1,
-        Some(_) if msg.payload.len() <= wdp::SINGLE_PAYLOAD => 1,
-        Some(_) => msg.payload.len().div_ceil(wdp::CONCAT_PAYLOAD),
+        Some(_) if len <= wdp::SINGLE_PAYLOAD => 1,
+        Some(_) => len.div_ceil(wdp::CONCAT_PAYLOAD),
     }
 }
 
@@ -343,6 +399,8 @@ mod tests {
             updated_at: 0,
             submitted_at: None,
             delivered_at: None,
+            payload_view: None,
+            attempts_before_retry: 0,
         }
     }
 
@@ -404,6 +462,120 @@ mod tests {
             assert!(text.contains(needle), "{needle} in {text}");
         }
         assert!(!text.contains("clipw") && !text.contains("srvpw"), "{text}");
+    }
+
+    fn contains(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// libwbxml's decoding of `bytes`, an independent check of the encoding.
+    fn wbxml2xml(bytes: &[u8]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let (input, output) = (dir.path().join("in.wbxml"), dir.path().join("out.xml"));
+        std::fs::write(&input, bytes).unwrap();
+        let run = std::process::Command::new("/usr/bin/wbxml2xml")
+            .arg("-o")
+            .arg(&output)
+            .arg(&input)
+            .output()
+            .expect("wbxml2xml (Debian package libwbxml2-utils) runs");
+        assert!(run.status.success(), "{run:?}");
+        let xml = std::fs::read_to_string(&output).unwrap();
+        assert!(!xml.contains("unknown"), "{xml}");
+        xml
+    }
+
+    fn settings(proxy_port: &str) -> CpSettings {
+        CpSettings {
+            proxy: "10.0.0.1".into(),
+            proxy_port: proxy_port.into(),
+            homepage: "http://wap.example.net/".into(),
+            ..CpSettings::default()
+        }
+    }
+
+    #[test]
+    fn the_start_page_resource_has_a_startpage_parm_without_value() {
+        let bytes = wbxml::encode(&settings("9201").document(), &PROV_10).unwrap();
+        // PARM with attributes (0x87), name="STARTPAGE" (0x1C), END: ProvCont
+        // gives this parm no VALUE, where an empty one (06) was written.
+        assert!(contains(&bytes, &[0x87, 0x1C, 0x01]), "{bytes:02X?}");
+        assert!(!contains(&bytes, &[0x87, 0x1C, 0x06, 0x01]), "{bytes:02X?}");
+        let xml = wbxml2xml(&bytes);
+        assert!(xml.contains("<parm name=\"STARTPAGE\"/>"), "{xml}");
+        // The proxy's STARTPAGE keeps its URL.
+        assert!(
+            xml.contains("<parm name=\"STARTPAGE\" value=\"http://wap.example.net/\"/>"),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn a_port_names_its_wsp_service_and_an_http_proxy_port_none() {
+        for (port, service) in [
+            ("9200", Some("CL-WSP")),
+            ("9201", Some("CO-WSP")),
+            ("9202", Some("CL-SEC-WSP")),
+            ("9203", Some("CO-SEC-WSP")),
+            ("8080", None),
+            ("80", None),
+        ] {
+            let bytes = wbxml::encode(&settings(port).document(), &PROV_10).unwrap();
+            let xml = wbxml2xml(&bytes);
+            assert!(
+                xml.contains(&format!("<parm name=\"PORTNBR\" value=\"{port}\"/>")),
+                "{xml}"
+            );
+            match service {
+                Some(s) => assert!(
+                    xml.contains(&format!("<parm name=\"SERVICE\" value=\"{s}\"/>")),
+                    "{port}: {xml}"
+                ),
+                None => assert!(!xml.contains("SERVICE"), "{port}: {xml}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_masked_bootstrap_hides_the_secrets_and_the_mac_at_the_same_length() {
+        let pdu = cp_push(
+            &dm_bootstrap_document(&account(), "https://dm.example.net/omadm"),
+            "310150123456789",
+        )
+        .unwrap();
+        let masked = masked_push(&pdu).unwrap();
+        assert_eq!(masked.len(), pdu.len(), "the log's part count holds");
+        assert!(!contains(&masked, b"srvpw") && !contains(&masked, b"clipw"));
+        let push = PushPdu::decode(&masked).unwrap();
+        assert_eq!(
+            push.content_type.params.get(1),
+            Some(&Parameter::Mac("*".repeat(40)))
+        );
+        let xml = wbxml2xml(&push.body);
+        assert!(
+            xml.contains("<parm name=\"AAUTHSECRET\" value=\"*****\"/>"),
+            "{xml}"
+        );
+        assert!(xml.contains("https://dm.example.net/omadm"), "{xml}");
+        // The log shows it as it showed the original.
+        let mut original = row(pdu);
+        let shown = describe(&original);
+        original.payload_view = Some(masked);
+        original.payload = b"sealed:v1:AAAA".to_vec();
+        let text = describe(&original);
+        assert!(
+            text.contains("(hidden)") && text.contains("APPSRV"),
+            "{text}"
+        );
+        assert_eq!(
+            text.lines()
+                .filter(|l| !l.contains("Mac") && !l.contains("TID"))
+                .collect::<Vec<_>>(),
+            shown
+                .lines()
+                .filter(|l| !l.contains("Mac") && !l.contains("TID"))
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]

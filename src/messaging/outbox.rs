@@ -8,10 +8,11 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::codec::wdp::{self, DataCoding, Ports, SegmentOptions};
-use super::codec::CodecError;
+use super::codec::{text, CodecError};
 use crate::db::schema::outbox;
 use crate::db::{now_ms, DbConnection};
 use crate::registry::identifiers::Mdn;
+use crate::secrets::{self, SecretsError, Vault};
 
 /// What a message is, for the log and for decoding its payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -56,6 +57,12 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
+    /// Whether its payload carries secrets (the bootstrap's DM passwords):
+    /// such a payload is stored sealed, and the log shows a copy without them.
+    pub fn carries_secrets(self) -> bool {
+        matches!(self, Kind::CpBootstrap)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Kind::DmNotification => "OMA-DM notification",
@@ -77,6 +84,8 @@ pub struct OutboxMessage {
     pub kind: String,
     pub device_id: Option<i64>,
     pub mdn: String,
+    /// What goes out; sealed (see [`Kind::carries_secrets`]) when it
+    /// carries secrets, and emptied once such a message is delivered.
     #[serde(skip)]
     pub payload: Vec<u8>,
     pub data_coding: i32,
@@ -94,6 +103,13 @@ pub struct OutboxMessage {
     pub updated_at: i64,
     pub submitted_at: Option<i64>,
     pub delivered_at: Option<i64>,
+    /// For a sealed payload: the same message with its secrets masked,
+    /// which is what the log decodes and shows.
+    #[serde(skip)]
+    pub payload_view: Option<Vec<u8>>,
+    /// `attempts` when an operator last sent the failed message again.
+    #[serde(skip)]
+    pub attempts_before_retry: i32,
 }
 
 /// One short message of a row, ready for submit_sm.
@@ -104,19 +120,87 @@ pub struct Part {
     pub data_coding: u8,
 }
 
-/// The longest plain text message: one SMS in the SMSC default alphabet.
-pub const MAX_TEXT_CHARS: usize = 160;
+/// Why a claimed row cannot go out.
+#[derive(Debug, thiserror::Error)]
+pub enum PartsError {
+    #[error("payload too large: {0}")]
+    Codec(#[from] CodecError),
+    #[error("the sealed payload does not open: {0}")]
+    Sealed(#[from] SecretsError),
+}
+
+/// The associated data a row's sealed payload is sealed under: a sealed
+/// payload copied into another row does not open.
+fn sealed_as(id: i64) -> String {
+    format!("outbox.payload:{id}")
+}
+
+/// Seals a payload for row `id`: the vault seals text, so the octets go in
+/// as base64.
+fn seal_payload(vault: &Vault, id: i64, payload: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(payload);
+    vault.seal(&sealed_as(id), &encoded).into_bytes()
+}
+
+/// Whether a stored payload is sealed (a row from before sealing is not).
+fn is_sealed(payload: &[u8]) -> bool {
+    std::str::from_utf8(payload).is_ok_and(secrets::is_sealed)
+}
 
 impl OutboxMessage {
     pub fn kind(&self) -> Option<Kind> {
         Kind::parse(&self.kind)
     }
 
+    /// Attempts since the message was queued, or sent again by an
+    /// operator: what the limit of attempts and the back-off count.
+    pub fn attempts_this_round(&self) -> i32 {
+        self.attempts - self.attempts_before_retry
+    }
+
+    /// Whether the payload is stored sealed.
+    pub fn is_sealed(&self) -> bool {
+        is_sealed(&self.payload)
+    }
+
+    /// The payload as it goes out: opened when sealed (only the sender
+    /// needs it so), as stored otherwise.
+    pub fn clear_payload(&self, vault: Option<&Vault>) -> Result<Vec<u8>, SecretsError> {
+        if !self.is_sealed() {
+            return Ok(self.payload.clone());
+        }
+        use base64::Engine;
+        let what = sealed_as(self.id);
+        let vault = vault.ok_or_else(|| SecretsError::Unreadable(what.clone()))?;
+        let stored = String::from_utf8_lossy(&self.payload);
+        let encoded = vault.open(&what, &stored)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|_| SecretsError::Unreadable(what))
+    }
+
+    /// What the log decodes: the masked copy of a sealed payload, else the
+    /// payload itself.
+    pub fn shown_payload(&self) -> &[u8] {
+        self.payload_view.as_deref().unwrap_or(&self.payload)
+    }
+
     /// The short messages this row goes out as. The concatenation reference
     /// comes from the row id, so a retried row repeats the same reference
     /// and the handset's reassembly drops parts it already has.
-    pub fn parts(&self, max_parts: u8) -> Result<Vec<Part>, CodecError> {
-        parts_of(&self.payload, self.wdp_port, self.id, max_parts)
+    pub fn parts(&self, max_parts: u8, vault: Option<&Vault>) -> Result<Vec<Part>, PartsError> {
+        let payload = self.clear_payload(vault)?;
+        Ok(parts_of(&payload, self.wdp_port, self.id, max_parts)?)
+    }
+}
+
+/// The data_coding a row's parts go out with: WAP push datagrams are 8-bit
+/// data; text is GSM 7-bit or UCS-2 by its characters.
+fn data_coding_of(payload: &[u8], wdp_port: Option<i32>) -> i32 {
+    match wdp_port {
+        Some(_) => i32::from(DataCoding::default().dcs()),
+        None => i32::from(text::encode(&String::from_utf8_lossy(payload)).data_coding),
     }
 }
 
@@ -128,17 +212,14 @@ fn parts_of(
 ) -> Result<Vec<Part>, CodecError> {
     match wdp_port {
         None => {
-            if payload.len() > MAX_TEXT_CHARS {
-                return Err(CodecError::TooManySegments {
-                    payload_len: payload.len(),
-                    needed: payload.len().div_ceil(MAX_TEXT_CHARS),
-                    limit: 1,
-                });
-            }
+            // A text row holds UTF-8; the handset gets it in the alphabet
+            // its characters need, in one short message (no concatenation
+            // for text).
+            let encoded = text::encode_single(&String::from_utf8_lossy(payload))?;
             Ok(vec![Part {
-                short_message: payload.to_vec(),
+                short_message: encoded.short_message,
                 esm_class: 0,
-                data_coding: 0,
+                data_coding: encoded.data_coding,
             }])
         }
         Some(port) => {
@@ -202,9 +283,45 @@ impl NewMessage {
 
 /// Queues a message. A payload that cannot go out within `max_parts`
 /// short messages is still recorded, as failed, so the attempt is visible.
+/// A kind that [carries secrets](Kind::carries_secrets) goes through
+/// [`queue_sealed`] instead.
 pub fn queue(
     conn: &mut DbConnection,
     msg: &NewMessage,
+    created_by: &str,
+    max_parts: u8,
+) -> QueryResult<OutboxMessage> {
+    insert(conn, msg, None, created_by, max_parts)
+}
+
+/// [`queue`] for a payload that carries secrets: it is stored sealed by
+/// `vault` (under the row's id, so a second statement), and `view`, the
+/// same message with its secrets masked, is what the log shows.
+pub fn queue_sealed(
+    conn: &mut DbConnection,
+    vault: &Vault,
+    msg: &NewMessage,
+    view: Vec<u8>,
+    created_by: &str,
+    max_parts: u8,
+) -> QueryResult<OutboxMessage> {
+    crate::db::write(conn, |conn| {
+        let row = insert(conn, msg, Some(view), created_by, max_parts)?;
+        let sealed = seal_payload(vault, row.id, &msg.payload);
+        diesel::update(outbox::table.find(row.id))
+            .set(outbox::payload.eq(&sealed))
+            .execute(conn)?;
+        Ok(OutboxMessage {
+            payload: sealed,
+            ..row
+        })
+    })
+}
+
+fn insert(
+    conn: &mut DbConnection,
+    msg: &NewMessage,
+    view: Option<Vec<u8>>,
     created_by: &str,
     max_parts: u8,
 ) -> QueryResult<OutboxMessage> {
@@ -214,20 +331,18 @@ pub fn queue(
     let (state, error) = match &check {
         Ok(_) => ("queued", String::new()),
         Err(e) => {
-            tracing::warn!(mdn = %msg.mdn, kind = msg.kind.as_str(), error = %e, "message too large for the SMS concatenation limit");
+            tracing::warn!(mdn = %msg.mdn, kind = msg.kind.as_str(), error = %e, "message too large for the SMS limits");
             ("failed", format!("payload too large: {e}"))
         }
     };
-    let data_coding = if port.is_some() {
-        i32::from(DataCoding::default().dcs())
-    } else {
-        0
-    };
+    let data_coding = data_coding_of(&msg.payload, port);
+    // A sealed row's payload is written once its id is known.
+    let payload: &[u8] = if view.is_some() { &[] } else { &msg.payload };
     let row = (
         outbox::kind.eq(msg.kind.as_str()),
         outbox::device_id.eq(msg.device_id),
         outbox::mdn.eq(msg.mdn.as_str()),
-        outbox::payload.eq(&msg.payload),
+        outbox::payload.eq(payload),
         outbox::data_coding.eq(data_coding),
         outbox::wdp_port.eq(port),
         outbox::summary.eq(&msg.summary),
@@ -237,6 +352,7 @@ pub fn queue(
         outbox::created_by.eq(created_by),
         outbox::created_at.eq(now),
         outbox::updated_at.eq(now),
+        outbox::payload_view.eq(view),
     );
     // The row comes back from the INSERT: one round trip, not three.
     crate::native!(conn, |c| diesel::insert_into(outbox::table)
@@ -244,6 +360,15 @@ pub fn queue(
         .returning(OutboxMessage::as_returning())
         .get_result(c))
 }
+
+/// A text queued before another message to the same handset introduces
+/// it (the star-code welcome before its SI): the later message waits until
+/// the text has left (submitted) or will never leave (failed). Rows are
+/// sent by concurrent tasks, so claiming both at once would let the SMSC
+/// take them in either order.
+const AFTER_EARLIER_TEXTS: &str = "NOT EXISTS (SELECT 1 FROM outbox AS earlier \
+     WHERE earlier.mdn = outbox.mdn AND earlier.id < outbox.id AND earlier.kind = 'text' \
+     AND earlier.state IN ('queued', 'sending'))";
 
 /// Claims up to `limit` due rows for `node` until `now + lease_ms`. Rows
 /// whose claimer vanished (lease run out) are due again.
@@ -260,7 +385,10 @@ pub fn claim(
             .and(outbox::next_attempt_at.le(now))
             .or(outbox::state
                 .eq("sending")
-                .and(outbox::claimed_until.lt(now)));
+                .and(outbox::claimed_until.lt(now)))
+            .and(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                AFTER_EARLIER_TEXTS,
+            ));
         let ids: Vec<i64> = match conn {
             DbConnection::Postgres(pg) => outbox::table
                 .filter(due)
@@ -491,6 +619,24 @@ pub fn apply_receipts(conn: &mut DbConnection, receipts: &[Receipt]) -> QueryRes
                 unmatched.push(r.clone());
             }
         }
+        // A delivered message never goes out again: a sealed payload (the
+        // secrets) is not kept any longer than that; its masked copy stays
+        // for the log.
+        let delivered: Vec<&str> = receipts
+            .iter()
+            .filter(|r| r.delivered)
+            .map(|r| r.message_id.as_str())
+            .collect();
+        if !delivered.is_empty() {
+            diesel::update(
+                outbox::table
+                    .filter(outbox::smsc_message_id.eq_any(&delivered))
+                    .filter(outbox::state.eq("delivered"))
+                    .filter(outbox::payload_view.is_not_null()),
+            )
+            .set(outbox::payload.eq(Vec::<u8>::new()))
+            .execute(conn)?;
+        }
         Ok(unmatched)
     })
 }
@@ -508,10 +654,32 @@ pub fn list(
     filter: &Filter,
     limit: i64,
 ) -> QueryResult<Vec<OutboxMessage>> {
+    Ok(page(conn, filter, None, None, limit)?.rows)
+}
+
+/// One page of the message log, newest first.
+pub struct LogPage {
+    pub rows: Vec<OutboxMessage>,
+    /// Older messages follow this page.
+    pub has_older: bool,
+    /// Newer messages precede this page.
+    pub has_newer: bool,
+}
+
+/// A page of the log by key, as the device list pages: `before` an id for
+/// the older messages that follow a page, `after` one for the newer ones
+/// that precede it, so a deep page costs what the first one does.
+pub fn page(
+    conn: &mut DbConnection,
+    filter: &Filter,
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: i64,
+) -> QueryResult<LogPage> {
+    let limit = limit.max(1);
+    let newer = after.is_some() && before.is_none();
     let mut q = outbox::table
         .select(OutboxMessage::as_select())
-        .order(outbox::id.desc())
-        .limit(limit)
         .into_boxed();
     if let Some(m) = &filter.mdn {
         q = q.filter(outbox::mdn.eq(m.clone()));
@@ -525,7 +693,34 @@ pub fn list(
     if let Some(d) = filter.device_id {
         q = q.filter(outbox::device_id.eq(d));
     }
-    q.load(conn)
+    if let Some(b) = before {
+        q = q.filter(outbox::id.lt(b));
+    }
+    if let Some(a) = after {
+        q = q.filter(outbox::id.gt(a));
+    }
+    // The newer page is read upwards from the key, then shown newest first.
+    q = if newer {
+        q.order(outbox::id.asc())
+    } else {
+        q.order(outbox::id.desc())
+    };
+    let mut rows: Vec<OutboxMessage> = q.limit(limit + 1).load(conn)?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    if newer {
+        rows.reverse();
+    }
+    let (has_older, has_newer) = if newer {
+        (true, more)
+    } else {
+        (more, before.is_some())
+    };
+    Ok(LogPage {
+        rows,
+        has_older,
+        has_newer,
+    })
 }
 
 pub fn get(conn: &mut DbConnection, id: i64) -> QueryResult<Option<OutboxMessage>> {
@@ -555,7 +750,10 @@ pub fn counts(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
         .collect())
 }
 
-/// Puts a failed message back in the queue (an operator's decision).
+/// Puts a failed message back in the queue (an operator's decision). Its
+/// count of attempts goes on from where it was (the log keeps saying how
+/// often the message was really tried), and the retry gets the full number
+/// of attempts of its own.
 pub fn requeue(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
     let now = now_ms();
     let n = diesel::update(
@@ -565,12 +763,88 @@ pub fn requeue(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
     )
     .set((
         outbox::state.eq("queued"),
-        outbox::attempts.eq(0),
+        outbox::attempts_before_retry.eq(outbox::attempts),
         outbox::next_attempt_at.eq(now),
         outbox::updated_at.eq(now),
     ))
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Seals the payloads that carry secrets but are stored in clear (rows
+/// queued by a release before sealing) and, during a key rotation, those
+/// sealed by the key being retired; a delivered one is emptied instead,
+/// since it never goes out again. Returns how many rows it changed. Run at
+/// start, as the DM accounts' secrets are.
+pub fn seal_stored_payloads(conn: &mut DbConnection, vault: &Vault) -> QueryResult<usize> {
+    let kinds: Vec<&str> = Kind::ALL
+        .iter()
+        .filter(|k| k.carries_secrets())
+        .map(|k| k.as_str())
+        .collect();
+    let mut changed = 0;
+    let mut after = 0i64;
+    loop {
+        let mut q = outbox::table
+            .filter(outbox::kind.eq_any(&kinds))
+            .filter(outbox::id.gt(after))
+            .into_boxed();
+        // Outside a rotation only rows from before sealing (no masked copy
+        // yet) can need it: a start reads nothing else.
+        if !vault.is_rotating() {
+            q = q.filter(outbox::payload_view.is_null());
+        }
+        let batch: Vec<OutboxMessage> = q
+            .order(outbox::id)
+            .limit(200)
+            .select(OutboxMessage::as_select())
+            .load(conn)?;
+        let Some(last) = batch.last() else {
+            return Ok(changed);
+        };
+        after = last.id;
+        changed += crate::db::write(conn, |conn| -> QueryResult<usize> {
+            let mut n = 0;
+            for row in &batch {
+                let stored = String::from_utf8_lossy(&row.payload).into_owned();
+                let sealed = row.is_sealed();
+                if row.payload.is_empty()
+                    || (sealed && !vault.needs_sealing(&sealed_as(row.id), &stored))
+                {
+                    continue;
+                }
+                let clear = match row.clear_payload(Some(vault)) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(outbox = row.id, error = %e, "a sealed message payload does not open; left as it is");
+                        continue;
+                    }
+                };
+                let view = match &row.payload_view {
+                    Some(v) => v.clone(),
+                    None => super::content::masked_push(&clear).unwrap_or_default(),
+                };
+                let payload = if row.state == "delivered" {
+                    Vec::new()
+                } else {
+                    seal_payload(vault, row.id, &clear)
+                };
+                // Only a row still as read is changed: the sender may be
+                // moving it meanwhile on another node.
+                n += diesel::update(
+                    outbox::table
+                        .filter(outbox::id.eq(row.id))
+                        .filter(outbox::payload.eq(&row.payload)),
+                )
+                .set((
+                    outbox::payload.eq(payload),
+                    outbox::payload_view.eq(Some(view)),
+                ))
+                .execute(conn)?;
+            }
+            Ok(n)
+        })?;
+    }
 }
 
 #[cfg(test)]
@@ -609,5 +883,72 @@ mod tests {
         let text = parts_of(b"Welcome", None, 1, 10).unwrap();
         assert_eq!(text[0].short_message, b"Welcome");
         assert_eq!(text[0].esm_class, 0);
+    }
+
+    #[test]
+    fn text_goes_in_the_gsm_alphabet_or_as_ucs2_within_one_message() {
+        // "à" is in the GSM 7-bit alphabet (0x7F): data_coding 0, one octet.
+        let gsm = parts_of("Bienvenue à bord".as_bytes(), None, 1, 8).unwrap();
+        assert_eq!(gsm[0].data_coding, 0);
+        assert_eq!(gsm[0].short_message.len(), 16);
+        assert_eq!(gsm[0].short_message[10], 0x7F);
+        // "Ł" is not: UCS-2, data_coding 8, two octets a character.
+        let ucs2 = parts_of("Witaj w sieci Łódź".as_bytes(), None, 1, 8).unwrap();
+        assert_eq!(ucs2[0].data_coding, 8);
+        assert_eq!(ucs2[0].short_message.len(), 36);
+        assert_eq!(data_coding_of("Łódź".as_bytes(), None), 8);
+        assert_eq!(data_coding_of(b"Welcome", None), 0);
+        // One short message: 70 UCS-2 characters (140 octets), 160 GSM ones.
+        assert!(parts_of("ł".repeat(70).as_bytes(), None, 1, 8).is_ok());
+        assert!(matches!(
+            parts_of("ł".repeat(71).as_bytes(), None, 1, 8),
+            Err(CodecError::TextTooLong(_))
+        ));
+        assert!(parts_of("e".repeat(160).as_bytes(), None, 1, 8).is_ok());
+    }
+
+    fn row(id: i64, payload: Vec<u8>) -> OutboxMessage {
+        OutboxMessage {
+            id,
+            kind: Kind::CpBootstrap.as_str().into(),
+            device_id: None,
+            mdn: "2125550100".into(),
+            payload,
+            data_coding: 4,
+            wdp_port: Some(2948),
+            summary: String::new(),
+            state: "queued".into(),
+            attempts: 0,
+            smsc_message_id: None,
+            last_error: String::new(),
+            next_attempt_at: 0,
+            claimed_by: None,
+            claimed_until: None,
+            created_by: "t".into(),
+            created_at: 0,
+            updated_at: 0,
+            submitted_at: None,
+            delivered_at: None,
+            payload_view: None,
+            attempts_before_retry: 0,
+        }
+    }
+
+    #[test]
+    fn a_sealed_payload_opens_with_the_key_for_its_own_row_only() {
+        let vault = Vault::from_key(&[3; 32]);
+        let pdu = vec![0x01, 0x06, 0x00, 0xFF, b's', b'e', b'c'];
+        let sealed = seal_payload(&vault, 7, &pdu);
+        assert!(!sealed.windows(3).any(|w| w == b"sec"));
+        let r = row(7, sealed.clone());
+        assert!(r.is_sealed());
+        assert_eq!(r.clear_payload(Some(&vault)).unwrap(), pdu);
+        assert_eq!(r.parts(8, Some(&vault)).unwrap().len(), 1);
+        // No key, another key, another row: it does not go out.
+        assert!(matches!(r.parts(8, None), Err(PartsError::Sealed(_))));
+        assert!(r.clear_payload(Some(&Vault::from_key(&[4; 32]))).is_err());
+        assert!(row(8, sealed).clear_payload(Some(&vault)).is_err());
+        // A row from before sealing goes out as stored.
+        assert_eq!(row(9, pdu.clone()).clear_payload(None).unwrap(), pdu);
     }
 }

@@ -142,8 +142,12 @@ pub fn push_bootstrap(
         let acct = account::get(conn, vault, device_id)?.ok_or(PushError::NoAccount)?;
         let doc = content::dm_bootstrap_document(&acct, server_url);
         let pdu = content::cp_push(&doc, &line.imsi)?;
-        let msg = outbox::queue(
+        // The document carries both DM passwords: sealed at rest, opened by
+        // the sender only; the log gets a masked copy.
+        let view = content::masked_push(&pdu)?;
+        let msg = outbox::queue_sealed(
             conn,
+            vault,
             &NewMessage::push(
                 Kind::CpBootstrap,
                 Some(device_id),
@@ -151,6 +155,7 @@ pub fn push_bootstrap(
                 pdu,
                 format!("OMA CP bootstrap of the OMA-DM account for {server_url}"),
             ),
+            view,
             &actor.to_string(),
             max_parts,
         )?;

@@ -17,6 +17,7 @@ use super::smpp::{
     SubmitOutcome,
 };
 use crate::db::{now_ms, Db, DbError};
+use crate::secrets::Vault;
 
 #[derive(Debug, Clone)]
 pub struct SenderOptions {
@@ -30,6 +31,9 @@ pub struct SenderOptions {
     pub max_attempts: i32,
     /// How often to look for rows queued by other processes (the CLI, other nodes).
     pub poll: Duration,
+    /// Opens the payloads stored sealed (those carrying secrets); without
+    /// it such a message fails rather than going out.
+    pub vault: Option<Arc<Vault>>,
 }
 
 impl SenderOptions {
@@ -41,7 +45,14 @@ impl SenderOptions {
             max_parts,
             max_attempts,
             poll: Duration::from_millis(500),
+            vault: None,
         }
+    }
+
+    /// These options, opening sealed payloads with `vault`.
+    pub fn with_vault(mut self, vault: Arc<Vault>) -> Self {
+        self.vault = Some(vault);
+        self
     }
 }
 
@@ -182,9 +193,16 @@ async fn claim_loop(
             let records = records.clone();
             let throttled_until = throttled_until.clone();
             let max_parts = opts.max_parts;
+            let vault = opts.vault.clone();
             tokio::spawn(async move {
-                let outcome = send_row(&link, &row, max_parts, &throttled_until).await;
-                let _ = records.send(Record::Outcome(row.id, row.attempts, outcome, permit));
+                let outcome =
+                    send_row(&link, &row, max_parts, vault.as_deref(), &throttled_until).await;
+                let _ = records.send(Record::Outcome(
+                    row.id,
+                    row.attempts_this_round(),
+                    outcome,
+                    permit,
+                ));
             });
         }
     }
@@ -194,14 +212,18 @@ async fn send_row(
     link: &LinkHandle,
     row: &OutboxMessage,
     max_parts: u8,
+    vault: Option<&Vault>,
     throttled_until: &AtomicI64,
 ) -> SendOutcome {
-    let parts = match row.parts(max_parts) {
+    // The only place a sealed payload is opened: it goes out in clear, as
+    // the handset needs it, and is never written back so.
+    let parts = match row.parts(max_parts, vault) {
         Ok(p) => p,
         Err(e) => {
+            tracing::warn!(outbox = row.id, error = %e, "message cannot go out");
             return SendOutcome::Failed {
-                error: format!("payload too large: {e}"),
-            }
+                error: e.to_string(),
+            };
         }
     };
     let last = parts.len().saturating_sub(1);
@@ -220,7 +242,7 @@ async fn send_row(
             Ok(SubmitOutcome::Rejected { status, transient }) => {
                 let name = super::smpp::status::describe_status(status);
                 return if transient {
-                    let wait = backoff_ms(row.attempts);
+                    let wait = backoff_ms(row.attempts_this_round());
                     throttled_until.fetch_max(now_ms() + wait.min(5_000), Ordering::Relaxed);
                     tracing::info!(outbox = row.id, status = %name, "SMSC asked us to retry later");
                     SendOutcome::Retry {

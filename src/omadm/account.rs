@@ -48,6 +48,20 @@ fn sealed_as(column: &str, device_id: i64) -> String {
     format!("dm_accounts.{column}:{device_id}")
 }
 
+/// A stored secret of `column` for device `from`, sealed again for device
+/// `to`: a device restored from the offline archive comes back under a new
+/// id, and a value sealed for its old row would not open in the new one.
+pub fn reseal_for_device(
+    vault: &Vault,
+    column: &str,
+    from: i64,
+    to: i64,
+    stored: &str,
+) -> Result<String, SecretsError> {
+    let plain = vault.open(&sealed_as(column, from), stored)?;
+    Ok(vault.seal(&sealed_as(column, to), &plain))
+}
+
 impl Stored {
     fn open(self, vault: &Vault) -> QueryResult<DmAccount> {
         let open = |column, value: &str| {

@@ -98,11 +98,13 @@ pub fn verify_hmac(h: &HmacHeader, password: &str, nonce: &[u8], body: &[u8]) ->
     )
 }
 
-/// `syncml:auth-basic`: B64("user:pass"), decoded into its two parts.
-pub fn parse_basic(data: &[u8]) -> Option<(String, String)> {
-    let text = String::from_utf8(data.to_vec()).ok()?;
-    let (u, p) = text.split_once(':')?;
-    Some((u.to_string(), p.to_string()))
+/// `syncml:auth-basic`: whether the decoded B64("user:pass") names this
+/// account. A DM username is the DevId ("MEID:A100…", "ESN:9F…"), colon
+/// included, so the text cannot be split at its first colon: it is compared
+/// whole with the account's username and password.
+pub fn verify_basic(data: &[u8], username: &str, password: &str) -> bool {
+    let expected = format!("{username}:{password}");
+    bool::from(expected.as_bytes().ct_eq(data))
 }
 
 /// A fresh nonce for the next session or message.
@@ -142,6 +144,21 @@ mod tests {
         );
         assert!(parse_hmac_header("algorithm=SHA1, username=\"a\", mac=AA==").is_err());
         assert!(parse_hmac_header("algorithm=MD5, mac=AA==").is_err());
+    }
+
+    #[test]
+    fn basic_credentials_of_devid_usernames_verify() {
+        for user in ["MEID:A1001234200000", "ESN:9F123456", "dev1"] {
+            let data = format!("{user}:pa:ss");
+            assert!(verify_basic(data.as_bytes(), user, "pa:ss"), "{user}");
+            assert!(!verify_basic(data.as_bytes(), user, "pa"), "{user}");
+            assert!(!verify_basic(data.as_bytes(), user, "pa:ss:"), "{user}");
+        }
+        assert!(!verify_basic(
+            b"ESN:9F123456:secret",
+            "ESN:9F123457",
+            "secret"
+        ));
     }
 
     const EXPECTED_MD5: &str = "toWOH9JeZHJyHlTBnbzztw==";

@@ -6,13 +6,14 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 
 use super::account::{self, DmAccount};
 use super::auth::{self, HmacHeader};
 use super::command::{CommandResult, DmCommand};
 use super::syncml::{
-    Alert, Chal, Command, Cred, Item, ItemCmd, ItemData, Message, Meta, Results, Status, SyncBody,
-    SyncHdr,
+    alert_code, Alert, Chal, Command, Cred, Encoding, Item, ItemCmd, ItemData, Message, Meta,
+    Results, Status, SyncBody, SyncHdr,
 };
 use crate::db::schema::{devices, dm_sessions};
 use crate::db::{now_ms, DbConnection};
@@ -57,6 +58,9 @@ pub struct EngineConfig {
     pub allow_basic: bool,
     /// Opens the stored DM secrets.
     pub vault: std::sync::Arc<crate::secrets::Vault>,
+    /// `MDM_DM_MAX_BODY_BYTES`: the largest message we accept, advertised
+    /// as our MaxMsgSize, and the largest large object we assemble.
+    pub max_body: usize,
 }
 
 /// Commands waiting to be sent: kept as data so they survive between nodes.
@@ -102,6 +106,32 @@ struct SessionState {
     /// The job's commands sent so far and what the device answered.
     #[serde(default)]
     job_results: Vec<CommandResult>,
+    /// The secret part of the RespURI we hand out: a message that carries
+    /// no credentials continues the session only through it, as the
+    /// SessionID and DevId are no secret.
+    #[serde(default)]
+    token: String,
+    /// The device authenticated with `x-syncml-hmac`: then every message
+    /// must carry a valid one (OMA-TS-DM_Security 5.1.4), and every reply
+    /// carries ours.
+    #[serde(default)]
+    hmac: bool,
+    /// How often the device refused our credentials (Status 401/407 for
+    /// our SyncHdr).
+    #[serde(default)]
+    server_refusals: u8,
+    /// A large object whose chunks are still arriving.
+    #[serde(default)]
+    large_object: Option<LargeObject>,
+    /// Our last message did not close our package: the rest of it follows.
+    #[serde(default)]
+    server_package_open: bool,
+    /// This message asks for our credentials again.
+    #[serde(skip)]
+    resend_cred: bool,
+    /// The nonce the device gave us in this message for our credentials.
+    #[serde(skip)]
+    rolled_server_nonce: Option<Vec<u8>>,
 }
 
 /// One parsed incoming message with its transport details.
@@ -111,12 +141,35 @@ pub struct Incoming<'a> {
     pub body: &'a [u8],
     /// The FOTA session named in the URL the device was redirected to.
     pub fota_hint: Option<i64>,
+    /// The session token of the RespURI the message was sent to.
+    pub resp_token: Option<String>,
+    /// How the message came, and so how the reply goes (sizes are
+    /// measured in it).
+    pub encoding: Encoding,
 }
 
 pub struct Outcome {
     pub reply: Message,
     /// The device, once identified (for logs and last-contact).
     pub device_id: Option<i64>,
+    /// For a device that authenticates with HMAC: our credentials, to sign
+    /// the encoded reply with.
+    pub server_mac: Option<ServerMac>,
+}
+
+/// What the `x-syncml-hmac` header of a reply is made from: the server's
+/// id, password and the nonce the device gave it.
+pub struct ServerMac {
+    server_id: String,
+    password: String,
+    nonce: Vec<u8>,
+}
+
+impl ServerMac {
+    /// The header value for the reply's encoded body.
+    pub fn header(&self, body: &[u8]) -> String {
+        auth::hmac_header(&self.server_id, &self.password, &self.nonce, body)
+    }
 }
 
 /// The DevId a device uses: its MEID when it has one, else its ESN.
@@ -167,13 +220,11 @@ fn reply_header(
         source_name: None,
         resp_uri,
         cred: None,
-        max_msg_size: Some(MAX_SERVER_MSG),
+        // What we accept: a larger message is answered 413.
+        max_msg_size: Some(u32::try_from(cfg.max_body).unwrap_or(u32::MAX)),
         max_obj_size: None,
     }
 }
-
-/// Our own MaxMsgSize: what we accept from devices.
-pub const MAX_SERVER_MSG: u32 = 64 * 1024;
 
 fn chal(nonce: &[u8]) -> Chal {
     Chal {
@@ -181,6 +232,16 @@ fn chal(nonce: &[u8]) -> Chal {
         format: "b64".into(),
         next_nonce: nonce.to_vec(),
     }
+}
+
+/// The challenge for a device that authenticates as it did: HMAC is
+/// challenged as `syncml:auth-MAC` (OMA-TS-DM_Security 5.1.4.1).
+fn chal_for(hmac: bool, nonce: &[u8]) -> Chal {
+    let mut c = chal(nonce);
+    if hmac {
+        c.auth_type = "syncml:auth-MAC".into();
+    }
+    c
 }
 
 /// An answer that only carries a status for the header: unknown device,
@@ -236,14 +297,85 @@ fn authenticate(acct: &DmAccount, incoming: &Incoming<'_>, cfg: &EngineConfig) -
                 AuthResult::Rejected
             }
         }
-        "syncml:auth-basic" if cfg.allow_basic => match auth::parse_basic(&cred.data) {
-            Some((u, p)) if u == acct.client_username && p == acct.client_password => {
+        "syncml:auth-basic" if cfg.allow_basic => {
+            if auth::verify_basic(&cred.data, &acct.client_username, &acct.client_password) {
                 AuthResult::Accepted
+            } else {
+                AuthResult::Rejected
             }
-            _ => AuthResult::Rejected,
-        },
+        }
         _ => AuthResult::Rejected,
     }
+}
+
+/// How a message of a session that has authenticated shows it belongs to it.
+enum Continuation {
+    /// It does; with the account when it had to be read (HMAC).
+    Proven(Option<DmAccount>),
+    /// Not through the session's token, but it carries credentials: they
+    /// are checked as a first message's are.
+    Authenticate,
+    /// It does not: refused with this SyncHdr status and challenge.
+    Refused(u16, Chal),
+}
+
+/// Checks a later message of an authenticated session. A device that uses
+/// HMAC signs every message; a forged or unsigned one is refused. Other
+/// messages may omit credentials (OMA-DM Protocol: authentication once per
+/// session) but must then come to the RespURI we gave, whose token nobody
+/// else has seen. A refusal rolls no nonce: it must not break the session
+/// of the device it imitates.
+fn check_continuation(
+    conn: &mut DbConnection,
+    cfg: &EngineConfig,
+    device_id: i64,
+    state: &SessionState,
+    incoming: &Incoming<'_>,
+) -> Result<Continuation, EngineError> {
+    if state.hmac || incoming.hmac.is_some() {
+        let Some(acct) = account::get(conn, &cfg.vault, device_id)? else {
+            return Ok(Continuation::Refused(401, chal_for(true, &[])));
+        };
+        let nonce = acct.client_nonce_bytes();
+        let signed = incoming.hmac.as_ref().is_some_and(|h| {
+            h.username == acct.client_username
+                && auth::verify_hmac(h, &acct.client_password, &nonce, incoming.body)
+        });
+        return Ok(if signed {
+            Continuation::Proven(Some(acct))
+        } else {
+            Continuation::Refused(401, chal_for(true, &nonce))
+        });
+    }
+    let token_matches = !state.token.is_empty()
+        && incoming
+            .resp_token
+            .as_deref()
+            .is_some_and(|t| bool::from(t.as_bytes().ct_eq(state.token.as_bytes())));
+    if token_matches {
+        return Ok(Continuation::Proven(None));
+    }
+    if incoming.message.hdr.cred.is_some() {
+        return Ok(Continuation::Authenticate);
+    }
+    let nonce = account::get(conn, &cfg.vault, device_id)?
+        .map(|a| a.client_nonce_bytes())
+        .unwrap_or_default();
+    Ok(Continuation::Refused(407, chal(&nonce)))
+}
+
+/// A header-only answer with a challenge (see `header_only`).
+fn refused(req: &Message, cfg: &EngineConfig, code: u16, challenge: Chal) -> Message {
+    let mut m = header_only(req, cfg, code, None);
+    if let Some(Command::Status(st)) = m.body.commands.first_mut() {
+        st.chal = Some(challenge);
+    }
+    m
+}
+
+/// A new session's token: 128 random bits, URL-safe.
+fn new_token() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(auth::new_nonce())
 }
 
 /// A DM session left idle this long is over.
@@ -306,11 +438,20 @@ pub fn handle(
     incoming: Incoming<'_>,
 ) -> Result<Outcome, EngineError> {
     let req = &incoming.message;
+    if let Some(code) = req.hdr.unsupported_version() {
+        tracing::warn!(ver_dtd = %req.hdr.ver_dtd, ver_proto = %req.hdr.ver_proto, code, "OMA-DM message of another version");
+        return Ok(Outcome {
+            reply: header_only(req, cfg, code, None),
+            device_id: None,
+            server_mac: None,
+        });
+    }
     let Some(key) = device_key_of(&req.hdr.source) else {
         tracing::warn!(dev_id = %req.hdr.source, "OMA-DM message from an unparseable DevId");
         return Ok(Outcome {
             reply: header_only(req, cfg, 403, None),
             device_id: None,
+            server_mac: None,
         });
     };
     let now = now_ms();
@@ -324,6 +465,7 @@ pub fn handle(
                 return Ok(Outcome {
                     reply: header_only(req, cfg, 403, None),
                     device_id: None,
+                    server_mac: None,
                 });
             }
             Err(e) => return Err(e),
@@ -332,15 +474,14 @@ pub fn handle(
         // Handsets reuse their 16-bit SessionIDs: a message 1 (or a session
         // idle for half an hour) starts a new session, which must
         // authenticate afresh; the rotated nonce defeats a replayed package 1.
+        // The old one goes only once the new one has authenticated: a forged
+        // message 1 must not end a live session.
+        let mut replaced = None;
         if row
             .as_ref()
             .is_some_and(|r| req.hdr.msg_id == 1 || now - r.updated_at > SESSION_IDLE_MS)
         {
-            crate::native!(conn, |c| diesel::delete(
-                dm_sessions::table.find(&session_key)
-            )
-            .execute(c))?;
-            row = None;
+            replaced = row.take();
         }
         if let Some(r) = &row {
             if i64::from(req.hdr.msg_id) <= i64::from(r.last_msg_id) {
@@ -348,6 +489,7 @@ pub fn handle(
                 return Ok(Outcome {
                     reply: header_only(req, cfg, 400, None),
                     device_id: Some(device.id),
+                    server_mac: None,
                 });
             }
         }
@@ -358,14 +500,31 @@ pub fn handle(
         let mut authenticated = row.as_ref().is_some_and(|r| r.authenticated);
         let mut hdr_status = 200;
         let mut next_nonce: Option<Vec<u8>> = None;
-        // The account that just authenticated: its server credentials go in the reply.
-        let mut signed_in: Option<DmAccount> = None;
+        // The device just authenticated: our credentials go in the reply.
+        let mut signed_in = false;
+        // The account, when this message needed it read.
+        let mut acct_read: Option<DmAccount> = None;
+        if authenticated {
+            match check_continuation(conn, cfg, device.id, &state, &incoming)? {
+                Continuation::Proven(acct) => acct_read = acct,
+                Continuation::Authenticate => authenticated = false,
+                Continuation::Refused(code, challenge) => {
+                    tracing::warn!(device = device.id, session = %req.hdr.session_id, msg = req.hdr.msg_id, code, "OMA-DM message does not prove it belongs to its session; refused");
+                    return Ok(Outcome {
+                        reply: refused(req, cfg, code, challenge),
+                        device_id: Some(device.id),
+                        server_mac: None,
+                    });
+                }
+            }
+        }
         if !authenticated {
             let Some(acct) = account::get(conn, &cfg.vault, device.id)? else {
                 tracing::warn!(device = device.id, "no OMA-DM credentials for this device");
                 return Ok(Outcome {
                     reply: header_only(req, cfg, 401, None),
                     device_id: Some(device.id),
+                    server_mac: None,
                 });
             };
             match authenticate(&acct, &incoming, cfg) {
@@ -376,7 +535,9 @@ pub fn handle(
                     let n = auth::new_nonce();
                     account::set_client_nonce(conn, device.id, &n)?;
                     next_nonce = Some(n);
-                    signed_in = Some(acct);
+                    state.hmac = incoming.hmac.is_some();
+                    acct_read = Some(acct);
+                    signed_in = true;
                 }
                 outcome => {
                     let n = auth::new_nonce();
@@ -388,29 +549,63 @@ pub fn handle(
                     };
                     tracing::warn!(device = device.id, code, "OMA-DM authentication failed");
                     return Ok(Outcome {
-                        reply: header_only(req, cfg, code, Some(&n)),
+                        reply: refused(req, cfg, code, chal_for(incoming.hmac.is_some(), &n)),
                         device_id: Some(device.id),
+                        server_mac: None,
                     });
                 }
             }
+        }
+        if let Some(old) = replaced {
+            keep_job_progress(conn, &old.state)?;
+            crate::native!(conn, |c| diesel::delete(
+                dm_sessions::table.find(&session_key)
+            )
+            .execute(c))?;
         }
         let server_initiated = req
             .body
             .commands
             .iter()
             .any(|c| matches!(c, Command::Alert(a) if a.data == 1200));
+        // The FOTA session the handset asks about afresh (see `plan`).
+        let mut asked = incoming.fota_hint;
         if server_initiated && state.job.is_none() && row.is_none() {
             match super::job::for_callback(conn, device.id, &req.hdr.session_id)? {
                 Some(job) => {
-                    state.queue.extend(job.pending_commands());
+                    // A job taken up again (its session was started anew)
+                    // keeps what the device answered before and sends the
+                    // rest, unanswered commands included: the device may
+                    // never have received them. Their old CmdIDs meant the
+                    // old session's commands.
+                    let resumed = job.state == "running";
+                    let answered: Vec<CommandResult> = job
+                        .results()
+                        .into_iter()
+                        .filter(|r| r.status.is_some())
+                        .map(|r| CommandResult { cmd_id: 0, ..r })
+                        .collect();
+                    state.queue.extend(job.remaining_commands(&answered));
+                    state.job_failed = answered.iter().any(|r| !r.succeeded());
+                    state.job_results = answered;
                     if job.fota_session_id.is_some() {
                         state.fota = job.fota_session_id;
+                        if resumed {
+                            // Its query or offer went to the session that broke.
+                            asked = job.fota_session_id;
+                        }
                     }
                     state.job = Some(job.id);
-                    super::job::set_state(conn, job.id, "running", "the device called back")?;
+                    let why = if resumed {
+                        "the device started the session again"
+                    } else {
+                        "the device called back"
+                    };
+                    super::job::set_state(conn, job.id, "running", why)?;
                     tracing::info!(
                         device = device.id,
                         job = job.id,
+                        resumed,
                         "server-initiated OMA-DM session started"
                     );
                 }
@@ -427,40 +622,47 @@ pub fn handle(
         let mut hs = status(req.hdr.msg_id, 0, "SyncHdr", hdr_status);
         hs.target_ref = Some(req.hdr.target.clone());
         hs.source_ref = Some(req.hdr.source.clone());
-        hs.chal = next_nonce.as_deref().map(chal);
+        hs.chal = next_nonce.as_deref().map(|n| chal_for(state.hmac, n));
         statuses.push(hs);
         let mut reported = Reported::default();
-        for cmd in &req.body.commands {
-            statuses.extend(process(
-                conn,
-                &device,
-                req.hdr.msg_id,
-                cmd,
-                &mut state,
-                &mut reported,
-            )?);
-        }
+        let (more, alerts) = run_commands(conn, cfg, &device, req, &mut state, &mut reported)?;
+        statuses.extend(more);
         apply_reported(conn, &device, &reported)?;
-        // Looked up only now: a final report (Generic Alert) finds its own
-        // session, and no command before the plan needs the open one.
-        if state.fota.is_none() {
-            state.fota = open_fota(conn, device.id)?;
+        // The device refused the credentials we sent again: the session ends
+        // (Alert 1223) rather than going round (OMA-TS-DM_Security 5.1.3.3
+        // allows one more challenge).
+        let refused_us = state.resend_cred && state.server_refusals >= 2;
+        if refused_us {
+            tracing::warn!(device = device.id, session = %req.hdr.session_id, "the device refused the server's credentials twice; session aborted");
+            abort_job(
+                conn,
+                &mut state,
+                "the device refused the server's credentials twice",
+            )?;
+        } else if reported.aborted {
+            abort_job(
+                conn,
+                &mut state,
+                "the device aborted the session (Alert 1223)",
+            )?;
+        } else {
+            // Looked up only now: a final report (Generic Alert) finds its
+            // own session, and no command before the plan needs the open one.
+            if state.fota.is_none() {
+                state.fota = open_fota(conn, device.id)?;
+            }
+            plan(conn, cfg, &device, &mut state, &reported, asked)?;
+            finish_job(conn, &mut state)?;
         }
-        plan(
-            conn,
-            cfg,
-            &device,
-            &mut state,
-            &reported,
-            incoming.fota_hint,
-        )?;
-        finish_job(conn, &mut state)?;
 
         // Build the reply within the device's MaxMsgSize.
         // Never below the client's: a challenge before this message was
         // answered with the client's MsgID and stored nothing.
         state.server_msg_id = (state.server_msg_id + 1).max(req.hdr.msg_id);
-        let resp_uri = format!("{}/omadm?s={}", cfg.base_url, url_encode(&session_key));
+        if state.token.is_empty() {
+            state.token = new_token();
+        }
+        let resp_uri = format!("{}/omadm?s={}", cfg.base_url, url_encode(&state.token));
         let mut reply = Message {
             hdr: reply_header(&req.hdr, cfg, state.server_msg_id, Some(resp_uri)),
             body: SyncBody {
@@ -468,23 +670,60 @@ pub fn handle(
                 final_: true,
             },
         };
-        if let Some(acct) = &signed_in {
-            reply.hdr.cred = Some(Cred {
-                format: Some("b64".into()),
-                auth_type: "syncml:auth-md5".into(),
-                data: auth::md5_digest(
-                    &acct.server_id,
-                    &acct.server_password,
-                    &acct.server_nonce_bytes(),
-                )
-                .to_vec(),
-            });
+        // Our credentials: in the reply that accepts the device, in the one
+        // after it refused them (made with the nonce it gave), and as HMAC
+        // in every reply to a device that signs its messages.
+        let mut server_mac = None;
+        if signed_in || (state.resend_cred && !refused_us) || state.hmac {
+            let acct = match acct_read {
+                Some(a) => Some(a),
+                None => account::get(conn, &cfg.vault, device.id)?,
+            };
+            if let Some(acct) = acct {
+                let nonce = state
+                    .rolled_server_nonce
+                    .clone()
+                    .unwrap_or_else(|| acct.server_nonce_bytes());
+                if state.hmac {
+                    server_mac = Some(ServerMac {
+                        server_id: acct.server_id,
+                        password: acct.server_password,
+                        nonce,
+                    });
+                } else {
+                    reply.hdr.cred = Some(Cred {
+                        format: Some("b64".into()),
+                        auth_type: "syncml:auth-md5".into(),
+                        data: auth::md5_digest(&acct.server_id, &acct.server_password, &nonce)
+                            .to_vec(),
+                    });
+                }
+            }
         }
         for st in statuses {
             state.next_cmd_id += 1;
             reply.body.commands.push(Command::Status(Status {
                 cmd_id: state.next_cmd_id,
                 ..st
+            }));
+        }
+        let mut alerts = alerts;
+        // A device still sending its package after ours was complete gets
+        // the "Next Message" answer: Alert 1222, no new command, no Final
+        // (OMA-DM Protocol 1.2, Multiple Messages in Package). While ours
+        // goes on, the device's messages are not final either: they ask for
+        // the rest of it.
+        let package_open = !req.body.final_ && !state.server_package_open && !refused_us;
+        if refused_us {
+            alerts.push(alert(alert_code::SESSION_ABORT, Vec::new()));
+        } else if package_open {
+            alerts.push(alert(alert_code::NEXT_MESSAGE, Vec::new()));
+        }
+        for a in alerts {
+            state.next_cmd_id += 1;
+            reply.body.commands.push(Command::Alert(Alert {
+                cmd_id: state.next_cmd_id,
+                ..a
             }));
         }
         let limit = req.hdr.max_msg_size.unwrap_or(u32::MAX) as usize;
@@ -495,7 +734,7 @@ pub fn handle(
             .commands
             .iter()
             .any(|c| matches!(c, Command::Alert(a) if a.data == 1222));
-        while let Some(p) = state.queue.first().cloned() {
+        while let Some(p) = state.queue.first().cloned().filter(|_| !package_open) {
             let others = reply
                 .body
                 .commands
@@ -505,8 +744,9 @@ pub fn handle(
             state.next_cmd_id += 1;
             let cmd = to_command(&p, state.next_cmd_id);
             reply.body.commands.push(cmd);
+            // Measured as it will travel: XML is several times its WBXML.
             let size = reply
-                .encode(super::syncml::Encoding::Wbxml)
+                .encode(incoming.encoding)
                 .map(|b| b.len())
                 .unwrap_or(0);
             if size > limit && (others > 0 || !continuation) {
@@ -526,18 +766,29 @@ pub fn handle(
             }
             state.queue.remove(0);
         }
-        if !state.queue.is_empty() {
+        if !state.queue.is_empty() || package_open {
             reply.body.final_ = false;
         }
+        state.server_package_open = !state.queue.is_empty() && !package_open;
 
+        let ended = reported.aborted || refused_us;
         let state_json = serde_json::to_string(&state).unwrap_or_default();
         match row {
+            // Aborted: over, so a later message must authenticate afresh.
+            Some(_) if ended => {
+                crate::native!(conn, |c| diesel::delete(
+                    dm_sessions::table.find(&session_key)
+                )
+                .execute(c))?;
+            }
+            None if ended => {}
             Some(_) => {
                 let changes = (
                     dm_sessions::last_msg_id.eq(req.hdr.msg_id as i32),
                     dm_sessions::authenticated.eq(authenticated),
                     dm_sessions::state.eq(&state_json),
                     dm_sessions::fota_session_id.eq(state.fota),
+                    dm_sessions::job_id.eq(state.job),
                     dm_sessions::updated_at.eq(now),
                 );
                 crate::native!(conn, |c| crate::db::fixed_update(
@@ -555,6 +806,7 @@ pub fn handle(
                     dm_sessions::authenticated.eq(authenticated),
                     dm_sessions::state.eq(&state_json),
                     dm_sessions::fota_session_id.eq(state.fota),
+                    dm_sessions::job_id.eq(state.job),
                     dm_sessions::created_at.eq(now),
                     dm_sessions::updated_at.eq(now),
                 );
@@ -567,6 +819,7 @@ pub fn handle(
         Ok(Outcome {
             reply,
             device_id: Some(device.id),
+            server_mac,
         })
     })
 }
@@ -580,22 +833,56 @@ fn finish_job(conn: &mut DbConnection, state: &mut SessionState) -> Result<(), E
     if !state.queue.is_empty() || !state.awaiting.is_empty() {
         return Ok(());
     }
-    let mut detail = if state.job_results.is_empty() {
-        state.job_log.join("; ")
-    } else {
-        super::command::summary(&state.job_results)
-    };
-    if let Some(f) = state.fota {
-        let s = fota::get(conn, f)?;
-        if !detail.is_empty() {
-            detail.push_str("; ");
-        }
-        detail.push_str(&format!("FOTA session {f} is {}", s.state));
-    }
+    let detail = super::job::outcome_detail(conn, &progress_of(state))?;
     let outcome = if state.job_failed { "failed" } else { "done" };
     super::job::finish(conn, job, outcome, &detail, &state.job_results)?;
     tracing::info!(job, outcome, %detail, "server-initiated OMA-DM job finished");
     state.job = None;
+    Ok(())
+}
+
+/// The device aborted the session (Alert 1223): nothing more is sent, and
+/// the job it was running fails with how far it got.
+fn abort_job(
+    conn: &mut DbConnection,
+    state: &mut SessionState,
+    why: &str,
+) -> Result<(), EngineError> {
+    let progress = progress_of(state);
+    state.queue.clear();
+    state.awaiting.clear();
+    if let Some(job) = state.job.take() {
+        super::job::interrupt(conn, job, why, &progress, None)?;
+    }
+    Ok(())
+}
+
+/// How far the session's job got.
+fn progress_of(state: &SessionState) -> super::job::Progress {
+    super::job::Progress {
+        results: state.job_results.clone(),
+        unsent: state
+            .queue
+            .iter()
+            .filter(|p| matches!(p, Pending::Command(_)))
+            .count(),
+        log: state.job_log.clone(),
+        fota: state.fota,
+    }
+}
+
+/// The job a stored session state was running, and how far it got.
+pub(crate) fn job_progress(state_json: &str) -> Option<(i64, super::job::Progress)> {
+    let state: SessionState = serde_json::from_str(state_json).ok()?;
+    Some((state.job?, progress_of(&state)))
+}
+
+/// A session that ends while running a job (the handset started it again)
+/// leaves what the job came to with the job, for the session that follows.
+fn keep_job_progress(conn: &mut DbConnection, state_json: &str) -> Result<(), EngineError> {
+    if let Some((job, progress)) = job_progress(state_json) {
+        super::job::keep_progress(conn, job, &progress.results)?;
+    }
     Ok(())
 }
 
@@ -625,6 +912,7 @@ fn to_command(p: &Pending, cmd_id: u32) -> Command {
         source: None,
         meta: None,
         data: data.map(ItemData::Text),
+        more_data: false,
     };
     match p {
         Pending::Get(targets) => Command::Get(ItemCmd {
@@ -660,6 +948,7 @@ fn operator_command(c: &DmCommand, cmd_id: u32) -> Command {
         source: None,
         meta: None,
         data: data.cloned().map(ItemData::Text),
+        more_data: false,
     };
     let with = |items: Vec<Item>, meta: Option<Meta>, correlator: Option<String>| ItemCmd {
         cmd_id,
@@ -706,6 +995,8 @@ struct Reported {
     model: Option<String>,
     firmware: Option<String>,
     got_fw_query: bool,
+    /// The device aborted the session (Alert 1223).
+    aborted: bool,
 }
 
 fn text_of(item: &Item) -> Option<String> {
@@ -732,6 +1023,329 @@ fn note_items(items: &[Item], reported: &mut Reported) {
     }
 }
 
+/// An Alert of ours; its CmdID is set when it goes in the reply.
+fn alert(code: u16, items: Vec<Item>) -> Alert {
+    Alert {
+        cmd_id: 0,
+        data: code,
+        correlator: None,
+        items,
+    }
+}
+
+/// Runs the commands of one message in order. A command whose CmdID is
+/// not valid (0, not a number, or used twice in the message: its Status
+/// could not say which it answers) is answered 400 and not run. Chunks of
+/// a large object are answered 213 and kept with the session until the
+/// last one, when the whole command runs. Returns the statuses, and the
+/// Alerts 1225 for large objects whose end never came.
+fn run_commands(
+    conn: &mut DbConnection,
+    cfg: &EngineConfig,
+    device: &Device,
+    req: &Message,
+    state: &mut SessionState,
+    reported: &mut Reported,
+) -> Result<(Vec<Status>, Vec<Alert>), EngineError> {
+    let msg_ref = req.hdr.msg_id;
+    let mut uses = std::collections::HashMap::<u32, usize>::new();
+    for c in &req.body.commands {
+        *uses.entry(c.cmd_id()).or_default() += 1;
+    }
+    let valid = |c: &Command| c.cmd_id() != 0 && uses.get(&c.cmd_id()) == Some(&1);
+    let mut statuses = Vec::new();
+    let mut alerts = Vec::new();
+    // The object under way, and whether a chunk of it came in this message.
+    let mut open = state.large_object.take().map(|lo| (lo, false));
+    for cmd in &req.body.commands {
+        let ok = valid(cmd);
+        if let Command::Status(_) = cmd {
+            if ok {
+                statuses.extend(process(conn, device, msg_ref, cmd, state, reported)?);
+            } else {
+                tracing::warn!(
+                    device = device.id,
+                    cmd_id = cmd.cmd_id(),
+                    "Status with an invalid CmdID ignored"
+                );
+            }
+            continue;
+        }
+        let answer = |code| status(msg_ref, cmd.cmd_id(), cmd.name(), code);
+        if let Some((lo, fresh)) = open.take() {
+            // Its next chunk must open the next message: anything else
+            // means its end never comes (OMA-DM Protocol 1.2, Large Object
+            // Handling).
+            if ok && !fresh && lo.continued_by(cmd) {
+                match lo.add(cmd, cfg.max_body) {
+                    Chunked::More(lo) => {
+                        open = Some((lo, true));
+                        statuses.push(answer(213));
+                    }
+                    Chunked::Whole(whole) => {
+                        statuses.extend(process(conn, device, msg_ref, &whole, state, reported)?);
+                    }
+                    Chunked::Refused(code) => statuses.push(answer(code)),
+                }
+                continue;
+            }
+            tracing::warn!(
+                device = device.id,
+                "a large object's chunks stopped before its end"
+            );
+            alerts.push(lo.no_end_of_data());
+        }
+        if !ok {
+            tracing::warn!(
+                device = device.id,
+                cmd = cmd.name(),
+                cmd_id = cmd.cmd_id(),
+                "command with an invalid CmdID refused"
+            );
+            statuses.push(answer(400));
+            continue;
+        }
+        match LargeObject::start(cmd, cfg.max_body) {
+            None => statuses.extend(process(conn, device, msg_ref, cmd, state, reported)?),
+            Some(Ok(lo)) => {
+                open = Some((lo, true));
+                statuses.push(answer(213));
+            }
+            Some(Err(code)) => statuses.push(answer(code)),
+        }
+    }
+    match open {
+        Some((lo, true)) => state.large_object = Some(lo),
+        Some((lo, false)) => {
+            tracing::warn!(
+                device = device.id,
+                "a large object's chunks stopped before its end"
+            );
+            alerts.push(lo.no_end_of_data());
+        }
+        None => {}
+    }
+    Ok((statuses, alerts))
+}
+
+/// A large object arriving in chunks, one per message (OMA-DM Protocol 1.2,
+/// Large Object Handling): kept with the session's state in the database,
+/// so any node takes the next chunk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LargeObject {
+    /// The command carrying it: "Results" or "Replace".
+    cmd: String,
+    /// Results: the Get it answers.
+    msg_ref: u32,
+    cmd_ref: u32,
+    /// The command's items before the chunked one.
+    earlier: Vec<HeldItem>,
+    /// The chunked item, with its data so far.
+    item: HeldItem,
+    /// The whole object's size, from the first chunk's Meta Size.
+    size: u64,
+}
+
+/// An item as the session state keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct HeldItem {
+    target: Option<String>,
+    source: Option<String>,
+    format: Option<String>,
+    mime: Option<String>,
+    /// The data's bytes, base64: the state is JSON text.
+    data: Option<String>,
+    /// Whether the data came as bytes rather than characters.
+    binary: bool,
+}
+
+enum Chunked {
+    /// More chunks to come.
+    More(LargeObject),
+    /// The last chunk: the command with the whole object.
+    Whole(Command),
+    /// Answered with this status, and dropped.
+    Refused(u16),
+}
+
+impl HeldItem {
+    fn of(item: &Item, inherited: Option<&Meta>) -> HeldItem {
+        let meta = item.meta.as_ref();
+        let (data, binary) = match &item.data {
+            None => (None, false),
+            Some(ItemData::Text(t)) => (Some(B64.encode(t)), false),
+            Some(ItemData::Binary(b)) => (Some(B64.encode(b)), true),
+        };
+        HeldItem {
+            target: item.target.clone(),
+            source: item.source.clone(),
+            format: meta
+                .and_then(|m| m.format.clone())
+                .or_else(|| inherited.and_then(|m| m.format.clone())),
+            mime: meta
+                .and_then(|m| m.r#type.clone())
+                .or_else(|| inherited.and_then(|m| m.r#type.clone())),
+            data,
+            binary,
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        self.data
+            .as_deref()
+            .and_then(|d| B64.decode(d).ok())
+            .unwrap_or_default()
+    }
+
+    fn item(&self, size: Option<u64>) -> Item {
+        let bytes = self.bytes();
+        let data = self.data.as_ref().map(|_| {
+            let bin = matches!(self.format.as_deref(), Some("b64" | "bin"));
+            match String::from_utf8(bytes) {
+                Ok(t) if !bin && !self.binary => ItemData::Text(t),
+                Ok(t) => ItemData::Binary(t.into_bytes()),
+                Err(e) => ItemData::Binary(e.into_bytes()),
+            }
+        });
+        let meta = (self.format.is_some() || self.mime.is_some() || size.is_some()).then(|| Meta {
+            format: self.format.clone(),
+            r#type: self.mime.clone(),
+            size,
+            mark: None,
+        });
+        Item {
+            target: self.target.clone(),
+            source: self.source.clone(),
+            meta,
+            data,
+            more_data: false,
+        }
+    }
+}
+
+/// The name, items and command Meta of a command that can carry a large
+/// object from the device.
+fn chunk_carrier(cmd: &Command) -> Option<(&'static str, &[Item], Option<&Meta>)> {
+    match cmd {
+        Command::Results(r) => Some(("Results", &r.items, None)),
+        Command::Replace(c) => Some(("Replace", &c.items, c.meta.as_ref())),
+        _ => None,
+    }
+}
+
+impl LargeObject {
+    /// The object whose first chunk `cmd` carries, or why it is refused;
+    /// `None` when `cmd` carries no chunk.
+    fn start(cmd: &Command, limit: usize) -> Option<Result<LargeObject, u16>> {
+        let (name, items, meta) = chunk_carrier(cmd)?;
+        let at = items.iter().position(|i| i.more_data)?;
+        // Only the last item may go on in the next message.
+        if at + 1 != items.len() {
+            return Some(Err(400));
+        }
+        let first = &items[at];
+        // 411: the first chunk must say how large the whole object is.
+        let Some(size) = first.meta.as_ref().and_then(|m| m.size) else {
+            return Some(Err(411));
+        };
+        if size > limit as u64 {
+            return Some(Err(413));
+        }
+        let (msg_ref, cmd_ref) = match cmd {
+            Command::Results(r) => (r.msg_ref, r.cmd_ref),
+            _ => (0, 0),
+        };
+        let lo = LargeObject {
+            cmd: name.into(),
+            msg_ref,
+            cmd_ref,
+            earlier: items[..at].iter().map(|i| HeldItem::of(i, meta)).collect(),
+            item: HeldItem::of(first, meta),
+            size,
+        };
+        Some(if lo.item.bytes().len() as u64 > size {
+            Err(424)
+        } else {
+            Ok(lo)
+        })
+    }
+
+    /// Whether `cmd` carries the object's next chunk: the same command,
+    /// its first item naming the same node (when it names one).
+    fn continued_by(&self, cmd: &Command) -> bool {
+        let Some((name, items, _)) = chunk_carrier(cmd) else {
+            return false;
+        };
+        let Some(first) = items.first() else {
+            return false;
+        };
+        let same = |a: &Option<String>, b: &Option<String>| a.is_none() || a == b;
+        name == self.cmd
+            && same(&first.source, &self.item.source)
+            && same(&first.target, &self.item.target)
+    }
+
+    fn add(mut self, cmd: &Command, limit: usize) -> Chunked {
+        let Some((_, items, meta)) = chunk_carrier(cmd) else {
+            return Chunked::Refused(400);
+        };
+        let Some(chunk) = items.first() else {
+            return Chunked::Refused(400);
+        };
+        let more = chunk.more_data;
+        if more && items.len() > 1 {
+            return Chunked::Refused(400);
+        }
+        let held = HeldItem::of(chunk, meta);
+        let mut bytes = self.item.bytes();
+        bytes.extend(held.bytes());
+        if bytes.len() as u64 > self.size || bytes.len() > limit {
+            return Chunked::Refused(424);
+        }
+        self.item.binary |= held.binary;
+        self.item.data = Some(B64.encode(&bytes));
+        if more {
+            return Chunked::More(self);
+        }
+        if bytes.len() as u64 != self.size {
+            // 424: the chunks do not make the size announced.
+            return Chunked::Refused(424);
+        }
+        let mut all: Vec<Item> = self.earlier.iter().map(|i| i.item(None)).collect();
+        all.push(self.item.item(Some(self.size)));
+        all.extend(items[1..].iter().cloned());
+        let cmd_id = cmd.cmd_id();
+        Chunked::Whole(match self.cmd.as_str() {
+            "Results" => Command::Results(Results {
+                cmd_id,
+                msg_ref: self.msg_ref,
+                cmd_ref: self.cmd_ref,
+                items: all,
+            }),
+            _ => Command::Replace(ItemCmd {
+                cmd_id,
+                correlator: None,
+                meta: None,
+                items: all,
+            }),
+        })
+    }
+
+    /// Alert 1225, naming the object whose end never came.
+    fn no_end_of_data(&self) -> Alert {
+        alert(
+            alert_code::NO_END_OF_DATA,
+            vec![Item {
+                target: self.item.target.clone(),
+                source: self.item.source.clone(),
+                meta: None,
+                data: None,
+                more_data: false,
+            }],
+        )
+    }
+}
+
 fn process(
     conn: &mut DbConnection,
     device: &Device,
@@ -748,7 +1362,11 @@ fn process(
             correlator,
         }) => {
             let code = match *data {
-                1200 | 1201 | 1222 | 1223 => 200,
+                1200 | 1201 | 1222 => 200,
+                1223 => {
+                    reported.aborted = true;
+                    200
+                }
                 1226 => generic_alert(conn, device, state, items, correlator.as_deref())?,
                 _ => 406,
             };
@@ -798,9 +1416,26 @@ fn process(
             // The device's answer to our SyncHdr. A Chal in it names the
             // nonce our credentials must use from now on (OMA DM Security:
             // the client rolls the server's nonce as the server rolls its).
-            if let Some(ch) = s.chal.as_ref().filter(|c| c.auth_type == "syncml:auth-md5") {
+            let rolls = |c: &&Chal| {
+                c.auth_type.eq_ignore_ascii_case("syncml:auth-md5")
+                    || c.auth_type.eq_ignore_ascii_case("syncml:auth-MAC")
+            };
+            if let Some(ch) = s.chal.as_ref().filter(rolls) {
                 account::set_server_nonce(conn, device.id, &ch.next_nonce)?;
+                state.rolled_server_nonce = Some(ch.next_nonce.clone());
                 tracing::info!(device = device.id, "the device rolled the server nonce");
+            }
+            if matches!(s.data, 401 | 407) {
+                // It refused (or missed) our credentials: they go again in
+                // the reply, made with the nonce it just gave.
+                state.server_refusals = state.server_refusals.saturating_add(1);
+                state.resend_cred = true;
+                tracing::warn!(
+                    device = device.id,
+                    code = s.data,
+                    refusals = state.server_refusals,
+                    "the device refused the server's credentials"
+                );
             }
             Vec::new()
         }
@@ -833,31 +1468,15 @@ fn process(
             }
             Vec::new()
         }
-        other => {
-            let (name, id) = describe(other);
-            vec![status(msg_ref, id, name, 406)]
-        }
+        // Named as it came (Sync, Put, ...): the device must see which
+        // command is not supported.
+        other => vec![status(msg_ref, other.cmd_id(), other.name(), 406)],
     })
 }
 
-fn describe(cmd: &Command) -> (&'static str, u32) {
-    match cmd {
-        Command::Get(c) => ("Get", c.cmd_id),
-        Command::Add(c) => ("Add", c.cmd_id),
-        Command::Delete(c) => ("Delete", c.cmd_id),
-        Command::Exec(c) => ("Exec", c.cmd_id),
-        Command::Copy(c) => ("Copy", c.cmd_id),
-        Command::Sequence(c) => ("Sequence", c.cmd_id),
-        Command::Atomic(c) => ("Atomic", c.cmd_id),
-        Command::Unknown { cmd_id, .. } => ("Unknown", *cmd_id),
-        Command::Alert(a) => ("Alert", a.cmd_id),
-        Command::Replace(c) => ("Replace", c.cmd_id),
-        Command::Results(r) => ("Results", r.cmd_id),
-        Command::Status(s) => ("Status", s.cmd_id),
-    }
-}
-
-/// A FUMO Generic Alert (1226) closes the FOTA session with its result code.
+/// A Generic Alert (1226): each Item reports on the Management Object it
+/// names (OMA-DM Protocol 1.2, Generic Alert), so every one is handled; the
+/// Alert's one Status is 200 when all were, else the first Item's error.
 fn generic_alert(
     conn: &mut DbConnection,
     device: &Device,
@@ -865,10 +1484,37 @@ fn generic_alert(
     items: &[Item],
     correlator: Option<&str>,
 ) -> Result<u16, EngineError> {
-    let Some(item) = items.first() else {
+    if items.is_empty() {
         return Ok(400);
-    };
+    }
+    let correlator = correlator.filter(|c| !c.is_empty());
+    // The device's recent FOTA sessions, read once for all the Items.
+    let mut candidates: Option<Vec<fota::FotaSession>> = None;
+    let mut code = 200;
+    for item in items {
+        let item_code = alert_item(conn, device, state, item, correlator, &mut candidates)?;
+        if code == 200 && item_code != 200 {
+            code = item_code;
+        }
+    }
+    Ok(code)
+}
+
+/// One Item of a Generic Alert: a FUMO result closes (or moves on) the FOTA
+/// session it belongs to; another type reports an operator's Exec.
+fn alert_item(
+    conn: &mut DbConnection,
+    device: &Device,
+    state: &mut SessionState,
+    item: &Item,
+    correlator: Option<&str>,
+    candidates: &mut Option<Vec<fota::FotaSession>>,
+) -> Result<u16, EngineError> {
     let Some(code) = text_of(item).and_then(|t| t.parse::<u16>().ok()) else {
+        tracing::warn!(
+            device = device.id,
+            "generic alert item without a result code"
+        );
         return Ok(400);
     };
     let alert_type = item
@@ -881,7 +1527,7 @@ fn generic_alert(
         // ended before it closed): its results are not stored yet.
         let open = state.job.is_some();
         let in_session = correlator
-            .filter(|c| open && !c.is_empty())
+            .filter(|_| open)
             .and_then(|c| state.job_results.iter_mut().find(|r| r.correlator == c));
         if let Some(r) = in_session {
             r.reported = Some(super::job::reported_label(code, alert_type));
@@ -893,43 +1539,46 @@ fn generic_alert(
         super::job::record_reported(conn, device.id, correlator, alert_type, code)?;
         return Ok(200);
     }
-    let candidates = fota::for_device_for_update(conn, device.id, 20)?;
-    let by_correlator = correlator.and_then(|c| {
-        candidates
+    let candidates = match candidates {
+        Some(c) => c,
+        None => candidates.insert(fota::for_device_for_update(conn, device.id, 20)?),
+    };
+    // A correlator names the offer it answers, and only that one; without
+    // one (FUMO allows it) the report can only be about a package the
+    // handset was offered, never a session still asking what it runs.
+    let found = match correlator {
+        Some(c) => candidates
             .iter()
-            .find(|s| s.correlator.as_deref() == Some(c))
-            .cloned()
-    });
-    let session = by_correlator.or_else(|| {
-        candidates
+            .position(|s| s.correlator.as_deref() == Some(c)),
+        None => candidates
             .iter()
-            .find(|s| !s.state().is_terminal())
-            .cloned()
-    });
-    let Some(s) = session else {
+            .position(|s| matches!(s.state(), FotaState::Offered | FotaState::Downloaded)),
+    };
+    let Some(i) = found else {
         tracing::warn!(
             device = device.id,
             ?correlator,
             code,
-            "generic alert for no FOTA session"
+            alert_type,
+            "generic alert matches no FOTA offer of the device; not applied"
         );
         return Ok(404);
     };
+    let s = candidates[i].clone();
     if s.state().is_terminal() {
-        // Already closed (e.g. by the download report): acknowledge, change nothing.
+        // Already closed (e.g. by the download report): acknowledged; the
+        // FUMO code is kept if the session has none yet.
         tracing::info!(fota_session = s.id, code, state = %s.state, "generic alert for a closed FOTA session");
+        candidates[i] = fota::record_late_result(conn, s, code)?;
         return Ok(200);
     }
     if alert_type == FUMO_DOWNLOAD_ALERT_TYPE && code == 200 {
         // The package is on the device: now the separate Update.
-        if s.state() != FotaState::Downloaded {
-            fota::advance_loaded(
-                conn,
-                s.clone(),
-                FotaState::Downloaded,
-                "FUMO Download reported 200",
-            )?;
-        }
+        let s = if s.state() != FotaState::Downloaded {
+            fota::advance_loaded(conn, s, FotaState::Downloaded, "FUMO Download reported 200")?
+        } else {
+            s
+        };
         state.queue.push(Pending::Exec {
             target: format!("{FUMO_NODE}/Update"),
             correlator: s.correlator.clone().unwrap_or_default(),
@@ -937,10 +1586,11 @@ fn generic_alert(
         state.fota = Some(s.id);
         // Past its offer: the plan has nothing to ask (nor to read again).
         state.planned_fota = Some(s.id);
+        candidates[i] = s;
         return Ok(200);
     }
     let id = s.id;
-    fota::finish_loaded(conn, s, device, code, &format!("FUMO result {code}"))?;
+    candidates[i] = fota::finish_loaded(conn, s, device, code, &format!("FUMO result {code}"))?;
     state.fota = Some(id);
     state.planned_fota = Some(id);
     Ok(200)

@@ -87,6 +87,10 @@ pub enum JobError {
     HandsetDeactivated,
     #[error("no released firmware package updates {0}")]
     NoUpdate(String),
+    /// The capability registry says the model speaks IOTA only: an OMA-DM
+    /// notification would wake nothing. The message says what to do instead.
+    #[error("{0}")]
+    NotOmadm(String),
     #[error("the device already has a firmware update in progress (FOTA session {0}); if its handset will not finish it, close it on its page, /firmware/sessions/{0}")]
     FotaBusy(i64),
     /// The device's FOTA session was registered by another request (the
@@ -143,6 +147,197 @@ impl DmJob {
             })
             .collect()
     }
+
+    /// The job's commands less those `done` already accounts for, in
+    /// order: each result takes one command of its wording off the list, so
+    /// a command the job carries twice is still sent twice.
+    pub fn remaining_commands(&self, done: &[CommandResult]) -> Vec<Pending> {
+        let mut taken = vec![false; done.len()];
+        self.pending_commands()
+            .into_iter()
+            .filter(|p| {
+                let Pending::Command(c) = p else {
+                    return true;
+                };
+                let line = c.line();
+                match (0..done.len()).find(|&i| !taken[i] && done[i].command == line) {
+                    Some(i) => {
+                        taken[i] = true;
+                        false
+                    }
+                    None => true,
+                }
+            })
+            .collect()
+    }
+
+    /// What the job had come to as stored with it (see [`keep_progress`]).
+    fn progress(&self) -> Progress {
+        let results = self.results();
+        let unsent = self
+            .remaining_commands(&results)
+            .iter()
+            .filter(|p| matches!(p, Pending::Command(_)))
+            .count();
+        Progress {
+            results,
+            unsent,
+            log: Vec::new(),
+            fota: self.fota_session_id,
+        }
+    }
+}
+
+/// What a job had come to when its DM session ended: its commands' results
+/// (a command sent but never answered has no status), how many of its
+/// commands were never sent, its log and its FOTA session.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub results: Vec<CommandResult>,
+    pub unsent: usize,
+    pub log: Vec<String>,
+    pub fota: Option<i64>,
+}
+
+/// A job's detail: what its commands came to (or its log) and where its
+/// FOTA session stands.
+pub fn outcome_detail(conn: &mut DbConnection, p: &Progress) -> QueryResult<String> {
+    use crate::db::schema::fota_sessions;
+    let mut parts = Vec::new();
+    if !p.results.is_empty() {
+        parts.push(super::command::summary(&p.results));
+    } else if !p.log.is_empty() {
+        parts.push(p.log.join("; "));
+    }
+    if p.unsent > 0 {
+        parts.push(format!(
+            "{} command{} not sent",
+            p.unsent,
+            if p.unsent == 1 { "" } else { "s" }
+        ));
+    }
+    if let Some(f) = p.fota {
+        let state: Option<String> = fota_sessions::table
+            .find(f)
+            .select(fota_sessions::state)
+            .first(conn)
+            .optional()?;
+        if let Some(state) = state {
+            parts.push(format!("FOTA session {f} is {state}"));
+        }
+    }
+    Ok(parts.join("; "))
+}
+
+/// Fails a running job whose DM session ended before the job did, saying
+/// why and how far it got. `quiet_since`: only if the job has not moved
+/// since then (a handset that came back meanwhile keeps it). False when
+/// the job was no longer running.
+pub fn interrupt(
+    conn: &mut DbConnection,
+    id: i64,
+    why: &str,
+    progress: &Progress,
+    quiet_since: Option<i64>,
+) -> QueryResult<bool> {
+    let detail = match outcome_detail(conn, progress)? {
+        d if d.is_empty() => why.to_string(),
+        d => format!("{why}; {d}"),
+    };
+    let results = serde_json::to_string(&progress.results).unwrap_or_else(|_| "[]".into());
+    let n = diesel::update(
+        dm_jobs::table
+            .find(id)
+            .filter(dm_jobs::state.eq("running"))
+            .filter(dm_jobs::updated_at.lt(quiet_since.unwrap_or(i64::MAX))),
+    )
+    .set((
+        dm_jobs::state.eq("failed"),
+        dm_jobs::detail.eq(&detail),
+        dm_jobs::results.eq(results),
+        dm_jobs::updated_at.eq(now_ms()),
+    ))
+    .execute(conn)?;
+    if n > 0 {
+        tracing::warn!(job = id, %detail, "server-initiated OMA-DM job interrupted");
+    }
+    Ok(n > 0)
+}
+
+/// Stores with a running job what its results are so far, when the DM
+/// session holding them ends early (the handset started it again): the
+/// session that takes the job up sends only what was not answered.
+pub fn keep_progress(
+    conn: &mut DbConnection,
+    id: i64,
+    results: &[CommandResult],
+) -> QueryResult<()> {
+    let results = serde_json::to_string(results).unwrap_or_else(|_| "[]".into());
+    diesel::update(dm_jobs::table.find(id).filter(dm_jobs::state.eq("running")))
+        .set((
+            dm_jobs::results.eq(results),
+            dm_jobs::updated_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A running job whose DM session has said nothing for `idle_ms` (the
+/// handset dropped it, or lost coverage) is over: failed with what it came
+/// to, which frees the FOTA session it holds for the sweeper. Returns how
+/// many were closed.
+pub fn time_out_running(conn: &mut DbConnection, now: i64, idle_ms: i64) -> QueryResult<usize> {
+    use crate::db::schema::dm_sessions;
+    use diesel::sql_types::{BigInt, Bool};
+    let quiet_since = now - idle_ms;
+    // (diesel has no correlated subquery; the SQL is the same on both.)
+    let no_live_session = diesel::dsl::sql::<Bool>(
+        "NOT EXISTS (SELECT 1 FROM dm_sessions s WHERE s.job_id = dm_jobs.id AND s.updated_at >= ",
+    )
+    .bind::<BigInt, _>(quiet_since)
+    .sql(")");
+    let quiet: Vec<DmJob> = dm_jobs::table
+        .filter(dm_jobs::state.eq("running"))
+        .filter(dm_jobs::updated_at.lt(quiet_since))
+        .filter(no_live_session)
+        .select(DmJob::as_select())
+        .load(conn)?;
+    let mut closed = 0;
+    for job in quiet {
+        let done = crate::db::write(conn, |conn| -> QueryResult<bool> {
+            // The session's own record is the fuller one while it is kept.
+            let stored: Option<(String, i64)> = dm_sessions::table
+                .filter(dm_sessions::job_id.eq(job.id))
+                .order(dm_sessions::updated_at.desc())
+                .select((dm_sessions::state, dm_sessions::updated_at))
+                .first(conn)
+                .optional()?;
+            if stored.as_ref().is_some_and(|(_, at)| *at >= quiet_since) {
+                // The handset spoke since the list was read.
+                return Ok(false);
+            }
+            let progress = stored
+                .as_ref()
+                .and_then(|(state, _)| super::engine::job_progress(state))
+                .filter(|(id, _)| *id == job.id)
+                .map(|(_, p)| p)
+                .unwrap_or_else(|| job.progress());
+            interrupt(
+                conn,
+                job.id,
+                &format!(
+                    "the device's DM session ended before the job did (nothing heard for {} minutes)",
+                    idle_ms / 60_000
+                ),
+                &progress,
+                Some(quiet_since),
+            )
+        })?;
+        if done {
+            closed += 1;
+        }
+    }
+    Ok(closed)
 }
 
 /// Queues a server-initiated session of `kind` for a device and its
@@ -208,7 +403,7 @@ fn queue(
     vault: &crate::secrets::Vault,
     dev: &device::Device,
     kind: JobKind,
-    commands: Vec<Pending>,
+    mut commands: Vec<Pending>,
     actor: &Actor,
     max_parts: u8,
 ) -> Result<(DmJob, OutboxMessage), JobError> {
@@ -216,6 +411,20 @@ fn queue(
     // handset may be in someone else's hands, or nobody's.
     if dev.is_deactivated() {
         return Err(JobError::HandsetDeactivated);
+    }
+    let capability = crate::registry::capability::for_device(
+        conn,
+        &dev.make,
+        &dev.model,
+        &dev.firmware_version,
+    )?;
+    // Said before anything else: credentials, a line or a package would not
+    // make such a handset answer.
+    if capability
+        .as_ref()
+        .is_some_and(|c| c.protocol() == crate::registry::capability::Protocol::Iota)
+    {
+        return Err(JobError::NotOmadm(not_omadm(dev, kind)));
     }
     let device_id = dev.id;
     let mdn = match dev.profile_id {
@@ -247,12 +456,6 @@ fn queue(
         JobKind::Fota => {
             // As the FOTA URL and campaigns do: a model whose capability
             // entry says FOTA no is not updated over the air at all.
-            let capability = crate::registry::capability::for_device(
-                conn,
-                &dev.make,
-                &dev.model,
-                &dev.firmware_version,
-            )?;
             if capability.is_some_and(|c| !c.fota) {
                 return Err(JobError::NoUpdate(format!(
                     "{} {} {} over the air: its capability entry says FOTA no",
@@ -342,6 +545,7 @@ fn queue(
             _ => None,
         })
         .collect();
+    let correlator = job_correlator(&mut commands);
     let commands = serde_json::to_string(&commands).unwrap_or_else(|_| "[]".into());
     let row = (
         dm_jobs::device_id.eq(device_id),
@@ -354,6 +558,7 @@ fn queue(
         dm_jobs::created_by.eq(actor.to_string()),
         dm_jobs::created_at.eq(now),
         dm_jobs::updated_at.eq(now),
+        dm_jobs::correlator.eq(correlator),
     );
     let job: DmJob = crate::native!(conn, |c| diesel::insert_into(dm_jobs::table)
         .values(row)
@@ -371,8 +576,52 @@ fn queue(
     Ok((job, msg))
 }
 
-/// The notified job a device's package 1 answers, by the SessionID it
-/// carries (hexadecimal as handsets write it, or decimal).
+/// Why an IOTA-only handset gets no job of `kind`, and what does reach it.
+fn not_omadm(dev: &device::Device, kind: JobKind) -> String {
+    let instead = match kind {
+        JobKind::Fota => {
+            "over IOTA the handset asks for its update itself: have the subscriber start \
+             the firmware update from the handset (its FOTA URL leads to an IOTA session)"
+        }
+        JobKind::Refresh => {
+            "its make, model and version are read in its own IOTA sessions (activation, \
+             FOTA)"
+        }
+        JobKind::Commands => "management commands (lock, wipe, node values) need OMA-DM",
+    };
+    format!(
+        "{} {} {} speaks IOTA, not OMA-DM (its capability entry): it cannot be woken for an \
+         OMA-DM session; {instead}",
+        dev.make, dev.model, dev.firmware_version
+    )
+}
+
+/// The job's correlator: its first Exec's. A later Exec of the same job
+/// gets it with `-2`, `-3`… after it, so that one indexed column finds the
+/// job of any Exec's late report ([`record_reported`]) while each Exec
+/// keeps a correlator of its own to match its result.
+fn job_correlator(commands: &mut [Pending]) -> Option<String> {
+    let mut job = None;
+    let mut n = 1;
+    for p in commands {
+        let Pending::Command(DmCommand::Exec { correlator, .. }) = p else {
+            continue;
+        };
+        match &job {
+            None => job = Some(correlator.clone()),
+            Some(first) => {
+                n += 1;
+                *correlator = format!("{first}-{n}");
+            }
+        }
+    }
+    job
+}
+
+/// The job a device's package 1 answers, by the SessionID it carries
+/// (hexadecimal as handsets write it, or decimal): a notified one, or one
+/// already running whose session the handset started again (it never got
+/// the answer to its package 1, say), which the new session takes up.
 pub fn for_callback(
     conn: &mut DbConnection,
     device_id: i64,
@@ -390,13 +639,53 @@ pub fn for_callback(
     }
     dm_jobs::table
         .filter(dm_jobs::device_id.eq(device_id))
-        .filter(dm_jobs::state.eq("notified"))
+        .filter(
+            dm_jobs::state
+                .eq("notified")
+                .or(dm_jobs::state.eq("running")),
+        )
         .filter(dm_jobs::dm_session_id.eq_any(ids))
         .filter(dm_jobs::created_at.ge(now_ms() - JOB_TTL_MS))
         .order(dm_jobs::id.desc())
         .select(DmJob::as_select())
         .first(conn)
         .optional()
+}
+
+/// Ends the device's notified jobs that await FOTA session `fota_session`,
+/// which `closed` (an operator's reason) has ended before the handset
+/// called back: no longer awaited, a late call-back finds nothing to run.
+/// A job the handset already started finishes with its DM session. Returns
+/// the job ids closed.
+pub fn close_awaiting_fota(
+    conn: &mut DbConnection,
+    device_id: i64,
+    fota_session: i64,
+    closed: &str,
+) -> QueryResult<Vec<i64>> {
+    let ids: Vec<i64> = dm_jobs::table
+        .filter(dm_jobs::device_id.eq(device_id))
+        .filter(dm_jobs::fota_session_id.eq(fota_session))
+        .filter(dm_jobs::state.eq("notified"))
+        .select(dm_jobs::id)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(ids);
+    }
+    diesel::update(
+        dm_jobs::table
+            .filter(dm_jobs::id.eq_any(&ids))
+            .filter(dm_jobs::state.eq("notified")),
+    )
+    .set((
+        dm_jobs::state.eq("expired"),
+        dm_jobs::detail.eq(format!(
+            "no longer awaited: its FOTA session {fota_session} was {closed}"
+        )),
+        dm_jobs::updated_at.eq(now_ms()),
+    ))
+    .execute(conn)?;
+    Ok(ids)
 }
 
 pub fn set_state(conn: &mut DbConnection, id: i64, state: &str, detail: &str) -> QueryResult<()> {
@@ -460,29 +749,36 @@ pub fn record_reported(
         );
         return Ok(false);
     };
-    for job in for_device(conn, device_id, 20)? {
+    let of_job = correlator.split('-').next().unwrap_or(correlator);
+    let found = dm_jobs::table
+        .filter(dm_jobs::device_id.eq(device_id))
+        .filter(dm_jobs::correlator.eq(of_job))
+        .order(dm_jobs::id.desc())
+        .select(DmJob::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(job) = found {
         let mut results = job.results();
-        let Some(r) = results.iter_mut().find(|r| r.correlator == correlator) else {
-            continue;
-        };
-        r.reported = Some(reported_label(code, alert_type));
-        let (state, detail) = if reported_succeeded(code) {
-            (job.state.clone(), job.detail.clone())
-        } else {
-            (
-                "failed".to_string(),
-                format!("{}; {} reported {code}", job.detail, r.command),
-            )
-        };
-        finish(conn, job.id, &state, &detail, &results)?;
-        tracing::info!(
-            device = device_id,
-            job = job.id,
-            code,
-            alert_type,
-            "operation result reported"
-        );
-        return Ok(true);
+        if let Some(r) = results.iter_mut().find(|r| r.correlator == correlator) {
+            r.reported = Some(reported_label(code, alert_type));
+            let (state, detail) = if reported_succeeded(code) {
+                (job.state.clone(), job.detail.clone())
+            } else {
+                (
+                    "failed".to_string(),
+                    format!("{}; {} reported {code}", job.detail, r.command),
+                )
+            };
+            finish(conn, job.id, &state, &detail, &results)?;
+            tracing::info!(
+                device = device_id,
+                job = job.id,
+                code,
+                alert_type,
+                "operation result reported"
+            );
+            return Ok(true);
+        }
     }
     tracing::warn!(
         device = device_id,
@@ -525,4 +821,66 @@ pub fn for_device(conn: &mut DbConnection, device_id: i64, limit: i64) -> QueryR
         .limit(limit)
         .select(DmJob::as_select())
         .load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job_of(lines: &[&str]) -> DmJob {
+        let commands: Vec<Pending> = lines
+            .iter()
+            .map(|l| {
+                let (verb, path) = l.split_once(' ').unwrap();
+                Pending::Command(DmCommand::new(verb, path, None, None).unwrap())
+            })
+            .collect();
+        DmJob {
+            id: 1,
+            device_id: 1,
+            dm_session_id: 1,
+            kind: "commands".into(),
+            commands: serde_json::to_string(&commands).unwrap(),
+            state: "running".into(),
+            outbox_id: None,
+            fota_session_id: None,
+            detail: String::new(),
+            created_by: "test".into(),
+            created_at: 0,
+            updated_at: 0,
+            results: "[]".into(),
+        }
+    }
+
+    #[test]
+    fn a_job_taken_up_again_sends_only_what_was_not_answered() {
+        let job = job_of(&["get ./A", "get ./B", "get ./A", "get ./C"]);
+        let answered = |line: &str| {
+            let (verb, path) = line.split_once(' ').unwrap();
+            CommandResult::sent(&DmCommand::new(verb, path, None, None).unwrap(), 3)
+        };
+        let left = |done: &[CommandResult]| -> Vec<String> {
+            job.remaining_commands(done)
+                .iter()
+                .map(|p| match p {
+                    Pending::Command(c) => c.line(),
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(left(&[]).len(), 4);
+        // A command the job carries twice is answered once: once more to go.
+        assert_eq!(
+            left(&[answered("get ./A"), answered("get ./B")]),
+            ["get ./A", "get ./C"]
+        );
+        assert!(left(&[
+            answered("get ./A"),
+            answered("get ./B"),
+            answered("get ./A"),
+            answered("get ./C")
+        ])
+        .is_empty());
+        assert_eq!(job.progress().unsent, 4);
+    }
 }

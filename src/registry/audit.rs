@@ -147,6 +147,27 @@ pub fn for_entities(
         .load(conn)
 }
 
+/// One entity's trail, newest first, from just before the event `before`
+/// (the last of the previous page) on. Keyed on the event id so that the
+/// `audit_entity` index (entity_kind, entity_id, id) answers every page,
+/// however long the trail, without counting or skipping rows.
+pub fn page_of(
+    conn: &mut DbConnection,
+    kind: EntityKind,
+    entity_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<AuditEvent>> {
+    audit_events::table
+        .filter(audit_events::entity_kind.eq(kind.as_str()))
+        .filter(audit_events::entity_id.eq(entity_id))
+        .filter(audit_events::id.lt(before.unwrap_or(i64::MAX)))
+        .order(audit_events::id.desc())
+        .limit(limit)
+        .select(AuditEvent::as_select())
+        .load(conn)
+}
+
 pub fn recent(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<AuditEvent>> {
     audit_events::table
         .order(audit_events::id.desc())

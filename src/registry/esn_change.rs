@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::audit::{self, EntityKind};
 use super::device::{self, Device, DeviceDraft};
-use super::identifiers::{Esn, Meid};
+use super::identifiers::HandsetId;
 use super::lookup::{self, DeviceKey};
 use super::profile::{self, ProfileValues};
 use super::{Actor, RegistryError};
@@ -82,23 +82,8 @@ pub struct EsnChangeRequest {
     pub firmware_version: Option<String>,
 }
 
-enum NewId {
-    Esn(Esn),
-    Meid(Meid),
-}
-
-fn parse_new(to: &str) -> Result<NewId, RegistryError> {
-    let t = to.trim();
-    if let Ok(e) = Esn::parse(t) {
-        return Ok(NewId::Esn(e));
-    }
-    if let Ok(m) = Meid::parse(t) {
-        return Ok(NewId::Meid(m));
-    }
-    Err(RegistryError::invalid(
-        "to",
-        format!("\"{t}\" is not an ESN (8 hex or 11 decimal digits) or a MEID (14 hex digits)"),
-    ))
+fn parse_new(to: &str) -> Result<HandsetId, RegistryError> {
+    HandsetId::parse(to).map_err(|e| RegistryError::invalid("to", e.to_string()))
 }
 
 pub fn get(conn: &mut DbConnection, id: i64) -> Result<EsnChange, RegistryError> {
@@ -108,6 +93,23 @@ pub fn get(conn: &mut DbConnection, id: i64) -> Result<EsnChange, RegistryError>
         .first(conn)
         .optional()?
         .ok_or_else(|| RegistryError::NotFound(format!("ESN change {id}")))
+}
+
+/// A subscriber's ESN changes, newest first, from just before the change
+/// `before` on (the `esn_changes_profile` index serves it).
+pub fn page_for_profile(
+    conn: &mut DbConnection,
+    profile_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<EsnChange>> {
+    esn_changes::table
+        .filter(esn_changes::profile_id.eq(profile_id))
+        .filter(esn_changes::id.lt(before.unwrap_or(i64::MAX)))
+        .order(esn_changes::id.desc())
+        .limit(limit)
+        .select(EsnChange::as_select())
+        .load(conn)
 }
 
 pub fn for_profile(conn: &mut DbConnection, profile_id: i64) -> QueryResult<Vec<EsnChange>> {
@@ -149,9 +151,17 @@ pub fn request(
             )));
         };
         let p = profile::get(conn, pid)?;
+        // The new handset's activation would bring the line back into
+        // service: a de-activated line is re-activated first, on purpose.
+        if p.state() == profile::ActivationState::Deactivated {
+            return Err(RegistryError::Conflict(format!(
+                "line {} is de-activated: re-activate it before changing its handset",
+                p.mdn
+            )));
+        }
         let (new_esn_hex, key) = match &new_id {
-            NewId::Esn(e) => (e.to_hex(), DeviceKey::Esn(*e)),
-            NewId::Meid(m) => (m.to_hex(), DeviceKey::Meid(*m)),
+            HandsetId::Esn(e) => (e.to_hex(), DeviceKey::Esn(*e)),
+            HandsetId::Meid(m) => (m.to_hex(), DeviceKey::Meid(*m)),
         };
         if old.esn.as_deref() == Some(new_esn_hex.as_str())
             || old.meid.as_deref() == Some(new_esn_hex.as_str())
@@ -203,8 +213,8 @@ pub fn request(
             }
             None => {
                 let draft = DeviceDraft {
-                    esn: matches!(new_id, NewId::Esn(_)).then(|| new_esn_hex.clone()),
-                    meid: matches!(new_id, NewId::Meid(_)).then(|| new_esn_hex.clone()),
+                    esn: matches!(new_id, HandsetId::Esn(_)).then(|| new_esn_hex.clone()),
+                    meid: matches!(new_id, HandsetId::Meid(_)).then(|| new_esn_hex.clone()),
                     make: req
                         .make
                         .clone()
@@ -298,6 +308,16 @@ pub fn complete_for(
         .set((
             esn_changes::state.eq("completed"),
             esn_changes::completed_at.eq(Some(now)),
+        ))
+        .execute(conn)?;
+    // The field variant's New ESN has moved to Activated ESN. For a MEID
+    // the activated value is its pESN, so the MEID in New ESN is matched
+    // here, by the change, not by comparing it with the activated value.
+    diesel::update(profiles::table.find(change.profile_id))
+        .filter(profiles::new_esn.eq(&change.new_esn))
+        .set((
+            profiles::new_esn.eq(None::<String>),
+            profiles::updated_at.eq(now),
         ))
         .execute(conn)?;
     audit::record(

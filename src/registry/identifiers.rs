@@ -44,6 +44,10 @@ pub enum IdentifierError {
     #[error("ESN decimal serial number must be 00000000-16777215 but is {serial:08} in {input:?}")]
     EsnSerialOutOfRange { serial: u64, input: String },
     #[error(
+        "{esn} is a pseudo-ESN (manufacturer code 0x80, derived from a MEID), not a handset's own ESN: pseudo-ESNs are shared by many MEIDs, so give the handset's real ESN or its MEID"
+    )]
+    EsnPseudo { esn: String },
+    #[error(
         "MEID must be 14 hexadecimal digits, 15 with a check digit, or 18 decimal digits, got {input:?}"
     )]
     MeidFormat { input: String },
@@ -63,6 +67,10 @@ pub enum IdentifierError {
     MeidSerialOutOfRange { serial: u64, input: String },
     #[error("MEID must fit in 56 bits, got {value:#X}")]
     MeidValueOutOfRange { value: u64 },
+    #[error(
+        "{input:?} is not an ESN (8 hex or 11 decimal digits) or a MEID (14 hex digits, 15 with the check digit, or 18 decimal digits)"
+    )]
+    HandsetIdFormat { input: String },
     #[error("IMSI must be exactly 15 decimal digits, got {input:?}")]
     ImsiFormat { input: String },
     #[error(
@@ -79,12 +87,14 @@ impl IdentifierError {
         match self {
             Self::EsnFormat { .. }
             | Self::EsnManufacturerOutOfRange { .. }
-            | Self::EsnSerialOutOfRange { .. } => IdentifierKind::Esn,
+            | Self::EsnSerialOutOfRange { .. }
+            | Self::EsnPseudo { .. } => IdentifierKind::Esn,
             Self::MeidFormat { .. }
             | Self::MeidCheckDigit { .. }
             | Self::MeidManufacturerOutOfRange { .. }
             | Self::MeidSerialOutOfRange { .. }
-            | Self::MeidValueOutOfRange { .. } => IdentifierKind::Meid,
+            | Self::MeidValueOutOfRange { .. }
+            | Self::HandsetIdFormat { .. } => IdentifierKind::Meid,
             Self::ImsiFormat { .. } => IdentifierKind::Imsi,
             Self::MdnFormat { .. } => IdentifierKind::Mdn,
             Self::MinFormat { .. } => IdentifierKind::Min,
@@ -203,6 +213,27 @@ impl Esn {
         Err(format_err())
     }
 
+    /// [`Esn::parse`] for a value that must name one handset (a new
+    /// device, an ESN change's target): a pseudo-ESN is refused, since it
+    /// is only a MEID's derived value and many MEIDs share each one.
+    pub fn parse_real(s: &str) -> Result<Esn, IdentifierError> {
+        let esn = Esn::parse(s)?;
+        if esn.is_pseudo() {
+            return Err(IdentifierError::EsnPseudo { esn: esn.to_hex() });
+        }
+        Ok(esn)
+    }
+
+    /// Whether a parse error says the value had the ESN's decimal shape but
+    /// a part out of range, rather than not looking like an ESN at all.
+    pub fn out_of_range(e: &IdentifierError) -> bool {
+        matches!(
+            e,
+            IdentifierError::EsnManufacturerOutOfRange { .. }
+                | IdentifierError::EsnSerialOutOfRange { .. }
+        )
+    }
+
     pub fn from_u32(v: u32) -> Esn {
         Esn(v)
     }
@@ -262,6 +293,50 @@ impl fmt::Debug for Esn {
 }
 
 string_conversions!(Esn);
+
+/// What names one handset where either identifier may be given (an ESN
+/// change's target, a profile's New ESN): a real ESN or a MEID.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum HandsetId {
+    Esn(Esn),
+    Meid(Meid),
+}
+
+impl HandsetId {
+    /// An ESN whose decimal parts are out of range, or a pseudo-ESN, is
+    /// reported as such rather than as "not an ESN or a MEID".
+    pub fn parse(s: &str) -> Result<HandsetId, IdentifierError> {
+        match Esn::parse_real(s) {
+            Ok(e) => return Ok(HandsetId::Esn(e)),
+            Err(e) if Esn::out_of_range(&e) || matches!(e, IdentifierError::EsnPseudo { .. }) => {
+                return Err(e)
+            }
+            Err(_) => {}
+        }
+        match Meid::parse(s) {
+            Ok(m) => Ok(HandsetId::Meid(m)),
+            Err(e @ IdentifierError::MeidCheckDigit { .. }) => Err(e),
+            Err(_) => Err(IdentifierError::HandsetIdFormat {
+                input: shown(s.trim()),
+            }),
+        }
+    }
+
+    /// Canonical form: the ESN's 8 or the MEID's 14 uppercase hex digits.
+    pub fn to_hex(self) -> String {
+        match self {
+            HandsetId::Esn(e) => e.to_hex(),
+            HandsetId::Meid(m) => m.to_hex(),
+        }
+    }
+}
+
+impl FromStr for HandsetId {
+    type Err = IdentifierError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
 
 /// Mobile Equipment Identifier: 56 bits (8-bit region, 24-bit manufacturer,
 /// 24-bit serial). The check digit is not part of the value.
@@ -617,6 +692,59 @@ mod tests {
         assert!(e.is_pseudo());
         assert_eq!(e.to_decimal(), "12801193046");
         assert_eq!(esn("12801193046"), e);
+    }
+
+    #[test]
+    fn a_real_esn_is_not_a_pseudo_esn() {
+        assert_eq!(Esn::parse_real("9F1ABCDE"), Ok(esn("9F1ABCDE")));
+        let e = Esn::parse_real("80abcdef").unwrap_err();
+        assert_eq!(
+            e,
+            IdentifierError::EsnPseudo {
+                esn: "80ABCDEF".into()
+            }
+        );
+        assert_eq!(e.kind(), IdentifierKind::Esn);
+        assert!(e.to_string().starts_with("80ABCDEF is a pseudo-ESN"), "{e}");
+        // The decimal form of a pESN (manufacturer 128) too.
+        assert!(matches!(
+            Esn::parse_real("12801193046"),
+            Err(IdentifierError::EsnPseudo { .. })
+        ));
+        // Format errors stay what they were.
+        assert!(matches!(
+            Esn::parse_real("12G4"),
+            Err(IdentifierError::EsnFormat { .. })
+        ));
+        assert!(Esn::out_of_range(&Esn::parse("12345678901").unwrap_err()));
+        assert!(!Esn::out_of_range(&Esn::parse("12G4").unwrap_err()));
+    }
+
+    #[test]
+    fn a_handset_id_is_a_real_esn_or_a_meid() {
+        assert_eq!(
+            HandsetId::parse(" 9f1abcde "),
+            Ok(HandsetId::Esn(esn("9F1ABCDE")))
+        );
+        assert_eq!(
+            HandsetId::parse("A1000012345678").map(HandsetId::to_hex),
+            Ok("A1000012345678".into())
+        );
+        // Eleven digits out of range say so, not "not an ESN".
+        let e = HandsetId::parse("12345678901").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("serial number must be 00000000-16777215 but is 45678901"),
+            "{e}"
+        );
+        assert!(matches!(
+            HandsetId::parse("80ABCDEF"),
+            Err(IdentifierError::EsnPseudo { .. })
+        ));
+        assert_eq!(
+            HandsetId::parse("xyz").unwrap_err().to_string(),
+            r#""xyz" is not an ESN (8 hex or 11 decimal digits) or a MEID (14 hex digits, 15 with the check digit, or 18 decimal digits)"#
+        );
     }
 
     #[test]

@@ -47,7 +47,64 @@ pub struct ImportReport {
     pub lines: i64,
     pub profiles: i64,
     pub devices: i64,
+    /// The problems found, by line: the first [`MAX_LISTED_ERRORS`].
     pub errors: Vec<LineError>,
+    /// Problems found beyond those listed.
+    pub unlisted_errors: i64,
+}
+
+impl ImportReport {
+    /// Every problem found, listed or not.
+    pub fn problems(&self) -> i64 {
+        self.errors.len() as i64 + self.unlisted_errors
+    }
+
+    /// Orders the problems by line and keeps the first
+    /// [`MAX_LISTED_ERRORS`]: a file wrong on every one of 200,000 lines
+    /// needs its first lines' problems and a count, not a 20 MB page.
+    fn cap(&mut self) {
+        self.errors.sort_by_key(|e| e.line);
+        if self.errors.len() > MAX_LISTED_ERRORS {
+            self.unlisted_errors += (self.errors.len() - MAX_LISTED_ERRORS) as i64;
+            self.errors.truncate(MAX_LISTED_ERRORS);
+        }
+    }
+}
+
+/// Problems listed per import; the rest are counted.
+pub const MAX_LISTED_ERRORS: usize = 1_000;
+
+/// A column the file does not have although its lines need it.
+struct MissingColumn {
+    /// What the field's check said on the first line that needed it.
+    message: String,
+    lines: u64,
+}
+
+/// Splits a line's field problems: those of a column the file does not
+/// have are the file's (reported once, with how many lines need it); the
+/// rest are the line's, returned as its message.
+fn line_problems(
+    e: RegistryError,
+    headers: &[String],
+    missing: &mut std::collections::BTreeMap<String, MissingColumn>,
+) -> Option<String> {
+    let RegistryError::Invalid(fields) = e else {
+        return Some(e.to_string());
+    };
+    let mut own = Vec::new();
+    for (field, message) in fields {
+        let absent = COLUMNS.contains(&field.as_str()) && !headers.contains(&field);
+        if absent {
+            missing
+                .entry(field)
+                .or_insert(MissingColumn { message, lines: 0 })
+                .lines += 1;
+        } else {
+            own.push(format!("{field}: {message}"));
+        }
+    }
+    (!own.is_empty()).then(|| own.join("; "))
 }
 
 /// Counters a running import updates so that a screen or a terminal can show progress.
@@ -77,6 +134,37 @@ pub fn import_csv<R: Read>(
     actor: &Actor,
     input: R,
     progress: &Progress,
+) -> Result<ImportReport, RegistryError> {
+    import(conn, actor, input, progress, None)
+}
+
+/// [`import_csv`] for a recorded run (see [`start_run`]): a file that
+/// imports records its run as imported in the transaction that writes its
+/// lines, so a run left running by a crash never had a line written; any
+/// other outcome is recorded after.
+pub fn import_for_run<R: Read>(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    input: R,
+    progress: &Progress,
+    run: i64,
+) -> Result<ImportReport, RegistryError> {
+    let outcome = import(conn, actor, input, progress, Some(run));
+    let imported = matches!(&outcome, Ok(r) if r.errors.is_empty());
+    if !imported {
+        if let Err(e) = finish_run(conn, run, &outcome) {
+            tracing::error!(run, error = %e, "could not record the import outcome");
+        }
+    }
+    outcome
+}
+
+fn import<R: Read>(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    input: R,
+    progress: &Progress,
+    run: Option<i64>,
 ) -> Result<ImportReport, RegistryError> {
     let mut report = ImportReport::default();
     let mut reader = csv::ReaderBuilder::new()
@@ -143,6 +231,7 @@ pub fn import_csv<R: Read>(
         .store(records.len() as i64, Ordering::Relaxed);
 
     let mut lines = Vec::with_capacity(records.len());
+    let mut missing = std::collections::BTreeMap::new();
     let mut seen_mdn: HashMap<String, u64> = HashMap::new();
     let mut seen_esn: HashMap<String, u64> = HashMap::new();
     let mut seen_meid: HashMap<String, u64> = HashMap::new();
@@ -207,7 +296,7 @@ pub fn import_csv<R: Read>(
             };
             match draft.validate() {
                 Ok(v) => profile_values = Some(v),
-                Err(e) => errs.push(e.to_string()),
+                Err(e) => errs.extend(line_problems(e, &headers, &mut missing)),
             }
         }
         let mut checked_device = None;
@@ -223,7 +312,7 @@ pub fn import_csv<R: Read>(
             };
             match draft.check() {
                 Ok(d) => checked_device = Some(d),
-                Err(e) => errs.push(e.to_string()),
+                Err(e) => errs.extend(line_problems(e, &headers, &mut missing)),
             }
         }
         if let Some(p) = &profile_values {
@@ -258,10 +347,19 @@ pub fn import_csv<R: Read>(
         });
     }
     report.lines = lines.len() as i64;
+    for (column, m) in missing {
+        report.errors.push(LineError {
+            line: 1,
+            message: format!(
+                "the file has no \"{column}\" column, which {} line(s) need ({column}: {}); add the column",
+                m.lines, m.message
+            ),
+        });
+    }
 
     check_existing(conn, &lines, &mut report)?;
     if !report.errors.is_empty() {
-        report.errors.sort_by_key(|e| e.line);
+        report.cap();
         return Ok(report);
     }
 
@@ -297,6 +395,9 @@ pub fn import_csv<R: Read>(
             }
             progress.written.fetch_add(1, Ordering::Relaxed);
         }
+        if let Some(id) = run {
+            finish_run(conn, id, &Ok(report.clone()))?;
+        }
         Ok(())
     });
     match (written, clash) {
@@ -311,12 +412,24 @@ pub fn import_csv<R: Read>(
     }
 }
 
-/// Reports every line whose MDN, ESN or MEID is already registered.
+/// Reports every line whose MDN, ESN or MEID is already registered, or
+/// whose features the catalogue does not sell.
 fn check_existing(
     conn: &mut DbConnection,
     lines: &[Line],
     report: &mut ImportReport,
 ) -> Result<(), RegistryError> {
+    let known = crate::features::catalogue::codes(conn)?;
+    for l in lines {
+        let Some(p) = &l.profile else { continue };
+        let wanted: Vec<&str> = p.features.split(',').filter(|f| !f.is_empty()).collect();
+        if let Some(message) = crate::features::catalogue::unknown_codes_message(&known, &wanted) {
+            report.errors.push(LineError {
+                line: l.number,
+                message: format!("features: {message}"),
+            });
+        }
+    }
     for chunk in lines.chunks(500) {
         let mdns: Vec<String> = chunk.iter().filter_map(|l| l.mdn.clone()).collect();
         let taken: Vec<(String, i64)> = profiles::table
@@ -393,6 +506,10 @@ pub struct ImportRun {
     pub created_by: String,
     pub created_at: i64,
     pub finished_at: Option<i64>,
+    /// The process running it ([`crate::retention::lease::this_process`]).
+    pub holder: String,
+    pub heartbeat_at: i64,
+    pub unlisted_errors: i64,
 }
 
 impl ImportRun {
@@ -406,14 +523,104 @@ impl ImportRun {
             profiles: 0,
             devices: 0,
             errors,
+            unlisted_errors: self.unlisted_errors,
         })
     }
 
-    pub fn error_count(&self) -> usize {
+    /// Every problem found, listed or not.
+    pub fn error_count(&self) -> i64 {
         serde_json::from_str::<Vec<LineError>>(&self.errors)
-            .map(|v| v.len())
+            .map(|v| v.len() as i64)
             .unwrap_or(0)
+            + self.unlisted_errors
     }
+}
+
+/// A portal import says it is alive this often while it runs.
+pub const HEARTBEAT_MS: i64 = 10_000;
+
+/// A running import whose holder on another host has not said it is alive
+/// for this long has lost its node. (A holder on this host is known alive
+/// or gone for certain, heartbeat or not: on SQLite, whose single writer
+/// holds back a heartbeat while the import writes, every holder is.)
+pub const LEASE_MS: i64 = 120_000;
+
+/// What an import cut off by its server's end is recorded with.
+pub const INTERRUPTED: &str = "interrupted by a server restart; nothing was imported";
+
+/// Marks failed the imports still recorded as running that no live process
+/// runs any more: one of this host whose process is gone (this node before
+/// a restart), or one of another host silent for [`LEASE_MS`]. Nothing of
+/// theirs was written: a file's lines and its imported state commit
+/// together. Each change is conditional on the heartbeat read, so a run
+/// that says it is alive meanwhile keeps going. Returns the runs failed.
+pub fn fail_abandoned(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<i64>> {
+    use crate::retention::lease;
+    let running: Vec<ImportRun> = import_runs::table
+        .filter(import_runs::state.eq("running"))
+        .select(ImportRun::as_select())
+        .load(conn)?;
+    let errors = serde_json::to_string(&[LineError {
+        line: 0,
+        message: INTERRUPTED.into(),
+    }])
+    .unwrap_or_default();
+    let mut failed = Vec::new();
+    for r in running {
+        // This very process's runs are alive (whatever the heartbeat says
+        // where no holder can be checked).
+        if r.holder == lease::this_process() {
+            continue;
+        }
+        let abandoned = if lease::is_local(&r.holder) {
+            lease::is_gone(&r.holder)
+        } else {
+            // Another host's, or an older release's (no holder, no
+            // heartbeat: its start is its last sign of life).
+            let last = if r.holder.is_empty() {
+                r.created_at
+            } else {
+                r.heartbeat_at
+            };
+            now - last > LEASE_MS
+        };
+        if !abandoned {
+            continue;
+        }
+        let n = crate::db::write(conn, |conn| {
+            diesel::update(
+                import_runs::table
+                    .find(r.id)
+                    .filter(import_runs::state.eq("running"))
+                    .filter(import_runs::heartbeat_at.eq(r.heartbeat_at)),
+            )
+            .set((
+                import_runs::state.eq("failed"),
+                import_runs::errors.eq(&errors),
+                import_runs::finished_at.eq(now),
+            ))
+            .execute(conn)
+        })?;
+        if n > 0 {
+            tracing::warn!(run = r.id, file = %r.filename, holder = %r.holder, "import interrupted by its server's end; marked failed");
+            failed.push(r.id);
+        }
+    }
+    Ok(failed)
+}
+
+/// Says that this process still runs import `id`.
+pub fn heartbeat(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+    crate::db::write(conn, |conn| {
+        diesel::update(
+            import_runs::table
+                .find(id)
+                .filter(import_runs::state.eq("running")),
+        )
+        .set(import_runs::heartbeat_at.eq(crate::db::now_ms()))
+        .execute(conn)
+    })
+    .map(|_| ())
 }
 
 use crate::db::schema::import_runs;
@@ -431,6 +638,8 @@ pub fn start_run(
                 import_runs::state.eq("running"),
                 import_runs::created_by.eq(created_by),
                 import_runs::created_at.eq(now),
+                import_runs::holder.eq(crate::retention::lease::this_process()),
+                import_runs::heartbeat_at.eq(now),
             ))
             .execute(conn)?;
         Ok(import_runs::table
@@ -447,9 +656,9 @@ pub fn finish_run(
     outcome: &Result<ImportReport, RegistryError>,
 ) -> QueryResult<()> {
     let now = crate::db::now_ms();
-    let (state, total, imported, errors) = match outcome {
-        Ok(r) if r.errors.is_empty() => ("imported", r.lines, r.lines, Vec::new()),
-        Ok(r) => ("rejected", r.lines, 0, r.errors.clone()),
+    let (state, total, imported, errors, unlisted) = match outcome {
+        Ok(r) if r.errors.is_empty() => ("imported", r.lines, r.lines, Vec::new(), 0),
+        Ok(r) => ("rejected", r.lines, 0, r.errors.clone(), r.unlisted_errors),
         Err(e) => (
             "failed",
             0,
@@ -458,6 +667,7 @@ pub fn finish_run(
                 line: 0,
                 message: e.to_string(),
             }],
+            0,
         ),
     };
     diesel::update(import_runs::table.find(id))
@@ -467,6 +677,7 @@ pub fn finish_run(
             import_runs::processed_lines.eq(total),
             import_runs::imported_lines.eq(imported),
             import_runs::errors.eq(serde_json::to_string(&errors).unwrap_or_default()),
+            import_runs::unlisted_errors.eq(unlisted),
             import_runs::finished_at.eq(now),
         ))
         .execute(conn)

@@ -6,7 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::audit::{self, EntityKind};
 use super::fields::Checker;
-use super::identifiers::{Esn, Imsi, Mdn, Min};
+use super::identifiers::{Esn, HandsetId, Imsi, Mdn, Min};
 use super::{Actor, RegistryError};
 use crate::db::schema::profiles;
 use crate::db::{is_unique_violation, now_ms, DbConnection};
@@ -267,6 +267,16 @@ fn format_sid_nid(pairs: &[(u16, u16)]) -> String {
         .join(",")
 }
 
+/// Why an IMSI does not fit the MIN, if it does not: the NAM carries one
+/// IMSI_M, built from the MIN (C.S0005 2.3.1), so an IMSI whose last ten
+/// digits (IMSI_S) are another number would never be the one programmed.
+pub fn imsi_min_mismatch(imsi: &str, min: &str) -> Option<String> {
+    let imsi_s = imsi.get(5..)?;
+    (imsi_s != min).then(|| {
+        format!("the IMSI's last ten digits ({imsi_s}) must be the MIN {min}: the handset is programmed with the MIN")
+    })
+}
+
 /// Whether a self-service PIN is acceptable: 4 to 8 digits.
 pub fn check_pin(pin: &str) -> Result<(), String> {
     if (4..=8).contains(&pin.len()) && pin.chars().all(|c| c.is_ascii_digit()) {
@@ -285,12 +295,20 @@ impl ProfileDraft {
         let account_id = c.text("account_id", &self.account_id, 64);
         let subscriber_name = c.text("subscriber_name", &self.subscriber_name, 128);
         let sid_nid = match parse_sid_nid(self.sid_nid_pairs.as_deref().unwrap_or("")) {
+            // No pair yet is allowed: a POS pre-load may not know the
+            // market's home system. An activation refuses such a line
+            // (call_manager) rather than programming HOME_SID 0.
             Ok(p) => format_sid_nid(&p),
             Err(e) => {
                 c.fail("sid_nid_pairs", e);
                 String::new()
             }
         };
+        if let (Some(imsi), Some(min)) = (&imsi, &min) {
+            if let Some(why) = imsi_min_mismatch(imsi.as_str(), min.as_str()) {
+                c.fail("imsi", why);
+            }
+        }
         let accolc = c.int_or("accolc", self.accolc, 0, 15, 0);
         let scm = c.int_or("scm", self.scm, 0, 255, 234);
         let mob_p_rev = c.int_or("mob_p_rev", self.mob_p_rev, 0, 255, 6);
@@ -322,7 +340,8 @@ impl ProfileDraft {
             "features",
             self.features.as_deref().unwrap_or(""),
         );
-        let new_esn: Option<Esn> = c.opt_ident("new_esn", &self.new_esn);
+        // An ESN change's target: a real ESN or a MEID, never a pESN.
+        let new_esn: Option<HandsetId> = c.opt_ident("new_esn", &self.new_esn);
         let activated_esn: Option<Esn> = c.opt_ident("activated_esn", &self.activated_esn);
         if let Some(pin) = self.pin.as_deref().filter(|p| !p.is_empty()) {
             if let Err(e) = check_pin(pin) {
@@ -497,6 +516,30 @@ fn ensure_unique_air_identities(
     }
 }
 
+/// A line's features are services the operator sells: a code the
+/// catalogue does not know would never be billed or shown. One the line
+/// already has may stay (the catalogue may have stopped selling it).
+fn check_features(
+    conn: &mut DbConnection,
+    values: &ProfileValues,
+    before: Option<&Profile>,
+) -> Result<(), RegistryError> {
+    let kept: Vec<&str> = before.map(|p| p.feature_list()).unwrap_or_default();
+    let added: Vec<&str> = values
+        .features
+        .split(',')
+        .filter(|f| !f.is_empty() && !kept.contains(f))
+        .collect();
+    if added.is_empty() {
+        return Ok(());
+    }
+    let known = crate::features::catalogue::codes(conn)?;
+    match crate::features::catalogue::unknown_codes_message(&known, &added) {
+        Some(message) => Err(RegistryError::invalid("features", message)),
+        None => Ok(()),
+    }
+}
+
 /// The SSPR table is what IOTA downloads, and the activation writes that
 /// table's PRL id onto the profile: a table that holds no PRL fails every
 /// activation, and a PRL id that is not the table's would be overwritten.
@@ -594,6 +637,7 @@ pub fn create(
     let pin_hash = hash_pin_of(draft)?;
     crate::db::write(conn, |conn| {
         check_prl_settings(conn, &values, None)?;
+        check_features(conn, &values, None)?;
         insert(conn, actor, &values, pin_hash, ActivationState::Pending)
     })
 }
@@ -611,6 +655,7 @@ pub fn update(
         ensure_unique_mdn(conn, &values.mdn, Some(id))?;
         ensure_unique_air_identities(conn, &values, Some(&before))?;
         check_prl_settings(conn, &values, Some(&before))?;
+        check_features(conn, &values, Some(&before))?;
         let mut changes = audit::diff(&ProfileValues::of(&before), &values);
         diesel::update(profiles::table.find(id))
             .set((&values, profiles::updated_at.eq(now_ms())))

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::RetentionError;
+use crate::db::schema::dm_accounts;
 use crate::registry::audit::AuditEvent;
 use crate::registry::device::Device;
 use crate::registry::profile::Profile;
@@ -33,6 +34,8 @@ pub struct Header {
 
 /// One archived subscriber: the profile, its devices and their history; or,
 /// with `retired`, one handset an ESN change retired, under its subscriber.
+/// The devices' OMA-DM accounts and FOTA sessions are in archives written
+/// since they were kept (empty in older ones).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     #[serde(default)]
@@ -40,6 +43,52 @@ pub struct Record {
     pub profile: serde_json::Value,
     pub devices: Vec<serde_json::Value>,
     pub audit: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub dm_accounts: Vec<ArchivedAccount>,
+    #[serde(default)]
+    pub fota_sessions: Vec<ArchivedSession>,
+}
+
+/// A device's OMA-DM account as stored: its passwords stay sealed (under
+/// the secrets key and the device's old id, which a restore opens and seals
+/// again for the new one).
+#[derive(Debug, Clone, diesel::Queryable, diesel::Selectable, Serialize, Deserialize)]
+#[diesel(table_name = dm_accounts)]
+pub struct ArchivedAccount {
+    pub device_id: i64,
+    pub server_id: String,
+    pub server_password: String,
+    pub client_username: String,
+    pub client_password: String,
+    pub client_nonce: String,
+    pub server_nonce: String,
+    pub updated_at: i64,
+}
+
+/// A device's FOTA session with every state change it went through.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArchivedSession {
+    pub id: i64,
+    pub device_id: i64,
+    pub protocol: String,
+    pub state: String,
+    pub from_version: String,
+    pub to_version: Option<String>,
+    pub package_id: Option<i64>,
+    pub correlator: Option<String>,
+    pub result_code: Option<i32>,
+    pub detail: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub events: Vec<ArchivedEvent>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArchivedEvent {
+    pub at: i64,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub detail: String,
 }
 
 /// The same shape as [`Record`], serialized straight from the rows (no
@@ -49,6 +98,8 @@ pub struct RecordRef<'a> {
     pub profile: ArchivedProfile<'a>,
     pub devices: &'a [Device],
     pub audit: &'a [AuditEvent],
+    pub dm_accounts: &'a [ArchivedAccount],
+    pub fota_sessions: &'a [ArchivedSession],
 }
 
 /// A profile as archived: with the self-service PIN's argon2id hash, which
@@ -75,6 +126,8 @@ pub struct RetiredRef<'a> {
     pub profile: Owner,
     pub devices: &'a [Device],
     pub audit: &'a [AuditEvent],
+    pub dm_accounts: &'a [ArchivedAccount],
+    pub fota_sessions: &'a [ArchivedSession],
 }
 
 impl Record {

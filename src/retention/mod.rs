@@ -3,6 +3,7 @@
 //! and can be read back or restored from it.
 
 pub mod archive;
+pub mod lease;
 pub mod purge;
 pub mod restore;
 
@@ -10,7 +11,8 @@ use crate::db::DbError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RetentionError {
-    #[error("another purge (run {0}) is running on another node")]
+    /// A live process (another node, or `mdm purge`) holds the run.
+    #[error("purge run {0} is still running (on another node or in another `mdm purge`); try again once it has finished")]
     Busy(i64),
     #[error("archive run {0} not found")]
     NotFound(i64),

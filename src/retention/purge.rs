@@ -11,10 +11,13 @@ use std::path::{Path, PathBuf};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::archive::{self, Header, RecordRef};
-use super::RetentionError;
-use crate::db::schema::{audit_events, devices, profiles, purge_runs};
+use super::archive::{self, ArchivedAccount, ArchivedEvent, ArchivedSession, Header, RecordRef};
+use super::{lease, RetentionError};
+use crate::db::schema::{
+    audit_events, devices, dm_accounts, fota_events, fota_sessions, profiles, purge_runs,
+};
 use crate::db::{now_ms, Db, DbConnection};
+use crate::fota::session::{FotaEvent, FotaSession};
 use crate::registry::audit::AuditEvent;
 use crate::registry::device::Device;
 use crate::registry::profile::Profile;
@@ -65,6 +68,8 @@ pub struct PurgeRun {
     pub finished_at: Option<i64>,
     pub error: String,
     pub last_device_id: i64,
+    /// The process running it ([`lease::this_process`]).
+    pub holder: String,
 }
 
 impl PurgeRun {
@@ -111,12 +116,52 @@ fn eligible_filter(
     }
 }
 
-/// Takes over an interrupted run or starts a new one.
+/// The handsets the second pass archives: retired by an ESN change, or
+/// de-activated with no subscriber left, before the cutoff.
+fn retired_filter(
+    cutoff: i64,
+    after: i64,
+) -> impl Fn(
+    devices::BoxedQuery<'static, crate::db::MultiBackend>,
+) -> devices::BoxedQuery<'static, crate::db::MultiBackend> {
+    move |q| {
+        q.filter(devices::activation_state.eq("deactivated"))
+            .filter(devices::deactivated_at.lt(cutoff))
+            .filter(
+                devices::retired_at
+                    .is_not_null()
+                    .or(devices::profile_id.is_null()),
+            )
+            .filter(devices::id.gt(after))
+    }
+}
+
+/// Whether a run with this cutoff would archive anyone: a run with nothing
+/// to do leaves no row and no folder behind (the server tries every hour).
+fn anything_to_purge(conn: &mut DbConnection, cutoff: i64) -> QueryResult<bool> {
+    let profile: Option<i64> = eligible_filter(cutoff, 0)(profiles::table.into_boxed())
+        .select(profiles::id)
+        .first(conn)
+        .optional()?;
+    if profile.is_some() {
+        return Ok(true);
+    }
+    let handset: Option<i64> = retired_filter(cutoff, 0)(devices::table.into_boxed())
+        .select(devices::id)
+        .first(conn)
+        .optional()?;
+    Ok(handset.is_some())
+}
+
+/// Takes over an interrupted run or starts a new one; `None` when there is
+/// nothing to purge. A run is taken over once its lease has run out, or at
+/// once when its holder was a process of this host that is gone (this
+/// node's purge, killed or cut off by a restart).
 fn claim(
     conn: &mut DbConnection,
     actor: &str,
     opts: &PurgeOptions,
-) -> Result<PurgeRun, RetentionError> {
+) -> Result<Option<PurgeRun>, RetentionError> {
     crate::db::write(conn, |conn| {
         let now = now_ms();
         let running: Option<PurgeRun> = purge_runs::table
@@ -125,24 +170,30 @@ fn claim(
             .select(PurgeRun::as_select())
             .first(conn)
             .optional()?;
+        let me = lease::this_process();
         if let Some(r) = running {
-            if now - r.heartbeat_at < opts.lease_ms {
+            if now - r.heartbeat_at < opts.lease_ms && !lease::is_gone(&r.holder) {
                 return Err(RetentionError::Busy(r.id));
             }
             diesel::update(purge_runs::table.find(r.id))
-                .set(purge_runs::heartbeat_at.eq(now))
+                .set((purge_runs::heartbeat_at.eq(now), purge_runs::holder.eq(me)))
                 .execute(conn)?;
-            tracing::warn!(run = r.id, "resuming an interrupted purge");
-            return get(conn, r.id);
+            tracing::warn!(run = r.id, was = %r.holder, "resuming an interrupted purge");
+            return get(conn, r.id).map(Some);
+        }
+        let cutoff = now - opts.older_than_ms;
+        if !anything_to_purge(conn, cutoff)? {
+            return Ok(None);
         }
         diesel::insert_into(purge_runs::table)
             .values((
                 purge_runs::state.eq("running"),
-                purge_runs::cutoff.eq(now - opts.older_than_ms),
+                purge_runs::cutoff.eq(cutoff),
                 purge_runs::archive_dir.eq(opts.archive_root.to_string_lossy().into_owned()),
                 purge_runs::started_by.eq(actor),
                 purge_runs::started_at.eq(now),
                 purge_runs::heartbeat_at.eq(now),
+                purge_runs::holder.eq(me),
             ))
             .execute(conn)?;
         let r: PurgeRun = purge_runs::table
@@ -150,19 +201,22 @@ fn claim(
             .order(purge_runs::id.desc())
             .select(PurgeRun::as_select())
             .first(conn)?;
-        Ok(r)
+        Ok(Some(r))
     })
 }
 
-/// Runs (or resumes) a purge to completion.
+/// Runs (or resumes) a purge to completion; `None` when nobody was due
+/// (no run is recorded then).
 pub fn run(
     db: &Db,
     actor: &str,
     opts: &PurgeOptions,
     progress: &mut dyn FnMut(&PurgeRun),
-) -> Result<PurgeRun, RetentionError> {
+) -> Result<Option<PurgeRun>, RetentionError> {
     let mut conn = db.get()?;
-    let mut r = claim(&mut conn, actor, opts)?;
+    let Some(mut r) = claim(&mut conn, actor, opts)? else {
+        return Ok(None);
+    };
     let root = PathBuf::from(&r.archive_dir);
     match purge_batches(&mut conn, &root, &mut r, opts, progress) {
         Ok(()) => {}
@@ -195,7 +249,92 @@ pub fn run(
         "purge completed"
     );
     progress(&done);
-    Ok(done)
+    Ok(Some(done))
+}
+
+/// What a batch's devices take into the archive besides their own rows:
+/// their OMA-DM accounts (secrets as sealed) and their FOTA sessions with
+/// every event, by device id. (Their DM jobs and campaign memberships are
+/// not kept: a restored device is notified afresh.)
+#[derive(Default)]
+struct DeviceExtras {
+    accounts: HashMap<i64, ArchivedAccount>,
+    sessions: HashMap<i64, Vec<ArchivedSession>>,
+}
+
+/// Ids bound in one statement, well under either backend's limit.
+const IDS_PER_QUERY: usize = 5_000;
+
+impl DeviceExtras {
+    fn load(conn: &mut DbConnection, dev_ids: &[i64]) -> QueryResult<DeviceExtras> {
+        let mut out = DeviceExtras::default();
+        for ids in dev_ids.chunks(IDS_PER_QUERY) {
+            for a in dm_accounts::table
+                .filter(dm_accounts::device_id.eq_any(ids))
+                .select(ArchivedAccount::as_select())
+                .load::<ArchivedAccount>(conn)?
+            {
+                out.accounts.insert(a.device_id, a);
+            }
+            let sessions: Vec<FotaSession> = fota_sessions::table
+                .filter(fota_sessions::device_id.eq_any(ids))
+                .order(fota_sessions::id.asc())
+                .select(FotaSession::as_select())
+                .load(conn)?;
+            let session_ids: Vec<i64> = sessions.iter().map(|s| s.id).collect();
+            let mut events_of: HashMap<i64, Vec<ArchivedEvent>> = HashMap::new();
+            for chunk in session_ids.chunks(IDS_PER_QUERY) {
+                for e in fota_events::table
+                    .filter(fota_events::fota_session_id.eq_any(chunk))
+                    .order(fota_events::id.asc())
+                    .select(FotaEvent::as_select())
+                    .load::<FotaEvent>(conn)?
+                {
+                    events_of
+                        .entry(e.fota_session_id)
+                        .or_default()
+                        .push(ArchivedEvent {
+                            at: e.at,
+                            from_state: e.from_state,
+                            to_state: e.to_state,
+                            detail: e.detail,
+                        });
+                }
+            }
+            for s in sessions {
+                out.sessions
+                    .entry(s.device_id)
+                    .or_default()
+                    .push(ArchivedSession {
+                        events: events_of.remove(&s.id).unwrap_or_default(),
+                        id: s.id,
+                        device_id: s.device_id,
+                        protocol: s.protocol,
+                        state: s.state,
+                        from_version: s.from_version,
+                        to_version: s.to_version,
+                        package_id: s.package_id,
+                        correlator: s.correlator,
+                        result_code: s.result_code,
+                        detail: s.detail,
+                        created_at: s.created_at,
+                        updated_at: s.updated_at,
+                    });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes the accounts and sessions of `devices` out.
+    fn take(&mut self, devices: &[Device]) -> (Vec<ArchivedAccount>, Vec<ArchivedSession>) {
+        let mut accounts = Vec::new();
+        let mut sessions = Vec::new();
+        for d in devices {
+            accounts.extend(self.accounts.remove(&d.id));
+            sessions.extend(self.sessions.remove(&d.id).unwrap_or_default());
+        }
+        (accounts, sessions)
+    }
 }
 
 fn purge_batches(
@@ -215,11 +354,11 @@ fn purge_batches(
     if r.committed_bytes == 0 && r.segment == 1 {
         let header = Header {
             format: archive::FORMAT.into(),
-            version: 1,
+            version: 2,
             run: r.id,
             cutoff: r.cutoff,
             created_at: r.started_at,
-            describes: "one JSON object per line: {profile (with its argon2id pin_hash), devices, audit} of a purged subscriber, or {retired: true, profile: {id, mdn}, devices: [handset], audit} of a handset an ESN change retired"
+            describes: "one JSON object per line: {profile (with its argon2id pin_hash), devices, audit, dm_accounts (passwords sealed as stored), fota_sessions (each with its events)} of a purged subscriber, or {retired: true, profile: {id, mdn}, devices: [handset], audit, dm_accounts, fota_sessions} of a handset an ESN change retired; version 1 records have no dm_accounts or fota_sessions"
                 .into(),
         };
         let len = archive::append_member(
@@ -271,6 +410,7 @@ fn purge_batches(
                 devices_of.entry(pid).or_default().push(d);
             }
         }
+        let mut extras = DeviceExtras::load(conn, &dev_ids)?;
         let mut history_of: HashMap<i64, Vec<AuditEvent>> = HashMap::new();
         for e in events {
             let pid = match e.entity_kind.as_str() {
@@ -285,6 +425,7 @@ fn purge_batches(
         for p in &batch {
             let mine = devices_of.remove(&p.id).unwrap_or_default();
             let history = history_of.remove(&p.id).unwrap_or_default();
+            let (accounts, sessions) = extras.take(&mine);
             lines.push(serde_json::to_string(&RecordRef {
                 profile: archive::ArchivedProfile {
                     profile: p,
@@ -292,6 +433,8 @@ fn purge_batches(
                 },
                 devices: &mine,
                 audit: &history,
+                dm_accounts: &accounts,
+                fota_sessions: &sessions,
             })?);
         }
         // 1. Archive and flush.
@@ -354,19 +497,12 @@ fn purge_retired(
     mut batches: u32,
 ) -> Result<(), RetentionError> {
     loop {
-        let batch: Vec<Device> = devices::table
-            .filter(devices::activation_state.eq("deactivated"))
-            .filter(devices::deactivated_at.lt(r.cutoff))
-            .filter(
-                devices::retired_at
-                    .is_not_null()
-                    .or(devices::profile_id.is_null()),
-            )
-            .filter(devices::id.gt(r.last_device_id))
-            .order(devices::id.asc())
-            .limit(opts.batch)
-            .select(Device::as_select())
-            .load(conn)?;
+        let batch: Vec<Device> =
+            retired_filter(r.cutoff, r.last_device_id)(devices::table.into_boxed())
+                .order(devices::id.asc())
+                .limit(opts.batch)
+                .select(Device::as_select())
+                .load(conn)?;
         let Some(last) = batch.last().map(|d| d.id) else {
             return Ok(());
         };
@@ -387,9 +523,11 @@ fn purge_retired(
         for e in events {
             history_of.entry(e.entity_id).or_default().push(e);
         }
+        let mut extras = DeviceExtras::load(conn, &ids)?;
         let mut lines = Vec::with_capacity(batch.len());
         for d in &batch {
             let history = history_of.remove(&d.id).unwrap_or_default();
+            let (accounts, sessions) = extras.take(std::slice::from_ref(d));
             lines.push(serde_json::to_string(&archive::RetiredRef {
                 retired: true,
                 profile: archive::Owner {
@@ -398,6 +536,8 @@ fn purge_retired(
                 },
                 devices: std::slice::from_ref(d),
                 audit: &history,
+                dm_accounts: &accounts,
+                fota_sessions: &sessions,
             })?);
         }
         let path = archive::segment_path(root, r.id, r.segment);

@@ -2,23 +2,160 @@
 //! returns with new ids, its devices and its history, unless its MDN, ESN or
 //! MEID has been taken since; those are reported and skipped. The restore
 //! restarts the purge clock of what it brings back, so the next purge does
-//! not take it straight back to the archive.
+//! not take it straight back to the archive. A device's OMA-DM account and
+//! FOTA history come back with it (archives written before they were kept
+//! have neither); its DM jobs and campaign memberships were never archived.
 
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::archive;
+use super::archive::{self, ArchivedAccount, ArchivedSession};
 use super::RetentionError;
-use crate::db::schema::{audit_events, devices, profiles};
+use crate::db::schema::{
+    audit_events, devices, dm_accounts, firmware_packages, fota_events, fota_sessions, profiles,
+};
 use crate::db::{now_ms, DbConnection};
 use crate::registry::audit::{self, EntityKind};
 use crate::registry::Actor;
+use crate::secrets::Vault;
 
 #[derive(Debug, Default, Serialize)]
 pub struct RestoreReport {
     pub profiles: i64,
     pub devices: i64,
+    /// OMA-DM accounts restored with their devices.
+    pub dm_accounts: i64,
+    /// FOTA sessions (with their events) restored with their devices.
+    pub fota_sessions: i64,
     pub skipped: Vec<String>,
+    /// What came back incompletely, and what to do about it.
+    pub notes: Vec<String>,
+}
+
+/// What a restore never brings back, for its report.
+pub const NOT_RESTORED: &str = "campaign memberships and OMA-DM jobs are not archived: a restored device is in no campaign and has no jobs";
+
+/// Brings back the OMA-DM account and FOTA sessions archived with device
+/// `old` as device `new`, in the caller's transaction. The account's
+/// passwords were sealed for the old row and are sealed again for the new
+/// one; an account this node's key does not open, or whose DM user name
+/// another device has taken since, is left out with a note.
+fn restore_device_extras(
+    conn: &mut DbConnection,
+    vault: &Vault,
+    rec: &archive::Record,
+    (old, new): (i64, i64),
+    label: &str,
+    report: &mut RestoreReport,
+) -> Result<(), RetentionError> {
+    if let Some(a) = rec.dm_accounts.iter().find(|a| a.device_id == old) {
+        restore_account(conn, vault, a, new, label, report)?;
+    }
+    let mut mine: Vec<&ArchivedSession> = rec
+        .fota_sessions
+        .iter()
+        .filter(|s| s.device_id == old)
+        .collect();
+    mine.sort_by_key(|s| s.id);
+    for s in mine {
+        // A package deleted since leaves the session without it, as its
+        // foreign key would have.
+        let package = match s.package_id {
+            Some(p) => firmware_packages::table
+                .find(p)
+                .select(firmware_packages::id)
+                .first::<i64>(conn)
+                .optional()?,
+            None => None,
+        };
+        let row = (
+            fota_sessions::device_id.eq(new),
+            fota_sessions::protocol.eq(&s.protocol),
+            fota_sessions::state.eq(&s.state),
+            fota_sessions::from_version.eq(&s.from_version),
+            fota_sessions::to_version.eq(&s.to_version),
+            fota_sessions::package_id.eq(package),
+            fota_sessions::correlator.eq(&s.correlator),
+            fota_sessions::result_code.eq(s.result_code),
+            fota_sessions::detail.eq(&s.detail),
+            fota_sessions::created_at.eq(s.created_at),
+            fota_sessions::updated_at.eq(s.updated_at),
+        );
+        let id: i64 = crate::native!(conn, |c| diesel::insert_into(fota_sessions::table)
+            .values(row)
+            .returning(fota_sessions::id)
+            .get_result(c))?;
+        if !s.events.is_empty() {
+            // The insert's trigger recorded the session as created in its
+            // final state; the archived events are what really happened.
+            diesel::delete(fota_events::table.filter(fota_events::fota_session_id.eq(id)))
+                .execute(conn)?;
+            for e in &s.events {
+                diesel::insert_into(fota_events::table)
+                    .values((
+                        fota_events::fota_session_id.eq(id),
+                        fota_events::at.eq(e.at),
+                        fota_events::from_state.eq(&e.from_state),
+                        fota_events::to_state.eq(&e.to_state),
+                        fota_events::detail.eq(&e.detail),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        report.fota_sessions += 1;
+    }
+    Ok(())
+}
+
+fn restore_account(
+    conn: &mut DbConnection,
+    vault: &Vault,
+    a: &ArchivedAccount,
+    new: i64,
+    label: &str,
+    report: &mut RestoreReport,
+) -> Result<(), RetentionError> {
+    use crate::omadm::account::reseal_for_device;
+    let reseal = |column| {
+        let stored = match column {
+            "server_password" => &a.server_password,
+            _ => &a.client_password,
+        };
+        reseal_for_device(vault, column, a.device_id, new, stored)
+    };
+    let (Ok(server_password), Ok(client_password)) =
+        (reseal("server_password"), reseal("client_password"))
+    else {
+        report.notes.push(format!(
+            "{label}: its OMA-DM credentials were sealed under another secrets key and were not restored; set them again"
+        ));
+        return Ok(());
+    };
+    let taken: i64 = dm_accounts::table
+        .filter(dm_accounts::client_username.eq(&a.client_username))
+        .count()
+        .get_result(conn)?;
+    if taken > 0 {
+        report.notes.push(format!(
+            "{label}: its OMA-DM user name {} belongs to another device now; its credentials were not restored",
+            a.client_username
+        ));
+        return Ok(());
+    }
+    diesel::insert_into(dm_accounts::table)
+        .values((
+            dm_accounts::device_id.eq(new),
+            dm_accounts::server_id.eq(&a.server_id),
+            dm_accounts::server_password.eq(server_password),
+            dm_accounts::client_username.eq(&a.client_username),
+            dm_accounts::client_password.eq(client_password),
+            dm_accounts::client_nonce.eq(&a.client_nonce),
+            dm_accounts::server_nonce.eq(&a.server_nonce),
+            dm_accounts::updated_at.eq(a.updated_at),
+        ))
+        .execute(conn)?;
+    report.dm_accounts += 1;
+    Ok(())
 }
 
 fn s(v: &serde_json::Value, k: &str) -> Option<String> {
@@ -47,8 +184,11 @@ fn retired_at(d: &serde_json::Value, audit: &[serde_json::Value]) -> Option<i64>
         .max()
 }
 
+/// Restores every record of archive run `run`; `vault` opens the archived
+/// OMA-DM secrets to seal them again for the restored devices.
 pub fn restore(
     conn: &mut DbConnection,
+    vault: &Vault,
     root: &std::path::Path,
     run: i64,
     actor: &Actor,
@@ -57,7 +197,7 @@ pub fn restore(
     let mut report = RestoreReport::default();
     for rec in records {
         if rec.retired {
-            restore_retired(conn, &rec, run, actor, &mut report)?;
+            restore_retired(conn, vault, &rec, run, actor, &mut report)?;
             continue;
         }
         let p = &rec.profile;
@@ -166,7 +306,17 @@ pub fn restore(
                     .order(devices::id.desc())
                     .select(devices::id)
                     .first(conn)?;
-                id_map.push((EntityKind::Device.as_str(), i(d, "id").unwrap_or(0), did));
+                let old = i(d, "id").unwrap_or(0);
+                id_map.push((EntityKind::Device.as_str(), old, did));
+                let label = s(d, "meid").or_else(|| s(d, "esn")).unwrap_or_default();
+                restore_device_extras(
+                    conn,
+                    vault,
+                    &rec,
+                    (old, did),
+                    &format!("handset {label} (MDN {mdn})"),
+                    &mut report,
+                )?;
                 report.devices += 1;
             }
             for e in &rec.audit {
@@ -225,6 +375,7 @@ fn taken(conn: &mut DbConnection, d: &serde_json::Value) -> QueryResult<bool> {
 /// as the line's handset, in the line's state.
 fn restore_retired(
     conn: &mut DbConnection,
+    vault: &Vault,
     rec: &archive::Record,
     run: i64,
     actor: &Actor,
@@ -272,6 +423,14 @@ fn restore_retired(
             if retired.is_none() {
                 crate::registry::device::inherit_state(conn, did)?;
             }
+            restore_device_extras(
+                conn,
+                vault,
+                rec,
+                (i(d, "id").unwrap_or(0), did),
+                &format!("handset {label}"),
+                report,
+            )?;
             for e in &rec.audit {
                 diesel::insert_into(audit_events::table)
                     .values((

@@ -81,7 +81,7 @@ pub async fn run(
         .query(&[(mmc::QUERY_PARAMETER, query)])
         .send()
         .await?;
-    let mut doc = read(resp, trace).await?;
+    let mut doc = read("GET", resp, trace).await?;
     for _ in 0..MAX_EXCHANGES {
         match handset.handle(&doc) {
             Step::Post(mut next) => {
@@ -98,7 +98,7 @@ pub async fn run(
                     .body(body)
                     .send()
                     .await?;
-                doc = read(resp, trace).await?;
+                doc = read("POST", resp, trace).await?;
             }
             Step::Finished { reboot, reason } => {
                 return Ok(IotaOutcome::Completed { reboot, reason })
@@ -113,8 +113,16 @@ pub async fn run(
     )))
 }
 
-async fn read(resp: reqwest::Response, trace: &Trace) -> Result<MmcDocument, SimError> {
+/// `method` is how the document went out, for an error to say.
+async fn read(
+    method: &str,
+    resp: reqwest::Response,
+    trace: &Trace,
+) -> Result<MmcDocument, SimError> {
     let status = resp.status();
+    // Without the query: a GET carries the whole document in it.
+    let mut url = resp.url().clone();
+    url.set_query(None);
     let ct = resp
         .headers()
         .get(header::CONTENT_TYPE)
@@ -126,6 +134,7 @@ async fn read(resp: reqwest::Response, trace: &Trace) -> Result<MmcDocument, Sim
     if !status.is_success() {
         return Err(SimError::Server {
             status: status.as_u16(),
+            asked: format!("{method} {url} (an MMC document)"),
             body: String::from_utf8_lossy(&body).into_owned(),
         });
     }
@@ -222,6 +231,7 @@ pub async fn run_fota(
     let Some(url) = location.filter(|_| status.as_u16() == 302) else {
         return Err(SimError::Server {
             status: status.as_u16(),
+            asked: format!("GET {fota_url} (the FOTA URL)"),
             body,
         });
     };
@@ -288,6 +298,7 @@ pub async fn run_fota(
     if dd_status != 200 {
         return Err(SimError::Server {
             status: dd_status,
+            asked: format!("GET {} (the download descriptor)", package.href),
             body: dd_xml,
         });
     }
@@ -296,6 +307,7 @@ pub async fn run_fota(
     if resp.status().as_u16() != 200 {
         return Err(SimError::Server {
             status: resp.status().as_u16(),
+            asked: format!("GET {} (the package)", dd.object_uri),
             body: resp.text().await.unwrap_or_default(),
         });
     }
@@ -329,6 +341,7 @@ pub async fn run_fota(
     if code != 200 {
         return Err(SimError::Server {
             status: code,
+            asked: format!("POST {} (install status {status_line})", dd.notify_uri),
             body: text,
         });
     }
@@ -384,7 +397,7 @@ async fn get_document(
         .query(&[(mmc::QUERY_PARAMETER, query)])
         .send()
         .await?;
-    read(resp, trace).await
+    read("GET", resp, trace).await
 }
 
 async fn post_document(
@@ -403,5 +416,5 @@ async fn post_document(
         .body(body)
         .send()
         .await?;
-    read(resp, trace).await
+    read("POST", resp, trace).await
 }

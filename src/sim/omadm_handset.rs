@@ -227,6 +227,7 @@ impl Handset {
             let status = resp.status().as_u16();
             return Err(SimError::Server {
                 status,
+                asked: format!("GET {}", resp.url()),
                 body: resp.text().await.unwrap_or_default(),
             });
         }
@@ -459,7 +460,11 @@ impl Handset {
         let body = resp.text().await?;
         trace.record("response", what, &ct, body.as_bytes())?;
         if status != 200 {
-            return Err(SimError::Server { status, body });
+            return Err(SimError::Server {
+                status,
+                asked: format!("GET {url} ({what})"),
+                body,
+            });
         }
         Ok(body)
     }
@@ -477,6 +482,7 @@ impl Handset {
             let status = resp.status().as_u16();
             return Err(SimError::Server {
                 status,
+                asked: format!("GET {} (the package)", dd.object_uri),
                 body: resp.text().await.unwrap_or_default(),
             });
         }
@@ -554,7 +560,11 @@ impl Handset {
         let body = resp.text().await.unwrap_or_default();
         trace.record("response", "install-notify", "text/plain", body.as_bytes())?;
         if status != 200 {
-            return Err(SimError::Server { status, body });
+            return Err(SimError::Server {
+                status,
+                asked: format!("POST {} (install status {status_line})", dd.notify_uri),
+                body,
+            });
         }
         Ok(())
     }
@@ -589,6 +599,7 @@ impl Handset {
                     mark: Some("critical".into()),
                 }),
                 data: Some(ItemData::Text(code.to_string())),
+                more_data: false,
             }],
         });
         let reply = s.exchange(vec![alert]).await?;
@@ -664,6 +675,7 @@ fn lawmo_report(cmd_id: &mut u32, node: &str, correlator: Option<String>) -> Com
                 mark: Some("critical".into()),
             }),
             data: Some(ItemData::Text(LAWMO_SUCCEEDED.to_string())),
+            more_data: false,
         }],
     })
 }
@@ -854,6 +866,7 @@ fn result_item(path: &str, value: String, format: Format) -> Item {
             ..Meta::default()
         }),
         data: Some(ItemData::Text(value)),
+        more_data: false,
     }
 }
 
@@ -872,6 +885,7 @@ fn devinfo_replace(tree: &DmTree, cmd_id: &mut u32) -> Command {
                 target: None,
                 meta: None,
                 data: Some(ItemData::Text(value)),
+                more_data: false,
             })
         })
         .collect();
@@ -985,6 +999,7 @@ impl<'a> Session<'a> {
             if status != 200 {
                 return Err(SimError::Server {
                     status,
+                    asked: format!("POST {} (DM message {})", self.url, self.msg_id),
                     body: String::from_utf8_lossy(&body).into_owned(),
                 });
             }
@@ -1057,6 +1072,7 @@ mod tests {
                 ..Meta::default()
             }),
             data: data.map(|d| ItemData::Text(d.into())),
+            more_data: false,
         }
     }
 

@@ -5,9 +5,11 @@ use actix_web::{web, HttpResponse};
 
 const APP_CSS: &str = include_str!("../../static/app.css");
 const FAVICON: &str = include_str!("../../static/favicon.svg");
+const CONFIRM_JS: &str = include_str!("../../static/confirm.js");
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/app.css", web::get().to(css))
+        .route("/static/confirm.js", web::get().to(confirm_js))
         .route("/static/favicon.svg", web::get().to(favicon))
         .route("/favicon.ico", web::get().to(favicon));
 }
@@ -17,6 +19,13 @@ async fn css() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(APP_CSS)
+}
+
+async fn confirm_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(CONFIRM_JS)
 }
 
 async fn favicon() -> HttpResponse {

@@ -55,6 +55,9 @@ impl From<CampaignError> for WebError {
 pub struct ListRow {
     pub c: Campaign,
     pub done: i64,
+    /// Its devices now, as its page counts them (a device deleted or
+    /// purged since the plan leaves the campaign with it).
+    pub total: i64,
     pub percent: i64,
     pub failure: Option<i64>,
     /// Why a running campaign notifies nobody now.
@@ -89,6 +92,7 @@ async fn list(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpRespo
                     let overall = tallies.remove(&camp.id).unwrap_or_default();
                     ListRow {
                         done: overall.finished(),
+                        total: overall.total(),
                         percent: campaign_chart::percent_done(&overall),
                         failure: overall.failure_percent(),
                         waiting: camp.waiting(now),
@@ -544,6 +548,10 @@ async fn act(
                 .map(|w| format!(" It is {w}."))
                 .unwrap_or_default();
             let message = match action {
+                Action::Renotify if c.state() == campaign::CampaignState::Paused => format!(
+                    "Campaign {}: its unanswered devices are queued again as wave {}. The campaign is paused: Resume sends them (after any waves still waiting).",
+                    c.name, c.waves
+                ),
                 Action::Renotify => format!(
                     "Campaign {}: its unanswered devices are queued again as wave {}; {} notified now.{waiting}",
                     c.name, c.waves, t.notified

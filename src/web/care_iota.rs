@@ -173,7 +173,7 @@ async fn star_code(
         .run(move |c| {
             driver::start_star_code(c, &actor, &device, welcome.as_deref(), &ctx).map(|s| {
                 format!(
-                    "Activation call-back pushed to the handset (session {}).",
+                    "Activation call-back queued for the handset (session {}); the outbox sends it.",
                     s.token
                 )
             })
@@ -204,7 +204,7 @@ async fn otapa(
         .run(move |c| {
             driver::start_otapa(c, &actor, &device, prl_id, &ctx).map(|s| {
                 format!(
-                    "PRL {prl_id} download requested: WAP Push SL sent (session {}).",
+                    "PRL {prl_id} download requested: WAP Push SL queued (session {}).",
                     s.token
                 )
             })

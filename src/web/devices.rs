@@ -15,9 +15,10 @@ use super::{redirect, render, render_status, AppState, WebError};
 use crate::auth::Permission;
 use crate::registry::audit::{self, AuditEvent, EntityKind};
 use crate::registry::capability::{self, Capability, EsnSeries, EsnSeriesDraft, Protocol};
-use crate::registry::device::{self, DeviceDraft, DevicePage, DeviceQuery};
+use crate::registry::device::{self, DeviceDraft, DevicePage, DeviceQuery, MatchCount};
 use crate::registry::import::{self, ImportReport};
 use crate::registry::lookup::{self, DeviceView};
+use crate::registry::profile::ActivationState;
 use crate::registry::{Actor, RegistryError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -61,6 +62,8 @@ struct SearchPage {
     ctx: PageCtx,
     q: DeviceQuery,
     page: Option<DevicePage>,
+    /// All the devices the search matches, not only this page's.
+    total: Option<MatchCount>,
     error: String,
     query_string: String,
     can_edit: bool,
@@ -83,6 +86,37 @@ impl SearchPage {
     fn field(&self, v: &Option<String>) -> String {
         v.clone().unwrap_or_default()
     }
+    fn states(&self) -> [ActivationState; 3] {
+        ActivationState::ALL
+    }
+    fn state_chosen(&self, s: &ActivationState) -> bool {
+        self.q.state.as_deref().map(str::trim) == Some(s.as_str())
+    }
+    fn total_text(&self) -> String {
+        match self.total {
+            Some(MatchCount { count, more: true }) => {
+                format!("More than {} devices match", thousands(count))
+            }
+            Some(MatchCount { count: 1, .. }) => "1 device matches".into(),
+            Some(MatchCount { count, .. }) => format!("{} devices match", thousands(count)),
+            None => String::new(),
+        }
+    }
+}
+
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if n < 0 {
+        out.insert(0, '-');
+    }
+    out
 }
 
 fn query_string(q: &DeviceQuery) -> String {
@@ -95,6 +129,7 @@ fn query_string(q: &DeviceQuery) -> String {
         ("make", &q.make),
         ("model", &q.model),
         ("version", &q.version),
+        ("state", &q.state),
     ] {
         if let Some(v) = v.as_deref().filter(|v| !v.trim().is_empty()) {
             s.append_pair(k, v.trim());
@@ -111,10 +146,14 @@ async fn search(
     user.require(Permission::ViewRegistry)?;
     let q = q.into_inner();
     let query = q.clone();
-    let result = state.db.run(move |c| device::search(c, &query)).await;
-    let (page, error) = match result {
-        Ok(p) => (Some(p), String::new()),
+    let result = state
+        .db
+        .run(move |c| device::search_counted(c, &query, device::COUNT_CAP))
+        .await;
+    let (page, total, error) = match result {
+        Ok((p, t)) => (Some(p), Some(t), String::new()),
         Err(RegistryError::Invalid(e)) => (
+            None,
             None,
             e.iter()
                 .map(|(k, v)| format!("{}: {v}", k.to_uppercase()))
@@ -135,6 +174,7 @@ async fn search(
             query_string: query_string(&q),
             q,
             page,
+            total,
             error,
             can_edit: user.can(Permission::EditDevices),
             can_import: user.can(Permission::Import),
@@ -846,25 +886,53 @@ pub async fn start_import(
     }
     let db = state.db.clone();
     let imports = state.imports.clone();
-    tokio::task::spawn_blocking(move || {
-        let outcome = db
-            .get()
-            .map_err(RegistryError::from)
-            .and_then(|mut c| import::import_csv(&mut c, &actor, file.as_slice(), &progress));
-        match db.get() {
-            Ok(mut c) => {
-                if let Err(e) = import::finish_run(&mut c, id, &outcome) {
-                    tracing::error!(run = id, error = %e, "could not record the import outcome");
+    // Says the run is alive while it runs, so that nodes of other hosts do
+    // not take it for one whose server went away. (A SQLite database has
+    // no other host's nodes, and its one writer would hold the heartbeat
+    // back while the import writes.)
+    let alive = (state.db.backend() == crate::db::Backend::Postgres).then(|| {
+        let db = state.db.clone();
+        tokio::spawn(async move {
+            let every = std::time::Duration::from_millis(import::HEARTBEAT_MS as u64);
+            loop {
+                tokio::time::sleep(every).await;
+                let beat = db
+                    .run(move |c| import::heartbeat(c, id).map_err(crate::db::DbError::from))
+                    .await;
+                if let Err(e) = beat {
+                    tracing::warn!(run = id, error = %e, "import heartbeat failed");
                 }
             }
-            Err(e) => tracing::error!(run = id, error = %e, "could not record the import outcome"),
+        })
+    });
+    tokio::task::spawn_blocking(move || {
+        // The run records its own outcome (an import with its lines).
+        let outcome = match db.get() {
+            Ok(mut c) => import::import_for_run(&mut c, &actor, file.as_slice(), &progress, id),
+            Err(e) => {
+                let outcome = Err(RegistryError::from(e));
+                match db.get() {
+                    Ok(mut c) => {
+                        if let Err(e) = import::finish_run(&mut c, id, &outcome) {
+                            tracing::error!(run = id, error = %e, "could not record the import outcome");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(run = id, error = %e, "could not record the import outcome")
+                    }
+                }
+                outcome
+            }
+        };
+        if let Some(alive) = alive {
+            alive.abort();
         }
         match &outcome {
             Ok(r) if r.errors.is_empty() => {
                 tracing::info!(run = id, file = %filename, lines = r.lines, "import finished")
             }
             Ok(r) => {
-                tracing::warn!(run = id, file = %filename, errors = r.errors.len(), "import rejected")
+                tracing::warn!(run = id, file = %filename, problems = r.problems(), "import rejected")
             }
             Err(e) => tracing::error!(run = id, file = %filename, error = %e, "import failed"),
         }

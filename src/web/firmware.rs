@@ -39,6 +39,7 @@ pub fn device_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/dl/{id}/package", web::get().to(download))
         .route("/dl/{id}/package", web::head().to(download))
         .route("/dl/{id}/dd", web::get().to(descriptor))
+        .route("/dl/{id}/dd", web::head().to(descriptor))
         .route("/dl/{id}/notify", web::post().to(install_notify));
 }
 
@@ -59,7 +60,10 @@ impl From<FirmwareError> for WebError {
 pub struct VersionRow {
     pub version: String,
     pub count: i64,
-    pub percent: i64,
+    /// The version's share of the model's devices, as the page writes it.
+    pub share: String,
+    /// The share's bar width in percent.
+    pub bar: String,
     pub fota: String,
     pub protocol: String,
     /// The released update a device at this version gets, if any.
@@ -149,7 +153,8 @@ fn matrix(
         let row = VersionRow {
             version: r.firmware_version.clone(),
             count: r.count,
-            percent: 0,
+            share: String::new(),
+            bar: String::new(),
             fota: match cap {
                 Some(c) if c.fota => "yes".into(),
                 Some(_) => "no".into(),
@@ -175,14 +180,39 @@ fn matrix(
     }
     for m in &mut out {
         for r in &mut m.rows {
-            r.percent = if m.total > 0 {
-                r.count * 100 / m.total
+            r.share = share_label(r.count, m.total);
+            r.bar = if m.total > 0 {
+                format!("{:.1}", r.count as f64 * 100.0 / m.total as f64)
             } else {
-                0
+                "0".into()
             };
         }
     }
     Ok(out)
+}
+
+/// A version's share of its model, rounded to the nearest percent, with
+/// one decimal below 1 % and above 99 % so that a handful of devices on an
+/// old version neither vanish as "0 %" nor make the rest look like all of
+/// them; "<0.1 %" and ">99.9 %" where even a decimal would say 0 or 100.
+fn share_label(count: i64, total: i64) -> String {
+    if total <= 0 || count <= 0 {
+        return "0 %".into();
+    }
+    if count >= total {
+        return "100 %".into();
+    }
+    let pct = count as f64 * 100.0 / total as f64;
+    let tenths = (pct * 10.0).round();
+    if tenths < 1.0 {
+        "<0.1 %".into()
+    } else if tenths >= 1000.0 {
+        ">99.9 %".into()
+    } else if !(1.0..=99.0).contains(&pct) {
+        format!("{:.1} %", tenths / 10.0)
+    } else {
+        format!("{} %", pct.round())
+    }
 }
 
 async fn landscape(
@@ -581,24 +611,50 @@ async fn descriptor(
 }
 
 /// The device's install status (OMA DLOTA 9xx codes). Devices understand
-/// only the status line of the answer, so errors are plain text.
+/// only the status line of the answer, so every answer is plain text.
 async fn install_notify(
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<i64>,
-    q: web::Query<FotaParam>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let id = path.into_inner();
-    let FotaParam { fota: fota_id, key } = q.into_inner();
+    let plain = |status: actix_web::http::StatusCode, text: String| {
+        HttpResponse::build(status)
+            .content_type("text/plain")
+            .body(text)
+    };
+    // Read here rather than by extractors, whose refusals are the portal's
+    // HTML pages.
+    let Some(id) = req
+        .match_info()
+        .get("id")
+        .and_then(|v| v.parse::<i64>().ok())
+    else {
+        return plain(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "unknown package".into(),
+        );
+    };
+    let FotaParam { fota: fota_id, key } =
+        match web::Query::<FotaParam>::from_query(req.query_string()) {
+            Ok(q) => q.into_inner(),
+            Err(e) => {
+                tracing::warn!(
+                    package = id,
+                    query = req.query_string(),
+                    "bad install notification query"
+                );
+                return plain(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    format!("bad query: {e}"),
+                );
+            }
+        };
     let text = String::from_utf8_lossy(&body[..body.len().min(1024)]).into_owned();
     let status = match install_status::parse(&text) {
         Ok(s) => s,
         Err(m) => {
             tracing::warn!(package = id, body = %text, "bad install notification");
-            return HttpResponse::BadRequest()
-                .content_type("text/plain")
-                .body(m);
+            return plain(actix_web::http::StatusCode::BAD_REQUEST, m);
         }
     };
     let remote = req
@@ -609,64 +665,45 @@ async fn install_notify(
         .db
         // The session's new state and the notification land together or not at all.
         .run(move |c| {
-            crate::db::write(c, |c| -> Result<(), FirmwareError> {
+            crate::db::write(c, |c| -> Result<bool, FirmwareError> {
                 if let Some(f) = fota_id {
-                    // The download status of step 10 must name a session that was offered this package.
-                    let open = crate::fota::session::get_for_update(c, f).ok().filter(|s| {
-                        s.package_id == Some(id)
-                            && s.state() == crate::fota::FotaState::Offered
-                            && key_matches(s.correlator.as_deref(), key.as_deref())
-                    });
-                    let Some(open) = open else {
-                        return Err(FirmwareError::NotFound(format!(
-                            "open FOTA session {f} for package {id}"
-                        )));
-                    };
-                    let (to, detail) = if status.is_success() {
-                        (
-                            crate::fota::FotaState::Downloaded,
-                            "download complete (900)".to_string(),
-                        )
-                    } else {
-                        (
-                            crate::fota::FotaState::Failed,
-                            format!("download failed: {} {}", status.code, status.text),
-                        )
-                    };
-                    crate::fota::session::advance_loaded(c, open, to, &detail)
-                        .map_err(|e| FirmwareError::Transition(e.to_string()))?;
+                    use crate::fota::session::{report_download, DownloadReport};
+                    match report_download(c, f, id, key.as_deref(), status.code, status.text) {
+                        Ok(DownloadReport::Applied) => {}
+                        // Already recorded with the first report.
+                        Ok(DownloadReport::Repeated) => return Ok(false),
+                        Err(crate::fota::FotaError::NotFound(_)) => {
+                            return Err(FirmwareError::NotFound(format!(
+                                "open FOTA session {f} for package {id}"
+                            )))
+                        }
+                        Err(e) => return Err(FirmwareError::Transition(e.to_string())),
+                    }
                 }
-                package::record_install(c, id, status.code, status.text, &remote)
+                package::record_install(c, id, status.code, status.text, &remote)?;
+                Ok(true)
             })
         })
         .await;
     match outcome {
-        Ok(()) => {
-            tracing::info!(package = id, code = status.code, fota = ?fota_id, "install notification");
-            HttpResponse::Ok().content_type("text/plain").body("OK")
+        Ok(recorded) => {
+            tracing::info!(package = id, code = status.code, fota = ?fota_id, repeated = !recorded, "install notification");
+            plain(actix_web::http::StatusCode::OK, "OK".into())
         }
         Err(FirmwareError::NotFound(m)) => {
             tracing::warn!(package = id, what = %m, "install notification for an unknown package or session");
-            HttpResponse::NotFound()
-                .content_type("text/plain")
-                .body(format!("unknown {m}"))
+            plain(
+                actix_web::http::StatusCode::NOT_FOUND,
+                format!("unknown {m}"),
+            )
         }
         Err(e) => {
             tracing::error!(package = id, error = %e, "could not record install notification");
-            HttpResponse::ServiceUnavailable()
-                .content_type("text/plain")
-                .body("try again later")
+            plain(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "try again later".into(),
+            )
         }
-    }
-}
-
-/// Whether the notification's key is the session's correlator. A session
-/// without one was never offered, so nothing matches it.
-fn key_matches(correlator: Option<&str>, key: Option<&str>) -> bool {
-    use subtle::ConstantTimeEq;
-    match (correlator, key) {
-        (Some(c), Some(k)) => bool::from(c.as_bytes().ct_eq(k.as_bytes())),
-        _ => false,
     }
 }
 
@@ -901,4 +938,23 @@ async fn close_session(
         Err(e) => return Err(WebError::Internal(e.to_string())),
     }
     Ok(redirect(&format!("/firmware/sessions/{id}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_label;
+
+    #[test]
+    fn shares_round_to_nearest_and_small_ones_do_not_vanish() {
+        assert_eq!(share_label(2, 3), "67 %");
+        assert_eq!(share_label(1, 3), "33 %");
+        assert_eq!(share_label(1, 150), "0.7 %");
+        assert_eq!(share_label(1, 1000), "0.1 %");
+        assert_eq!(share_label(1, 2001), "<0.1 %");
+        assert_eq!(share_label(2000, 2001), ">99.9 %");
+        assert_eq!(share_label(149, 150), "99.3 %");
+        assert_eq!(share_label(0, 150), "0 %");
+        assert_eq!(share_label(150, 150), "100 %");
+        assert_eq!(share_label(0, 0), "0 %");
+    }
 }

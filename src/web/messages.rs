@@ -80,7 +80,14 @@ pub struct LogQuery {
     mdn: Option<String>,
     kind: Option<String>,
     state: Option<String>,
+    /// Keyset paging: the older messages, ids less than this.
+    before: Option<i64>,
+    /// Keyset paging back: the newer messages, ids greater than this.
+    after: Option<i64>,
 }
+
+/// Messages on one page of the log.
+const LOG_PAGE: i64 = 100;
 
 #[derive(Template)]
 #[template(path = "ops/messages.html")]
@@ -89,6 +96,10 @@ struct LogPage {
     link: LinkView,
     counts: Vec<(String, i64)>,
     rows: Vec<OutboxMessage>,
+    has_older: bool,
+    has_newer: bool,
+    /// The filters, for the paging links to keep.
+    query_string: String,
     inbound: Vec<StoredInbound>,
     mdn: String,
     kind: String,
@@ -101,6 +112,33 @@ struct LogPage {
 impl LogPage {
     fn t(&self, ms: &i64) -> String {
         crate::timefmt::utc(*ms)
+    }
+    fn newer_link(&self) -> Option<String> {
+        let first = self.rows.first()?;
+        self.has_newer
+            .then(|| format!("/ops/messages?{}after={}", self.query_string, first.id))
+    }
+    fn older_link(&self) -> Option<String> {
+        let last = self.rows.last()?;
+        self.has_older
+            .then(|| format!("/ops/messages?{}before={}", self.query_string, last.id))
+    }
+}
+
+/// The log's filters as a query string ending in `&` (or empty), for the
+/// paging links.
+fn filter_query(f: &Filter) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [("mdn", &f.mdn), ("kind", &f.kind), ("state", &f.state)] {
+        if let Some(v) = v {
+            s.append_pair(k, v);
+        }
+    }
+    let s = s.finish();
+    if s.is_empty() {
+        s
+    } else {
+        s + "&"
     }
 }
 
@@ -131,27 +169,36 @@ async fn log(
         state: st.clone(),
         device_id: None,
     };
+    let query_string = filter_query(&filter);
     let inbound_source = mdn.clone();
     let bad_filter = !error.is_empty();
-    let (counts, rows, inbound) = state
+    let (before, after) = (q.before, q.after);
+    let (counts, page, inbound) = state
         .db
         .run(move |c| -> Result<_, RegistryError> {
             Ok((
                 outbox::counts(c)?,
                 if bad_filter {
-                    Vec::new()
+                    None
                 } else {
-                    outbox::list(c, &filter, 200)?
+                    Some(outbox::page(c, &filter, before, after, LOG_PAGE)?)
                 },
                 inbound::recent(c, inbound_source.as_deref(), 20)?,
             ))
         })
         .await?;
+    let (rows, has_older, has_newer) = match page {
+        Some(p) => (p.rows, p.has_older, p.has_newer),
+        None => (Vec::new(), false, false),
+    };
     render(&LogPage {
         ctx: user.ctx(Area::Ops),
         link: link_view(&state),
         counts,
         rows,
+        has_older,
+        has_newer,
+        query_string,
         inbound,
         mdn: q.mdn.unwrap_or_default(),
         kind: kind.unwrap_or_default(),
@@ -378,6 +425,7 @@ fn is_user_error(e: &JobError) -> bool {
             | JobError::NoUpdate(_)
             | JobError::FotaBusy(_)
             | JobError::FotaStarted
+            | JobError::NotOmadm(_)
     )
 }
 

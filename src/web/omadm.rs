@@ -19,6 +19,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 struct DmQuery {
     /// The FOTA session a device was redirected to by the FOTA URL.
     fota: Option<i64>,
+    /// The session token of the RespURI we gave.
+    s: Option<String>,
 }
 
 pub fn base_url(state: &AppState, req: &HttpRequest) -> String {
@@ -101,8 +103,10 @@ async fn message(
         base_url: base_url(&state, &req),
         allow_basic: state.config.dm_allow_basic,
         vault: state.vault.clone(),
+        max_body: limit,
     };
     let fota_hint = q.fota;
+    let resp_token = q.into_inner().s;
     let session = message.hdr.session_id.clone();
     let outcome = state
         .db
@@ -115,6 +119,8 @@ async fn message(
                     hmac,
                     body: &body,
                     fota_hint,
+                    resp_token,
+                    encoding,
                 },
             )
             .map_err(|e| crate::db::DbError::Task(e.to_string()))
@@ -124,9 +130,12 @@ async fn message(
         Ok(o) => match o.reply.encode(encoding) {
             Ok(bytes) => {
                 tracing::info!(device = ?o.device_id, session = %session, "OMA-DM message handled");
-                HttpResponse::Ok()
-                    .content_type(encoding.content_type())
-                    .body(bytes)
+                let mut response = HttpResponse::Ok();
+                response.content_type(encoding.content_type());
+                if let Some(mac) = &o.server_mac {
+                    response.insert_header(("x-syncml-hmac", mac.header(&bytes)));
+                }
+                response.body(bytes)
             }
             Err(e) => {
                 tracing::error!(error = %e, "could not encode the OMA-DM reply");

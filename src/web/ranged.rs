@@ -38,22 +38,23 @@ pub fn parse_range(value: Option<&str>, size: u64) -> RangeRequest {
     };
     let (a, b) = (a.trim(), b.trim());
     let range = match (a.is_empty(), b.is_empty()) {
-        (true, false) => match b.parse::<u64>() {
-            Ok(0) | Err(_) => return RangeRequest::Unsatisfiable,
-            Ok(n) => ByteRange {
+        (true, false) => match byte_pos(b) {
+            Some(0) => return RangeRequest::Unsatisfiable,
+            None => return RangeRequest::Whole,
+            Some(n) => ByteRange {
                 start: size.saturating_sub(n),
                 end: size.saturating_sub(1),
             },
         },
         (false, _) => {
-            let Ok(start) = a.parse::<u64>() else {
+            let Some(start) = byte_pos(a) else {
                 return RangeRequest::Whole;
             };
             let end = if b.is_empty() {
                 size.saturating_sub(1)
             } else {
-                match b.parse::<u64>() {
-                    Ok(e) if e >= start => e.min(size.saturating_sub(1)),
+                match byte_pos(b) {
+                    Some(e) if e >= start => e.min(size.saturating_sub(1)),
                     _ => return RangeRequest::Whole,
                 }
             };
@@ -66,6 +67,26 @@ pub fn parse_range(value: Option<&str>, size: u64) -> RangeRequest {
     } else {
         RangeRequest::Part(range)
     }
+}
+
+/// A byte position (`1*DIGIT`); one too large for 64 bits is still a valid
+/// position, past the end of any file, so it saturates rather than making
+/// the range unreadable: a last-byte-pos beyond the length is clamped and a
+/// suffix longer than the file takes all of it (RFC 9110 section 14.1.2).
+fn byte_pos(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.parse::<u64>().unwrap_or(u64::MAX))
+}
+
+/// If-Match compares strongly (RFC 9110 section 13.1.1): a weak tag never
+/// matches, "*" matches any current representation.
+fn if_match_holds(header_value: &str, etag: &str) -> bool {
+    header_value.split(',').any(|t| {
+        let t = t.trim();
+        t == "*" || t == etag
+    })
 }
 
 fn etag_matches(header_value: &str, etag: &str) -> bool {
@@ -97,6 +118,14 @@ pub async fn serve(
     };
     let size = meta.len();
     let headers = req.headers();
+    // Preconditions in RFC 9110's order (section 13.2.2): If-Match first.
+    if let Some(v) = headers.get(header::IF_MATCH) {
+        if !v.to_str().is_ok_and(|v| if_match_holds(v, &etag)) {
+            return HttpResponse::PreconditionFailed()
+                .insert_header((header::ETAG, etag))
+                .finish();
+        }
+    }
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -228,9 +257,34 @@ mod tests {
             })
         );
         assert_eq!(r("bytes=1000-", 1000), RangeRequest::Unsatisfiable);
+        // Positions too large for 64 bits are positions past the end.
+        assert_eq!(
+            r("bytes=0-99999999999999999999", 1000),
+            RangeRequest::Part(ByteRange { start: 0, end: 999 })
+        );
+        assert_eq!(
+            r("bytes=-99999999999999999999", 1000),
+            RangeRequest::Part(ByteRange { start: 0, end: 999 })
+        );
+        assert_eq!(
+            r("bytes=99999999999999999999-", 1000),
+            RangeRequest::Unsatisfiable
+        );
+        assert_eq!(r("bytes=0-1x", 1000), RangeRequest::Whole);
+        assert_eq!(r("bytes=+1-5", 1000), RangeRequest::Whole);
         assert_eq!(r("bytes=5-1", 1000), RangeRequest::Whole);
         assert_eq!(r("bytes=0-1,5-6", 1000), RangeRequest::Whole);
         assert_eq!(r("items=0-1", 1000), RangeRequest::Whole);
         assert_eq!(parse_range(None, 10), RangeRequest::Whole);
+    }
+
+    #[test]
+    fn if_match_compares_strongly() {
+        let etag = "\"abc\"";
+        assert!(if_match_holds("\"abc\"", etag));
+        assert!(if_match_holds("\"x\", \"abc\"", etag));
+        assert!(if_match_holds("*", etag));
+        assert!(!if_match_holds("\"zz\"", etag));
+        assert!(!if_match_holds("W/\"abc\"", etag));
     }
 }

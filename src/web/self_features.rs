@@ -166,6 +166,43 @@ pub async fn agree(
     Ok(back(&user))
 }
 
+/// What the software-update check came to.
+enum UpdateCheck {
+    Started,
+    /// The model's capability entry says FOTA no: nothing to check.
+    NotSupported,
+    Refused(JobError),
+}
+
+/// The subscriber's answer for each way a notification can be refused:
+/// none is a server error to them (the details go to the log).
+fn refusal(e: &JobError) -> (&'static str, &'static str) {
+    const CONTACT_CARE: &str =
+        "Your phone cannot be updated over the air. Please contact customer care.";
+    match e {
+        JobError::NoUpdate(_) => ("success", "Your phone's software is up to date."),
+        JobError::FotaBusy(_) | JobError::FotaStarted => {
+            ("success", "An update for your phone is already in progress.")
+        }
+        // An IOTA handset asks for its update itself.
+        JobError::NotOmadm(_) => (
+            "info",
+            "Your phone looks for software updates itself: start the update from the phone's own menu (its software update or phone update entry).",
+        ),
+        JobError::NoAccount | JobError::NoMdn | JobError::HandsetDeactivated => {
+            ("error", CONTACT_CARE)
+        }
+        JobError::Registry(_)
+        | JobError::Content(_)
+        | JobError::Fota(_)
+        | JobError::Commands(_)
+        | JobError::Db(_) => (
+            "error",
+            "We could not check for a software update just now. Please try again later.",
+        ),
+    }
+}
+
 /// "Check for a software update": when a released package updates the
 /// phone, a network-initiated FOTA starts through the notification path.
 pub async fn firmware_check(
@@ -181,23 +218,27 @@ pub async fn firmware_check(
     let vault = state.vault.clone();
     let outcome = state
         .db
-        .run(
-            move |c| -> Result<Result<String, JobError>, RegistryError> {
-                let Some(d) = crate::registry::device::phone_of(c, profile_id)? else {
-                    return Ok(Err(JobError::NoMdn));
-                };
-                Ok(
-                    job::notify(c, &vault, d.id, JobKind::Fota, &actor, max_parts).map(|(j, _)| {
-                        j.fota_session_id
-                            .map(|f| format!("FOTA session {f}"))
-                            .unwrap_or_default()
-                    }),
-                )
-            },
-        )
+        .run(move |c| -> Result<UpdateCheck, RegistryError> {
+            let Some(d) = crate::registry::device::phone_of(c, profile_id)? else {
+                return Ok(UpdateCheck::Refused(JobError::NoMdn));
+            };
+            // The page says so and offers no check; a form posted anyway
+            // gets the same answer, not "up to date".
+            let capability =
+                crate::registry::capability::for_device(c, &d.make, &d.model, &d.firmware_version)?;
+            if capability.is_some_and(|cap| !cap.fota) {
+                return Ok(UpdateCheck::NotSupported);
+            }
+            Ok(
+                match job::notify(c, &vault, d.id, JobKind::Fota, &actor, max_parts) {
+                    Ok(_) => UpdateCheck::Started,
+                    Err(e) => UpdateCheck::Refused(e),
+                },
+            )
+        })
         .await?;
     match outcome {
-        Ok(_) => {
+        UpdateCheck::Started => {
             if let Some(m) = &state.messaging {
                 m.wake();
             }
@@ -207,24 +248,28 @@ pub async fn firmware_check(
                 "An update is available. Your phone has been asked to download it; keep it switched on and follow its prompts.",
             );
         }
-        Err(JobError::NoUpdate(_)) => flash(
+        UpdateCheck::NotSupported => flash(
             &user.session,
-            "success",
-            "Your phone's software is up to date.",
+            "error",
+            "Over-the-air updates are not supported by this model.",
         ),
-        Err(JobError::FotaBusy(_)) | Err(JobError::FotaStarted) => flash(
-            &user.session,
-            "success",
-            "An update for your phone is already in progress.",
-        ),
-        Err(JobError::NoAccount) | Err(JobError::NoMdn) | Err(JobError::HandsetDeactivated) => {
-            flash(
-                &user.session,
-                "error",
-                "Your phone cannot be updated over the air. Please contact customer care.",
-            )
+        UpdateCheck::Refused(e) => {
+            let internal = matches!(
+                e,
+                JobError::Registry(_)
+                    | JobError::Content(_)
+                    | JobError::Fota(_)
+                    | JobError::Commands(_)
+                    | JobError::Db(_)
+            );
+            if internal {
+                tracing::warn!(subscriber = %user.name, error = %e, "self-service software update check failed");
+            } else {
+                tracing::info!(subscriber = %user.name, error = %e, "self-service software update check refused");
+            }
+            let (level, message) = refusal(&e);
+            flash(&user.session, level, message);
         }
-        Err(e) => return Err(WebError::Internal(e.to_string())),
     }
     Ok(back(&user))
 }

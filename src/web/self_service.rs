@@ -46,6 +46,14 @@ pub struct DeviceCard {
     pub capability: Option<Capability>,
 }
 
+impl DeviceCard {
+    /// Whether the software-update check is offered: not for a model whose
+    /// capability entry says FOTA no (the check would only refuse).
+    pub fn offers_update_check(&self) -> bool {
+        self.capability.as_ref().is_none_or(|c| c.fota)
+    }
+}
+
 #[derive(Template)]
 #[template(path = "self/line.html")]
 struct LinePage {

@@ -12,9 +12,9 @@ use serde_json::json;
 
 use crate::common::{profile_json, spawn_app, spawn_app_with, SendJson, ADMIN_PASSWORD};
 
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Driver {
@@ -24,7 +24,7 @@ impl Drop for Driver {
     }
 }
 
-fn start_chromedriver() -> Driver {
+pub(crate) fn start_chromedriver() -> Driver {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -40,7 +40,7 @@ fn start_chromedriver() -> Driver {
     Driver { child, port }
 }
 
-async fn connect(port: u16) -> Client {
+pub(crate) async fn connect(port: u16) -> Client {
     let mut caps = serde_json::Map::new();
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     caps.insert(
@@ -67,7 +67,7 @@ async fn connect(port: u16) -> Client {
 }
 
 /// Fills the sign-in form the browser is on and sends it.
-async fn sign_in(c: &Client, username: &str, password: &str) -> Result<(), CmdError> {
+pub(crate) async fn sign_in(c: &Client, username: &str, password: &str) -> Result<(), CmdError> {
     c.find(Locator::Id("username"))
         .await?
         .send_keys(username)
@@ -99,7 +99,7 @@ async fn text_once(c: &Client, css: &str, want: &str) -> String {
     text
 }
 
-async fn screenshot(c: &Client, name: &str) {
+pub(crate) async fn screenshot(c: &Client, name: &str) {
     if let Ok(dir) = std::env::var("MDM_SCREENSHOT_DIR") {
         if let Ok(png) = c.screenshot().await {
             let _ = std::fs::write(format!("{dir}/{name}.png"), png);

@@ -750,7 +750,7 @@ async fn a_campaign_delivers_only_its_own_package_and_holds_when_the_path_change
     assert_eq!(
         c.detail,
         format!(
-            "held: package {pkg} is no longer released; release it again and resume, or cancel"
+            "held: package {pkg} is withdrawn; to deliver it, move it to testing, then move it to released on its page (/firmware/packages/{pkg}), then resume this campaign; or cancel it"
         )
     );
     assert_eq!(app.count("dm_jobs").await, 0);

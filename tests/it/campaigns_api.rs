@@ -333,28 +333,35 @@ async fn campaigns_need_a_firmware_role_and_bad_plans_write_nothing() {
         p[k] = v;
         p
     };
-    for (body, message) in [
+    // A field that breaks a rule is named, as everywhere in the API.
+    for (body, field, message) in [
         (
             with("wave_size", json!(0)),
+            "wave_size",
             "The wave size must be between 1 and 100000 devices.",
         ),
         (
             with("failure_threshold", json!(101)),
+            "failure_threshold",
             "The failure threshold is a percentage, 0 to 100.",
         ),
         (
             with("name", json!("  ")),
+            "name",
             "Give the campaign a name (up to 100 characters).",
-        ),
-        (
-            plan("VX9600V02"),
-            "no device is at LG VX9600 VX9600V02: the campaign would have nobody to update",
         ),
     ] {
         let (s, answer) = post(body).await;
         assert_eq!(s, 422, "{message}: {answer}");
-        assert_eq!(answer["error"]["message"], message);
+        assert_eq!(answer["error"]["code"], "invalid", "{answer}");
+        assert_eq!(answer["error"]["fields"][field], message, "{answer}");
     }
+    let (s, answer) = post(plan("VX9600V02")).await;
+    assert_eq!(s, 422, "{answer}");
+    assert_eq!(
+        answer["error"]["message"],
+        "no device is at LG VX9600 VX9600V02: the campaign would have nobody to update"
+    );
     // Malformed bodies are the client's mistake, as everywhere in the API.
     for body in [
         with("wave_size", json!("ten")),

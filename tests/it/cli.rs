@@ -65,12 +65,12 @@ fn the_cli_migrates_adds_users_and_tokens_imports_and_shows_devices() {
     assert!(out.trim().starts_with("mdm_") && out.trim().len() > 40);
 
     let csv = dir.path().join("pos.csv");
-    std::fs::write(&csv, "mdn,min,account_id,subscriber_name,esn,make,model,firmware_version\n3125550100,3125550100,A1,Ana,9F100001,Samsung,SCH-U350,U350.01\n3125550101,3125550101,A2,Ben,nope,Samsung,SCH-U350,U350.01\n").unwrap();
+    std::fs::write(&csv, "mdn,min,account_id,subscriber_name,sid_nid_pairs,esn,make,model,firmware_version\n3125550100,3125550100,A1,Ana,4145/65535,9F100001,Samsung,SCH-U350,U350.01\n3125550101,3125550101,A2,Ben,4145/65535,nope,Samsung,SCH-U350,U350.01\n").unwrap();
     let (code, _, err) = mdm(&url, &data, &["import", csv.to_str().unwrap()], None);
     assert_ne!(code, 0);
     assert!(err.contains("line 3: esn: ESN must be"), "{err}");
     assert!(err.contains("nothing was imported"));
-    std::fs::write(&csv, "mdn,min,account_id,subscriber_name,esn,make,model,firmware_version\n3125550100,3125550100,A1,Ana,9F100001,Samsung,SCH-U350,U350.01\n").unwrap();
+    std::fs::write(&csv, "mdn,min,account_id,subscriber_name,sid_nid_pairs,esn,make,model,firmware_version\n3125550100,3125550100,A1,Ana,4145/65535,9F100001,Samsung,SCH-U350,U350.01\n").unwrap();
     let (code, out, err) = mdm(&url, &data, &["import", csv.to_str().unwrap()], None);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("imported 1 line(s): 1 profile(s), 1 device(s)"));

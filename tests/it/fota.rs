@@ -582,6 +582,7 @@ async fn offer_with_limit(max: u32) -> Vec<mdm::omadm::syncml::Message> {
         target: None,
         meta: None,
         data: Some(ItemData::Text(v.into())),
+        more_data: false,
     };
     let results = Command::Results(Results {
         cmd_id: 2,
@@ -667,9 +668,14 @@ fn mask(xml: &str) -> String {
                         .and_then(|(_, r)| r.split_once('/'))
                         .map(|(_, p)| p)
                         .unwrap_or("");
+                    // The session token of a RespURI is random.
+                    let path = match path.split_once("?s=") {
+                        Some((p, _)) => format!("{p}?s=…"),
+                        None => path.to_string(),
+                    };
                     format!(
                         "http://SERVER/{}",
-                        path.split("fota=").next().unwrap_or(path)
+                        path.split("fota=").next().unwrap_or(&path)
                     )
                 } else if tag == "<Data>" && value.parse::<u32>().is_ok() {
                     value.to_string()
@@ -1380,7 +1386,9 @@ async fn dm_messages_find_their_device_by_esn_and_by_pseudo_esn() {
     };
     let first = post_dm(&app, &url, &from("ESN:9F100001", "7", 1, Some(cred))).await;
     assert_eq!(hdr_status(&first), 212);
-    let second = post_dm(&app, &url, &from("ESN:9F100001", "7", 2, None)).await;
+    // Without credentials, only at the RespURI with the session's token.
+    let resp_uri = first.hdr.resp_uri.clone().unwrap();
+    let second = post_dm(&app, &resp_uri, &from("ESN:9F100001", "7", 2, None)).await;
     assert_eq!(
         hdr_status(&second),
         200,

@@ -60,6 +60,7 @@ fn mmv_results(reply: &mdm::omadm::syncml::Message, fw: &str) -> Command {
         target: None,
         meta: None,
         data: Some(ItemData::Text(v.into())),
+        more_data: false,
     };
     Command::Results(Results {
         cmd_id: 2,

@@ -1,10 +1,10 @@
 use crate::common::spawn_app;
 
 const GOOD: &str =
-    "mdn,min,account_id,subscriber_name,prl_id,esn,meid,make,model,firmware_version\n\
-3125550100,3125550100,ACC1,Ana Alvarez,10001,9F100001,,Samsung,SCH-U350,U350.01\n\
-3125550101,3125550101,ACC2,Ben Brooks,10001,,A0000000002329,LG,VX9600,VX9600V04\n\
-,,,,,A3100007,,LG,VX8360,VX8360V03\n";
+    "mdn,min,account_id,subscriber_name,sid_nid_pairs,prl_id,esn,meid,make,model,firmware_version\n\
+3125550100,3125550100,ACC1,Ana Alvarez,4145/65535,10001,9F100001,,Samsung,SCH-U350,U350.01\n\
+3125550101,3125550101,ACC2,Ben Brooks,4145/65535,10001,,A0000000002329,LG,VX9600,VX9600V04\n\
+,,,,,,A3100007,,LG,VX8360,VX8360V03\n";
 
 async fn upload(app: &crate::common::TestApp, name: &str, body: &str) -> String {
     let csrf = app.csrf("/devices/import").await;
@@ -52,11 +52,11 @@ async fn a_csv_with_any_bad_line_imports_nothing_and_reports_each_line() {
     let app = spawn_app().await;
     app.login_admin().await;
     // Line 3 has a bad ESN, line 4 repeats line 2's MDN, line 5 lacks a model.
-    let bad = "mdn,min,account_id,subscriber_name,esn,make,model,firmware_version\n\
-3125550100,3125550100,ACC1,Ana,9F100001,Samsung,SCH-U350,U350.01\n\
-3125550102,3125550102,ACC3,Chloe,XYZ,Samsung,SCH-U350,U350.01\n\
-3125550100,3125550100,ACC1,Ana again,9F100003,Samsung,SCH-U350,U350.01\n\
-3125550104,3125550104,ACC5,Dev,9F100004,Samsung,,U350.01\n";
+    let bad = "mdn,min,account_id,subscriber_name,sid_nid_pairs,esn,make,model,firmware_version\n\
+3125550100,3125550100,ACC1,Ana,4145/65535,9F100001,Samsung,SCH-U350,U350.01\n\
+3125550102,3125550102,ACC3,Chloe,4145/65535,XYZ,Samsung,SCH-U350,U350.01\n\
+3125550100,3125550100,ACC1,Ana again,4145/65535,9F100003,Samsung,SCH-U350,U350.01\n\
+3125550104,3125550104,ACC5,Dev,4145/65535,9F100004,Samsung,,U350.01\n";
     let html = upload(&app, "bad.csv", bad).await;
     assert!(html.contains("data-state=\"rejected\""), "{html}");
     assert!(
@@ -74,7 +74,7 @@ async fn a_csv_with_any_bad_line_imports_nothing_and_reports_each_line() {
 
     // A line clashing with what is already registered is refused the same way.
     upload(&app, "first.csv", GOOD).await;
-    let again = "mdn,min,account_id,subscriber_name\n3125550199,3125550199,ACC9,New\n3125550100,3125550100,ACC1,Dup\n";
+    let again = "mdn,min,account_id,subscriber_name,sid_nid_pairs\n3125550199,3125550199,ACC9,New,4145/65535\n3125550100,3125550100,ACC1,Dup,4145/65535\n";
     let html = upload(&app, "again.csv", again).await;
     assert!(
         html.contains("MDN 3125550100 is already registered to profile"),
@@ -132,6 +132,7 @@ async fn a_line_registered_meanwhile_is_reported_at_its_line() {
                         min: Some("3125550101".into()),
                         account_id: Some("ACC9".into()),
                         subscriber_name: Some("Zoe".into()),
+                        sid_nid_pairs: Some("4145/65535".into()),
                         ..Default::default()
                     },
                 )?;
@@ -152,9 +153,9 @@ async fn a_line_registered_meanwhile_is_reported_at_its_line() {
         import_csv(
             &mut c,
             &Actor::System("pos"),
-            "mdn,min,account_id,subscriber_name\n\
-             3125550100,3125550100,ACC1,Ana\n\
-             3125550101,3125550101,ACC2,Ben\n"
+            "mdn,min,account_id,subscriber_name,sid_nid_pairs\n\
+             3125550100,3125550100,ACC1,Ana,4145/65535\n\
+             3125550101,3125550101,ACC2,Ben,4145/65535\n"
                 .as_bytes(),
             &progress,
         )

@@ -318,7 +318,8 @@ async fn handset_faults_leave_the_profile_untouched_until_a_clean_commit() {
     let flows = session_states(&app).await;
     assert_eq!(
         flows.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(),
-        vec!["failed", "failed", "running", "completed"]
+        vec!["failed", "failed", "abandoned", "completed"],
+        "the new start superseded the dropped session"
     );
     let steps = timeline(&app, pid).await;
     assert_eq!(

@@ -63,7 +63,8 @@ async fn a_purge_killed_midway_resumes_and_archives_each_subscriber_exactly_once
     let done = tokio::task::spawn_blocking(move || purge::run(&db, "test", &opts, &mut |_| {}))
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .expect("a run");
     assert_eq!(
         (done.state.as_str(), done.profiles, done.devices),
         ("completed", 20, 20)
@@ -285,9 +286,10 @@ async fn an_archive_from_before_pins_were_archived_still_restores() {
     )
     .unwrap();
     mdm::retention::archive::write_manifest(&root, run, 1_000, 1, 3).unwrap();
+    let vault = app.vault.clone();
     let report = app
         .with_conn(move |c| {
-            mdm::retention::restore::restore(c, &root, run, &Actor::System("test")).unwrap()
+            mdm::retention::restore::restore(c, &vault, &root, run, &Actor::System("test")).unwrap()
         })
         .await;
     assert_eq!((report.profiles, report.devices), (1, 3));

@@ -52,6 +52,11 @@ pub enum CodecError {
         limit: usize,
     },
 
+    /// A plain text does not fit one short message (text is never
+    /// concatenated); the message says by how much, in characters.
+    #[error("{0}")]
+    TextTooLong(String),
+
     /// The input uses a well-formed construct this codec does not implement.
     #[error("unsupported {0}")]
     Unsupported(&'static str),

@@ -8,6 +8,7 @@
 //!   (OMA-TS-DM_Notification-V1_2 sections 6 and 7).
 //! * [`cp_security`]: OMA Client Provisioning bootstrap MAC
 //!   (OMA-WAP-TS-ProvBoot-V1_1 section 5).
+//! * [`text`]: plain text short messages, GSM 7-bit or UCS-2 (3GPP TS 23.038).
 //!
 //! No function here performs I/O, reads clocks or picks random numbers: the
 //! caller supplies transaction ids, concatenation references and nonces so
@@ -16,6 +17,7 @@
 pub mod cp_security;
 pub mod error;
 pub mod notification;
+pub mod text;
 pub mod wdp;
 pub mod wsp;
 

@@ -192,6 +192,9 @@ fn item_element(item: &Item, inherited_format: Option<&str>, target: Target) -> 
     if let Some(d) = data {
         e = e.child(d);
     }
+    if item.more_data {
+        e = e.child(Element::new("MoreData"));
+    }
     e
 }
 
@@ -497,6 +500,7 @@ fn parse_item(e: &Element, inherited: Option<&Meta>, path: &str) -> Result<Item,
         source: loc_uri(e, "Source", path)?,
         meta,
         data,
+        more_data: e.find("MoreData").is_some(),
     })
 }
 
@@ -564,7 +568,10 @@ fn parse_body(b: &Element) -> Result<SyncBody, SyncmlError> {
 
 fn parse_command(e: &Element, parent_path: &str) -> Result<Command, SyncmlError> {
     let p = format!("{parent_path}/{}", e.name);
-    let cmd_id = req_num(e, "CmdID", &p)?;
+    // A CmdID that is not a number is kept as 0, which no valid command has
+    // (CmdRef 0 names the SyncHdr): the server answers that one command
+    // 400 rather than refusing the whole message.
+    let cmd_id = leaf(require(e, "CmdID", &p)?).parse().unwrap_or(0);
     Ok(match e.name.as_str() {
         "Alert" => Command::Alert(Alert {
             cmd_id,

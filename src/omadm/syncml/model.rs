@@ -17,6 +17,8 @@ pub mod alert_code {
     pub const NEXT_MESSAGE: u16 = 1222;
     /// Session abort.
     pub const SESSION_ABORT: u16 = 1223;
+    /// "No end of data": a large object's chunks stopped before its last one.
+    pub const NO_END_OF_DATA: u16 = 1225;
     /// Generic alert (OMA-TS-DM_Protocol-V1_2 "Generic Alert", used by FUMO reports).
     pub const GENERIC_ALERT: u16 = 1226;
 }
@@ -55,6 +57,22 @@ pub struct SyncHdr {
     pub max_msg_size: Option<u32>,
     /// `<Meta><MaxObjSize>`.
     pub max_obj_size: Option<u32>,
+}
+
+impl SyncHdr {
+    /// The SyncHdr status for a header whose versions a DM 1.2 server does
+    /// not speak: 505 (DTD version not supported) unless VerDTD is 1.2, else
+    /// 513 (protocol version not supported) unless VerProto is DM/1.2
+    /// (OMA-TS-DM_RepPro-V1_2 "VerDTD", "VerProto"). `None` for DM 1.2.
+    pub fn unsupported_version(&self) -> Option<u16> {
+        if self.ver_dtd != "1.2" {
+            Some(505)
+        } else if self.ver_proto != "DM/1.2" {
+            Some(513)
+        } else {
+            None
+        }
+    }
 }
 
 /// `<Cred>` (OMA-TS-DM_RepPro-V1_2 element type Cred, OMA-TS-DM_Security-V1_2 "Authentication").
@@ -133,7 +151,8 @@ impl Command {
         }
     }
 
-    /// `<CmdID>` of the command, which a `<Status><CmdRef>` refers to.
+    /// `<CmdID>` of the command, which a `<Status><CmdRef>` refers to; 0
+    /// when the message's CmdID was not a number (no valid command has 0).
     pub fn cmd_id(&self) -> u32 {
         match self {
             Command::Alert(a) => a.cmd_id,
@@ -237,6 +256,10 @@ pub struct Item {
     pub meta: Option<Meta>,
     /// `<Data>`.
     pub data: Option<ItemData>,
+    /// `<MoreData/>`: the data is one chunk of a large object whose next
+    /// chunk comes in the next message (OMA-TS-DM_Protocol-V1_2 "Large
+    /// object handling").
+    pub more_data: bool,
 }
 
 /// Content of an item's `<Data>`.

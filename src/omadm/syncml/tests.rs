@@ -110,6 +110,7 @@ fn text_item(target: Option<&str>, source: Option<&str>, data: &str) -> Item {
         source: source.map(Into::into),
         meta: None,
         data: Some(ItemData::Text(data.into())),
+        more_data: false,
     }
 }
 
@@ -321,6 +322,7 @@ fn package2() -> Message {
                         data: Some(ItemData::Text(
                             "https://fw.example.com/dl/x100-4.2.1.dd?a=1&b=2".into(),
                         )),
+                        more_data: false,
                     }],
                 }),
                 Command::Exec(ItemCmd {
@@ -435,6 +437,7 @@ fn generic_alert_with_fumo_result_code() {
                 mark: Some("critical".into()),
             }),
             data: Some(ItemData::Text("410".into())),
+            more_data: false,
         }]
     );
     round_trip_both(&msg);
@@ -495,6 +498,7 @@ fn every_command() -> Vec<Command> {
                     mark: None,
                 }),
                 data: Some(ItemData::Text("4.2.1".into())),
+                more_data: false,
             }],
         }),
         // MsgRef is optional in Results; 0 stands for "absent".
@@ -870,14 +874,6 @@ fn missing_msg_id_is_named() {
 
 #[test]
 fn non_numeric_ids_are_errors() {
-    let xml = PACKAGE1.replace("<CmdID>1</CmdID>", "<CmdID>one</CmdID>");
-    assert_eq!(
-        Message::from_xml(&xml),
-        Err(SyncmlError::NotANumber {
-            element: "SyncBody/Alert/CmdID".into(),
-            value: "one".into(),
-        })
-    );
     let xml = PACKAGE1.replace("<MsgID>1</MsgID>", "<MsgID>-1</MsgID>");
     assert!(matches!(
         Message::from_xml(&xml),
@@ -957,4 +953,85 @@ fn deep_nesting_is_rejected_without_overflow() {
         "</Atomic>".repeat(depth)
     );
     assert!(matches!(Message::from_xml(&xml), Err(SyncmlError::Xml(_))));
+}
+
+#[test]
+fn a_cmd_id_that_is_not_a_number_decodes_as_0_so_that_command_alone_is_refused() {
+    for bad in ["one", "", " ", "-3", "99999999999"] {
+        let xml = PACKAGE1.replace("<CmdID>1</CmdID>", &format!("<CmdID>{bad}</CmdID>"));
+        let msg = Message::from_xml(&xml).expect("the message still decodes");
+        assert_eq!(msg.body.commands[0].name(), "Alert");
+        assert_eq!(msg.body.commands[0].cmd_id(), 0, "{bad:?}");
+        // The other commands keep their ids.
+        assert!(msg.body.commands[1..].iter().all(|c| c.cmd_id() > 0));
+        let wbxml = msg.to_wbxml().expect("encode");
+        assert_eq!(
+            Message::from_wbxml(&wbxml).expect("decode").body.commands[0].cmd_id(),
+            0
+        );
+    }
+}
+
+#[test]
+fn versions_other_than_dm_1_2_are_named_by_their_status() {
+    let msg = Message::from_xml(PACKAGE1).expect("decode");
+    assert_eq!(msg.hdr.unsupported_version(), None);
+    let with = |dtd: &str, proto: &str| {
+        let xml = PACKAGE1
+            .replace("<VerDTD>1.2</VerDTD>", &format!("<VerDTD>{dtd}</VerDTD>"))
+            .replace(
+                "<VerProto>DM/1.2</VerProto>",
+                &format!("<VerProto>{proto}</VerProto>"),
+            );
+        Message::from_xml(&xml)
+            .expect("decode")
+            .hdr
+            .unsupported_version()
+    };
+    assert_eq!(with("1.1", "DM/1.2"), Some(505));
+    assert_eq!(with("1.1", "DM/1.1"), Some(505));
+    assert_eq!(with("1.2", "DM/1.1"), Some(513));
+    assert_eq!(with("1.2", "SyncML/1.1"), Some(513));
+    assert_eq!(with("1.2", "SyncML/1.2"), Some(513));
+}
+
+#[test]
+fn more_data_marks_a_chunk_in_both_encodings_and_libwbxml_reads_it() {
+    let chunk = Item {
+        source: Some("./Vendor/Log".into()),
+        meta: Some(Meta {
+            format: Some("chr".into()),
+            size: Some(12),
+            ..Meta::default()
+        }),
+        data: Some(ItemData::Text("first ".into())),
+        more_data: true,
+        ..Item::default()
+    };
+    let msg = Message {
+        hdr: hdr(2, "https://dm.example.com/dm", "IMEI:1"),
+        body: SyncBody {
+            commands: vec![Command::Results(Results {
+                cmd_id: 2,
+                msg_ref: 1,
+                cmd_ref: 3,
+                items: vec![chunk],
+            })],
+            final_: false,
+        },
+    };
+    round_trip_both(&msg);
+    assert!(
+        msg.to_xml().contains("</Data><MoreData/></Item>"),
+        "{}",
+        msg.to_xml()
+    );
+    let xml = wbxml2xml(&msg.to_wbxml().expect("encode"));
+    assert!(xml.contains("<MoreData/>"), "{xml}");
+    // The last chunk has none.
+    let last = Message::from_xml(&msg.to_xml().replace("<MoreData/>", "")).expect("decode");
+    let Command::Results(r) = &last.body.commands[0] else {
+        panic!("Results expected");
+    };
+    assert!(!r.items[0].more_data);
 }

@@ -1,0 +1,2 @@
+DROP INDEX dm_jobs_correlator;
+ALTER TABLE dm_jobs DROP COLUMN correlator;

@@ -1,0 +1,2 @@
+DROP INDEX dm_sessions_job;
+ALTER TABLE dm_sessions DROP COLUMN job_id;

@@ -1,0 +1,779 @@
+//! The OSPP driver's checks on a session under way and on the data it
+//! programs: de-activations, the handset's identity, the PRL a session
+//! started with, concurrent sessions, OTAPA's pending PRL and its pushes,
+//! the NAM data a profile may hold, and pseudo-ESNs.
+
+use diesel::prelude::*;
+use mdm::auth::Role;
+use mdm::db::schema::{audit_events, devices, esn_changes, iota_sessions, profiles};
+use mdm::iota::is683::ReverseMessage;
+use mdm::iota::mmc::{self, MmcDocument};
+use mdm::iota::prl_store::{self, NewPrl};
+use mdm::registry::identifiers::Meid;
+use mdm::registry::Actor;
+use mdm::sim::iota_client::{self, IotaOutcome};
+use mdm::sim::iota_handset::{HandsetIdentity, IotaFault, IotaHandset, Step};
+use mdm::sim::trace::Trace;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::common::{profile_json, spawn_app, SendJson, TestApp};
+use crate::iota::prl;
+
+const MDN: &str = "6135550140";
+const ESN: &str = "9F1ABC40";
+
+async fn file_prl(app: &TestApp, bytes: Vec<u8>, table: i32) {
+    app.with_conn(move |c| {
+        prl_store::add(
+            c,
+            &Actor::System("test"),
+            &NewPrl {
+                bytes,
+                prl_id: None,
+                sspr_table: Some(table),
+                name: "test".into(),
+            },
+        )
+        .unwrap();
+    })
+    .await;
+}
+
+/// A subscriber with one handset (ESN, or MEID when `meid` is given),
+/// pending activation, on SSPR table `table`; IOTA support comes from the
+/// Kyocera ESN series or, for a MEID handset, its model's capability entry.
+async fn line(app: &TestApp, token: &str, mdn: &str, handset: Value, table: i32) -> (i64, i64) {
+    let mut p = profile_json(mdn);
+    p["sspr_table"] = json!(table);
+    p["prl_id"] = Value::Null;
+    let p: Value = app
+        .api(Method::POST, "/profiles", token)
+        .json(&p)
+        .send_json()
+        .await;
+    let pid = p["id"].as_i64().unwrap_or_else(|| panic!("profile: {p}"));
+    let mut d = json!({"make": "Kyocera", "model": "KX-IOTA", "firmware_version": "1.0", "profile_mdn": mdn});
+    for (k, v) in handset.as_object().unwrap() {
+        d[k] = v.clone();
+    }
+    let d: Value = app
+        .api(Method::POST, "/devices", token)
+        .json(&d)
+        .send_json()
+        .await;
+    (
+        pid,
+        d["id"].as_i64().unwrap_or_else(|| panic!("device: {d}")),
+    )
+}
+
+async fn kyocera_series(app: &TestApp) {
+    app.with_conn(|c| {
+        mdm::registry::capability::add_series(
+            c,
+            &Actor::System("test"),
+            &mdm::registry::capability::EsnSeriesDraft {
+                make: Some("Kyocera".into()),
+                first_esn: Some("9F100000".into()),
+                last_esn: Some("9F1FFFFF".into()),
+            },
+        )
+        .unwrap();
+    })
+    .await;
+}
+
+fn handset(esn: &str, meid: Option<&str>, fault: IotaFault) -> IotaHandset {
+    IotaHandset::new(
+        HandsetIdentity::new(esn, meid, "Kyocera", "KX-IOTA", 0x0102, 0x2A),
+        fault,
+    )
+}
+
+async fn run(h: &mut IotaHandset, url: &str) -> IotaOutcome {
+    iota_client::run(h, url, true, &Trace::new(None).unwrap())
+        .await
+        .unwrap()
+}
+
+async fn get(app: &TestApp, url: &str, doc: &MmcDocument) -> MmcDocument {
+    let r = app
+        .client
+        .get(url)
+        .query(&[("mmc", doc.to_query_value().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    MmcDocument::decode(&r.bytes().await.unwrap()).unwrap()
+}
+
+async fn post(app: &TestApp, url: &str, doc: &MmcDocument) -> MmcDocument {
+    let r = app
+        .client
+        .post(url)
+        .header("Content-Type", mmc::CONTENT_TYPE)
+        .body(doc.encode().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    MmcDocument::decode(&r.bytes().await.unwrap()).unwrap()
+}
+
+fn answers(doc: &MmcDocument, what: fn(&ReverseMessage) -> bool) -> bool {
+    doc.messages
+        .iter()
+        .any(|m| ReverseMessage::decode(&m.bytes).is_ok_and(|r| what(&r)))
+}
+
+fn is_commit(r: &ReverseMessage) -> bool {
+    matches!(r, ReverseMessage::CommitResponse { .. })
+}
+
+fn is_segment(r: &ReverseMessage) -> bool {
+    matches!(r, ReverseMessage::SsprDownloadResponse { .. })
+}
+
+/// Starts a session at `url` and lets the handset answer until the answer
+/// it is about to POST is one `hold` picks: that one is returned unsent.
+async fn run_until(
+    app: &TestApp,
+    h: &mut IotaHandset,
+    url: &str,
+    hold: fn(&ReverseMessage) -> bool,
+) -> MmcDocument {
+    let mut doc = get(app, url, &h.start_document()).await;
+    for _ in 0..50 {
+        match h.handle(&doc) {
+            Step::Post(next) if answers(&next, hold) => return *next,
+            Step::Post(next) => doc = post(app, url, &next).await,
+            other => panic!("the session ended early: {other:?}"),
+        }
+    }
+    panic!("the handset never got that far");
+}
+
+/// POSTs `doc` and lets the handset go on to the end of the session.
+async fn finish(app: &TestApp, h: &mut IotaHandset, url: &str, doc: MmcDocument) -> Step {
+    let mut answer = post(app, url, &doc).await;
+    for _ in 0..50 {
+        match h.handle(&answer) {
+            Step::Post(next) => answer = post(app, url, &next).await,
+            other => return other,
+        }
+    }
+    panic!("the session did not end");
+}
+
+async fn set_line_state(app: &TestApp, token: &str, pid: i64, state: &str) {
+    let r = app
+        .api(Method::POST, &format!("/profiles/{pid}/activation"), token)
+        .json(&json!({"state": state}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+#[derive(Debug, PartialEq)]
+struct Line {
+    state: String,
+    device_state: String,
+    activated_esn: Option<String>,
+    new_esn: Option<String>,
+    prl_id: Option<i32>,
+    pending_prl_id: Option<i32>,
+}
+
+async fn line_of(app: &TestApp, pid: i64, did: i64) -> Line {
+    app.with_conn(move |c| {
+        let (state, activated_esn, new_esn, prl_id, pending_prl_id) = profiles::table
+            .find(pid)
+            .select((
+                profiles::activation_state,
+                profiles::activated_esn,
+                profiles::new_esn,
+                profiles::prl_id,
+                profiles::pending_prl_id,
+            ))
+            .first(c)
+            .unwrap();
+        Line {
+            state,
+            device_state: devices::table
+                .find(did)
+                .select(devices::activation_state)
+                .first(c)
+                .unwrap(),
+            activated_esn,
+            new_esn,
+            prl_id,
+            pending_prl_id,
+        }
+    })
+    .await
+}
+
+async fn timeline(app: &TestApp, pid: i64) -> Vec<String> {
+    app.with_conn(move |c| {
+        audit_events::table
+            .filter(audit_events::entity_kind.eq("profile"))
+            .filter(audit_events::entity_id.eq(pid))
+            .order(audit_events::id.asc())
+            .select(audit_events::action)
+            .load::<String>(c)
+            .unwrap()
+    })
+    .await
+}
+
+async fn sessions(app: &TestApp) -> Vec<(String, String, String)> {
+    app.with_conn(|c| {
+        iota_sessions::table
+            .order(iota_sessions::id.asc())
+            .select((
+                iota_sessions::flow,
+                iota_sessions::state,
+                iota_sessions::detail,
+            ))
+            .load(c)
+            .unwrap()
+    })
+    .await
+}
+
+fn refused(step: &Step) -> (u16, String) {
+    match step {
+        Step::Refused { code, text } => (*code, text.clone()),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_deactivation_ends_an_activation_under_way_and_changes_nothing() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    file_prl(&app, prl(10060, 4), 1).await;
+    let (pid, did) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
+    let url = app.url("/iota/activate");
+
+    let mut h = handset(ESN, None, IotaFault::None);
+    let commit = run_until(&app, &mut h, &url, is_commit).await;
+    set_line_state(&app, &token, pid, "deactivated").await;
+    let before = line_of(&app, pid, did).await;
+    assert_eq!(
+        (before.state.as_str(), before.device_state.as_str()),
+        ("deactivated", "deactivated")
+    );
+
+    let (code, text) = refused(&finish(&app, &mut h, &url, commit).await);
+    assert_eq!(code, 403);
+    assert!(text.contains("de-activated"), "{text}");
+    assert!(!h.rebooted(), "no reboot is asked for");
+    assert_eq!(line_of(&app, pid, did).await, before);
+    let steps = timeline(&app, pid).await;
+    assert!(
+        !steps.iter().any(|s| s == "activated over IOTA"),
+        "{steps:?}"
+    );
+    assert!(
+        steps.iter().any(|s| s == "IOTA session refused"),
+        "{steps:?}"
+    );
+    assert_eq!(sessions(&app).await[0].1, "refused");
+
+    // A fresh start on the de-activated line is refused at the GET.
+    let mut again = handset(ESN, None, IotaFault::None);
+    assert!(matches!(
+        run(&mut again, &url).await,
+        IotaOutcome::Refused { code: 403, .. }
+    ));
+    assert_eq!(line_of(&app, pid, did).await, before);
+}
+
+/// An active line with an OTAPA download of PRL 10071 (table 2) pushed;
+/// returns the call-back URL and the handset, which holds PRL 10070.
+async fn otapa_pushed(app: &TestApp, token: &str) -> (i64, i64, String, IotaHandset) {
+    file_prl(app, prl(10070, 3), 1).await;
+    file_prl(app, prl(10071, 120), 2).await;
+    let (pid, did) = line(app, token, MDN, json!({"esn": ESN}), 1).await;
+    kyocera_series(app).await;
+    let mut h = handset(ESN, None, IotaFault::None);
+    assert!(matches!(
+        run(&mut h, &app.url("/iota/activate")).await,
+        IotaOutcome::Completed { .. }
+    ));
+    let s = start_otapa(app, token, 10071).await;
+    let url = app.url(&format!("/iota/callback/{}", s["token"].as_str().unwrap()));
+    assert_eq!(line_of(app, pid, did).await.pending_prl_id, Some(10071));
+    (pid, did, url, h)
+}
+
+async fn start_otapa(app: &TestApp, token: &str, prl_id: i32) -> Value {
+    let r = app
+        .api(Method::POST, "/iota/prl-downloads", token)
+        .json(&json!({"device": MDN, "prl_id": prl_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_deactivation_ends_a_prl_download_under_way() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    let (pid, did, url, mut h) = otapa_pushed(&app, &token).await;
+
+    let commit = run_until(&app, &mut h, &url, is_commit).await;
+    set_line_state(&app, &token, pid, "deactivated").await;
+    let (code, text) = refused(&finish(&app, &mut h, &url, commit).await);
+    assert_eq!(code, 403);
+    assert!(text.contains("de-activated"), "{text}");
+    let after = line_of(&app, pid, did).await;
+    assert_eq!(after.state, "deactivated");
+    assert_eq!(after.prl_id, Some(10070), "no new PRL on the record");
+    assert_eq!(after.pending_prl_id, None, "nothing is pending any more");
+    assert!(!timeline(&app, pid)
+        .await
+        .iter()
+        .any(|s| s == "PRL downloaded over IOTA"));
+}
+
+#[tokio::test]
+async fn a_failed_or_abandoned_prl_download_clears_the_pending_prl() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    let (pid, did, url, mut h) = otapa_pushed(&app, &token).await;
+
+    // The handset rejects the PRL.
+    h.set_fault(IotaFault::BadPrlCrc);
+    assert!(matches!(
+        run(&mut h, &url).await,
+        IotaOutcome::Refused { code: 422, .. }
+    ));
+    let after = line_of(&app, pid, did).await;
+    assert_eq!((after.prl_id, after.pending_prl_id), (Some(10070), None));
+
+    // A call-back never followed, closed by the sweeper.
+    start_otapa(&app, &token, 10071).await;
+    assert_eq!(line_of(&app, pid, did).await.pending_prl_id, Some(10071));
+    let swept = app
+        .with_conn(|c| {
+            mdm::iota::session::expire_unanswered(c, mdm::db::now_ms() + 2 * 86_400_000).unwrap()
+        })
+        .await;
+    assert_eq!(swept, 1);
+    assert_eq!(line_of(&app, pid, did).await.pending_prl_id, None);
+
+    // A download the handset left mid-flow, closed by the sweeper.
+    let s = start_otapa(&app, &token, 10071).await;
+    let url = app.url(&format!("/iota/callback/{}", s["token"].as_str().unwrap()));
+    h.set_fault(IotaFault::None);
+    run_until(&app, &mut h, &url, is_commit).await;
+    let swept = app
+        .with_conn(|c| mdm::iota::session::expire_idle(c, mdm::db::now_ms() + 3_600_000).unwrap())
+        .await;
+    assert_eq!(swept, 1);
+    assert_eq!(line_of(&app, pid, did).await.pending_prl_id, None);
+    let cleared = timeline(&app, pid)
+        .await
+        .iter()
+        .filter(|s| *s == "pending PRL cleared")
+        .count();
+    assert_eq!(cleared, 3);
+}
+
+#[tokio::test]
+async fn a_repeated_prl_download_request_pushes_once_and_a_replaced_link_says_superseded() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    let (pid, did, url, mut h) = otapa_pushed(&app, &token).await;
+    let pushed = app.count("outbox").await;
+
+    // The same request again: refused, nothing pushed.
+    let r = app
+        .api(Method::POST, "/iota/prl-downloads", &token)
+        .json(&json!({"device": MDN, "prl_id": 10071}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    let body: Value = r.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("already waiting for the handset")
+            && message.contains("nothing was sent again"),
+        "{body}"
+    );
+    assert_eq!(app.count("outbox").await, pushed);
+
+    // Another PRL replaces the first request: its link says so.
+    file_prl(&app, prl(10072, 5), 3).await;
+    start_otapa(&app, &token, 10072).await;
+    assert_eq!(line_of(&app, pid, did).await.pending_prl_id, Some(10072));
+    match run(&mut h, &url).await {
+        IotaOutcome::Refused { code, text } => {
+            assert_eq!(code, 410);
+            assert_eq!(text, "this call-back URL was superseded by a newer request");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_meid_handset_is_never_matched_on_its_pesn() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    file_prl(&app, prl(10080, 4), 1).await;
+    let registered = "A100123420004C";
+    let stranger = "A1FFFFFFFFFFFF";
+    // The handset reports the registered MEID's pESN as its ESN, as a
+    // handset whose own pESN collides with it would.
+    let pesn = Meid::parse(registered).unwrap().pseudo_esn();
+    let (pid, did) = line(&app, &token, MDN, json!({"meid": registered}), 1).await;
+    let before = line_of(&app, pid, did).await;
+
+    let mut h = handset(&pesn.to_hex(), Some(stranger), IotaFault::None);
+    match run(&mut h, &app.url("/iota/activate")).await {
+        IotaOutcome::Refused { code, text } => {
+            assert_eq!(code, 404);
+            assert!(text.contains(&format!("MEID {stranger}")), "{text}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(h.committed_nam().mdn, None, "no NAM for the stranger");
+    assert_eq!(line_of(&app, pid, did).await, before);
+
+    // The registered MEID is activated, and its pESN is the Activated ESN.
+    let mut h = handset(&pesn.to_hex(), Some(registered), IotaFault::None);
+    assert!(matches!(
+        run(&mut h, &app.url("/iota/activate")).await,
+        IotaOutcome::Completed { .. }
+    ));
+    assert_eq!(
+        line_of(&app, pid, did).await.activated_esn,
+        Some(pesn.to_hex())
+    );
+}
+
+#[tokio::test]
+async fn the_session_keeps_the_prl_it_started_with() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    let first = prl(10090, 120);
+    assert!(first.len() > 251, "two segments");
+    file_prl(&app, first.clone(), 1).await;
+    file_prl(&app, prl(10091, 130), 2).await;
+    let (pid, did) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
+    let url = app.url("/iota/activate");
+
+    let mut h = handset(ESN, None, IotaFault::None);
+    let segment = run_until(&app, &mut h, &url, is_segment).await;
+    // Care moves the line to another SSPR table meanwhile.
+    let mut edit = profile_json(MDN);
+    edit["sspr_table"] = json!(2);
+    edit["prl_id"] = json!(10091);
+    let r = app
+        .api(Method::PUT, &format!("/profiles/{pid}"), &token)
+        .json(&edit)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+
+    let end = finish(&app, &mut h, &url, segment).await;
+    assert!(
+        matches!(end, Step::Finished { reboot: true, .. }),
+        "{end:?}"
+    );
+    assert_eq!(h.committed_prl(), Some(first.as_slice()));
+    let after = line_of(&app, pid, did).await;
+    assert_eq!(
+        (after.state.as_str(), after.prl_id),
+        ("activated", Some(10090))
+    );
+}
+
+#[tokio::test]
+async fn a_second_activation_start_supersedes_the_first_and_only_one_commits() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    file_prl(&app, prl(10100, 4), 1).await;
+    let (pid, _) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
+    let url = app.url("/iota/activate");
+
+    let mut first = handset(ESN, None, IotaFault::None);
+    let held = run_until(&app, &mut first, &url, is_commit).await;
+    let mut second = handset(ESN, None, IotaFault::None);
+    assert!(matches!(
+        run(&mut second, &url).await,
+        IotaOutcome::Completed { reboot: true, .. }
+    ));
+    let (code, text) = refused(&finish(&app, &mut first, &url, held).await);
+    assert_eq!(code, 410);
+    assert!(
+        text.contains("superseded by a new one-button activation"),
+        "{text}"
+    );
+    let states: Vec<String> = sessions(&app).await.into_iter().map(|s| s.1).collect();
+    assert_eq!(states, vec!["abandoned", "completed"]);
+    let activations = timeline(&app, pid)
+        .await
+        .iter()
+        .filter(|s| *s == "activated over IOTA")
+        .count();
+    assert_eq!(activations, 1);
+}
+
+#[tokio::test]
+async fn nam_data_is_checked_when_saved_and_before_it_is_programmed() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    let mut bad = profile_json(MDN);
+    bad["sid_nid_pairs"] = json!("");
+    bad["imsi"] = json!("310009999999999");
+    let r = app
+        .api(Method::POST, "/profiles", &token)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let body: Value = r.json().await.unwrap();
+    let fields = &body["error"]["fields"];
+    // A line without a home system yet may be pre-loaded: it is the
+    // activation that refuses it, below.
+    assert!(fields.get("sid_nid_pairs").is_none(), "{body}");
+    assert_eq!(
+        fields["imsi"],
+        json!(format!("the IMSI's last ten digits (9999999999) must be the MIN {MDN}: the handset is programmed with the MIN")),
+        "{body}"
+    );
+    assert_eq!(app.count("profiles").await, 0);
+
+    // Data saved before these checks fails the activation with its reason.
+    file_prl(&app, prl(10110, 4), 1).await;
+    let (pid, did) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
+    let url = app.url("/iota/activate");
+    for (column, value, says) in [
+        ("sid_nid_pairs", "", "no SID/NID pair"),
+        ("imsi", "310009999999999", "must be the MIN"),
+    ] {
+        app.with_conn(move |c| {
+            let target = profiles::table.find(pid);
+            match column {
+                "imsi" => diesel::update(target)
+                    .set((
+                        profiles::imsi.eq(value),
+                        profiles::sid_nid_pairs.eq("4145/65535"),
+                    ))
+                    .execute(c),
+                _ => diesel::update(target)
+                    .set(profiles::sid_nid_pairs.eq(value))
+                    .execute(c),
+            }
+            .unwrap();
+        })
+        .await;
+        let before = line_of(&app, pid, did).await;
+        let mut h = handset(ESN, None, IotaFault::None);
+        match run(&mut h, &url).await {
+            IotaOutcome::Refused { code, text } => {
+                assert_eq!(code, 409);
+                assert!(
+                    text.contains("cannot be programmed") && text.contains(says),
+                    "{text}"
+                );
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert_eq!(h.committed_nam().mdn, None);
+        assert_eq!(line_of(&app, pid, did).await, before);
+    }
+    assert!(sessions(&app).await.iter().all(|s| s.1 == "refused"));
+}
+
+#[tokio::test]
+async fn esn_changes_are_refused_on_a_deactivated_line() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    file_prl(&app, prl(10120, 4), 1).await;
+    let (pid, _) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
+    let url = app.url("/iota/activate");
+    assert!(matches!(
+        run(&mut handset(ESN, None, IotaFault::None), &url).await,
+        IotaOutcome::Completed { .. }
+    ));
+    let change = |to: &'static str| {
+        let app = &app;
+        let token = &token;
+        async move {
+            let r = app
+                .api(Method::POST, "/esn-changes", token)
+                .json(&json!({"from": MDN, "to": to}))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+
+    // A change asked for while the line was active, then the line is
+    // de-activated: the new handset cannot bring it back.
+    let (status, waiting) = change("9F1ABC41").await;
+    assert_eq!(status, 201, "{waiting}");
+    set_line_state(&app, &token, pid, "deactivated").await;
+    match run(&mut handset("9F1ABC41", None, IotaFault::None), &url).await {
+        IotaOutcome::Refused { code, text } => {
+            assert_eq!(code, 403);
+            assert_eq!(text, "the line has been de-activated");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let state: String = app
+        .with_conn(move |c| {
+            profiles::table
+                .find(pid)
+                .select(profiles::activation_state)
+                .first(c)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(state, "deactivated");
+    let r = app
+        .api(
+            Method::POST,
+            &format!("/esn-changes/{}/cancel", waiting["id"]),
+            &token,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+
+    // A new change on the de-activated line is refused, naming why.
+    let (status, body) = change("9F1ABC42").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        json!(format!(
+            "line {MDN} is de-activated: re-activate it before changing its handset"
+        ))
+    );
+    let pending: i64 = app
+        .with_conn(|c| {
+            esn_changes::table
+                .filter(esn_changes::state.eq("pending"))
+                .count()
+                .get_result(c)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(pending, 0);
+    assert_eq!(app.count("devices").await, 2, "no handset was registered");
+}
+
+#[tokio::test]
+async fn a_field_esn_change_to_a_meid_moves_new_esn_on_activation() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    file_prl(&app, prl(10130, 4), 1).await;
+    let (pid, did) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
+    let url = app.url("/iota/activate");
+    assert!(matches!(
+        run(&mut handset(ESN, None, IotaFault::None), &url).await,
+        IotaOutcome::Completed { .. }
+    ));
+    let meid = "A1000012345678";
+    let r = app
+        .api(Method::POST, "/esn-changes", &token)
+        .json(&json!({"from": MDN, "to": meid, "variant": "field"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    assert_eq!(line_of(&app, pid, did).await.new_esn.as_deref(), Some(meid));
+
+    let pesn = Meid::parse(meid).unwrap().pseudo_esn().to_hex();
+    assert!(matches!(
+        run(&mut handset(&pesn, Some(meid), IotaFault::None), &url).await,
+        IotaOutcome::Completed { .. }
+    ));
+    let after = line_of(&app, pid, did).await;
+    assert_eq!(after.activated_esn, Some(pesn));
+    assert_eq!(after.new_esn, None, "New ESN moved");
+}
+
+#[tokio::test]
+async fn pseudo_esns_are_refused_where_a_real_esn_is_required() {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    let p: Value = app
+        .api(Method::POST, "/profiles", &token)
+        .json(&profile_json(MDN))
+        .send_json()
+        .await;
+    let pid = p["id"].as_i64().unwrap();
+    let r = app
+        .api(Method::POST, "/devices", &token)
+        .json(&json!({"esn": "80ABCDEF", "make": "Kyocera", "model": "KX-IOTA", "firmware_version": "1.0"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["fields"]["esn"]
+            .as_str()
+            .unwrap()
+            .starts_with("80ABCDEF is a pseudo-ESN"),
+        "{body}"
+    );
+    assert_eq!(app.count("devices").await, 0);
+    // As a MEID's derived value it is still what the registry keeps.
+    let d: Value = app
+        .api(Method::POST, "/devices", &token)
+        .json(&json!({"meid": "AF0123450ABCDE", "make": "Kyocera", "model": "KX-IOTA", "firmware_version": "1.0", "profile_mdn": MDN}))
+        .send_json()
+        .await;
+    assert_eq!(d["pesn"], "8016B128");
+
+    for (to, says) in [
+        ("80ABCDEF", "80ABCDEF is a pseudo-ESN"),
+        (
+            "12345678901",
+            "serial number must be 00000000-16777215 but is 45678901",
+        ),
+    ] {
+        let r = app
+            .api(Method::POST, "/esn-changes", &token)
+            .json(&json!({"from": MDN, "to": to}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 422);
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"]["fields"]["to"]
+                .as_str()
+                .unwrap()
+                .contains(says),
+            "{body}"
+        );
+    }
+    // A profile's New ESN is an ESN change's target too.
+    let mut edit = profile_json(MDN);
+    edit["new_esn"] = json!("80ABCDEF");
+    let r = app
+        .api(Method::PUT, &format!("/profiles/{pid}"), &token)
+        .json(&edit)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    assert_eq!(app.count("devices").await, 1);
+}
