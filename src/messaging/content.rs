@@ -363,6 +363,7 @@ mod tests {
     use super::*;
     use crate::messaging::codec::cp_security::verify_mac;
     use crate::messaging::codec::wsp::Parameter;
+    use crate::messaging::outbox::test_row;
 
     fn account() -> DmAccount {
         DmAccount {
@@ -377,33 +378,6 @@ mod tests {
         }
     }
 
-    fn row(payload: Vec<u8>) -> OutboxMessage {
-        OutboxMessage {
-            id: 1,
-            kind: "x".into(),
-            device_id: None,
-            mdn: "2125550100".into(),
-            payload,
-            data_coding: 4,
-            wdp_port: Some(2948),
-            summary: String::new(),
-            state: "queued".into(),
-            attempts: 0,
-            smsc_message_id: None,
-            last_error: String::new(),
-            next_attempt_at: 0,
-            claimed_by: None,
-            claimed_until: None,
-            created_by: "t".into(),
-            created_at: 0,
-            updated_at: 0,
-            submitted_at: None,
-            delivered_at: None,
-            payload_view: None,
-            attempts_before_retry: 0,
-        }
-    }
-
     #[test]
     fn notification_carries_a_digest_the_device_can_check() {
         let pdu = dm_notification(&account(), 0x1234, UiMode::Background).unwrap();
@@ -414,7 +388,7 @@ mod tests {
             "srvpw",
             b"server"
         ));
-        let text = describe(&row(pdu));
+        let text = describe(&test_row(1, "x", pdu));
         assert!(text.contains("session id 4660 (0x1234)"), "{text}");
     }
 
@@ -439,7 +413,7 @@ mod tests {
             &push.body,
             mac
         ));
-        let text = describe(&row(pdu));
+        let text = describe(&test_row(1, "x", pdu));
         assert!(text.contains("http://brew.example.net/"), "{text}");
         assert!(text.contains("internet.example"), "{text}");
     }
@@ -451,7 +425,7 @@ mod tests {
             "310150123456789",
         )
         .unwrap();
-        let text = describe(&row(pdu));
+        let text = describe(&test_row(1, "x", pdu));
         for needle in [
             "w7",
             "https://dm.example.net/omadm",
@@ -558,7 +532,7 @@ mod tests {
         );
         assert!(xml.contains("https://dm.example.net/omadm"), "{xml}");
         // The log shows it as it showed the original.
-        let mut original = row(pdu);
+        let mut original = test_row(1, "x", pdu);
         let shown = describe(&original);
         original.payload_view = Some(masked);
         original.payload = b"sealed:v1:AAAA".to_vec();
@@ -581,10 +555,10 @@ mod tests {
     #[test]
     fn si_and_sl_decode_back() {
         let si = service_indication("http://x.example/act", "Activate now").unwrap();
-        let text = describe(&row(si));
+        let text = describe(&test_row(1, "x", si));
         assert!(text.contains("http://x.example/act"), "{text}");
         assert!(text.contains("Activate now"), "{text}");
         let sl = service_loading("http://x.example/prl").unwrap();
-        assert!(describe(&row(sl)).contains("http://x.example/prl"));
+        assert!(describe(&test_row(1, "x", sl)).contains("http://x.example/prl"));
     }
 }

@@ -847,6 +847,35 @@ pub fn seal_stored_payloads(conn: &mut DbConnection, vault: &Vault) -> QueryResu
     }
 }
 
+/// A stored message for unit tests of the code that reads the outbox.
+#[cfg(test)]
+pub(crate) fn test_row(id: i64, kind: &str, payload: Vec<u8>) -> OutboxMessage {
+    OutboxMessage {
+        id,
+        kind: kind.into(),
+        device_id: None,
+        mdn: "2125550100".into(),
+        payload,
+        data_coding: 4,
+        wdp_port: Some(2948),
+        summary: String::new(),
+        state: "queued".into(),
+        attempts: 0,
+        smsc_message_id: None,
+        last_error: String::new(),
+        next_attempt_at: 0,
+        claimed_by: None,
+        claimed_until: None,
+        created_by: "t".into(),
+        created_at: 0,
+        updated_at: 0,
+        submitted_at: None,
+        delivered_at: None,
+        payload_view: None,
+        attempts_before_retry: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -907,48 +936,28 @@ mod tests {
         assert!(parts_of("e".repeat(160).as_bytes(), None, 1, 8).is_ok());
     }
 
-    fn row(id: i64, payload: Vec<u8>) -> OutboxMessage {
-        OutboxMessage {
-            id,
-            kind: Kind::CpBootstrap.as_str().into(),
-            device_id: None,
-            mdn: "2125550100".into(),
-            payload,
-            data_coding: 4,
-            wdp_port: Some(2948),
-            summary: String::new(),
-            state: "queued".into(),
-            attempts: 0,
-            smsc_message_id: None,
-            last_error: String::new(),
-            next_attempt_at: 0,
-            claimed_by: None,
-            claimed_until: None,
-            created_by: "t".into(),
-            created_at: 0,
-            updated_at: 0,
-            submitted_at: None,
-            delivered_at: None,
-            payload_view: None,
-            attempts_before_retry: 0,
-        }
-    }
-
     #[test]
     fn a_sealed_payload_opens_with_the_key_for_its_own_row_only() {
         let vault = Vault::from_key(&[3; 32]);
         let pdu = vec![0x01, 0x06, 0x00, 0xFF, b's', b'e', b'c'];
         let sealed = seal_payload(&vault, 7, &pdu);
         assert!(!sealed.windows(3).any(|w| w == b"sec"));
-        let r = row(7, sealed.clone());
+        let r = test_row(7, Kind::CpBootstrap.as_str(), sealed.clone());
         assert!(r.is_sealed());
         assert_eq!(r.clear_payload(Some(&vault)).unwrap(), pdu);
         assert_eq!(r.parts(8, Some(&vault)).unwrap().len(), 1);
         // No key, another key, another row: it does not go out.
         assert!(matches!(r.parts(8, None), Err(PartsError::Sealed(_))));
         assert!(r.clear_payload(Some(&Vault::from_key(&[4; 32]))).is_err());
-        assert!(row(8, sealed).clear_payload(Some(&vault)).is_err());
+        assert!(test_row(8, Kind::CpBootstrap.as_str(), sealed)
+            .clear_payload(Some(&vault))
+            .is_err());
         // A row from before sealing goes out as stored.
-        assert_eq!(row(9, pdu.clone()).clear_payload(None).unwrap(), pdu);
+        assert_eq!(
+            test_row(9, Kind::CpBootstrap.as_str(), pdu.clone())
+                .clear_payload(None)
+                .unwrap(),
+            pdu
+        );
     }
 }

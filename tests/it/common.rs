@@ -369,6 +369,22 @@ impl TestApp {
         id
     }
 
+    /// The actions on a profile's timeline, oldest first.
+    pub async fn profile_timeline(&self, pid: i64) -> Vec<String> {
+        self.with_conn(move |c| {
+            use diesel::prelude::*;
+            use mdm::db::schema::audit_events;
+            audit_events::table
+                .filter(audit_events::entity_kind.eq("profile"))
+                .filter(audit_events::entity_id.eq(pid))
+                .order(audit_events::id.asc())
+                .select(audit_events::action)
+                .load::<String>(c)
+                .unwrap()
+        })
+        .await
+    }
+
     pub async fn count(&self, table: &'static str) -> i64 {
         self.with_conn(move |c| {
             use diesel::dsl::count_star;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use mdm::auth::Role;
-use mdm::db::schema::{audit_events, devices, iota_sessions, profiles};
+use mdm::db::schema::{devices, iota_sessions, profiles};
 use mdm::iota::is683::{AcqRecord, Nid, Preference, Prl, ReverseMessage, SysRecord};
 use mdm::iota::mmc::{self, Is683Payload, Link, MmcDocument};
 use mdm::iota::prl_store::{self, NewPrl};
@@ -173,19 +173,6 @@ async fn line_state(app: &TestApp, pid: i64, did: i64) -> Line {
     .await
 }
 
-async fn timeline(app: &TestApp, pid: i64) -> Vec<String> {
-    app.with_conn(move |c| {
-        audit_events::table
-            .filter(audit_events::entity_kind.eq("profile"))
-            .filter(audit_events::entity_id.eq(pid))
-            .order(audit_events::id.asc())
-            .select(audit_events::action)
-            .load::<String>(c)
-            .unwrap()
-    })
-    .await
-}
-
 async fn session_states(app: &TestApp) -> Vec<(String, String)> {
     app.with_conn(|c| {
         iota_sessions::table
@@ -235,7 +222,7 @@ async fn one_button_activation_programs_the_handset_and_flags_the_profile() {
             device_state: "activated".into(),
         }
     );
-    let steps = timeline(&app, pid).await;
+    let steps = app.profile_timeline(pid).await;
     for want in [
         "IOTA session started",
         "IOTA step accepted",
@@ -321,7 +308,7 @@ async fn handset_faults_leave_the_profile_untouched_until_a_clean_commit() {
         vec!["failed", "failed", "abandoned", "completed"],
         "the new start superseded the dropped session"
     );
-    let steps = timeline(&app, pid).await;
+    let steps = app.profile_timeline(pid).await;
     assert_eq!(
         steps.iter().filter(|s| *s == "IOTA session failed").count(),
         2
@@ -458,7 +445,8 @@ async fn bad_documents_get_clear_errors_and_change_nothing() {
     assert_eq!(status_of(&body).0, 404);
 
     assert_eq!(line_state(&app, pid, did).await, before);
-    assert!(!timeline(&app, pid)
+    assert!(!app
+        .profile_timeline(pid)
         .await
         .iter()
         .any(|s| s == "activated over IOTA"));
@@ -727,7 +715,8 @@ async fn otapa_prl_download_from_the_administrators_message() {
     assert_eq!(after.prl_id, Some(10041));
     assert_eq!(after.sspr_table, Some(2));
     assert_eq!(after.pending_prl_id, None);
-    assert!(timeline(&app, pid)
+    assert!(app
+        .profile_timeline(pid)
         .await
         .iter()
         .any(|s| s == "PRL downloaded over IOTA"));
@@ -1079,7 +1068,8 @@ async fn a_firmware_update_that_adds_a_capability_provisions_the_feature() {
             "provisioned".to_string()
         )]
     );
-    assert!(timeline(&app, pid)
+    assert!(app
+        .profile_timeline(pid)
         .await
         .iter()
         .any(|s| s == "features added by a firmware update"));

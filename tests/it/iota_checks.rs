@@ -5,7 +5,7 @@
 
 use diesel::prelude::*;
 use mdm::auth::Role;
-use mdm::db::schema::{audit_events, devices, esn_changes, iota_sessions, profiles};
+use mdm::db::schema::{devices, esn_changes, iota_sessions, profiles};
 use mdm::iota::is683::ReverseMessage;
 use mdm::iota::mmc::{self, MmcDocument};
 use mdm::iota::prl_store::{self, NewPrl};
@@ -216,19 +216,6 @@ async fn line_of(app: &TestApp, pid: i64, did: i64) -> Line {
     .await
 }
 
-async fn timeline(app: &TestApp, pid: i64) -> Vec<String> {
-    app.with_conn(move |c| {
-        audit_events::table
-            .filter(audit_events::entity_kind.eq("profile"))
-            .filter(audit_events::entity_id.eq(pid))
-            .order(audit_events::id.asc())
-            .select(audit_events::action)
-            .load::<String>(c)
-            .unwrap()
-    })
-    .await
-}
-
 async fn sessions(app: &TestApp) -> Vec<(String, String, String)> {
     app.with_conn(|c| {
         iota_sessions::table
@@ -273,7 +260,7 @@ async fn a_deactivation_ends_an_activation_under_way_and_changes_nothing() {
     assert!(text.contains("de-activated"), "{text}");
     assert!(!h.rebooted(), "no reboot is asked for");
     assert_eq!(line_of(&app, pid, did).await, before);
-    let steps = timeline(&app, pid).await;
+    let steps = app.profile_timeline(pid).await;
     assert!(
         !steps.iter().any(|s| s == "activated over IOTA"),
         "{steps:?}"
@@ -337,7 +324,8 @@ async fn a_deactivation_ends_a_prl_download_under_way() {
     assert_eq!(after.state, "deactivated");
     assert_eq!(after.prl_id, Some(10070), "no new PRL on the record");
     assert_eq!(after.pending_prl_id, None, "nothing is pending any more");
-    assert!(!timeline(&app, pid)
+    assert!(!app
+        .profile_timeline(pid)
         .await
         .iter()
         .any(|s| s == "PRL downloaded over IOTA"));
@@ -379,7 +367,8 @@ async fn a_failed_or_abandoned_prl_download_clears_the_pending_prl() {
         .await;
     assert_eq!(swept, 1);
     assert_eq!(line_of(&app, pid, did).await.pending_prl_id, None);
-    let cleared = timeline(&app, pid)
+    let cleared = app
+        .profile_timeline(pid)
         .await
         .iter()
         .filter(|s| *s == "pending PRL cleared")
@@ -521,7 +510,8 @@ async fn a_second_activation_start_supersedes_the_first_and_only_one_commits() {
     );
     let states: Vec<String> = sessions(&app).await.into_iter().map(|s| s.1).collect();
     assert_eq!(states, vec!["abandoned", "completed"]);
-    let activations = timeline(&app, pid)
+    let activations = app
+        .profile_timeline(pid)
         .await
         .iter()
         .filter(|s| *s == "activated over IOTA")
