@@ -376,14 +376,40 @@ impl Db {
     }
 }
 
+/// The PostgreSQL advisory lock key that serialises migrations ("mdm-migr").
+const MIGRATION_LOCK: i64 = 0x6d64_6d2d_6d69_6772;
+
+/// Brings the schema up to date. Several processes may start on one
+/// database at once (the nodes of a cluster; the server and the test SMSC
+/// playing handsets on a fresh SQLite file): one migrates while the others
+/// wait, then finds nothing left to do, instead of both creating the same
+/// tables and one failing.
 pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, DbError> {
-    let applied = match conn {
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-        DbConnection::Postgres(c) => c
-            .run_pending_migrations(POSTGRES_MIGRATIONS)
-            .map(|v| v.len()),
-    };
-    applied.map_err(|e| DbError::Migration(e.to_string()))
+    let migration = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
+    match conn {
+        // BEGIN IMMEDIATE takes the write lock before anything is read, so
+        // a second process waits (busy_timeout) until the first commits;
+        // diesel runs each migration in a savepoint inside it.
+        DbConnection::Sqlite(c) => c.immediate_transaction(|c| {
+            c.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.len())
+                .map_err(migration)
+        }),
+        DbConnection::Postgres(c) => {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(c)?;
+            let applied = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len())
+                .map_err(migration);
+            // A failed unlock leaves the lock to end with the connection.
+            let unlocked =
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                    .execute(c);
+            let applied = applied?;
+            unlocked?;
+            Ok(applied)
+        }
+    }
 }
 
 /// Current time in UTC milliseconds, the unit every timestamp column uses.

@@ -120,3 +120,31 @@ fn every_migration_reverts_to_the_schema_before_it_and_applies_again() {
     drop(conn);
     drop_database(pg);
 }
+
+/// Processes that start on one new database together (cluster nodes, or the
+/// server beside the test SMSC playing handsets) must not both create the
+/// schema: one migrates, the others wait and find nothing left to do.
+#[test]
+fn processes_starting_together_on_a_new_database_migrate_it_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (url, pg) = fresh_database(dir.path());
+    let starts = std::sync::Arc::new(std::sync::Barrier::new(4));
+    let runners: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, starts) = (url.clone(), starts.clone());
+            std::thread::spawn(move || {
+                let mut conn = db::establish(&url).expect("connect");
+                starts.wait();
+                db::run_migrations(&mut conn).map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    let mut applied: Vec<usize> = runners
+        .into_iter()
+        .map(|r| r.join().expect("runner").expect("migrations run"))
+        .collect();
+    applied.sort_unstable();
+    assert_eq!(&applied[..3], &[0, 0, 0], "{applied:?}");
+    assert!(applied[3] >= 9, "{applied:?}");
+    drop_database(pg);
+}
