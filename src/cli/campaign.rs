@@ -54,7 +54,10 @@ pub enum CampaignCommand {
         start: bool,
     },
     /// Campaigns, newest first.
-    List,
+    List {
+        #[arg(long)]
+        json: bool,
+    },
     /// One campaign and its waves.
     Show {
         id: i64,
@@ -154,16 +157,30 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
                 act(config, &mut conn, c.id, Action::Start)?;
             }
         }
-        CampaignCommand::List => {
+        CampaignCommand::List { json } => {
             let listed = campaign::list(&mut conn, 200)?;
             let tallies =
                 campaign::overall(&mut conn, &listed.iter().map(|c| c.id).collect::<Vec<_>>())?;
+            let mut rows = Vec::new();
             for c in listed {
                 // Counted as `show` counts them: a device deleted or purged
                 // since the plan has left the campaign.
                 let (finished, total) = tallies
                     .get(&c.id)
                     .map_or((0, 0), |t| (t.finished(), t.total()));
+                if json {
+                    rows.push(serde_json::json!({
+                        "id": c.id,
+                        "state": c.state,
+                        "wave": c.wave,
+                        "waves": c.waves,
+                        "finished": finished,
+                        "total": total,
+                        "path": c.path_label(),
+                        "name": c.name,
+                    }));
+                    continue;
+                }
                 println!(
                     "{:>5}  {:<10} wave {}/{}  {} of {} finished  {}  {}",
                     c.id,
@@ -176,6 +193,9 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
                     c.name
                 );
             }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            }
         }
         CampaignCommand::Show { id, json } => {
             let c = campaign::get(&mut conn, id)?;
@@ -183,9 +203,13 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({"campaign": c, "progress": p})
-                    )?
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "campaign": c,
+                        "progress": p,
+                        // As the API names it: why a running campaign
+                        // notifies nobody now, and when it will.
+                        "waiting": c.waiting(crate::db::now_ms()),
+                    }))?
                 );
             } else {
                 print_campaign(&c, &p);

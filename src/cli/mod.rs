@@ -295,11 +295,19 @@ enum DmCommand {
 #[derive(Subcommand)]
 enum ArchiveCommand {
     /// The purge runs and what they archived.
-    List,
+    List {
+        #[arg(long)]
+        json: bool,
+    },
     /// The subscribers archived by one run.
     Show { id: i64 },
     /// Bring one run's subscribers back into the live database.
-    Restore { id: i64 },
+    Restore {
+        id: i64,
+        /// Report progress after this many records (and every few seconds).
+        #[arg(long, hide = true, default_value_t = 10_000)]
+        progress_every: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -885,8 +893,26 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let db = open(&config)?;
             let mut conn = db.get()?;
             match command {
-                ArchiveCommand::List => {
-                    for r in crate::retention::purge::recent(&mut conn, 100)? {
+                ArchiveCommand::List { json } => {
+                    let runs = crate::retention::purge::recent(&mut conn, 100)?;
+                    if json {
+                        let rows: Vec<_> = runs
+                            .iter()
+                            .map(|r| {
+                                serde_json::json!({
+                                    "id": r.id,
+                                    "state": r.state,
+                                    "subscribers": r.profiles,
+                                    "devices": r.devices,
+                                    "started_at": r.started_at,
+                                    "cutoff": r.cutoff,
+                                })
+                            })
+                            .collect();
+                        println!("{}", serde_json::to_string_pretty(&rows)?);
+                        return Ok(());
+                    }
+                    for r in runs {
                         println!(
                             "{:>6}  {:<9}  {:>8} subscribers  {:>8} devices  started {}  cutoff {}",
                             r.id,
@@ -918,18 +944,38 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     }
                     Ok(())
                 }
-                ArchiveCommand::Restore { id } => {
+                ArchiveCommand::Restore { id, progress_every } => {
                     let run = crate::retention::purge::find(&mut conn, id)?;
                     let root = std::path::PathBuf::from(&run.archive_dir);
                     // Opens the archived DM secrets to seal them for the
                     // restored devices' new rows.
                     let vault = vault(&config, &mut conn)?;
+                    let started = std::time::Instant::now();
+                    let mut shown = started;
                     let report = crate::retention::restore::restore(
                         &mut conn,
                         &vault,
                         &root,
                         id,
                         &Actor::System("cli-restore"),
+                        &mut |done, total| {
+                            // Every few seconds too: one record can hold
+                            // many devices and their FOTA history.
+                            if done % progress_every.max(1) != 0
+                                && done != total
+                                && shown.elapsed().as_secs() < 5
+                            {
+                                return;
+                            }
+                            shown = std::time::Instant::now();
+                            eprint!(
+                                "\rrestore of run {id}: {done} of {total} archived record(s) done ({} s)",
+                                started.elapsed().as_secs()
+                            );
+                            if done == total {
+                                eprintln!();
+                            }
+                        },
                     )?;
                     for s in &report.skipped {
                         eprintln!("skipped {s}");

@@ -185,19 +185,24 @@ fn retired_at(d: &serde_json::Value, audit: &[serde_json::Value]) -> Option<i64>
 }
 
 /// Restores every record of archive run `run`; `vault` opens the archived
-/// OMA-DM secrets to seal them again for the restored devices.
+/// OMA-DM secrets to seal them again for the restored devices. `progress`
+/// hears (records done, records in the run) after each record, restored or
+/// skipped, for a large archive takes minutes.
 pub fn restore(
     conn: &mut DbConnection,
     vault: &Vault,
     root: &std::path::Path,
     run: i64,
     actor: &Actor,
+    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<RestoreReport, RetentionError> {
     let records = archive::read_records(root, run)?;
+    let total = records.len();
     let mut report = RestoreReport::default();
-    for rec in records {
+    for (done, rec) in records.into_iter().enumerate() {
         if rec.retired {
             restore_retired(conn, vault, &rec, run, actor, &mut report)?;
+            progress(done + 1, total);
             continue;
         }
         let p = &rec.profile;
@@ -348,6 +353,7 @@ pub fn restore(
             report.profiles += 1;
             Ok(())
         })?;
+        progress(done + 1, total);
     }
     Ok(report)
 }

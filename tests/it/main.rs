@@ -11,6 +11,7 @@ mod campaigns;
 mod campaigns_api;
 mod care_checks;
 mod cli;
+mod cli_lists;
 mod common;
 mod dm_commands;
 mod dm_lifecycle;

@@ -289,7 +289,15 @@ async fn an_archive_from_before_pins_were_archived_still_restores() {
     let vault = app.vault.clone();
     let report = app
         .with_conn(move |c| {
-            mdm::retention::restore::restore(c, &vault, &root, run, &Actor::System("test")).unwrap()
+            mdm::retention::restore::restore(
+                c,
+                &vault,
+                &root,
+                run,
+                &Actor::System("test"),
+                &mut |_, _| {},
+            )
+            .unwrap()
         })
         .await;
     assert_eq!((report.profiles, report.devices), (1, 3));
