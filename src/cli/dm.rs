@@ -105,11 +105,17 @@ pub fn show(config: &Config, id: i64, json: bool) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    print_job(&j);
+    print_job(&j, None);
     Ok(())
 }
 
-fn print_job(j: &DmJob) {
+/// Prints a job; a list passes `clip`, the characters each command, value
+/// and summary is cut to (a job's own view shows them whole).
+fn print_job(j: &DmJob, clip: Option<usize>) {
+    let cut = |s: &str| match clip {
+        Some(max) => crate::omadm::job::clip(s, max).into_owned(),
+        None => s.to_string(),
+    };
     println!(
         "job {}  device {}  {}  session {:04X}  {}  (by {}, {})",
         j.id,
@@ -121,26 +127,26 @@ fn print_job(j: &DmJob) {
         crate::timefmt::utc(j.updated_at)
     );
     if !j.detail.is_empty() {
-        println!("  {}", j.detail);
+        println!("  {}", cut(&j.detail));
     }
     let results = j.results();
     if results.is_empty() {
         for l in j.command_lines() {
-            println!("  {l}  (waiting for the device)");
+            println!("  {}  (waiting for the device)", cut(&l));
         }
     }
     for r in results {
         let value = r
             .value
             .as_deref()
-            .map(|v| format!(" = {v}"))
+            .map(|v| format!(" = {}", cut(v)))
             .unwrap_or_default();
         let later = r
             .reported
             .as_deref()
-            .map(|x| format!("; reported later: {x}"))
+            .map(|x| format!("; reported later: {}", cut(x)))
             .unwrap_or_default();
-        println!("  {}  -> {}{value}{later}", r.command, r.outcome());
+        println!("  {}  -> {}{value}{later}", cut(&r.command), r.outcome());
     }
 }
 
@@ -152,7 +158,7 @@ pub fn list(config: &Config, device: &str) -> anyhow::Result<()> {
         println!("no server-initiated sessions for this device");
     }
     for j in &jobs {
-        print_job(j);
+        print_job(j, Some(crate::omadm::job::LIST_TEXT_CHARS));
     }
     Ok(())
 }

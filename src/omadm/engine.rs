@@ -244,7 +244,7 @@ fn chal_for(hmac: bool, nonce: &[u8]) -> Chal {
     c
 }
 
-/// An answer that only carries a status for the header: unknown device,
+/// An answer that only carries a status for the header: unparseable DevId,
 /// bad credentials, replay. Nothing of the session is stored, so its MsgID
 /// is the client's: both sides send one message per exchange, and the
 /// server's next message (see `handle`) goes on from it: a server's MsgIDs
@@ -373,6 +373,22 @@ fn refused(req: &Message, cfg: &EngineConfig, code: u16, challenge: Chal) -> Mes
     m
 }
 
+/// The answer to a message no registered account can check: from a DevId
+/// no device has, or from a device without DM credentials. It is the one a
+/// registered device presenting the same kind of credentials wrongly gets
+/// (407 without credentials, else 401, with a challenge of the same type),
+/// its nonce random and stored nowhere, so the wire does not tell which
+/// MEIDs and ESNs are registered. The log keeps the real reason.
+fn refused_as_unverifiable(req: &Message, cfg: &EngineConfig, incoming: &Incoming<'_>) -> Message {
+    let code = if incoming.hmac.is_none() && req.hdr.cred.is_none() {
+        407
+    } else {
+        401
+    };
+    let challenge = chal_for(incoming.hmac.is_some(), &auth::new_nonce());
+    refused(req, cfg, code, challenge)
+}
+
 /// A new session's token: 128 random bits, URL-safe.
 fn new_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(auth::new_nonce())
@@ -461,9 +477,9 @@ pub fn handle(
         let (device, mut row) = match device_and_session(conn, &key, &req.hdr.session_id) {
             Ok(found) => found,
             Err(EngineError::Registry(RegistryError::NotFound(_))) => {
-                tracing::warn!(dev_id = %req.hdr.source, "OMA-DM message from an unknown device");
+                tracing::warn!(dev_id = %req.hdr.source, "OMA-DM message from an unknown device; refused as bad credentials");
                 return Ok(Outcome {
-                    reply: header_only(req, cfg, 403, None),
+                    reply: refused_as_unverifiable(req, cfg, &incoming),
                     device_id: None,
                     server_mac: None,
                 });
@@ -520,9 +536,12 @@ pub fn handle(
         }
         if !authenticated {
             let Some(acct) = account::get(conn, &cfg.vault, device.id)? else {
-                tracing::warn!(device = device.id, "no OMA-DM credentials for this device");
+                tracing::warn!(
+                    device = device.id,
+                    "no OMA-DM credentials for this device; refused as bad credentials"
+                );
                 return Ok(Outcome {
-                    reply: header_only(req, cfg, 401, None),
+                    reply: refused_as_unverifiable(req, cfg, &incoming),
                     device_id: Some(device.id),
                     server_mac: None,
                 });

@@ -823,6 +823,18 @@ pub fn for_device(conn: &mut DbConnection, device_id: i64, limit: i64) -> QueryR
         .load(conn)
 }
 
+/// How much of a DM job's command, value or summary a list shows: a job's
+/// own view (`mdm dm job ID`, the API) keeps the full text.
+pub const LIST_TEXT_CHARS: usize = 120;
+
+/// `text` cut to `max` characters (on a char boundary) with "…" when longer.
+pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+        None => text.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -882,5 +894,15 @@ mod tests {
         ])
         .is_empty());
         assert_eq!(job.progress().unsent, 4);
+    }
+
+    #[test]
+    fn clip_cuts_long_text_on_a_char_boundary() {
+        assert_eq!(clip("short", 120), "short");
+        assert_eq!(clip(&"a".repeat(120), 120), "a".repeat(120));
+        assert_eq!(clip(&"a".repeat(121), 120), format!("{}…", "a".repeat(120)));
+        // Two-byte characters: a byte cut at 120 would split one.
+        let accented = "é".repeat(200);
+        assert_eq!(clip(&accented, 61), format!("{}…", "é".repeat(61)));
     }
 }

@@ -270,6 +270,9 @@ impl DetailPage {
     fn hex4(&self, v: &i32) -> String {
         format!("{v:04X}")
     }
+    fn clip<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        crate::omadm::job::clip(text, crate::omadm::job::LIST_TEXT_CHARS)
+    }
     fn t(&self, ms: &i64) -> String {
         crate::timefmt::utc(*ms)
     }

@@ -1405,8 +1405,10 @@ async fn dm_messages_find_their_device_by_esn_and_by_pseudo_esn() {
         407,
         "found, and asked for credentials"
     );
+    // An unknown DevId is asked for credentials as a known one is: the
+    // answer does not tell which ESNs are registered.
     let unknown = post_dm(&app, &url, &from("ESN:9F1000FF", "9", 1, None)).await;
-    assert_eq!(hdr_status(&unknown), 403);
+    assert_eq!(hdr_status(&unknown), 407);
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ mod cli_lists;
 mod common;
 mod dm_commands;
 mod dm_lifecycle;
+mod dm_privacy;
 mod dm_protocol;
 mod esn_change;
 mod features;
