@@ -66,22 +66,12 @@ pub(crate) async fn line(
         .await;
     let device_id = d["id"].as_i64().unwrap();
     if credentials {
-        let vault = app.vault.clone();
-        app.with_conn(move |c| {
-            mdm::omadm::account::set(
-                c,
-                &vault,
-                &mdm::registry::Actor::System("test"),
-                device_id,
-                &mdm::omadm::account::Credentials {
-                    server_id: "mdm",
-                    client_username: &format!("MEID:{}", meid(n)),
-                    client_password: DEVICE_PASSWORD,
-                    server_password: SERVER_PASSWORD,
-                },
-            )
-            .unwrap();
-        })
+        app.set_dm_credentials(
+            device_id,
+            &format!("MEID:{}", meid(n)),
+            DEVICE_PASSWORD,
+            SERVER_PASSWORD,
+        )
         .await;
     }
     device_id

@@ -369,6 +369,39 @@ impl TestApp {
         id
     }
 
+    /// Gives a device OMA-DM credentials (server id `mdm`), as an operator
+    /// would on its page.
+    pub async fn set_dm_credentials(
+        &self,
+        device_id: i64,
+        client_username: &str,
+        client_password: &str,
+        server_password: &str,
+    ) {
+        let vault = self.vault.clone();
+        let (user, client, server) = (
+            client_username.to_string(),
+            client_password.to_string(),
+            server_password.to_string(),
+        );
+        self.with_conn(move |c| {
+            mdm::omadm::account::set(
+                c,
+                &vault,
+                &Actor::System("test"),
+                device_id,
+                &mdm::omadm::account::Credentials {
+                    server_id: "mdm",
+                    client_username: &user,
+                    client_password: &client,
+                    server_password: &server,
+                },
+            )
+            .unwrap();
+        })
+        .await;
+    }
+
     /// The actions on a profile's timeline, oldest first.
     pub async fn profile_timeline(&self, pid: i64) -> Vec<String> {
         self.with_conn(move |c| {

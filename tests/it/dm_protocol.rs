@@ -634,23 +634,8 @@ async fn basic_credentials_of_meid_and_esn_usernames_authenticate_when_enabled()
         .send_json()
         .await;
     let esn_device = esn["id"].as_i64().unwrap();
-    let vault = app.vault.clone();
-    app.with_conn(move |c| {
-        mdm::omadm::account::set(
-            c,
-            &vault,
-            &mdm::registry::Actor::System("test"),
-            esn_device,
-            &mdm::omadm::account::Credentials {
-                server_id: "mdm",
-                client_username: "ESN:9F100001",
-                client_password: "esn:secret",
-                server_password: "server-secret-2",
-            },
-        )
-        .unwrap();
-    })
-    .await;
+    app.set_dm_credentials(esn_device, "ESN:9F100001", "esn:secret", "server-secret-2")
+        .await;
     for (dev, password, ok) in [
         (DEV, PASSWORD, true),
         ("ESN:9F100001", "esn:secret", true),

@@ -31,22 +31,12 @@ pub(crate) async fn setup(app: &TestApp, with_package: bool) -> (i64, String) {
         .send_json()
         .await;
     let device_id = d["id"].as_i64().unwrap();
-    let vault = app.vault.clone();
-    app.with_conn(move |c| {
-        mdm::omadm::account::set(
-            c,
-            &vault,
-            &mdm::registry::Actor::System("test"),
-            device_id,
-            &mdm::omadm::account::Credentials {
-                server_id: "mdm",
-                client_username: "MEID:A1000012345678",
-                client_password: PASSWORD,
-                server_password: "server-secret-1",
-            },
-        )
-        .unwrap();
-    })
+    app.set_dm_credentials(
+        device_id,
+        "MEID:A1000012345678",
+        PASSWORD,
+        "server-secret-1",
+    )
     .await;
     if with_package {
         app.release_package(&token, "Samsung", "SCH-U960", "U960.05", "U960.07", 200_000)

@@ -749,23 +749,8 @@ async fn the_credentials_set_time_does_not_move_with_dm_sessions() {
     ));
     assert_eq!(set_at(&app, device_id).await, before);
     // Setting them again moves it.
-    let vault = app.vault.clone();
-    app.with_conn(move |c| {
-        mdm::omadm::account::set(
-            c,
-            &vault,
-            &mdm::registry::Actor::System("test"),
-            device_id,
-            &mdm::omadm::account::Credentials {
-                server_id: "mdm",
-                client_username: DEV_ID,
-                client_password: "another-secret-2",
-                server_password: "server-secret-2",
-            },
-        )
-        .unwrap();
-    })
-    .await;
+    app.set_dm_credentials(device_id, DEV_ID, "another-secret-2", "server-secret-2")
+        .await;
     assert!(set_at(&app, device_id).await > before);
 }
 

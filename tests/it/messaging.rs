@@ -67,22 +67,12 @@ pub(crate) async fn line(app: &TestApp) -> (i64, String) {
         .send_json()
         .await;
     let device_id = d["id"].as_i64().unwrap();
-    let vault = app.vault.clone();
-    app.with_conn(move |c| {
-        mdm::omadm::account::set(
-            c,
-            &vault,
-            &mdm::registry::Actor::System("test"),
-            device_id,
-            &mdm::omadm::account::Credentials {
-                server_id: "mdm",
-                client_username: &format!("MEID:{MEID}"),
-                client_password: DEVICE_PASSWORD,
-                server_password: SERVER_PASSWORD,
-            },
-        )
-        .unwrap();
-    })
+    app.set_dm_credentials(
+        device_id,
+        &format!("MEID:{MEID}"),
+        DEVICE_PASSWORD,
+        SERVER_PASSWORD,
+    )
     .await;
     (device_id, token)
 }
