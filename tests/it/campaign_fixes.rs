@@ -271,31 +271,6 @@ async fn imports_cut_off_by_a_restart_end_as_failed_and_live_ones_keep_running()
     assert!(!html.contains("http-equiv=\"refresh\""));
 }
 
-async fn upload(app: &TestApp, name: &str, body: String) -> String {
-    let csrf = app.csrf("/devices/import").await;
-    let form = reqwest::multipart::Form::new().text("csrf", csrf).part(
-        "file",
-        reqwest::multipart::Part::bytes(body.into_bytes()).file_name(name.to_string()),
-    );
-    let r = app
-        .client
-        .post(app.url("/devices/import"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 303);
-    let location = r.headers()["location"].to_str().unwrap().to_string();
-    for _ in 0..400 {
-        let (_, html) = app.page(&location).await;
-        if !html.contains("data-state=\"running\"") {
-            return html;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("import did not finish");
-}
-
 #[tokio::test]
 async fn a_missing_column_is_one_problem_and_per_line_problems_are_capped() {
     let app = spawn_app().await;
@@ -304,7 +279,7 @@ async fn a_missing_column_is_one_problem_and_per_line_problems_are_capped() {
     for i in 0..300 {
         missing.push_str(&format!("312555{i:04},312555{i:04}\n"));
     }
-    let html = upload(&app, "missing.csv", missing).await;
+    let html = app.upload_import("missing.csv", &missing).await;
     assert!(html.contains("data-state=\"rejected\""), "{html}");
     assert!(
         html.contains("the file has no &#34;account_id&#34; column, which 300 line(s) need"),
@@ -321,7 +296,7 @@ async fn a_missing_column_is_one_problem_and_per_line_problems_are_capped() {
     for i in 0..1500 {
         bad.push_str(&format!("312556{i:04},12,ACC,Name,4145/65535\n"));
     }
-    let html = upload(&app, "bad.csv", bad).await;
+    let html = app.upload_import("bad.csv", &bad).await;
     assert!(
         html.contains("Nothing was imported: 1500 problem(s)"),
         "{}",
@@ -374,16 +349,9 @@ async fn a_purge_this_node_ran_before_its_restart_is_taken_over_at_once() {
     let (_, token) = app.token(Role::Admin).await;
     for i in 0..4u32 {
         let mdn = format!("31257{:05}", i);
-        let p: serde_json::Value = app
-            .api(Method::POST, "/profiles", &token)
-            .json(&crate::common::profile_json(&mdn))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = p["id"].as_i64().unwrap();
+        let id = app
+            .add_subscriber(&token, &crate::common::profile_json(&mdn))
+            .await;
         app.with_conn(move |c| {
             mdm::registry::profile::set_state(
                 c,

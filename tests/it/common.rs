@@ -402,6 +402,149 @@ impl TestApp {
         .await;
     }
 
+    /// A device's OMA-DM account as the server keeps it (nonces, server
+    /// credentials), decrypted with the server's key.
+    pub async fn dm_account(&self, device_id: i64) -> mdm::omadm::account::DmAccount {
+        let vault = self.vault.clone();
+        self.with_conn(move |c| {
+            mdm::omadm::account::get(c, &vault, device_id)
+                .unwrap()
+                .expect("the device has DM credentials")
+        })
+        .await
+    }
+
+    /// Registers a Samsung SCH-U960 handset at U960.05, named by `identity`
+    /// (`{"meid": …}` or `{"esn": …}`); returns its id.
+    pub async fn u960_handset(&self, token: &str, identity: serde_json::Value) -> i64 {
+        let u960 = serde_json::json!({"make": "Samsung", "model": "SCH-U960", "firmware_version": "U960.05"});
+        self.register_device(token, u960, identity).await
+    }
+
+    /// Registers the device `fields` describes, named by `identity`'s
+    /// identifiers; returns its id.
+    async fn register_device(
+        &self,
+        token: &str,
+        mut fields: serde_json::Value,
+        identity: serde_json::Value,
+    ) -> i64 {
+        for (k, v) in identity.as_object().expect("identity is an object") {
+            fields[k] = v.clone();
+        }
+        let d = self
+            .api(reqwest::Method::POST, "/devices", token)
+            .json(&fields)
+            .send_json()
+            .await;
+        d["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("device created: {d}"))
+    }
+
+    /// The ESN-only U960 handset 9F100001 with DM credentials (username
+    /// `ESN:9F100001`, the given password); returns its id.
+    pub async fn esn_handset_with_dm_account(&self, token: &str, client_password: &str) -> i64 {
+        let id = self
+            .u960_handset(token, serde_json::json!({"esn": "9F100001"}))
+            .await;
+        self.set_dm_credentials(id, "ESN:9F100001", client_password, "server-secret-2")
+            .await;
+        id
+    }
+
+    /// Kyocera's pre-agreed IOTA ESN series (9F100000-9F1FFFFF): what tells
+    /// the platform that a pushed call-back will be answered over IOTA.
+    pub async fn kyocera_iota_series(&self) {
+        self.with_conn(|c| {
+            mdm::registry::capability::add_series(
+                c,
+                &Actor::System("test"),
+                &mdm::registry::capability::EsnSeriesDraft {
+                    make: Some("Kyocera".into()),
+                    first_esn: Some("9F100000".into()),
+                    last_esn: Some("9F1FFFFF".into()),
+                },
+            )
+            .unwrap();
+        })
+        .await;
+    }
+
+    /// Files a PRL for SSPR table `table`.
+    pub async fn file_prl(&self, bytes: Vec<u8>, table: i32) {
+        self.with_conn(move |c| {
+            mdm::iota::prl_store::add(
+                c,
+                &Actor::System("test"),
+                &mdm::iota::prl_store::NewPrl {
+                    bytes,
+                    prl_id: None,
+                    sspr_table: Some(table),
+                    name: "test".into(),
+                },
+            )
+            .unwrap();
+        })
+        .await;
+    }
+
+    /// Registers the subscriber `profile` (see [`profile_json`]); returns
+    /// the profile's id.
+    pub async fn add_subscriber(&self, token: &str, profile: &serde_json::Value) -> i64 {
+        let p = self
+            .api(reqwest::Method::POST, "/profiles", token)
+            .json(profile)
+            .send_json()
+            .await;
+        p["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("profile created: {p}"))
+    }
+
+    /// Registers the subscriber `profile` and its Kyocera KX-IOTA handset at
+    /// 1.0, named by `identity` (`{"esn": …}` or `{"meid": …}`) and linked
+    /// to the profile's MDN; returns (profile id, device id).
+    pub async fn kyocera_line(
+        &self,
+        token: &str,
+        profile: &serde_json::Value,
+        identity: serde_json::Value,
+    ) -> (i64, i64) {
+        let pid = self.add_subscriber(token, profile).await;
+        let kx = serde_json::json!({"make": "Kyocera", "model": "KX-IOTA", "firmware_version": "1.0", "profile_mdn": profile["mdn"]});
+        (pid, self.register_device(token, kx, identity).await)
+    }
+
+    /// Uploads a subscriber and device import file through the import page,
+    /// as an operator would, and follows its progress page until the import
+    /// is over; returns that last page.
+    pub async fn upload_import(&self, file_name: &str, body: &str) -> String {
+        let csrf = self.csrf("/devices/import").await;
+        let form = reqwest::multipart::Form::new().text("csrf", csrf).part(
+            "file",
+            reqwest::multipart::Part::bytes(body.as_bytes().to_vec())
+                .file_name(file_name.to_string()),
+        );
+        let r = self
+            .client
+            .post(self.url("/devices/import"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303);
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        for _ in 0..400 {
+            let (_, html) = self.page(&location).await;
+            if !html.contains("data-state=\"running\"") {
+                return html;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("import did not finish");
+    }
+
     /// The actions on a profile's timeline, oldest first.
     pub async fn profile_timeline(&self, pid: i64) -> Vec<String> {
         self.with_conn(move |c| {

@@ -7,10 +7,10 @@
 use mdm::omadm::auth;
 use mdm::omadm::syncml::*;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::common::{spawn_app, spawn_app_with, SendJson, TestApp};
-use crate::fota::{ask_fota_url, dm_message, md5_cred, sessions, setup, PASSWORD};
+use crate::fota::{ask_fota_url, dm_message, hdr_answer, md5_cred, sessions, setup, PASSWORD};
 
 const DEV: &str = "MEID:A1000012345678";
 const ENCODINGS: [Encoding; 2] = [Encoding::Xml, Encoding::Wbxml];
@@ -124,16 +124,6 @@ fn md5_of(nonce: &[u8]) -> Cred {
     }
 }
 
-async fn account(app: &TestApp, device_id: i64) -> mdm::omadm::account::DmAccount {
-    let vault = app.vault.clone();
-    app.with_conn(move |c| {
-        mdm::omadm::account::get(c, &vault, device_id)
-            .unwrap()
-            .unwrap()
-    })
-    .await
-}
-
 async fn make(app: &TestApp, device_id: i64) -> String {
     let (_, token) = app.token(mdm::auth::Role::Admin).await;
     let d: Value = app
@@ -148,7 +138,7 @@ async fn a_device_that_signs_with_hmac_must_sign_every_message_and_gets_signed_r
     for enc in ENCODINGS {
         let app = spawn_app().await;
         let (device_id, _) = setup(&app, false).await;
-        let acct = account(&app, device_id).await;
+        let acct = app.dm_account(device_id).await;
         let first = dm_message("720", 1, 60_000, None, vec![alert(1, 1201)])
             .encode(enc)
             .unwrap();
@@ -269,31 +259,12 @@ async fn an_md5_session_goes_on_only_through_the_token_of_its_resp_uri() {
     assert_eq!(make(&app, device_id).await, "Ok");
 }
 
-/// The device's Status for the server's SyncHdr of message `msg_ref`.
-fn hdr_answer(cmd_id: u32, msg_ref: u32, code: u16, nonce: &[u8]) -> Command {
-    Command::Status(Status {
-        cmd_id,
-        msg_ref,
-        cmd_ref: 0,
-        cmd: "SyncHdr".into(),
-        target_ref: None,
-        source_ref: None,
-        chal: Some(Chal {
-            auth_type: "syncml:auth-md5".into(),
-            format: "b64".into(),
-            next_nonce: nonce.to_vec(),
-        }),
-        data: code,
-        items: vec![],
-    })
-}
-
 #[tokio::test]
 async fn the_server_sends_its_credentials_again_when_refused_and_gives_up_at_the_second_refusal() {
     for refusal in [401, 407] {
         let app = spawn_app().await;
         let (device_id, _) = setup(&app, false).await;
-        let acct = account(&app, device_id).await;
+        let acct = app.dm_account(device_id).await;
         let server_cred =
             |nonce: &[u8]| auth::md5_digest(&acct.server_id, &acct.server_password, nonce).to_vec();
         let enc = Encoding::Xml;
@@ -628,14 +599,7 @@ async fn chunks_that_do_not_make_their_size_or_stop_early_are_refused() {
 async fn basic_credentials_of_meid_and_esn_usernames_authenticate_when_enabled() {
     let app = spawn_app_with(|c| c.dm_allow_basic = true).await;
     let (_, token) = setup(&app, false).await;
-    let esn: Value = app
-        .api(Method::POST, "/devices", &token)
-        .json(&json!({"esn": "9F100001", "make": "Samsung", "model": "SCH-U960", "firmware_version": "U960.05"}))
-        .send_json()
-        .await;
-    let esn_device = esn["id"].as_i64().unwrap();
-    app.set_dm_credentials(esn_device, "ESN:9F100001", "esn:secret", "server-secret-2")
-        .await;
+    app.esn_handset_with_dm_account(&token, "esn:secret").await;
     for (dev, password, ok) in [
         (DEV, PASSWORD, true),
         ("ESN:9F100001", "esn:secret", true),
@@ -719,7 +683,7 @@ async fn other_dtd_or_protocol_versions_are_refused_and_nothing_runs() {
         ("1.2", "SyncML/1.1", 513),
     ] {
         for enc in ENCODINGS {
-            let nonce = account(&app, device_id).await.client_nonce_bytes();
+            let nonce = app.dm_account(device_id).await.client_nonce_bytes();
             let mut m = dm_message(
                 "34",
                 1,
@@ -734,7 +698,7 @@ async fn other_dtd_or_protocol_versions_are_refused_and_nothing_runs() {
             assert_eq!(statuses(&r.msg).len(), 1, "only the header is answered");
             assert_eq!(make(&app, device_id).await, "Samsung");
             // Not even the authentication ran: the nonce is as it was.
-            assert_eq!(account(&app, device_id).await.client_nonce_bytes(), nonce);
+            assert_eq!(app.dm_account(device_id).await.client_nonce_bytes(), nonce);
         }
     }
 }

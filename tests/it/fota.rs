@@ -25,12 +25,9 @@ pub(crate) async fn setup(app: &TestApp, with_package: bool) -> (i64, String) {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 201);
-    let d: Value = app
-        .api(Method::POST, "/devices", &token)
-        .json(&json!({"meid": "A1000012345678", "make": "Samsung", "model": "SCH-U960", "firmware_version": "U960.05"}))
-        .send_json()
+    let device_id = app
+        .u960_handset(&token, json!({"meid": "A1000012345678"}))
         .await;
-    let device_id = d["id"].as_i64().unwrap();
     app.set_dm_credentials(
         device_id,
         "MEID:A1000012345678",
@@ -420,14 +417,7 @@ async fn the_cli_sets_credentials_and_runs_the_simulated_handset() {
 /// The nonce the server gave the test device (account 1) for its next
 /// authentication.
 pub(crate) async fn client_nonce(app: &TestApp) -> Vec<u8> {
-    let vault = app.vault.clone();
-    app.with_conn(move |c| {
-        mdm::omadm::account::get(c, &vault, 1)
-            .unwrap()
-            .unwrap()
-            .client_nonce_bytes()
-    })
-    .await
+    app.dm_account(1).await.client_nonce_bytes()
 }
 
 /// The test device's `syncml:auth-md5` credentials for its next message.
@@ -457,6 +447,32 @@ pub(crate) async fn post_dm(
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     mdm::omadm::syncml::Message::decode(&r.bytes().await.unwrap(), Encoding::Wbxml).unwrap()
+}
+
+/// The handset's Status for the server's SyncHdr of message `msg_ref`, with
+/// the nonce it wants the server's next credentials made with.
+pub(crate) fn hdr_answer(
+    cmd_id: u32,
+    msg_ref: u32,
+    code: u16,
+    nonce: &[u8],
+) -> mdm::omadm::syncml::Command {
+    use mdm::omadm::syncml::*;
+    Command::Status(Status {
+        cmd_id,
+        msg_ref,
+        cmd_ref: 0,
+        cmd: "SyncHdr".into(),
+        target_ref: None,
+        source_ref: None,
+        chal: Some(Chal {
+            auth_type: "syncml:auth-md5".into(),
+            format: "b64".into(),
+            next_nonce: nonce.to_vec(),
+        }),
+        data: code,
+        items: vec![],
+    })
 }
 
 pub(crate) fn dm_message(
@@ -946,10 +962,7 @@ async fn a_handset_that_rolls_the_server_nonce_gets_credentials_made_with_it() {
     use mdm::omadm::syncml::*;
     let app = spawn_app().await;
     setup(&app, false).await;
-    let vault = app.vault.clone();
-    let acct = app
-        .with_conn(move |c| mdm::omadm::account::get(c, &vault, 1).unwrap().unwrap())
-        .await;
+    let acct = app.dm_account(1).await;
     let cred = |nonce: &[u8]| {
         Some(Cred {
             format: Some("b64".into()),
@@ -1002,26 +1015,9 @@ async fn a_handset_that_rolls_the_server_nonce_gets_credentials_made_with_it() {
     // The handset accepts the server and rolls the server's nonce in its
     // status for the server's SyncHdr.
     let url = first.hdr.resp_uri.clone().unwrap_or(url);
-    let roll = Command::Status(Status {
-        cmd_id: 1,
-        msg_ref: 1,
-        cmd_ref: 0,
-        cmd: "SyncHdr".into(),
-        target_ref: None,
-        source_ref: None,
-        chal: Some(Chal {
-            auth_type: "syncml:auth-md5".into(),
-            format: "b64".into(),
-            next_nonce: b"rolled-by-the-handset".to_vec(),
-        }),
-        data: 212,
-        items: vec![],
-    });
+    let roll = hdr_answer(1, 1, 212, b"rolled-by-the-handset");
     post_dm(&app, &url, &dm_message("21", 2, 10_000, None, vec![roll])).await;
-    let vault = app.vault.clone();
-    let stored = app
-        .with_conn(move |c| mdm::omadm::account::get(c, &vault, 1).unwrap().unwrap())
-        .await;
+    let stored = app.dm_account(1).await;
     assert_eq!(
         stored.server_nonce_bytes(),
         b"rolled-by-the-handset".to_vec()
@@ -1157,12 +1153,9 @@ async fn a_dm_session_cannot_drive_another_devices_fota_session() {
     use mdm::omadm::syncml::*;
     let app = spawn_app().await;
     let (_, token) = setup(&app, true).await;
-    let other: Value = app
-        .api(Method::POST, "/devices", &token)
-        .json(&json!({"meid": "A1000012340000", "make": "Samsung", "model": "SCH-U960", "firmware_version": "U960.05"}))
-        .send_json()
+    let other_id = app
+        .u960_handset(&token, json!({"meid": "A1000012340000"}))
         .await;
-    let other_id = other["id"].as_i64().unwrap();
     let theirs = app
         .with_conn(move |c| {
             mdm::fota::session::register_pending(c, other_id, "omadm", "U960.05", "test").unwrap()
@@ -1331,34 +1324,10 @@ async fn dm_messages_find_their_device_by_esn_and_by_pseudo_esn() {
     use mdm::omadm::syncml::*;
     let app = spawn_app().await;
     let (meid_device, token) = setup(&app, false).await;
-    let esn_only: Value = app
-        .api(Method::POST, "/devices", &token)
-        .json(&json!({"esn": "9F100001", "make": "Samsung", "model": "SCH-U960", "firmware_version": "U960.05"}))
-        .send_json()
+    let esn_device = app
+        .esn_handset_with_dm_account(&token, "esn-secret-1")
         .await;
-    let esn_device = esn_only["id"].as_i64().unwrap();
-    let vault = app.vault.clone();
-    let nonce = app
-        .with_conn(move |c| {
-            mdm::omadm::account::set(
-                c,
-                &vault,
-                &mdm::registry::Actor::System("test"),
-                esn_device,
-                &mdm::omadm::account::Credentials {
-                    server_id: "mdm",
-                    client_username: "ESN:9F100001",
-                    client_password: "esn-secret-1",
-                    server_password: "server-secret-2",
-                },
-            )
-            .unwrap();
-            mdm::omadm::account::get(c, &vault, esn_device)
-                .unwrap()
-                .unwrap()
-                .client_nonce_bytes()
-        })
-        .await;
+    let nonce = app.dm_account(esn_device).await.client_nonce_bytes();
     let url = app.url("/omadm");
     let from = |dev_id: &str, session: &str, msg_id: u32, cred: Option<Cred>| {
         let mut m = dm_message(session, msg_id, 10_000, cred, Vec::new());

@@ -6,37 +6,11 @@ const GOOD: &str =
 3125550101,3125550101,ACC2,Ben Brooks,4145/65535,10001,,A0000000002329,LG,VX9600,VX9600V04\n\
 ,,,,,,A3100007,,LG,VX8360,VX8360V03\n";
 
-async fn upload(app: &crate::common::TestApp, name: &str, body: &str) -> String {
-    let csrf = app.csrf("/devices/import").await;
-    let form = reqwest::multipart::Form::new().text("csrf", csrf).part(
-        "file",
-        reqwest::multipart::Part::bytes(body.as_bytes().to_vec()).file_name(name.to_string()),
-    );
-    let r = app
-        .client
-        .post(app.url("/devices/import"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 303);
-    let location = r.headers()["location"].to_str().unwrap().to_string();
-    // Follow the progress page until the import is over.
-    for _ in 0..200 {
-        let (_, html) = app.page(&location).await;
-        if !html.contains("data-state=\"running\"") {
-            return html;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("import did not finish");
-}
-
 #[tokio::test]
 async fn a_good_csv_imports_subscribers_and_devices_linked_together() {
     let app = spawn_app().await;
     app.login_admin().await;
-    let html = upload(&app, "pos.csv", GOOD).await;
+    let html = app.upload_import("pos.csv", GOOD).await;
     assert!(html.contains("data-state=\"imported\""), "{html}");
     assert!(html.contains("Imported all 3 line(s)"));
     assert_eq!(app.count("profiles").await, 2);
@@ -57,7 +31,7 @@ async fn a_csv_with_any_bad_line_imports_nothing_and_reports_each_line() {
 3125550102,3125550102,ACC3,Chloe,4145/65535,XYZ,Samsung,SCH-U350,U350.01\n\
 3125550100,3125550100,ACC1,Ana again,4145/65535,9F100003,Samsung,SCH-U350,U350.01\n\
 3125550104,3125550104,ACC5,Dev,4145/65535,9F100004,Samsung,,U350.01\n";
-    let html = upload(&app, "bad.csv", bad).await;
+    let html = app.upload_import("bad.csv", bad).await;
     assert!(html.contains("data-state=\"rejected\""), "{html}");
     assert!(
         html.contains("Nothing was imported: 3 problem(s)"),
@@ -73,26 +47,28 @@ async fn a_csv_with_any_bad_line_imports_nothing_and_reports_each_line() {
     assert_eq!(app.count("devices").await, 0);
 
     // A line clashing with what is already registered is refused the same way.
-    upload(&app, "first.csv", GOOD).await;
+    app.upload_import("first.csv", GOOD).await;
     let again = "mdn,min,account_id,subscriber_name,sid_nid_pairs\n3125550199,3125550199,ACC9,New,4145/65535\n3125550100,3125550100,ACC1,Dup,4145/65535\n";
-    let html = upload(&app, "again.csv", again).await;
+    let html = app.upload_import("again.csv", again).await;
     assert!(
         html.contains("MDN 3125550100 is already registered to profile"),
         "{html}"
     );
     assert_eq!(app.count("profiles").await, 2);
 
-    let html = upload(&app, "cols.csv", "mdn,colour\n3125550100,red\n").await;
+    let html = app
+        .upload_import("cols.csv", "mdn,colour\n3125550100,red\n")
+        .await;
     assert!(html.contains("unknown column"), "{html}");
 
     // A column named twice would have its second copy ignored: refused,
     // naming it.
-    let html = upload(
-        &app,
-        "twice.csv",
-        "mdn,min,mdn,account_id\n3125550198,3125550198,3125550197,ACC9\n",
-    )
-    .await;
+    let html = app
+        .upload_import(
+            "twice.csv",
+            "mdn,min,mdn,account_id\n3125550198,3125550198,3125550197,ACC9\n",
+        )
+        .await;
     assert!(html.contains("data-state=\"rejected\""), "{html}");
     assert!(
         html.contains(

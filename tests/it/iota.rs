@@ -8,10 +8,8 @@ use mdm::auth::Role;
 use mdm::db::schema::{devices, iota_sessions, profiles};
 use mdm::iota::is683::{AcqRecord, Nid, Preference, Prl, ReverseMessage, SysRecord};
 use mdm::iota::mmc::{self, Is683Payload, Link, MmcDocument};
-use mdm::iota::prl_store::{self, NewPrl};
 use mdm::messaging::smpp::test_smsc::{TestSmsc, TestSmscOptions};
 use mdm::messaging::smpp::SmscConfig;
-use mdm::registry::Actor;
 use mdm::sim::iota_client::{self, push_href, IotaOutcome};
 use mdm::sim::iota_handset::{HandsetIdentity, IotaFault, IotaHandset};
 use mdm::sim::sms_inbox::SmsInbox;
@@ -51,40 +49,13 @@ pub fn prl(id: u16, systems: u16) -> Vec<u8> {
     .unwrap()
 }
 
-async fn file_prl(app: &TestApp, bytes: Vec<u8>, table: i32) -> i32 {
-    app.with_conn(move |c| {
-        prl_store::add(
-            c,
-            &Actor::System("test"),
-            &NewPrl {
-                bytes,
-                prl_id: None,
-                sspr_table: Some(table),
-                name: "test".into(),
-            },
-        )
-        .unwrap()
-        .prl_id
-    })
-    .await
-}
-
 /// A subscriber pre-loaded with its ESN handset and SSPR table, not yet
 /// activated (the POS pre-load of the source document).
 async fn line(app: &TestApp, mdn: &str, esn: &str, table: Option<i32>) -> (i64, i64) {
     let (_, token) = app.token(Role::Admin).await;
-    let p: Value = app
-        .api(Method::POST, "/profiles", &token)
-        .json(&profile_json(mdn))
-        .send_json()
+    let (pid, did) = app
+        .kyocera_line(&token, &profile_json(mdn), json!({"esn": esn}))
         .await;
-    let pid = p["id"].as_i64().expect("profile created");
-    let d: Value = app
-        .api(Method::POST, "/devices", &token)
-        .json(&json!({"esn": esn, "make": "Kyocera", "model": "KX-IOTA", "firmware_version": "1.0", "profile_mdn": mdn}))
-        .send_json()
-        .await;
-    let did = d["id"].as_i64().expect("device created");
     app.with_conn(move |c| {
         diesel::update(profiles::table.find(pid))
             .set(profiles::sspr_table.eq(table))
@@ -100,24 +71,6 @@ fn handset(esn: &str, fault: IotaFault) -> IotaHandset {
         HandsetIdentity::new(esn, None, "Kyocera", "KX-IOTA", 0x0102, 0x2A),
         fault,
     )
-}
-
-/// Kyocera's pre-agreed IOTA ESN series, which covers [`ESN`]: what tells
-/// the platform that a pushed call-back will be answered over IOTA.
-async fn kyocera_series(app: &TestApp) {
-    app.with_conn(|c| {
-        mdm::registry::capability::add_series(
-            c,
-            &Actor::System("test"),
-            &mdm::registry::capability::EsnSeriesDraft {
-                make: Some("Kyocera".into()),
-                first_esn: Some("9F100000".into()),
-                last_esn: Some("9F1FFFFF".into()),
-            },
-        )
-        .unwrap();
-    })
-    .await;
 }
 
 async fn activate(app: &TestApp, h: &mut IotaHandset, identify_in_get: bool) -> IotaOutcome {
@@ -190,7 +143,7 @@ async fn one_button_activation_programs_the_handset_and_flags_the_profile() {
     let prl_bytes = prl(10020, 100);
     let segments = prl_bytes.len().div_ceil(251);
     assert_eq!(segments, 2);
-    file_prl(&app, prl_bytes.clone(), 7).await;
+    app.file_prl(prl_bytes.clone(), 7).await;
     let (pid, did) = line(&app, MDN, ESN, Some(7)).await;
     assert_eq!(line_state(&app, pid, did).await.state, "pending");
 
@@ -265,7 +218,7 @@ async fn one_button_activation_programs_the_handset_and_flags_the_profile() {
 #[tokio::test]
 async fn handset_faults_leave_the_profile_untouched_until_a_clean_commit() {
     let app = spawn_app().await;
-    file_prl(&app, prl(10021, 40), 3).await;
+    app.file_prl(prl(10021, 40), 3).await;
     let (pid, did) = line(&app, MDN, ESN, Some(3)).await;
     let before = line_state(&app, pid, did).await;
 
@@ -512,9 +465,9 @@ async fn inbound_result(app: &TestApp) -> Vec<(String, String)> {
 async fn star_code_activation_from_the_ivr_message() {
     let smsc = start_smsc().await;
     let app = app_with_triggers(&smsc).await;
-    file_prl(&app, prl(10030, 4), 1).await;
+    app.file_prl(prl(10030, 4), 1).await;
     let (pid, did) = line(&app, MDN, ESN, Some(1)).await;
-    kyocera_series(&app).await;
+    app.kyocera_iota_series().await;
 
     assert!(
         smsc.deliver_inbound("IVR1", "7000", format!("IOTA ACTIVATE {ESN}").as_bytes())
@@ -585,7 +538,7 @@ async fn star_code_activation_from_the_ivr_message() {
 async fn star_code_activation_is_refused_for_a_handset_that_is_not_iota() {
     let smsc = start_smsc().await;
     let app = app_with_triggers(&smsc).await;
-    file_prl(&app, prl(10031, 4), 1).await;
+    app.file_prl(prl(10031, 4), 1).await;
     line(&app, MDN, ESN, Some(1)).await;
     let (_, token) = app.token(Role::Admin).await;
     let star_code = || async {
@@ -610,7 +563,7 @@ async fn star_code_activation_is_refused_for_a_handset_that_is_not_iota() {
         "{body}"
     );
     // Its model is registered as OMA-DM only, which wins over the series.
-    kyocera_series(&app).await;
+    app.kyocera_iota_series().await;
     let r = app
         .api(Method::POST, "/capabilities", &token)
         .json(&json!({"make": "Kyocera", "model": "KX-IOTA", "protocol": "omadm"}))
@@ -655,9 +608,9 @@ async fn star_code_activation_is_refused_for_a_handset_that_is_not_iota() {
 async fn otapa_prl_download_from_the_administrators_message() {
     let smsc = start_smsc().await;
     let app = app_with_triggers(&smsc).await;
-    file_prl(&app, prl(10040, 3), 1).await;
+    app.file_prl(prl(10040, 3), 1).await;
     let new_prl = prl(10041, 120);
-    file_prl(&app, new_prl.clone(), 2).await;
+    app.file_prl(new_prl.clone(), 2).await;
     let (pid, did) = line(&app, MDN, ESN, Some(1)).await;
     // The handset is active; IOTA support comes from the ESN series.
     let mut h = handset(ESN, IotaFault::None);
@@ -791,19 +744,7 @@ async fn cli_files_a_prl_starts_otapa_and_runs_the_simulated_handset() {
     );
     assert_ne!(code, 0, "no IOTA support known yet");
     assert!(err.contains("cannot tell whether"), "{err}");
-    app.with_conn(|c| {
-        mdm::registry::capability::add_series(
-            c,
-            &Actor::System("test"),
-            &mdm::registry::capability::EsnSeriesDraft {
-                make: Some("Kyocera".into()),
-                first_esn: Some("9F100000".into()),
-                last_esn: Some("9F1FFFFF".into()),
-            },
-        )
-        .unwrap();
-    })
-    .await;
+    app.kyocera_iota_series().await;
     let (code, out, err) = run_mdm(
         &app.database_url,
         &app.data_dir,
@@ -997,12 +938,7 @@ async fn a_firmware_update_that_adds_a_capability_provisions_the_feature() {
             .unwrap();
         assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
     }
-    let p: Value = app
-        .api(Method::POST, "/profiles", &token)
-        .json(&profile_json(MDN))
-        .send_json()
-        .await;
-    let pid = p["id"].as_i64().unwrap();
+    let pid = app.add_subscriber(&token, &profile_json(MDN)).await;
     app.api(Method::POST, "/devices", &token)
         .json(&json!({"esn": ESN, "make": "Kyocera", "model": "KX-IOTA", "firmware_version": "KX1.0", "profile_mdn": MDN}))
         .send()
@@ -1168,9 +1104,9 @@ async fn operators_upload_validate_and_view_prls_as_sspr_tables() {
 #[tokio::test]
 async fn the_sweeper_closes_dropped_sessions_and_stale_call_backs() {
     let app = spawn_app_with(|c| c.sweep_interval_secs = 1).await;
-    file_prl(&app, prl(10070, 4), 1).await;
+    app.file_prl(prl(10070, 4), 1).await;
     line(&app, MDN, ESN, Some(1)).await;
-    kyocera_series(&app).await;
+    app.kyocera_iota_series().await;
     // A care agent's star-code push is never followed...
     let (_, token) = app.token(Role::Admin).await;
     let r = app

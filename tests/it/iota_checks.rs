@@ -8,9 +8,7 @@ use mdm::auth::Role;
 use mdm::db::schema::{devices, esn_changes, iota_sessions, profiles};
 use mdm::iota::is683::ReverseMessage;
 use mdm::iota::mmc::{self, MmcDocument};
-use mdm::iota::prl_store::{self, NewPrl};
 use mdm::registry::identifiers::Meid;
-use mdm::registry::Actor;
 use mdm::sim::iota_client::{self, IotaOutcome};
 use mdm::sim::iota_handset::{HandsetIdentity, IotaFault, IotaHandset, Step};
 use mdm::sim::trace::Trace;
@@ -23,23 +21,6 @@ use crate::iota::prl;
 const MDN: &str = "6135550140";
 const ESN: &str = "9F1ABC40";
 
-async fn file_prl(app: &TestApp, bytes: Vec<u8>, table: i32) {
-    app.with_conn(move |c| {
-        prl_store::add(
-            c,
-            &Actor::System("test"),
-            &NewPrl {
-                bytes,
-                prl_id: None,
-                sspr_table: Some(table),
-                name: "test".into(),
-            },
-        )
-        .unwrap();
-    })
-    .await;
-}
-
 /// A subscriber with one handset (ESN, or MEID when `meid` is given),
 /// pending activation, on SSPR table `table`; IOTA support comes from the
 /// Kyocera ESN series or, for a MEID handset, its model's capability entry.
@@ -47,41 +28,7 @@ async fn line(app: &TestApp, token: &str, mdn: &str, handset: Value, table: i32)
     let mut p = profile_json(mdn);
     p["sspr_table"] = json!(table);
     p["prl_id"] = Value::Null;
-    let p: Value = app
-        .api(Method::POST, "/profiles", token)
-        .json(&p)
-        .send_json()
-        .await;
-    let pid = p["id"].as_i64().unwrap_or_else(|| panic!("profile: {p}"));
-    let mut d = json!({"make": "Kyocera", "model": "KX-IOTA", "firmware_version": "1.0", "profile_mdn": mdn});
-    for (k, v) in handset.as_object().unwrap() {
-        d[k] = v.clone();
-    }
-    let d: Value = app
-        .api(Method::POST, "/devices", token)
-        .json(&d)
-        .send_json()
-        .await;
-    (
-        pid,
-        d["id"].as_i64().unwrap_or_else(|| panic!("device: {d}")),
-    )
-}
-
-async fn kyocera_series(app: &TestApp) {
-    app.with_conn(|c| {
-        mdm::registry::capability::add_series(
-            c,
-            &Actor::System("test"),
-            &mdm::registry::capability::EsnSeriesDraft {
-                make: Some("Kyocera".into()),
-                first_esn: Some("9F100000".into()),
-                last_esn: Some("9F1FFFFF".into()),
-            },
-        )
-        .unwrap();
-    })
-    .await;
+    app.kyocera_line(token, &p, handset).await
 }
 
 fn handset(esn: &str, meid: Option<&str>, fault: IotaFault) -> IotaHandset {
@@ -242,7 +189,7 @@ fn refused(step: &Step) -> (u16, String) {
 async fn a_deactivation_ends_an_activation_under_way_and_changes_nothing() {
     let app = spawn_app().await;
     let (_, token) = app.token(Role::Admin).await;
-    file_prl(&app, prl(10060, 4), 1).await;
+    app.file_prl(prl(10060, 4), 1).await;
     let (pid, did) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
     let url = app.url("/iota/activate");
 
@@ -283,10 +230,10 @@ async fn a_deactivation_ends_an_activation_under_way_and_changes_nothing() {
 /// An active line with an OTAPA download of PRL 10071 (table 2) pushed;
 /// returns the call-back URL and the handset, which holds PRL 10070.
 async fn otapa_pushed(app: &TestApp, token: &str) -> (i64, i64, String, IotaHandset) {
-    file_prl(app, prl(10070, 3), 1).await;
-    file_prl(app, prl(10071, 120), 2).await;
+    app.file_prl(prl(10070, 3), 1).await;
+    app.file_prl(prl(10071, 120), 2).await;
     let (pid, did) = line(app, token, MDN, json!({"esn": ESN}), 1).await;
-    kyocera_series(app).await;
+    app.kyocera_iota_series().await;
     let mut h = handset(ESN, None, IotaFault::None);
     assert!(matches!(
         run(&mut h, &app.url("/iota/activate")).await,
@@ -401,7 +348,7 @@ async fn a_repeated_prl_download_request_pushes_once_and_a_replaced_link_says_su
     assert_eq!(app.count("outbox").await, pushed);
 
     // Another PRL replaces the first request: its link says so.
-    file_prl(&app, prl(10072, 5), 3).await;
+    app.file_prl(prl(10072, 5), 3).await;
     start_otapa(&app, &token, 10072).await;
     assert_eq!(line_of(&app, pid, did).await.pending_prl_id, Some(10072));
     match run(&mut h, &url).await {
@@ -417,7 +364,7 @@ async fn a_repeated_prl_download_request_pushes_once_and_a_replaced_link_says_su
 async fn a_meid_handset_is_never_matched_on_its_pesn() {
     let app = spawn_app().await;
     let (_, token) = app.token(Role::Admin).await;
-    file_prl(&app, prl(10080, 4), 1).await;
+    app.file_prl(prl(10080, 4), 1).await;
     let registered = "A100123420004C";
     let stranger = "A1FFFFFFFFFFFF";
     // The handset reports the registered MEID's pESN as its ESN, as a
@@ -455,8 +402,8 @@ async fn the_session_keeps_the_prl_it_started_with() {
     let (_, token) = app.token(Role::Admin).await;
     let first = prl(10090, 120);
     assert!(first.len() > 251, "two segments");
-    file_prl(&app, first.clone(), 1).await;
-    file_prl(&app, prl(10091, 130), 2).await;
+    app.file_prl(first.clone(), 1).await;
+    app.file_prl(prl(10091, 130), 2).await;
     let (pid, did) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
     let url = app.url("/iota/activate");
 
@@ -491,7 +438,7 @@ async fn the_session_keeps_the_prl_it_started_with() {
 async fn a_second_activation_start_supersedes_the_first_and_only_one_commits() {
     let app = spawn_app().await;
     let (_, token) = app.token(Role::Admin).await;
-    file_prl(&app, prl(10100, 4), 1).await;
+    app.file_prl(prl(10100, 4), 1).await;
     let (pid, _) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
     let url = app.url("/iota/activate");
 
@@ -546,7 +493,7 @@ async fn nam_data_is_checked_when_saved_and_before_it_is_programmed() {
     assert_eq!(app.count("profiles").await, 0);
 
     // Data saved before these checks fails the activation with its reason.
-    file_prl(&app, prl(10110, 4), 1).await;
+    app.file_prl(prl(10110, 4), 1).await;
     let (pid, did) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
     let url = app.url("/iota/activate");
     for (column, value, says) in [
@@ -591,7 +538,7 @@ async fn nam_data_is_checked_when_saved_and_before_it_is_programmed() {
 async fn esn_changes_are_refused_on_a_deactivated_line() {
     let app = spawn_app().await;
     let (_, token) = app.token(Role::Admin).await;
-    file_prl(&app, prl(10120, 4), 1).await;
+    app.file_prl(prl(10120, 4), 1).await;
     let (pid, _) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
     let url = app.url("/iota/activate");
     assert!(matches!(
@@ -671,7 +618,7 @@ async fn esn_changes_are_refused_on_a_deactivated_line() {
 async fn a_field_esn_change_to_a_meid_moves_new_esn_on_activation() {
     let app = spawn_app().await;
     let (_, token) = app.token(Role::Admin).await;
-    file_prl(&app, prl(10130, 4), 1).await;
+    app.file_prl(prl(10130, 4), 1).await;
     let (pid, did) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
     let url = app.url("/iota/activate");
     assert!(matches!(
@@ -702,12 +649,7 @@ async fn a_field_esn_change_to_a_meid_moves_new_esn_on_activation() {
 async fn pseudo_esns_are_refused_where_a_real_esn_is_required() {
     let app = spawn_app().await;
     let (_, token) = app.token(Role::Admin).await;
-    let p: Value = app
-        .api(Method::POST, "/profiles", &token)
-        .json(&profile_json(MDN))
-        .send_json()
-        .await;
-    let pid = p["id"].as_i64().unwrap();
+    let pid = app.add_subscriber(&token, &profile_json(MDN)).await;
     let r = app
         .api(Method::POST, "/devices", &token)
         .json(&json!({"esn": "80ABCDEF", "make": "Kyocera", "model": "KX-IOTA", "firmware_version": "1.0"}))
