@@ -123,13 +123,14 @@ fn billing_from_env() -> Result<Option<crate::billing::BillingConfig>, ConfigErr
     Ok(Some(c))
 }
 
-/// The star-code welcome goes out as one short message: one that does not
-/// fit would fail on every activation, so it stops the server at start.
-fn welcome_from_env() -> Result<Option<String>, ConfigError> {
+/// The star-code welcome goes out in at most a few short messages: one
+/// that does not fit would fail on every activation, so it stops the server
+/// at start.
+fn welcome_from_env(sms_max_parts: u8) -> Result<Option<String>, ConfigError> {
     let Some(text) = var("MDM_IOTA_WELCOME") else {
         return Ok(None);
     };
-    check_welcome(&text).map_err(|message| ConfigError {
+    check_welcome(&text, sms_max_parts).map_err(|message| ConfigError {
         name: "MDM_IOTA_WELCOME",
         message,
     })?;
@@ -137,10 +138,8 @@ fn welcome_from_env() -> Result<Option<String>, ConfigError> {
 }
 
 /// Why a welcome text cannot be sent, if it cannot.
-pub fn check_welcome(text: &str) -> Result<(), String> {
-    crate::messaging::codec::text::encode_single(text)
-        .map(|_| ())
-        .map_err(|e| format!("{e}; shorten it"))
+pub fn check_welcome(text: &str, sms_max_parts: u8) -> Result<(), String> {
+    crate::iota::driver::check_welcome(text, sms_max_parts).map(drop)
 }
 
 fn smsc_from_env() -> Result<Option<SmscConfig>, ConfigError> {
@@ -306,7 +305,7 @@ impl Config {
             billing: billing_from_env()?,
             iota_ivr_sources: list_var("MDM_IOTA_IVR_SOURCES"),
             iota_otap_sources: list_var("MDM_IOTA_OTAP_SOURCES"),
-            iota_welcome: welcome_from_env()?,
+            iota_welcome: welcome_from_env(parse("MDM_SMS_MAX_PARTS", 8)?)?,
         })
     }
 

@@ -359,8 +359,9 @@ fn spawn_purge_schedule(state: &AppState) {
     });
 }
 
-/// Marks failed the portal imports no live process runs any more (cut off
-/// by a restart of this node or the end of another's); safe on every node,
+/// Ends the imports no live process runs any more (cut off by a restart of
+/// this node or the end of another's): failed if they wrote nothing,
+/// interrupted (resumable) if some batches were written; safe on every node,
 /// as a run is only failed when its holder is known gone or its lease ran
 /// out.
 async fn fail_abandoned_imports(db: &Db) {
@@ -371,7 +372,7 @@ async fn fail_abandoned_imports(db: &Db) {
         Ok(runs) if !runs.is_empty() => {
             tracing::warn!(
                 ?runs,
-                "interrupted imports marked failed; nothing of them was imported"
+                "abandoned imports ended: failed if nothing was written, else interrupted (import the same file again to finish)"
             )
         }
         Ok(_) => {}
@@ -395,7 +396,8 @@ fn spawn_import_recovery(state: &AppState) {
 const FEATURE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Closes abandoned FOTA sessions, unanswered notifications and idle DM
-/// sessions on a timer; harmless when several nodes do it.
+/// sessions, and deletes expired API idempotency keys, on a timer; harmless
+/// when several nodes do it.
 fn spawn_sweeper(state: &AppState) {
     let interval = state.config.sweep_interval_secs;
     if interval == 0 {
@@ -416,6 +418,15 @@ fn spawn_sweeper(state: &AppState) {
                 ),
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "sweeping abandoned sessions failed"),
+            }
+            // Idempotency keys past their day answer no retry any more.
+            match db
+                .run(|c| api::idempotency::sweep_expired(c, db::now_ms()))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(keys = n, "expired idempotency keys deleted"),
+                Err(e) => tracing::error!(error = %e, "deleting expired idempotency keys failed"),
             }
         }
     });

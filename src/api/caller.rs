@@ -1,7 +1,7 @@
 //! The API client behind a request, identified by its bearer token.
 
 use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use super::error::ApiError;
@@ -10,7 +10,11 @@ use crate::auth::{Permission, Role};
 use crate::registry::Actor;
 use crate::web::AppState;
 
+#[derive(Clone)]
 pub struct ApiCaller {
+    /// The token's id: what an `Idempotency-Key` is scoped to (a name can
+    /// be given again to a later token; an id cannot).
+    pub token_id: i64,
     pub name: String,
     pub role: Role,
 }
@@ -35,37 +39,47 @@ impl FromRequest for ApiCaller {
     type Future = LocalBoxFuture<'static, Result<ApiCaller, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_string);
-        Box::pin(async move {
-            let state =
-                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            let secret = header
-                .as_deref()
-                .and_then(bearer)
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    ApiError::Unauthorized(
-                        "send an API token as 'Authorization: Bearer mdm_…'".into(),
-                    )
-                })?;
-            let token = state
-                .db
-                .run(move |c| {
-                    tokens::authenticate(c, &secret).map_err(|e| match e {
-                        TokenRejection::Db(d) => ApiError::Internal(d.to_string()),
-                        other => ApiError::Unauthorized(other.to_string()),
-                    })
+        // The idempotency guard has already authenticated a request that
+        // carries a key: one token check per request, not two.
+        if let Some(known) = req.extensions().get::<ApiCaller>().cloned() {
+            return Box::pin(async move { Ok(known) });
+        }
+        Box::pin(authenticate(req))
+    }
+}
+
+/// The caller named by the request's bearer token, or why there is none.
+pub(crate) fn authenticate(
+    req: &HttpRequest,
+) -> impl std::future::Future<Output = Result<ApiCaller, ApiError>> + 'static {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string);
+    async move {
+        let state = state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+        let secret = header
+            .as_deref()
+            .and_then(bearer)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                ApiError::Unauthorized("send an API token as 'Authorization: Bearer mdm_…'".into())
+            })?;
+        let token = state
+            .db
+            .run(move |c| {
+                tokens::authenticate(c, &secret).map_err(|e| match e {
+                    TokenRejection::Db(d) => ApiError::Internal(d.to_string()),
+                    other => ApiError::Unauthorized(other.to_string()),
                 })
-                .await?;
-            Ok(ApiCaller {
-                name: token.name.clone(),
-                role: token.role(),
             })
+            .await?;
+        Ok(ApiCaller {
+            token_id: token.id,
+            name: token.name.clone(),
+            role: token.role(),
         })
     }
 }

@@ -22,6 +22,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/campaigns/{id}", web::get().to(get))
         .route("/campaigns/{id}/devices", web::get().to(members))
         .route("/campaigns/{id}/schedule", web::put().to(reschedule))
+        .route("/campaigns/{id}/requeue", web::post().to(requeue))
         .route("/campaigns/{id}/{action}", web::post().to(act));
 }
 
@@ -113,7 +114,8 @@ struct PlanBody {
     /// The IANA zone the window is kept in; UTC when absent.
     #[serde(default)]
     window_zone: Option<String>,
-    /// No notification before this time: RFC 3339, or `2026-12-01 02:00` (UTC).
+    /// No notification before this time: `2026-12-01 02:00` in UTC, or with
+    /// an offset from UTC (`2026-12-01T02:00+01:00`), kept in UTC.
     #[serde(default)]
     not_before: Option<String>,
     /// Only lines whose MDN starts with these digits.
@@ -350,5 +352,62 @@ async fn act(
         campaign: c,
         notified: sent.as_ref().map(|t| t.notified),
         skipped: sent.as_ref().map(|t| t.skipped),
+    }))
+}
+
+/// The re-queue round the caller read (`requeue_round`): a retry of a
+/// request whose answer was lost names a round already done, and queues
+/// nothing twice.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequeueBody {
+    round: i32,
+}
+
+#[derive(Serialize)]
+struct RequeueAnswer {
+    #[serde(flatten)]
+    requeued: campaign::Requeued,
+    /// What the first new wave did at once (a running campaign at it).
+    notified: usize,
+    skipped: usize,
+}
+
+async fn requeue(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<i64>,
+    body: web::Json<RequeueBody>,
+) -> ApiResult {
+    caller.require(Permission::ManageFirmware)?;
+    let id = path.into_inner();
+    let round = body.into_inner().round;
+    let actor = caller.actor();
+    let vault = state.vault.clone();
+    let max_parts = state.config.sms_max_parts;
+    let (mut r, t) = state
+        .db
+        .run(move |conn| -> Result<_, CampaignError> {
+            let r = campaign::requeue_skipped(conn, &actor, id, round)?;
+            if !r.restarted() {
+                return Ok((r, campaign_run::Ticked::default()));
+            }
+            let t = campaign_run::step_now(conn, &vault, max_parts, id);
+            Ok((r, t))
+        })
+        .await?;
+    if t.notified > 0 {
+        if let Some(m) = &state.messaging {
+            m.wake();
+        }
+    }
+    // Read back: the new wave may have moved the campaign on already.
+    if !r.repeated {
+        r.campaign = state.db.run(move |c| campaign::get(c, id)).await?;
+    }
+    Ok(HttpResponse::Ok().json(RequeueAnswer {
+        requeued: r,
+        notified: t.notified,
+        skipped: t.skipped,
     }))
 }

@@ -27,6 +27,13 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     Conflict(String),
+    /// A request with the same `Idempotency-Key` is still being carried
+    /// out: the client should retry later, unlike after a `Conflict`.
+    #[error("{0}")]
+    InProgress(String),
+    /// An `Idempotency-Key` already used for a different request.
+    #[error("{0}")]
+    KeyReused(String),
     /// The path exists but does not take this method; `allow` lists those
     /// it takes, for the `Allow` header.
     #[error("{message}")]
@@ -77,6 +84,8 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::Conflict(_) => "conflict",
+            ApiError::InProgress(_) => "idempotency_key_in_use",
+            ApiError::KeyReused(_) => "idempotency_key_reused",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::TooLarge(_) => "too_large",
             ApiError::Internal(_) => "internal",
@@ -90,9 +99,11 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Invalid(_) | ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Invalid(_) | ApiError::Unprocessable(_) | ApiError::KeyReused(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::InProgress(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -119,6 +130,9 @@ impl ResponseError for ApiError {
         }
         if let ApiError::MethodNotAllowed { allow, .. } = self {
             resp.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
+        }
+        if let ApiError::InProgress(_) = self {
+            resp.insert_header((actix_web::http::header::RETRY_AFTER, "1"));
         }
         resp.json(json!({ "error": body }))
     }

@@ -6,6 +6,7 @@ pub mod campaigns;
 pub mod dm_jobs;
 pub mod error;
 pub mod firmware;
+pub mod idempotency;
 pub mod iota;
 pub mod openapi;
 pub mod registry;
@@ -17,6 +18,9 @@ use serde_json::json;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
+            // Every state-changing route takes an Idempotency-Key, here
+            // once rather than in each handler.
+            .wrap(actix_web::middleware::from_fn(idempotency::guard))
             .app_data(
                 web::JsonConfig::default()
                     .limit(1024 * 1024)

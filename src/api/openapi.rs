@@ -99,7 +99,48 @@ fn none() -> Value {
     json!({"description": "Done"})
 }
 
+/// Every state-changing operation takes an `Idempotency-Key` (one
+/// middleware carries it for all of them), so it is added to each here
+/// rather than written into every operation.
+fn with_idempotency_keys(mut doc: Value) -> Value {
+    let in_use = "A request with the same Idempotency-Key is still being carried out (`idempotency_key_in_use`, with Retry-After); otherwise a duplicate identifier, conflicting entry, or a change the resource's state does not allow";
+    let reused = "The Idempotency-Key was used for another request (`idempotency_key_reused`); otherwise invalid fields (`fields` says which and why), or a request that cannot be carried out (`message` says why)";
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for ops in paths.values_mut().filter_map(Value::as_object_mut) {
+            for (method, op) in ops.iter_mut() {
+                if !["post", "put", "patch", "delete"].contains(&method.as_str()) {
+                    continue;
+                }
+                if let Some(params) = op["parameters"].as_array_mut() {
+                    params.push(json!({"$ref": "#/components/parameters/IdempotencyKey"}));
+                }
+                let responses = &mut op["responses"];
+                responses["409"]["description"] = json!(in_use);
+                responses["422"]["description"] = json!(reused);
+            }
+        }
+    }
+    if let Some(d) = doc["info"]["description"].as_str() {
+        doc["info"]["description"] = json!(format!(
+            "{d}\n\nEvery POST, PUT, PATCH and DELETE takes an `Idempotency-Key` header (the `IdempotencyKey` parameter): a client that lost an answer sends the same request with the same key and gets that answer again instead of a second campaign, order or DM job."
+        ));
+    }
+    doc["components"]["parameters"] = json!({"IdempotencyKey": {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": false,
+        "description": "Makes a retry safe (IETF draft \"The Idempotency-Key HTTP Header Field\"): the same key with the same request (method, path and query, body) answers with the first request's stored answer (status, body, Location) and `Idempotent-Replayed: true`, and carries nothing out again. Keys are the token's own and answer for 24 hours. The same key with another request is a 422 `idempotency_key_reused`; one still being carried out, a 409 `idempotency_key_in_use`; a 5xx answer is not kept (the retry runs again), a 4xx is. 1 to 255 visible ASCII characters, bare or as a quoted string; anything else is a 400.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]{1,255}$"},
+        "example": "5f0c2a8e-pos-order-1001"
+    }});
+    doc
+}
+
 pub fn document_value() -> Value {
+    with_idempotency_keys(document_body())
+}
+
+fn document_body() -> Value {
     let campaign_states: Vec<&str> = CampaignState::ALL.iter().map(|s| s.as_str()).collect();
     let member_states: Vec<&str> = MemberState::ALL.iter().map(|s| s.as_str()).collect();
     let profile_filters = vec![
@@ -286,6 +327,9 @@ pub fn document_value() -> Value {
             "/campaigns/{id}/schedule": {
                 "put": op("Replace a draft, running or paused campaign's schedule (a field left out: any time, from now, a day to answer); the scheduler's next tick sends what it allows. A finished campaign is a 409; a window or time that is not one is a 422 naming the field", "campaigns", vec![id_param()], Some(body("CampaignSchedule")), ("200", ok("CampaignScheduled", "Rescheduled")))
             },
+            "/campaigns/{id}/requeue": {
+                "post": op("Queue a running, paused or completed campaign's skipped devices again, in waves of its wave size after its last (each judged by the failure threshold); a completed campaign runs again for them, a paused one waits for a resume. Send the `requeue_round` you read: a round already done queues nothing and answers `repeated: true` (a retry is safe); a round the campaign has not reached is a 422. None skipped is a 422; a draft or cancelled campaign is a 409. Devices whose reason still holds are skipped again", "campaigns", vec![id_param()], Some(body("CampaignRequeue")), ("200", ok("CampaignRequeued", "What was queued again")))
+            },
             "/campaigns/{id}/renotify": {
                 "post": campaign_action("Queue a running, paused or completed campaign's unanswered devices again as one more wave; a completed campaign runs again for it, a paused one waits for a resume. None unanswered is a 422")
             },
@@ -440,7 +484,7 @@ pub fn document_value() -> Value {
                     "answer_within_mins": {"type": "integer", "minimum": 5, "maximum": 1440, "description": "Minutes a notified handset has to call back before it counts as unanswered (not a failed update); 1440 when left out"},
                     "window": {"type": "string", "example": "01:00-05:00", "description": "Notify only between these times each day (wrapping past midnight when the start is later), on the window_zone clock; any time when left out"},
                     "window_zone": {"type": "string", "example": "America/Chicago", "description": "The IANA time zone the window is kept in, daylight saving included; UTC when left out. Only with a window: a zone without one is refused (422, window_zone)"},
-                    "not_before": {"type": "string", "example": "2026-12-01T02:00:00Z", "description": "Notify nobody before this time: RFC 3339, or 2026-12-01 02:00 in UTC"},
+                    "not_before": {"type": "string", "example": "2026-12-01T02:00:00Z", "description": "Notify nobody before this time: 2026-12-01 02:00 in UTC, or with an offset from UTC (2026-12-01T02:00+01:00, seconds optional), kept in UTC"},
                     "mdn_prefix": {"type": "string", "pattern": "^[0-9]{1,10}$", "example": "312", "description": "Only lines whose MDN starts with these digits (an area code or exchange: a market)"},
                     "account_id": {"type": "string", "maxLength": 64, "description": "Only lines of this billing account (a fleet)"}
                 }},
@@ -448,7 +492,7 @@ pub fn document_value() -> Value {
                     "answer_within_mins": {"type": "integer", "minimum": 5, "maximum": 1440, "description": "Minutes a notified handset has to call back; 1440 when left out. Applies to devices already notified"},
                     "window": {"type": "string", "example": "01:00-05:00", "description": "Daily notification window; any time when left out"},
                     "window_zone": {"type": "string", "example": "America/Chicago", "description": "The IANA time zone the window is kept in; UTC when left out. Only with a window (422 otherwise)"},
-                    "not_before": {"type": "string", "example": "2026-12-01T02:00:00Z", "description": "No notification before this time; from now when left out"}
+                    "not_before": {"type": "string", "example": "2026-12-01T02:00:00Z", "description": "No notification before this time: 2026-12-01 02:00 in UTC, or with an offset from UTC (2026-12-01T02:00+01:00); from now when left out"}
                 }},
                 "DmCommand": {"type": "object", "additionalProperties": false, "required": ["command", "path"], "properties": {
                     "command": {"type": "string", "enum": ["get", "replace", "add", "delete", "exec"]},
@@ -482,6 +526,17 @@ pub fn document_value() -> Value {
                     "outbox_id": {"type": "integer", "nullable": true}, "fota_session_id": {"type": "integer", "nullable": true},
                     "created_by": string, "created_at": {"type": "integer"}, "updated_at": {"type": "integer"}
                 }},
+                "CampaignRequeue": {"type": "object", "additionalProperties": false, "required": ["round"], "properties": {
+                    "round": {"type": "integer", "minimum": 0, "description": "The campaign's requeue_round as read"}
+                }},
+                "CampaignRequeued": {"allOf": [{"$ref": "#/components/schemas/Campaign"}, {"type": "object", "properties": {
+                    "requeued": {"type": "integer", "description": "Devices queued again by this request; 0 when it repeated a round already done"},
+                    "first_wave": {"type": "integer", "nullable": true, "description": "The first wave they went into"},
+                    "last_wave": {"type": "integer", "nullable": true, "description": "The last wave they went into"},
+                    "repeated": {"type": "boolean", "description": "The round was already done (a double click, a retry): nothing was queued again"},
+                    "notified": {"type": "integer", "description": "Devices of the first new wave notified now (a running campaign at it)"},
+                    "skipped": {"type": "integer", "description": "Devices skipped again now: their reason still holds; the device list says which"}
+                }}]},
                 "CampaignScheduled": {"allOf": [{"$ref": "#/components/schemas/Campaign"}, {"type": "object", "properties": {
                     "waiting": {"type": "string", "description": "Only while the new schedule holds a running campaign: what it waits for and until when"}
                 }}]},
@@ -499,7 +554,8 @@ pub fn document_value() -> Value {
                     "window_zone": {"type": "string", "nullable": true, "description": "The IANA time zone the window is kept in; null for UTC"},
                     "not_before": ntime,
                     "mdn_prefix": {"type": "string", "nullable": true, "description": "Only lines whose MDN starts with these digits"},
-                    "account_id": {"type": "string", "nullable": true, "description": "Only lines of this billing account"}
+                    "account_id": {"type": "string", "nullable": true, "description": "Only lines of this billing account"},
+                    "requeue_round": {"type": "integer", "description": "How many times its skipped devices were queued again; a re-queue names the round it read"}
                 }},
                 "CampaignTally": {"type": "object", "description": "How many devices are in each state", "properties": {
                     "queued": int, "notified": int, "succeeded": int, "failed": int, "declined": int, "unanswered": int, "skipped": int, "cancelled": int

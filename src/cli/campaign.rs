@@ -40,7 +40,8 @@ pub enum CampaignCommand {
         /// The IANA time zone the window is kept in (default UTC).
         #[arg(long)]
         zone: Option<String>,
-        /// Notify nobody before this UTC time, e.g. "2026-12-01 02:00".
+        /// Notify nobody before this time: UTC, e.g. "2026-12-01 02:00", or
+        /// with an offset from UTC, e.g. 2026-12-01T02:00+01:00.
         #[arg(long)]
         not_before: Option<String>,
         /// Only lines whose MDN starts with these digits (an area code).
@@ -74,6 +75,16 @@ pub enum CampaignCommand {
     Cancel { id: i64 },
     /// Queue the devices that did not answer again, as one more wave.
     Renotify { id: i64 },
+    /// Queue the skipped devices again, in waves after the last (a completed
+    /// campaign runs again for them).
+    Requeue {
+        id: i64,
+        /// The re-queue round the campaign was read at (`requeue_round` in
+        /// `show --json`); a round already done queues nothing. Default: the
+        /// campaign's round now.
+        #[arg(long)]
+        round: Option<i32>,
+    },
     /// Change when a campaign may notify; options left out keep their value.
     Schedule {
         id: i64,
@@ -83,7 +94,8 @@ pub enum CampaignCommand {
         /// The IANA time zone the window is kept in; `UTC` for UTC.
         #[arg(long)]
         zone: Option<String>,
-        /// No notification before this UTC time; `now` to drop the wait.
+        /// No notification before this time (UTC, or with an offset from UTC:
+        /// 2026-12-01T02:00+01:00); `now` to drop the wait.
         #[arg(long)]
         not_before: Option<String>,
         /// Minutes a notified handset has to call back (5 to 1440).
@@ -220,6 +232,7 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
         CampaignCommand::Resume { id } => act(config, &mut conn, id, Action::Resume)?,
         CampaignCommand::Cancel { id } => act(config, &mut conn, id, Action::Cancel)?,
         CampaignCommand::Renotify { id } => act(config, &mut conn, id, Action::Renotify)?,
+        CampaignCommand::Requeue { id, round } => requeue(config, &mut conn, id, round)?,
         CampaignCommand::Schedule {
             id,
             window,
@@ -317,6 +330,69 @@ fn act(
         }
     }
     Ok(())
+}
+
+fn requeue(
+    config: &Config,
+    conn: &mut crate::db::DbConnection,
+    id: i64,
+    round: Option<i32>,
+) -> anyhow::Result<()> {
+    // Checked first, so a node with the wrong key changes nothing.
+    let vault = super::vault(config, conn)?;
+    let round = match round {
+        Some(r) => r,
+        None => campaign::get(conn, id)?.requeue_round,
+    };
+    let r = campaign::requeue_skipped(conn, &CLI, id, round)?;
+    let restarted = r.restarted();
+    let mut c = r.campaign;
+    if r.repeated {
+        println!(
+            "campaign {}: round {round} was already re-queued (it is at round {}); nothing queued again",
+            c.id, c.requeue_round
+        );
+        return Ok(());
+    }
+    let mut t = Ticked::default();
+    if restarted {
+        campaign_run::step(conn, &vault, config.sms_max_parts, id, &mut t)?;
+        c = campaign::get(conn, id)?;
+    }
+    println!(
+        "campaign {}: {} skipped device(s) re-queued as {} (round {})",
+        c.id,
+        r.requeued,
+        waves_label(r.first_wave, r.last_wave),
+        c.requeue_round
+    );
+    println!("campaign {} is {}", c.id, c.state);
+    if c.state() == CampaignState::Paused {
+        println!(
+            "the campaign is paused: `mdm campaign resume {}` sends them (after any waves still waiting)",
+            c.id
+        );
+    } else if restarted {
+        println!(
+            "{} device(s) notified now, {} skipped again (the device list says why); the server's scheduler sends the next waves",
+            t.notified, t.skipped
+        );
+    } else {
+        println!(
+            "they follow the waves still to come (now at wave {}); the server's scheduler sends them in turn",
+            c.wave
+        );
+    }
+    Ok(())
+}
+
+/// `wave 7` or `waves 7-9`.
+fn waves_label(first: Option<i32>, last: Option<i32>) -> String {
+    match (first, last) {
+        (Some(a), Some(b)) if a == b => format!("wave {a}"),
+        (Some(a), Some(b)) => format!("waves {a}-{b}"),
+        _ => "no wave".into(),
+    }
 }
 
 fn print_campaign(c: &Campaign, p: &Progress) {

@@ -8,7 +8,7 @@ use crate::messaging::codec::wsp::{media, MediaType};
 use crate::messaging::content::{self, CpSettings};
 use crate::messaging::outbox::{self, Filter};
 use crate::messaging::provisioning;
-use crate::messaging::smpp::test_smsc::{TestSmsc, TestSmscOptions};
+use crate::messaging::smpp::test_smsc::{texts, TestSmsc, TestSmscOptions};
 use crate::omadm::job::{self, JobKind};
 use crate::registry::lookup::{self, DeviceKey};
 use crate::registry::Actor;
@@ -267,15 +267,10 @@ pub fn outbox(config: &Config, command: OutboxCommand) -> anyhow::Result<()> {
             Ok(())
         }
         OutboxCommand::Retry { id } => {
-            if outbox::get(&mut conn, id)?.is_none() {
-                anyhow::bail!("no message {id}");
-            }
-            if outbox::requeue(&mut conn, id)? {
-                println!("message {id} queued again");
-                Ok(())
-            } else {
-                anyhow::bail!("message {id} is not failed (only failed messages are retried)")
-            }
+            let m = outbox::retry(&mut conn, id)?;
+            println!("message {} to {} queued again", m.id, m.mdn);
+            sender_hint(config);
+            Ok(())
         }
     }
 }
@@ -310,6 +305,7 @@ pub fn smsc_sim(config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
         println!("test SMSC listening; set MDM_SMSC_URL={}", smsc.url());
         let mut inbox = crate::sim::sms_inbox::SmsInbox::new();
         let mut seen = 0;
+        let mut texts_seen = 0;
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
@@ -323,11 +319,22 @@ pub fn smsc_sim(config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
                     s.destination_addr,
                     s.short_message.len()
                 );
-                if s.esm_class & 0x40 == 0 {
-                    println!(
-                        "  text: {}",
-                        crate::messaging::codec::text::decode(s.data_coding, &s.short_message)
-                    );
+                if texts::is_text(s) {
+                    match texts::part_of(s) {
+                        Ok(None) => println!(
+                            "  text: {}",
+                            crate::messaging::codec::text::decode(s.data_coding, &s.short_message)
+                        ),
+                        Ok(Some(p)) => println!(
+                            "  text part {} of {} (reference {}), delivered as TP-UDL {} TP-UD {}",
+                            p.sequence,
+                            p.total,
+                            p.reference,
+                            p.tp_udl,
+                            hex::encode_upper(&p.tp_ud)
+                        ),
+                        Err(e) => println!("  text part does not decode: {e}"),
+                    }
                     continue;
                 }
                 match inbox.receive(&s.destination_addr, &s.short_message) {
@@ -362,6 +369,14 @@ pub fn smsc_sim(config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
                 }
             }
             seen = accepted.len();
+            let whole = texts::reassemble(&accepted);
+            for t in whole.iter().skip(texts_seen).filter(|t| t.parts > 1) {
+                println!(
+                    "text to {} reassembled from {} parts: {}",
+                    t.destination, t.parts, t.text
+                );
+            }
+            texts_seen = whole.len();
         }
         smsc.stop();
         anyhow::Ok(())

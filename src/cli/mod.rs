@@ -639,14 +639,38 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .and_then(|mut f| f.read_to_end(&mut data))
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let db = open(&config)?;
+            let mut conn = db.get()?;
+            let filename = file.file_name().map_or_else(
+                || file.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            // Recorded like a portal import, so care and O&M see it (and its
+            // progress) in the portal's import list.
+            let run = import::open_run(
+                &mut conn,
+                &filename,
+                &cli_operator(),
+                import::Source::Cli,
+                &data,
+            )?;
+            eprintln!(
+                "import {} (/devices/import/{} in the portal)",
+                run.id, run.id
+            );
+            if run.resume_from > 0 {
+                eprintln!(
+                    "resuming: the first {} line(s) of this file were written by an earlier, interrupted run",
+                    run.resume_from
+                );
+            }
             let progress = Progress::shared();
             let watcher = spawn_progress(progress.clone());
-            let mut conn = db.get()?;
-            let report = import::import_csv(
+            let report = import::import_for_run(
                 &mut conn,
                 &Actor::System("cli-import"),
-                data.as_slice(),
+                &data,
                 &progress,
+                run,
             );
             watcher.store(true, Ordering::Relaxed);
             let report = report?;
@@ -663,6 +687,13 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 }
                 if report.unlisted_errors > 0 {
                     eprintln!("… and {} more problem(s)", report.unlisted_errors);
+                }
+                let written = import::get_run(&mut conn, run.id)?.imported_lines;
+                if written > 0 {
+                    anyhow::bail!(
+                        "{} problem(s) found after {written} line(s) were written; the import is interrupted: correct them, then run the same file again to write the rest",
+                        report.problems()
+                    )
                 }
                 anyhow::bail!(
                     "{} problem(s) found; nothing was imported",
@@ -1004,6 +1035,23 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("demo data: {report}");
             Ok(())
         }
+    }
+}
+
+/// Who runs this command, as an import records its starter: the login
+/// name and the host.
+fn cli_operator() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty());
+    match host {
+        Some(host) => format!("{user}@{host}"),
+        None => user,
     }
 }
 

@@ -132,6 +132,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_idempotency_keys (id) {
+        id -> BigInt,
+        token_id -> BigInt,
+        idempotency_key -> Text,
+        method -> Text,
+        target -> Text,
+        body_sha256 -> Nullable<Text>,
+        claim -> Nullable<Text>,
+        claimed_until -> BigInt,
+        response_status -> Nullable<Integer>,
+        content_type -> Nullable<Text>,
+        location -> Nullable<Text>,
+        response_body -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     login_failures (throttle_key) {
         throttle_key -> Text,
         failures -> Integer,
@@ -155,6 +174,9 @@ diesel::table! {
         holder -> Text,
         heartbeat_at -> BigInt,
         unlisted_errors -> BigInt,
+        source -> Text,
+        content_hash -> Text,
+        batches -> BigInt,
     }
 }
 
@@ -478,6 +500,7 @@ diesel::table! {
         mdn_prefix -> Nullable<Text>,
         account_id -> Nullable<Text>,
         window_zone -> Nullable<Text>,
+        requeue_round -> Integer,
     }
 }
 

@@ -84,13 +84,17 @@ impl Activation {
         match self.failure_code.as_deref() {
             Some(UNREACHABLE) => "the billing system could not be reached".to_string(),
             Some(UNANSWERED) => "the billing system did not answer in time".to_string(),
-            Some(code) => format!(
-                "billing refused it ({code}{})",
-                self.failure_message
-                    .as_deref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            ),
+            // Billing's code stays with the provisioning record; its
+            // message is the reason it gives.
+            Some(_) => match self
+                .failure_message
+                .as_deref()
+                .map(|m| m.trim().trim_end_matches('.'))
+                .filter(|m| !m.is_empty())
+            {
+                Some(m) => format!("the billing system turned it down ({m})"),
+                None => "the billing system turned it down".to_string(),
+            },
             None => "it could not be completed".to_string(),
         }
     }

@@ -193,6 +193,9 @@ pub struct Campaign {
     pub account_id: Option<String>,
     /// The IANA zone the window is kept in; `None` for UTC.
     pub window_zone: Option<String>,
+    /// How many times its skipped devices were queued again; a re-queue
+    /// names the round it saw, so a repeated request queues nobody twice.
+    pub requeue_round: i32,
 }
 
 impl Campaign {
@@ -941,6 +944,168 @@ fn renotify(
     )?;
     tracing::info!(campaign = c.id, wave, devices = queued, by = %actor, "FOTA campaign re-notifies unanswered devices");
     get(conn, c.id)
+}
+
+/// What a re-queue of skipped devices did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Requeued {
+    #[serde(flatten)]
+    pub campaign: Campaign,
+    /// Devices queued again by this request: 0 when it repeated one
+    /// already done.
+    pub requeued: i64,
+    /// The first and last wave they went into.
+    pub first_wave: Option<i32>,
+    pub last_wave: Option<i32>,
+    /// The request named a round already done (a double click, a retried
+    /// call whose answer was lost): nothing was queued again.
+    pub repeated: bool,
+}
+
+impl Requeued {
+    /// A completed campaign that runs again, at its first new wave: that
+    /// wave may go out now. (A running campaign reaches the new waves in
+    /// turn; a paused one waits for a resume.)
+    pub fn restarted(&self) -> bool {
+        !self.repeated
+            && self.campaign.state() == CampaignState::Running
+            && Some(self.campaign.wave) == self.first_wave
+    }
+}
+
+/// Queues a running, paused or completed campaign's skipped devices again,
+/// in waves of the campaign's wave size after its last, each judged by the
+/// failure threshold like any other. A completed campaign runs again for
+/// them; a paused one waits for a resume. `round` is the campaign's
+/// `requeue_round` the caller saw: a request for a round already done
+/// queues nothing (and says so), so repeating it is harmless. A device
+/// keeps one row, moved to its new wave: the totals count it once, with
+/// its latest outcome.
+pub fn requeue_skipped(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: i64,
+    round: i32,
+) -> Result<Requeued, CampaignError> {
+    crate::db::write(conn, |conn| {
+        // Held until commit on PostgreSQL, so two requests for one round
+        // take turns and the second finds the round done (a SQLite write
+        // transaction already excludes every other writer).
+        if let DbConnection::Postgres(p) = conn {
+            fota_campaigns::table
+                .find(id)
+                .select(fota_campaigns::id)
+                .for_update()
+                .first::<i64>(p)
+                .optional()?;
+        }
+        let c = get(conn, id)?;
+        if !matches!(
+            c.state(),
+            CampaignState::Running | CampaignState::Paused | CampaignState::Completed
+        ) {
+            return Err(CampaignError::Transition {
+                id,
+                state: c.state.clone(),
+                action: "re-queued",
+            });
+        }
+        if round < c.requeue_round {
+            return Ok(Requeued {
+                campaign: c,
+                requeued: 0,
+                first_wave: None,
+                last_wave: None,
+                repeated: true,
+            });
+        }
+        if round > c.requeue_round {
+            return Err(CampaignError::Invalid(format!(
+                "Campaign {} has been re-queued {} time(s): round {round} is not one of its own; read it again.",
+                c.name, c.requeue_round
+            )));
+        }
+        let first = c.waves + 1;
+        let size = c.wave_size.max(1);
+        let now = now_ms();
+        let queued = requeue_members(conn, c.id, first, size, now)?;
+        if queued == 0 {
+            return Err(CampaignError::Invalid(format!(
+                "No device of campaign {} is skipped: there is nobody to re-queue.",
+                c.name
+            )));
+        }
+        let added =
+            i32::try_from((queued + i64::from(size) - 1) / i64::from(size)).unwrap_or(i32::MAX);
+        let last = first.saturating_add(added - 1);
+        let completed = c.state() == CampaignState::Completed;
+        diesel::update(fota_campaigns::table.find(c.id))
+            .set((
+                fota_campaigns::waves.eq(last),
+                fota_campaigns::requeue_round.eq(c.requeue_round + 1),
+                fota_campaigns::state.eq(if completed {
+                    CampaignState::Running.as_str()
+                } else {
+                    c.state.as_str()
+                }),
+                fota_campaigns::wave.eq(if completed { first } else { c.wave }),
+                fota_campaigns::finished_at.eq(if completed { None } else { c.finished_at }),
+                fota_campaigns::detail.eq(if completed { "" } else { c.detail.as_str() }),
+                fota_campaigns::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        audit::record(
+            conn,
+            actor,
+            EntityKind::Campaign,
+            c.id,
+            "FOTA campaign skipped devices queued again",
+            &serde_json::json!({
+                "round": c.requeue_round + 1,
+                "devices": queued,
+                "waves": [first, last],
+                "was": c.state,
+            }),
+        )?;
+        tracing::info!(campaign = c.id, devices = queued, first, last, by = %actor, "FOTA campaign re-queues skipped devices");
+        Ok(Requeued {
+            campaign: get(conn, c.id)?,
+            requeued: queued,
+            first_wave: Some(first),
+            last_wave: Some(last),
+            repeated: false,
+        })
+    })
+}
+
+/// Moves every skipped device of a campaign to the queue in one statement,
+/// numbering waves of `size` from `first` by device id, so a million
+/// skipped devices cost no round trip each. Each keeps why it was skipped
+/// in its detail.
+fn requeue_members(
+    conn: &mut DbConnection,
+    campaign: i64,
+    first: i32,
+    size: i32,
+    now: i64,
+) -> QueryResult<i64> {
+    use diesel::sql_types::{BigInt, Integer};
+    let sql = |p: char| {
+        format!(
+            "UPDATE fota_campaign_devices SET state = 'queued', fota_session_id = NULL,              wave = {p}2 + (s.rn - 1) / {p}3, updated_at = {p}4,              detail = 'queued again; skipped before: ' || s.detail              FROM (SELECT device_id, detail, ROW_NUMBER() OVER (ORDER BY device_id) AS rn                    FROM fota_campaign_devices WHERE campaign_id = {p}1 AND state = 'skipped') AS s              WHERE fota_campaign_devices.campaign_id = {p}1              AND fota_campaign_devices.device_id = s.device_id"
+        )
+    };
+    let mark = match conn {
+        DbConnection::Sqlite(_) => '?',
+        DbConnection::Postgres(_) => '$',
+    };
+    let query = diesel::sql_query(sql(mark))
+        .bind::<BigInt, _>(campaign)
+        .bind::<Integer, _>(first)
+        .bind::<Integer, _>(size)
+        .bind::<BigInt, _>(now);
+    let n = crate::native!(conn, |c| query.execute(c))?;
+    Ok(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 /// How many devices of each wave are in each state.

@@ -655,11 +655,14 @@ fn conclude_wave(
     };
     let done = state == CampaignState::Completed;
     let changed = crate::db::write(conn, |conn| -> Result<usize, CampaignError> {
+        // Also conditional on the waves read: waves added meanwhile (a
+        // re-queue, a re-notify) make the last wave no longer the last.
         let n = diesel::update(
             fota_campaigns::table
                 .find(c.id)
                 .filter(fota_campaigns::state.eq(CampaignState::Running.as_str()))
-                .filter(fota_campaigns::wave.eq(c.wave)),
+                .filter(fota_campaigns::wave.eq(c.wave))
+                .filter(fota_campaigns::waves.eq(c.waves)),
         )
         .set((
             fota_campaigns::state.eq(state.as_str()),

@@ -279,12 +279,34 @@ pub fn minute_of_day(ms: i64) -> i32 {
     i32::try_from(ms.div_euclid(60_000).rem_euclid(i64::from(DAY_MINUTES))).unwrap_or(0)
 }
 
-/// A UTC time as operators type it: `2026-12-01 02:00`, with `T` or a
-/// space, seconds optional, or RFC 3339 with an offset.
+/// A time as operators type it: `2026-12-01 02:00` in UTC, with `T` or a
+/// space, seconds optional; or with an explicit offset from UTC
+/// (`2026-12-01T02:00+01:00`, a market's local time), converted to UTC.
 pub fn parse_time(s: &str) -> Result<i64, String> {
     let s = s.trim();
-    let bad = || format!("\"{s}\" is not a time: write it as 2026-12-01 02:00 (UTC).");
+    let bad = || {
+        format!(
+            "\"{s}\" is not a time: write it as 2026-12-01 02:00 (UTC), or with an offset from UTC: 2026-12-01T02:00+01:00."
+        )
+    };
     if let Ok(t) = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        return to_ms(t).ok_or_else(bad);
+    }
+    // RFC 3339 wants seconds; people leave them out, or put a space before
+    // the offset.
+    let spaced = s
+        .replacen('T', " ", 1)
+        .replacen(" +", "+", 1)
+        .replacen(" -", "-", 1);
+    let offset_seconds = format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second][offset_hour sign:mandatory]:[offset_minute]"
+    );
+    let offset_minutes = format_description!(
+        "[year]-[month]-[day] [hour]:[minute][offset_hour sign:mandatory]:[offset_minute]"
+    );
+    if let Ok(t) = OffsetDateTime::parse(&spaced, offset_seconds)
+        .or_else(|_| OffsetDateTime::parse(&spaced, offset_minutes))
+    {
         return to_ms(t).ok_or_else(bad);
     }
     let s2 = s
@@ -445,6 +467,12 @@ mod tests {
         assert_eq!(parse_time("2026-11-30T00:01:00"), Ok(MIDNIGHT + MIN));
         assert_eq!(parse_time("2026-11-30 00:00:00 UTC"), Ok(MIDNIGHT));
         assert_eq!(parse_time("2026-11-30T01:00:00+01:00"), Ok(MIDNIGHT));
+        // An offset without seconds, with or without a space: converted.
+        assert_eq!(parse_time("2026-11-30T02:00+02:00"), Ok(MIDNIGHT));
+        assert_eq!(parse_time("2026-11-29 19:00 -05:00"), Ok(MIDNIGHT));
+        assert_eq!(parse_time("2026-11-30 00:30:00+00:30"), Ok(MIDNIGHT));
+        assert!(parse_time("2026-11-30T02:00+1").is_err());
+        assert!(parse_time("2026-11-30T02:00 CET").is_err());
         assert!(parse_time("30/11/2026").is_err());
         assert!(parse_time("2026-11-31 00:00").is_err());
     }

@@ -892,6 +892,7 @@ fn step(
                     "the handset did not say who it is (no <device> with its Protocol Capability Response)",
                 );
             };
+            session::record_claimed(conn, s.id, info)?;
             let (d, p) = match admit(conn, flow, info)? {
                 Ok(found) => found,
                 Err((code, text)) => return fail(conn, s, sha, code, &text),
@@ -1034,6 +1035,21 @@ fn complete(
         )?;
         Ok(format!("PRL {} committed", prl.prl_id))
     }
+}
+
+/// Most short messages a star-code welcome may take: it precedes the
+/// activation push, which waits for all of it, and a welcome longer than
+/// this is a letter, not a greeting.
+pub const WELCOME_MAX_PARTS: u8 = 4;
+
+/// The short messages a welcome text goes out in, or why it cannot go out
+/// within [`WELCOME_MAX_PARTS`] (and the outbox's own `sms_max_parts`):
+/// checked at start, since such a welcome would fail on every activation.
+pub fn check_welcome(text: &str, sms_max_parts: u8) -> Result<usize, String> {
+    let most = WELCOME_MAX_PARTS.min(sms_max_parts);
+    crate::messaging::codec::text::encode_parts(text, 0, most)
+        .map(|parts| parts.len())
+        .map_err(|e| format!("{e}; shorten it"))
 }
 
 /// Where pushed call-back URLs point and how long messages may be.

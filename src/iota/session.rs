@@ -61,11 +61,87 @@ impl IotaSession {
         self.flow().map(Flow::label).unwrap_or("IOTA session")
     }
 
+    /// The handset as the session knows it: the MEID it gave (or was
+    /// pushed to), else its ESN.
+    pub fn handset(&self) -> Option<String> {
+        self.meid
+            .as_deref()
+            .map(|m| format!("MEID {m}"))
+            .or_else(|| self.esn.as_deref().map(|e| format!("ESN {e}")))
+    }
+
     /// Ended because a newer session or request replaced it (see
     /// [`SUPERSEDED`]), not because it was used or let lapse.
     pub fn superseded(&self) -> bool {
         self.state == "abandoned" && self.detail.starts_with(SUPERSEDED)
     }
+}
+
+impl IotaSession {
+    /// Why the call-back pushed for this session would be a dead link if
+    /// it were sent (again) now, if it would: only a session still waiting
+    /// for its handset, within the call-back's lifetime, can take it.
+    pub fn dead_callback(&self, now: i64) -> Option<String> {
+        let detail = if self.detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", self.detail)
+        };
+        match self.state.as_str() {
+            "awaiting_handset" if now - self.created_at > CALLBACK_TTL_MS => {
+                Some("its call-back has expired (a handset has a day to follow it)".into())
+            }
+            "awaiting_handset" => None,
+            "running" => Some("the handset already followed it; the session is running".into()),
+            "completed" => Some(format!("it has finished{detail}")),
+            "abandoned" if self.superseded() => Some(format!("it was {}", self.detail)),
+            "abandoned" => Some(format!("it has expired{detail}")),
+            "failed" => Some(format!("it failed{detail}")),
+            "refused" => Some(format!("it was refused{detail}")),
+            other => Some(format!("it is {other}{detail}")),
+        }
+    }
+
+    /// Whether a dead session's flow should be started afresh, rather than
+    /// left alone (it finished, goes on, or a newer request replaced it).
+    pub fn wants_fresh_start(&self) -> bool {
+        matches!(self.flow(), Some(Flow::StarCode | Flow::OtapaPrl))
+            && !matches!(
+                self.state.as_str(),
+                "completed" | "running" | "awaiting_handset"
+            )
+            && !self.superseded()
+    }
+
+    /// What care does instead of sending a dead session's call-back again.
+    pub fn fresh_start(&self) -> &'static str {
+        match (self.flow(), self.state.as_str()) {
+            (_, "completed") => "Nothing needs sending again.",
+            (_, "running") => "Nothing needs sending again: the session goes on with the handset.",
+            (_, "abandoned") if self.superseded() => {
+                "The newer request has its own push; start a fresh one only if that one fails too."
+            }
+            (Some(Flow::StarCode), _) => {
+                "Start a fresh star-code activation instead (the subscriber's care page, or POST /api/v1/iota/activations): it gets a new call-back URL."
+            }
+            (Some(Flow::OtapaPrl), _) => {
+                "Start a fresh PRL download instead (the subscriber's care page, `mdm otapa prl`, or POST /api/v1/iota/prl-downloads): it gets a new call-back URL."
+            }
+            _ => "Start a fresh session instead: it gets a new call-back URL.",
+        }
+    }
+}
+
+/// The session whose call-back URL a pushed SI or SL carries, if it is one
+/// of ours.
+pub fn of_push(conn: &mut DbConnection, pdu: &[u8]) -> QueryResult<Option<IotaSession>> {
+    let Some(link) = crate::messaging::content::pushed_link(pdu) else {
+        return Ok(None);
+    };
+    let Some((_, token)) = link.rsplit_once(super::driver::CALLBACK_PATH) else {
+        return Ok(None);
+    };
+    by_token(conn, token)
 }
 
 /// How the detail of a session a newer one replaced begins.
@@ -137,6 +213,37 @@ pub fn get(conn: &mut DbConnection, id: i64) -> QueryResult<Option<IotaSession>>
 pub fn pin_prl_table(conn: &mut DbConnection, id: i64, table: Option<i32>) -> QueryResult<()> {
     diesel::update(iota_sessions::table.find(id))
         .set(iota_sessions::prl_sspr_table.eq(table))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Records who a handset that identified itself late (in the POST that
+/// answers the Protocol Capability Request) says it is, as it said it,
+/// before anything is matched: care sees the handset whether or not it was
+/// let in. A MEID is recorded without the ESN sent beside it, since that is
+/// only its pseudo-ESN, which the MEID rules never identify a handset by.
+/// `updated_at` is left as read, as [`pin_prl_table`] leaves it.
+pub fn record_claimed(
+    conn: &mut DbConnection,
+    id: i64,
+    info: &super::mmc::DeviceInfo,
+) -> QueryResult<()> {
+    use crate::registry::identifiers::{Esn, Meid};
+    let meid = info.meid.as_deref().map(|m| {
+        Meid::parse(m)
+            .map(|m| m.to_hex())
+            .unwrap_or_else(|_| m.to_ascii_uppercase())
+    });
+    let esn = match meid {
+        Some(_) => None,
+        None => info.esn.as_deref().map(|e| {
+            Esn::parse(e)
+                .map(|e| e.to_hex())
+                .unwrap_or_else(|_| e.to_ascii_uppercase())
+        }),
+    };
+    diesel::update(iota_sessions::table.find(id))
+        .set((iota_sessions::esn.eq(esn), iota_sessions::meid.eq(meid)))
         .execute(conn)
         .map(drop)
 }

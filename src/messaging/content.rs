@@ -220,6 +220,26 @@ pub fn service_loading(href: &str) -> Result<Vec<u8>, ContentError> {
     push(media::SLC, wbxml::encode(&doc, &SL_10)?)
 }
 
+/// The URL an SI or SL push PDU points the handset at; `None` for any
+/// other payload.
+pub fn pushed_link(pdu: &[u8]) -> Option<String> {
+    let push = PushPdu::decode(pdu).ok()?;
+    let is_si_or_sl = matches!(push.content_type.media,
+        MediaType::WellKnown(c) if c == media::SIC || c == media::SLC);
+    if !is_si_or_sl {
+        return None;
+    }
+    let doc = wbxml::decode(&push.body, wbxml::known_vocabulary).ok()?;
+    let el = match doc.root.name.as_str() {
+        "si" => doc.root.children.iter().find_map(|c| match c {
+            wbxml::Node::Element(e) if e.name == "indication" => Some(e),
+            _ => None,
+        })?,
+        _ => &doc.root,
+    };
+    el.attribute("href").map(str::to_string)
+}
+
 fn push(content_type: u32, body: Vec<u8>) -> Result<Vec<u8>, ContentError> {
     Ok(PushPdu {
         tid: tid(),
@@ -352,7 +372,7 @@ fn hide_secrets(el: &mut Element) {
 pub fn parts_needed(msg: &OutboxMessage) -> usize {
     let len = msg.shown_payload().len();
     match msg.wdp_port {
-        None => 1,
+        None => super::codec::text::parts_needed(&String::from_utf8_lossy(msg.shown_payload())),
         Some(_) if len <= wdp::SINGLE_PAYLOAD => 1,
         Some(_) => len.div_ceil(wdp::CONCAT_PAYLOAD),
     }
@@ -550,6 +570,21 @@ mod tests {
                 .filter(|l| !l.contains("Mac") && !l.contains("TID"))
                 .collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn the_link_of_an_si_or_sl_is_read_back() {
+        let si = service_indication("http://h/iota/callback/ab12", "Tap").unwrap();
+        assert_eq!(
+            pushed_link(&si).as_deref(),
+            Some("http://h/iota/callback/ab12")
+        );
+        let sl = service_loading("http://h/iota/callback/cd34").unwrap();
+        assert_eq!(
+            pushed_link(&sl).as_deref(),
+            Some("http://h/iota/callback/cd34")
+        );
+        assert_eq!(pushed_link(b"Welcome"), None);
     }
 
     #[test]

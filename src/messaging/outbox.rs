@@ -213,14 +213,21 @@ fn parts_of(
     match wdp_port {
         None => {
             // A text row holds UTF-8; the handset gets it in the alphabet
-            // its characters need, in one short message (no concatenation
-            // for text).
-            let encoded = text::encode_single(&String::from_utf8_lossy(payload))?;
-            Ok(vec![Part {
-                short_message: encoded.short_message,
-                esm_class: 0,
-                data_coding: encoded.data_coding,
-            }])
+            // its characters need, concatenated when one short message
+            // does not hold it, under the same row reference as a push.
+            let parts = text::encode_parts(
+                &String::from_utf8_lossy(payload),
+                (id & 0xFF) as u8,
+                max_parts,
+            )?;
+            Ok(parts
+                .into_iter()
+                .map(|p| Part {
+                    short_message: p.short_message,
+                    esm_class: p.esm_class,
+                    data_coding: p.data_coding,
+                })
+                .collect())
         }
         Some(port) => {
             let destination = u16::try_from(port).map_err(|_| CodecError::Invalid {
@@ -771,6 +778,72 @@ pub fn requeue(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
     Ok(n == 1)
 }
 
+/// The rows a start must seal: secret-carrying kinds without a masked copy.
+/// Written with the literal kind, as the partial index
+/// `outbox_unsealed_secrets` is, so SQLite's and PostgreSQL's planners can
+/// both match the two (a bound parameter would keep SQLite from it).
+pub const UNSEALED_SECRETS: &str = "outbox.kind = 'cp_bootstrap' AND outbox.payload_view IS NULL";
+
+/// Why a message is not sent again.
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("there is no message {0}")]
+    NotFound(i64),
+    #[error("message {id} is {state}, not failed: only failed messages are sent again")]
+    NotFailed { id: i64, state: String },
+    /// The message is the push of an IOTA session that can no longer take
+    /// its handset: sent again, it would only give the handset a dead link.
+    #[error("message {id} was not sent again: it carries the call-back of {flow} session {token}, which is over ({why}), so the handset would only get a link that no longer works. {fresh}", flow = session.flow_label().to_lowercase(), token = session.token)]
+    SessionOver {
+        id: i64,
+        session: Box<crate::iota::session::IotaSession>,
+        why: String,
+        fresh: &'static str,
+    },
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Pool(#[from] crate::db::DbError),
+}
+
+/// An operator's "send again" of a failed message: [`requeue`]d, unless it
+/// is the call-back push of an IOTA session that is over (finished,
+/// failed, expired, superseded), whose link the handset could only get an
+/// error from.
+pub fn retry(conn: &mut DbConnection, id: i64) -> Result<OutboxMessage, RetryError> {
+    crate::db::write(conn, |conn| {
+        let row = get(conn, id)?.ok_or(RetryError::NotFound(id))?;
+        if row.state != "failed" {
+            return Err(RetryError::NotFailed {
+                id,
+                state: row.state,
+            });
+        }
+        if matches!(
+            row.kind(),
+            Some(Kind::ServiceIndication | Kind::ServiceLoading)
+        ) {
+            if let Some(s) = crate::iota::session::of_push(conn, row.shown_payload())? {
+                if let Some(why) = s.dead_callback(now_ms()) {
+                    return Err(RetryError::SessionOver {
+                        id,
+                        fresh: s.fresh_start(),
+                        why,
+                        session: Box::new(s),
+                    });
+                }
+            }
+        }
+        if !requeue(conn, id)? {
+            return Err(RetryError::NotFailed {
+                id,
+                state: "no longer failed".into(),
+            });
+        }
+        get(conn, id)?.ok_or(RetryError::NotFound(id))
+    })
+}
+
 /// Seals the payloads that carry secrets but are stored in clear (rows
 /// queued by a release before sealing) and, during a key rotation, those
 /// sealed by the key being retired; a delivered one is emptied instead,
@@ -785,15 +858,17 @@ pub fn seal_stored_payloads(conn: &mut DbConnection, vault: &Vault) -> QueryResu
     let mut changed = 0;
     let mut after = 0i64;
     loop {
-        let mut q = outbox::table
-            .filter(outbox::kind.eq_any(&kinds))
-            .filter(outbox::id.gt(after))
-            .into_boxed();
+        let mut q = outbox::table.filter(outbox::id.gt(after)).into_boxed();
         // Outside a rotation only rows from before sealing (no masked copy
-        // yet) can need it: a start reads nothing else.
-        if !vault.is_rotating() {
-            q = q.filter(outbox::payload_view.is_null());
-        }
+        // yet) can need it: a start reads nothing else, through the
+        // partial index of exactly those rows.
+        q = if vault.is_rotating() {
+            q.filter(outbox::kind.eq_any(&kinds))
+        } else {
+            q.filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                UNSEALED_SECRETS,
+            ))
+        };
         let batch: Vec<OutboxMessage> = q
             .order(outbox::id)
             .limit(200)
@@ -908,7 +983,7 @@ mod tests {
             parts_of(&[0; 2000], Some(2948), 1, 10),
             Err(CodecError::TooManySegments { limit: 10, .. })
         ));
-        assert!(parts_of(&[b'a'; 161], None, 1, 10).is_err());
+        assert!(parts_of(&[b'a'; 161 * 8], None, 1, 8).is_err());
         let text = parts_of(b"Welcome", None, 1, 10).unwrap();
         assert_eq!(text[0].short_message, b"Welcome");
         assert_eq!(text[0].esm_class, 0);
@@ -927,13 +1002,46 @@ mod tests {
         assert_eq!(ucs2[0].short_message.len(), 36);
         assert_eq!(data_coding_of("Łódź".as_bytes(), None), 8);
         assert_eq!(data_coding_of(b"Welcome", None), 0);
-        // One short message: 70 UCS-2 characters (140 octets), 160 GSM ones.
-        assert!(parts_of("ł".repeat(70).as_bytes(), None, 1, 8).is_ok());
+        // One short message: 70 UCS-2 characters (140 octets), 160 GSM
+        // ones; beyond, parts of 67 or 153 under the row's reference.
+        assert_eq!(
+            parts_of("ł".repeat(70).as_bytes(), None, 1, 8)
+                .unwrap()
+                .len(),
+            1
+        );
+        let ucs2 = parts_of("ł".repeat(71).as_bytes(), None, 0x1_05, 8).unwrap();
+        assert_eq!(ucs2.len(), 2);
+        assert_eq!(&ucs2[1].short_message[..6], &[5, 0, 3, 0x05, 2, 2]);
+        assert_eq!((ucs2[0].esm_class, ucs2[0].data_coding), (0x40, 8));
+        assert_eq!(ucs2[0].short_message.len(), 6 + 134);
+        assert_eq!(
+            parts_of("e".repeat(160).as_bytes(), None, 1, 8)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            parts_of("e".repeat(161).as_bytes(), None, 1, 8)
+                .unwrap()
+                .len(),
+            2
+        );
         assert!(matches!(
-            parts_of("ł".repeat(71).as_bytes(), None, 1, 8),
+            parts_of("e".repeat(161).as_bytes(), None, 1, 1),
             Err(CodecError::TextTooLong(_))
         ));
-        assert!(parts_of("e".repeat(160).as_bytes(), None, 1, 8).is_ok());
+    }
+
+    #[test]
+    fn the_unsealed_scan_names_every_kind_that_carries_secrets() {
+        // A new secret-carrying kind must join the scan and its index.
+        let secret: Vec<Kind> = Kind::ALL
+            .into_iter()
+            .filter(|k| k.carries_secrets())
+            .collect();
+        assert_eq!(secret, [Kind::CpBootstrap]);
+        assert!(UNSEALED_SECRETS.contains(&format!("'{}'", Kind::CpBootstrap.as_str())));
     }
 
     #[test]

@@ -154,15 +154,24 @@ pub enum VaultMismatch {
     Db(String),
 }
 
+/// The accounts with a secret not sealed yet, written as the partial index
+/// `dm_accounts_in_clear` is (migration 2026-11-30-000032): a planner uses a
+/// partial index only for a query that carries its condition, literally (a
+/// bound pattern would not do: SQLite's planner does not look at bound
+/// values, PostgreSQL's generic plan neither).
+pub const IN_CLEAR: &str = "(server_password NOT LIKE 'sealed:v1:%' \
+                            OR client_password NOT LIKE 'sealed:v1:%')";
+
 /// Seals, under the current key, the secrets of accounts stored in clear
 /// (by a release before sealing, or a bulk load) and, during a key
 /// rotation, those sealed by the key being retired; a batch at a time.
 /// Returns how many accounts it re-sealed. Run at start: values already
-/// sealed under the current key are left alone, so it is cheap when there
-/// is nothing to do and safe on several nodes at once.
+/// sealed under the current key are left alone, and outside a rotation the
+/// accounts to seal are found through the partial index of those in clear,
+/// so a start with nothing to do reads no account at all; safe on several
+/// nodes at once.
 pub fn seal_stored_secrets(conn: &mut DbConnection, vault: &Vault) -> QueryResult<usize> {
     const BATCH: i64 = 500;
-    let pattern = secrets::LIKE_SEALED;
     let mut resealed = 0;
     let mut after = i64::MIN;
     loop {
@@ -178,11 +187,7 @@ pub fn seal_stored_secrets(conn: &mut DbConnection, vault: &Vault) -> QueryResul
             .into_boxed();
         // Outside a rotation only values in clear can need sealing.
         if !vault.is_rotating() {
-            query = query.filter(
-                dm_accounts::server_password
-                    .not_like(pattern)
-                    .or(dm_accounts::client_password.not_like(pattern)),
-            );
+            query = query.filter(diesel::dsl::sql::<diesel::sql_types::Bool>(IN_CLEAR));
         }
         let batch: Vec<(i64, String, String)> = query.load(conn)?;
         let Some(last) = batch.last() else {

@@ -461,6 +461,11 @@ impl CommandResult {
         self.status.is_some_and(|s| (200..300).contains(&s))
     }
 
+    /// A Get of a node the handset does not have.
+    pub fn is_missing(&self) -> bool {
+        self.status == Some(404) && self.command.starts_with("get ")
+    }
+
     /// The status with its meaning, for people.
     pub fn outcome(&self) -> String {
         match self.status {
@@ -505,13 +510,21 @@ pub fn status_meaning(code: u16) -> &'static str {
     }
 }
 
-/// One line saying how a job's commands went, for the job's detail.
-pub fn summary(results: &[CommandResult]) -> String {
+/// One line saying how a job's commands went, for the job's detail. For a
+/// refresh (`refresh`), the nodes the handset does not have are named as
+/// missing rather than failed.
+pub fn summary(results: &[CommandResult], refresh: bool) -> String {
     let ok = results.iter().filter(|r| r.succeeded()).count();
+    let missing_ok = |r: &&CommandResult| refresh && r.is_missing();
     let failed: Vec<String> = results
         .iter()
-        .filter(|r| !r.succeeded())
+        .filter(|r| !r.succeeded() && !missing_ok(r))
         .map(|r| format!("{}: {}", r.command, r.outcome()))
+        .collect();
+    let missing: Vec<&str> = results
+        .iter()
+        .filter(missing_ok)
+        .map(|r| r.path.as_str())
         .collect();
     let mut s = format!(
         "{} command{}: {ok} succeeded",
@@ -523,6 +536,12 @@ pub fn summary(results: &[CommandResult]) -> String {
             ", {} failed ({})",
             failed.len(),
             failed.join("; ")
+        ));
+    }
+    if !missing.is_empty() {
+        s.push_str(&format!(
+            "; not on the handset (404): {}",
+            missing.join(", ")
         ));
     }
     s
@@ -641,8 +660,23 @@ mod tests {
         let mut b = CommandResult::sent(&rep, 4);
         b.status = Some(405);
         assert_eq!(
-            summary(&[a, b]),
+            summary(&[a.clone(), b.clone()], false),
             "2 commands: 1 succeeded, 1 failed (replace ./DevInfo/Man x: 405 command not allowed)"
+        );
+        // A node a refresh reads that the handset lacks is missing, not
+        // failed; an operator's Get of one still fails.
+        let lang = DmCommand::new("get", "./DevInfo/Lang", None, None).unwrap();
+        let mut c = CommandResult::sent(&lang, 3);
+        c.status = Some(404);
+        assert!(c.is_missing() && !b.is_missing());
+        assert_eq!(
+            summary(&[a.clone(), c.clone()], true),
+            "2 commands: 1 succeeded; not on the handset (404): ./DevInfo/Lang"
+        );
+        assert_eq!(
+            summary(&[a, b, c], true),
+            "3 commands: 1 succeeded, 1 failed (replace ./DevInfo/Man x: 405 command not allowed); \
+             not on the handset (404): ./DevInfo/Lang"
         );
     }
 }

@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 
 use super::account::{self, DmAccount};
 use super::auth::{self, HmacHeader};
-use super::command::{CommandResult, DmCommand};
+use super::command::{CommandResult, DmCommand, NodePath};
 use super::syncml::{
     alert_code, Alert, Chal, Command, Cred, Encoding, Item, ItemCmd, ItemData, Message, Meta,
     Results, Status, SyncBody, SyncHdr,
@@ -77,6 +77,23 @@ pub enum Pending {
     },
     /// An operator's command: its outcome goes to the job's results.
     Command(super::command::DmCommand),
+    /// One Get of several nodes (a refresh). Each node's outcome goes to
+    /// the job's results as a `get` of its own, from the Status of its Item
+    /// (OMA-DM RepPro 1.2: one per Item when their codes differ, one for the
+    /// command when not) and its Item of the Results (one Results per Item,
+    /// or one holding them all).
+    Read(Vec<NodePath>),
+}
+
+impl Pending {
+    /// How many of a job's commands (its results' entries) this carries.
+    pub fn job_commands(&self) -> usize {
+        match self {
+            Pending::Command(_) => 1,
+            Pending::Read(paths) => paths.len(),
+            Pending::Get(_) | Pending::Replace { .. } | Pending::Exec { .. } => 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -103,6 +120,10 @@ struct SessionState {
     job_log: Vec<String>,
     #[serde(default)]
     job_failed: bool,
+    /// The job is a refresh: a node the handset does not have (404) is
+    /// reported as missing, and the rest of what it read still counts.
+    #[serde(default)]
+    job_refresh: bool,
     /// The job's commands sent so far and what the device answered.
     #[serde(default)]
     job_results: Vec<CommandResult>,
@@ -605,7 +626,10 @@ pub fn handle(
                         .map(|r| CommandResult { cmd_id: 0, ..r })
                         .collect();
                     state.queue.extend(job.remaining_commands(&answered));
-                    state.job_failed = answered.iter().any(|r| !r.succeeded());
+                    state.job_refresh = job.kind == super::job::JobKind::Refresh.as_str();
+                    state.job_failed = answered
+                        .iter()
+                        .any(|r| super::job::fails_job(r, state.job_refresh));
                     state.job_results = answered;
                     if job.fota_session_id.is_some() {
                         state.fota = job.fota_session_id;
@@ -778,10 +802,19 @@ pub fn handle(
             state
                 .awaiting
                 .push((state.next_cmd_id, command_name(&p).into()));
-            if let Pending::Command(c) = &p {
-                state
+            match &p {
+                Pending::Command(c) => state
                     .job_results
-                    .push(CommandResult::sent(c, state.next_cmd_id));
+                    .push(CommandResult::sent(c, state.next_cmd_id)),
+                Pending::Read(paths) => {
+                    for path in paths {
+                        let get = DmCommand::Get { path: path.clone() };
+                        state
+                            .job_results
+                            .push(CommandResult::sent(&get, state.next_cmd_id));
+                    }
+                }
+                _ => {}
             }
             state.queue.remove(0);
         }
@@ -853,7 +886,12 @@ fn finish_job(conn: &mut DbConnection, state: &mut SessionState) -> Result<(), E
         return Ok(());
     }
     let detail = super::job::outcome_detail(conn, &progress_of(state))?;
-    let outcome = if state.job_failed { "failed" } else { "done" };
+    let failed = state.job_failed
+        || state
+            .job_results
+            .iter()
+            .any(|r| super::job::fails_job(r, state.job_refresh));
+    let outcome = if failed { "failed" } else { "done" };
     super::job::finish(conn, job, outcome, &detail, &state.job_results)?;
     tracing::info!(job, outcome, %detail, "server-initiated OMA-DM job finished");
     state.job = None;
@@ -880,13 +918,10 @@ fn abort_job(
 fn progress_of(state: &SessionState) -> super::job::Progress {
     super::job::Progress {
         results: state.job_results.clone(),
-        unsent: state
-            .queue
-            .iter()
-            .filter(|p| matches!(p, Pending::Command(_)))
-            .count(),
+        unsent: state.queue.iter().map(Pending::job_commands).sum(),
         log: state.job_log.clone(),
         fota: state.fota,
+        refresh: state.job_refresh,
     }
 }
 
@@ -922,6 +957,7 @@ fn command_name(p: &Pending) -> &'static str {
         Pending::Replace { .. } => "Replace",
         Pending::Exec { .. } => "Exec",
         Pending::Command(c) => c.verb(),
+        Pending::Read(_) => "Get",
     }
 }
 
@@ -952,6 +988,12 @@ fn to_command(p: &Pending, cmd_id: u32) -> Command {
             items: vec![item(target, Some(data.clone()))],
         }),
         Pending::Command(c) => operator_command(c, cmd_id),
+        Pending::Read(paths) => Command::Get(ItemCmd {
+            cmd_id,
+            correlator: None,
+            meta: None,
+            items: paths.iter().map(|p| item(p.as_str(), None)).collect(),
+        }),
         Pending::Exec { target, correlator } => Command::Exec(ItemCmd {
             cmd_id,
             correlator: Some(correlator.clone()),
@@ -1402,18 +1444,9 @@ fn process(
             ..
         }) => {
             note_items(items, reported);
-            if let Some(r) = state.job_results.iter_mut().find(|r| r.cmd_id == *cmd_ref) {
-                let it = items
-                    .iter()
-                    .find(|i| {
-                        i.source.as_deref().or(i.target.as_deref()).map(normal_uri)
-                            == Some(normal_uri(&r.path))
-                    })
-                    .or(items.first());
-                if let Some(it) = it {
-                    r.value = Some(text_of(it).unwrap_or_default());
-                    r.format = it.meta.as_ref().and_then(|m| m.format.clone());
-                }
+            let mine = results_of(&state.job_results, *cmd_ref);
+            if !mine.is_empty() {
+                record_values(&mut state.job_results, &mine, items);
             } else if state.job.is_some() {
                 for it in items {
                     let uri = it.source.as_deref().or(it.target.as_deref()).unwrap_or("?");
@@ -1461,12 +1494,16 @@ fn process(
         Command::Status(s) => {
             if let Some(pos) = state.awaiting.iter().position(|(id, _)| *id == s.cmd_ref) {
                 let (_, name) = state.awaiting.remove(pos);
-                if let Some(r) = state.job_results.iter_mut().find(|r| r.cmd_id == s.cmd_ref) {
-                    // An operator's command: a refusal fails the job, never
-                    // a firmware update the session may also be carrying.
-                    r.status = Some(s.data);
-                    if !r.succeeded() {
+                let mine = results_of(&state.job_results, s.cmd_ref);
+                if !mine.is_empty() {
+                    // A job's command: a refusal fails the job, never a
+                    // firmware update the session may also be carrying.
+                    if record_status(&mut state.job_results, &mine, s, state.job_refresh) {
                         state.job_failed = true;
+                    }
+                    if mine.iter().any(|&i| state.job_results[i].status.is_none()) {
+                        // The Statuses of its other Items are still to come.
+                        state.awaiting.insert(pos, (s.cmd_ref, name));
                     }
                     return Ok(Vec::new());
                 }
@@ -1491,6 +1528,86 @@ fn process(
         // command is not supported.
         other => vec![status(msg_ref, other.cmd_id(), other.name(), 406)],
     })
+}
+
+/// The job's results a command of ours (`cmd_ref`) carries: one for an
+/// operator's command, one per node for a [`Pending::Read`].
+fn results_of(results: &[CommandResult], cmd_ref: u32) -> Vec<usize> {
+    results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.cmd_id == cmd_ref)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The values a Results brings to the job's results `mine`, each Item to
+/// the node it names. An Item naming no node (or, for a one-node command, a
+/// node written in some other form) fills the first node still without a
+/// value.
+fn record_values(results: &mut [CommandResult], mine: &[usize], items: &[Item]) {
+    for it in items {
+        let uri = it
+            .source
+            .as_deref()
+            .or(it.target.as_deref())
+            .map(normal_uri);
+        let named = uri.and_then(|u| {
+            mine.iter()
+                .copied()
+                .find(|&i| normal_uri(&results[i].path) == u)
+        });
+        let slot = named.or_else(|| {
+            (uri.is_none() || mine.len() == 1)
+                .then(|| mine.iter().copied().find(|&i| results[i].value.is_none()))
+                .flatten()
+        });
+        let Some(i) = slot else {
+            tracing::warn!(uri = ?uri, "Results item for no node of the command; ignored");
+            continue;
+        };
+        let r = &mut results[i];
+        r.value = Some(text_of(it).unwrap_or_default());
+        r.format = it.meta.as_ref().and_then(|m| m.format.clone());
+        // A handset that answers one Status for all the Items gives the
+        // first failure's code: a node whose value came back was read.
+        if mine.len() > 1 && r.status.is_some_and(|c| c >= 300) {
+            r.status = Some(200);
+        }
+    }
+}
+
+/// A Status for the job's results `mine`: the Item its TargetRef names, or
+/// else every one still unanswered (a Status for the whole command). True
+/// when it fails the job.
+fn record_status(results: &mut [CommandResult], mine: &[usize], s: &Status, refresh: bool) -> bool {
+    let named = s
+        .target_ref
+        .as_deref()
+        .or(s.source_ref.as_deref())
+        .map(normal_uri)
+        .and_then(|u| {
+            mine.iter()
+                .copied()
+                .find(|&i| normal_uri(&results[i].path) == u)
+        });
+    let answered: Vec<usize> = match named {
+        Some(i) => vec![i],
+        None => mine
+            .iter()
+            .copied()
+            .filter(|&i| results[i].status.is_none())
+            .collect(),
+    };
+    let mut fails = false;
+    for i in answered {
+        let r = &mut results[i];
+        // Its value arrived first (see `record_values`): it was read.
+        let read = mine.len() > 1 && named.is_none() && r.value.is_some();
+        r.status = Some(if read && s.data >= 300 { 200 } else { s.data });
+        fails |= super::job::fails_job(r, refresh);
+    }
+    fails
 }
 
 /// A Generic Alert (1226): each Item reports on the Management Object it

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::account;
-use super::command::{CommandResult, DmCommand};
+use super::command::{CommandResult, DmCommand, NodePath};
 use super::engine::Pending;
 use crate::db::schema::dm_jobs;
 use crate::db::{now_ms, DbConnection};
@@ -58,17 +58,20 @@ impl JobKind {
     /// The commands a kind of job carries on its own.
     fn commands(self) -> Vec<Pending> {
         match self {
-            JobKind::Refresh => [
-                "./DevInfo/Man",
-                "./DevInfo/Mod",
-                "./DevInfo/DmV",
-                "./DevInfo/Lang",
-                "./DevDetail/FwV",
-            ]
-            .into_iter()
-            .filter_map(|p| DmCommand::new("get", p, None, None).ok())
-            .map(Pending::Command)
-            .collect(),
+            // One Get of all five: one command and one answer over the air
+            // instead of five.
+            JobKind::Refresh => vec![Pending::Read(
+                [
+                    "./DevInfo/Man",
+                    "./DevInfo/Mod",
+                    "./DevInfo/DmV",
+                    "./DevInfo/Lang",
+                    "./DevDetail/FwV",
+                ]
+                .into_iter()
+                .filter_map(|p| NodePath::parse(p).ok())
+                .collect(),
+            )],
             // The FOTA session's own plan asks the make-model-version query.
             JobKind::Fota => Vec::new(),
             // The operator's, given with the job.
@@ -137,13 +140,15 @@ impl DmJob {
         serde_json::from_str(&self.results).unwrap_or_default()
     }
 
-    /// The operator's commands as they were written, one per entry.
+    /// The job's commands as they were written, one per entry (a node a
+    /// refresh reads counts as a `get` of its own).
     pub fn command_lines(&self) -> Vec<String> {
         self.pending_commands()
             .iter()
-            .filter_map(|p| match p {
-                Pending::Command(c) => Some(c.line()),
-                _ => None,
+            .flat_map(|p| match p {
+                Pending::Command(c) => vec![c.line()],
+                Pending::Read(paths) => paths.iter().map(|p| format!("get {p}")).collect(),
+                _ => Vec::new(),
             })
             .collect()
     }
@@ -153,20 +158,27 @@ impl DmJob {
     /// a command the job carries twice is still sent twice.
     pub fn remaining_commands(&self, done: &[CommandResult]) -> Vec<Pending> {
         let mut taken = vec![false; done.len()];
+        let mut answered =
+            |line: String| match (0..done.len()).find(|&i| !taken[i] && done[i].command == line) {
+                Some(i) => {
+                    taken[i] = true;
+                    true
+                }
+                None => false,
+            };
         self.pending_commands()
             .into_iter()
-            .filter(|p| {
-                let Pending::Command(c) = p else {
-                    return true;
-                };
-                let line = c.line();
-                match (0..done.len()).find(|&i| !taken[i] && done[i].command == line) {
-                    Some(i) => {
-                        taken[i] = true;
-                        false
-                    }
-                    None => true,
+            .filter_map(|p| match p {
+                Pending::Command(c) => (!answered(c.line())).then_some(Pending::Command(c)),
+                // Read again: only the nodes not answered yet.
+                Pending::Read(paths) => {
+                    let left: Vec<NodePath> = paths
+                        .into_iter()
+                        .filter(|p| !answered(format!("get {p}")))
+                        .collect();
+                    (!left.is_empty()).then_some(Pending::Read(left))
                 }
+                other => Some(other),
             })
             .collect()
     }
@@ -177,13 +189,14 @@ impl DmJob {
         let unsent = self
             .remaining_commands(&results)
             .iter()
-            .filter(|p| matches!(p, Pending::Command(_)))
-            .count();
+            .map(Pending::job_commands)
+            .sum();
         Progress {
             results,
             unsent,
             log: Vec::new(),
             fota: self.fota_session_id,
+            refresh: self.kind == JobKind::Refresh.as_str(),
         }
     }
 }
@@ -197,6 +210,15 @@ pub struct Progress {
     pub unsent: usize,
     pub log: Vec<String>,
     pub fota: Option<i64>,
+    /// A refresh: a node the handset does not have is missing, not failed.
+    pub refresh: bool,
+}
+
+/// Whether a command's outcome fails its job. A node a refresh reads that
+/// the handset does not have (404) is reported as missing instead: what
+/// the handset did have was read and recorded.
+pub fn fails_job(r: &CommandResult, refresh: bool) -> bool {
+    !(r.succeeded() || (refresh && r.is_missing()))
 }
 
 /// A job's detail: what its commands came to (or its log) and where its
@@ -205,7 +227,7 @@ pub fn outcome_detail(conn: &mut DbConnection, p: &Progress) -> QueryResult<Stri
     use crate::db::schema::fota_sessions;
     let mut parts = Vec::new();
     if !p.results.is_empty() {
-        parts.push(super::command::summary(&p.results));
+        parts.push(super::command::summary(&p.results, p.refresh));
     } else if !p.log.is_empty() {
         parts.push(p.log.join("; "));
     }
@@ -894,6 +916,36 @@ mod tests {
         ])
         .is_empty());
         assert_eq!(job.progress().unsent, 4);
+    }
+
+    #[test]
+    fn a_refresh_is_one_read_and_taken_up_again_reads_only_what_is_left() {
+        let mut job = job_of(&[]);
+        job.kind = "refresh".into();
+        job.commands = serde_json::to_string(&JobKind::Refresh.commands()).unwrap();
+        let lines = job.command_lines();
+        assert_eq!(lines.len(), 5);
+        assert_eq!(lines[0], "get ./DevInfo/Man");
+        let answered = |line: &str| {
+            let (verb, path) = line.split_once(' ').unwrap();
+            let mut r = CommandResult::sent(&DmCommand::new(verb, path, None, None).unwrap(), 3);
+            r.status = Some(200);
+            r
+        };
+        let done = [
+            answered("get ./DevInfo/Man"),
+            answered("get ./DevDetail/FwV"),
+        ];
+        let left = job.remaining_commands(&done);
+        let [Pending::Read(paths)] = left.as_slice() else {
+            panic!("{left:?}");
+        };
+        let paths: Vec<&str> = paths.iter().map(NodePath::as_str).collect();
+        assert_eq!(paths, ["./DevInfo/Mod", "./DevInfo/DmV", "./DevInfo/Lang"]);
+        assert_eq!(job.progress().unsent, 5);
+        assert!(job.progress().refresh);
+        let all: Vec<CommandResult> = lines.iter().map(|l| answered(l)).collect();
+        assert!(job.remaining_commands(&all).is_empty());
     }
 
     #[test]

@@ -128,6 +128,18 @@ struct Line {
     mdn: Option<String>,
 }
 
+/// Lines a recorded import writes per transaction. Each transaction holds
+/// SQLite's one write lock for its whole length (about 0.16 ms a line in a
+/// release build), and device sessions wait behind it: a few tens of
+/// milliseconds, not the whole file.
+pub const BATCH_LINES: usize = 250;
+
+/// The pause a command-line import leaves between two batches on SQLite. A
+/// writer of another process (the server) waits for the lock in SQLite's
+/// busy handler, which sleeps at most 25 ms at a time during its first
+/// 128 ms of waiting: a longer gap always lets it in before the next batch.
+const SQLITE_GAP: std::time::Duration = std::time::Duration::from_millis(30);
+
 /// Checks the whole file and, only when every line is good, writes it in one transaction.
 pub fn import_csv<R: Read>(
     conn: &mut DbConnection,
@@ -135,37 +147,277 @@ pub fn import_csv<R: Read>(
     input: R,
     progress: &Progress,
 ) -> Result<ImportReport, RegistryError> {
-    import(conn, actor, input, progress, None)
-}
-
-/// [`import_csv`] for a recorded run (see [`start_run`]): a file that
-/// imports records its run as imported in the transaction that writes its
-/// lines, so a run left running by a crash never had a line written; any
-/// other outcome is recorded after.
-pub fn import_for_run<R: Read>(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    input: R,
-    progress: &Progress,
-    run: i64,
-) -> Result<ImportReport, RegistryError> {
-    let outcome = import(conn, actor, input, progress, Some(run));
-    let imported = matches!(&outcome, Ok(r) if r.errors.is_empty());
-    if !imported {
-        if let Err(e) = finish_run(conn, run, &outcome) {
-            tracing::error!(run, error = %e, "could not record the import outcome");
+    let mut plan = match check(conn, input, progress, None, 0)? {
+        Ok(plan) => plan,
+        Err(report) => return Ok(report),
+    };
+    // Unrecorded, the file could not be resumed: it is written whole or not at all.
+    plan.batch = plan.lines.len().max(1);
+    loop {
+        match write_batch(conn, actor, &mut plan, progress)? {
+            Step::More => continue,
+            Step::Done(report) | Step::Stopped(report) => return Ok(report),
         }
     }
-    outcome
 }
 
-fn import<R: Read>(
+/// A file whose every line passed its checks, and how much of it is written.
+pub struct Plan {
+    lines: Vec<Line>,
+    /// Lines written, in file order: by earlier attempts of the run, then by this one.
+    written: usize,
+    /// Lines per transaction.
+    batch: usize,
+    run: Option<i64>,
+    report: ImportReport,
+}
+
+/// What writing one batch came to.
+#[derive(Debug)]
+pub enum Step {
+    /// Written; more lines remain.
+    More,
+    /// The file's last lines are written: the run is imported.
+    Done(ImportReport),
+    /// A line met a record written since the file was checked (its error is
+    /// in the report): this batch wrote nothing, earlier ones stay.
+    Stopped(ImportReport),
+}
+
+/// Where an import was started, shown beside who started it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Portal,
+    Cli,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Portal => "portal",
+            Source::Cli => "cli",
+        }
+    }
+}
+
+/// A recorded run ready to check its file: a new one, or an interrupted
+/// one of the same file taken over, whose first `resume_from` lines are
+/// already written.
+#[derive(Debug, Clone, Copy)]
+pub struct Opened {
+    pub id: i64,
+    pub resume_from: i64,
+}
+
+/// Imports a file for a recorded run (see [`open_run`]) on this thread: checks every
+/// line, then writes [`BATCH_LINES`] at a time, each batch its own
+/// transaction recording how far the run got. The run records its outcome.
+pub fn import_for_run(
     conn: &mut DbConnection,
     actor: &Actor,
+    input: &[u8],
+    progress: &Progress,
+    run: Opened,
+) -> Result<ImportReport, RegistryError> {
+    let mut plan = match check_for_run(conn, input, progress, run)? {
+        Ok(plan) => plan,
+        Err(report) => return Ok(report),
+    };
+    let sqlite = matches!(conn, DbConnection::Sqlite(_));
+    loop {
+        match write_batch(conn, actor, &mut plan, progress)? {
+            Step::More if sqlite => std::thread::sleep(SQLITE_GAP),
+            Step::More => {}
+            Step::Done(report) | Step::Stopped(report) => return Ok(report),
+        }
+    }
+}
+
+/// Checks a recorded run's file. A file with any problem is recorded (as
+/// rejected, or still interrupted when an earlier attempt wrote lines) and
+/// its report returned; a good one is the plan to write.
+pub fn check_for_run(
+    conn: &mut DbConnection,
+    input: &[u8],
+    progress: &Progress,
+    run: Opened,
+) -> Result<Result<Plan, ImportReport>, RegistryError> {
+    let skip = usize::try_from(run.resume_from).unwrap_or(0);
+    match check(conn, input, progress, Some(run.id), skip) {
+        Ok(Ok(plan)) => Ok(Ok(plan)),
+        Ok(Err(report)) => {
+            record_outcome(conn, run.id, &report);
+            Ok(Err(report))
+        }
+        Err(e) => {
+            log_failure(conn, run.id, &e);
+            Err(e)
+        }
+    }
+}
+
+fn record_outcome(conn: &mut DbConnection, run: i64, report: &ImportReport) {
+    if let Err(e) = finish_run(conn, run, &Ok(report.clone())) {
+        tracing::error!(run, error = %e, "could not record the import outcome");
+    }
+}
+
+/// Records that a run failed (interrupted, if it wrote lines).
+pub fn record_failure(conn: &mut DbConnection, run: i64, message: &str) -> QueryResult<()> {
+    let errors = [LineError {
+        line: 0,
+        message: message.to_string(),
+    }];
+    end_run(conn, run, "failed", None, &errors, 0)
+}
+
+fn log_failure(conn: &mut DbConnection, run: i64, failure: &RegistryError) {
+    if let Err(e) = record_failure(conn, run, &failure.to_string()) {
+        tracing::error!(run, error = %e, "could not record the import failure");
+    }
+}
+
+/// Writes the plan's next batch of lines in one transaction, with (for a
+/// recorded run) how far the run got, so a crash after it loses nothing and
+/// a crash during it leaves the run where the last batch left it.
+pub fn write_batch(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    plan: &mut Plan,
+    progress: &Progress,
+) -> Result<Step, RegistryError> {
+    let start = plan.written;
+    let end = (start + plan.batch.max(1)).min(plan.lines.len());
+    let total = plan.lines.len() as i64;
+    let run = plan.run;
+    let lines = &plan.lines[start..end];
+    // A line that passed the checks can still meet an MDN, ESN or MEID
+    // written meanwhile (another import, a user): its batch is undone and
+    // that line is reported like any other bad line.
+    let mut clash: Option<LineError> = None;
+    let mut counts = (0i64, 0i64);
+    // From the transaction's first statement (its lock held) to its commit.
+    let mut began = None;
+    let written = crate::db::write(conn, |conn| -> Result<(), RegistryError> {
+        began = Some(std::time::Instant::now());
+        counts = (0, 0);
+        for line in lines {
+            let at_line = |e: RegistryError, clash: &mut Option<LineError>| {
+                if !matches!(e, RegistryError::Db(_)) {
+                    *clash = Some(LineError {
+                        line: line.number,
+                        message: format!("{e} (since this file was checked)"),
+                    });
+                }
+                e
+            };
+            let profile_id = match &line.profile {
+                Some(values) => {
+                    let p = profile::insert(conn, actor, values, None, ActivationState::Pending)
+                        .map_err(|e| at_line(e, &mut clash))?;
+                    counts.0 += 1;
+                    Some(p.id)
+                }
+                None => None,
+            };
+            if let Some(d) = &line.device {
+                let mut values = d.resolve(conn).map_err(|e| at_line(e, &mut clash))?;
+                values.profile_id = profile_id;
+                device::insert(conn, actor, &values).map_err(|e| at_line(e, &mut clash))?;
+                counts.1 += 1;
+            }
+            progress.written.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(id) = run {
+            record_batch(conn, id, end as i64, total)?;
+        }
+        Ok(())
+    });
+    if let Some(began) = began {
+        tracing::debug!(run = ?run, lines = end - start, held_ms = began.elapsed().as_millis() as u64, "import batch");
+    }
+    match (written, clash) {
+        (Ok(()), _) => {
+            plan.written = end;
+            plan.report.profiles += counts.0;
+            plan.report.devices += counts.1;
+            progress.written.store(end as i64, Ordering::Relaxed);
+            if end == plan.lines.len() {
+                Ok(Step::Done(plan.report.clone()))
+            } else {
+                Ok(Step::More)
+            }
+        }
+        (Err(_), Some(clash)) => {
+            progress.written.store(start as i64, Ordering::Relaxed);
+            plan.report.errors.push(clash);
+            if let Some(id) = run {
+                record_outcome(conn, id, &plan.report);
+            }
+            Ok(Step::Stopped(plan.report.clone()))
+        }
+        (Err(e), None) => {
+            progress.written.store(start as i64, Ordering::Relaxed);
+            if let Some(id) = run {
+                log_failure(conn, id, &e);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Records a written batch with the run, in the batch's transaction. Only
+/// the process holding the run writes for it: one that lost it (taken for
+/// dead and resumed elsewhere) has its batch undone instead of written twice.
+fn record_batch(
+    conn: &mut DbConnection,
+    id: i64,
+    written: i64,
+    total: i64,
+) -> Result<(), RegistryError> {
+    let now = crate::db::now_ms();
+    let held = import_runs::table
+        .find(id)
+        .filter(import_runs::state.eq("running"))
+        .filter(import_runs::holder.eq(crate::retention::lease::this_process()));
+    let progress = (
+        import_runs::imported_lines.eq(written),
+        import_runs::processed_lines.eq(total),
+        import_runs::total_lines.eq(total),
+        import_runs::batches.eq(import_runs::batches + 1),
+        import_runs::heartbeat_at.eq(now),
+    );
+    let n = if written == total {
+        diesel::update(held)
+            .set((
+                progress,
+                import_runs::state.eq("imported"),
+                import_runs::errors.eq("[]"),
+                import_runs::finished_at.eq(now),
+            ))
+            .execute(conn)?
+    } else {
+        diesel::update(held).set(progress).execute(conn)?
+    };
+    if n == 0 {
+        return Err(RegistryError::Conflict(format!(
+            "import {id} is no longer run by this process"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks every line of the file. Lines before `skip` were written by an
+/// earlier attempt of the same run (the same file): they are read and
+/// checked like the others, but not looked up in the registry, where they
+/// now are.
+fn check<R: Read>(
+    conn: &mut DbConnection,
     input: R,
     progress: &Progress,
     run: Option<i64>,
-) -> Result<ImportReport, RegistryError> {
+    skip: usize,
+) -> Result<Result<Plan, ImportReport>, RegistryError> {
     let mut report = ImportReport::default();
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -178,7 +430,7 @@ fn import<R: Read>(
                 line: 1,
                 message: format!("cannot read the header line: {e}"),
             });
-            return Ok(report);
+            return Ok(Err(report));
         }
     };
     for (i, h) in headers.iter().enumerate() {
@@ -211,7 +463,7 @@ fn import<R: Read>(
         });
     }
     if !report.errors.is_empty() {
-        return Ok(report);
+        return Ok(Err(report));
     }
 
     let records: Vec<(u64, csv::Result<csv::StringRecord>)> = reader
@@ -235,7 +487,21 @@ fn import<R: Read>(
     let mut seen_mdn: HashMap<String, u64> = HashMap::new();
     let mut seen_esn: HashMap<String, u64> = HashMap::new();
     let mut seen_meid: HashMap<String, u64> = HashMap::new();
+    let total = records.len() as i64;
+    // A run says how far its check got, and that its process is alive
+    // (other hosts' nodes go by that), from the start and every heartbeat.
+    let every = std::time::Duration::from_millis(HEARTBEAT_MS as u64);
+    let mut last_beat = std::time::Instant::now();
+    if let Some(id) = run {
+        checking(conn, id, 0, total)?;
+    }
     for (index, (pos_line, record)) in records.into_iter().enumerate() {
+        if let Some(id) = run {
+            if last_beat.elapsed() >= every {
+                checking(conn, id, index as i64, total)?;
+                last_beat = std::time::Instant::now();
+            }
+        }
         // Line numbers count the header as line 1, as a spreadsheet shows them.
         let number = if pos_line > 0 {
             pos_line
@@ -357,59 +623,28 @@ fn import<R: Read>(
         });
     }
 
-    check_existing(conn, &lines, &mut report)?;
+    if skip > lines.len() {
+        return Err(RegistryError::Conflict(format!(
+            "the run already wrote {skip} lines, more than this file's {}",
+            lines.len()
+        )));
+    }
+    check_existing(conn, &lines[skip..], &mut report)?;
     if !report.errors.is_empty() {
         report.cap();
-        return Ok(report);
+        return Ok(Err(report));
     }
-
-    // A line that passed the checks can still meet an MDN, ESN or MEID
-    // written meanwhile (another import, a user): the whole file is undone
-    // and that line is reported like any other bad line.
-    let mut clash: Option<LineError> = None;
-    let written = crate::db::write(conn, |conn| -> Result<(), RegistryError> {
-        for line in &lines {
-            let at_line = |e: RegistryError, clash: &mut Option<LineError>| {
-                if !matches!(e, RegistryError::Db(_)) {
-                    *clash = Some(LineError {
-                        line: line.number,
-                        message: format!("{e} (since this file was checked)"),
-                    });
-                }
-                e
-            };
-            let profile_id = match &line.profile {
-                Some(values) => {
-                    let p = profile::insert(conn, actor, values, None, ActivationState::Pending)
-                        .map_err(|e| at_line(e, &mut clash))?;
-                    report.profiles += 1;
-                    Some(p.id)
-                }
-                None => None,
-            };
-            if let Some(d) = &line.device {
-                let mut values = d.resolve(conn).map_err(|e| at_line(e, &mut clash))?;
-                values.profile_id = profile_id;
-                device::insert(conn, actor, &values).map_err(|e| at_line(e, &mut clash))?;
-                report.devices += 1;
-            }
-            progress.written.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Some(id) = run {
-            finish_run(conn, id, &Ok(report.clone()))?;
-        }
-        Ok(())
-    });
-    match (written, clash) {
-        (Ok(()), _) => Ok(report),
-        (Err(_), Some(clash)) => {
-            report.profiles = 0;
-            report.devices = 0;
-            report.errors.push(clash);
-            Ok(report)
-        }
-        (Err(e), None) => Err(e),
+    if let Some(id) = run {
+        checking(conn, id, report.lines, report.lines)?;
     }
+    progress.written.store(skip as i64, Ordering::Relaxed);
+    Ok(Ok(Plan {
+        lines,
+        written: skip,
+        batch: BATCH_LINES,
+        run,
+        report,
+    }))
 }
 
 /// Reports every line whose MDN, ESN or MEID is already registered, or
@@ -498,9 +733,13 @@ fn check_existing(
 pub struct ImportRun {
     pub id: i64,
     pub filename: String,
+    /// running, imported, rejected, failed (nothing written) or
+    /// interrupted (some batches written; the same file again writes the rest).
     pub state: String,
     pub total_lines: i64,
+    /// Lines checked so far.
     pub processed_lines: i64,
+    /// Lines written so far, in file order: committed with each batch.
     pub imported_lines: i64,
     pub errors: String,
     pub created_by: String,
@@ -510,6 +749,12 @@ pub struct ImportRun {
     pub holder: String,
     pub heartbeat_at: i64,
     pub unlisted_errors: i64,
+    /// Where it was started: [`Source::as_str`].
+    pub source: String,
+    /// The file's SHA-256, by which a run of the same file resumes it.
+    pub content_hash: String,
+    /// Write transactions committed.
+    pub batches: i64,
 }
 
 impl ImportRun {
@@ -534,37 +779,57 @@ impl ImportRun {
             .unwrap_or(0)
             + self.unlisted_errors
     }
+
+    /// Who started it, and where.
+    pub fn started_by(&self) -> String {
+        match self.source.as_str() {
+            "cli" => format!("{} (command line)", self.created_by),
+            _ => format!("{} (portal)", self.created_by),
+        }
+    }
+
+    /// Lines still to write.
+    pub fn remaining_lines(&self) -> i64 {
+        (self.total_lines - self.imported_lines).max(0)
+    }
 }
 
-/// A portal import says it is alive this often while it runs.
+/// A running import says it is alive this often while it checks its file,
+/// and with every batch it writes.
 pub const HEARTBEAT_MS: i64 = 10_000;
 
 /// A running import whose holder on another host has not said it is alive
 /// for this long has lost its node. (A holder on this host is known alive
-/// or gone for certain, heartbeat or not: on SQLite, whose single writer
-/// holds back a heartbeat while the import writes, every holder is.)
+/// or gone for certain, heartbeat or not.)
 pub const LEASE_MS: i64 = 120_000;
 
-/// What an import cut off by its server's end is recorded with.
+/// What a portal import cut off before writing anything is recorded with.
 pub const INTERRUPTED: &str = "interrupted by a server restart; nothing was imported";
 
-/// Marks failed the imports still recorded as running that no live process
-/// runs any more: one of this host whose process is gone (this node before
-/// a restart), or one of another host silent for [`LEASE_MS`]. Nothing of
-/// theirs was written: a file's lines and its imported state commit
-/// together. Each change is conditional on the heartbeat read, so a run
-/// that says it is alive meanwhile keeps going. Returns the runs failed.
+/// What a command-line import cut off before writing anything is recorded with.
+pub const CLI_INTERRUPTED: &str = "interrupted: its command ended; nothing was imported";
+
+fn interrupted_after(written: i64, total: i64) -> String {
+    format!(
+        "interrupted after {written} of {total} lines were written; import the same file again to write the other {}",
+        (total - written).max(0)
+    )
+}
+
+/// Ends the imports still recorded as running that no live process runs
+/// any more: one of this host whose process is gone (this node before a
+/// restart, a command-line import killed), or one of another host silent
+/// for [`LEASE_MS`]. One that wrote nothing is failed; one that wrote some
+/// batches is interrupted, with how far it got, and the same file imported
+/// again resumes it. Each change is conditional on the heartbeat and the
+/// count of lines written that were read, so a run that says it is alive
+/// or writes meanwhile keeps going. Returns the runs ended.
 pub fn fail_abandoned(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<i64>> {
     use crate::retention::lease;
     let running: Vec<ImportRun> = import_runs::table
         .filter(import_runs::state.eq("running"))
         .select(ImportRun::as_select())
         .load(conn)?;
-    let errors = serde_json::to_string(&[LineError {
-        line: 0,
-        message: INTERRUPTED.into(),
-    }])
-    .unwrap_or_default();
     let mut failed = Vec::new();
     for r in running {
         // This very process's runs are alive (whatever the heartbeat says
@@ -587,22 +852,34 @@ pub fn fail_abandoned(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<i64>
         if !abandoned {
             continue;
         }
+        let (state, message) = if r.imported_lines > 0 {
+            (
+                "interrupted",
+                interrupted_after(r.imported_lines, r.total_lines),
+            )
+        } else if r.source == Source::Cli.as_str() {
+            ("failed", CLI_INTERRUPTED.to_string())
+        } else {
+            ("failed", INTERRUPTED.to_string())
+        };
+        let errors = serde_json::to_string(&[LineError { line: 0, message }]).unwrap_or_default();
         let n = crate::db::write(conn, |conn| {
             diesel::update(
                 import_runs::table
                     .find(r.id)
                     .filter(import_runs::state.eq("running"))
-                    .filter(import_runs::heartbeat_at.eq(r.heartbeat_at)),
+                    .filter(import_runs::heartbeat_at.eq(r.heartbeat_at))
+                    .filter(import_runs::imported_lines.eq(r.imported_lines)),
             )
             .set((
-                import_runs::state.eq("failed"),
+                import_runs::state.eq(state),
                 import_runs::errors.eq(&errors),
                 import_runs::finished_at.eq(now),
             ))
             .execute(conn)
         })?;
         if n > 0 {
-            tracing::warn!(run = r.id, file = %r.filename, holder = %r.holder, "import interrupted by its server's end; marked failed");
+            tracing::warn!(run = r.id, file = %r.filename, holder = %r.holder, state, written = r.imported_lines, "import cut off by its process's end");
             failed.push(r.id);
         }
     }
@@ -623,65 +900,185 @@ pub fn heartbeat(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
     .map(|_| ())
 }
 
+/// Records how far a run's check got (and that its process is alive).
+fn checking(conn: &mut DbConnection, id: i64, checked: i64, total: i64) -> QueryResult<()> {
+    crate::db::write(conn, |conn| {
+        diesel::update(
+            import_runs::table
+                .find(id)
+                .filter(import_runs::state.eq("running")),
+        )
+        .set((
+            import_runs::processed_lines.eq(checked),
+            import_runs::total_lines.eq(total),
+            import_runs::heartbeat_at.eq(crate::db::now_ms()),
+        ))
+        .execute(conn)
+    })
+    .map(|_| ())
+}
+
 use crate::db::schema::import_runs;
 
-pub fn start_run(
+/// The SHA-256 of a file's bytes, by which its runs are known.
+pub fn content_hash(content: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(content))
+}
+
+/// Records a new run of a file, or takes over the interrupted run of the
+/// same file (same bytes) so that it writes the lines that run did not.
+/// The runs of processes that are gone are ended first, so that a command
+/// killed a moment ago can be resumed at once.
+pub fn open_run(
     conn: &mut DbConnection,
     filename: &str,
     created_by: &str,
-) -> Result<i64, RegistryError> {
-    let now = crate::db::now_ms();
+    source: Source,
+    content: &[u8],
+) -> Result<Opened, RegistryError> {
+    fail_abandoned(conn, crate::db::now_ms())?;
+    let hash = content_hash(content);
+    let me = crate::retention::lease::this_process();
     crate::db::write(conn, |conn| {
+        let now = crate::db::now_ms();
+        let interrupted: Option<(i64, i64)> = import_runs::table
+            .filter(import_runs::content_hash.eq(&hash))
+            .filter(import_runs::state.eq("interrupted"))
+            .order(import_runs::id.desc())
+            .select((import_runs::id, import_runs::imported_lines))
+            .first(conn)
+            .optional()?;
+        if let Some((id, written)) = interrupted {
+            // Conditional, so that of two processes resuming it one does.
+            let taken = diesel::update(
+                import_runs::table
+                    .find(id)
+                    .filter(import_runs::state.eq("interrupted")),
+            )
+            .set((
+                import_runs::state.eq("running"),
+                import_runs::holder.eq(me),
+                import_runs::heartbeat_at.eq(now),
+                import_runs::finished_at.eq(None::<i64>),
+                import_runs::errors.eq(""),
+                import_runs::unlisted_errors.eq(0),
+            ))
+            .execute(conn)?;
+            if taken == 1 {
+                return Ok(Opened {
+                    id,
+                    resume_from: written,
+                });
+            }
+        }
         diesel::insert_into(import_runs::table)
             .values((
                 import_runs::filename.eq(filename),
                 import_runs::state.eq("running"),
                 import_runs::created_by.eq(created_by),
                 import_runs::created_at.eq(now),
-                import_runs::holder.eq(crate::retention::lease::this_process()),
+                import_runs::holder.eq(me),
                 import_runs::heartbeat_at.eq(now),
+                import_runs::source.eq(source.as_str()),
+                import_runs::content_hash.eq(&hash),
             ))
             .execute(conn)?;
-        Ok(import_runs::table
-            .filter(import_runs::created_by.eq(created_by))
-            .order(import_runs::id.desc())
-            .select(import_runs::id)
-            .first(conn)?)
+        Ok(Opened {
+            id: crate::db::last_insert_id(conn)?,
+            resume_from: 0,
+        })
     })
 }
 
+/// Records how a run ended other than by writing its last batch (which
+/// records it imported): with the problems found or the failure. A run
+/// whose earlier batches wrote lines stays interrupted, resumable; one that
+/// wrote nothing is rejected (problems) or failed.
 pub fn finish_run(
     conn: &mut DbConnection,
     id: i64,
     outcome: &Result<ImportReport, RegistryError>,
 ) -> QueryResult<()> {
-    let now = crate::db::now_ms();
-    let (state, total, imported, errors, unlisted) = match outcome {
-        Ok(r) if r.errors.is_empty() => ("imported", r.lines, r.lines, Vec::new(), 0),
-        Ok(r) => ("rejected", r.lines, 0, r.errors.clone(), r.unlisted_errors),
-        Err(e) => (
+    match outcome {
+        Ok(r) if r.errors.is_empty() => end_run(conn, id, "imported", Some(r.lines), &[], 0),
+        Ok(r) => end_run(
+            conn,
+            id,
+            "rejected",
+            Some(r.lines),
+            &r.errors,
+            r.unlisted_errors,
+        ),
+        Err(e) => end_run(
+            conn,
+            id,
             "failed",
-            0,
-            0,
-            vec![LineError {
+            None,
+            &[LineError {
                 line: 0,
                 message: e.to_string(),
             }],
             0,
         ),
-    };
-    diesel::update(import_runs::table.find(id))
-        .set((
-            import_runs::state.eq(state),
-            import_runs::total_lines.eq(total),
-            import_runs::processed_lines.eq(total),
-            import_runs::imported_lines.eq(imported),
-            import_runs::errors.eq(serde_json::to_string(&errors).unwrap_or_default()),
-            import_runs::unlisted_errors.eq(unlisted),
-            import_runs::finished_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    }
+}
+
+/// [`finish_run`]: `nothing_written` is the state of a run that wrote no line.
+fn end_run(
+    conn: &mut DbConnection,
+    id: i64,
+    nothing_written: &str,
+    total: Option<i64>,
+    errors: &[LineError],
+    unlisted: i64,
+) -> QueryResult<()> {
+    let now = crate::db::now_ms();
+    let errors = serde_json::to_string(errors).unwrap_or_default();
+    crate::db::write(conn, |conn| {
+        // Only by its holder: a run taken for dead and resumed by another
+        // process is that process's to record.
+        let run = import_runs::table
+            .find(id)
+            .filter(import_runs::state.eq("running"))
+            .filter(import_runs::holder.eq(crate::retention::lease::this_process()));
+        let ended = || {
+            (
+                import_runs::errors.eq(&errors),
+                import_runs::unlisted_errors.eq(unlisted),
+                import_runs::finished_at.eq(now),
+            )
+        };
+        if let ("imported", Some(total)) = (nothing_written, total) {
+            return diesel::update(run)
+                .set((
+                    import_runs::state.eq("imported"),
+                    import_runs::total_lines.eq(total),
+                    import_runs::processed_lines.eq(total),
+                    import_runs::imported_lines.eq(total),
+                    ended(),
+                ))
+                .execute(conn);
+        }
+        diesel::update(run.filter(import_runs::imported_lines.gt(0)))
+            .set((import_runs::state.eq("interrupted"), ended()))
+            .execute(conn)?;
+        let nothing = diesel::update(run.filter(import_runs::imported_lines.eq(0)));
+        match total {
+            Some(total) => nothing
+                .set((
+                    import_runs::state.eq(nothing_written),
+                    import_runs::total_lines.eq(total),
+                    import_runs::processed_lines.eq(total),
+                    ended(),
+                ))
+                .execute(conn),
+            None => nothing
+                .set((import_runs::state.eq(nothing_written), ended()))
+                .execute(conn),
+        }
+    })
+    .map(|_| ())
 }
 
 pub fn get_run(conn: &mut DbConnection, id: i64) -> Result<ImportRun, RegistryError> {

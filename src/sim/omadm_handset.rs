@@ -712,7 +712,7 @@ fn answer(
 ) -> Vec<Command> {
     match cmd {
         Command::Get(g) => {
-            let mut code = dm_tree::status::OK;
+            let mut codes = Vec::new();
             let mut items = Vec::new();
             for it in &g.items {
                 let found = match it.target.as_deref() {
@@ -722,12 +722,32 @@ fn answer(
                     None => Err(BAD_REQUEST),
                 };
                 match found {
-                    Ok(item) => items.push(item),
-                    Err(c) if code == dm_tree::status::OK => code = c,
-                    Err(_) => {}
+                    Ok(item) => {
+                        items.push(item);
+                        codes.push((it.target.clone(), dm_tree::status::OK));
+                    }
+                    Err(c) => codes.push((it.target.clone(), c)),
                 }
             }
-            let mut out = vec![status(cmd_id, msg_ref, g.cmd_id, "Get", code)];
+            // One Status for the command when every Item came to the same
+            // code; else one per Item, naming it by TargetRef (SyncML
+            // RepPro 1.2, Status).
+            let same = codes.windows(2).all(|w| w[0].1 == w[1].1);
+            let mut out = if same {
+                let code = codes.first().map_or(dm_tree::status::OK, |c| c.1);
+                vec![status(cmd_id, msg_ref, g.cmd_id, "Get", code)]
+            } else {
+                codes
+                    .into_iter()
+                    .map(|(target, code)| {
+                        let mut st = status(cmd_id, msg_ref, g.cmd_id, "Get", code);
+                        if let Command::Status(s) = &mut st {
+                            s.target_ref = target;
+                        }
+                        st
+                    })
+                    .collect()
+            };
             if !items.is_empty() {
                 *cmd_id += 1;
                 out.push(Command::Results(Results {
@@ -1116,6 +1136,8 @@ mod tests {
             (st.cmd_ref, st.msg_ref, st.cmd.as_str(), st.data),
             (7, 3, "Get", 200)
         );
+        // Every Item found: one Status for the whole command names none.
+        assert!(st.target_ref.is_none() && out.len() == 2);
         let Some(Command::Results(r)) = out.get(1) else {
             panic!("no results: {out:?}");
         };
@@ -1154,19 +1176,36 @@ mod tests {
     }
 
     #[test]
-    fn get_of_a_missing_node_is_404_with_results_for_the_rest() {
+    fn get_of_a_missing_node_answers_each_item_with_results_for_the_rest() {
         let mut t = tree();
         let get = cmd(vec![
             item("./DevInfo/Nope", None, None),
             item("./DevInfo/Mod", None, None),
+            item("./DevInfo/Man", None, None),
         ]);
         let (out, _) = run(&mut t, Command::Get(get));
-        assert_eq!(code(&out), 404);
-        let Some(Command::Results(r)) = out.get(1) else {
+        // Codes differ: a Status per Item, each naming its node.
+        let statuses: Vec<(Option<&str>, u16, u32)> = out
+            .iter()
+            .filter_map(|c| match c {
+                Command::Status(s) => Some((s.target_ref.as_deref(), s.data, s.cmd_ref)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                (Some("./DevInfo/Nope"), 404, 7),
+                (Some("./DevInfo/Mod"), 200, 7),
+                (Some("./DevInfo/Man"), 200, 7)
+            ]
+        );
+        let Some(Command::Results(r)) = out.get(3) else {
             panic!("no results: {out:?}");
         };
-        assert_eq!(r.items.len(), 1);
-        assert_eq!(r.items[0].source.as_deref(), Some("./DevInfo/Mod"));
+        assert_eq!(r.cmd_ref, 7);
+        let read: Vec<_> = r.items.iter().map(|i| i.source.as_deref()).collect();
+        assert_eq!(read, [Some("./DevInfo/Mod"), Some("./DevInfo/Man")]);
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/firmware/campaigns/{id}/schedule",
             web::post().to(reschedule),
         )
+        .route("/firmware/campaigns/{id}/requeue", web::post().to(requeue))
         .route("/firmware/campaigns/{id}/{action}", web::post().to(act));
 }
 
@@ -397,9 +398,10 @@ struct DetailPage {
     package_name: String,
     p: Progress,
     chart: WaveChart,
-    truncated: bool,
     percent: i64,
     actions: Vec<(&'static str, &'static str)>,
+    /// Whether its skipped devices can be queued again.
+    requeue: bool,
     members: Vec<Listed>,
     states: Vec<&'static str>,
     state: String,
@@ -476,10 +478,17 @@ async fn detail(
     if p.overall.unanswered > 0 && c.state() != campaign::CampaignState::Cancelled {
         actions.insert(0, ("renotify", "Notify unanswered again"));
     }
+    let requeue = p.overall.skipped > 0
+        && matches!(
+            c.state(),
+            campaign::CampaignState::Running
+                | campaign::CampaignState::Paused
+                | campaign::CampaignState::Completed
+        );
     let chart = WaveChart::new(&p);
     render(&DetailPage {
         ctx: user.ctx(Area::Firmware),
-        truncated: chart.truncated(&p),
+        requeue,
         chart,
         percent: campaign_chart::percent_done(&p.overall),
         package_name,
@@ -579,6 +588,113 @@ async fn act(
             flash(&user.session, "success", message);
         }
         Err(e @ (CampaignError::Transition { .. } | CampaignError::Invalid(_))) => {
+            flash(&user.session, "error", e.to_string());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(redirect(&format!("/firmware/campaigns/{id}")))
+}
+
+/// Queues the campaign's skipped devices again. The form carries the
+/// re-queue round the page showed: a second click finds it done and queues
+/// nothing.
+async fn requeue(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageFirmware)?;
+    user.check_form(&form)?;
+    let id = path.into_inner();
+    let round = form
+        .get("round")
+        .and_then(|r| r.trim().parse::<i32>().ok())
+        .ok_or_else(|| {
+            WebError::BadRequest(
+                "The re-queue form is incomplete: reload the campaign's page and try again.".into(),
+            )
+        })?;
+    let actor = user.actor();
+    let vault = state.vault.clone();
+    let max_parts = state.config.sms_max_parts;
+    let outcome = state
+        .db
+        .run(move |c| -> Result<_, CampaignError> {
+            let mut r = campaign::requeue_skipped(c, &actor, id, round)?;
+            // A completed campaign runs again: its first new wave goes out
+            // now (a running one reaches the new waves in turn).
+            let t = if r.restarted() {
+                let t = campaign_run::step_now(c, &vault, max_parts, id);
+                match campaign::get(c, id) {
+                    Ok(now) => r.campaign = now,
+                    Err(e) => {
+                        tracing::warn!(campaign = id, error = %e, "reading the campaign back failed")
+                    }
+                }
+                t
+            } else {
+                campaign_run::Ticked::default()
+            };
+            Ok((r, t))
+        })
+        .await;
+    match outcome {
+        Ok((r, _)) if r.repeated => flash(
+            &user.session,
+            "info",
+            format!(
+                "Campaign {}: its skipped devices were already re-queued (this page was from before re-queue {}); nothing was queued again.",
+                r.campaign.name, r.campaign.requeue_round
+            ),
+        ),
+        Ok((r, t)) => {
+            if t.notified > 0 {
+                if let Some(m) = &state.messaging {
+                    m.wake();
+                }
+            }
+            let c = &r.campaign;
+            let waves = match (r.first_wave, r.last_wave) {
+                (Some(a), Some(b)) if a == b => format!("wave {a}"),
+                (Some(a), Some(b)) => format!("waves {a}–{b}"),
+                _ => String::new(),
+            };
+            let then = if c.state() == campaign::CampaignState::Paused {
+                " The campaign is paused: Resume sends them (after any waves still waiting).".to_string()
+            } else if t.notified + t.skipped > 0 {
+                format!(
+                    " Now {} notified, {} skipped again (a reason that still holds; the device list says which).",
+                    t.notified, t.skipped
+                ) + &c
+                    .waiting(crate::db::now_ms())
+                    .map(|w| format!(" It is {w}."))
+                    .unwrap_or_default()
+            } else {
+                let turn = if r.first_wave.is_some_and(|w| c.wave < w) {
+                    format!(
+                        " They follow the waves still to come (now at wave {}).",
+                        c.wave
+                    )
+                } else {
+                    String::new()
+                };
+                turn + &c
+                    .waiting(crate::db::now_ms())
+                    .map(|w| format!(" It is {w}."))
+                    .unwrap_or_default()
+            };
+            flash(
+                &user.session,
+                "success",
+                format!(
+                    "Campaign {}: {} skipped device(s) re-queued as {waves}.{then}",
+                    c.name, r.requeued
+                ),
+            );
+        }
+        Err(e @ (CampaignError::Transition { .. } | CampaignError::Invalid(_))) => {
+            tracing::info!(campaign = id, error = %e, "campaign re-queue refused");
             flash(&user.session, "error", e.to_string());
         }
         Err(e) => return Err(e.into()),

@@ -791,7 +791,15 @@ async fn import_form(
     user: CurrentUser,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::Import)?;
-    let recent = state.db.run(|c| import::recent_runs(c, 20)).await?;
+    let recent = state
+        .db
+        .run(|c| {
+            // A command-line import killed a moment ago is shown interrupted
+            // at once, not running until the next sweep.
+            import::fail_abandoned(c, crate::db::now_ms())?;
+            import::recent_runs(c, 20)
+        })
+        .await?;
     render(&ImportPage {
         ctx: user.ctx(Area::Devices),
         columns: import::COLUMNS.join(","),
@@ -869,8 +877,10 @@ async fn import_upload(
     Ok(redirect(&format!("/devices/import/{id}")))
 }
 
-/// Records the run, then imports on a blocking thread while the browser
-/// watches the progress page.
+/// Records the run (or takes over the interrupted run of the same file),
+/// then imports in the background while the browser watches the progress
+/// page: the check on a blocking thread, then each batch of lines as its own
+/// write, queued with the device sessions' writes instead of ahead of them.
 pub async fn start_import(
     state: &AppState,
     actor: Actor,
@@ -878,72 +888,78 @@ pub async fn start_import(
     file: Vec<u8>,
 ) -> Result<i64, WebError> {
     let who = actor.to_string();
-    let fname = filename.clone();
-    let id = state
+    let file = std::sync::Arc::new(file);
+    let content = file.clone();
+    let opened = state
         .db
-        .run(move |c| import::start_run(c, &fname, &who))
+        .run(move |c| import::open_run(c, &filename, &who, import::Source::Portal, &content))
         .await?;
+    let id = opened.id;
     let progress = crate::registry::import::Progress::shared();
     if let Ok(mut map) = state.imports.lock() {
         map.insert(id, progress.clone());
     }
     let db = state.db.clone();
     let imports = state.imports.clone();
-    // Says the run is alive while it runs, so that nodes of other hosts do
-    // not take it for one whose server went away. (A SQLite database has
-    // no other host's nodes, and its one writer would hold the heartbeat
-    // back while the import writes.)
-    let alive = (state.db.backend() == crate::db::Backend::Postgres).then(|| {
-        let db = state.db.clone();
-        tokio::spawn(async move {
-            let every = std::time::Duration::from_millis(import::HEARTBEAT_MS as u64);
-            loop {
-                tokio::time::sleep(every).await;
-                let beat = db
-                    .run(move |c| import::heartbeat(c, id).map_err(crate::db::DbError::from))
-                    .await;
-                if let Err(e) = beat {
-                    tracing::warn!(run = id, error = %e, "import heartbeat failed");
-                }
-            }
-        })
-    });
-    tokio::task::spawn_blocking(move || {
-        // The run records its own outcome (an import with its lines).
-        let outcome = match db.get() {
-            Ok(mut c) => import::import_for_run(&mut c, &actor, file.as_slice(), &progress, id),
-            Err(e) => {
-                let outcome = Err(RegistryError::from(e));
-                match db.get() {
-                    Ok(mut c) => {
-                        if let Err(e) = import::finish_run(&mut c, id, &outcome) {
-                            tracing::error!(run = id, error = %e, "could not record the import outcome");
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(run = id, error = %e, "could not record the import outcome")
-                    }
-                }
-                outcome
-            }
-        };
-        if let Some(alive) = alive {
-            alive.abort();
-        }
+    tokio::spawn(async move {
+        let outcome = run_import(&db, actor, file, progress, opened).await;
         match &outcome {
             Ok(r) if r.errors.is_empty() => {
-                tracing::info!(run = id, file = %filename, lines = r.lines, "import finished")
+                tracing::info!(run = id, lines = r.lines, "import finished")
             }
-            Ok(r) => {
-                tracing::warn!(run = id, file = %filename, problems = r.problems(), "import rejected")
-            }
-            Err(e) => tracing::error!(run = id, file = %filename, error = %e, "import failed"),
+            Ok(r) => tracing::warn!(run = id, problems = r.problems(), "import stopped"),
+            Err(e) => tracing::error!(run = id, error = %e, "import failed"),
         }
         if let Ok(mut map) = imports.lock() {
             map.remove(&id);
         }
     });
     Ok(id)
+}
+
+/// The import of a portal run; the run records its own outcome.
+async fn run_import(
+    db: &crate::db::Db,
+    actor: Actor,
+    file: std::sync::Arc<Vec<u8>>,
+    progress: std::sync::Arc<import::Progress>,
+    opened: import::Opened,
+) -> Result<ImportReport, RegistryError> {
+    let watched = progress.clone();
+    let checked = db
+        .run(move |c| import::check_for_run(c, &file, &watched, opened))
+        .await;
+    let mut plan = match checked {
+        Ok(Ok(plan)) => plan,
+        Ok(Err(report)) => return Ok(report),
+        Err(e) => {
+            // Perhaps not even started (no connection): the run says so.
+            let message = e.to_string();
+            let recorded = db
+                .run(move |c| {
+                    import::record_failure(c, opened.id, &message).map_err(RegistryError::from)
+                })
+                .await;
+            if let Err(r) = recorded {
+                tracing::error!(run = opened.id, error = %r, "could not record the import failure");
+            }
+            return Err(e);
+        }
+    };
+    loop {
+        let (actor_, progress_) = (actor.clone(), progress.clone());
+        let (back, step) = db
+            .run(move |c| {
+                let step = import::write_batch(c, &actor_, &mut plan, &progress_);
+                Ok::<_, RegistryError>((plan, step))
+            })
+            .await?;
+        plan = back;
+        match step? {
+            import::Step::More => {}
+            import::Step::Done(report) | import::Step::Stopped(report) => return Ok(report),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -973,7 +989,13 @@ async fn import_status(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::Import)?;
     let id = path.into_inner();
-    let run = state.db.run(move |c| import::get_run(c, id)).await?;
+    let run = state
+        .db
+        .run(move |c| {
+            import::fail_abandoned(c, crate::db::now_ms())?;
+            import::get_run(c, id)
+        })
+        .await?;
     let live = state.imports.lock().ok().and_then(|m| m.get(&id).cloned());
     let (checked, written, total) = match &live {
         Some(p) => (
@@ -981,7 +1003,9 @@ async fn import_status(
             p.written.load(Ordering::Relaxed),
             p.total.load(Ordering::Relaxed),
         ),
-        None => (run.total_lines, run.imported_lines, run.total_lines),
+        // Another process's run (a command-line import, another node's):
+        // as far as it recorded, by its heartbeats and its batches.
+        None => (run.processed_lines, run.imported_lines, run.total_lines),
     };
     let report = run.report();
     render(&ImportStatusPage {

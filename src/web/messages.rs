@@ -266,24 +266,38 @@ async fn retry(
     user.require(Permission::ViewOps)?;
     user.check_form(&form)?;
     let id = path.into_inner();
-    let done = state
-        .db
-        .run(move |c| outbox::requeue(c, id).map_err(RegistryError::from))
-        .await?;
-    if done {
-        tracing::info!(message = id, by = %user.actor(), "failed message queued again");
-        flash(
-            &user.session,
-            "success",
-            format!("Message {id} queued again."),
-        );
-        wake(&state);
-    } else {
-        flash(
-            &user.session,
-            "error",
-            format!("Message {id} is not failed; only failed messages are retried."),
-        );
+    let outcome = state.db.run(move |c| outbox::retry(c, id)).await;
+    match outcome {
+        Ok(_) => {
+            tracing::info!(message = id, by = %user.actor(), "failed message queued again");
+            flash(
+                &user.session,
+                "success",
+                format!("Message {id} queued again."),
+            );
+            wake(&state);
+        }
+        Err(outbox::RetryError::NotFound(_)) => {
+            return Err(WebError::NotFound(format!("There is no message {id}.")))
+        }
+        Err(e @ (outbox::RetryError::Db(_) | outbox::RetryError::Pool(_))) => {
+            return Err(WebError::Internal(e.to_string()))
+        }
+        Err(e @ outbox::RetryError::SessionOver { .. }) => {
+            tracing::info!(message = id, error = %e, "retry of a dead IOTA call-back refused");
+            flash(&user.session, "error", e.to_string());
+            // To the subscriber's IOTA actions, where a fresh session is
+            // started, for those who may start one.
+            if let outbox::RetryError::SessionOver { session, .. } = &e {
+                if let Some(pid) = session
+                    .profile_id
+                    .filter(|_| session.wants_fresh_start() && user.can(Permission::EditDevices))
+                {
+                    return Ok(redirect(&format!("/care/profiles/{pid}#iota")));
+                }
+            }
+        }
+        Err(e) => flash(&user.session, "error", e.to_string()),
     }
     Ok(redirect(&format!("/ops/messages/{id}")))
 }

@@ -20,13 +20,16 @@ fn back(user: &CurrentUser) -> HttpResponse {
     redirect(&format!("/self/line/{}", user.name))
 }
 
+/// A change that went no further: the subscriber reads why in their own
+/// words on their line's page (the log keeps the operators'); a failure of
+/// ours is the portal's error page.
 fn refuse(user: &CurrentUser, e: FeatureError) -> Result<HttpResponse, WebError> {
     match e {
-        FeatureError::Registry(r) => Err(r.into()),
+        FeatureError::Registry(RegistryError::Db(d)) => Err(d.into()),
         FeatureError::Db(d) => Err(d.into()),
         other => {
             tracing::info!(subscriber = %user.name, error = %other, "self-service feature change refused");
-            flash(&user.session, "error", other.to_string());
+            flash(&user.session, "error", other.for_subscriber());
             Ok(back(user))
         }
     }
@@ -79,7 +82,11 @@ async fn own(state: &AppState, user: &CurrentUser, token: &str) -> Result<(), We
         Ok(p) if p == user.id => Ok(()),
         Ok(_) | Err(FeatureError::UnknownActivation) => {
             tracing::warn!(subscriber = %user.name, "subscriber asked for an activation not theirs");
-            Err(WebError::NotFound("There is no such activation.".into()))
+            Err(WebError::NotFound(
+                "There is no such request on your line. Please start again from your line's \
+                 services."
+                    .into(),
+            ))
         }
         Err(e) => Err(WebError::Internal(e.to_string())),
     }

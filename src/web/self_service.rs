@@ -67,6 +67,22 @@ impl LinePage {
     fn has(&self, code: &str) -> bool {
         self.p.feature_list().contains(&code)
     }
+
+    /// The line's services by the names the catalogue sells them under,
+    /// not their codes; one no longer on sale by its code in words.
+    fn service_names(&self) -> Vec<String> {
+        self.p
+            .feature_list()
+            .into_iter()
+            .map(|code| {
+                self.features
+                    .iter()
+                    .find(|f| f.code == code)
+                    .map(|f| f.name.clone())
+                    .unwrap_or_else(|| code.replace('_', " "))
+            })
+            .collect()
+    }
 }
 
 impl LinePage {

@@ -117,8 +117,15 @@ fn render(markup: Markup, status: StatusCode, deck: Deck) -> HttpResponse {
     }
 }
 
-fn error_deck(markup: Markup, status: StatusCode, message: String) -> HttpResponse {
-    tracing::warn!(status = status.as_u16(), %message, "feature activation deck refused");
+/// A deck saying why the request went no further. What the subscriber
+/// should read (not found, refused, a step out of order) is answered 200:
+/// many WAP gateways put a page of their own in place of the body of a 4xx
+/// or 5xx answer, and the subscriber would never see ours. Only the
+/// identification of the handset (no trusted gateway, no usable device-id
+/// header) keeps its 403, and a failure of ours its 500. `cause` is the
+/// operators' account of it, for the log.
+fn error_deck(markup: Markup, status: StatusCode, message: String, cause: &str) -> HttpResponse {
+    tracing::warn!(status = status.as_u16(), %cause, %message, "feature activation deck refused");
     render(
         markup,
         status,
@@ -133,43 +140,50 @@ fn error_deck(markup: Markup, status: StatusCode, message: String) -> HttpRespon
 
 fn feature_error(markup: Markup, e: FeatureError) -> HttpResponse {
     let status = match &e {
-        FeatureError::UnknownFeature(_) | FeatureError::UnknownActivation => StatusCode::NOT_FOUND,
-        FeatureError::Registry(RegistryError::NotFound(_)) => StatusCode::NOT_FOUND,
-        FeatureError::AlreadyActive(_)
-        | FeatureError::NotActive(_)
-        | FeatureError::InProgress(_)
-        | FeatureError::OutOfOrder(_) => StatusCode::CONFLICT,
-        FeatureError::WrongDevice
-        | FeatureError::NoLine
-        | FeatureError::LineDeactivated
-        | FeatureError::HandsetDeactivated => StatusCode::FORBIDDEN,
+        FeatureError::Registry(RegistryError::NotFound(_)) => StatusCode::OK,
         FeatureError::Registry(_) | FeatureError::Db(_) => {
             tracing::error!(error = %e, "feature activation failed");
-            return error_deck(
-                markup,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The service cannot be activated right now. Please try again later.".into(),
-            );
+            StatusCode::INTERNAL_SERVER_ERROR
         }
+        _ => StatusCode::OK,
     };
-    error_deck(markup, status, e.to_string())
+    error_deck(markup, status, e.for_subscriber(), &e.to_string())
+}
+
+/// Why a request is not taken as a handset's: its own words for the
+/// subscriber, and the operators' for the log.
+struct Unidentified {
+    message: &'static str,
+    cause: String,
 }
 
 /// The device behind the request, from a trusted gateway's header only.
 fn identify(
     state: &AppState,
     req: &HttpRequest,
-) -> Result<crate::registry::lookup::DeviceKey, String> {
+) -> Result<crate::registry::lookup::DeviceKey, Unidentified> {
     let peer = req.peer_addr().map(|a| a.ip());
     if !peer.is_some_and(|p| state.config.trusted_gateways.contains(&p)) {
-        return Err("This service is only available from the handset's browser.".into());
+        return Err(Unidentified {
+            message: "This service is only available from your phone's own browser.",
+            cause: format!("{peer:?} is not a trusted WAP gateway (MDM_TRUSTED_GATEWAYS)"),
+        });
     }
+    let header = state.config.gateway_header.as_str();
     let value = req
         .headers()
-        .get(state.config.gateway_header.as_str())
+        .get(header)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| "The network did not identify your handset.".to_string())?;
-    device_key_of(value).ok_or_else(|| format!("\"{value}\" is not an ESN or MEID."))
+        .ok_or_else(|| Unidentified {
+            message: "The network did not say which phone you are using. Please try again \
+                      from your phone's browser; if this keeps happening, call customer care.",
+            cause: format!("the gateway sent no {header} header"),
+        })?;
+    device_key_of(value).ok_or_else(|| Unidentified {
+        message: "The network named your phone in a way this service cannot read. Please \
+                  call customer care.",
+        cause: format!("{header} {value:?} is not an ESN or MEID"),
+    })
 }
 
 #[derive(Deserialize)]
@@ -177,27 +191,34 @@ pub struct BootstrapQuery {
     feature: Option<String>,
 }
 
-/// Resolves the calling device to (device id, profile id).
-async fn line_of(state: &AppState, req: &HttpRequest) -> Result<(i64, i64), (StatusCode, String)> {
-    let key = identify(state, req).map_err(|m| (StatusCode::FORBIDDEN, m))?;
+/// Resolves the calling device to (device id, profile id), or the deck
+/// refusing it.
+async fn line_of(
+    state: &AppState,
+    req: &HttpRequest,
+    markup: Markup,
+) -> Result<(i64, i64), HttpResponse> {
+    let key = identify(state, req)
+        .map_err(|u| error_deck(markup, StatusCode::FORBIDDEN, u.message.into(), &u.cause))?;
     let found = state.db.run(move |c| lookup::find(c, &key)).await;
     match found {
         Ok(d) => match d.profile_id {
             Some(p) => Ok((d.id, p)),
-            None => Err((
-                StatusCode::FORBIDDEN,
-                "Your handset is not on a subscriber line yet. Please activate it first.".into(),
-            )),
+            None => Err(feature_error(markup, FeatureError::NoLine)),
         },
-        Err(RegistryError::NotFound(_)) => Err((
-            StatusCode::NOT_FOUND,
-            "Your handset is not registered with this network.".into(),
+        Err(RegistryError::NotFound(what)) => Err(error_deck(
+            markup,
+            StatusCode::OK,
+            "Your phone is not registered with this network. Please call customer care.".into(),
+            &format!("{what} not found"),
         )),
         Err(e) => {
             tracing::error!(error = %e, "device lookup failed");
-            Err((
+            Err(error_deck(
+                markup,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "The service cannot be activated right now. Please try again later.".into(),
+                &e.to_string(),
             ))
         }
     }
@@ -211,9 +232,9 @@ async fn bootstrap(
     q: web::Query<BootstrapQuery>,
 ) -> HttpResponse {
     let markup = markup_of(&req);
-    let (device_id, profile_id) = match line_of(&state, &req).await {
+    let (device_id, profile_id) = match line_of(&state, &req, markup).await {
         Ok(v) => v,
-        Err((status, m)) => return error_deck(markup, status, m),
+        Err(refusal) => return refusal,
     };
     let Some(code) = q.into_inner().feature.filter(|f| !f.is_empty()) else {
         let listed = state
@@ -287,10 +308,8 @@ async fn bootstrap(
 /// The markup the caller takes and its device, or the deck refusing it.
 async fn caller(state: &AppState, req: &HttpRequest) -> Result<(Markup, i64), HttpResponse> {
     let markup = markup_of(req);
-    match line_of(state, req).await {
-        Ok((device_id, _)) => Ok((markup, device_id)),
-        Err((status, m)) => Err(error_deck(markup, status, m)),
-    }
+    let (device_id, _) = line_of(state, req, markup).await?;
+    Ok((markup, device_id))
 }
 
 /// Steps 52-53: the contractual and legal text, and "Agree".
@@ -366,7 +385,7 @@ fn result_deck(markup: Markup, s: &Step) -> HttpResponse {
             title: format!("{} is active", s.feature.name),
             paragraphs: vec![
                 format!("{} has been added to your line.", s.feature.name),
-                "To start using it, end this session and open the service again; your phone reconnects with the new settings.".into(),
+                "To start using it, close the browser and open the service again: your phone then picks up the new settings.".into(),
             ],
             primary: None,
             links: vec![("More services".into(), BOOTSTRAP_PATH.into())],

@@ -365,7 +365,7 @@ async fn the_welcome_reaches_the_smsc_first_in_ucs2_when_it_needs_it() {
 }
 
 #[test]
-fn a_welcome_longer_than_one_short_message_stops_the_server_at_start() {
+fn a_welcome_longer_than_four_short_messages_stops_the_server_at_start() {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mdm"))
@@ -374,7 +374,7 @@ fn a_welcome_longer_than_one_short_message_stops_the_server_at_start() {
         .env("MDM_DATA_DIR", dir.path().join("data"))
         .env("MDM_BIND", "127.0.0.1:0")
         .env("MDM_LOG", "warn")
-        .env("MDM_IOTA_WELCOME", "Welcome to ExampleTel! ".repeat(8))
+        .env("MDM_IOTA_WELCOME", "Welcome to ExampleTel! ".repeat(30))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -391,11 +391,19 @@ fn a_welcome_longer_than_one_short_message_stops_the_server_at_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0));
     assert!(
-        err.contains("MDM_IOTA_WELCOME") && err.contains("184") && err.contains("160"),
+        err.contains("MDM_IOTA_WELCOME")
+            && err.contains("690")
+            && err.contains("5 short messages of 153")
+            && err.contains("at most 4"),
         "{err}"
     );
-    assert!(mdm::config::check_welcome(&"ł".repeat(71)).is_err());
-    assert!(mdm::config::check_welcome(&"ł".repeat(70)).is_ok());
+    // Four parts of 67 UCS-2 characters, or of 153 GSM ones, and no more.
+    assert!(mdm::config::check_welcome(&"ł".repeat(268), 8).is_ok());
+    assert!(mdm::config::check_welcome(&"ł".repeat(269), 8).is_err());
+    assert!(mdm::config::check_welcome(&"e".repeat(612), 8).is_ok());
+    assert!(mdm::config::check_welcome(&"e".repeat(613), 8).is_err());
+    // Nor more than the outbox lets any message take.
+    assert!(mdm::config::check_welcome(&"e".repeat(200), 1).is_err());
 }
 
 #[tokio::test]

@@ -110,19 +110,180 @@ pub fn encode_single(text: &str) -> Result<EncodedText, TextTooLong> {
     if e.fits_one() {
         return Ok(e);
     }
-    Err(if e.is_gsm7() {
+    Err(too_long_single(text, &e))
+}
+
+/// Septets of GSM 7-bit text one part of a concatenated message holds: the
+/// 6-octet header (UDHL and the 8-bit reference concatenation IE) and its
+/// fill bit take 7 of the 160 (TS 23.040 9.2.3.24.1).
+pub const GSM7_PART: usize = 153;
+/// UCS-2 characters (UTF-16 units) one part holds: (140 - 6) / 2.
+pub const UCS2_PART_UNITS: usize = 67;
+/// TS 23.040 9.2.3.24.1: concatenated short messages, 8-bit reference.
+pub const IEI_CONCAT_8BIT: u8 = 0x00;
+/// SMPP esm_class with UDHI set: the short message starts with a header.
+pub const ESM_CLASS_UDHI: u8 = 0x40;
+
+/// One short message of a text: what one submit_sm carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextPart {
+    pub data_coding: u8,
+    pub esm_class: u8,
+    /// The header (when concatenated), then the text: GSM 7-bit septets
+    /// one per octet, as SMPP carries the SMSC default alphabet (the SMSC
+    /// packs them, with the header's fill bits, into the TP-UD; see
+    /// [`pack_tp_user_data`]), or UCS-2 octets.
+    pub short_message: Vec<u8>,
+}
+
+/// The text split into the units a part may not cut: a GSM 7-bit character
+/// with its escape, a UCS-2 character with both halves of a surrogate pair.
+fn units(text: &str, e: &EncodedText) -> Vec<Vec<u8>> {
+    if e.is_gsm7() {
+        text.chars().filter_map(gsm7_septets).collect()
+    } else {
+        let mut buf = [0u16; 2];
+        text.chars()
+            .map(|c| {
+                c.encode_utf16(&mut buf)
+                    .iter()
+                    .flat_map(|u| u.to_be_bytes())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// `text` as the short messages it goes out in: one without a header when
+/// it fits, else a concatenated message (TS 23.040 9.2.3.24.1, IEI 0x00
+/// with the 8-bit `reference`, the total and the sequence from 1) of 153
+/// GSM 7-bit septets or 67 UCS-2 characters a part, never cutting an
+/// escaped character or a surrogate pair. More than `max_parts` parts is
+/// refused.
+pub fn encode_parts(
+    text: &str,
+    reference: u8,
+    max_parts: u8,
+) -> Result<Vec<TextPart>, TextTooLong> {
+    let e = encode(text);
+    if e.fits_one() {
+        return Ok(vec![TextPart {
+            data_coding: e.data_coding,
+            esm_class: 0,
+            short_message: e.short_message,
+        }]);
+    }
+    let limit = if e.is_gsm7() {
+        GSM7_PART
+    } else {
+        UCS2_PART_UNITS * 2
+    };
+    let mut chunks: Vec<Vec<u8>> = vec![Vec::new()];
+    for u in units(text, &e) {
+        let full = chunks.last().is_some_and(|c| c.len() + u.len() > limit);
+        if full {
+            chunks.push(Vec::new());
+        }
+        if let Some(c) = chunks.last_mut() {
+            c.extend_from_slice(&u);
+        }
+    }
+    let too_long = |parts: usize| {
+        let mut err = too_long_single(text, &e);
+        err.parts = Some((parts, usize::from(max_parts)));
+        err
+    };
+    let total = u8::try_from(chunks.len()).map_err(|_| too_long(chunks.len()))?;
+    if total > max_parts {
+        return Err(too_long(chunks.len()));
+    }
+    Ok(chunks
+        .into_iter()
+        .zip(1..=total)
+        .map(|(chunk, seq)| {
+            let mut short_message = vec![0x05, IEI_CONCAT_8BIT, 0x03, reference, total, seq];
+            short_message.extend_from_slice(&chunk);
+            TextPart {
+                data_coding: e.data_coding,
+                esm_class: ESM_CLASS_UDHI,
+                short_message,
+            }
+        })
+        .collect())
+}
+
+/// How many short messages `text` takes (at most 255 counted).
+pub fn parts_needed(text: &str) -> usize {
+    match encode_parts(text, 0, u8::MAX) {
+        Ok(parts) => parts.len(),
+        Err(e) => e.parts.map(|(n, _)| n).unwrap_or(1),
+    }
+}
+
+/// The TP-User-Data of a GSM 7-bit short message with a user data header,
+/// as the SMSC delivers it (TS 23.040 9.2.3.24, figure 9.2.3.24 (a)): the
+/// header octets (UDHL first), fill bits up to the next septet boundary,
+/// then the septets packed as TS 23.038 6.1.2.1.1 packs them. Returns
+/// TP-UDL, which counts septets (header and fill included), and the
+/// octets.
+pub fn pack_tp_user_data(header: &[u8], septets: &[u8]) -> (usize, Vec<u8>) {
+    let header_septets = (header.len() * 8).div_ceil(7);
+    let udl = header_septets + septets.len();
+    let mut out = vec![0u8; (udl * 7).div_ceil(8)];
+    out[..header.len()].copy_from_slice(header);
+    for (i, s) in septets.iter().enumerate() {
+        let bit = (header_septets + i) * 7;
+        let (octet, shift) = (bit / 8, bit % 8);
+        let v = u16::from(s & 0x7F) << shift;
+        out[octet] |= (v & 0xFF) as u8;
+        if shift > 1 {
+            out[octet + 1] |= (v >> 8) as u8;
+        }
+    }
+    (udl, out)
+}
+
+/// The inverse of [`pack_tp_user_data`], as a handset reads a TP-UD with
+/// TP-UDHI set: the header (UDHL first) and the septets after its fill bits.
+pub fn unpack_tp_user_data(udl: usize, ud: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CodecError> {
+    let bad = |reason| CodecError::Invalid {
+        field: "TP-User-Data",
+        reason,
+    };
+    let udhl = usize::from(*ud.first().ok_or(bad("empty"))?);
+    let header = ud.get(..=udhl).ok_or(bad("shorter than its header"))?;
+    let header_septets = (header.len() * 8).div_ceil(7);
+    if ud.len() < (udl * 7).div_ceil(8) || udl < header_septets {
+        return Err(bad("shorter than its TP-UDL"));
+    }
+    let septets = (header_septets..udl)
+        .map(|i| {
+            let bit = i * 7;
+            let (octet, shift) = (bit / 8, bit % 8);
+            let lo = u16::from(ud[octet]);
+            let hi = u16::from(ud.get(octet + 1).copied().unwrap_or(0));
+            (((hi << 8 | lo) >> shift) & 0x7F) as u8
+        })
+        .collect();
+    Ok((header.to_vec(), septets))
+}
+
+fn too_long_single(text: &str, e: &EncodedText) -> TextTooLong {
+    if e.is_gsm7() {
         TextTooLong {
             units: e.short_message.len(),
             limit: GSM7_SINGLE,
             unicode_char: None,
+            parts: None,
         }
     } else {
         TextTooLong {
             units: e.short_message.len() / 2,
             limit: UCS2_SINGLE_OCTETS / 2,
             unicode_char: text.chars().find(|c| gsm7_septets(*c).is_none()),
+            parts: None,
         }
-    })
+    }
 }
 
 /// A text over the single short message limit.
@@ -133,10 +294,26 @@ pub struct TextTooLong {
     pub limit: usize,
     /// The first character outside the GSM alphabet, which made it UCS-2.
     pub unicode_char: Option<char>,
+    /// For a concatenated message: the parts it needs and the most allowed.
+    pub parts: Option<(usize, usize)>,
 }
 
 impl std::fmt::Display for TextTooLong {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some((parts, most)) = self.parts {
+            return match self.unicode_char {
+                None => write!(
+                    f,
+                    "the text takes {} characters of the GSM 7-bit alphabet ({{}}[]~^|\\€ count twice): {parts} short messages of {GSM7_PART}; at most {most} are allowed",
+                    self.units
+                ),
+                Some(c) => write!(
+                    f,
+                    "the text has {} characters and goes as UCS-2 (\"{c}\" is not in the GSM 7-bit alphabet): {parts} short messages of {UCS2_PART_UNITS}; at most {most} are allowed",
+                    self.units
+                ),
+            };
+        }
         match self.unicode_char {
             None => write!(
                 f,
@@ -224,6 +401,83 @@ mod tests {
         assert_eq!(&e.short_message[..4], &[0x00, b'W', 0x00, b'i']);
         assert_eq!(&e.short_message[28..30], &[0x01, 0x41], "Ł is U+0141");
         assert_eq!(decode(DCS_UCS2, &e.short_message), "Witaj w sieci Łódź");
+    }
+
+    /// The layout of TS 23.040 figure 9.2.3.24 (a) with the concatenation
+    /// IE of 9.2.3.24.1 (UDHL 05, IEI 00, IEDL 03, reference 2A, 2 parts,
+    /// part 1), and for text the packing example of TS 23.038 6.1.2.1.1,
+    /// "hellohello" (E8 32 9B FD 46 97 D9 EC 37 without a header). The six
+    /// header octets are 48 bits: one fill bit brings the text to septet 7,
+    /// so TP-UDL = 7 + 10 = 17 and every septet sits one bit further on:
+    /// 'h' 0x68 << 1 = D0; 'e' 0x65 fills 65 with bit 0 of 'l' (0); 'l'
+    /// 0x6C >> 1 = 36 with bits 0-1 of the next 'l' (00) on top; ...
+    #[test]
+    fn tp_user_data_with_a_header_has_its_fill_bit_as_ts_23_040_lays_it_out() {
+        let header = [0x05, 0x00, 0x03, 0x2A, 0x02, 0x01];
+        let septets = encode("hellohello").short_message;
+        let (udl, ud) = pack_tp_user_data(&[], &septets);
+        assert_eq!(
+            (udl, hex::encode_upper(&ud)),
+            (10, "E8329BFD4697D9EC37".into())
+        );
+        let (udl, ud) = pack_tp_user_data(&header, &septets);
+        assert_eq!(udl, 17);
+        assert_eq!(
+            ud,
+            [
+                0x05, 0x00, 0x03, 0x2A, 0x02, 0x01, 0xD0, 0x65, 0x36, 0xFB, 0x8D, 0x2E, 0xB3, 0xD9,
+                0x6F
+            ]
+        );
+        assert_eq!(
+            unpack_tp_user_data(udl, &ud).unwrap(),
+            (header.to_vec(), septets)
+        );
+        // A full part: 7 + 153 septets fill the 140 octets exactly.
+        let (udl, ud) = pack_tp_user_data(&header, &[0x41; GSM7_PART]);
+        assert_eq!((udl, ud.len()), (160, 140));
+        assert!(unpack_tp_user_data(17, &ud[..10]).is_err());
+    }
+
+    #[test]
+    fn a_long_text_goes_in_parts_of_153_septets_under_one_reference() {
+        let text = format!("{}{}", "a".repeat(152), "€".repeat(5));
+        let parts = encode_parts(&text, 0x2A, 4).unwrap();
+        assert_eq!(parts.len(), 2);
+        // The € after 152 septets would need 154: it starts the next part.
+        assert_eq!(parts[0].short_message.len(), 6 + 152);
+        assert_eq!(
+            &parts[0].short_message[..6],
+            &[0x05, 0x00, 0x03, 0x2A, 0x02, 0x01]
+        );
+        assert_eq!(
+            parts[1].short_message,
+            [
+                &[0x05, 0x00, 0x03, 0x2A, 0x02, 0x02][..],
+                &[0x1B, 0x65].repeat(5)
+            ]
+            .concat()
+        );
+        assert!(parts
+            .iter()
+            .all(|p| p.esm_class == 0x40 && p.data_coding == DCS_GSM7));
+        // UCS-2: 67 characters a part, a surrogate pair never cut.
+        let emoji = format!("{}😀łłł", "ł".repeat(66));
+        let parts = encode_parts(&emoji, 1, 4).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].short_message.len(), 6 + 132);
+        assert_eq!(&parts[1].short_message[6..10], &[0xD8, 0x3D, 0xDE, 0x00]);
+        // One that fits goes alone, without a header.
+        let one = encode_parts("Welcome", 1, 4).unwrap();
+        assert_eq!((one.len(), one[0].esm_class), (1, 0));
+        // Five parts when four are allowed: refused, saying so.
+        let e = encode_parts(&"e".repeat(153 * 4 + 1), 1, 4).unwrap_err();
+        assert_eq!(e.parts, Some((5, 4)));
+        assert!(
+            e.to_string().contains("5 short messages of 153; at most 4"),
+            "{e}"
+        );
+        assert_eq!(parts_needed(&"e".repeat(153 * 4 + 1)), 5);
     }
 
     #[test]

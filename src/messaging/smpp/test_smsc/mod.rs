@@ -8,6 +8,7 @@
 mod replies;
 mod session;
 mod state;
+pub mod texts;
 
 use std::io;
 use std::net::SocketAddr;
@@ -88,6 +89,12 @@ impl TestSmsc {
     /// Every submit answered with ESME_ROK, in answer order.
     pub fn accepted(&self) -> Vec<RecordedSubmit> {
         self.shared.accepted()
+    }
+
+    /// The plain texts handsets have whole: single short messages, and
+    /// concatenated ones once every part arrived, joined by reference.
+    pub fn texts(&self) -> Vec<texts::ReceivedText> {
+        texts::reassemble(&self.accepted())
     }
 
     pub fn accepted_count(&self) -> usize {

@@ -1,0 +1,2 @@
+DROP INDEX outbox_unsealed_secrets;
+DROP INDEX iota_sessions_profile;

@@ -1,0 +1,1 @@
+DROP INDEX dm_accounts_in_clear;
