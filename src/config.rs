@@ -32,10 +32,17 @@ pub struct Config {
     /// `MDM_COOKIE_SECURE`: mark cookies Secure (set when served over HTTPS).
     pub cookie_secure: bool,
     /// `MDM_LOGIN_MAX_FAILURES` (default 5) within `MDM_LOGIN_WINDOW_SECS`
-    /// (default 900) locks sign-in for `MDM_LOGIN_LOCKOUT_SECS` (default 900).
+    /// (default 900) against one account from one client address locks that
+    /// account's sign-in from that address for `MDM_LOGIN_LOCKOUT_SECS` (default 900).
     pub login_max_failures: i32,
     pub login_window_secs: i64,
     pub login_lockout_secs: i64,
+    /// `MDM_LOGIN_CEILING` (default 50): failed sign-ins within the window
+    /// from one client address whatever the accounts, or against one account
+    /// whatever the addresses, before that address or account is locked.
+    /// The lock above is per account and address, so one person's typos do
+    /// not lock out everyone behind the same NAT or proxy.
+    pub login_ceiling: i32,
     /// `MDM_TRUSTED_PROXIES`: comma-separated addresses whose
     /// X-Forwarded-For is believed when throttling by client address.
     pub trusted_proxies: Vec<IpAddr>,
@@ -57,6 +64,10 @@ pub struct Config {
     pub dm_allow_basic: bool,
     /// `MDM_DM_MAX_BODY_BYTES`: the largest OMA-DM message accepted (default 65536).
     pub dm_max_body: usize,
+    /// `MDM_BLOB_DIR`: where firmware package files are kept (default
+    /// `blobs` in the data dir). Nodes sharing a database must share it: the
+    /// database names packages whose files only this directory holds.
+    pub blob_dir: PathBuf,
     /// `MDM_ARCHIVE_DIR`: the offline archive (default `archive` in the data dir).
     pub archive_dir: PathBuf,
     /// `MDM_RETENTION`: how long deactivated subscribers stay before the purge
@@ -269,6 +280,9 @@ impl Config {
             }
         };
         Ok(Config {
+            blob_dir: var("MDM_BLOB_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("blobs")),
             archive_dir: var("MDM_ARCHIVE_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("archive")),
@@ -293,6 +307,7 @@ impl Config {
             login_max_failures: parse("MDM_LOGIN_MAX_FAILURES", 5)?,
             login_window_secs: parse("MDM_LOGIN_WINDOW_SECS", 900)?,
             login_lockout_secs: parse("MDM_LOGIN_LOCKOUT_SECS", 900)?,
+            login_ceiling: parse("MDM_LOGIN_CEILING", 50)?,
             trusted_proxies,
             upload_limit: parse("MDM_UPLOAD_LIMIT_BYTES", 64 * 1024 * 1024)?,
             package_limit: parse("MDM_PACKAGE_LIMIT_BYTES", 512 * 1024 * 1024)?,
@@ -313,6 +328,7 @@ impl Config {
     /// given database and data dir and the server on a random port.
     pub fn for_test(database_url: &str, data_dir: PathBuf) -> Config {
         Config {
+            blob_dir: data_dir.join("blobs"),
             archive_dir: data_dir.join("archive"),
             bind: "127.0.0.1:0".into(),
             data_dir,
@@ -326,6 +342,7 @@ impl Config {
             login_max_failures: 5,
             login_window_secs: 900,
             login_lockout_secs: 900,
+            login_ceiling: 50,
             trusted_proxies: Vec::new(),
             upload_limit: 8 * 1024 * 1024,
             package_limit: 1024 * 1024,

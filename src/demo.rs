@@ -195,8 +195,15 @@ pub fn load(
     let mut conn = db.get()?;
     let mut report = DemoReport::default();
     let actor = Actor::System("demo");
-    load_capabilities(&mut conn, &actor, &mut report)?;
-    load_prls(&mut conn, &actor)?;
+    // The catalogue (capabilities, ESN series, PRLs) in one transaction under
+    // the registry's lock: a second `mdm demo` running at the same time
+    // waits, then finds the catalogue there and skips it, and a failed load
+    // leaves no half catalogue behind.
+    crate::db::write(&mut conn, |conn| -> Result<(), RegistryError> {
+        capability::lock_for_write(conn)?;
+        load_capabilities(conn, &actor, &mut report)?;
+        load_prls(conn, &actor)
+    })?;
     let existing: HashSet<String> = profiles::table
         .select(profiles::mdn)
         .load::<String>(&mut conn)?

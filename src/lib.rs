@@ -145,6 +145,42 @@ async fn seal_stored_secrets(db: &Db, vault: &Arc<secrets::Vault>) -> Result<(),
     Ok(())
 }
 
+/// Logs each downloadable package whose file this node's blob store lacks,
+/// so that a node started without the shared `MDM_BLOB_DIR` is noticed
+/// before handsets are told to retry their downloads. It does not stop the
+/// start: the other packages, and everything else, still work.
+async fn report_missing_package_files(db: &Db, config: &Config) {
+    let db = db.clone();
+    let store = firmware::blobs::BlobStore::of(config);
+    let checked = tokio::task::spawn_blocking(move || -> Result<_, db::DbError> {
+        let mut conn = db.get()?;
+        Ok(firmware::blobs::missing_files(&mut conn, &store)?)
+    })
+    .await;
+    match checked {
+        Ok(Ok(missing)) => {
+            for m in &missing {
+                tracing::error!(
+                    package = m.package.id,
+                    name = %m.package.name,
+                    state = %m.package.state,
+                    file = %m.path.display(),
+                    "package file missing from this node's blob store (MDM_BLOB_DIR)"
+                );
+            }
+            if !missing.is_empty() {
+                tracing::error!(
+                    count = missing.len(),
+                    "{} released/testing packages have no file on this node",
+                    missing.len()
+                );
+            }
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not check the package files"),
+        Err(e) => tracing::warn!(error = %e, "could not check the package files"),
+    }
+}
+
 /// The IVR and OTAP-administrator triggers, with the URL handsets are told
 /// to call back at: `MDM_PUBLIC_URL`, else the address this node listens on.
 fn iota_triggers(
@@ -214,6 +250,7 @@ impl Application {
         // Before serving: an import this node was running when it stopped
         // must not show as running to the first page that asks.
         fail_abandoned_imports(&db).await;
+        report_missing_package_files(&db, &config).await;
         let listener = TcpListener::bind(&config.bind).map_err(|source| StartError::Bind {
             addr: config.bind.clone(),
             source,
@@ -323,7 +360,9 @@ impl Application {
 }
 
 /// The scheduled purge: every interval, on whichever node gets there first
-/// (the purge run's lease keeps a second node out).
+/// (the database keeps a second run from starting; a run is resumed only
+/// where its archive is, so the archive folder is shared storage when every
+/// node purges).
 fn spawn_purge_schedule(state: &AppState) {
     let interval = state.config.purge_interval_secs;
     if interval == 0 {
@@ -349,8 +388,8 @@ fn spawn_purge_schedule(state: &AppState) {
                     "scheduled purge archived subscribers"
                 ),
                 Ok(Ok(None)) => {}
-                Ok(Err(retention::RetentionError::Busy(run))) => {
-                    tracing::info!(run, "purge already running elsewhere")
+                Ok(Err(retention::RetentionError::Busy(held))) => {
+                    tracing::info!(run = held.run, holder = %held.holder, "purge already running elsewhere")
                 }
                 Ok(Err(e)) => tracing::error!(error = %e, "scheduled purge failed"),
                 Err(e) => tracing::error!(error = %e, "scheduled purge task failed"),

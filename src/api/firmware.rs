@@ -90,7 +90,7 @@ async fn upload(
     }
     .check()?;
     let limit = state.config.package_limit as u64;
-    let store = BlobStore::new(&state.config.data_dir);
+    let store = BlobStore::of(&state.config);
     let expected = q.sha256;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<web::Bytes>(8);
     let writer = tokio::task::spawn_blocking(move || -> Result<_, FirmwareError> {

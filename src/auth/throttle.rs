@@ -1,5 +1,9 @@
-//! Sign-in throttling. Failures are counted in the database per username and
-//! per client address so that every server node sees the same count.
+//! Sign-in throttling. Failures are counted in the database so that every
+//! server node sees the same count, under three keys: the account from one
+//! client address (locked after a few failures: someone's typos lock only
+//! themselves, not everyone behind the same NAT or proxy), the address alone
+//! and the account alone (both locked only at a much higher ceiling, against
+//! one address spraying many accounts and many addresses guessing one).
 
 use diesel::prelude::*;
 
@@ -8,16 +12,47 @@ use crate::db::{now_ms, DbConnection};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
+    /// Failures against one account from one address before a lock.
     pub max_failures: i32,
+    /// Failures from one address, or against one account, before a lock.
+    pub ceiling: i32,
     pub window_ms: i64,
     pub lockout_ms: i64,
 }
 
+/// The counts one sign-in attempt is checked against and adds to.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    account_at_address: String,
+    address: String,
+    account: String,
+}
+
+impl Keys {
+    /// `account` names the account or line however it was spelled (see
+    /// `throttle_key` at the callers), `address` the client address.
+    pub fn new(account: &str, address: &str) -> Keys {
+        Keys {
+            account_at_address: format!("ip:{address}|{account}"),
+            address: format!("ip:{address}"),
+            account: account.to_string(),
+        }
+    }
+
+    fn all(&self) -> [String; 3] {
+        [
+            self.account_at_address.clone(),
+            self.address.clone(),
+            self.account.clone(),
+        ]
+    }
+}
+
 /// Seconds left on a lock covering any of the keys, if one is in force.
-pub fn locked_for(conn: &mut DbConnection, keys: &[String]) -> QueryResult<Option<i64>> {
+pub fn locked_for(conn: &mut DbConnection, keys: &Keys) -> QueryResult<Option<i64>> {
     let now = now_ms();
     let until: Option<Option<i64>> = login_failures::table
-        .filter(login_failures::throttle_key.eq_any(keys))
+        .filter(login_failures::throttle_key.eq_any(keys.all()))
         .filter(login_failures::locked_until.gt(now))
         .select(login_failures::locked_until)
         .order(login_failures::locked_until.desc())
@@ -26,10 +61,15 @@ pub fn locked_for(conn: &mut DbConnection, keys: &[String]) -> QueryResult<Optio
     Ok(until.flatten().map(|u| ((u - now) / 1000).max(1)))
 }
 
-pub fn record_failure(conn: &mut DbConnection, keys: &[String], policy: Policy) -> QueryResult<()> {
+pub fn record_failure(conn: &mut DbConnection, keys: &Keys, policy: Policy) -> QueryResult<()> {
     let now = now_ms();
+    let limits = [
+        (&keys.account_at_address, policy.max_failures),
+        (&keys.address, policy.ceiling),
+        (&keys.account, policy.ceiling),
+    ];
     crate::db::write(conn, |conn| {
-        for key in keys {
+        for (key, limit) in limits {
             let row: Option<(i32, i64)> = login_failures::table
                 .find(key)
                 .select((login_failures::failures, login_failures::window_start))
@@ -38,7 +78,7 @@ pub fn record_failure(conn: &mut DbConnection, keys: &[String], policy: Policy) 
             match row {
                 Some((failures, start)) if now - start <= policy.window_ms => {
                     let failures = failures + 1;
-                    let lock = (failures >= policy.max_failures).then_some(now + policy.lockout_ms);
+                    let lock = (failures >= limit).then_some(now + policy.lockout_ms);
                     diesel::update(login_failures::table.find(key))
                         .set((
                             login_failures::failures.eq(failures),
@@ -70,8 +110,12 @@ pub fn record_failure(conn: &mut DbConnection, keys: &[String], policy: Policy) 
     })
 }
 
-pub fn clear(conn: &mut DbConnection, keys: &[String]) -> QueryResult<()> {
-    diesel::delete(login_failures::table.filter(login_failures::throttle_key.eq_any(keys)))
+/// After a right password: only the account's count from this address.
+/// The address's and the account's ceilings keep their counts, so that
+/// signing in on one's own account is no way to wipe the failures run up
+/// against others.
+pub fn clear(conn: &mut DbConnection, keys: &Keys) -> QueryResult<()> {
+    diesel::delete(login_failures::table.find(&keys.account_at_address))
         .execute(conn)
         .map(|_| ())
 }

@@ -742,7 +742,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             };
             let p = crate::web::firmware::add_from_file(
                 &db,
-                &config.data_dir,
+                &config.blob_dir,
                 &Actor::System("cli"),
                 &draft,
                 &bytes,
@@ -911,12 +911,14 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 return Ok(());
             };
             eprintln!();
+            // The run's own folder: a resumed run may have begun elsewhere.
             println!(
                 "purge run {} archived {} subscriber(s) and {} device(s) to {}",
                 run.id,
                 run.profiles,
                 run.devices,
-                crate::retention::archive::run_dir(&config.archive_dir, run.id).display()
+                crate::retention::archive::run_dir(std::path::Path::new(&run.archive_dir), run.id)
+                    .display()
             );
             Ok(())
         }
@@ -937,6 +939,9 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                                     "devices": r.devices,
                                     "started_at": r.started_at,
                                     "cutoff": r.cutoff,
+                                    "archive_dir": r.archive_dir,
+                                    "holder": r.holder,
+                                    "error": r.error,
                                 })
                             })
                             .collect();
@@ -953,12 +958,30 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                             crate::timefmt::utc(r.started_at),
                             crate::timefmt::utc(r.cutoff)
                         );
+                        // Why a run failed, or why it waits (its archive
+                        // is on another node).
+                        if !r.error.is_empty() {
+                            println!("        {}", r.error);
+                        }
                     }
                     Ok(())
                 }
                 ArchiveCommand::Show { id } => {
                     let run = crate::retention::purge::find(&mut conn, id)?;
                     let root = std::path::PathBuf::from(&run.archive_dir);
+                    if run.state != "completed" {
+                        anyhow::bail!(
+                            "archive run {id} is {} ({} subscriber(s) so far, in {}); it can be read once it has completed{}",
+                            run.state,
+                            run.profiles,
+                            crate::retention::archive::run_dir(&root, id).display(),
+                            if run.error.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {}", run.error)
+                            }
+                        );
+                    }
                     let manifest = crate::retention::archive::read_manifest(&root, id)?;
                     println!("{}", serde_json::to_string_pretty(&manifest)?);
                     for r in crate::retention::archive::read_records(&root, id)? {

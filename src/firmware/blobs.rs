@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::package::{self, Package};
 use super::FirmwareError;
+use crate::db::DbConnection;
 
 #[derive(Debug, Clone)]
 pub struct BlobStore {
@@ -23,10 +25,22 @@ pub struct StoredBlob {
 }
 
 impl BlobStore {
+    /// The store in its default place, `blobs` in the data dir.
     pub fn new(data_dir: &Path) -> BlobStore {
+        BlobStore::at(&data_dir.join("blobs"))
+    }
+
+    /// The store at `root` (`MDM_BLOB_DIR`), which nodes sharing a database
+    /// share.
+    pub fn at(root: &Path) -> BlobStore {
         BlobStore {
-            root: data_dir.join("blobs"),
+            root: root.to_path_buf(),
         }
+    }
+
+    /// The store the configuration names.
+    pub fn of(config: &crate::config::Config) -> BlobStore {
+        BlobStore::at(&config.blob_dir)
     }
 
     /// Where the blob with this hash lives (whether or not it exists).
@@ -63,6 +77,31 @@ impl BlobStore {
         w.write(bytes)?;
         w.finish(None)
     }
+}
+
+/// A package handsets may be offered (testing or released) whose file is
+/// not in this node's store: a node with its own store instead of the
+/// shared one, or a file lost since.
+#[derive(Debug, Clone)]
+pub struct MissingFile {
+    pub package: Package,
+    pub path: PathBuf,
+}
+
+/// The downloadable packages whose file this store lacks. Looks at the
+/// file system: run it where blocking is allowed.
+pub fn missing_files(
+    conn: &mut DbConnection,
+    store: &BlobStore,
+) -> diesel::QueryResult<Vec<MissingFile>> {
+    Ok(package::list(conn)?
+        .into_iter()
+        .filter(|p| p.state().downloadable() && !store.exists(&p.sha256))
+        .map(|p| MissingFile {
+            path: store.path(&p.sha256),
+            package: p,
+        })
+        .collect())
 }
 
 pub struct BlobWriter {

@@ -385,6 +385,19 @@ pub fn claim(
     limit: i64,
     lease_ms: i64,
 ) -> QueryResult<Vec<OutboxMessage>> {
+    claim_except(conn, node, limit, lease_ms, &[])
+}
+
+/// [`claim`], leaving out the rows `node` still holds (`held`): a row this
+/// node claimed and has not settled is its own until its outcome is
+/// written, even once that claim ran out, so the node never has it twice.
+pub fn claim_except(
+    conn: &mut DbConnection,
+    node: &str,
+    limit: i64,
+    lease_ms: i64,
+    held: &[i64],
+) -> QueryResult<Vec<OutboxMessage>> {
     crate::db::write(conn, |conn| {
         let now = now_ms();
         let due = outbox::state
@@ -395,7 +408,8 @@ pub fn claim(
                 .and(outbox::claimed_until.lt(now)))
             .and(diesel::dsl::sql::<diesel::sql_types::Bool>(
                 AFTER_EARLIER_TEXTS,
-            ));
+            ))
+            .and(outbox::id.ne_all(held));
         let ids: Vec<i64> = match conn {
             DbConnection::Postgres(pg) => outbox::table
                 .filter(due)
@@ -441,57 +455,98 @@ pub enum SendOutcome {
     Retry { error: String, retry_in_ms: i64 },
     /// Will never go out.
     Failed { error: String },
+    /// Not sent: the claim lapsed before the row's turn on the link came
+    /// (the database would not renew it). Queued again as if this attempt
+    /// never happened, for whichever node claims it next.
+    Withdrawn,
+}
+
+/// What became of one claimed row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub id: i64,
+    /// The row's attempts when it was claimed: every claim adds one, so
+    /// this names the claim the outcome belongs to. `None`: whichever
+    /// claim the node holds.
+    pub attempts: Option<i32>,
+    /// Attempts since it was queued or an operator sent it again, which
+    /// the limit of attempts counts.
+    pub this_round: i32,
+    pub outcome: SendOutcome,
+}
+
+/// `(id, attempts this round, outcome)`, for the claim the node holds.
+impl From<(i64, i32, SendOutcome)> for Outcome {
+    fn from((id, this_round, outcome): (i64, i32, SendOutcome)) -> Outcome {
+        Outcome {
+            id,
+            attempts: None,
+            this_round,
+            outcome,
+        }
+    }
 }
 
 /// Records outcomes for rows `node` holds, in one transaction. A row whose
-/// lease another node took over is left alone.
-pub fn record(
+/// lease another node took over, or that was claimed again since, is left
+/// alone.
+pub fn record<O: Clone + Into<Outcome>>(
     conn: &mut DbConnection,
     node: &str,
-    outcomes: &[(i64, i32, SendOutcome)],
+    outcomes: &[O],
     max_attempts: i32,
 ) -> QueryResult<()> {
     if outcomes.is_empty() {
         return Ok(());
     }
+    let outcomes: Vec<Outcome> = outcomes.iter().cloned().map(Into::into).collect();
     crate::db::write(conn, |conn| {
         let now = now_ms();
         // On PostgreSQL every statement is a round trip: the common case,
         // accepted, goes in one statement for the whole batch.
         let batched = if let DbConnection::Postgres(pg) = conn {
-            let (ids, mids): (Vec<i64>, Vec<String>) = outcomes
-                .iter()
-                .filter_map(|(id, _, o)| match o {
-                    SendOutcome::Accepted { message_id } => Some((*id, message_id.clone())),
-                    _ => None,
-                })
-                .unzip();
+            let mut ids = Vec::new();
+            let mut mids = Vec::new();
+            let mut claims = Vec::new();
+            for o in &outcomes {
+                if let SendOutcome::Accepted { message_id } = &o.outcome {
+                    ids.push(o.id);
+                    mids.push(message_id.clone());
+                    claims.push(o.attempts);
+                }
+            }
             if !ids.is_empty() {
-                use diesel::sql_types::{Array, BigInt, Text};
+                use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
                 diesel::sql_query(
                     "UPDATE outbox AS o SET state = 'submitted', smsc_message_id = v.mid, \
                      submitted_at = $1, updated_at = $1, last_error = '', claimed_by = NULL, \
-                     claimed_until = NULL FROM unnest($2, $3) AS v(id, mid) \
-                     WHERE o.id = v.id AND o.state = 'sending' AND o.claimed_by = $4",
+                     claimed_until = NULL FROM unnest($2, $3, $5) AS v(id, mid, attempts) \
+                     WHERE o.id = v.id AND o.state = 'sending' AND o.claimed_by = $4 \
+                     AND o.attempts = COALESCE(v.attempts, o.attempts)",
                 )
                 .bind::<BigInt, _>(now)
                 .bind::<Array<BigInt>, _>(&ids)
                 .bind::<Array<Text>, _>(&mids)
                 .bind::<Text, _>(node)
+                .bind::<Array<Nullable<Integer>>, _>(&claims)
                 .execute(pg)?;
             }
             true
         } else {
             false
         };
-        for (id, attempts, outcome) in outcomes {
+        for o in &outcomes {
+            let (id, attempts, outcome) = (o.id, o.this_round, &o.outcome);
             if batched && matches!(outcome, SendOutcome::Accepted { .. }) {
                 continue;
             }
+            // The claim the outcome is of, or any: one statement either way.
+            let (first, last) = o.attempts.map_or((i32::MIN, i32::MAX), |a| (a, a));
             let mine = outbox::table
                 .filter(outbox::id.eq(id))
                 .filter(outbox::state.eq("sending"))
-                .filter(outbox::claimed_by.eq(node));
+                .filter(outbox::claimed_by.eq(node))
+                .filter(outbox::attempts.between(first, last));
             let released = (
                 outbox::claimed_by.eq(None::<String>),
                 outbox::claimed_until.eq(None::<i64>),
@@ -509,7 +564,7 @@ pub fn record(
                         ))
                         .execute(conn)?;
                 }
-                SendOutcome::Retry { error, .. } if *attempts >= max_attempts => {
+                SendOutcome::Retry { error, .. } if attempts >= max_attempts => {
                     tracing::warn!(outbox = id, attempts, %error, "message failed: no attempts left");
                     diesel::update(mine)
                         .set((
@@ -540,9 +595,86 @@ pub fn record(
                         ))
                         .execute(conn)?;
                 }
+                SendOutcome::Withdrawn => {
+                    diesel::update(mine)
+                        .set((
+                            outbox::state.eq("queued"),
+                            outbox::attempts.eq(outbox::attempts - 1),
+                            outbox::next_attempt_at.eq(now),
+                            released,
+                        ))
+                        .execute(conn)?;
+                }
             }
         }
         Ok(())
+    })
+}
+
+/// Extends `node`'s claims on `ids` to `until`; returns the rows it still
+/// holds (those not settled, nor taken over by another node).
+pub fn renew(
+    conn: &mut DbConnection,
+    node: &str,
+    ids: &[i64],
+    until: i64,
+) -> QueryResult<Vec<i64>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    crate::db::write(conn, |conn| {
+        crate::native!(conn, |c| diesel::update(
+            outbox::table
+                .filter(outbox::id.eq_any(ids))
+                .filter(outbox::state.eq("sending"))
+                .filter(outbox::claimed_by.eq(node)),
+        )
+        .set(outbox::claimed_until.eq(until))
+        .returning(outbox::id)
+        .get_results(c))
+    })
+}
+
+/// The process a claim's holder names: a node is `PROCESS#TAG`, the
+/// process as [`crate::retention::lease::this_process`] writes it.
+fn claim_process(holder: &str) -> Option<&str> {
+    holder.split_once('#').map(|(process, _)| process)
+}
+
+/// Queues again at once the rows claimed by a process of this host that is
+/// certainly gone (a node's predecessor before its restart), rather than
+/// leaving them until their claims run out. Returns how many.
+pub fn release_dead_claims(conn: &mut DbConnection) -> QueryResult<usize> {
+    let holders: Vec<Option<String>> = outbox::table
+        .filter(outbox::state.eq("sending"))
+        .select(outbox::claimed_by)
+        .distinct()
+        .load(conn)?;
+    let dead: Vec<String> = holders
+        .into_iter()
+        .flatten()
+        .filter(|h| claim_process(h).is_some_and(crate::retention::lease::is_gone))
+        .collect();
+    if dead.is_empty() {
+        return Ok(0);
+    }
+    crate::db::write(conn, |conn| {
+        let now = now_ms();
+        // The dead holder may have sent a row without recording it: its
+        // attempt stays counted.
+        diesel::update(
+            outbox::table
+                .filter(outbox::state.eq("sending"))
+                .filter(outbox::claimed_by.eq_any(&dead)),
+        )
+        .set((
+            outbox::state.eq("queued"),
+            outbox::claimed_by.eq(None::<String>),
+            outbox::claimed_until.eq(None::<i64>),
+            outbox::next_attempt_at.eq(now),
+            outbox::updated_at.eq(now),
+        ))
+        .execute(conn)
     })
 }
 

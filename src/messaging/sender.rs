@@ -3,15 +3,22 @@
 //! records outcomes and delivery receipts in batches so the database is not
 //! the bottleneck. Claims happen only while the link is bound, so an SMSC
 //! outage leaves messages queued rather than burning their attempts.
+//!
+//! A row this node claimed is its own until its outcome is written: it
+//! claims no more than the link lets out well within the claim time,
+//! renews the claims of rows still waiting, never claims a row it still
+//! holds, keeps an outcome the database would not take until it does, and
+//! withdraws a row whose claim lapsed before its turn on the link.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::inbound::{self, InboundRouter, InboundSms};
-use super::outbox::{self, OutboxMessage, Receipt, SendOutcome};
+use super::outbox::{self, OutboxMessage, Outcome, Receipt, SendOutcome};
 use super::smpp::{
     spawn_link, LinkError, LinkEvent, LinkHandle, LinkStatus, OutgoingSm, ReceiptState, SmscConfig,
     SubmitOutcome,
@@ -39,7 +46,14 @@ pub struct SenderOptions {
 impl SenderOptions {
     pub fn new(max_parts: u8, max_attempts: i32) -> Self {
         SenderOptions {
-            node: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
+            // The process names the claims, so that a node's successor can
+            // tell them from a live node's (`outbox::release_dead_claims`);
+            // the tag tells apart two senders of one process.
+            node: format!(
+                "{}#{:08x}",
+                crate::retention::lease::this_process(),
+                rand::random::<u32>()
+            ),
             batch: 500,
             lease_ms: 120_000,
             max_parts,
@@ -54,15 +68,115 @@ impl SenderOptions {
         self.vault = Some(vault);
         self
     }
+
+    /// How many rows this node may hold at once, and claim at once, sending
+    /// at `rate` a second: what the link lets out within half the claim
+    /// time, so a claimed row goes out long before its claim runs out.
+    fn sizing(&self, rate: Option<u32>) -> (i64, i64) {
+        let most = self.batch.max(1) * 2;
+        let held = match rate.filter(|&r| r > 0) {
+            Some(r) => (i64::from(r) * self.lease_ms / 2_000).clamp(1, most),
+            None => most,
+        };
+        (held, (held / 2).max(1))
+    }
+
+    /// Before this lapses, a claim is renewed; after, its row is not sent.
+    fn claim_margin_ms(&self) -> i64 {
+        self.lease_ms / 4
+    }
+}
+
+/// A row this node holds: the claim (its attempts) and until when this
+/// node knows it holds it.
+struct Held {
+    attempts: i32,
+    until: i64,
+}
+
+/// The rows this node claimed and whose outcome is not written yet.
+struct Claims {
+    rows: Mutex<HashMap<i64, Held>>,
+    /// Outcomes the database would not take, waiting to be written again.
+    unrecorded: AtomicUsize,
+    margin_ms: i64,
+}
+
+impl Claims {
+    fn new(margin_ms: i64) -> Claims {
+        Claims {
+            rows: Mutex::new(HashMap::new()),
+            unrecorded: AtomicUsize::new(0),
+            margin_ms,
+        }
+    }
+
+    fn rows(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Held>> {
+        // The map stays consistent whatever panicked while holding it.
+        self.rows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn hold(&self, rows: &[OutboxMessage]) {
+        let mut held = self.rows();
+        for r in rows {
+            held.insert(
+                r.id,
+                Held {
+                    attempts: r.attempts,
+                    until: r.claimed_until.unwrap_or(0),
+                },
+            );
+        }
+    }
+
+    fn ids(&self) -> Vec<i64> {
+        self.rows().keys().copied().collect()
+    }
+
+    /// Whether the claim of `id` certainly still holds, with a margin for
+    /// the clocks of other nodes.
+    fn still_ours(&self, id: i64, attempts: i32) -> bool {
+        self.rows()
+            .get(&id)
+            .is_some_and(|h| h.attempts == attempts && now_ms() < h.until - self.margin_ms)
+    }
+
+    /// `asked` were renewed to `until` and `kept` is what the database still
+    /// had as this node's; the others are not sent by it any more.
+    fn renewed(&self, asked: &[i64], kept: &[i64], until: i64) {
+        let kept: std::collections::HashSet<i64> = kept.iter().copied().collect();
+        let mut held = self.rows();
+        for id in asked {
+            if let Some(h) = held.get_mut(id) {
+                h.until = if kept.contains(id) { until } else { 0 };
+            }
+        }
+    }
+
+    fn settled(&self, outcomes: &[Outcome]) {
+        let mut held = self.rows();
+        for o in outcomes {
+            if held
+                .get(&o.id)
+                .is_some_and(|h| o.attempts.is_none_or(|a| a == h.attempts))
+            {
+                held.remove(&o.id);
+            }
+        }
+    }
 }
 
 enum Record {
     /// The permit travels with the outcome and is released once it is
     /// written, so the rows acknowledged but not yet recorded (those a crash
     /// would send again) never exceed the in-flight limit.
-    Outcome(i64, i32, SendOutcome, Option<OwnedSemaphorePermit>),
+    Outcome(Outcome, Option<OwnedSemaphorePermit>),
     Receipt(Receipt),
 }
+
+/// Receipts kept while the database is down, beyond which the oldest go
+/// (their rows stay submitted rather than delivered).
+const MAX_UNRECORDED_RECEIPTS: usize = 10_000;
 
 /// The running sender: cheap to clone, one per server node.
 #[derive(Clone)]
@@ -78,25 +192,39 @@ impl Messaging {
     pub fn start(
         db: Db,
         smsc: SmscConfig,
-        opts: SenderOptions,
+        mut opts: SenderOptions,
         router: InboundRouter,
     ) -> Messaging {
+        opts.lease_ms = i64::try_from(smsc.claim_time.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
         let (link, events) = spawn_link(smsc.clone());
         let wake = Arc::new(Notify::new());
         let (stop, stopped) = watch::channel(false);
         let (records, record_rx) = mpsc::unbounded_channel();
         let throttled_until = Arc::new(AtomicI64::new(0));
-        tokio::spawn(recorder(db.clone(), opts.clone(), record_rx));
-        tokio::spawn(events_loop(db.clone(), events, records.clone(), router));
-        tokio::spawn(claim_loop(
-            db,
-            link.clone(),
-            opts,
-            wake.clone(),
-            stopped,
-            records,
-            throttled_until,
+        let claims = Arc::new(Claims::new(opts.claim_margin_ms()));
+        tokio::spawn(recorder(
+            db.clone(),
+            opts.clone(),
+            claims.clone(),
+            record_rx,
         ));
+        tokio::spawn(events_loop(db.clone(), events, records.clone(), router));
+        tokio::spawn(renewer(
+            db.clone(),
+            opts.clone(),
+            claims.clone(),
+            stopped.clone(),
+        ));
+        let sizing = opts.sizing(smsc.rate_limit_per_sec);
+        let sending = Sending {
+            link: link.clone(),
+            records,
+            claims,
+            throttled_until,
+        };
+        tokio::spawn(claim_loop(db, opts, sizing, sending, wake.clone(), stopped));
         tracing::info!(smsc = %smsc.redacted(), "SMS sender started");
         Messaging {
             link,
@@ -131,20 +259,43 @@ fn backoff_ms(attempts: i32) -> i64 {
     (1_000i64 << exp).min(300_000)
 }
 
+/// What the claim loop hands each row's task.
+#[derive(Clone)]
+struct Sending {
+    link: LinkHandle,
+    records: mpsc::UnboundedSender<Record>,
+    claims: Arc<Claims>,
+    throttled_until: Arc<AtomicI64>,
+}
+
 async fn claim_loop(
     db: Db,
-    link: LinkHandle,
     opts: SenderOptions,
+    (capacity, batch): (i64, i64),
+    sending: Sending,
     wake: Arc<Notify>,
     mut stopped: watch::Receiver<bool>,
-    records: mpsc::UnboundedSender<Record>,
-    throttled_until: Arc<AtomicI64>,
 ) {
+    let link = sending.link.clone();
     let mut status = link.watch_status();
+    // A predecessor of this node that died left its rows claimed: they go
+    // out now rather than when those claims run out.
+    let node = opts.node.clone();
+    match db
+        .run(move |c| outbox::release_dead_claims(c).map_err(DbError::from))
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            rows = n,
+            node = %node,
+            "queued again the messages a stopped process of this host had claimed"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not release the claims of stopped processes"),
+    }
     // Rows in flight on this node: bounded so a large queue is claimed in
     // step with the link rather than all at once.
-    let capacity = (opts.batch as usize) * 2;
-    let inflight = Arc::new(Semaphore::new(capacity));
+    let inflight = Arc::new(Semaphore::new(capacity as usize));
     loop {
         if *stopped.borrow() {
             break;
@@ -156,17 +307,29 @@ async fn claim_loop(
             }
             continue;
         }
-        let pause = throttled_until.load(Ordering::Relaxed) - now_ms();
+        let pause = sending.throttled_until.load(Ordering::Relaxed) - now_ms();
         if pause > 0 {
             tokio::time::sleep(Duration::from_millis(pause as u64)).await;
             continue;
         }
-        let Ok(permits) = inflight.clone().acquire_many_owned(opts.batch as u32).await else {
+        // Outcomes the database would not take are written before anything
+        // new is claimed.
+        if sending.claims.unrecorded.load(Ordering::Relaxed) > 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(opts.poll) => {}
+                _ = stopped.changed() => {}
+            }
+            continue;
+        }
+        let Ok(permits) = inflight.clone().acquire_many_owned(batch as u32).await else {
             break;
         };
-        let (node, batch, lease) = (opts.node.clone(), opts.batch, opts.lease_ms);
+        let (node, lease) = (opts.node.clone(), opts.lease_ms);
+        let held = sending.claims.ids();
         let claimed = db
-            .run(move |c| outbox::claim(c, &node, batch, lease).map_err(DbError::from))
+            .run(move |c| {
+                outbox::claim_except(c, &node, batch, lease, &held).map_err(DbError::from)
+            })
             .await;
         let rows = match claimed {
             Ok(rows) => rows,
@@ -186,21 +349,22 @@ async fn claim_loop(
             }
             continue;
         }
+        sending.claims.hold(&rows);
         let mut permits = permits;
         for row in rows {
             let permit = permits.split(1);
-            let link = link.clone();
-            let records = records.clone();
-            let throttled_until = throttled_until.clone();
+            let sending = sending.clone();
             let max_parts = opts.max_parts;
             let vault = opts.vault.clone();
             tokio::spawn(async move {
-                let outcome =
-                    send_row(&link, &row, max_parts, vault.as_deref(), &throttled_until).await;
-                let _ = records.send(Record::Outcome(
-                    row.id,
-                    row.attempts_this_round(),
-                    outcome,
+                let outcome = send_row(&sending, &row, max_parts, vault.as_deref()).await;
+                let _ = sending.records.send(Record::Outcome(
+                    Outcome {
+                        id: row.id,
+                        attempts: Some(row.attempts),
+                        this_round: row.attempts_this_round(),
+                        outcome,
+                    },
                     permit,
                 ));
             });
@@ -208,13 +372,58 @@ async fn claim_loop(
     }
 }
 
+/// Keeps this node's claims alive while their rows wait for the link or
+/// for the database to take their outcomes.
+async fn renewer(
+    db: Db,
+    opts: SenderOptions,
+    claims: Arc<Claims>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let every = Duration::from_millis((opts.lease_ms / 4).max(50) as u64);
+    let mut wait = every;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stopped.changed() => {}
+        }
+        if *stopped.borrow() {
+            break;
+        }
+        let ids = claims.ids();
+        if ids.is_empty() {
+            wait = every;
+            continue;
+        }
+        let until = now_ms() + opts.lease_ms;
+        let node = opts.node.clone();
+        let asked = ids.clone();
+        match db
+            .run(move |c| outbox::renew(c, &node, &asked, until).map_err(DbError::from))
+            .await
+        {
+            Ok(kept) => {
+                claims.renewed(&ids, &kept, until);
+                wait = every;
+            }
+            Err(e) => {
+                // Again soon: the claims must be renewed as soon as the
+                // database is back, before they run out.
+                tracing::warn!(error = %e, rows = ids.len(), "could not renew the claims of messages waiting to go out");
+                wait = opts.poll.min(every);
+            }
+        }
+    }
+}
+
 async fn send_row(
-    link: &LinkHandle,
+    sending: &Sending,
     row: &OutboxMessage,
     max_parts: u8,
     vault: Option<&Vault>,
-    throttled_until: &AtomicI64,
 ) -> SendOutcome {
+    let (link, throttled_until) = (&sending.link, &sending.throttled_until);
+    let still_ours = || sending.claims.still_ours(row.id, row.attempts);
     // The only place a sealed payload is opened: it goes out in clear, as
     // the handset needs it, and is never written back so.
     let parts = match row.parts(max_parts, vault) {
@@ -237,7 +446,7 @@ async fn send_row(
             // One receipt per message: the last part's stands for the whole.
             registered_delivery: i == last,
         };
-        match link.submit(sm).await {
+        match link.submit_while(sm, still_ours).await {
             Ok(SubmitOutcome::Accepted { message_id: id }) => message_id = id,
             Ok(SubmitOutcome::Rejected { status, transient }) => {
                 let name = super::smpp::status::describe_status(status);
@@ -265,6 +474,15 @@ async fn send_row(
                     error: format!("not a destination address the SMSC takes: {a}"),
                 }
             }
+            // The claim lapsed while the row waited for the link: another
+            // node may hold it now. Before its first part nothing went out.
+            Err(LinkError::Withdrawn) if i == 0 => {
+                tracing::warn!(
+                    outbox = row.id,
+                    "claim lapsed before the message went out; left to the next claim"
+                );
+                return SendOutcome::Withdrawn;
+            }
             Err(e) => {
                 tracing::warn!(outbox = row.id, error = %e, "message not acknowledged; it will be sent again");
                 return SendOutcome::Retry {
@@ -278,27 +496,59 @@ async fn send_row(
 }
 
 /// Writes outcomes and receipts in batches: one transaction per batch.
-async fn recorder(db: Db, opts: SenderOptions, mut rx: mpsc::UnboundedReceiver<Record>) {
+/// What the database would not take is kept and written again, first, as
+/// soon as it does: an outcome dropped would leave its row to be sent again
+/// once its claim ran out.
+async fn recorder(
+    db: Db,
+    opts: SenderOptions,
+    claims: Arc<Claims>,
+    mut rx: mpsc::UnboundedReceiver<Record>,
+) {
     // Receipts that arrived before their submit_sm_resp was written, with
     // the time they came in; retried with later batches for a minute.
     let mut early: Vec<(i64, Receipt)> = Vec::new();
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        // Let a burst gather so a busy link costs one commit per batch.
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        while batch.len() < 2_000 {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
+    // Outcomes (with their in-flight permits, so nothing new is claimed in
+    // their place) and receipts a failed write left unrecorded.
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut permits: Vec<Option<OwnedSemaphorePermit>> = Vec::new();
+    let mut receipts: Vec<Receipt> = Vec::new();
+    let mut open = true;
+    loop {
+        let retrying = !outcomes.is_empty() || !receipts.is_empty();
+        let first = if retrying {
+            // Try again shortly, whether or not more comes in.
+            match tokio::time::timeout(opts.poll, rx.recv()).await {
+                Ok(Some(r)) => Some(r),
+                Ok(None) => {
+                    open = false;
+                    None
+                }
+                Err(_) => None,
+            }
+        } else if open {
+            rx.recv().await
+        } else {
+            None
+        };
+        if first.is_none() && !retrying {
+            break;
+        }
+        let mut batch: Vec<Record> = first.into_iter().collect();
+        if !batch.is_empty() {
+            // Let a burst gather so a busy link costs one commit per batch.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            while batch.len() < 2_000 {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
             }
         }
-        let mut outcomes = Vec::new();
-        let mut permits = Vec::new();
-        let mut receipts: Vec<Receipt> = early.iter().map(|(_, r)| r.clone()).collect();
         for r in batch {
             match r {
-                Record::Outcome(id, attempts, o, permit) => {
-                    outcomes.push((id, attempts, o));
+                Record::Outcome(o, permit) => {
+                    outcomes.push(o);
                     permits.push(permit);
                 }
                 Record::Receipt(r) => receipts.push(r),
@@ -306,15 +556,27 @@ async fn recorder(db: Db, opts: SenderOptions, mut rx: mpsc::UnboundedReceiver<R
         }
         let node = opts.node.clone();
         let max_attempts = opts.max_attempts;
+        let writing = outcomes.clone();
+        let mut applying: Vec<Receipt> = early.iter().map(|(_, r)| r.clone()).collect();
+        applying.extend(receipts.iter().cloned());
         let written = db
             .run(move |c| -> Result<Vec<Receipt>, DbError> {
-                outbox::record(c, &node, &outcomes, max_attempts)?;
-                Ok(outbox::apply_receipts(c, &receipts)?)
+                outbox::record(c, &node, &writing, max_attempts)?;
+                Ok(outbox::apply_receipts(c, &applying)?)
             })
             .await;
-        drop(permits);
         match written {
             Ok(unmatched) => {
+                if claims.unrecorded.swap(0, Ordering::Relaxed) > 0 {
+                    tracing::info!(
+                        outcomes = outcomes.len(),
+                        "recorded the SMS outcomes kept while the database was unavailable"
+                    );
+                }
+                claims.settled(&outcomes);
+                outcomes.clear();
+                receipts.clear();
+                permits.clear();
                 let now = now_ms();
                 let previous = std::mem::take(&mut early);
                 early = unmatched
@@ -336,9 +598,25 @@ async fn recorder(db: Db, opts: SenderOptions, mut rx: mpsc::UnboundedReceiver<R
                     })
                     .collect();
             }
-            // The rows stay claimed; when the lease runs out they are sent
-            // again, which is the price of a database that would not write.
-            Err(e) => tracing::error!(error = %e, "could not record SMS outcomes"),
+            Err(e) => {
+                // The rows stay this node's (held, their claims renewed
+                // when the database lets it), so none is sent again.
+                if claims
+                    .unrecorded
+                    .swap(outcomes.len().max(1), Ordering::Relaxed)
+                    == 0
+                {
+                    tracing::error!(error = %e, outcomes = outcomes.len(), "could not record SMS outcomes; kept to be written again");
+                }
+                if receipts.len() > MAX_UNRECORDED_RECEIPTS {
+                    let over = receipts.len() - MAX_UNRECORDED_RECEIPTS;
+                    tracing::warn!(
+                        receipts = over,
+                        "delivery receipts dropped while the database was unavailable"
+                    );
+                    receipts.drain(..over);
+                }
+            }
         }
     }
 }
@@ -403,7 +681,22 @@ async fn events_loop(
 
 #[cfg(test)]
 mod tests {
-    use super::backoff_ms;
+    use super::{backoff_ms, SenderOptions};
+
+    #[test]
+    fn a_rate_limited_node_holds_no_more_than_it_sends_in_half_a_claim() {
+        let mut opts = SenderOptions::new(8, 10);
+        // QA's node: 4 a second on a two-minute claim.
+        assert_eq!(opts.sizing(Some(4)), (240, 120));
+        assert_eq!(opts.sizing(None), (1_000, 500));
+        assert_eq!(opts.sizing(Some(0)), (1_000, 500));
+        assert_eq!(opts.sizing(Some(1_000_000)), (1_000, 500));
+        opts.lease_ms = 1_000;
+        assert_eq!(opts.sizing(Some(1)), (1, 1));
+        assert!(opts
+            .node
+            .starts_with(crate::retention::lease::this_process()));
+    }
 
     #[test]
     fn backoff_doubles_up_to_five_minutes() {

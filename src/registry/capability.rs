@@ -245,6 +245,23 @@ fn ensure_no_overlap(
     Ok(())
 }
 
+/// Serialises the range checks of capability and ESN-series writes on
+/// PostgreSQL, where two transactions would otherwise both find a range free
+/// and both take it (two `mdm demo` runs, two nodes); a SQLite write
+/// transaction already excludes every other writer. The unique index only
+/// catches exact copies, not overlapping ranges.
+const REGISTRY_LOCK: i64 = 0x6d64_6d5f_6361_7073; // "mdm_caps"
+
+/// Takes the capability registry's write lock until the transaction ends.
+/// Callers that check for existing entries before adding theirs (the demo
+/// load) take it first, so that their check sees every committed entry.
+pub fn lock_for_write(conn: &mut DbConnection) -> QueryResult<()> {
+    if let DbConnection::Postgres(c) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({REGISTRY_LOCK})")).execute(c)?;
+    }
+    Ok(())
+}
+
 pub fn create(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -252,6 +269,7 @@ pub fn create(
 ) -> Result<Capability, RegistryError> {
     let values = draft.validate()?;
     crate::db::write(conn, |conn| {
+        lock_for_write(conn)?;
         ensure_no_overlap(conn, &values, None)?;
         let now = now_ms();
         diesel::insert_into(capabilities::table)
@@ -287,6 +305,7 @@ pub fn update(
 ) -> Result<Capability, RegistryError> {
     let values = draft.validate()?;
     crate::db::write(conn, |conn| {
+        lock_for_write(conn)?;
         let before = get(conn, id)?;
         ensure_no_overlap(conn, &values, Some(id))?;
         let changes = audit::diff(&CapabilityValues::of(&before), &values);
@@ -405,6 +424,7 @@ pub fn add_series(
     };
     let (first, last) = (i64::from(first.value()), i64::from(last.value()));
     crate::db::write(conn, |conn| {
+        lock_for_write(conn)?;
         let overlap: Option<EsnSeries> = iota_esn_series::table
             .filter(iota_esn_series::first_esn.le(last))
             .filter(iota_esn_series::last_esn.ge(first))

@@ -166,17 +166,34 @@ pub fn segment_path(root: &Path, run: i64, segment: i32) -> PathBuf {
 
 /// Appends one gzip member holding `lines` to a segment after cutting the
 /// file back to `committed` bytes (dropping what an interrupted run wrote but
-/// never committed), and flushes it to disk. Returns the new length.
+/// never committed), and flushes it to disk. Returns the new length. A
+/// segment shorter than `committed` (missing, or another node's copy) is
+/// refused, never padded: what it lacks is only in the archive it came from.
 pub fn append_member(path: &Path, committed: u64, lines: &[String]) -> Result<u64, RetentionError> {
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
+        if committed == 0 {
+            fs::create_dir_all(dir)?;
+        }
     }
     let mut file = OpenOptions::new()
-        .create(true)
+        .create(committed == 0)
         .read(true)
         .write(true)
         .truncate(false)
-        .open(path)?;
+        .open(path)
+        .map_err(|e| {
+            RetentionError::Format(format!(
+                "{} cannot be opened ({e}); it should hold {committed} committed bytes",
+                path.display()
+            ))
+        })?;
+    let len = file.metadata()?.len();
+    if len < committed {
+        return Err(RetentionError::Format(format!(
+            "{} holds {len} bytes, fewer than the {committed} committed",
+            path.display()
+        )));
+    }
     file.set_len(committed)?;
     file.seek(SeekFrom::Start(committed))?;
     let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
@@ -299,5 +316,17 @@ mod tests {
             ["{\"n\":1}", "{\"n\":2}", "{\"n\":3}"]
         );
         assert_eq!(fs::metadata(&p).unwrap().len(), b);
+    }
+
+    #[test]
+    fn a_missing_or_short_segment_is_refused_not_padded() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("run-000001").join("part-00001.jsonl.gz");
+        assert!(append_member(&p, 100, &["{}".into()]).is_err());
+        assert!(!p.exists(), "nothing is created for a committed length");
+        let a = append_member(&p, 0, &["{\"n\":1}".into()]).unwrap();
+        assert!(append_member(&p, a + 1, &["{}".into()]).is_err());
+        assert_eq!(fs::metadata(&p).unwrap().len(), a, "not extended");
+        assert_eq!(read_lines(&p).unwrap(), ["{\"n\":1}"]);
     }
 }

@@ -26,14 +26,36 @@ pub fn this_process() -> &'static str {
 }
 
 /// Whether `holder` is certainly no longer running: a process of this host
-/// and boot whose pid has gone or been reused. `false` whenever that cannot
-/// be known (another host, another boot, no `/proc`, a holder written by an
-/// older release), so a live run is never taken for a dead one.
+/// and boot whose pid has gone or been reused, or that has exited and only
+/// waits for its parent to reap it (a zombie runs no more code, so its run
+/// would otherwise look held until the parent gets round to it). `false`
+/// whenever that cannot be known (another host, another boot, no `/proc`, a
+/// holder written by an older release), so a live run is never taken for a
+/// dead one.
 pub fn is_gone(holder: &str) -> bool {
     match on_this_host(holder) {
-        Some((pid, start)) => start_time(pid).as_deref() != Some(start),
+        Some((pid, start)) => match stat_fields(pid) {
+            Some(fields) => {
+                fields.start.as_deref() != Some(start) || matches!(fields.state, 'Z' | 'X')
+            }
+            None => true,
+        },
         None => false,
     }
+}
+
+/// The host a holder named (empty for a holder of an older release).
+pub fn host_of(holder: &str) -> &str {
+    let mut parts = holder.rsplitn(4, ':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(_), Some(_), Some(host)) => host,
+        _ => "",
+    }
+}
+
+/// The name of this host, as holders name it.
+pub fn this_host() -> String {
+    hostname()
 }
 
 /// Whether `holder` is a process of this host and boot (alive or not).
@@ -67,13 +89,28 @@ fn boot_id() -> Option<String> {
         .filter(|b| !b.is_empty())
 }
 
-/// Field 22 of `/proc/PID/stat`: when the process started. The command
-/// name (field 2) may hold spaces and parentheses, so fields are counted
-/// after its closing parenthesis.
-fn start_time(pid: u32) -> Option<String> {
+struct Stat {
+    /// Field 3: R, S, D... or Z (exited, not yet reaped) and X (dead).
+    state: char,
+    /// Field 22: when the process started.
+    start: Option<String>,
+}
+
+/// The fields of `/proc/PID/stat` a holder is judged by. The command name
+/// (field 2) may hold spaces and parentheses, so fields are counted after
+/// its closing parenthesis.
+fn stat_fields(pid: u32) -> Option<Stat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19).map(str::to_string)
+    let mut after = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = after.next()?.chars().next()?;
+    Some(Stat {
+        state,
+        start: after.nth(18).map(str::to_string),
+    })
+}
+
+fn start_time(pid: u32) -> Option<String> {
+    stat_fields(pid)?.start
 }
 
 #[cfg(test)]
@@ -102,5 +139,38 @@ mod tests {
         assert!(!is_gone(&format!("{host}:another-boot:{pid}:1")));
         assert!(!is_gone(""));
         assert!(!is_local(""));
+    }
+
+    #[test]
+    fn a_killed_process_not_yet_reaped_is_gone() {
+        if boot_id().is_none() {
+            return;
+        }
+        let mut child = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let start = start_time(pid).unwrap();
+        let holder = format!("{}:{}:{pid}:{start}", hostname(), boot_id().unwrap());
+        assert!(!is_gone(&holder), "a sleeping process is alive");
+        child.kill().unwrap();
+        // Not reaped: the pid stays a zombie with the same start time until
+        // `wait`. Waiting for the state (not for a time) keeps this exact.
+        let mut state = ' ';
+        for _ in 0..10_000 {
+            state = stat_fields(pid).unwrap().state;
+            if state == 'Z' {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(state, 'Z');
+        assert_eq!(start_time(pid).as_deref(), Some(start.as_str()));
+        assert!(is_gone(&holder), "a zombie runs no more code");
+        child.wait().unwrap();
+        assert!(is_gone(&holder));
+        assert_eq!(host_of(&holder), hostname());
+        assert_eq!(host_of("old-holder"), "");
     }
 }

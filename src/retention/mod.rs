@@ -9,11 +9,40 @@ pub mod restore;
 
 use crate::db::DbError;
 
+/// The run a purge found running, and the process holding it.
+#[derive(Debug, Clone)]
+pub struct RunHeld {
+    pub run: i64,
+    pub holder: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RetentionError {
-    /// A live process (another node, or `mdm purge`) holds the run.
-    #[error("purge run {0} is still running (on another node or in another `mdm purge`); try again once it has finished")]
-    Busy(i64),
+    /// A live process (another node, or `mdm purge`) holds the run: at most
+    /// one purge runs at a time (the database holds to it).
+    #[error(
+        "another purge is running: run {} held by {}; try again once it has finished",
+        .0.run,
+        .0.holder
+    )]
+    Busy(RunHeld),
+    /// Another process took the run over (this one went quiet past its
+    /// lease); this one stops without deleting anything more.
+    #[error("purge run {0} was taken over by another process; this one stopped without deleting anything more")]
+    Lost(i64),
+    /// The run's archive is not here (another node's disk, or another
+    /// working directory): resuming would split or corrupt it.
+    #[error("the archive of run {run} is at {path} on {host}; run the purge there or make the archive directory shared storage ({problem}); nothing was deleted")]
+    ArchiveElsewhere {
+        run: i64,
+        path: String,
+        host: String,
+        problem: String,
+    },
+    /// Some of a batch changed between its archiving and its delete (a
+    /// subscriber re-activated, a handset moved): the batch is archived again.
+    #[error("the batch changed while it was being archived")]
+    BatchChanged,
     #[error("archive run {0} not found")]
     NotFound(i64),
     #[error("archive: {0}")]

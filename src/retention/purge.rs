@@ -153,31 +153,98 @@ fn anything_to_purge(conn: &mut DbConnection, cutoff: i64) -> QueryResult<bool> 
     Ok(handset.is_some())
 }
 
+fn running(conn: &mut DbConnection) -> QueryResult<Option<PurgeRun>> {
+    purge_runs::table
+        .filter(purge_runs::state.eq("running"))
+        .order(purge_runs::id.asc())
+        .select(PurgeRun::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// Takes over an interrupted run or starts a new one; `None` when there is
 /// nothing to purge. A run is taken over once its lease has run out, or at
 /// once when its holder was a process of this host that is gone (this
-/// node's purge, killed or cut off by a restart).
+/// node's purge, killed or cut off by a restart), and only where its archive
+/// is. At most one run is running: a unique index on the running state
+/// refuses a second, so two nodes starting at once cannot both start one.
 fn claim(
+    conn: &mut DbConnection,
+    actor: &str,
+    opts: &PurgeOptions,
+) -> Result<Option<PurgeRun>, RetentionError> {
+    // A conflict on the index means another process started a run between
+    // this one's look and its insert: that run is then read and reported.
+    for _ in 0..3 {
+        match try_claim(conn, actor, opts) {
+            Err(RetentionError::Db(crate::db::DbError::Query(e)))
+                if crate::db::is_unique_violation(&e) =>
+            {
+                if let Some(r) = running(conn)? {
+                    return Err(RetentionError::Busy(super::RunHeld {
+                        run: r.id,
+                        holder: r.holder,
+                    }));
+                }
+            }
+            Err(e @ RetentionError::ArchiveElsewhere { .. }) => {
+                // Kept on the run, for `mdm archive list` and the next try;
+                // its holder and lease stay as they were.
+                if let RetentionError::ArchiveElsewhere { run, .. } = &e {
+                    diesel::update(purge_runs::table.find(*run))
+                        .filter(purge_runs::state.eq("running"))
+                        .set(purge_runs::error.eq(e.to_string()))
+                        .execute(conn)?;
+                }
+                return Err(e);
+            }
+            other => return other,
+        }
+    }
+    Err(RetentionError::Conflict(
+        "another purge started and finished while this one was starting; try again".into(),
+    ))
+}
+
+fn try_claim(
     conn: &mut DbConnection,
     actor: &str,
     opts: &PurgeOptions,
 ) -> Result<Option<PurgeRun>, RetentionError> {
     crate::db::write(conn, |conn| {
         let now = now_ms();
-        let running: Option<PurgeRun> = purge_runs::table
-            .filter(purge_runs::state.eq("running"))
-            .order(purge_runs::id.asc())
-            .select(PurgeRun::as_select())
-            .first(conn)
-            .optional()?;
         let me = lease::this_process();
-        if let Some(r) = running {
+        if let Some(r) = running(conn)? {
             if now - r.heartbeat_at < opts.lease_ms && !lease::is_gone(&r.holder) {
-                return Err(RetentionError::Busy(r.id));
+                return Err(RetentionError::Busy(super::RunHeld {
+                    run: r.id,
+                    holder: r.holder,
+                }));
             }
-            diesel::update(purge_runs::table.find(r.id))
-                .set((purge_runs::heartbeat_at.eq(now), purge_runs::holder.eq(me)))
-                .execute(conn)?;
+            let dir = archive_to_resume(&r)?;
+            // Only if nobody else took it over meanwhile (a row lock on
+            // PostgreSQL: the second of two takers finds it changed).
+            let taken = diesel::update(
+                purge_runs::table
+                    .find(r.id)
+                    .filter(purge_runs::state.eq("running"))
+                    .filter(purge_runs::holder.eq(&r.holder))
+                    .filter(purge_runs::heartbeat_at.eq(r.heartbeat_at)),
+            )
+            .set((
+                purge_runs::heartbeat_at.eq(now),
+                purge_runs::holder.eq(me),
+                purge_runs::archive_dir.eq(dir),
+                purge_runs::error.eq(""),
+            ))
+            .execute(conn)?;
+            if taken == 0 {
+                let now_held = get(conn, r.id)?;
+                return Err(RetentionError::Busy(super::RunHeld {
+                    run: r.id,
+                    holder: now_held.holder,
+                }));
+            }
             tracing::warn!(run = r.id, was = %r.holder, "resuming an interrupted purge");
             return get(conn, r.id).map(Some);
         }
@@ -185,11 +252,15 @@ fn claim(
         if !anything_to_purge(conn, cutoff)? {
             return Ok(None);
         }
+        // Stored absolute: a run resumed by another process (another
+        // working directory, another node) must find the same folder.
+        std::fs::create_dir_all(&opts.archive_root)?;
+        let root = std::fs::canonicalize(&opts.archive_root)?;
         diesel::insert_into(purge_runs::table)
             .values((
                 purge_runs::state.eq("running"),
                 purge_runs::cutoff.eq(cutoff),
-                purge_runs::archive_dir.eq(opts.archive_root.to_string_lossy().into_owned()),
+                purge_runs::archive_dir.eq(root.to_string_lossy().into_owned()),
                 purge_runs::started_by.eq(actor),
                 purge_runs::started_at.eq(now),
                 purge_runs::heartbeat_at.eq(now),
@@ -204,6 +275,80 @@ fn claim(
         Ok(Some(r))
     })
 }
+
+/// The folder a resumed run goes on writing in (made absolute when an older
+/// release recorded it relative), once it is known to hold everything the
+/// run committed: resuming without it would pad a missing segment with
+/// zeros, or start a second half of the archive somewhere else, and delete
+/// what only that half holds.
+fn archive_to_resume(r: &PurgeRun) -> Result<String, RetentionError> {
+    let root = Path::new(&r.archive_dir);
+    let missing = |problem: String| RetentionError::ArchiveElsewhere {
+        run: r.id,
+        path: archive::run_dir(root, r.id).display().to_string(),
+        host: match lease::host_of(&r.holder) {
+            "" => "the node that started it".to_string(),
+            host => host.to_string(),
+        },
+        problem,
+    };
+    for segment in 1..r.segment {
+        let p = archive::segment_path(root, r.id, segment);
+        if !p.is_file() {
+            return Err(missing(format!(
+                "{} is not on {}",
+                p.display(),
+                lease::this_host()
+            )));
+        }
+    }
+    if r.committed_bytes > 0 {
+        let p = archive::segment_path(root, r.id, r.segment);
+        match std::fs::metadata(&p) {
+            Err(_) => {
+                return Err(missing(format!(
+                    "{} is not on {}",
+                    p.display(),
+                    lease::this_host()
+                )))
+            }
+            Ok(m) if m.len() < r.committed_bytes as u64 => {
+                return Err(missing(format!(
+                    "{} holds {} of the {} bytes committed",
+                    p.display(),
+                    m.len(),
+                    r.committed_bytes
+                )))
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(std::fs::canonicalize(root)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| r.archive_dir.clone()))
+}
+
+/// Renews the run's lease if this process still holds it. Run before every
+/// write to the archive and inside every delete: a process that went quiet
+/// past its lease and was taken over must neither write nor delete more.
+fn hold(conn: &mut DbConnection, run: i64) -> Result<(), RetentionError> {
+    let held = diesel::update(
+        purge_runs::table
+            .find(run)
+            .filter(purge_runs::state.eq("running"))
+            .filter(purge_runs::holder.eq(lease::this_process())),
+    )
+    .set(purge_runs::heartbeat_at.eq(now_ms()))
+    .execute(conn)?;
+    if held == 0 {
+        return Err(RetentionError::Lost(run));
+    }
+    Ok(())
+}
+
+/// A batch that changed under its archiving this many times in a row is
+/// given up on rather than archived again for ever.
+const BATCH_RETRIES: u32 = 5;
 
 /// Runs (or resumes) a purge to completion; `None` when nobody was due
 /// (no run is recorded then).
@@ -220,10 +365,12 @@ pub fn run(
     let root = PathBuf::from(&r.archive_dir);
     match purge_batches(&mut conn, &root, &mut r, opts, progress) {
         Ok(()) => {}
-        Err(RetentionError::Interrupted) => return Err(RetentionError::Interrupted),
+        // The run is another process's now, or resumes later: not failed.
+        Err(e @ (RetentionError::Interrupted | RetentionError::Lost(_))) => return Err(e),
         Err(e) => {
             let message = e.to_string();
             let _ = diesel::update(purge_runs::table.find(r.id))
+                .filter(purge_runs::holder.eq(lease::this_process()))
                 .set((
                     purge_runs::state.eq("failed"),
                     purge_runs::error.eq(&message),
@@ -234,13 +381,21 @@ pub fn run(
             return Err(e);
         }
     }
+    hold(&mut conn, r.id)?;
     archive::write_manifest(&root, r.id, r.cutoff, r.profiles, r.devices)?;
-    diesel::update(purge_runs::table.find(r.id))
-        .set((
-            purge_runs::state.eq("completed"),
-            purge_runs::finished_at.eq(now_ms()),
-        ))
-        .execute(&mut conn)?;
+    let finished = diesel::update(
+        purge_runs::table
+            .find(r.id)
+            .filter(purge_runs::holder.eq(lease::this_process())),
+    )
+    .set((
+        purge_runs::state.eq("completed"),
+        purge_runs::finished_at.eq(now_ms()),
+    ))
+    .execute(&mut conn)?;
+    if finished == 0 {
+        return Err(RetentionError::Lost(r.id));
+    }
     let done = get(&mut conn, r.id)?;
     tracing::info!(
         run = done.id,
@@ -361,6 +516,7 @@ fn purge_batches(
             describes: "one JSON object per line: {profile (with its argon2id pin_hash), devices, audit, dm_accounts (passwords sealed as stored), fota_sessions (each with its events)} of a purged subscriber, or {retired: true, profile: {id, mdn}, devices: [handset], audit, dm_accounts, fota_sessions} of a handset an ESN change retired; version 1 records have no dm_accounts or fota_sessions"
                 .into(),
         };
+        hold(conn, r.id)?;
         let len = archive::append_member(
             &archive::segment_path(root, r.id, 1),
             0,
@@ -373,6 +529,7 @@ fn purge_batches(
     }
     progress(r);
     let mut batches = 0u32;
+    let mut retries = 0u32;
     loop {
         let batch: Vec<Profile> =
             eligible_filter(r.cutoff, r.last_profile_id)(profiles::table.into_boxed())
@@ -438,6 +595,7 @@ fn purge_batches(
             })?);
         }
         // 1. Archive and flush.
+        hold(conn, r.id)?;
         let path = archive::segment_path(root, r.id, r.segment);
         let new_len = archive::append_member(&path, r.committed_bytes as u64, &lines)?;
         batches += 1;
@@ -450,7 +608,14 @@ fn purge_batches(
         } else {
             (r.segment, new_len as i64)
         };
-        crate::db::write(conn, |conn| -> Result<(), RetentionError> {
+        // The member is committed only if the delete takes exactly what it
+        // holds: a subscriber re-activated, a handset moved or a row deleted
+        // by someone else since the batch was read rolls the delete back,
+        // and the batch is read and archived again over the uncommitted
+        // member, so the archive never holds a subscriber the database kept.
+        let cutoff = r.cutoff;
+        let deleted = crate::db::write(conn, |conn| -> Result<(), RetentionError> {
+            hold(conn, r.id)?;
             diesel::delete(
                 audit_events::table
                     .filter(audit_events::entity_kind.eq("profile"))
@@ -463,22 +628,67 @@ fn purge_batches(
                     .filter(audit_events::entity_id.eq_any(&dev_ids)),
             )
             .execute(conn)?;
-            diesel::delete(devices::table.filter(devices::id.eq_any(&dev_ids))).execute(conn)?;
-            diesel::delete(profiles::table.filter(profiles::id.eq_any(&ids))).execute(conn)?;
+            let devices_gone = diesel::delete(
+                devices::table
+                    .filter(devices::id.eq_any(&dev_ids))
+                    .filter(devices::profile_id.eq_any(&ids)),
+            )
+            .execute(conn)?;
+            let devices_left: i64 = devices::table
+                .filter(devices::profile_id.eq_any(&ids))
+                .count()
+                .get_result(conn)?;
+            let profiles_gone = diesel::delete(
+                profiles::table
+                    .filter(profiles::id.eq_any(&ids))
+                    .filter(profiles::activation_state.eq("deactivated"))
+                    .filter(profiles::state_changed_at.lt(cutoff)),
+            )
+            .execute(conn)?;
+            if devices_gone != dev_ids.len() || devices_left != 0 || profiles_gone != ids.len() {
+                return Err(RetentionError::BatchChanged);
+            }
             diesel::update(purge_runs::table.find(r.id))
                 .set((
                     purge_runs::segment.eq(next_segment),
                     purge_runs::committed_bytes.eq(committed),
                     purge_runs::last_profile_id.eq(last),
-                    purge_runs::profiles.eq(purge_runs::profiles + ids.len() as i64),
-                    purge_runs::devices.eq(purge_runs::devices + dev_ids.len() as i64),
+                    purge_runs::profiles.eq(purge_runs::profiles + profiles_gone as i64),
+                    purge_runs::devices.eq(purge_runs::devices + devices_gone as i64),
                     purge_runs::heartbeat_at.eq(now_ms()),
                 ))
                 .execute(conn)?;
             Ok(())
-        })?;
+        });
+        if batch_changed(deleted, r.id, &mut retries)? {
+            continue;
+        }
         *r = get(conn, r.id)?;
         progress(r);
+    }
+}
+
+/// Whether a batch's delete found it changed and the batch is to be
+/// archived again; other errors pass through.
+fn batch_changed(
+    deleted: Result<(), RetentionError>,
+    run: i64,
+    retries: &mut u32,
+) -> Result<bool, RetentionError> {
+    match deleted {
+        Ok(()) => {
+            *retries = 0;
+            Ok(false)
+        }
+        Err(RetentionError::BatchChanged) if *retries < BATCH_RETRIES => {
+            *retries += 1;
+            tracing::info!(run, "a batch changed while it was archived; archiving it again");
+            Ok(true)
+        }
+        Err(RetentionError::BatchChanged) => Err(RetentionError::Conflict(format!(
+            "purge run {run}: a batch kept changing while it was archived ({BATCH_RETRIES} times); the purge stopped and resumes on its next start"
+        ))),
+        Err(e) => Err(e),
     }
 }
 
@@ -496,6 +706,7 @@ fn purge_retired(
     progress: &mut dyn FnMut(&PurgeRun),
     mut batches: u32,
 ) -> Result<(), RetentionError> {
+    let mut retries = 0u32;
     loop {
         let batch: Vec<Device> =
             retired_filter(r.cutoff, r.last_device_id)(devices::table.into_boxed())
@@ -540,6 +751,7 @@ fn purge_retired(
                 fota_sessions: &sessions,
             })?);
         }
+        hold(conn, r.id)?;
         let path = archive::segment_path(root, r.id, r.segment);
         let new_len = archive::append_member(&path, r.committed_bytes as u64, &lines)?;
         batches += 1;
@@ -551,25 +763,45 @@ fn purge_retired(
         } else {
             (r.segment, new_len as i64)
         };
-        crate::db::write(conn, |conn| -> Result<(), RetentionError> {
+        let cutoff = r.cutoff;
+        let deleted = crate::db::write(conn, |conn| -> Result<(), RetentionError> {
+            hold(conn, r.id)?;
             diesel::delete(
                 audit_events::table
                     .filter(audit_events::entity_kind.eq("device"))
                     .filter(audit_events::entity_id.eq_any(&ids)),
             )
             .execute(conn)?;
-            diesel::delete(devices::table.filter(devices::id.eq_any(&ids))).execute(conn)?;
+            // Still retired and due: one re-activated meanwhile stays.
+            let gone = diesel::delete(
+                devices::table
+                    .filter(devices::id.eq_any(&ids))
+                    .filter(devices::activation_state.eq("deactivated"))
+                    .filter(devices::deactivated_at.lt(cutoff))
+                    .filter(
+                        devices::retired_at
+                            .is_not_null()
+                            .or(devices::profile_id.is_null()),
+                    ),
+            )
+            .execute(conn)?;
+            if gone != ids.len() {
+                return Err(RetentionError::BatchChanged);
+            }
             diesel::update(purge_runs::table.find(r.id))
                 .set((
                     purge_runs::segment.eq(next_segment),
                     purge_runs::committed_bytes.eq(committed),
                     purge_runs::last_device_id.eq(last),
-                    purge_runs::devices.eq(purge_runs::devices + ids.len() as i64),
+                    purge_runs::devices.eq(purge_runs::devices + gone as i64),
                     purge_runs::heartbeat_at.eq(now_ms()),
                 ))
                 .execute(conn)?;
             Ok(())
-        })?;
+        });
+        if batch_changed(deleted, r.id, &mut retries)? {
+            continue;
+        }
         *r = get(conn, r.id)?;
         progress(r);
     }

@@ -100,6 +100,7 @@ fn client_ip(req: &HttpRequest, state: &AppState) -> String {
 fn policy(state: &AppState) -> Policy {
     Policy {
         max_failures: state.config.login_max_failures,
+        ceiling: state.config.login_ceiling,
         window_ms: state.config.login_window_secs * 1000,
         lockout_ms: state.config.login_lockout_secs * 1000,
     }
@@ -146,8 +147,7 @@ async fn check(
     secret: String,
 ) -> Result<SignedIn, AuthError> {
     let ip = client_ip(req, state);
-    let own = who.throttle_key();
-    let keys = vec![own.clone(), format!("ip:{ip}")];
+    let keys = throttle::Keys::new(&who.throttle_key(), &ip);
     let policy = policy(state);
     state
         .db
@@ -174,10 +174,7 @@ async fn check(
                 }
             };
             match &outcome {
-                // Only the account's or line's own count: signing in on one's
-                // own line must not wipe the failures the same address ran
-                // up against other lines.
-                Ok(_) => throttle::clear(conn, std::slice::from_ref(&own))?,
+                Ok(_) => throttle::clear(conn, &keys)?,
                 Err(AuthError::BadCredentials) => throttle::record_failure(conn, &keys, policy)?,
                 Err(_) => {}
             }

@@ -266,7 +266,7 @@ async fn upload(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageFirmware)?;
     let limit = state.config.package_limit as u64;
-    let store = BlobStore::new(&state.config.data_dir);
+    let store = BlobStore::of(&state.config);
     let mut fields = FormData::new();
     let mut stored = None;
     let mut failure: Option<FirmwareError> = None;
@@ -555,8 +555,30 @@ async fn download(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     let p = downloadable(&state, path.into_inner()).await?;
-    let store = BlobStore::new(&state.config.data_dir);
-    Ok(super::ranged::serve(&req, store.path(&p.sha256), &p.sha256, PACKAGE_TYPE).await)
+    let file = BlobStore::of(&state.config).path(&p.sha256);
+    let present = web::block({
+        let file = file.clone();
+        move || file.is_file()
+    })
+    .await
+    .unwrap_or(false);
+    if !present {
+        // The database offers the package but this node's store lacks its
+        // file (a store not shared between nodes, or a lost file). A 404
+        // would make the handset give up on the update for good; a 503 has
+        // it try again, perhaps on a node that has the file.
+        tracing::error!(
+            package = p.id,
+            name = %p.name,
+            file = %file.display(),
+            "package file missing from this node's blob store (MDM_BLOB_DIR): handsets are told to retry"
+        );
+        return Ok(HttpResponse::ServiceUnavailable()
+            .insert_header((actix_web::http::header::RETRY_AFTER, "300"))
+            .content_type("text/plain; charset=utf-8")
+            .body("package file not available on this server yet; try again later"));
+    }
+    Ok(super::ranged::serve(&req, file, &p.sha256, PACKAGE_TYPE).await)
 }
 
 #[derive(serde::Deserialize)]
@@ -710,7 +732,7 @@ async fn install_notify(
 /// Adds a package from a local file: used by `mdm firmware add`.
 pub fn add_from_file(
     db: &crate::db::Db,
-    data_dir: &std::path::Path,
+    blob_dir: &std::path::Path,
     actor: &Actor,
     draft: &PackageDraft,
     bytes: &[u8],
@@ -722,7 +744,7 @@ pub fn add_from_file(
     if bytes.is_empty() {
         return Err(FirmwareError::invalid("file", "the package file is empty"));
     }
-    let blob = BlobStore::new(data_dir).put(bytes, limit)?;
+    let blob = BlobStore::at(blob_dir).put(bytes, limit)?;
     let mut conn = db.get()?;
     let p = package::create(&mut conn, actor, &checked, &blob)?;
     if release {

@@ -92,6 +92,10 @@ struct DashboardPage {
     failed: i64,
     prl_tables: usize,
     billing: BillingView,
+    /// Testing and released packages whose file this node's blob store
+    /// lacks: handsets would be told to retry their download here.
+    missing_files: Vec<crate::firmware::blobs::MissingFile>,
+    blob_dir: String,
 }
 
 /// The billing gateway card: configured or not, and how it has answered.
@@ -140,7 +144,8 @@ async fn dashboard(
         .await;
     let latency = started.elapsed();
     let day_ago = crate::db::now_ms() - 86_400_000;
-    let (o, events, imports, purges, outbox, prl_tables, answers) = state
+    let store = crate::firmware::blobs::BlobStore::of(&state.config);
+    let (o, events, imports, purges, outbox, prl_tables, answers, missing_files) = state
         .db
         .run(move |c| -> Result<_, RegistryError> {
             Ok((
@@ -151,6 +156,7 @@ async fn dashboard(
                 crate::messaging::outbox::counts(c)?,
                 crate::iota::prl_store::list(c)?.len(),
                 crate::features::activation::billing_answers(c, day_ago)?,
+                crate::firmware::blobs::missing_files(c, &store)?,
             ))
         })
         .await?;
@@ -194,6 +200,8 @@ async fn dashboard(
     render(&DashboardPage {
         ctx: user.ctx(Area::Ops),
         prl_tables,
+        missing_files,
+        blob_dir: state.config.blob_dir.display().to_string(),
         billing: BillingView {
             configured: state.billing.is_some(),
             host: state.billing.as_ref().map(|b| b.host()).unwrap_or_default(),

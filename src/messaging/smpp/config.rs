@@ -57,6 +57,11 @@ pub struct SmscConfig {
     /// Exponential back-off between reconnect attempts, reset by a bind.
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
+    /// How long the sender's claim on an outbox row holds before another
+    /// node (or this one, afresh) may take the row over. The sender claims
+    /// no more than the rate limit lets out well within it and renews the
+    /// claims of rows still waiting for the link.
+    pub claim_time: Duration,
 }
 
 impl SmscConfig {
@@ -87,6 +92,7 @@ impl SmscConfig {
             response_timeout: Duration::from_secs(10),
             reconnect_min: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(60),
+            claim_time: Duration::from_secs(120),
         }
     }
 
@@ -127,6 +133,7 @@ impl fmt::Debug for SmscConfig {
             .field("response_timeout", &self.response_timeout)
             .field("reconnect_min", &self.reconnect_min)
             .field("reconnect_max", &self.reconnect_max)
+            .field("claim_time", &self.claim_time)
             .finish()
     }
 }

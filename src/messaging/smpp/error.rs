@@ -40,6 +40,11 @@ pub enum LinkError {
     /// The short message exceeds the 254-octet SMPP limit; nothing was sent.
     #[error("short message is {0} octets; SMPP allows at most 254")]
     TooLong(usize),
+    /// The caller withdrew the message while it waited for its turn
+    /// ([`LinkHandle::submit_while`](super::LinkHandle::submit_while));
+    /// nothing was sent.
+    #[error("withdrawn before it was sent")]
+    Withdrawn,
     /// The link was shut down.
     #[error("SMPP link has been shut down")]
     Closed,

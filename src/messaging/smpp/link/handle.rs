@@ -103,6 +103,19 @@ impl LinkHandle {
     /// outstanding (the SMSC never acknowledged it); `Err(Timeout)` means no
     /// response in `response_timeout` and the link is being recycled.
     pub async fn submit(&self, sm: OutgoingSm) -> Result<SubmitOutcome, LinkError> {
+        self.submit_while(sm, || true).await
+    }
+
+    /// [`submit`](Self::submit), asking `wanted` once the PDU's turn has
+    /// come (rate slot, window slot, bound session), just before it goes
+    /// out: the wait can be long, and a sender whose right to send the
+    /// message lapsed meanwhile must not send it. `Err(Withdrawn)` then,
+    /// and nothing was sent.
+    pub async fn submit_while(
+        &self,
+        sm: OutgoingSm,
+        wanted: impl Fn() -> bool,
+    ) -> Result<SubmitOutcome, LinkError> {
         let len = sm.short_message.len();
         if len > MAX_SHORT_MESSAGE {
             return Err(LinkError::TooLong(len));
@@ -120,6 +133,9 @@ impl LinkHandle {
         let mut stale = None;
         loop {
             let session = self.bound_session(stale.as_ref()).await?;
+            if !wanted() {
+                return Err(LinkError::Withdrawn);
+            }
             match session.dispatch(command).await {
                 Dispatch::Sent(seq, rx) => {
                     let _guard = PendingGuard::new(&session, seq);

@@ -1,0 +1,1 @@
+DROP INDEX purge_runs_one_running;

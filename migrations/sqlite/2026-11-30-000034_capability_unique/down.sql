@@ -1,0 +1,1 @@
+DROP INDEX capabilities_range;
