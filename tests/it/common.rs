@@ -516,6 +516,37 @@ impl TestApp {
         (pid, self.register_device(token, kx, identity).await)
     }
 
+    /// 25 subscribers, `{mdn_prefix}` followed by 10000..10024, each with
+    /// an LG VX8360 whose ESN is `{esn_prefix}` and five hex digits; the
+    /// first 20 are de-activated, due for the purge. Returns their MDNs.
+    pub async fn purgeable_subscribers(&self, mdn_prefix: &str, esn_prefix: &str) -> Vec<String> {
+        let (_, token) = self.token(Role::Admin).await;
+        let mut due = Vec::new();
+        for i in 0..25u32 {
+            let mdn = format!("{mdn_prefix}{:05}", 10_000 + i);
+            let id = self.add_subscriber(&token, &profile_json(&mdn)).await;
+            self.api(reqwest::Method::POST, "/devices", &token)
+                .json(&serde_json::json!({"esn": format!("{esn_prefix}{:05X}", i), "make": "LG", "model": "VX8360", "firmware_version": "1", "profile_mdn": mdn}))
+                .send()
+                .await
+                .unwrap();
+            if i < 20 {
+                self.with_conn(move |c| {
+                    mdm::registry::profile::set_state(
+                        c,
+                        &Actor::System("test"),
+                        id,
+                        mdm::registry::profile::ActivationState::Deactivated,
+                    )
+                    .unwrap()
+                })
+                .await;
+                due.push(mdn);
+            }
+        }
+        due
+    }
+
     /// Uploads a subscriber and device import file through the import page,
     /// as an operator would, and follows its progress page until the import
     /// is over; returns that last page.

@@ -1,48 +1,16 @@
 use mdm::auth::Role;
-use mdm::registry::profile::ActivationState;
 use mdm::registry::Actor;
 use mdm::retention::purge::{self, PurgeOptions};
 use mdm::retention::RetentionError;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::common::{profile_json, spawn_app, SendJson, TestApp};
-
-/// 25 subscribers with a device each; the first 20 are deactivated.
-async fn subscribers(app: &TestApp) {
-    let (_, token) = app.token(Role::Admin).await;
-    for i in 0..25u32 {
-        let mdn = format!("31255{:05}", 10_000 + i);
-        let p: serde_json::Value = app
-            .api(Method::POST, "/profiles", &token)
-            .json(&profile_json(&mdn))
-            .send_json()
-            .await;
-        app.api(Method::POST, "/devices", &token)
-            .json(&json!({"esn": format!("9F2{:05X}", i), "make": "LG", "model": "VX8360", "firmware_version": "1", "profile_mdn": mdn}))
-            .send()
-            .await
-            .unwrap();
-        if i < 20 {
-            let id = p["id"].as_i64().unwrap();
-            app.with_conn(move |c| {
-                mdm::registry::profile::set_state(
-                    c,
-                    &Actor::System("test"),
-                    id,
-                    ActivationState::Deactivated,
-                )
-                .unwrap()
-            })
-            .await;
-        }
-    }
-}
+use crate::common::{profile_json, spawn_app, SendJson};
 
 #[tokio::test]
 async fn a_purge_killed_midway_resumes_and_archives_each_subscriber_exactly_once() {
     let app = spawn_app().await;
-    subscribers(&app).await;
+    app.purgeable_subscribers("31255", "9F2").await;
     let root = app.data_dir.join("archive");
     let mut opts = PurgeOptions::new(0, &root);
     opts.batch = 3;
@@ -105,7 +73,7 @@ async fn recent_deactivations_stay_and_the_cli_lists_shows_and_restores_the_arch
         move |c| c.database_url = url
     })
     .await;
-    subscribers(&app).await;
+    app.purgeable_subscribers("31255", "9F2").await;
     let data = dir.path().join("cli-data");
     let mdm = |args: &[&str]| crate::common::run_mdm(&url, &data, args, None);
 

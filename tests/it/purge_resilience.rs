@@ -7,52 +7,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use diesel::prelude::*;
-use mdm::auth::Role;
 use mdm::db::schema::purge_runs;
-use mdm::registry::profile::ActivationState;
-use mdm::registry::Actor;
 use mdm::retention::archive;
 use mdm::retention::purge::{self, PurgeOptions, PurgeRun};
 use mdm::retention::RetentionError;
-use reqwest::Method;
-use serde_json::json;
 
-use crate::common::{profile_json, spawn_app, SendJson, TestApp};
-
-/// 25 subscribers with a device each; the first 20 are deactivated. Returns
-/// the MDNs of those 20.
-async fn subscribers(app: &TestApp) -> Vec<String> {
-    let (_, token) = app.token(Role::Admin).await;
-    let mut due = Vec::new();
-    for i in 0..25u32 {
-        let mdn = format!("31266{:05}", 10_000 + i);
-        let p: serde_json::Value = app
-            .api(Method::POST, "/profiles", &token)
-            .json(&profile_json(&mdn))
-            .send_json()
-            .await;
-        app.api(Method::POST, "/devices", &token)
-            .json(&json!({"esn": format!("9F3{:05X}", i), "make": "LG", "model": "VX8360", "firmware_version": "1", "profile_mdn": mdn}))
-            .send()
-            .await
-            .unwrap();
-        if i < 20 {
-            let id = p["id"].as_i64().unwrap();
-            app.with_conn(move |c| {
-                mdm::registry::profile::set_state(
-                    c,
-                    &Actor::System("test"),
-                    id,
-                    ActivationState::Deactivated,
-                )
-                .unwrap()
-            })
-            .await;
-            due.push(mdn);
-        }
-    }
-    due
-}
+use crate::common::{spawn_app, TestApp};
 
 /// Starts `mdm` (not waiting for it) as another node would run it: its own
 /// working directory and archive folder, the test's database.
@@ -102,7 +62,7 @@ fn exactly_once(due: &[String]) -> HashMap<String, usize> {
 #[tokio::test]
 async fn purges_started_at_once_on_several_nodes_archive_and_delete_each_subscriber_once() {
     let app = spawn_app().await;
-    let due = subscribers(&app).await;
+    let due = app.purgeable_subscribers("31266", "9F3").await;
     // Three nodes, each with its own working directory and archive folder.
     let nodes: Vec<_> = ["a", "b", "c"]
         .iter()
@@ -138,7 +98,7 @@ async fn purges_started_at_once_on_several_nodes_archive_and_delete_each_subscri
 #[tokio::test]
 async fn the_database_holds_to_one_running_purge_and_names_its_holder() {
     let app = spawn_app().await;
-    subscribers(&app).await;
+    app.purgeable_subscribers("31266", "9F3").await;
     let mut opts = PurgeOptions::new(0, &app.data_dir.join("archive"));
     opts.batch = 3;
     opts.crash_after_batches = Some(2);
@@ -197,7 +157,7 @@ async fn the_database_holds_to_one_running_purge_and_names_its_holder() {
 #[tokio::test]
 async fn a_purge_taken_over_by_another_node_stops_deleting() {
     let app = spawn_app().await;
-    let due = subscribers(&app).await;
+    let due = app.purgeable_subscribers("31266", "9F3").await;
     let root = app.data_dir.join("archive");
     let mut opts = PurgeOptions::new(0, &root);
     opts.batch = 3;
@@ -263,7 +223,7 @@ async fn a_purge_taken_over_by_another_node_stops_deleting() {
 #[tokio::test]
 async fn a_purge_resumed_away_from_its_archive_refuses_and_deletes_nothing() {
     let app = spawn_app().await;
-    let due = subscribers(&app).await;
+    let due = app.purgeable_subscribers("31266", "9F3").await;
     // Started from a relative archive folder in its own working directory.
     let node_a = app.data_dir.join("node-a");
     let node_b = app.data_dir.join("node-b");
@@ -367,7 +327,7 @@ async fn a_purge_resumed_away_from_its_archive_refuses_and_deletes_nothing() {
 #[tokio::test]
 async fn a_relative_archive_folder_is_recorded_absolute_and_read_from_anywhere() {
     let app = spawn_app().await;
-    let due = subscribers(&app).await;
+    let due = app.purgeable_subscribers("31266", "9F3").await;
     let node = app.data_dir.join("node-a");
     std::fs::create_dir_all(&node).unwrap();
     let (code, out, err) = finish(start_mdm(
