@@ -38,8 +38,10 @@ pub struct Config {
     pub login_window_secs: i64,
     pub login_lockout_secs: i64,
     /// `MDM_LOGIN_CEILING` (default 50): failed sign-ins within the window
-    /// from one client address whatever the accounts, or against one account
-    /// whatever the addresses, before that address or account is locked.
+    /// from one client address whatever the accounts, or against one staff
+    /// account whatever the addresses, before that address or account is
+    /// locked (a subscriber line is locked at `MDM_LOGIN_MAX_FAILURES` from
+    /// everywhere: a PIN is short).
     /// The lock above is per account and address, so one person's typos do
     /// not lock out everyone behind the same NAT or proxy.
     pub login_ceiling: i32,

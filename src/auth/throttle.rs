@@ -2,8 +2,9 @@
 //! server node sees the same count, under three keys: the account from one
 //! client address (locked after a few failures: someone's typos lock only
 //! themselves, not everyone behind the same NAT or proxy), the address alone
-//! and the account alone (both locked only at a much higher ceiling, against
-//! one address spraying many accounts and many addresses guessing one).
+//! (locked only at a much higher ceiling, against one address spraying many
+//! accounts) and the account alone (against many addresses guessing one: at
+//! the ceiling for staff, at the strict limit for a subscriber's short PIN).
 
 use diesel::prelude::*;
 
@@ -14,8 +15,12 @@ use crate::db::{now_ms, DbConnection};
 pub struct Policy {
     /// Failures against one account from one address before a lock.
     pub max_failures: i32,
-    /// Failures from one address, or against one account, before a lock.
+    /// Failures from one address, whatever the accounts, before a lock.
     pub ceiling: i32,
+    /// Failures against one account, whatever the addresses, before a lock:
+    /// the ceiling for staff passwords, but a subscriber's PIN is 4 to 8
+    /// digits, so a line keeps the strict limit from everywhere.
+    pub account_ceiling: i32,
     pub window_ms: i64,
     pub lockout_ms: i64,
 }
@@ -66,7 +71,7 @@ pub fn record_failure(conn: &mut DbConnection, keys: &Keys, policy: Policy) -> Q
     let limits = [
         (&keys.account_at_address, policy.max_failures),
         (&keys.address, policy.ceiling),
-        (&keys.account, policy.ceiling),
+        (&keys.account, policy.account_ceiling),
     ];
     crate::db::write(conn, |conn| {
         for (key, limit) in limits {
@@ -110,12 +115,17 @@ pub fn record_failure(conn: &mut DbConnection, keys: &Keys, policy: Policy) -> Q
     })
 }
 
-/// After a right password: only the account's count from this address.
-/// The address's and the account's ceilings keep their counts, so that
-/// signing in on one's own account is no way to wipe the failures run up
-/// against others.
+/// After a right password: the counts against this account (only its own
+/// secret clears them). The address's count stays, so that signing in on
+/// one's own account is no way to wipe the failures run up against others.
 pub fn clear(conn: &mut DbConnection, keys: &Keys) -> QueryResult<()> {
-    diesel::delete(login_failures::table.find(&keys.account_at_address))
-        .execute(conn)
-        .map(|_| ())
+    diesel::delete(
+        login_failures::table.filter(
+            login_failures::throttle_key
+                .eq(&keys.account_at_address)
+                .or(login_failures::throttle_key.eq(&keys.account)),
+        ),
+    )
+    .execute(conn)
+    .map(|_| ())
 }

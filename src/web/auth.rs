@@ -97,10 +97,14 @@ fn client_ip(req: &HttpRequest, state: &AppState) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn policy(state: &AppState) -> Policy {
+fn policy(state: &AppState, who: &Who) -> Policy {
     Policy {
         max_failures: state.config.login_max_failures,
         ceiling: state.config.login_ceiling,
+        account_ceiling: match who {
+            Who::Staff(_) => state.config.login_ceiling,
+            Who::Subscriber(_) => state.config.login_max_failures,
+        },
         window_ms: state.config.login_window_secs * 1000,
         lockout_ms: state.config.login_lockout_secs * 1000,
     }
@@ -148,7 +152,7 @@ async fn check(
 ) -> Result<SignedIn, AuthError> {
     let ip = client_ip(req, state);
     let keys = throttle::Keys::new(&who.throttle_key(), &ip);
-    let policy = policy(state);
+    let policy = policy(state, &who);
     state
         .db
         .run(move |conn| {

@@ -248,15 +248,33 @@ async fn behind_proxy(max_failures: i32, lines: &[(&str, &str)]) -> TestApp {
 #[tokio::test]
 async fn a_pin_lock_holds_for_every_spelling_of_the_line() {
     let app = behind_proxy(3, &[("6462000002", "4321")]).await;
-    // One wrong PIN in each spelling: only as one line do they reach the limit.
-    for spelling in ["6462000002", "+1 646 200 0002", "(646) 200-0002"] {
-        let status = subscriber_sign_in_from(&app, &client(), "192.0.2.1", spelling, "0000").await;
+    // From three addresses, so that only the line's count reaches the limit:
+    // a PIN is short, so a line locks at the strict limit from everywhere.
+    for address in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {
+        let status = subscriber_sign_in_from(&app, &client(), address, "6462000002", "0000").await;
         assert_eq!(status, 401);
     }
     for spelling in ["6462000002", "+1 646 200 0002", "(646) 200-0002"] {
-        let status = subscriber_sign_in_from(&app, &client(), "192.0.2.1", spelling, "4321").await;
+        let status = subscriber_sign_in_from(&app, &client(), "192.0.2.9", spelling, "4321").await;
         assert_eq!(status, 429, "{spelling}");
     }
+}
+
+#[tokio::test]
+async fn a_subscribers_right_pin_clears_their_typos_wherever_they_were_made() {
+    let app = behind_proxy(3, &[("6462000003", "4321")]).await;
+    let attempt = |from: &'static str, pin: &'static str| {
+        let app = &app;
+        async move { subscriber_sign_in_from(app, &client(), from, "6462000003", pin).await }
+    };
+    // Two typos at home, then the right PIN; two more typos on the move
+    // later in the same window: the line counts two failures, not four.
+    assert_eq!(attempt("192.0.2.21", "0000").await, 401);
+    assert_eq!(attempt("192.0.2.21", "0000").await, 401);
+    assert_eq!(attempt("192.0.2.21", "4321").await, 303);
+    assert_eq!(attempt("192.0.2.22", "0000").await, 401);
+    assert_eq!(attempt("192.0.2.22", "0000").await, 401);
+    assert_eq!(attempt("192.0.2.22", "4321").await, 303);
 }
 
 #[tokio::test]
@@ -279,10 +297,10 @@ async fn signing_in_on_ones_own_line_does_not_wipe_the_failures_against_another(
     // locked there, right PIN or not.
     assert_eq!(attempt("4152000001", "1234").await, 429);
     // The lock is that line's from that address: a neighbour behind the same
-    // NAT, or the line's owner elsewhere, still signs in.
+    // NAT still signs in; the attacked line is locked from everywhere.
     assert_eq!(attempt("4152000002", "4321").await, 303);
     let status = subscriber_sign_in_from(&app, &client(), "192.0.2.8", "4152000001", "1234").await;
-    assert_eq!(status, 303);
+    assert_eq!(status, 429);
 }
 
 #[tokio::test]
