@@ -69,6 +69,17 @@ async fn send(
     }
 }
 
+/// POSTs `body` twice under `key`: the first is carried out (201), the
+/// second is its stored answer replayed.
+async fn created_then_replayed(app: &TestApp, token: &str, path: &str, key: &str, body: &Value) {
+    let r = send(app, token, Method::POST, path, Some(key), Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(!r.replayed);
+    let r = send(app, token, Method::POST, path, Some(key), Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(r.replayed);
+}
+
 async fn stored_keys(app: &TestApp) -> i64 {
     app.with_conn(|c| {
         use diesel::dsl::count_star;
@@ -343,28 +354,7 @@ async fn a_retry_while_the_first_is_carried_out_is_a_409_until_its_claim_runs_ou
             .unwrap()
     })
     .await;
-    let r = send(
-        &app,
-        &care,
-        Method::POST,
-        "/profiles",
-        Some("order-7"),
-        Some(&body),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    assert!(!r.replayed);
-    let r = send(
-        &app,
-        &care,
-        Method::POST,
-        "/profiles",
-        Some("order-7"),
-        Some(&body),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    assert!(r.replayed);
+    created_then_replayed(&app, &care, "/profiles", "order-7", &body).await;
     assert_eq!(app.count("profiles").await, 1);
 }
 
@@ -395,28 +385,7 @@ async fn a_server_error_is_not_kept_so_the_retry_is_carried_out() {
     assert_eq!(stored_keys(&app).await, 0, "a 5xx releases its key");
     rename("capabilities_away", "capabilities").await;
 
-    let r = send(
-        &app,
-        &admin,
-        Method::POST,
-        "/capabilities",
-        Some("cap-1"),
-        Some(&entry),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    assert!(!r.replayed);
-    let r = send(
-        &app,
-        &admin,
-        Method::POST,
-        "/capabilities",
-        Some("cap-1"),
-        Some(&entry),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    assert!(r.replayed);
+    created_then_replayed(&app, &admin, "/capabilities", "cap-1", &entry).await;
     assert_eq!(app.count("capabilities").await, 1);
 }
 
