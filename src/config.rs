@@ -31,13 +31,16 @@ pub struct Config {
     pub secrets_previous_key: Option<String>,
     /// `MDM_COOKIE_SECURE`: mark cookies Secure (set when served over HTTPS).
     pub cookie_secure: bool,
-    /// `MDM_LOGIN_MAX_FAILURES` (default 5) within `MDM_LOGIN_WINDOW_SECS`
-    /// (default 900) against one account from one client address locks that
-    /// account's sign-in from that address for `MDM_LOGIN_LOCKOUT_SECS` (default 900).
+    /// `MDM_LOGIN_MAX_FAILURES` (default 5, 1 to 100) within
+    /// `MDM_LOGIN_WINDOW_SECS` (default 900, 1 to 86400) against one account
+    /// from one client address locks that account's sign-in from that
+    /// address for `MDM_LOGIN_LOCKOUT_SECS` (default 900, 1 to 86400).
+    /// Wrong current passwords and PINs given to change them count too.
     pub login_max_failures: i32,
     pub login_window_secs: i64,
     pub login_lockout_secs: i64,
-    /// `MDM_LOGIN_CEILING` (default 50): failed sign-ins within the window
+    /// `MDM_LOGIN_CEILING` (default 50, from `MDM_LOGIN_MAX_FAILURES` to
+    /// 100000): failed sign-ins within the window
     /// from one client address whatever the accounts, or against one staff
     /// account whatever the addresses, before that address or account is
     /// locked (a subscriber line is locked at `MDM_LOGIN_MAX_FAILURES` from
@@ -81,7 +84,8 @@ pub struct Config {
     /// `MDM_WORKERS`: HTTP worker threads (default: one per core).
     pub workers: Option<usize>,
     /// `MDM_SMSC_URL` (`smpp://SYSTEM_ID:PASSWORD@HOST:PORT`) and the
-    /// `MDM_SMSC_*` options beside it; without it nothing is sent and
+    /// `MDM_SMSC_*` options beside it, and `MDM_OUTBOX_CLAIM_SECS` (the
+    /// sender's claim time, default 120); without it nothing is sent and
     /// messages wait in the outbox.
     pub smsc: Option<SmscConfig>,
     /// `MDM_SMS_MAX_PARTS`: the most short messages one message may take (default 8).
@@ -91,6 +95,11 @@ pub struct Config {
     /// `MDM_SWEEP_INTERVAL_SECS`: how often abandoned FOTA sessions,
     /// unanswered notifications and idle DM sessions are closed (default 60; 0: never).
     pub sweep_interval_secs: u64,
+    /// `MDM_FOTA_DOWNLOAD_STALL_MINUTES`: how long a FOTA download the
+    /// handset started may go without a request before the sweeper closes
+    /// its session as failed (default 60; 0: never, such sessions wait the
+    /// day any silent offer gets).
+    pub fota_download_stall_minutes: u32,
     /// `MDM_CAMPAIGN_INTERVAL_SECS`: how often running FOTA campaigns are
     /// moved on (outcomes recorded, the next wave notified) (default 10; 0: never).
     pub campaign_interval_secs: u64,
@@ -155,7 +164,19 @@ pub fn check_welcome(text: &str, sms_max_parts: u8) -> Result<(), String> {
     crate::iota::driver::check_welcome(text, sms_max_parts).map(drop)
 }
 
+/// `MDM_OUTBOX_CLAIM_SECS`: how long the sender's claim on an outbox row
+/// holds. Read whether or not an SMSC is set, so that a bad value stops the
+/// server at once rather than on the day the SMSC is configured.
+fn outbox_claim_from_env() -> Result<std::time::Duration, ConfigError> {
+    crate::messaging::smpp::config::claim_time_from_setting(var("MDM_OUTBOX_CLAIM_SECS").as_deref())
+        .map_err(|message| ConfigError {
+            name: "MDM_OUTBOX_CLAIM_SECS",
+            message,
+        })
+}
+
 fn smsc_from_env() -> Result<Option<SmscConfig>, ConfigError> {
+    let claim_time = outbox_claim_from_env()?;
     let Some(url) = var("MDM_SMSC_URL") else {
         return Ok(None);
     };
@@ -197,7 +218,42 @@ fn smsc_from_env() -> Result<Option<SmscConfig>, ConfigError> {
         c.enquire_link_interval.as_secs(),
     )?;
     c.enquire_link_interval = std::time::Duration::from_secs(enquire.max(1));
+    c.claim_time = claim_time;
     Ok(Some(c))
+}
+
+/// The stall window is whole minutes up to a day: past a day the silence
+/// rule closes every offered session anyway, so a longer one is a mistake
+/// worth stopping the server for.
+fn download_stall_from_env() -> Result<u32, ConfigError> {
+    let name = "MDM_FOTA_DOWNLOAD_STALL_MINUTES";
+    let Some(v) = var(name) else {
+        return Ok(crate::fota::session::DOWNLOAD_STALL_MINUTES);
+    };
+    check_download_stall(&v).map_err(|message| ConfigError { name, message })
+}
+
+/// The stall window `value` gives, or why it gives none.
+pub fn check_download_stall(value: &str) -> Result<u32, String> {
+    match value.trim().parse::<u32>() {
+        Ok(m) if m <= 1440 => Ok(m),
+        _ => Err(format!(
+            "\"{value}\" is not a whole number of minutes from 1 to 1440 (a day), or 0 to turn the stall check off"
+        )),
+    }
+}
+
+/// `MDM_LOGIN_*`: (max failures, ceiling, window secs, lockout secs), within
+/// the bounds of `auth::throttle::check_settings`, as a value outside them
+/// would turn sign-in throttling off or lock everyone out without a word.
+fn login_from_env() -> Result<(i32, i32, i64, i64), ConfigError> {
+    let max_failures = parse("MDM_LOGIN_MAX_FAILURES", 5)?;
+    let ceiling = parse("MDM_LOGIN_CEILING", 50)?;
+    let window_secs = parse("MDM_LOGIN_WINDOW_SECS", 900)?;
+    let lockout_secs = parse("MDM_LOGIN_LOCKOUT_SECS", 900)?;
+    crate::auth::throttle::check_settings(max_failures, ceiling, window_secs, lockout_secs)
+        .map_err(|(name, message)| ConfigError { name, message })?;
+    Ok((max_failures, ceiling, window_secs, lockout_secs))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -221,6 +277,186 @@ fn parse<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, Conf
     }
 }
 
+/// A whole number from `min` to `max` (its default when unset): a value
+/// outside the range would panic deep in a library (a pool or a server of
+/// no size) or quietly break a feature (an upload limit of 0 bytes), so
+/// it stops the start, naming the range.
+fn ranged<T>(name: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(v) => check_range(&v, min, max).map_err(|message| ConfigError { name, message }),
+    }
+}
+
+/// The number `value` gives when it is a whole number from `min` to `max`,
+/// or why it is not.
+pub fn check_range<T>(value: &str, min: T, max: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    match value.trim().parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        _ => Err(format!(
+            "\"{value}\" is not a whole number from {min} to {max}"
+        )),
+    }
+}
+
+/// `MDM_WORKERS`, when set: 1 to 512 (actix's own limit; it panics past it).
+fn workers_from_env() -> Result<Option<usize>, ConfigError> {
+    let name = "MDM_WORKERS";
+    var(name)
+        .map(|v| check_range(&v, 1, 512).map_err(|message| ConfigError { name, message }))
+        .transpose()
+}
+
+/// `DATABASE_URL` as the database layer will use it (see
+/// [`crate::db::check_url`]); a URL of another engine, or a mistyped scheme,
+/// stops the start instead of becoming a SQLite file of that name.
+fn database_url_from_env(data_dir: &std::path::Path) -> Result<String, ConfigError> {
+    match var("DATABASE_URL") {
+        None => Ok(data_dir.join("mdm.db").to_string_lossy().into_owned()),
+        Some(url) => crate::db::check_url(url.trim()).map_err(|message| ConfigError {
+            name: "DATABASE_URL",
+            message,
+        }),
+    }
+}
+
+/// A secrets key variable, checked now so a mistyped key stops the start
+/// as a configuration error naming the variable.
+fn secrets_key_var(name: &'static str) -> Result<Option<String>, ConfigError> {
+    let Some(key) = var(name) else {
+        return Ok(None);
+    };
+    let key = key.trim().to_string();
+    crate::secrets::check_key(&key).map_err(|message| ConfigError { name, message })?;
+    Ok(Some(key))
+}
+
+/// The first path segments the portal, the API and the device protocols
+/// route under. The FOTA check route is registered before all of them, so
+/// a path under one of these would take that page or API over.
+pub const RESERVED_PATHS: &[&str] = &[
+    "account",
+    "admin",
+    "api",
+    "campaigns",
+    "capabilities",
+    "care",
+    "devices",
+    "dl",
+    "dm-jobs",
+    "esn-changes",
+    "favicon.ico",
+    "firmware",
+    "healthz",
+    "iota",
+    "iota-esn-series",
+    "login",
+    "logout",
+    "omadm",
+    "openapi.json",
+    "ops",
+    "prls",
+    "profiles",
+    "readyz",
+    "self",
+    "static",
+    "wap",
+];
+
+fn fota_path_from_env() -> Result<String, ConfigError> {
+    let Some(path) = var("MDM_FOTA_PATH") else {
+        return Ok("/fota/check".into());
+    };
+    check_fota_path(path.trim()).map_err(|message| ConfigError {
+        name: "MDM_FOTA_PATH",
+        message,
+    })?;
+    Ok(path.trim().to_string())
+}
+
+/// Why `path` cannot be the client-initiated FOTA URL, if it cannot.
+pub fn check_fota_path(path: &str) -> Result<(), String> {
+    let first = path
+        .strip_prefix('/')
+        .map(|p| p.split('/').next().unwrap_or_default())
+        .unwrap_or_default();
+    if first.is_empty()
+        || path.contains(['{', '}', '?', '#', '%', '\\'])
+        || path.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "\"{path}\" is not a plain URL path such as /fota/check (a / then a name, without {{ }} ? # % or spaces)"
+        ));
+    }
+    if RESERVED_PATHS.iter().any(|r| r.eq_ignore_ascii_case(first)) {
+        return Err(format!(
+            "\"{path}\" would take over the server's own /{first} pages; choose a path whose first part is none of /{}",
+            RESERVED_PATHS.join(", /")
+        ));
+    }
+    Ok(())
+}
+
+/// The smallest OMA-DM message limit accepted: a SyncML header with one
+/// status and an alert already takes about a kilobyte, and a device's
+/// first message (its DevInfo) two; below this every session would fail.
+pub const DM_MAX_BODY_MIN: usize = 4096;
+
+/// A directory the node writes to: created when missing, then checked by
+/// writing a file in it, so an unusable one stops the start at once, naming
+/// its variable and path, instead of failing the first import or download
+/// (or the database pool retrying for its whole timeout).
+fn check_writable_dir(name: &'static str, dir: &std::path::Path) -> Result<(), ConfigError> {
+    let unusable = |what: &str, e: std::io::Error| ConfigError {
+        name,
+        message: format!("{} {what}: {e}", dir.display()),
+    };
+    // A missing directory is not created here (every command reads the
+    // configuration, a simulator or a no-op purge included): the nearest
+    // existing ancestor is probed instead, since that is where it will be.
+    let probed = dir
+        .ancestors()
+        .map(|a| {
+            if a.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                a
+            }
+        })
+        .find(|a| a.exists())
+        .unwrap_or(std::path::Path::new("."));
+    if !probed.is_dir() {
+        return Err(unusable(
+            "cannot be created",
+            std::io::Error::other(format!("{} is not a directory", probed.display())),
+        ));
+    }
+    let verb = if probed == dir {
+        "is not writable"
+    } else {
+        "cannot be created"
+    };
+    let probe = probed.join(format!(
+        ".mdm-write-check-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| unusable(verb, e))?;
+    // The probe is empty: one left behind by a failed removal harms nothing.
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 fn flag(name: &'static str) -> Result<bool, ConfigError> {
     match var(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("0") | Some("false") | Some("no") | Some("off") => Ok(false),
@@ -235,8 +471,7 @@ fn flag(name: &'static str) -> Result<bool, ConfigError> {
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         let data_dir = PathBuf::from(var("MDM_DATA_DIR").unwrap_or_else(|| "./data".into()));
-        let database_url = var("DATABASE_URL")
-            .unwrap_or_else(|| data_dir.join("mdm.db").to_string_lossy().into_owned());
+        let database_url = database_url_from_env(&data_dir)?;
         let trusted_proxies = match var("MDM_TRUSTED_PROXIES") {
             None => Vec::new(),
             Some(list) => list
@@ -272,6 +507,8 @@ impl Config {
                 })
                 .collect::<Result<_, _>>()?,
         };
+        let (login_max_failures, login_ceiling, login_window_secs, login_lockout_secs) =
+            login_from_env()?;
         let retention_ms = match var("MDM_RETENTION") {
             None => 6 * 30 * 86_400_000,
             Some(v) => {
@@ -281,7 +518,7 @@ impl Config {
                 })?
             }
         };
-        Ok(Config {
+        let config = Config {
             blob_dir: var("MDM_BLOB_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("blobs")),
@@ -291,39 +528,71 @@ impl Config {
             retention_ms,
             purge_interval_secs: parse("MDM_PURGE_INTERVAL_SECS", 3600)?,
             public_url: var("MDM_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
-            fota_path: var("MDM_FOTA_PATH").unwrap_or_else(|| "/fota/check".into()),
+            fota_path: fota_path_from_env()?,
             trusted_gateways,
             gateway_header: var("MDM_GATEWAY_DEVICE_HEADER")
                 .unwrap_or_else(|| "x-device-id".into()),
             dm_allow_basic: flag("MDM_DM_ALLOW_BASIC")?,
-            dm_max_body: parse("MDM_DM_MAX_BODY_BYTES", 64 * 1024)?,
+            dm_max_body: ranged(
+                "MDM_DM_MAX_BODY_BYTES",
+                64 * 1024,
+                DM_MAX_BODY_MIN,
+                16 << 20,
+            )?,
             bind: var("MDM_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
             data_dir,
             database_url,
-            pool_size: parse("MDM_DB_POOL_SIZE", 8)?,
+            pool_size: ranged("MDM_DB_POOL_SIZE", 8, 1, 1000)?,
             bootstrap_admin_password: var("MDM_BOOTSTRAP_ADMIN_PASSWORD"),
             session_key,
-            secrets_key: var("MDM_SECRETS_KEY"),
-            secrets_previous_key: var("MDM_SECRETS_PREVIOUS_KEY"),
+            secrets_key: secrets_key_var("MDM_SECRETS_KEY")?,
+            secrets_previous_key: secrets_key_var("MDM_SECRETS_PREVIOUS_KEY")?,
             cookie_secure: flag("MDM_COOKIE_SECURE")?,
-            login_max_failures: parse("MDM_LOGIN_MAX_FAILURES", 5)?,
-            login_window_secs: parse("MDM_LOGIN_WINDOW_SECS", 900)?,
-            login_lockout_secs: parse("MDM_LOGIN_LOCKOUT_SECS", 900)?,
-            login_ceiling: parse("MDM_LOGIN_CEILING", 50)?,
+            login_max_failures,
+            login_window_secs,
+            login_lockout_secs,
+            login_ceiling,
             trusted_proxies,
-            upload_limit: parse("MDM_UPLOAD_LIMIT_BYTES", 64 * 1024 * 1024)?,
+            upload_limit: ranged("MDM_UPLOAD_LIMIT_BYTES", 64 << 20, 1024, 16 << 30)?,
             package_limit: parse("MDM_PACKAGE_LIMIT_BYTES", 512 * 1024 * 1024)?,
-            workers: var("MDM_WORKERS").and_then(|w| w.parse().ok()),
+            workers: workers_from_env()?,
             smsc: smsc_from_env()?,
-            sms_max_parts: parse("MDM_SMS_MAX_PARTS", 8)?,
-            sms_max_attempts: parse("MDM_SMS_MAX_ATTEMPTS", 10)?,
+            sms_max_parts: ranged("MDM_SMS_MAX_PARTS", 8, 1, 255)?,
+            sms_max_attempts: ranged("MDM_SMS_MAX_ATTEMPTS", 10, 1, 1000)?,
             sweep_interval_secs: parse("MDM_SWEEP_INTERVAL_SECS", 60)?,
+            fota_download_stall_minutes: download_stall_from_env()?,
             campaign_interval_secs: parse("MDM_CAMPAIGN_INTERVAL_SECS", 10)?,
             billing: billing_from_env()?,
             iota_ivr_sources: list_var("MDM_IOTA_IVR_SOURCES"),
             iota_otap_sources: list_var("MDM_IOTA_OTAP_SOURCES"),
-            iota_welcome: welcome_from_env(parse("MDM_SMS_MAX_PARTS", 8)?)?,
-        })
+            iota_welcome: welcome_from_env(ranged("MDM_SMS_MAX_PARTS", 8, 1, 255)?)?,
+        };
+        config.check_directories()?;
+        Ok(config)
+    }
+
+    /// Creates the directories this node writes to when missing and checks
+    /// each is writable: the data dir when the SQLite file or a generated
+    /// key lives there, the SQLite file's own directory, the blob store and
+    /// the archive.
+    pub fn check_directories(&self) -> Result<(), ConfigError> {
+        let explicit = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        let sqlite_dir = (crate::db::Backend::of_url(&self.database_url)
+            == crate::db::Backend::Sqlite)
+            .then(|| crate::db::sqlite_file(&self.database_url).parent())
+            .flatten()
+            .filter(|d| !d.as_os_str().is_empty());
+        let database_in_data_dir = sqlite_dir == Some(self.data_dir.as_path());
+        if database_in_data_dir || self.session_key.is_none() || self.secrets_key.is_none() {
+            check_writable_dir("MDM_DATA_DIR", &self.data_dir)?;
+        }
+        if let Some(dir) = sqlite_dir.filter(|_| !database_in_data_dir) {
+            check_writable_dir("DATABASE_URL", dir)?;
+        }
+        let under_data_dir = |name| if explicit(name) { name } else { "MDM_DATA_DIR" };
+        check_writable_dir(under_data_dir("MDM_BLOB_DIR"), &self.blob_dir)?;
+        check_writable_dir(under_data_dir("MDM_ARCHIVE_DIR"), &self.archive_dir)?;
+        Ok(())
     }
 
     /// Settings for a test or an embedded run: everything default, with the
@@ -361,11 +630,105 @@ impl Config {
             sms_max_parts: 8,
             sms_max_attempts: 10,
             sweep_interval_secs: 0,
+            fota_download_stall_minutes: crate::fota::session::DOWNLOAD_STALL_MINUTES,
             campaign_interval_secs: 0,
             billing: None,
             iota_ivr_sources: Vec::new(),
             iota_otap_sources: Vec::new(),
             iota_welcome: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod startup_check_tests {
+    use super::*;
+
+    #[test]
+    fn numbers_must_be_whole_and_within_their_range() {
+        assert_eq!(check_range::<usize>("4", 1, 512), Ok(4));
+        assert_eq!(check_range::<usize>(" 512 ", 1, 512), Ok(512));
+        for bad in ["0", "513", "100000", "abc", "-2", "1.5", ""] {
+            let err = check_range::<usize>(bad, 1, 512).unwrap_err();
+            assert!(err.contains("from 1 to 512"), "{bad}: {err}");
+        }
+        assert!(check_range::<i32>("-1", 1, 1000).is_err());
+        assert!(check_range::<u8>("256", 1, 255).is_err());
+    }
+
+    #[test]
+    fn the_fota_path_must_be_its_own() {
+        for ok in ["/fota/check", "/handset/fota", "/fota", "/dlx/check"] {
+            assert_eq!(check_fota_path(ok), Ok(()), "{ok}");
+        }
+        for taken in [
+            "/login",
+            "/LOGIN",
+            "/api",
+            "/api/v1/x",
+            "/omadm",
+            "/static/a.css",
+            "/dl",
+            "/dl/1/dd",
+            "/self",
+            "/ops",
+            "/devices/check",
+            "/healthz",
+        ] {
+            let err = check_fota_path(taken).unwrap_err();
+            assert!(err.contains("would take over"), "{taken}: {err}");
+        }
+        for malformed in ["", "/", "fota/check", "/fota/{id}", "/fota?x=1", "/a b"] {
+            assert!(check_fota_path(malformed).is_err(), "{malformed}");
+        }
+    }
+
+    #[test]
+    fn missing_directories_are_checked_not_created_and_an_unusable_one_is_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::for_test(
+            &dir.path().join("data/mdm.db").to_string_lossy(),
+            dir.path().join("data"),
+        );
+        config.check_directories().expect("usable");
+        // Nothing is created or left behind by the check: the commands that
+        // use a directory make it.
+        assert_eq!(std::fs::read_dir(dir.path()).expect("listed").count(), 0);
+        std::fs::create_dir_all(dir.path().join("data/blobs")).expect("made");
+        config.check_directories().expect("usable");
+        let left = std::fs::read_dir(dir.path().join("data"))
+            .expect("listed")
+            .count();
+        assert_eq!(left, 1);
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"x").expect("written");
+        config.archive_dir = file.join("archive");
+        let err = config.check_directories().unwrap_err();
+        assert!(err.message.contains("is not a directory"), "{err}");
+        config.archive_dir = dir.path().join("data/archive");
+
+        config.blob_dir = "/proc/no-blobs".into();
+        let err = config.check_directories().unwrap_err();
+        assert_eq!(err.name, "MDM_DATA_DIR", "not set in the environment here");
+        assert!(
+            err.message.starts_with("/proc/no-blobs cannot be created"),
+            "{err}"
+        );
+
+        let mut config = Config::for_test("/proc/nodb/mdm.db", dir.path().join("data"));
+        let err = config.check_directories().unwrap_err();
+        assert_eq!(err.name, "DATABASE_URL");
+        config.database_url = "postgres://h/db".into();
+        config.data_dir = "/proc/nodata".into();
+        config.blob_dir = dir.path().join("blobs");
+        config.archive_dir = dir.path().join("archive");
+        // Generated keys live in the data dir, so it is needed...
+        assert_eq!(config.check_directories().unwrap_err().name, "MDM_DATA_DIR");
+        // ...but not when both keys are given on PostgreSQL.
+        config.session_key = Some("00".repeat(64));
+        config.secrets_key = Some("00".repeat(32));
+        config
+            .check_directories()
+            .expect("the data dir is not used");
     }
 }

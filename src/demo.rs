@@ -1,19 +1,34 @@
 //! A realistic demo data set: handset models of both protocols, capability
-//! entries, manufacturers' IOTA ESN series and thousands of subscribers.
-//! Deterministic and idempotent: loading twice adds nothing the second time.
+//! entries, manufacturers' IOTA ESN series and thousands of subscribers;
+//! with [`load_for`] also OMA-DM credentials for most OMA-DM handsets, a
+//! released and a draft firmware package, and a little FOTA history.
+//! Deterministic and idempotent: loading twice adds nothing the second time,
+//! even when two loads (two `mdm demo`, two `serve --demo` nodes) run at
+//! once: every write takes the registry's lock and looks again under it.
 
 use std::collections::HashSet;
 use std::fmt;
 
 use diesel::prelude::*;
 
-use crate::db::schema::{capabilities, iota_esn_series, profiles};
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::db::schema::{
+    capabilities, devices, dm_accounts, fota_sessions, iota_esn_series, profiles,
+};
 use crate::db::{Db, DbConnection};
+use crate::firmware::blobs::BlobStore;
+use crate::firmware::package::{self, PackageDraft, PackageState};
+use crate::firmware::FirmwareError;
+use crate::fota::{FotaError, FotaState};
+use crate::omadm::account;
 use crate::registry::capability::{self, CapabilityDraft, EsnSeriesDraft};
 use crate::registry::device::{self, DeviceValues};
 use crate::registry::identifiers::{Esn, Meid};
 use crate::registry::profile::{self, ActivationState, ProfileDraft};
 use crate::registry::{Actor, RegistryError};
+use crate::secrets::Vault;
 
 struct Model {
     make: &'static str,
@@ -141,6 +156,72 @@ const FEATURES: &[&str] = &[
 pub const DEMO_PIN: &str = "2468";
 pub const DEMO_PIN_SUBSCRIBERS: u32 = 3;
 
+/// The OMA-DM password [`load_for`] gives the demo handsets it issues
+/// credentials to (sealed like any other; the server password is generated),
+/// so `mdm sim fota --password` can play any of them.
+pub const DEMO_DM_PASSWORD: &str = "demo-device-secret";
+
+/// The demo's released delta: demo subscriber 0 (3122000000) has a W755 at
+/// its from-version and credentials, so its update check finds it.
+const RELEASED: DemoPackage = DemoPackage {
+    make: "Motorola",
+    model: "W755",
+    from: "2.1.4",
+    to: "2.2.0",
+    notes: "Better battery life and faster start-up (demo package).",
+    size: 64 * 1024,
+    release: true,
+};
+/// A draft still with the firmware manager: on no device's update path yet.
+const DRAFT: DemoPackage = DemoPackage {
+    make: "Samsung",
+    model: "SCH-U960",
+    from: "U960.07",
+    to: "U960.08",
+    notes: "Fixes MMS on roaming networks (demo package, not yet tested).",
+    size: 48 * 1024,
+    release: false,
+};
+/// How many W755 handsets already took the released package, and how many
+/// tried and failed (FUMO result 410, "firmware update failed").
+const HISTORY_UPDATED: usize = 3;
+const HISTORY_FAILED: usize = 1;
+const HISTORY_FAILURE_CODE: u16 = 410;
+
+struct DemoPackage {
+    make: &'static str,
+    model: &'static str,
+    from: &'static str,
+    to: &'static str,
+    notes: &'static str,
+    size: usize,
+    release: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("firmware: {0}")]
+    Firmware(#[from] FirmwareError),
+    #[error("FOTA: {0}")]
+    Fota(#[from] FotaError),
+    #[error("secrets: {0}")]
+    Secrets(String),
+}
+
+impl From<diesel::result::Error> for DemoError {
+    fn from(e: diesel::result::Error) -> Self {
+        DemoError::Registry(e.into())
+    }
+}
+
+impl From<crate::db::DbError> for DemoError {
+    fn from(e: crate::db::DbError) -> Self {
+        DemoError::Registry(e.into())
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct DemoReport {
     pub profiles: u32,
@@ -148,14 +229,25 @@ pub struct DemoReport {
     pub capabilities: u32,
     pub series: u32,
     pub skipped: u32,
+    pub dm_accounts: u32,
+    pub packages: u32,
+    pub fota_sessions: u32,
 }
 
 impl fmt::Display for DemoReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} profiles, {} devices, {} capability entries, {} ESN series added; {} already present",
-            self.profiles, self.devices, self.capabilities, self.series, self.skipped
+            "{} profiles, {} devices, {} capability entries, {} ESN series added; {} already present; \
+             {} OMA-DM accounts, {} firmware packages, {} FOTA sessions added",
+            self.profiles,
+            self.devices,
+            self.capabilities,
+            self.series,
+            self.skipped,
+            self.dm_accounts,
+            self.packages,
+            self.fota_sessions
         )
     }
 }
@@ -187,6 +279,9 @@ fn mdn_for(i: u32) -> String {
     format!("{area}{:07}", 2_000_000 + i)
 }
 
+/// The registry part of the demo (catalogue and subscribers) only: no
+/// credentials, packages or FOTA history, which need the node's vault and
+/// blob store ([`load_for`]).
 pub fn load(
     db: &Db,
     subscribers: u32,
@@ -204,11 +299,6 @@ pub fn load(
         load_capabilities(conn, &actor, &mut report)?;
         load_prls(conn, &actor)
     })?;
-    let existing: HashSet<String> = profiles::table
-        .select(profiles::mdn)
-        .load::<String>(&mut conn)?
-        .into_iter()
-        .collect();
     let pin_hash = crate::auth::password::hash(DEMO_PIN)
         .map_err(|e| RegistryError::invalid("pin", e.to_string()))?;
     let mut rng = Lcg(0x4D44_4D5F_4445_4D4F);
@@ -218,6 +308,17 @@ pub fn load(
     while i < subscribers {
         let end = (i + batch).min(subscribers);
         crate::db::write(&mut conn, |conn| -> Result<(), RegistryError> {
+            // Which of this batch's lines exist, read under the registry's
+            // lock: another load running at the same time inserts its batch
+            // whole before this one looks, so neither meets the other's MDN.
+            capability::lock_for_write(conn)?;
+            let mdns: Vec<String> = (i..end).map(mdn_for).collect();
+            let existing: HashSet<String> = profiles::table
+                .filter(profiles::mdn.eq_any(&mdns))
+                .select(profiles::mdn)
+                .load::<String>(conn)?
+                .into_iter()
+                .collect();
             for n in i..end {
                 // Draw every value even for existing rows so later rows do not shift.
                 let m = rng.pick(MODELS);
@@ -258,6 +359,295 @@ pub fn load(
     Ok(report)
 }
 
+/// The whole demo as `mdm demo` and `serve --demo` load it: [`load`], then
+/// OMA-DM credentials sealed with the node's key (MDM_SECRETS_KEY or
+/// secrets.key, checked against the secrets already stored as `mdm`'s other
+/// commands do), the demo firmware packages in the blob store, and a few
+/// finished FOTA sessions.
+pub fn load_for(
+    config: &crate::config::Config,
+    db: &Db,
+    subscribers: u32,
+    progress: &mut dyn FnMut(u32),
+) -> Result<DemoReport, DemoError> {
+    let vault = Vault::load_rotating(
+        config.secrets_key.as_deref(),
+        config.secrets_previous_key.as_deref(),
+        &config.data_dir,
+    )
+    .map_err(|e| DemoError::Secrets(e.to_string()))?;
+    {
+        let mut conn = db.get()?;
+        account::check_vault(&mut conn, &vault).map_err(|e| DemoError::Secrets(e.to_string()))?;
+    }
+    let mut report = load(db, subscribers, progress)?;
+    let mut conn = db.get()?;
+    let actor = Actor::System("demo");
+    report.dm_accounts = issue_credentials(&mut conn, &vault, &actor, subscribers)?;
+    let limit = config.package_limit as u64;
+    let mut released = None;
+    for p in [&RELEASED, &DRAFT] {
+        let (pkg, added) = add_package(&mut conn, &config.blob_dir, &actor, p, limit)?;
+        report.packages += u32::from(added);
+        if p.release {
+            released = Some(pkg);
+        }
+    }
+    if let Some(pkg) = released {
+        report.fota_sessions = fota_history(&mut conn, &pkg, subscribers)?;
+    }
+    Ok(report)
+}
+
+/// The demo subscriber number behind a demo MDN (see [`mdn_for`]).
+fn subscriber_of(mdn: &str) -> Option<u32> {
+    let n: u32 = mdn.get(3..)?.parse().ok()?;
+    let n = n.checked_sub(2_000_000)?;
+    (mdn_for(n) == mdn).then_some(n)
+}
+
+/// Whether demo subscriber `n`'s handset is provisioned for OMA-DM: three
+/// in five, and always the Self Service demo subscribers'.
+fn has_credentials(n: u32) -> bool {
+    n < DEMO_PIN_SUBSCRIBERS || n % 5 < 3
+}
+
+/// The demo's OMA-DM handsets (MEID models that speak OMA-DM) in service,
+/// by demo subscriber number: (subscriber, device id, firmware version).
+fn omadm_handsets(
+    conn: &mut DbConnection,
+    subscribers: u32,
+) -> QueryResult<Vec<(u32, i64, String)>> {
+    let models: Vec<&str> = MODELS
+        .iter()
+        .filter(|m| m.protocol != "iota" && m.esn_mfr.is_none())
+        .map(|m| m.model)
+        .collect();
+    let rows: Vec<(i64, Option<i64>, String, String)> = devices::table
+        .filter(devices::model.eq_any(&models))
+        .filter(devices::activation_state.ne(ActivationState::Deactivated.as_str()))
+        .select((
+            devices::id,
+            devices::profile_id,
+            devices::make,
+            devices::firmware_version,
+        ))
+        .load(conn)?;
+    let mdns: HashMap<i64, String> = profiles::table
+        .select((profiles::id, profiles::mdn))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect();
+    let mut out: Vec<(u32, i64, String)> = rows
+        .into_iter()
+        .filter(|(_, _, make, _)| MODELS.iter().any(|m| m.make == make))
+        .filter_map(|(id, pid, _, version)| {
+            let n = subscriber_of(mdns.get(&pid?)?)?;
+            (n < subscribers).then_some((n, id, version))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Gives the chosen demo handsets OMA-DM credentials through the same
+/// domain function as the device page and the API, so their secrets are
+/// sealed under this node's key. Returns how many it issued.
+fn issue_credentials(
+    conn: &mut DbConnection,
+    vault: &Vault,
+    actor: &Actor,
+    subscribers: u32,
+) -> Result<u32, DemoError> {
+    let chosen: Vec<i64> = omadm_handsets(conn, subscribers)?
+        .into_iter()
+        .filter(|(n, _, _)| has_credentials(*n))
+        .map(|(_, id, _)| id)
+        .collect();
+    let mut issued = 0;
+    for batch in chosen.chunks(500) {
+        crate::db::write(conn, |conn| -> Result<(), DemoError> {
+            // Looked at again under the lock: a load running at the same
+            // time may have just issued them, and issuing again would
+            // replace its server password.
+            capability::lock_for_write(conn)?;
+            let has: HashSet<i64> = dm_accounts::table
+                .filter(dm_accounts::device_id.eq_any(batch))
+                .select(dm_accounts::device_id)
+                .load::<i64>(conn)?
+                .into_iter()
+                .collect();
+            for id in batch.iter().filter(|id| !has.contains(id)) {
+                account::issue(
+                    conn,
+                    vault,
+                    actor,
+                    *id,
+                    &account::Given {
+                        client_password: DEMO_DM_PASSWORD,
+                        server_password: None,
+                        server_id: None,
+                    },
+                )?;
+                issued += 1;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(issued)
+}
+
+/// A demo package's file: deterministic bytes, so every load (and every
+/// machine) stores the same content-addressed blob.
+fn package_bytes(p: &DemoPackage) -> Vec<u8> {
+    let mut rng = Lcg(p.size as u64 ^ 0x5041_434B);
+    let mut bytes = Vec::with_capacity(p.size);
+    bytes.extend_from_slice(
+        format!("DEMO DELTA {} {} {} -> {}\n", p.make, p.model, p.from, p.to).as_bytes(),
+    );
+    while bytes.len() < p.size {
+        bytes.extend_from_slice(&rng.next().to_le_bytes()[..4]);
+    }
+    bytes.truncate(p.size);
+    bytes
+}
+
+/// Stores the package's file in the blob store and records it as the
+/// repository does an upload (`mdm firmware add`), released through its
+/// lifecycle when it is the released one. Returns it and whether it was added.
+fn add_package(
+    conn: &mut DbConnection,
+    blob_dir: &Path,
+    actor: &Actor,
+    p: &DemoPackage,
+    limit: u64,
+) -> Result<(package::Package, bool), DemoError> {
+    let checked = PackageDraft {
+        name: None,
+        make: Some(p.make.into()),
+        model: Some(p.model.into()),
+        from_version: Some(p.from.into()),
+        to_version: Some(p.to.into()),
+        release_notes: Some(p.notes.into()),
+        mandatory: Some(false),
+    }
+    .check()?;
+    // The file first, outside any transaction: storing it again is a no-op
+    // (the same content, the same address).
+    let blob = BlobStore::at(blob_dir).put(&package_bytes(p), limit)?;
+    crate::db::write(conn, |conn| -> Result<_, DemoError> {
+        capability::lock_for_write(conn)?;
+        let present = package::list(conn)?
+            .into_iter()
+            .find(|k| k.make == p.make && k.model == p.model && k.sha256 == blob.sha256);
+        if let Some(k) = present {
+            return Ok((k, false));
+        }
+        let created = package::create(conn, actor, &checked, &blob)?;
+        if !p.release {
+            return Ok((created, true));
+        }
+        package::transition(
+            conn,
+            actor,
+            created.id,
+            PackageState::Testing,
+            "demo package, tested on the demo handsets",
+        )?;
+        let released = package::transition(
+            conn,
+            actor,
+            created.id,
+            PackageState::Released,
+            "demo package",
+        )?;
+        Ok((released, true))
+    })
+}
+
+/// A few W755 handsets with credentials (not the Self Service demo
+/// subscribers', which keep their update to try) that already took the
+/// released package through the FOTA session's own steps, and one whose
+/// update failed. Returns how many sessions it added.
+fn fota_history(
+    conn: &mut DbConnection,
+    pkg: &package::Package,
+    subscribers: u32,
+) -> Result<u32, DemoError> {
+    let Some(from) = pkg.from_version.clone() else {
+        return Ok(0);
+    };
+    let model_ids: HashSet<i64> = devices::table
+        .filter(devices::make.eq(&pkg.make))
+        .filter(devices::model.eq(&pkg.model))
+        .select(devices::id)
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect();
+    // Chosen by subscriber number, not by current version: once updated,
+    // a handset is still the one chosen, so loading again adds nothing.
+    let chosen: Vec<i64> = omadm_handsets(conn, subscribers)?
+        .into_iter()
+        .filter(|(n, id, _)| {
+            *n >= DEMO_PIN_SUBSCRIBERS && has_credentials(*n) && model_ids.contains(id)
+        })
+        .map(|(_, id, _)| id)
+        .collect();
+    let mut added = 0;
+    let mut slot = 0;
+    for device_id in chosen {
+        if slot == HISTORY_UPDATED + HISTORY_FAILED {
+            break;
+        }
+        let result = if slot < HISTORY_UPDATED {
+            200
+        } else {
+            HISTORY_FAILURE_CODE
+        };
+        let did = crate::db::write(conn, |conn| -> Result<Option<bool>, DemoError> {
+            capability::lock_for_write(conn)?;
+            let had: i64 = fota_sessions::table
+                .filter(fota_sessions::device_id.eq(device_id))
+                .count()
+                .get_result(conn)?;
+            if had > 0 {
+                // This handset's history is there already (an earlier or
+                // concurrent load): it keeps its slot.
+                return Ok(Some(false));
+            }
+            // Only handsets on the package's path take part; the others
+            // were drawn at another version.
+            let d = device::get(conn, device_id)?;
+            if d.firmware_version != from {
+                return Ok(None);
+            }
+            use crate::fota::session;
+            let s =
+                session::register_pending(conn, device_id, "omadm", &from, "network-initiated")?;
+            let s = session::advance(conn, s.id, FotaState::Querying, "DM session opened")?;
+            let correlator = crate::auth::password::random_secret(12);
+            let s = session::offer(conn, s, pkg.id, &pkg.to_version, &correlator)?;
+            let s = session::advance(conn, s.id, FotaState::Downloaded, "download complete")?;
+            let detail = if result == 200 {
+                "FUMO result 200: successful"
+            } else {
+                "FUMO result 410: firmware update failed"
+            };
+            session::finish(conn, s.id, result, detail)?;
+            Ok(Some(true))
+        })?;
+        match did {
+            Some(true) => {
+                added += 1;
+                slot += 1;
+            }
+            Some(false) => slot += 1,
+            None => {}
+        }
+    }
+    Ok(added)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn create_subscriber(
     conn: &mut DbConnection,
@@ -274,12 +664,25 @@ fn create_subscriber(
     pin_hash: &str,
     now: i64,
 ) -> Result<(), RegistryError> {
-    let features: Vec<&str> = FEATURES
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| feature_mask & (1 << k) != 0 || *k == 1)
-        .map(|(_, f)| *f)
-        .collect();
+    let state = match state_roll {
+        0..=79 => ActivationState::Activated,
+        80..=94 => ActivationState::Pending,
+        _ => ActivationState::Deactivated,
+    };
+    // A line's services are added once it is in service (self service and
+    // the WAP decks offer them to an activated line): a line still pending
+    // activation has none yet. A de-activated line keeps those it had, as
+    // a line that was cut off does.
+    let features: Vec<&str> = if state == ActivationState::Pending {
+        Vec::new()
+    } else {
+        FEATURES
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| feature_mask & (1 << k) != 0 || *k == 1)
+            .map(|(_, f)| *f)
+            .collect()
+    };
     let draft = ProfileDraft {
         mdn: Some(mdn.to_string()),
         min: Some(mdn.to_string()),
@@ -304,11 +707,6 @@ fn create_subscriber(
     };
     let values = draft.validate()?;
     let pin = (n < DEMO_PIN_SUBSCRIBERS).then(|| pin_hash.to_string());
-    let state = match state_roll {
-        0..=79 => ActivationState::Activated,
-        80..=94 => ActivationState::Pending,
-        _ => ActivationState::Deactivated,
-    };
     let p = profile::insert(conn, actor, &values, pin, ActivationState::Pending)?;
     if state != ActivationState::Pending {
         profile::set_state(conn, actor, p.id, state)?;
@@ -344,7 +742,6 @@ fn create_subscriber(
             }
             other => other,
         };
-        use crate::db::schema::devices;
         diesel::update(devices::table.find(d.id))
             .set((
                 devices::last_contact_at.eq(now - (contact_roll as i64) * 3_600_000),

@@ -16,6 +16,7 @@ pub mod features;
 pub mod firmware;
 pub mod fota;
 pub mod iota;
+pub mod logging;
 pub mod messaging;
 pub mod omadm;
 pub mod registry;
@@ -76,6 +77,8 @@ pub async fn open_database(config: &Config) -> Result<Db, StartError> {
     let size = config.pool_size;
     let db = tokio::task::spawn_blocking(move || -> Result<Db, db::DbError> {
         let db = Db::connect(&url, size)?;
+        // Which database this node runs on, so a wrong DATABASE_URL is seen.
+        tracing::info!(backend = db.backend().name(), database = %db::describe_url(&url), "database opened");
         let applied = db.migrate()?;
         if applied > 0 {
             tracing::info!(applied, backend = db.backend().name(), "migrations applied");
@@ -313,7 +316,8 @@ impl Application {
                 )
                 .wrap(Compress::default())
                 .wrap(from_fn(web::error::sign_in_redirects_are_not_errors))
-                .wrap(TracingLogger::default())
+                .wrap(from_fn(logging::log_requests))
+                .wrap(TracingLogger::<logging::MaskedRootSpan>::new())
                 .app_data(data.clone())
                 .app_data(aweb::FormConfig::default().limit(256 * 1024))
                 .app_data(aweb::PayloadConfig::default().limit(upload_limit))
@@ -443,11 +447,15 @@ fn spawn_sweeper(state: &AppState) {
         return;
     }
     let db = state.db.clone();
+    let stall_minutes = state.config.fota_download_stall_minutes;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(interval));
         loop {
             tick.tick().await;
-            match db.run(fota::sweeper::sweep).await {
+            match db
+                .run(move |c| fota::sweeper::sweep_with(c, stall_minutes))
+                .await
+            {
                 Ok(s) if s != fota::sweeper::Swept::default() => tracing::info!(
                     fota_sessions = s.fota_sessions,
                     jobs = s.jobs,

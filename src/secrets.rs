@@ -23,8 +23,9 @@ const NONCE_LEN: usize = 12;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
-    #[error("MDM_SECRETS_KEY must be 64 hex digits (32 bytes)")]
-    BadKey,
+    /// Names where the key came from: the variable, or the key file.
+    #[error("{0} must be 64 hex digits (32 bytes)")]
+    BadKey(String),
     #[error("the secrets key file {path}: {source}")]
     KeyFile {
         path: String,
@@ -77,7 +78,9 @@ impl Vault {
     ) -> Result<Vault, SecretsError> {
         let vault = Vault::load(configured, data_dir)?;
         match previous {
-            Some(hexkey) => Ok(vault.with_previous(&parse_key(hexkey)?)),
+            Some(hexkey) => {
+                Ok(vault.with_previous(&parse_key(hexkey, "MDM_SECRETS_PREVIOUS_KEY")?))
+            }
             None => Ok(vault),
         }
     }
@@ -87,7 +90,7 @@ impl Vault {
     /// generated there on the first start.
     pub fn load(configured: Option<&str>, data_dir: &Path) -> Result<Vault, SecretsError> {
         if let Some(hexkey) = configured {
-            return parse_key(hexkey).map(|k| Vault::from_key(&k));
+            return parse_key(hexkey, "MDM_SECRETS_KEY").map(|k| Vault::from_key(&k));
         }
         let path = data_dir.join("secrets.key");
         let file_error = |source| SecretsError::KeyFile {
@@ -97,7 +100,13 @@ impl Vault {
         match std::fs::read_to_string(&path) {
             // A damaged key file is an error, never replaced: a new key
             // would leave every sealed secret unreadable.
-            Ok(existing) => return parse_key(existing.trim()).map(|k| Vault::from_key(&k)),
+            Ok(existing) => {
+                return parse_key(
+                    existing.trim(),
+                    &format!("the secrets key file {}", path.display()),
+                )
+                .map(|k| Vault::from_key(&k))
+            }
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(file_error(e)),
             Err(_) => {}
         }
@@ -171,11 +180,20 @@ pub fn is_sealed(stored: &str) -> bool {
     stored.starts_with(PREFIX)
 }
 
-fn parse_key(hexkey: &str) -> Result<[u8; 32], SecretsError> {
+/// The key `hexkey` spells; `source` names where it came from, for the error.
+fn parse_key(hexkey: &str, source: &str) -> Result<[u8; 32], SecretsError> {
     hex::decode(hexkey)
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
-        .ok_or(SecretsError::BadKey)
+        .ok_or_else(|| SecretsError::BadKey(source.to_string()))
+}
+
+/// Whether `hexkey` is a usable secrets key (64 hex digits), for the
+/// configuration check at start.
+pub fn check_key(hexkey: &str) -> Result<(), String> {
+    parse_key(hexkey, "")
+        .map(drop)
+        .map_err(|_| "must be 64 hex digits (32 bytes)".to_string())
 }
 
 /// Writes a new key file readable by its owner only, failing if one
@@ -286,10 +304,9 @@ mod tests {
         }
         // A damaged key file is an error, not silently replaced.
         std::fs::write(dir.path().join("secrets.key"), "not hex").unwrap();
-        assert!(matches!(
-            Vault::load(None, dir.path()),
-            Err(SecretsError::BadKey)
-        ));
+        let err = Vault::load(None, dir.path()).unwrap_err();
+        assert!(matches!(err, SecretsError::BadKey(_)));
+        assert!(err.to_string().contains("secrets.key"), "{err}");
     }
 
     #[test]
@@ -304,5 +321,21 @@ mod tests {
             "the configured key is the key"
         );
         assert!(!dir.path().join("secrets.key").exists());
+    }
+
+    #[test]
+    fn a_bad_previous_key_is_named_as_the_previous_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let err =
+            Vault::load_rotating(Some(&"0f".repeat(32)), Some("garbage"), dir.path()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "MDM_SECRETS_PREVIOUS_KEY must be 64 hex digits (32 bytes)"
+        );
+        let err = Vault::load_rotating(Some("garbage"), None, dir.path()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "MDM_SECRETS_KEY must be 64 hex digits (32 bytes)"
+        );
     }
 }

@@ -44,7 +44,14 @@ impl FromRequest for ApiCaller {
         if let Some(known) = req.extensions().get::<ApiCaller>().cloned() {
             return Box::pin(async move { Ok(known) });
         }
-        Box::pin(authenticate(req))
+        let req = req.clone();
+        Box::pin(async move {
+            let caller = authenticate(&req).await?;
+            crate::logging::note_caller(&req, || {
+                format!("token {} (#{})", caller.name, caller.token_id)
+            });
+            Ok(caller)
+        })
     }
 }
 

@@ -53,7 +53,38 @@ struct WithProgress<P> {
     /// Why a running campaign notifies nobody now, and when it will.
     #[serde(skip_serializing_if = "Option::is_none")]
     waiting: Option<String>,
+    /// A completed campaign's outcome: `updated`, or `nothing_updated` when
+    /// not one device was (every device skipped, say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'static str>,
+    /// Whether its devices still to notify can be reached (only while it
+    /// can still notify).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reach: Option<ReachView>,
     progress: P,
+}
+
+/// [`campaign::Reach`] with its words: how many of the devices still to
+/// notify lack what a notification needs, and a warning when that is all
+/// or most of them.
+#[derive(Serialize)]
+struct ReachView {
+    #[serde(flatten)]
+    reach: campaign::Reach,
+    /// All or most of them would be skipped.
+    mostly_unreachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<String>,
+}
+
+impl ReachView {
+    fn of(reach: campaign::Reach) -> ReachView {
+        ReachView {
+            mostly_unreachable: reach.mostly_unreachable(),
+            warning: reach.summary(),
+            reach,
+        }
+    }
 }
 
 /// The list's progress: the per-wave tallies are left to the campaign's
@@ -79,12 +110,15 @@ async fn list(
             let now = crate::db::now_ms();
             Ok(listed
                 .into_iter()
-                .map(|camp| WithProgress {
-                    progress: Overall {
-                        overall: tallies.remove(&camp.id).unwrap_or_default(),
-                    },
-                    waiting: camp.waiting(now),
-                    campaign: camp,
+                .map(|camp| {
+                    let overall = tallies.remove(&camp.id).unwrap_or_default();
+                    WithProgress {
+                        outcome: camp.outcome(&overall),
+                        reach: None,
+                        progress: Overall { overall },
+                        waiting: camp.waiting(now),
+                        campaign: camp,
+                    }
                 })
                 .collect())
         })
@@ -157,13 +191,36 @@ async fn create(
         return Err(ApiError::Invalid([(name.to_string(), why)].into()));
     }
     let actor = caller.actor();
-    let c = state
+    let (c, reach) = state
         .db
-        .run(move |conn| campaign::create(conn, &actor, &plan))
+        .run(move |conn| -> Result<_, CampaignError> {
+            let c = campaign::create(conn, &actor, &plan)?;
+            let reach = campaign::reach(conn, c.id)?;
+            Ok((c, reach))
+        })
         .await?;
+    if reach.mostly_unreachable() {
+        tracing::warn!(
+            campaign = c.id,
+            unreachable = reach.unreachable,
+            of = reach.queued,
+            "campaign planned for devices mostly unreachable"
+        );
+    }
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/campaigns/{}", c.id)))
-        .json(c))
+        .json(Planned {
+            campaign: c,
+            reach: ReachView::of(reach),
+        }))
+}
+
+/// A planned campaign and whether its devices can be reached.
+#[derive(Serialize)]
+struct Planned {
+    #[serde(flatten)]
+    campaign: Campaign,
+    reach: ReachView,
 }
 
 /// A campaign's schedule, whole: a field left out is any time, from now, a
@@ -237,15 +294,20 @@ async fn reschedule(
 async fn get(state: web::Data<AppState>, caller: ApiCaller, path: web::Path<i64>) -> ApiResult {
     caller.require(Permission::ManageFirmware)?;
     let id = path.into_inner();
-    let (c, progress) = state
+    let (c, progress, reach) = state
         .db
         .run(move |conn| -> Result<_, CampaignError> {
             let c = campaign::get(conn, id)?;
             let p = campaign::progress(conn, &c)?;
-            Ok((c, p))
+            let reach = (p.overall.queued > 0 && c.reschedulable())
+                .then(|| campaign::reach(conn, id))
+                .transpose()?;
+            Ok((c, p, reach))
         })
         .await?;
     Ok(HttpResponse::Ok().json(WithProgress {
+        outcome: c.outcome(&progress.overall),
+        reach: reach.map(ReachView::of),
         waiting: c.waiting(crate::db::now_ms()),
         campaign: c,
         progress,

@@ -304,7 +304,7 @@ fn document_body() -> Value {
             },
             "/campaigns": {
                 "get": op("FOTA campaigns, newest first, by pages, each with its overall progress", "campaigns", newest_first("campaigns", 100, 200), None, ("200", page_of("CampaignSummary"))),
-                "post": op("Plan a FOTA campaign for every device (not de-activated) at a make, model and version with a released update, in waves by device id; it starts as a draft. A field that breaks a rule (name, make, model, from_version, the wave sizes, failure_threshold, mdn_prefix, account_id, the schedule's fields) is a 422 `invalid` naming it in `fields`; no package or no device on the path is a 422 `unprocessable` whose `message` says why; a body that is not the schema's (a string for a number, an unknown field) is a 400", "campaigns", vec![], Some(body("CampaignPlan")), ("201", ok("Campaign", "Planned")))
+                "post": op("Plan a FOTA campaign for every device (not de-activated) at a make, model and version with a released update, in waves by device id; it starts as a draft. A field that breaks a rule (name, make, model, from_version, the wave sizes, failure_threshold, mdn_prefix, account_id, the schedule's fields) is a 422 `invalid` naming it in `fields`; no package or no device on the path is a 422 `unprocessable` whose `message` says why; a body that is not the schema's (a string for a number, an unknown field) is a 400", "campaigns", vec![], Some(body("CampaignPlan")), ("201", ok("CampaignPlanned", "Planned, with how many of its devices a notification cannot reach")))
             },
             "/campaigns/{id}": {
                 "get": op("Read a campaign with its progress, overall and per wave", "campaigns", vec![id_param()], None, ("200", ok("CampaignView", "The campaign")))
@@ -566,10 +566,21 @@ fn document_body() -> Value {
                 }},
                 "CampaignSummary": {"allOf": [{"$ref": "#/components/schemas/Campaign"}, {"type": "object", "properties": {
                     "waiting": {"type": "string", "description": "Only while a running campaign notifies nobody: before its start or outside its window, and when it will"},
+                    "outcome": {"type": "string", "enum": ["updated", "nothing_updated"], "description": "Only once completed: `nothing_updated` when not one device was updated (all skipped, say)"},
                     "progress": {"$ref": "#/components/schemas/CampaignProgress"}
+                }}]},
+                "CampaignReach": {"type": "object", "description": "Of the devices still to notify, how many a notification cannot reach (no OMA-DM credentials, no line): they will be skipped", "properties": {
+                    "queued": int, "no_credentials": int, "no_line": int, "unreachable": int,
+                    "mostly_unreachable": {"type": "boolean", "description": "All or most of them would be skipped"},
+                    "warning": {"type": "string", "description": "Only when some cannot be reached: how many, why, and what to do"}
+                }},
+                "CampaignPlanned": {"allOf": [{"$ref": "#/components/schemas/Campaign"}, {"type": "object", "properties": {
+                    "reach": {"$ref": "#/components/schemas/CampaignReach"}
                 }}]},
                 "CampaignView": {"allOf": [{"$ref": "#/components/schemas/Campaign"}, {"type": "object", "properties": {
                     "waiting": {"type": "string", "description": "Only while a running campaign notifies nobody: before its start or outside its window, and when it will"},
+                    "outcome": {"type": "string", "enum": ["updated", "nothing_updated"], "description": "Only once completed: `nothing_updated` when not one device was updated (all skipped, say)"},
+                    "reach": {"$ref": "#/components/schemas/CampaignReach"},
                     "progress": {"$ref": "#/components/schemas/CampaignProgress"}
                 }}]},
                 "CampaignActed": {"allOf": [{"$ref": "#/components/schemas/Campaign"}, {"type": "object", "properties": {

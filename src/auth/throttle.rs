@@ -8,8 +8,63 @@
 
 use diesel::prelude::*;
 
+use super::AuthError;
+use crate::config::Config;
 use crate::db::schema::login_failures;
 use crate::db::{now_ms, DbConnection};
+use crate::registry::identifiers::Mdn;
+
+/// The bounds `MDM_LOGIN_*` must keep to. A window or lock of zero or less
+/// would turn throttling off without a word, and one past a day is a
+/// mistake (a day-long lock is already a denial of service on oneself); a
+/// limit under one failure locks on none, and a ceiling under the
+/// per-address limit would lock a staff account before its own count did.
+pub const MAX_FAILURES: std::ops::RangeInclusive<i32> = 1..=100;
+pub const CEILING_MAX: i32 = 100_000;
+pub const SECONDS: std::ops::RangeInclusive<i64> = 1..=86_400;
+
+/// Why an `MDM_LOGIN_*` value is refused, naming the variable.
+pub fn check_settings(
+    max_failures: i32,
+    ceiling: i32,
+    window_secs: i64,
+    lockout_secs: i64,
+) -> Result<(), (&'static str, String)> {
+    if !MAX_FAILURES.contains(&max_failures) {
+        return Err((
+            "MDM_LOGIN_MAX_FAILURES",
+            format!(
+                "{max_failures} is not from {} to {} failures",
+                MAX_FAILURES.start(),
+                MAX_FAILURES.end()
+            ),
+        ));
+    }
+    if !(max_failures..=CEILING_MAX).contains(&ceiling) {
+        return Err((
+            "MDM_LOGIN_CEILING",
+            format!(
+                "{ceiling} is not from MDM_LOGIN_MAX_FAILURES ({max_failures}) to {CEILING_MAX} failures"
+            ),
+        ));
+    }
+    for (name, secs) in [
+        ("MDM_LOGIN_WINDOW_SECS", window_secs),
+        ("MDM_LOGIN_LOCKOUT_SECS", lockout_secs),
+    ] {
+        if !SECONDS.contains(&secs) {
+            return Err((
+                name,
+                format!(
+                    "{secs} is not from {} to {} seconds (a day)",
+                    SECONDS.start(),
+                    SECONDS.end()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
@@ -23,6 +78,44 @@ pub struct Policy {
     pub account_ceiling: i32,
     pub window_ms: i64,
     pub lockout_ms: i64,
+}
+
+impl Policy {
+    fn new(config: &Config, account_ceiling: i32) -> Policy {
+        Policy {
+            max_failures: config.login_max_failures,
+            ceiling: config.login_ceiling,
+            account_ceiling,
+            // The settings are bounded to a day at start; saturating all the
+            // same, as an overflow here would lift every lock.
+            window_ms: config.login_window_secs.saturating_mul(1000),
+            lockout_ms: config.login_lockout_secs.saturating_mul(1000),
+        }
+    }
+
+    /// A staff account's password.
+    pub fn staff(config: &Config) -> Policy {
+        Policy::new(config, config.login_ceiling)
+    }
+
+    /// A subscriber line's PIN.
+    pub fn line(config: &Config) -> Policy {
+        Policy::new(config, config.login_max_failures)
+    }
+}
+
+/// The throttle key of a staff account: usernames are one in any case.
+pub fn staff_account(username: &str) -> String {
+    format!("user:{}", username.trim().to_ascii_lowercase())
+}
+
+/// The throttle key of a line: one per real line, however its MDN was
+/// spelled, so that another spelling is no way round a lock.
+pub fn line_account(mdn: &str) -> String {
+    match Mdn::parse(mdn) {
+        Ok(mdn) => format!("mdn:{mdn}"),
+        Err(_) => format!("mdn:{}", mdn.trim()),
+    }
 }
 
 /// The counts one sign-in attempt is checked against and adds to.
@@ -66,6 +159,8 @@ pub fn locked_for(conn: &mut DbConnection, keys: &Keys) -> QueryResult<Option<i6
     Ok(until.flatten().map(|u| ((u - now) / 1000).max(1)))
 }
 
+/// Counts one failure under each key, and locks a key whose count reaches
+/// its limit: with a limit of one, at the first failure.
 pub fn record_failure(conn: &mut DbConnection, keys: &Keys, policy: Policy) -> QueryResult<()> {
     let now = now_ms();
     let limits = [
@@ -80,39 +175,58 @@ pub fn record_failure(conn: &mut DbConnection, keys: &Keys, policy: Policy) -> Q
                 .select((login_failures::failures, login_failures::window_start))
                 .first(conn)
                 .optional()?;
-            match row {
+            // A count whose window has passed starts again at this failure.
+            let (failures, start) = match row {
                 Some((failures, start)) if now - start <= policy.window_ms => {
-                    let failures = failures + 1;
-                    let lock = (failures >= limit).then_some(now + policy.lockout_ms);
-                    diesel::update(login_failures::table.find(key))
-                        .set((
-                            login_failures::failures.eq(failures),
-                            login_failures::locked_until.eq(lock),
-                        ))
-                        .execute(conn)?;
+                    (failures.saturating_add(1), start)
                 }
-                Some(_) => {
-                    diesel::update(login_failures::table.find(key))
-                        .set((
-                            login_failures::failures.eq(1),
-                            login_failures::window_start.eq(now),
-                            login_failures::locked_until.eq(None::<i64>),
-                        ))
-                        .execute(conn)?;
-                }
-                None => {
-                    diesel::insert_into(login_failures::table)
-                        .values((
-                            login_failures::throttle_key.eq(key),
-                            login_failures::failures.eq(1),
-                            login_failures::window_start.eq(now),
-                        ))
-                        .execute(conn)?;
-                }
+                _ => (1, now),
+            };
+            let lock = (failures >= limit).then_some(now.saturating_add(policy.lockout_ms));
+            if row.is_some() {
+                diesel::update(login_failures::table.find(key))
+                    .set((
+                        login_failures::failures.eq(failures),
+                        login_failures::window_start.eq(start),
+                        login_failures::locked_until.eq(lock),
+                    ))
+                    .execute(conn)?;
+            } else {
+                diesel::insert_into(login_failures::table)
+                    .values((
+                        login_failures::throttle_key.eq(key),
+                        login_failures::failures.eq(failures),
+                        login_failures::window_start.eq(start),
+                        login_failures::locked_until.eq(lock),
+                    ))
+                    .execute(conn)?;
             }
         }
         Ok(())
     })
+}
+
+/// Checks a secret behind the throttle, the same way wherever one is
+/// asked for (sign-in, and the current password or PIN before a change,
+/// which a session holder could otherwise guess at leisure): refused while
+/// a lock covers the keys, a wrong one (`BadCredentials`) counted, a right
+/// one clearing the account's counts.
+pub fn guarded<T>(
+    conn: &mut DbConnection,
+    keys: &Keys,
+    policy: Policy,
+    check: impl FnOnce(&mut DbConnection) -> Result<T, AuthError>,
+) -> Result<T, AuthError> {
+    if let Some(secs) = locked_for(conn, keys)? {
+        return Err(AuthError::Throttled(secs));
+    }
+    let outcome = check(conn);
+    match &outcome {
+        Ok(_) => clear(conn, keys)?,
+        Err(AuthError::BadCredentials) => record_failure(conn, keys, policy)?,
+        Err(_) => {}
+    }
+    outcome
 }
 
 /// After a right password: the counts against this account (only its own
@@ -128,4 +242,32 @@ pub fn clear(conn: &mut DbConnection, keys: &Keys) -> QueryResult<()> {
     )
     .execute(conn)
     .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_that_would_turn_throttling_off_or_lock_everyone_are_refused() {
+        assert!(check_settings(5, 50, 900, 900).is_ok());
+        assert!(check_settings(1, 1, 1, 86_400).is_ok());
+        let refused = |f, c, w, l| check_settings(f, c, w, l).unwrap_err().0;
+        assert_eq!(refused(0, 50, 900, 900), "MDM_LOGIN_MAX_FAILURES");
+        assert_eq!(refused(-3, 50, 900, 900), "MDM_LOGIN_MAX_FAILURES");
+        assert_eq!(refused(5, 0, 900, 900), "MDM_LOGIN_CEILING");
+        assert_eq!(refused(5, 4, 900, 900), "MDM_LOGIN_CEILING");
+        for w in [0, -900, i64::MAX, 86_401] {
+            assert_eq!(refused(5, 50, w, 900), "MDM_LOGIN_WINDOW_SECS");
+            assert_eq!(refused(5, 50, 900, w), "MDM_LOGIN_LOCKOUT_SECS");
+        }
+    }
+
+    #[test]
+    fn every_spelling_of_a_line_or_a_username_shares_one_key() {
+        for m in ["6462000002", "+1 646 200 0002", "(646) 200-0002"] {
+            assert_eq!(line_account(m), "mdn:6462000002");
+        }
+        assert_eq!(staff_account("Admin"), "user:admin");
+    }
 }

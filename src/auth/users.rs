@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::{password, AuthError, Role};
-use crate::db::schema::{profiles, users};
+use crate::db::schema::{api_tokens, profiles, users};
 use crate::db::{is_unique_violation, now_ms, DbConnection};
 use crate::registry::audit::{self, EntityKind};
 use crate::registry::identifiers::Mdn;
@@ -23,11 +23,30 @@ pub struct User {
     /// Moves whenever the account's open sessions must end (see [`end_sessions`]).
     #[serde(skip)]
     pub session_generation: i64,
+    /// When an administrator deleted the account (see [`delete`]); the row
+    /// stays as a tombstone that keeps its name.
+    pub deleted_at: Option<i64>,
 }
 
 impl User {
     pub fn role(&self) -> Role {
         Role::parse_staff(&self.role).unwrap_or(Role::Care)
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+
+    /// Refuses a change to a deleted account: it is kept only so that the
+    /// history naming it stays readable.
+    fn refuse_if_deleted(&self) -> Result<(), AuthError> {
+        if self.is_deleted() {
+            return Err(AuthError::Invalid(format!(
+                "user {} has been deleted",
+                self.username
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -139,6 +158,13 @@ pub fn create(
         // Usernames are one whatever their case: `Admin` beside `admin` would
         // be two accounts nobody tells apart in a list or an audit trail.
         if let Some(taken) = named_in_any_case(conn, username)?.first() {
+            if taken.is_deleted() {
+                return Err(AuthError::Invalid(format!(
+                    "the name {} belonged to a deleted account and stays reserved, so that \
+                     the history naming it keeps meaning that person; choose another name",
+                    taken.username
+                )));
+            }
             return Err(AuthError::Duplicate(format!("user {}", taken.username)));
         }
         diesel::insert_into(users::table)
@@ -181,6 +207,7 @@ pub fn set_disabled(
 ) -> Result<(), AuthError> {
     crate::db::write(conn, |conn| {
         let user = get(conn, id)?;
+        user.refuse_if_deleted()?;
         if disabled && !user.disabled && user.role() == Role::Admin {
             keep_an_admin(conn, id)?;
         }
@@ -214,7 +241,7 @@ pub fn set_password(
     password::check_strength(password)?;
     let hash = password::hash(password)?;
     crate::db::write(conn, |conn| {
-        get(conn, id)?;
+        get(conn, id)?.refuse_if_deleted()?;
         let generation: i64 = diesel::update(users::table.find(id))
             .set((
                 users::password_hash.eq(hash),
@@ -245,10 +272,10 @@ pub fn change_own_password(
     new: &str,
 ) -> Result<i64, AuthError> {
     let user = get(conn, id)?;
+    // BadCredentials, as at sign-in, so that the caller counts it in the
+    // sign-in throttle: a session holder could otherwise guess at leisure.
     if user.disabled || !password::verify(current, &user.password_hash) {
-        return Err(AuthError::Invalid(
-            "the current password is not correct".into(),
-        ));
+        return Err(AuthError::BadCredentials);
     }
     if new == current {
         return Err(AuthError::Invalid(
@@ -274,6 +301,7 @@ pub fn set_role(
     }
     crate::db::write(conn, |conn| {
         let user = get(conn, id)?;
+        user.refuse_if_deleted()?;
         if user.role == role.as_str() {
             return Ok((user, None));
         }
@@ -298,6 +326,109 @@ pub fn set_role(
             &serde_json::json!({"username": user.username, "from": user.role, "to": role.as_str()}),
         )?;
         Ok((user, Some(generation)))
+    })
+}
+
+/// What deleting a staff account did.
+#[derive(Debug, Clone)]
+pub struct Deleted {
+    pub username: String,
+    /// The API tokens the account had created and nobody had revoked, now revoked.
+    pub revoked_tokens: Vec<String>,
+}
+
+/// The API tokens `username` created that nobody has revoked yet (id and
+/// name): deleting the account revokes them.
+pub fn unrevoked_tokens_of(
+    conn: &mut DbConnection,
+    username: &str,
+) -> QueryResult<Vec<(i64, String)>> {
+    api_tokens::table
+        .filter(api_tokens::created_by.eq(Actor::User(username.to_string()).to_string()))
+        .filter(api_tokens::revoked_at.is_null())
+        .order(api_tokens::id)
+        .select((api_tokens::id, api_tokens::name))
+        .load(conn)
+}
+
+/// Deletes a staff account, as for a leaver: its open sessions end, it can
+/// never sign in again, and the API tokens it created are revoked.
+///
+/// The row stays, as a tombstone that keeps the username, and the name is
+/// never given to another account. The history records people by name as
+/// text (`user:NAME` in the audit trail, package revisions, imports,
+/// campaigns, purge runs): freeing the name would let a newcomer inherit
+/// the leaver's trail in every reader's eyes. Nothing references the row
+/// by key, so nothing cascades; keeping it also keeps the account's own
+/// audit events (entity `user`, its id) pointing at a name.
+///
+/// API tokens belong to systems rather than people, but whoever created one
+/// saw its secret once and may have kept it, so a leaver's tokens go with
+/// them (the account's page lists them first, for replacements to be
+/// issued beforehand).
+pub fn delete(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<Deleted, AuthError> {
+    crate::db::write(conn, |conn| {
+        let user = get(conn, id)?;
+        if matches!(actor, Actor::User(name) if *name == user.username) {
+            return Err(AuthError::Invalid(
+                "you cannot delete your own account".into(),
+            ));
+        }
+        let already =
+            || AuthError::Invalid(format!("user {} has already been deleted", user.username));
+        if user.is_deleted() {
+            return Err(already());
+        }
+        if user.role() == Role::Admin && !user.disabled {
+            keep_an_admin(conn, id)?;
+        }
+        let now = now_ms();
+        // `deleted_at IS NULL` again: on PostgreSQL a second deletion of the
+        // same account waits for the first to commit, then finds no row.
+        let n = diesel::update(users::table.find(id).filter(users::deleted_at.is_null()))
+            .set((
+                users::deleted_at.eq(now),
+                users::disabled.eq(true),
+                // Nothing may sign in with it, and a leaver's password hash
+                // is nothing to keep.
+                users::password_hash.eq(""),
+                users::session_generation.eq(users::session_generation + 1),
+            ))
+            .execute(conn)?;
+        if n == 0 {
+            return Err(already());
+        }
+        let tokens = unrevoked_tokens_of(conn, &user.username)?;
+        for (token_id, _) in &tokens {
+            diesel::update(api_tokens::table.find(token_id))
+                .set(api_tokens::revoked_at.eq(now))
+                .execute(conn)?;
+            audit::record(
+                conn,
+                actor,
+                EntityKind::Token,
+                *token_id,
+                "revoked",
+                &serde_json::json!({"reason": format!("its creator {} was deleted", user.username)}),
+            )?;
+        }
+        let revoked_tokens: Vec<String> = tokens.into_iter().map(|(_, name)| name).collect();
+        audit::record(
+            conn,
+            actor,
+            EntityKind::User,
+            id,
+            "deleted",
+            &serde_json::json!({
+                "username": user.username,
+                "role": user.role,
+                "revoked_tokens": revoked_tokens,
+            }),
+        )?;
+        Ok(Deleted {
+            username: user.username,
+            revoked_tokens,
+        })
     })
 }
 
@@ -336,9 +467,16 @@ pub fn authenticate(
 ) -> Result<User, AuthError> {
     // Any case signs in, as usernames are unique in any case.
     match designated(named_in_any_case(conn, username)?, username) {
-        Some(u) if password::verify(password, &u.password_hash) && !u.disabled => Ok(u),
-        Some(_) => Err(AuthError::BadCredentials),
-        None => {
+        Some(u) if !u.is_deleted() => {
+            if password::verify(password, &u.password_hash) && !u.disabled {
+                Ok(u)
+            } else {
+                Err(AuthError::BadCredentials)
+            }
+        }
+        // A deleted account holds no password: it costs what an unknown
+        // name costs, so the answer's time does not tell it apart either.
+        _ => {
             password::verify(password, password::dummy_hash());
             Err(AuthError::BadCredentials)
         }

@@ -165,6 +165,11 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
                     String::new()
                 }
             );
+            // Said before any start: devices a notification cannot reach
+            // are skipped, and a campaign of only those updates nobody.
+            if let Some(why) = campaign::reach(&mut conn, c.id)?.summary() {
+                eprintln!("warning: {why}");
+            }
             if start {
                 act(config, &mut conn, c.id, Action::Start)?;
             }
@@ -180,6 +185,7 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
                 let (finished, total) = tallies
                     .get(&c.id)
                     .map_or((0, 0), |t| (t.finished(), t.total()));
+                let tally = tallies.get(&c.id).cloned().unwrap_or_default();
                 if json {
                     rows.push(serde_json::json!({
                         "id": c.id,
@@ -190,13 +196,14 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
                         "total": total,
                         "path": c.path_label(),
                         "name": c.name,
+                        "outcome": c.outcome(&tally),
                     }));
                     continue;
                 }
                 println!(
                     "{:>5}  {:<10} wave {}/{}  {} of {} finished  {}  {}",
                     c.id,
-                    c.state,
+                    c.state_label(&tally),
                     c.wave,
                     c.waves,
                     finished,
@@ -221,6 +228,7 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
                         // As the API names it: why a running campaign
                         // notifies nobody now, and when it will.
                         "waiting": c.waiting(crate::db::now_ms()),
+                        "outcome": c.outcome(&p.overall),
                     }))?
                 );
             } else {
@@ -402,7 +410,7 @@ fn print_campaign(c: &Campaign, p: &Progress) {
     println!("  package   {}", c.package_id);
     println!(
         "  state     {}{}",
-        c.state,
+        c.state_label(&p.overall),
         if c.detail.is_empty() {
             String::new()
         } else {

@@ -77,7 +77,8 @@ enum Command {
         #[command(subcommand)]
         command: SimCommand,
     },
-    /// Set a device's OMA-DM credentials.
+    /// OMA-DM: set a device's credentials, send it management commands in a
+    /// server-initiated session, and show its jobs (credentials, run, job, jobs).
     Dm {
         #[command(subcommand)]
         command: DmCommand,
@@ -180,6 +181,9 @@ enum UserCommand {
     Disable { username: String },
     /// Enable a disabled user again.
     Enable { username: String },
+    /// Delete a user (a leaver): their sessions end, the API tokens they
+    /// created are revoked; the history keeps their name, which stays reserved.
+    Delete { username: String },
 }
 
 #[derive(Subcommand)]
@@ -308,6 +312,15 @@ enum ArchiveCommand {
         #[arg(long, hide = true, default_value_t = 10_000)]
         progress_every: usize,
     },
+    /// Give up a running purge run whose archive is lost for good (its
+    /// segment missing or short): it ends abandoned, keeping what it archived
+    /// and deleted, deleting nothing more, and a new purge can start.
+    Abandon {
+        id: i64,
+        /// Why (kept on the run and in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -320,25 +333,14 @@ enum DeviceCommand {
     },
 }
 
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("MDM_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
-    let json = std::env::var("MDM_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // A log setting is refused like any other: a silent fallback would
+    // leave the operator without the lines they asked for.
+    if let Err(e) = crate::logging::init() {
+        eprintln!("error: configuration: {e}");
+        return ExitCode::from(2);
+    }
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -468,7 +470,13 @@ fn user_command(config: &Config, command: UserCommand) -> anyhow::Result<()> {
                     u.id,
                     u.username,
                     u.role,
-                    if u.disabled { "disabled" } else { "active" },
+                    if u.is_deleted() {
+                        "deleted"
+                    } else if u.disabled {
+                        "disabled"
+                    } else {
+                        "active"
+                    },
                     crate::timefmt::utc(u.created_at)
                 );
             }
@@ -510,6 +518,18 @@ fn user_command(config: &Config, command: UserCommand) -> anyhow::Result<()> {
             let user = users::by_name(&mut conn, &username)?;
             users::set_disabled(&mut conn, &actor, user.id, false)?;
             println!("user {} enabled", user.username);
+        }
+        UserCommand::Delete { username } => {
+            let mut conn = connect()?;
+            let user = users::by_name(&mut conn, &username)?;
+            let deleted = users::delete(&mut conn, &actor, user.id)?;
+            println!(
+                "user {} deleted; their open sessions have ended",
+                deleted.username
+            );
+            for token in &deleted.revoked_tokens {
+                println!("API token {token} (created by them) revoked");
+            }
         }
     }
     Ok(())
@@ -609,8 +629,9 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             rt.block_on(async move {
                 if demo {
                     let db = crate::open_database(&config).await?;
+                    let demo_config = config.clone();
                     let report = tokio::task::spawn_blocking(move || {
-                        crate::demo::load(&db, 5000, &mut |_| {})
+                        crate::demo::load_for(&demo_config, &db, 5000, &mut |_| {})
                     })
                     .await??;
                     eprintln!("demo data: {report}");
@@ -621,7 +642,11 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     "MDM platform listening on http://{}",
                     config.bind.replace(":0", &format!(":{}", app.port()))
                 );
+                let signalled = tokio::spawn(crate::logging::log_stop_signal());
                 app.run_until_stopped().await?;
+                // The signal task has ended if a signal stopped the server.
+                let signalled = futures_util::FutureExt::now_or_never(signalled);
+                crate::logging::log_stopped(signalled.and_then(Result::ok).flatten());
                 anyhow::Ok(())
             })
         }
@@ -942,6 +967,9 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                                     "archive_dir": r.archive_dir,
                                     "holder": r.holder,
                                     "error": r.error,
+                                    "abandoned_by": r.abandoned_by,
+                                    "abandoned_at": r.abandoned_at,
+                                    "abandon_reason": r.abandon_reason,
                                 })
                             })
                             .collect();
@@ -963,12 +991,69 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                         if !r.error.is_empty() {
                             println!("        {}", r.error);
                         }
+                        if let Some(at) = r.abandoned_at {
+                            println!(
+                                "        abandoned by {} at {}: {}",
+                                r.abandoned_by,
+                                crate::timefmt::utc(at),
+                                r.abandon_reason
+                            );
+                        } else if r.stalled(crate::db::now_ms()) {
+                            // The way out when the archive is lost for good.
+                            println!(
+                                "        if its archive is lost for good: mdm archive abandon {} --reason TEXT",
+                                r.id
+                            );
+                        }
                     }
+                    Ok(())
+                }
+                ArchiveCommand::Abandon { id, reason } => {
+                    let by = format!("cli:{}", cli_operator());
+                    let run = crate::retention::purge::abandon(
+                        &mut conn,
+                        id,
+                        &Actor::System("cli"),
+                        &by,
+                        &reason,
+                    )?;
+                    println!(
+                        "purge run {} abandoned by {by}: it keeps the {} subscriber(s) and {} device(s) it archived (in {}), deletes nothing more, and a new purge can start",
+                        run.id,
+                        run.profiles,
+                        run.devices,
+                        crate::retention::archive::run_dir(
+                            std::path::Path::new(&run.archive_dir),
+                            run.id
+                        )
+                        .display()
+                    );
                     Ok(())
                 }
                 ArchiveCommand::Show { id } => {
                     let run = crate::retention::purge::find(&mut conn, id)?;
                     let root = std::path::PathBuf::from(&run.archive_dir);
+                    if run.state == "abandoned" {
+                        // No manifest: what its archive still holds.
+                        let mut notes = Vec::new();
+                        let records =
+                            crate::retention::restore::archived(&mut conn, &root, id, &mut notes)?;
+                        println!(
+                            "archive run {id} was abandoned by {} at {}: {}",
+                            run.abandoned_by,
+                            run.abandoned_at
+                                .map(crate::timefmt::utc)
+                                .unwrap_or_default(),
+                            run.abandon_reason
+                        );
+                        for n in &notes {
+                            eprintln!("note: {n}");
+                        }
+                        for r in records {
+                            println!("{}  {} device(s)", r.mdn(), r.devices.len());
+                        }
+                        return Ok(());
+                    }
                     if run.state != "completed" {
                         anyhow::bail!(
                             "archive run {id} is {} ({} subscriber(s) so far, in {}); it can be read once it has completed{}",
@@ -1051,7 +1136,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Demo { subscribers } => {
             let db = open(&config)?;
-            let report = crate::demo::load(&db, subscribers, &mut |done| {
+            let report = crate::demo::load_for(&config, &db, subscribers, &mut |done| {
                 eprint!("\rloading demo data: {done}/{subscribers}");
             })?;
             eprintln!();

@@ -139,11 +139,15 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The engine of a URL [`check_url`] accepted (the scheme in any case).
     pub fn of_url(url: &str) -> Backend {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else {
-            Backend::Sqlite
+        match url_scheme(url) {
+            Some(s)
+                if s.eq_ignore_ascii_case("postgres") || s.eq_ignore_ascii_case("postgresql") =>
+            {
+                Backend::Postgres
+            }
+            _ => Backend::Sqlite,
         }
     }
 
@@ -155,11 +159,112 @@ impl Backend {
     }
 }
 
+/// The scheme of `text` when it looks like a URL (`scheme://...`, the
+/// scheme a letter then letters, digits, `+`, `-` or `.`), else `None`: a
+/// plain path such as `./data/x.db` or `/srv/a://b` has none.
+fn url_scheme(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once("://")?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
+}
+
+/// The database URL to use for `url` as configured, or why it names no
+/// database this platform can open. Accepted: `postgres://` and
+/// `postgresql://` (the scheme in any case, given to libpq in lower case),
+/// `sqlite://PATH` and `sqlite:PATH`, and a plain file path. Any other
+/// `scheme://` is refused: taken as a file name it would quietly create an
+/// empty SQLite database (a mistyped `postgress://`, a `mysql://`).
+pub fn check_url(url: &str) -> Result<String, String> {
+    if let Some(scheme) = url_scheme(url) {
+        let rest = &url[scheme.len()..];
+        let lower = scheme.to_ascii_lowercase();
+        return match lower.as_str() {
+            "postgres" | "postgresql" => Ok(format!("{lower}{rest}")),
+            "sqlite" if rest.len() > "://".len() => Ok(format!("sqlite{rest}")),
+            "sqlite" => Err("sqlite:// names no file".into()),
+            _ => Err(format!(
+                "the scheme \"{scheme}://\" is not postgres://, postgresql:// or sqlite:// \
+                 (a SQLite file is given as a path or sqlite://PATH)"
+            )),
+        };
+    }
+    match url.get(..7) {
+        Some(p) if p.eq_ignore_ascii_case("sqlite:") && url.len() > 7 => {
+            Ok(format!("sqlite:{}", &url[7..]))
+        }
+        Some(p) if p.eq_ignore_ascii_case("sqlite:") => Err("sqlite: names no file".into()),
+        _ => Ok(url.to_string()),
+    }
+}
+
+/// The file a SQLite URL [`check_url`] accepted names.
+pub fn sqlite_file(url: &str) -> &Path {
+    Path::new(sqlite_path(url))
+}
+
+/// What `url` opens, for the start-up log: the SQLite file, or the
+/// PostgreSQL host, port, database and user, never the password.
+pub fn describe_url(url: &str) -> String {
+    match Backend::of_url(url) {
+        Backend::Sqlite => format!("SQLite file {}", sqlite_path(url)),
+        Backend::Postgres => match url::Url::parse(url) {
+            Ok(u) => {
+                let host = u
+                    .host_str()
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or("local socket");
+                let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+                let database = u.path().trim_start_matches('/');
+                let database = if database.is_empty() {
+                    "(the user's)"
+                } else {
+                    database
+                };
+                let user = if u.username().is_empty() {
+                    "(default)"
+                } else {
+                    u.username()
+                };
+                format!("PostgreSQL database {database} on {host}{port} as user {user}")
+            }
+            // Multi-host URLs and the like: libpq knows them, `url` may not.
+            Err(_) => "PostgreSQL (a URL this log does not break down)".into(),
+        },
+    }
+}
+
 /// Strips an optional `sqlite://` scheme so that both `sqlite://x.db` and a bare path work.
 fn sqlite_path(url: &str) -> &str {
     url.strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url)
+}
+
+/// Whether a failed first connection may succeed if tried again: the
+/// server is starting, restarting or not reachable yet (a node booting
+/// beside its database). A refused password, an unknown role or database,
+/// a bad URL, or a SQLite file that cannot be opened will fail the same way
+/// every time, so they stop the start at once with the reason instead of
+/// the pool's retries for its whole timeout.
+fn worth_retrying(backend: Backend, error: &DbError) -> bool {
+    if backend == Backend::Sqlite {
+        return false;
+    }
+    let DbError::Connection(diesel::ConnectionError::BadConnection(message)) = error else {
+        return false;
+    };
+    const LASTING: [&str; 6] = [
+        "authentication failed",
+        "no password supplied",
+        "pg_hba.conf",
+        "does not exist",
+        "invalid",
+        "password authentication",
+    ];
+    !LASTING.iter().any(|m| message.contains(m))
 }
 
 pub fn establish(url: &str) -> Result<DbConnection, DbError> {
@@ -319,6 +424,15 @@ impl Drop for WriterScope {
 impl Db {
     pub fn connect(url: &str, pool_size: u32) -> Result<Db, DbError> {
         let backend = Backend::of_url(url);
+        // One connection first: an error that retrying cannot mend is
+        // reported now, once, rather than by the pool on every attempt
+        // until its timeout.
+        if let Err(e) = establish(url) {
+            if !worth_retrying(backend, &e) {
+                return Err(e);
+            }
+            tracing::warn!(error = %e, "database not reachable yet; retrying");
+        }
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .connection_timeout(Duration::from_secs(15))
@@ -521,6 +635,65 @@ pub fn last_insert_id(conn: &mut DbConnection) -> diesel::QueryResult<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_urls_are_postgres_sqlite_or_a_path_and_nothing_else() {
+        for (given, used) in [
+            ("postgres://u:p@h/db", "postgres://u:p@h/db"),
+            ("postgresql://h/db", "postgresql://h/db"),
+            ("Postgres://u@h/db", "postgres://u@h/db"),
+            ("POSTGRESQL://h/db", "postgresql://h/db"),
+            ("sqlite://data/x.db", "sqlite://data/x.db"),
+            ("SQLite://x.db", "sqlite://x.db"),
+            ("sqlite:x.db", "sqlite:x.db"),
+            ("./data/mdm.db", "./data/mdm.db"),
+            ("/srv/a://b.db", "/srv/a://b.db"),
+            ("mdm.db", "mdm.db"),
+        ] {
+            assert_eq!(check_url(given).as_deref(), Ok(used), "{given}");
+        }
+        for bad in [
+            "mysql://u:p@h/db",
+            "garbage://x",
+            "postgress://h/db",
+            "file:///tmp/x.db",
+            "sqlite://",
+            "sqlite:",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad} accepted");
+        }
+        assert_eq!(Backend::of_url("Postgres://h/db"), Backend::Postgres);
+        assert_eq!(Backend::of_url("sqlite://x"), Backend::Sqlite);
+    }
+
+    #[test]
+    fn the_database_description_never_shows_the_password() {
+        let d = describe_url("postgres://mdm:s3cret@db.example:5433/mdm?sslmode=require");
+        assert_eq!(d, "PostgreSQL database mdm on db.example:5433 as user mdm");
+        assert_eq!(describe_url("sqlite://data/x.db"), "SQLite file data/x.db");
+        assert!(!describe_url("postgres://u:s3cret@h1,h2/db").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_refused_password_is_not_retried_but_a_refused_connection_is() {
+        let bad =
+            |m: &str| DbError::Connection(diesel::ConnectionError::BadConnection(m.to_string()));
+        let auth = bad("connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  password authentication failed for user \"mdm\"");
+        assert!(!worth_retrying(Backend::Postgres, &auth));
+        let refused =
+            bad("connection to server at \"127.0.0.1\", port 5433 failed: Connection refused");
+        assert!(worth_retrying(Backend::Postgres, &refused));
+        let starting = bad("FATAL:  the database system is starting up");
+        assert!(worth_retrying(Backend::Postgres, &starting));
+        assert!(!worth_retrying(Backend::Sqlite, &refused));
+    }
+
+    #[test]
+    fn an_unopenable_sqlite_file_fails_at_once() {
+        let started = std::time::Instant::now();
+        assert!(Db::connect("/proc/no-such-dir/mdm.db", 2).is_err());
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
 
     #[test]
     fn connections_opened_at_once_on_a_new_file_all_succeed_in_wal_mode() {

@@ -104,6 +104,7 @@ diesel::table! {
         disabled -> Bool,
         created_at -> BigInt,
         session_generation -> BigInt,
+        deleted_at -> Nullable<BigInt>,
     }
 }
 
@@ -268,6 +269,8 @@ diesel::table! {
         detail -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        download_at -> Nullable<BigInt>,
+        download_bytes -> Nullable<BigInt>,
     }
 }
 
@@ -301,6 +304,9 @@ diesel::table! {
         error -> Text,
         last_device_id -> BigInt,
         holder -> Text,
+        abandoned_by -> Text,
+        abandoned_at -> Nullable<BigInt>,
+        abandon_reason -> Text,
     }
 }
 

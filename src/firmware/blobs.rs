@@ -55,12 +55,20 @@ impl BlobStore {
 
     pub fn writer(&self, limit: u64) -> Result<BlobWriter, FirmwareError> {
         let tmp_dir = self.root.join("tmp");
-        fs::create_dir_all(&tmp_dir)?;
+        // The directory is checked at start (MDM_BLOB_DIR), but it may go
+        // away later (an unmounted share): the error names the path.
+        let at = |e: std::io::Error| {
+            std::io::Error::new(
+                e.kind(),
+                format!("{} (MDM_BLOB_DIR): {e}", tmp_dir.display()),
+            )
+        };
+        fs::create_dir_all(&tmp_dir).map_err(at)?;
         let tmp = tmp_dir.join(format!(
             "upload-{}",
             crate::auth::password::random_secret(12)
         ));
-        let file = File::create(&tmp)?;
+        let file = File::create(&tmp).map_err(at)?;
         Ok(BlobWriter {
             store: self.clone(),
             file: Some(file),

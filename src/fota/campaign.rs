@@ -253,6 +253,25 @@ impl Campaign {
         parts.join("; ")
     }
 
+    /// How a completed campaign came out (`None` before it ends, or when
+    /// cancelled): `nothing_updated` when not one device was updated, so
+    /// lists, the API and the CLI never show such an end as a success.
+    pub fn outcome(&self, overall: &Tally) -> Option<&'static str> {
+        (self.state() == CampaignState::Completed).then_some(if overall.succeeded > 0 {
+            "updated"
+        } else {
+            "nothing_updated"
+        })
+    }
+
+    /// The state in words: `completed: nothing updated` for such an end.
+    pub fn state_label(&self, overall: &Tally) -> String {
+        match self.outcome(overall) {
+            Some("nothing_updated") => "completed: nothing updated".into(),
+            _ => self.state.clone(),
+        }
+    }
+
     pub fn path_label(&self) -> String {
         format!(
             "{} {} {} → {}",
@@ -1162,6 +1181,12 @@ impl Tally {
         (ran > 0).then(|| self.failed * 100 / ran)
     }
 
+    /// Every device that left the queue was skipped: nobody was even
+    /// notified, so the wave says nothing about the package.
+    pub fn all_skipped(&self) -> bool {
+        self.skipped > 0 && self.skipped + self.cancelled == self.total()
+    }
+
     /// Over a threshold in percent, compared exactly rather than on the
     /// rounded percentage.
     pub fn exceeds(&self, threshold: i32) -> bool {
@@ -1250,6 +1275,137 @@ pub fn wave_tally(conn: &mut DbConnection, campaign: i64, wave: i32) -> QueryRes
         }
     }
     Ok(t)
+}
+
+/// Whether the devices a campaign still has to notify can be reached: a
+/// campaign wakes handsets with OMA-DM notifications, which need the
+/// device's DM credentials (to sign them) and a line (to text them). A
+/// device lacking either is skipped when its wave comes, so planning says
+/// so before anyone starts a campaign that would update nobody.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Reach {
+    /// Devices still queued (for a draft: its whole population).
+    pub queued: i64,
+    /// Of them, devices without OMA-DM credentials.
+    pub no_credentials: i64,
+    /// Of them, devices on no subscriber line.
+    pub no_line: i64,
+    /// Of them, devices lacking either, counted once: they will be skipped.
+    pub unreachable: i64,
+}
+
+impl Reach {
+    /// `12 of 182 devices still to notify cannot be reached: …`; `None`
+    /// when every one can.
+    pub fn summary(&self) -> Option<String> {
+        if self.unreachable == 0 {
+            return None;
+        }
+        let mut why = Vec::new();
+        if self.no_credentials > 0 {
+            why.push(format!(
+                "{} have no OMA-DM credentials",
+                self.no_credentials
+            ));
+        }
+        if self.no_line > 0 {
+            why.push(format!("{} are on no subscriber line", self.no_line));
+        }
+        let who = if self.unreachable == self.queued {
+            format!(
+                "None of the {} devices still to notify can be reached",
+                self.queued
+            )
+        } else {
+            format!(
+                "{} of the {} devices still to notify cannot be reached",
+                self.unreachable, self.queued
+            )
+        };
+        Some(format!(
+            "{who} ({}): they will be skipped. Set their OMA-DM credentials (device page, `mdm dm credentials` or the API) before starting, or re-queue the skipped devices afterwards.",
+            why.join(", ")
+        ))
+    }
+
+    /// Whether all or most of the devices to notify would be skipped: the
+    /// campaign would update few or none, which the plan must not hide.
+    pub fn mostly_unreachable(&self) -> bool {
+        self.unreachable > 0 && self.unreachable * 2 > self.queued
+    }
+}
+
+/// The [`Reach`] of a campaign's queued devices, in one query.
+pub fn reach(conn: &mut DbConnection, campaign: i64) -> QueryResult<Reach> {
+    use diesel::sql_types::BigInt;
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        queued: i64,
+        #[diesel(sql_type = BigInt)]
+        no_credentials: i64,
+        #[diesel(sql_type = BigInt)]
+        no_line: i64,
+        #[diesel(sql_type = BigInt)]
+        unreachable: i64,
+    }
+    let sql = |p: char| {
+        format!(
+            "SELECT COUNT(*) AS queued, \
+             COALESCE(SUM(CASE WHEN a.device_id IS NULL THEN 1 ELSE 0 END), 0) AS no_credentials, \
+             COALESCE(SUM(CASE WHEN d.profile_id IS NULL THEN 1 ELSE 0 END), 0) AS no_line, \
+             COALESCE(SUM(CASE WHEN a.device_id IS NULL OR d.profile_id IS NULL THEN 1 ELSE 0 END), 0) AS unreachable \
+             FROM fota_campaign_devices m JOIN devices d ON d.id = m.device_id \
+             LEFT JOIN dm_accounts a ON a.device_id = m.device_id \
+             WHERE m.campaign_id = {p}1 AND m.state = 'queued'"
+        )
+    };
+    let mark = match conn {
+        DbConnection::Sqlite(_) => '?',
+        DbConnection::Postgres(_) => '$',
+    };
+    let query = diesel::sql_query(sql(mark)).bind::<BigInt, _>(campaign);
+    let r: Row = crate::native!(conn, |c| query.get_result(c))?;
+    Ok(Reach {
+        queued: r.queued,
+        no_credentials: r.no_credentials,
+        no_line: r.no_line,
+        unreachable: r.unreachable,
+    })
+}
+
+/// Why a campaign's skipped devices were skipped, the commonest first,
+/// with how many each (of one wave, or of the whole campaign).
+pub fn skip_reasons(
+    conn: &mut DbConnection,
+    campaign: i64,
+    wave: Option<i32>,
+) -> QueryResult<Vec<(String, i64)>> {
+    // Every wave when none is named (waves are numbered from 1).
+    let (from, to) = wave.map_or((i32::MIN, i32::MAX), |w| (w, w));
+    let mut rows: Vec<(String, i64)> = fota_campaign_devices::table
+        .filter(fota_campaign_devices::campaign_id.eq(campaign))
+        .filter(fota_campaign_devices::state.eq(MemberState::Skipped.as_str()))
+        .filter(fota_campaign_devices::wave.between(from, to))
+        .group_by(fota_campaign_devices::detail)
+        .select((fota_campaign_devices::detail, diesel::dsl::count_star()))
+        .load(conn)?;
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(rows)
+}
+
+/// `182: the device has no OMA-DM credentials…; 3: it is at 2.2.0 now`,
+/// the two commonest reasons and how many more.
+pub fn reasons_label(reasons: &[(String, i64)]) -> String {
+    let mut parts: Vec<String> = reasons
+        .iter()
+        .take(2)
+        .map(|(why, n)| format!("{n}: {why}"))
+        .collect();
+    if reasons.len() > 2 {
+        parts.push(format!("{} other reason(s)", reasons.len() - 2));
+    }
+    parts.join("; ")
 }
 
 /// A device of a campaign with the identifier people know it by.

@@ -627,6 +627,24 @@ fn conclude_wave(
             "{} updated, {} failed, {} declined, {} unanswered, {} skipped",
             all.succeeded, all.failed, all.declined, all.unanswered, all.skipped
         );
+        // An end that updated nobody is said first, with why its devices
+        // were skipped: "completed" alone read as a success.
+        if all.succeeded == 0 {
+            detail = if all.skipped > 0 && all.skipped == all.finished() - all.cancelled {
+                format!(
+                    "nothing updated: all {} device(s) skipped ({}); fix that and re-queue the skipped devices",
+                    all.skipped,
+                    campaign::reasons_label(&campaign::skip_reasons(conn, c.id, None)?)
+                )
+            } else if all.skipped > 0 {
+                format!(
+                    "nothing updated: {detail} (skipped {})",
+                    campaign::reasons_label(&campaign::skip_reasons(conn, c.id, None)?)
+                )
+            } else {
+                format!("nothing updated: {detail}")
+            };
+        }
         if over {
             detail.push_str(&format!(
                 "; the last wave failed {} of {} updates, over the {}% threshold",
@@ -636,6 +654,23 @@ fn conclude_wave(
             ));
         }
         (CampaignState::Completed, c.wave, detail)
+    } else if c.wave == 1 && c.first_wave_size != c.wave_size && wave.all_skipped() {
+        // A first wave planned apart (the canary) proves the package
+        // before the rest go out; one whose devices were all skipped
+        // proved nothing, so the rest wait as for a failing canary. (Equal
+        // waves are no canary: they run on, and an end that updated nobody
+        // says so.)
+        (
+            CampaignState::Paused,
+            c.wave + 1,
+            format!(
+                "held before wave {}: none of wave {}'s {} device(s) could be notified, so it proved nothing ({}); fix that, re-queue the skipped devices, then resume",
+                c.wave + 1,
+                c.wave,
+                wave.skipped,
+                campaign::reasons_label(&campaign::skip_reasons(conn, c.id, Some(c.wave))?)
+            ),
+        )
     } else if over {
         (
             CampaignState::Paused,

@@ -119,6 +119,32 @@ fn silent_limit(state: FotaState) -> Option<i64> {
     }
 }
 
+/// `MDM_FOTA_DOWNLOAD_STALL_MINUTES`'s default: how long a download the
+/// handset started may go without a request before its session is closed.
+/// A handset that lost its connection mid-download resumes (with a Range
+/// request) as soon as it has coverage again; one silent for an hour
+/// dropped the download, and its session (and the campaign wave it
+/// belongs to) should not wait the day an offer the subscriber postponed
+/// is given.
+pub const DOWNLOAD_STALL_MINUTES: u32 = 60;
+
+/// Download activity is written at most this often per session, so a
+/// handset fetching its package in many small ranges costs a write a
+/// minute rather than one a request.
+pub const DOWNLOAD_ACTIVITY_EVERY_MS: i64 = 60_000;
+
+/// How the detail of a session closed for a stalled download begins: a
+/// result the handset reports after all is still recorded (see
+/// [`record_late_result`]).
+pub const DOWNLOAD_STALLED: &str = "download stopped after ";
+
+/// Why a started download's session was closed, with what is known of it.
+pub fn stall_detail(bytes: i64, size: i64, quiet_minutes: i64) -> String {
+    format!(
+        "{DOWNLOAD_STALLED}{bytes} of {size} bytes and was not resumed for {quiet_minutes} minutes"
+    )
+}
+
 /// What a session waiting for a notified handset that never called back
 /// ends with; campaigns tell these apart from failed updates by it.
 pub const NEVER_ANSWERED: &str = "abandoned: the device never answered the notification";
@@ -153,6 +179,12 @@ pub struct FotaSession {
 impl FotaSession {
     pub fn state(&self) -> FotaState {
         FotaState::parse(&self.state).unwrap_or(FotaState::Failed)
+    }
+
+    /// Closed by the sweeper because its download stopped part-way: the
+    /// handset may still come back and report.
+    pub fn closed_as_stalled(&self) -> bool {
+        self.state() == FotaState::Failed && self.detail.starts_with(DOWNLOAD_STALLED)
     }
 }
 
@@ -417,6 +449,9 @@ pub fn finish_loaded(
             device: device.id,
         });
     }
+    if s.closed_as_stalled() {
+        return late_report(conn, s, device, result_code);
+    }
     let id = s.id;
     let to = state_for_result(result_code);
     let code = i32::from(result_code);
@@ -435,31 +470,117 @@ pub fn finish_loaded(
     // queue features) a second time.
     if to == FotaState::Succeeded && !repeated {
         if let Some(v) = &s.to_version {
-            let before = device.firmware_version.clone();
-            let changes = (
-                devices::firmware_version.eq(v),
-                devices::updated_at.eq(now_ms()),
-            );
-            crate::native!(conn, |c| crate::db::fixed_update(
-                devices::table.find(s.device_id),
-                changes
-            )
-            .execute(c))?;
-            audit::record(
-                conn,
-                &Actor::System("fota"),
-                EntityKind::Device,
-                s.device_id,
-                "firmware updated over the air",
-                &serde_json::json!({"firmware_version": {"from": before, "to": v}, "fota_session": id}),
-            )?;
-            // A capability the new version adds is provisioned in the
-            // same flow: queued here, billed by `features::upgrade`.
-            crate::features::upgrade::queue_added_features(conn, device, &before, v)
-                .map_err(|e| FotaError::Features(e.to_string()))?;
+            firmware_updated(conn, id, device, v)?;
         }
     }
     Ok(done)
+}
+
+/// The registry's side of a successful update: the device's firmware
+/// version becomes `version`, audited, and the features the new version
+/// adds are queued.
+fn firmware_updated(
+    conn: &mut DbConnection,
+    id: i64,
+    device: &Device,
+    version: &str,
+) -> Result<(), FotaError> {
+    let before = device.firmware_version.clone();
+    let changes = (
+        devices::firmware_version.eq(version),
+        devices::updated_at.eq(now_ms()),
+    );
+    crate::native!(conn, |c| crate::db::fixed_update(
+        devices::table.find(device.id),
+        changes
+    )
+    .execute(c))?;
+    audit::record(
+        conn,
+        &Actor::System("fota"),
+        EntityKind::Device,
+        device.id,
+        "firmware updated over the air",
+        &serde_json::json!({"firmware_version": {"from": before, "to": version}, "fota_session": id}),
+    )?;
+    // A capability the new version adds is provisioned in the
+    // same flow: queued here, billed by `features::upgrade`.
+    crate::features::upgrade::queue_added_features(conn, device, &before, version)
+        .map_err(|e| FotaError::Features(e.to_string()))?;
+    Ok(())
+}
+
+/// A result the handset reports for a session the sweeper closed because
+/// its download stopped part-way: the handset resumed after all. The
+/// session stays failed (its campaign wave counted it so and moved on, and
+/// terminal states never move), but the report is kept: the result code,
+/// a note in the detail and an event in the session's history, and on
+/// success the device's new firmware version, as for any success. A
+/// repeated report, or any report after a success, changes nothing.
+fn late_report(
+    conn: &mut DbConnection,
+    s: FotaSession,
+    device: &Device,
+    result_code: u16,
+) -> Result<FotaSession, FotaError> {
+    let done = |c: Option<i32>| {
+        c.and_then(|c| u16::try_from(c).ok())
+            .is_some_and(|c| state_for_result(c) == FotaState::Succeeded)
+    };
+    if s.result_code == Some(i32::from(result_code)) || done(s.result_code) {
+        return Ok(s);
+    }
+    let succeeded = state_for_result(result_code) == FotaState::Succeeded;
+    let note = match (&s.to_version, succeeded) {
+        (Some(v), true) => format!("late report: FUMO result {result_code}, the device runs {v}"),
+        _ => format!("late report: FUMO result {result_code}"),
+    };
+    let s = FotaSession {
+        result_code: Some(i32::from(result_code)),
+        detail: format!("{}; {note}", s.detail),
+        updated_at: now_ms(),
+        ..s
+    };
+    save(conn, &s)?;
+    history_note(
+        conn,
+        s.id,
+        s.updated_at,
+        &format!("{note} (after the session was closed; it stays closed)"),
+    )?;
+    if succeeded {
+        if let Some(v) = s
+            .to_version
+            .as_deref()
+            .filter(|v| *v != device.firmware_version)
+        {
+            firmware_updated(conn, s.id, device, v)?;
+        }
+    }
+    tracing::info!(
+        fota_session = s.id,
+        result_code,
+        "late report for a session closed as a stalled download"
+    );
+    Ok(s)
+}
+
+/// An event in a failed session's history that moves no state (the
+/// trigger records only state changes): what a handset did after its
+/// session was closed.
+fn history_note(conn: &mut DbConnection, id: i64, at: i64, detail: &str) -> QueryResult<()> {
+    let failed = FotaState::Failed.as_str();
+    let row = (
+        fota_events::fota_session_id.eq(id),
+        fota_events::at.eq(at),
+        fota_events::from_state.eq(Some(failed)),
+        fota_events::to_state.eq(failed),
+        fota_events::detail.eq(detail),
+    );
+    crate::native!(conn, |c| diesel::insert_into(fota_events::table)
+        .values(row)
+        .execute(c))
+    .map(|_| ())
 }
 
 /// What a handset's download report (its OMA Download OTA install
@@ -471,6 +592,10 @@ pub enum DownloadReport {
     /// The session already holds this very report (the handset did not get
     /// the answer to its first one and sent it again): nothing changes.
     Repeated,
+    /// The session was closed because its download stopped part-way; the
+    /// handset finished it after all. Kept in the session's history; the
+    /// session stays closed.
+    Late,
 }
 
 /// The download report (step 10) for session `id`: it must name a session
@@ -498,6 +623,19 @@ pub fn report_download(
     if s.state() == FotaState::Offered {
         advance_loaded(conn, s, to, &detail)?;
         return Ok(DownloadReport::Applied);
+    }
+    if s.closed_as_stalled() {
+        let note = format!("late report: {detail} (after the session was closed; it stays closed)");
+        let before: i64 = crate::native!(conn, |c| fota_events::table
+            .filter(fota_events::fota_session_id.eq(id))
+            .filter(fota_events::detail.eq(&note))
+            .count()
+            .get_result(c))?;
+        if before > 0 {
+            return Ok(DownloadReport::Repeated);
+        }
+        history_note(conn, id, now_ms(), &note)?;
+        return Ok(DownloadReport::Late);
     }
     // The trigger recorded the change this report made, with its detail.
     let before: i64 = crate::native!(conn, |c| fota_events::table
@@ -531,6 +669,13 @@ pub fn record_late_result(
     s: FotaSession,
     result_code: u16,
 ) -> Result<FotaSession, FotaError> {
+    if s.closed_as_stalled() {
+        let device: Device = crate::native!(conn, |c| devices::table
+            .find(s.device_id)
+            .select(Device::as_select())
+            .first(c))?;
+        return late_report(conn, s, &device, result_code);
+    }
     let state = s.state();
     let agrees = match state_for_result(result_code) {
         FotaState::Succeeded => state == FotaState::Succeeded,
@@ -561,6 +706,177 @@ pub fn close_if_silent(conn: &mut DbConnection, id: i64, now: i64) -> Result<boo
             Some(why) => advance_loaded(conn, s, FotaState::Failed, why).map(|_| true),
             None => Ok(false),
         }
+    })
+}
+
+/// Closes an offered session whose download started and stopped short of
+/// the end more than `stall_ms` ago, deciding on the session as it is now:
+/// a request or report that arrived since it was listed keeps it open. A
+/// download that reached the end is left to the day-long silence rule
+/// (the handset installs before it reports).
+pub fn close_if_stalled(
+    conn: &mut DbConnection,
+    id: i64,
+    now: i64,
+    stall_ms: i64,
+) -> Result<bool, FotaError> {
+    use crate::db::schema::firmware_packages;
+    crate::db::write(conn, |conn| {
+        let s = get_for_update(conn, id)?;
+        let Some(package) = s.package_id.filter(|_| s.state() == FotaState::Offered) else {
+            return Ok(false);
+        };
+        let (at, bytes): (Option<i64>, Option<i64>) =
+            crate::native!(conn, |c| fota_sessions::table
+                .find(id)
+                .select((fota_sessions::download_at, fota_sessions::download_bytes))
+                .first(c))?;
+        let size: Option<i64> = crate::native!(conn, |c| firmware_packages::table
+            .find(package)
+            .select(firmware_packages::size)
+            .first(c)
+            .optional())?;
+        let (Some(at), Some(bytes), Some(size)) = (at, bytes, size) else {
+            return Ok(false);
+        };
+        if now - at <= stall_ms || bytes >= size {
+            return Ok(false);
+        }
+        let why = stall_detail(bytes, size, (now - at) / 60_000);
+        advance_loaded(conn, s, FotaState::Failed, &why).map(|_| true)
+    })
+}
+
+/// A package download that names its FOTA session (the descriptor's
+/// objectURI carries the session and its key), as read when the request
+/// began.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadLink {
+    pub session_id: i64,
+    /// When download activity was last recorded, and how far it had got.
+    pub recorded_at: Option<i64>,
+    pub recorded_bytes: Option<i64>,
+    /// The session was closed because its download stalled: the handset
+    /// came back after all.
+    pub late: bool,
+    /// The session's last change (for a late one, about when it was closed).
+    pub changed_at: i64,
+}
+
+impl DownloadLink {
+    /// Whether a response that has reached byte `at` of `size` at `now`
+    /// (it began at `started`; `done` once it has ended, complete or cut)
+    /// is worth a write: at most once a minute per session while it runs
+    /// and at its end, and always when the end of a download recorded as
+    /// partial is reached (a complete download is never closed as
+    /// stalled). A short response costs at most one write, a long one one
+    /// a minute.
+    pub fn due(&self, now: i64, started: i64, at: i64, size: i64, done: bool) -> bool {
+        if at >= size {
+            // Only a download already recorded as partial needs its end
+            // written; one never recorded is not taken for a stalled one,
+            // and the common case (the whole file in one short response)
+            // then costs the hot path no write at all.
+            return self.recorded_bytes.is_some_and(|b| b < size);
+        }
+        let quiet_since = |t: i64| now - t >= DOWNLOAD_ACTIVITY_EVERY_MS;
+        match (self.recorded_at, done) {
+            (None, true) => true,
+            (None, false) => quiet_since(started),
+            (Some(r), true) => quiet_since(r),
+            (Some(r), false) => quiet_since(r.max(started)),
+        }
+    }
+}
+
+/// The session a package download names, if it is session `id`, was
+/// offered package `package_id` with `key` as its correlator, and is still
+/// offered (or was closed as a stalled download). Anything else is no link:
+/// the package is served all the same, but nothing is recorded against a
+/// session the request cannot prove it belongs to. One primary-key read.
+pub fn download_link(
+    conn: &mut DbConnection,
+    id: i64,
+    package_id: i64,
+    key: Option<&str>,
+) -> QueryResult<Option<DownloadLink>> {
+    type Row = (
+        String,
+        Option<i64>,
+        Option<String>,
+        String,
+        i64,
+        Option<i64>,
+        Option<i64>,
+    );
+    let row: Option<Row> = crate::native!(conn, |c| fota_sessions::table
+        .find(id)
+        .select((
+            fota_sessions::state,
+            fota_sessions::package_id,
+            fota_sessions::correlator,
+            fota_sessions::detail,
+            fota_sessions::updated_at,
+            fota_sessions::download_at,
+            fota_sessions::download_bytes,
+        ))
+        .first(c)
+        .optional())?;
+    let Some((state, package, correlator, detail, changed_at, recorded_at, recorded_bytes)) = row
+    else {
+        return Ok(None);
+    };
+    if package != Some(package_id) || !key_matches(correlator.as_deref(), key) {
+        return Ok(None);
+    }
+    let late = match FotaState::parse(&state) {
+        Some(FotaState::Offered) => false,
+        Some(FotaState::Failed) if detail.starts_with(DOWNLOAD_STALLED) => true,
+        _ => return Ok(None),
+    };
+    Ok(Some(DownloadLink {
+        session_id: id,
+        recorded_at,
+        recorded_bytes,
+        late,
+        changed_at,
+    }))
+}
+
+/// Records that the download of `link` was active at `now`, having
+/// reached byte `at` of `size` (its request began at byte `from`). For a
+/// session closed as stalled, the handset's first request since is noted in
+/// the session's history; the session stays closed.
+pub fn record_download(
+    conn: &mut DbConnection,
+    link: &DownloadLink,
+    now: i64,
+    from: i64,
+    at: i64,
+    size: i64,
+) -> Result<(), FotaError> {
+    crate::db::write(conn, |conn| {
+        let changes = (
+            fota_sessions::download_at.eq(now),
+            fota_sessions::download_bytes.eq(at),
+        );
+        crate::native!(conn, |c| crate::db::fixed_update(
+            fota_sessions::table.find(link.session_id),
+            changes
+        )
+        .execute(c))?;
+        if link.late && link.recorded_at.is_none_or(|r| r <= link.changed_at) {
+            history_note(
+                conn,
+                link.session_id,
+                now,
+                &format!(
+                    "late: the handset came back for the package (bytes {from} to {at} of {size}) \
+                     after the session was closed; it stays closed"
+                ),
+            )?;
+        }
+        Ok(())
     })
 }
 
@@ -678,6 +994,51 @@ mod tests {
         assert_eq!(state_for_result(402), FotaState::Failed);
         assert_eq!(state_for_result(410), FotaState::Failed);
         assert_eq!(state_for_result(503), FotaState::Failed);
+    }
+
+    #[test]
+    fn download_activity_is_written_at_most_once_a_minute_and_at_the_end() {
+        let m = DOWNLOAD_ACTIVITY_EVERY_MS;
+        let link = |at: Option<i64>, bytes: Option<i64>| DownloadLink {
+            session_id: 1,
+            recorded_at: at,
+            recorded_bytes: bytes,
+            late: false,
+            changed_at: 0,
+        };
+        let t = 10 * m;
+        // Nothing recorded yet: a short response writes once, at its end.
+        let fresh = link(None, None);
+        assert!(!fresh.due(t + 1_000, t, 500, 1_000, false));
+        assert!(fresh.due(t + 1_000, t, 500, 1_000, true));
+        // A long one also while it runs, a minute in.
+        assert!(fresh.due(t + m, t, 500, 1_000, false));
+        // The whole file in one response, nothing recorded before: no write.
+        assert!(!fresh.due(t + 1_000, t, 1_000, 1_000, true));
+        assert!(!fresh.due(t + 1_000, t, 1_000, 1_000, false));
+        // Recorded half a minute ago: short responses write nothing more...
+        let recent = link(Some(t - m / 2), Some(400));
+        assert!(!recent.due(t + 1_000, t, 500, 1_000, true));
+        assert!(!recent.due(t + 1_000, t, 500, 1_000, false));
+        // ...unless they reach the end of a file recorded as partial.
+        assert!(recent.due(t + 1_000, t, 1_000, 1_000, false));
+        assert!(!link(Some(t - m / 2), Some(1_000)).due(t + 1_000, t, 1_000, 1_000, true));
+        // Recorded over a minute ago: the next response's end writes.
+        let stale = link(Some(t - 2 * m), Some(400));
+        assert!(stale.due(t + 1_000, t, 500, 1_000, true));
+        assert!(!stale.due(t + 1_000, t, 500, 1_000, false));
+    }
+
+    #[test]
+    fn the_stall_window_is_checked_at_start() {
+        use crate::config::check_download_stall;
+        assert_eq!(check_download_stall("60"), Ok(60));
+        assert_eq!(check_download_stall(" 0 "), Ok(0));
+        assert_eq!(check_download_stall("1440"), Ok(1440));
+        for bad in ["1441", "-5", "1h", "2.5"] {
+            let e = check_download_stall(bad).unwrap_err();
+            assert!(e.contains(bad) && e.contains("0 to turn"), "{e}");
+        }
     }
 
     #[test]

@@ -5,7 +5,9 @@
 
 use diesel::prelude::*;
 
-use super::session::{self, FotaState, ABANDONED_AFTER_MS, NEVER_ANSWERED, SILENT_AFTER_MS};
+use super::session::{
+    self, FotaState, ABANDONED_AFTER_MS, DOWNLOAD_STALL_MINUTES, NEVER_ANSWERED, SILENT_AFTER_MS,
+};
 use super::FotaError;
 use crate::db::schema::{dm_jobs, dm_sessions, fota_sessions};
 use crate::db::{now_ms, DbConnection};
@@ -23,7 +25,19 @@ pub struct Swept {
     pub iota_sessions: usize,
 }
 
+/// [`sweep_with`] the default download stall window
+/// ([`DOWNLOAD_STALL_MINUTES`]).
 pub fn sweep(conn: &mut DbConnection) -> Result<Swept, FotaError> {
+    sweep_with(conn, DOWNLOAD_STALL_MINUTES)
+}
+
+/// One pass; an offered session whose download started and then had no
+/// request for `download_stall_minutes` (`MDM_FOTA_DOWNLOAD_STALL_MINUTES`;
+/// 0: never) is closed as failed.
+pub fn sweep_with(
+    conn: &mut DbConnection,
+    download_stall_minutes: u32,
+) -> Result<Swept, FotaError> {
     let now = now_ms();
     let mut swept = Swept::default();
 
@@ -70,6 +84,29 @@ pub fn sweep(conn: &mut DbConnection) -> Result<Swept, FotaError> {
             "abandoned: the device did not continue the session",
         )?;
         swept.fota_sessions += 1;
+    }
+
+    // Downloads the handset started and dropped part-way: after the stall
+    // window rather than the day an offer it has not started on gets, so
+    // the campaign wave it belongs to moves on. A download that reached
+    // the package's end waits for its install like any offer (below).
+    if download_stall_minutes > 0 {
+        let stall_ms = i64::from(download_stall_minutes) * 60_000;
+        let short = diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "download_bytes < (SELECT p.size FROM firmware_packages p \
+             WHERE p.id = fota_sessions.package_id)",
+        );
+        let stalled: Vec<i64> = fota_sessions::table
+            .filter(fota_sessions::state.eq(FotaState::Offered.as_str()))
+            .filter(fota_sessions::download_at.lt(now - stall_ms))
+            .filter(short)
+            .select(fota_sessions::id)
+            .load(conn)?;
+        for id in stalled {
+            if session::close_if_stalled(conn, id, now, stall_ms)? {
+                swept.fota_sessions += 1;
+            }
+        }
     }
 
     // Offers the handset went silent on (a download lost for good, a

@@ -217,8 +217,8 @@ fn status(msg_ref: u32, cmd_ref: u32, cmd: &str, data: u16) -> Status {
         msg_ref,
         cmd_ref,
         cmd: cmd.into(),
-        target_ref: None,
-        source_ref: None,
+        target_refs: Vec::new(),
+        source_refs: Vec::new(),
         chal: None,
         data,
         items: Vec::new(),
@@ -273,8 +273,8 @@ fn chal_for(hmac: bool, nonce: &[u8]) -> Chal {
 fn header_only(req: &Message, cfg: &EngineConfig, code: u16, chal_nonce: Option<&[u8]>) -> Message {
     let mut st = status(req.hdr.msg_id, 0, "SyncHdr", code);
     st.cmd_id = 1;
-    st.target_ref = Some(req.hdr.target.clone());
-    st.source_ref = Some(req.hdr.source.clone());
+    st.target_refs = vec![req.hdr.target.clone()];
+    st.source_refs = vec![req.hdr.source.clone()];
     st.chal = chal_nonce.map(chal);
     Message {
         hdr: reply_header(&req.hdr, cfg, req.hdr.msg_id, None),
@@ -663,8 +663,8 @@ pub fn handle(
 
         let mut statuses = Vec::new();
         let mut hs = status(req.hdr.msg_id, 0, "SyncHdr", hdr_status);
-        hs.target_ref = Some(req.hdr.target.clone());
-        hs.source_ref = Some(req.hdr.source.clone());
+        hs.target_refs = vec![req.hdr.target.clone()];
+        hs.source_refs = vec![req.hdr.source.clone()];
         hs.chal = next_nonce.as_deref().map(|n| chal_for(state.hmac, n));
         statuses.push(hs);
         let mut reported = Reported::default();
@@ -1447,6 +1447,10 @@ fn process(
             let mine = results_of(&state.job_results, *cmd_ref);
             if !mine.is_empty() {
                 record_values(&mut state.job_results, &mine, items);
+                if mine.iter().all(|&i| state.job_results[i].status.is_some()) {
+                    // Every node has its outcome: no Status is still awaited.
+                    state.awaiting.retain(|(id, _)| id != cmd_ref);
+                }
             } else if state.job.is_some() {
                 for it in items {
                     let uri = it.source.as_deref().or(it.target.as_deref()).unwrap_or("?");
@@ -1570,40 +1574,58 @@ fn record_values(results: &mut [CommandResult], mine: &[usize], items: &[Item]) 
         r.value = Some(text_of(it).unwrap_or_default());
         r.format = it.meta.as_ref().and_then(|m| m.format.clone());
         // A handset that answers one Status for all the Items gives the
-        // first failure's code: a node whose value came back was read.
-        if mine.len() > 1 && r.status.is_some_and(|c| c >= 300) {
+        // first failure's code, and one whose Status names only the Items
+        // it could not read (by TargetRef) gives none for the rest: a node
+        // whose value came back was read.
+        if mine.len() > 1 && r.status.is_none_or(|c| c >= 300) {
             r.status = Some(200);
         }
     }
 }
 
-/// A Status for the job's results `mine`: the Item its TargetRef names, or
-/// else every one still unanswered (a Status for the whole command). True
-/// when it fails the job.
+/// A Status for the job's results `mine`: the Items its TargetRefs name
+/// (or its SourceRefs, from clients that name them so), one TargetRef per
+/// Item when a Status for a command of several applies to some of them
+/// (SyncML RepPro 1.2, Status); or else, when it names none of them,
+/// every one still unanswered (a Status for the whole command). True when
+/// it fails the job.
 fn record_status(results: &mut [CommandResult], mine: &[usize], s: &Status, refresh: bool) -> bool {
-    let named = s
-        .target_ref
-        .as_deref()
-        .or(s.source_ref.as_deref())
-        .map(normal_uri)
-        .and_then(|u| {
-            mine.iter()
-                .copied()
-                .find(|&i| normal_uri(&results[i].path) == u)
-        });
-    let answered: Vec<usize> = match named {
-        Some(i) => vec![i],
-        None => mine
+    let refs = if s.target_refs.is_empty() {
+        &s.source_refs
+    } else {
+        &s.target_refs
+    };
+    let mut named: Vec<usize> = Vec::new();
+    let mut unknown: Vec<&str> = Vec::new();
+    for uri in refs {
+        let u = normal_uri(uri);
+        // A node the job reads twice is named twice: each ref takes one.
+        match mine
             .iter()
             .copied()
+            .find(|&i| !named.contains(&i) && normal_uri(&results[i].path) == u)
+        {
+            Some(i) => named.push(i),
+            None => unknown.push(uri),
+        }
+    }
+    if !named.is_empty() && !unknown.is_empty() {
+        tracing::warn!(refs = ?unknown, "Status names nodes the command did not carry; ignored for those");
+    }
+    let whole = named.is_empty();
+    let answered: Vec<usize> = if whole {
+        mine.iter()
+            .copied()
             .filter(|&i| results[i].status.is_none())
-            .collect(),
+            .collect()
+    } else {
+        named
     };
     let mut fails = false;
     for i in answered {
         let r = &mut results[i];
         // Its value arrived first (see `record_values`): it was read.
-        let read = mine.len() > 1 && named.is_none() && r.value.is_some();
+        let read = mine.len() > 1 && whole && r.value.is_some();
         r.status = Some(if read && s.data >= 300 { 200 } else { s.data });
         fails |= super::job::fails_job(r, refresh);
     }
@@ -1943,4 +1965,127 @@ fn offer_update(
     });
     fota::offer(conn, session, p.id, &p.to_version, &correlator)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NODES: [&str; 5] = [
+        "./DevInfo/Man",
+        "./DevInfo/Mod",
+        "./DevInfo/DmV",
+        "./DevInfo/Lang",
+        "./DevDetail/FwV",
+    ];
+
+    /// A refresh's five results, sent with CmdID 4.
+    fn refresh() -> (Vec<CommandResult>, Vec<usize>) {
+        let results: Vec<CommandResult> = NODES
+            .iter()
+            .map(|p| {
+                let get = DmCommand::Get {
+                    path: NodePath::parse(p).unwrap(),
+                };
+                CommandResult::sent(&get, 4)
+            })
+            .collect();
+        let mine = results_of(&results, 4);
+        (results, mine)
+    }
+
+    fn get_status(refs: &[&str], code: u16) -> Status {
+        let mut s = status(1, 4, "Get", code);
+        s.target_refs = refs.iter().map(|r| r.to_string()).collect();
+        s
+    }
+
+    fn values(nodes: &[&str]) -> Vec<Item> {
+        nodes
+            .iter()
+            .map(|n| Item {
+                source: Some(n.to_string()),
+                data: Some(ItemData::Text(format!("value of {n}"))),
+                ..Item::default()
+            })
+            .collect()
+    }
+
+    fn codes(results: &[CommandResult]) -> Vec<Option<u16>> {
+        results.iter().map(|r| r.status).collect()
+    }
+
+    #[test]
+    fn a_status_naming_several_items_applies_to_each_of_them_only() {
+        let (mut results, mine) = refresh();
+        // One written without "./", as some clients do.
+        let missing = get_status(&["./DevInfo/DmV", "DevInfo/Lang"], 404);
+        assert!(!record_status(&mut results, &mine, &missing, true));
+        assert_eq!(codes(&results), [None, None, Some(404), Some(404), None]);
+        let read = get_status(&["./DevInfo/Man", "./DevInfo/Mod", "./DevDetail/FwV"], 200);
+        assert!(!record_status(&mut results, &mine, &read, true));
+        assert_eq!(
+            codes(&results),
+            [Some(200), Some(200), Some(404), Some(404), Some(200)]
+        );
+        // Outside a refresh a 404 fails the job.
+        let (mut results, mine) = refresh();
+        assert!(record_status(&mut results, &mine, &missing, false));
+    }
+
+    #[test]
+    fn a_status_naming_no_item_still_answers_the_whole_command() {
+        let (mut results, mine) = refresh();
+        record_status(
+            &mut results,
+            &mine,
+            &get_status(&["./DevInfo/Lang"], 404),
+            true,
+        );
+        record_status(&mut results, &mine, &get_status(&[], 200), true);
+        assert_eq!(
+            codes(&results),
+            [Some(200), Some(200), Some(200), Some(404), Some(200)]
+        );
+        // Refs naming no node of the command: the whole command too.
+        let (mut results, mine) = refresh();
+        record_status(
+            &mut results,
+            &mine,
+            &get_status(&["./Elsewhere"], 200),
+            true,
+        );
+        assert!(results.iter().all(|r| r.status == Some(200)));
+    }
+
+    #[test]
+    fn values_for_items_no_status_named_are_reads() {
+        // A 404 naming the two missing nodes and Results for the others.
+        let (mut results, mine) = refresh();
+        let missing = get_status(&["./DevInfo/DmV", "./DevInfo/Lang"], 404);
+        record_status(&mut results, &mine, &missing, true);
+        record_values(
+            &mut results,
+            &mine,
+            &values(&["./DevInfo/Man", "./DevInfo/Mod", "./DevDetail/FwV"]),
+        );
+        assert_eq!(
+            codes(&results),
+            [Some(200), Some(200), Some(404), Some(404), Some(200)]
+        );
+        assert_eq!(results[0].value.as_deref(), Some("value of ./DevInfo/Man"));
+        assert_eq!(results[2].value, None);
+        // Results before a whole-command Status of the first failure's code.
+        let (mut results, mine) = refresh();
+        record_values(
+            &mut results,
+            &mine,
+            &values(&["./DevInfo/Man", "./DevInfo/Mod", "./DevDetail/FwV"]),
+        );
+        record_status(&mut results, &mine, &get_status(&[], 404), true);
+        assert_eq!(
+            codes(&results),
+            [Some(200), Some(200), Some(404), Some(404), Some(200)]
+        );
+    }
 }

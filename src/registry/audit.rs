@@ -17,6 +17,8 @@ pub enum EntityKind {
     User,
     Token,
     Campaign,
+    /// A purge run (its abandonment: its archive was lost).
+    PurgeRun,
 }
 
 impl EntityKind {
@@ -29,6 +31,7 @@ impl EntityKind {
             EntityKind::User => "user",
             EntityKind::Token => "token",
             EntityKind::Campaign => "campaign",
+            EntityKind::PurgeRun => "purge_run",
         }
     }
 }

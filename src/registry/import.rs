@@ -816,53 +816,81 @@ fn interrupted_after(written: i64, total: i64) -> String {
     )
 }
 
-/// Ends the imports still recorded as running that no live process runs
-/// any more: one of this host whose process is gone (this node before a
+/// How a run recorded as running that no live process runs any more is to
+/// be ended: one of this host whose process is gone (this node before a
 /// restart, a command-line import killed), or one of another host silent
 /// for [`LEASE_MS`]. One that wrote nothing is failed; one that wrote some
-/// batches is interrupted, with how far it got, and the same file imported
-/// again resumes it. Each change is conditional on the heartbeat and the
+/// batches is interrupted, with how far it got. `None` for a run that is
+/// not running or whose holder may still be alive.
+fn abandoned_as(r: &ImportRun, now: i64) -> Option<(&'static str, LineError)> {
+    use crate::retention::lease;
+    if r.state != "running" {
+        return None;
+    }
+    // This very process's runs are alive (whatever the heartbeat says
+    // where no holder can be checked).
+    if r.holder == lease::this_process() {
+        return None;
+    }
+    let abandoned = if lease::is_local(&r.holder) {
+        lease::is_gone(&r.holder)
+    } else {
+        // Another host's, or an older release's (no holder, no
+        // heartbeat: its start is its last sign of life).
+        let last = if r.holder.is_empty() {
+            r.created_at
+        } else {
+            r.heartbeat_at
+        };
+        now - last > LEASE_MS
+    };
+    if !abandoned {
+        return None;
+    }
+    let (state, message) = if r.imported_lines > 0 {
+        (
+            "interrupted",
+            interrupted_after(r.imported_lines, r.total_lines),
+        )
+    } else if r.source == Source::Cli.as_str() {
+        ("failed", CLI_INTERRUPTED.to_string())
+    } else {
+        ("failed", INTERRUPTED.to_string())
+    };
+    Some((state, LineError { line: 0, message }))
+}
+
+impl ImportRun {
+    /// The run as a page shows it at `now`: one whose holder is gone is
+    /// shown ended, exactly as [`fail_abandoned`] will record it, without
+    /// writing anything (a page is read, it changes nothing; the start, the
+    /// recovery timer and the next import of any file record it).
+    pub fn as_seen(mut self, now: i64) -> ImportRun {
+        if let Some((state, error)) = abandoned_as(&self, now) {
+            self.state = state.to_string();
+            self.errors = serde_json::to_string(&[error]).unwrap_or_default();
+            self.finished_at = Some(now);
+        }
+        self
+    }
+}
+
+/// Ends the imports still recorded as running that no live process runs
+/// any more (see [`abandoned_as`]); the same file imported again resumes an
+/// interrupted one. Each change is conditional on the heartbeat and the
 /// count of lines written that were read, so a run that says it is alive
 /// or writes meanwhile keeps going. Returns the runs ended.
 pub fn fail_abandoned(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<i64>> {
-    use crate::retention::lease;
     let running: Vec<ImportRun> = import_runs::table
         .filter(import_runs::state.eq("running"))
         .select(ImportRun::as_select())
         .load(conn)?;
     let mut failed = Vec::new();
     for r in running {
-        // This very process's runs are alive (whatever the heartbeat says
-        // where no holder can be checked).
-        if r.holder == lease::this_process() {
+        let Some((state, error)) = abandoned_as(&r, now) else {
             continue;
-        }
-        let abandoned = if lease::is_local(&r.holder) {
-            lease::is_gone(&r.holder)
-        } else {
-            // Another host's, or an older release's (no holder, no
-            // heartbeat: its start is its last sign of life).
-            let last = if r.holder.is_empty() {
-                r.created_at
-            } else {
-                r.heartbeat_at
-            };
-            now - last > LEASE_MS
         };
-        if !abandoned {
-            continue;
-        }
-        let (state, message) = if r.imported_lines > 0 {
-            (
-                "interrupted",
-                interrupted_after(r.imported_lines, r.total_lines),
-            )
-        } else if r.source == Source::Cli.as_str() {
-            ("failed", CLI_INTERRUPTED.to_string())
-        } else {
-            ("failed", INTERRUPTED.to_string())
-        };
-        let errors = serde_json::to_string(&[LineError { line: 0, message }]).unwrap_or_default();
+        let errors = serde_json::to_string(&[error]).unwrap_or_default();
         let n = crate::db::write(conn, |conn| {
             diesel::update(
                 import_runs::table

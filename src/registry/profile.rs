@@ -785,7 +785,35 @@ pub struct ProfileQuery {
 /// Finds profiles by exact identifiers or a name prefix, in id order with
 /// keyset paging so that a page costs the same at any depth.
 pub fn search(conn: &mut DbConnection, q: &ProfileQuery) -> Result<Vec<Profile>, RegistryError> {
-    let mut query = profiles::table.select(Profile::as_select()).into_boxed();
+    let mut query = matching(q)?.select(Profile::as_select());
+    if let Some(after) = q.after {
+        query = query.filter(profiles::id.gt(after));
+    }
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    Ok(query.order(profiles::id.asc()).limit(limit).load(conn)?)
+}
+
+/// How many profiles a search matches (paging ignored), reading at most
+/// `cap + 1` ids so that a name prefix matching a million lines costs no
+/// more than ten thousand: returns the ids read.
+pub fn count_matching(
+    conn: &mut DbConnection,
+    q: &ProfileQuery,
+    cap: i64,
+) -> Result<i64, RegistryError> {
+    let ids: Vec<i64> = matching(q)?
+        .select(profiles::id)
+        .limit(cap + 1)
+        .load(conn)?;
+    Ok(ids.len() as i64)
+}
+
+type Backend = <DbConnection as diesel::Connection>::Backend;
+
+/// The profiles a search's filters select, checked: one place for
+/// [`search`] and [`count_matching`] to agree on.
+fn matching(q: &ProfileQuery) -> Result<profiles::BoxedQuery<'static, Backend>, RegistryError> {
+    let mut query = profiles::table.into_boxed();
     let mut c = Checker::new();
     if let Some(mdn) = c.opt_ident::<Mdn>("mdn", &q.mdn) {
         query = query.filter(profiles::mdn.eq(mdn.to_string()));
@@ -813,15 +841,28 @@ pub fn search(conn: &mut DbConnection, q: &ProfileQuery) -> Result<Vec<Profile>,
         }
     }
     c.finish()?;
-    if let Some(after) = q.after {
-        query = query.filter(profiles::id.gt(after));
-    }
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    Ok(query.order(profiles::id.asc()).limit(limit).load(conn)?)
+    Ok(query)
 }
 
 pub fn escape_like(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
+}
+
+/// The MDNs of the profiles `ids`, for lists that name lines by their
+/// number rather than their row id.
+pub fn mdns_of(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> QueryResult<std::collections::HashMap<i64, String>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(profiles::table
+        .filter(profiles::id.eq_any(ids))
+        .select((profiles::id, profiles::mdn))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect())
 }

@@ -37,6 +37,9 @@ pub struct Overview {
     pub by_make: Vec<Count>,
     pub by_model: Vec<ModelCount>,
     pub by_protocol: Vec<Count>,
+    /// Devices with no last contact protocol: they have never reached the
+    /// platform, so `by_protocol` plus these add up to `devices`.
+    pub never_contacted: i64,
 }
 
 pub fn overview(conn: &mut DbConnection) -> QueryResult<Overview> {
@@ -66,7 +69,7 @@ pub fn overview(conn: &mut DbConnection) -> QueryResult<Overview> {
         .map(|(make, model, count)| ModelCount { make, model, count })
         .collect();
     by_model.sort_by(|a, b| b.count.cmp(&a.count).then(a.model.cmp(&b.model)));
-    let by_protocol = devices::table
+    let by_protocol: Vec<Count> = devices::table
         .filter(devices::last_protocol.is_not_null())
         .group_by(devices::last_protocol)
         .select((devices::last_protocol, count_star()))
@@ -77,6 +80,10 @@ pub fn overview(conn: &mut DbConnection) -> QueryResult<Overview> {
             count,
         })
         .collect();
+    // The difference, not another scan of the devices table; a device that
+    // makes contact between the two counts could take it below zero.
+    let contacted: i64 = by_protocol.iter().map(|c| c.count).sum();
+    let never_contacted = (devices_n - contacted).max(0);
     Ok(Overview {
         profiles: profiles_n,
         devices: devices_n,
@@ -85,6 +92,7 @@ pub fn overview(conn: &mut DbConnection) -> QueryResult<Overview> {
         by_make,
         by_model,
         by_protocol,
+        never_contacted,
     })
 }
 

@@ -298,6 +298,90 @@ pub fn read_records(root: &Path, run: i64) -> Result<Vec<Record>, RetentionError
     Ok(out)
 }
 
+/// What an abandoned run's archive still holds: its records, and what could
+/// not be read (for the restore's report).
+#[derive(Debug, Default)]
+pub struct Salvaged {
+    pub records: Vec<Record>,
+    pub notes: Vec<String>,
+}
+
+/// Every record a run without a manifest committed (an abandoned run): its
+/// segments before `segment` whole, and the first `committed` bytes of
+/// `segment`, so nothing written but never committed (whose subscribers are
+/// still in the database) is read. A missing segment, or one cut short, is
+/// noted and what it still holds whole is read; a line that does not parse
+/// is noted and left out.
+pub fn read_committed(
+    root: &Path,
+    run: i64,
+    segment: i32,
+    committed: u64,
+) -> Result<Salvaged, RetentionError> {
+    use std::io::Read;
+    let mut out = Salvaged::default();
+    let header = format!("\"format\":\"{FORMAT}\"");
+    for n in 1..=segment {
+        let limit = if n < segment { u64::MAX } else { committed };
+        if limit == 0 {
+            continue;
+        }
+        let path = segment_path(root, run, n);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                out.notes.push(format!(
+                    "{} cannot be read ({e}): the subscribers it held cannot be restored",
+                    path.display()
+                ));
+                continue;
+            }
+        };
+        let len = file.metadata()?.len();
+        if n == segment && len < committed {
+            out.notes.push(format!(
+                "{} holds {len} of the {committed} bytes committed: what it lacks cannot be restored",
+                path.display()
+            ));
+        }
+        let mut reader = BufReader::new(MultiGzDecoder::new(file.take(limit)));
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) if line.last() != Some(&b'\n') => {
+                    out.notes.push(format!(
+                        "{} ends in the middle of a record, which was left out",
+                        path.display()
+                    ));
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    out.notes.push(format!(
+                        "{} cannot be read past a point ({e}): the records after it cannot be restored",
+                        path.display()
+                    ));
+                    break;
+                }
+            }
+            let text = String::from_utf8_lossy(&line);
+            if text.contains(&header) {
+                continue;
+            }
+            match serde_json::from_str(text.trim_end()) {
+                Ok(r) => out.records.push(r),
+                Err(e) => out.notes.push(format!(
+                    "{}: a record that does not parse ({e}) was left out",
+                    path.display()
+                )),
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +400,38 @@ mod tests {
             ["{\"n\":1}", "{\"n\":2}", "{\"n\":3}"]
         );
         assert_eq!(fs::metadata(&p).unwrap().len(), b);
+    }
+
+    #[test]
+    fn an_abandoned_run_reads_what_it_committed_and_notes_what_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let rec = |mdn: &str| {
+            format!("{{\"profile\":{{\"mdn\":\"{mdn}\"}},\"devices\":[],\"audit\":[]}}")
+        };
+        let one = segment_path(root, 7, 1);
+        let a = append_member(&one, 0, &[format!("{{\"format\":\"{FORMAT}\"}}")]).unwrap();
+        let b = append_member(&one, a, &[rec("1"), rec("2")]).unwrap();
+        // Written but never committed: its subscribers are still live.
+        append_member(&one, b, &[rec("3")]).unwrap();
+        let got = read_committed(root, 7, 1, b).unwrap();
+        let mdns: Vec<_> = got.records.iter().map(|r| r.mdn().to_string()).collect();
+        assert_eq!(mdns, ["1", "2"]);
+        assert!(got.notes.is_empty(), "{:?}", got.notes);
+        // Segment 2 is lost: segment 1 still reads, the loss is noted.
+        let got = read_committed(root, 7, 2, 100).unwrap();
+        assert_eq!(got.records.len(), 3, "segment 1 is whole before segment 2");
+        assert!(got.notes[0].contains("part-00002"), "{:?}", got.notes);
+        // Cut short inside its last member: what is whole before it reads.
+        let bytes = fs::read(&one).unwrap();
+        fs::write(&one, &bytes[..b as usize - 3]).unwrap();
+        let got = read_committed(root, 7, 1, b).unwrap();
+        assert!(got.records.len() <= 2);
+        assert!(
+            got.notes.iter().any(|n| n.contains("bytes committed")),
+            "{:?}",
+            got.notes
+        );
     }
 
     #[test]

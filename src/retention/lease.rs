@@ -9,7 +9,52 @@
 //! host, or named by a release before holders, is judged by the run's own
 //! lease (its heartbeat) instead.
 
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+/// The file in a run's archive folder that its holder keeps locked.
+pub const LOCK_FILE: &str = "purge.lock";
+
+/// An exclusive OS advisory lock (`flock`) on a run's lock file, held for as
+/// long as this value lives. The lease in the database tells nodes apart;
+/// this tells a frozen process (SIGSTOP, a paused VM) from a dead one: the
+/// kernel drops the lock the moment its process dies, and never while it is
+/// only stopped, so a process that wakes past its lease cannot find its run
+/// taken over and write over the archive of the process that took it. It
+/// holds only where the archive folder's storage honours locks (a local
+/// disk, NFSv4).
+///
+/// The file is never deleted: a process that unlinked it while another had
+/// it open would leave the two locking different files.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
+impl RunLock {
+    /// Locks `run_dir`'s lock file, creating the folder and the file when
+    /// missing; `None` when another open file (a live process) holds it.
+    pub fn try_acquire(run_dir: &Path) -> std::io::Result<Option<RunLock>> {
+        std::fs::create_dir_all(run_dir)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(false)
+            .open(lock_path(run_dir))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(RunLock { _file: file })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+/// The lock file of the run whose archive folder is `run_dir`.
+pub fn lock_path(run_dir: &Path) -> PathBuf {
+    run_dir.join(LOCK_FILE)
+}
 
 /// This process, as runs it holds name it.
 pub fn this_process() -> &'static str {
@@ -139,6 +184,19 @@ mod tests {
         assert!(!is_gone(&format!("{host}:another-boot:{pid}:1")));
         assert!(!is_gone(""));
         assert!(!is_local(""));
+    }
+
+    #[test]
+    fn a_run_lock_is_exclusive_and_released_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let run_dir = dir.path().join("run-000001");
+        let held = RunLock::try_acquire(&run_dir).unwrap();
+        assert!(held.is_some(), "the first taker gets it");
+        // flock is per open file: a second open, as another process's, is refused.
+        assert!(RunLock::try_acquire(&run_dir).unwrap().is_none());
+        drop(held);
+        assert!(RunLock::try_acquire(&run_dir).unwrap().is_some());
+        assert!(lock_path(&run_dir).is_file(), "the file stays");
     }
 
     #[test]

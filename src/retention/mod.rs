@@ -39,6 +39,16 @@ pub enum RetentionError {
         host: String,
         problem: String,
     },
+    /// A live process holds the run: its OS lock on the run's lock file
+    /// (it is frozen or paused, not dead), or its lease. Nothing was changed.
+    #[error("purge run {run} is held by a live process: {why}; nothing was changed")]
+    StillHeld { run: i64, why: String },
+    /// Only a running run can be abandoned.
+    #[error("purge run {run} is {state}, not running: only a running purge run can be abandoned")]
+    NotRunning { run: i64, state: String },
+    /// Input refused before anything was done (an empty reason).
+    #[error("{0}")]
+    Invalid(String),
     /// Some of a batch changed between its archiving and its delete (a
     /// subscriber re-activated, a handset moved): the batch is archived again.
     #[error("the batch changed while it was being archived")]

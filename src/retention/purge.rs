@@ -12,7 +12,8 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::archive::{self, ArchivedAccount, ArchivedEvent, ArchivedSession, Header, RecordRef};
-use super::{lease, RetentionError};
+use super::lease::{self, RunLock};
+use super::RetentionError;
 use crate::db::schema::{
     audit_events, devices, dm_accounts, fota_events, fota_sessions, profiles, purge_runs,
 };
@@ -21,9 +22,17 @@ use crate::fota::session::{FotaEvent, FotaSession};
 use crate::registry::audit::AuditEvent;
 use crate::registry::device::Device;
 use crate::registry::profile::Profile;
+use crate::registry::Actor;
 
 /// Segments roll over at this size so no archive file grows without bound.
 const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How long a run's holder may go without renewing its lease before another
+/// process may take the run over (or abandon it).
+pub const LEASE_MS: i64 = 120_000;
+
+/// The longest reason an abandoned run keeps.
+const REASON_CHARS: usize = 500;
 
 #[derive(Debug, Clone)]
 pub struct PurgeOptions {
@@ -43,7 +52,7 @@ impl PurgeOptions {
             older_than_ms,
             archive_root: archive_root.to_path_buf(),
             batch: 10_000,
-            lease_ms: 120_000,
+            lease_ms: LEASE_MS,
             crash_after_batches: None,
         }
     }
@@ -70,9 +79,19 @@ pub struct PurgeRun {
     pub last_device_id: i64,
     /// The process running it ([`lease::this_process`]).
     pub holder: String,
+    /// Who abandoned it (`abandoned` runs only), when and why.
+    pub abandoned_by: String,
+    pub abandoned_at: Option<i64>,
+    pub abandon_reason: String,
 }
 
 impl PurgeRun {
+    /// Whether it is running but nobody moves it on: it says why (its
+    /// archive is elsewhere, missing or short), or its lease ran out.
+    pub fn stalled(&self, now: i64) -> bool {
+        self.state == "running" && (!self.error.is_empty() || now - self.heartbeat_at >= LEASE_MS)
+    }
+
     pub fn percent(&self) -> i64 {
         if self.eligible == 0 {
             100
@@ -172,7 +191,7 @@ fn claim(
     conn: &mut DbConnection,
     actor: &str,
     opts: &PurgeOptions,
-) -> Result<Option<PurgeRun>, RetentionError> {
+) -> Result<Option<(PurgeRun, RunLock)>, RetentionError> {
     // A conflict on the index means another process started a run between
     // this one's look and its insert: that run is then read and reported.
     for _ in 0..3 {
@@ -206,11 +225,15 @@ fn claim(
     ))
 }
 
+/// The run is claimed together with its lock (see [`RunLock`]): a process
+/// taking a run over must get the lock before the row, so one whose holder
+/// is frozen rather than dead refuses and changes nothing; a new run's lock
+/// is taken before its row commits, so no process sees the run unlocked.
 fn try_claim(
     conn: &mut DbConnection,
     actor: &str,
     opts: &PurgeOptions,
-) -> Result<Option<PurgeRun>, RetentionError> {
+) -> Result<Option<(PurgeRun, RunLock)>, RetentionError> {
     crate::db::write(conn, |conn| {
         let now = now_ms();
         let me = lease::this_process();
@@ -222,6 +245,7 @@ fn try_claim(
                 }));
             }
             let dir = archive_to_resume(&r)?;
+            let lock = lock_run(&r, Path::new(&dir))?;
             // Only if nobody else took it over meanwhile (a row lock on
             // PostgreSQL: the second of two takers finds it changed).
             let taken = diesel::update(
@@ -246,7 +270,7 @@ fn try_claim(
                 }));
             }
             tracing::warn!(run = r.id, was = %r.holder, "resuming an interrupted purge");
-            return get(conn, r.id).map(Some);
+            return Ok(Some((get(conn, r.id)?, lock)));
         }
         let cutoff = now - opts.older_than_ms;
         if !anything_to_purge(conn, cutoff)? {
@@ -272,7 +296,26 @@ fn try_claim(
             .order(purge_runs::id.desc())
             .select(PurgeRun::as_select())
             .first(conn)?;
-        Ok(Some(r))
+        let lock = lock_run(&r, &root)?;
+        Ok(Some((r, lock)))
+    })
+}
+
+/// Takes the lock of run `r`, whose archive is under `root`; refuses, naming
+/// the run and its folder, when a live process holds it.
+fn lock_run(r: &PurgeRun, root: &Path) -> Result<RunLock, RetentionError> {
+    let dir = archive::run_dir(root, r.id);
+    RunLock::try_acquire(&dir)?.ok_or_else(|| {
+        tracing::warn!(run = r.id, holder = %r.holder, folder = %dir.display(), "purge run still locked by its holder");
+        RetentionError::StillHeld {
+            run: r.id,
+            why: format!(
+                "it holds the lock on {} in the run's archive folder {} (its process {} is frozen or paused, not dead); the run is taken over once that process resumes and finishes, or ends",
+                lease::lock_path(&dir).display(),
+                dir.display(),
+                if r.holder.is_empty() { "(unnamed)" } else { r.holder.as_str() }
+            ),
+        }
     })
 }
 
@@ -359,7 +402,8 @@ pub fn run(
     progress: &mut dyn FnMut(&PurgeRun),
 ) -> Result<Option<PurgeRun>, RetentionError> {
     let mut conn = db.get()?;
-    let Some(mut r) = claim(&mut conn, actor, opts)? else {
+    // The lock is held until this returns, whatever it returns.
+    let Some((mut r, _lock)) = claim(&mut conn, actor, opts)? else {
         return Ok(None);
     };
     let root = PathBuf::from(&r.archive_dir);
@@ -805,6 +849,114 @@ fn purge_retired(
         *r = get(conn, r.id)?;
         progress(r);
     }
+}
+
+/// Marks running run `id` abandoned, for a run whose archive is lost for
+/// good (its segment missing or short) and that would otherwise stay running
+/// and block every later purge. `by` (who), the time and `reason` are kept
+/// on the run and in the audit trail. What the run archived and deleted
+/// stays as it is, and nothing more is deleted: its subscribers not yet
+/// archived are still in the database, and the next purge archives them in
+/// a run of its own. Refused for a run that is not running, or that a live
+/// process holds (its lease is current, it is a process of this host that
+/// still runs, or it holds the run's lock).
+pub fn abandon(
+    conn: &mut DbConnection,
+    id: i64,
+    actor: &Actor,
+    by: &str,
+    reason: &str,
+) -> Result<PurgeRun, RetentionError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(RetentionError::Invalid(
+            "give the reason the run is abandoned (say, the disk that held its archive is lost)"
+                .into(),
+        ));
+    }
+    if reason.chars().count() > REASON_CHARS {
+        return Err(RetentionError::Invalid(format!(
+            "the reason is longer than {REASON_CHARS} characters"
+        )));
+    }
+    crate::db::write(conn, |conn| {
+        let r = get(conn, id)?;
+        if r.state != "running" {
+            return Err(RetentionError::NotRunning {
+                run: r.id,
+                state: r.state,
+            });
+        }
+        let now = now_ms();
+        let alive = !lease::is_gone(&r.holder);
+        if alive && now - r.heartbeat_at < LEASE_MS {
+            return Err(RetentionError::StillHeld {
+                run: r.id,
+                why: format!(
+                    "{} renewed its lease {} s ago; stop that process, or wait {} s for its lease to run out, and try again",
+                    r.holder,
+                    (now - r.heartbeat_at) / 1000,
+                    LEASE_MS / 1000
+                ),
+            });
+        }
+        if alive && lease::is_local(&r.holder) {
+            return Err(RetentionError::StillHeld {
+                run: r.id,
+                why: format!(
+                    "its holder {} is a process of this host that still runs (frozen or paused); end it and try again",
+                    r.holder
+                ),
+            });
+        }
+        // A folder that is gone holds no lock; one that is here is locked
+        // for the update, so no process takes the run up meanwhile.
+        let dir = archive::run_dir(Path::new(&r.archive_dir), r.id);
+        let _lock = if dir.is_dir() {
+            Some(lock_run(&r, Path::new(&r.archive_dir))?)
+        } else {
+            None
+        };
+        let marked = diesel::update(
+            purge_runs::table
+                .find(r.id)
+                .filter(purge_runs::state.eq("running"))
+                .filter(purge_runs::holder.eq(&r.holder))
+                .filter(purge_runs::heartbeat_at.eq(r.heartbeat_at)),
+        )
+        .set((
+            purge_runs::state.eq("abandoned"),
+            purge_runs::finished_at.eq(now),
+            purge_runs::abandoned_by.eq(by),
+            purge_runs::abandoned_at.eq(now),
+            purge_runs::abandon_reason.eq(reason),
+        ))
+        .execute(conn)?;
+        if marked == 0 {
+            return Err(RetentionError::Conflict(format!(
+                "purge run {} was taken up by a process while it was being abandoned; nothing was changed, look at it again",
+                r.id
+            )));
+        }
+        crate::registry::audit::record(
+            conn,
+            actor,
+            crate::registry::audit::EntityKind::PurgeRun,
+            r.id,
+            "abandoned",
+            &serde_json::json!({
+                "by": by,
+                "reason": reason,
+                "archive_dir": dir.display().to_string(),
+                "was_stuck_on": r.error,
+                "holder": r.holder,
+                "subscribers_archived": r.profiles,
+                "devices_archived": r.devices,
+            }),
+        )?;
+        tracing::warn!(run = r.id, by, reason, "purge run abandoned");
+        get(conn, r.id)
+    })
 }
 
 /// Parses durations such as `0s`, `90m`, `36h`, `30d`, `6mo`, `1y`.

@@ -196,9 +196,9 @@ pub fn restore(
     actor: &Actor,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<RestoreReport, RetentionError> {
-    let records = archive::read_records(root, run)?;
-    let total = records.len();
     let mut report = RestoreReport::default();
+    let records = archived(conn, root, run, &mut report.notes)?;
+    let total = records.len();
     for (done, rec) in records.into_iter().enumerate() {
         if rec.retired {
             restore_retired(conn, vault, &rec, run, actor, &mut report)?;
@@ -356,6 +356,36 @@ pub fn restore(
         progress(done + 1, total);
     }
     Ok(report)
+}
+
+/// The records of run `run`: a completed run's, checked against its
+/// manifest; an abandoned run's, as far as its archive still holds what it
+/// committed (it has no manifest), with what is lost in `notes`.
+pub fn archived(
+    conn: &mut DbConnection,
+    root: &std::path::Path,
+    run: i64,
+    notes: &mut Vec<String>,
+) -> Result<Vec<archive::Record>, RetentionError> {
+    // An archive copied in from elsewhere has no run here: its manifest
+    // speaks for it.
+    let r = match super::purge::find(conn, run) {
+        Ok(r) if r.state == "abandoned" => r,
+        Ok(_) | Err(RetentionError::NotFound(_)) => return archive::read_records(root, run),
+        Err(e) => return Err(e),
+    };
+    let salvaged = archive::read_committed(
+        root,
+        run,
+        r.segment,
+        u64::try_from(r.committed_bytes).unwrap_or(0),
+    )?;
+    notes.push(format!(
+        "run {run} was abandoned ({}): only what its archive still holds is restored",
+        r.abandon_reason
+    ));
+    notes.extend(salvaged.notes);
+    Ok(salvaged.records)
 }
 
 fn taken(conn: &mut DbConnection, d: &serde_json::Value) -> QueryResult<bool> {

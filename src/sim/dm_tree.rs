@@ -333,6 +333,19 @@ impl DmTree {
         status::OK
     }
 
+    /// Takes a node out, with its subtree, as on a handset whose client
+    /// does not implement it (DevInfo without Lang, say): a Get of it then
+    /// answers 404. Unlike Delete, the node's access rights do not matter.
+    /// False when the tree had no such node.
+    pub fn lack(&mut self, path: &str) -> bool {
+        let key = normalise(path);
+        if key == "." || !self.nodes.contains_key(&key) {
+            return false;
+        }
+        self.remove_subtree(&key);
+        true
+    }
+
     fn children(&self, key: &str) -> Vec<&str> {
         let prefix = format!("{key}/");
         self.nodes
@@ -415,6 +428,19 @@ mod tests {
 
     fn value(t: &DmTree, path: &str) -> String {
         t.get(path).map(|(v, _)| v).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_node_the_handset_lacks_is_not_found_nor_listed() {
+        let mut t = tree();
+        assert!(t.lack("DevInfo/Lang/"));
+        assert!(!t.lack("./DevInfo/Lang"), "already gone");
+        assert!(!t.lack("."), "the root stays");
+        assert_eq!(t.get("./DevInfo/Lang"), Err(status::NOT_FOUND));
+        assert_eq!(value(&t, "./DevInfo"), "DevId/DmV/Man/Mod");
+        // Read-only nodes too: the client never had it.
+        assert!(t.lack("./DevDetail/URI"));
+        assert_eq!(t.get("./DevDetail/URI/MaxDepth"), Err(status::NOT_FOUND));
     }
 
     #[test]

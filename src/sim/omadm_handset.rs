@@ -95,6 +95,30 @@ async fn timed(
     resp
 }
 
+/// How the handset answers a Get of several Items that come to different
+/// codes (when they all come to one, it answers one Status for the command,
+/// naming no Item, either way).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GetStatuses {
+    /// One Status per Item, naming it by its TargetRef.
+    #[default]
+    PerItem,
+    /// One Status per code, naming every Item that came to it by a
+    /// TargetRef of its own (SyncML RepPro 1.2, Status: `TargetRef*`): one
+    /// 404 for all the nodes the handset lacks, one 200 for those it read.
+    PerCode,
+}
+
+/// A handset that departs from the factory tree or from the default way of
+/// answering (see [`Handset::run_notified_as`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Variant {
+    /// Nodes its client does not implement (see [`DmTree::lack`]): a Get
+    /// of one answers 404, and package 1's DevInfo leaves it out.
+    pub lacks: Vec<String>,
+    pub get_statuses: GetStatuses,
+}
+
 /// What the run ended with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FotaOutcome {
@@ -245,7 +269,9 @@ impl Handset {
         )?;
 
         // 6-8: the DM session: package 1, the MMV query, the package offer.
-        let offer = self.dm_session(http, trace, location, 1201, None).await?;
+        let offer = self
+            .dm_session(http, trace, location, 1201, None, &Variant::default())
+            .await?;
         let Some(offer) = offer else {
             return Ok(FotaOutcome::NoUpdate);
         };
@@ -260,6 +286,18 @@ impl Handset {
         &mut self,
         package0: &[u8],
         trace: &Trace,
+    ) -> Result<NotifiedOutcome, SimError> {
+        self.run_notified_as(package0, trace, &Variant::default())
+            .await
+    }
+
+    /// [`Handset::run_notified`] as a handset of `variant`: one that lacks
+    /// some nodes, or answers a Get of several Items one Status per code.
+    pub async fn run_notified_as(
+        &mut self,
+        package0: &[u8],
+        trace: &Trace,
+        variant: &Variant,
     ) -> Result<NotifiedOutcome, SimError> {
         let pkg = crate::messaging::codec::notification::decode(package0)
             .map_err(|e| SimError::Protocol(format!("notification does not decode: {e}")))?;
@@ -291,7 +329,7 @@ impl Handset {
         let session_id = format!("{:X}", n.session_id);
         let url = format!("{}/omadm", self.server);
         let offer = self
-            .dm_session(&http, trace, url, 1200, Some(session_id.clone()))
+            .dm_session(&http, trace, url, 1200, Some(session_id.clone()), variant)
             .await?;
         let fota = match offer {
             None => None,
@@ -313,6 +351,7 @@ impl Handset {
         url: String,
         first_alert: u16,
         session_id: Option<String>,
+        variant: &Variant,
     ) -> Result<Option<Offer>, SimError> {
         let mut s = Session::new(self, http, trace, url);
         if let Some(id) = session_id {
@@ -321,6 +360,9 @@ impl Handset {
         // One tree per session: what the server changes lasts until the
         // session ends, as the handset's firmware moves only on an update.
         let mut tree = self.tree();
+        for node in &variant.lacks {
+            tree.lack(node);
+        }
         let mut commands = vec![
             self.alert(&mut s.cmd_id, first_alert),
             devinfo_replace(&tree, &mut s.cmd_id),
@@ -336,6 +378,7 @@ impl Handset {
                     reply.hdr.msg_id,
                     &mut s.cmd_id,
                     &mut fumo,
+                    variant.get_statuses,
                 ));
             }
             // The operation ends while the session is still open: its
@@ -687,8 +730,8 @@ fn status(cmd_id: &mut u32, msg_ref: u32, cmd_ref: u32, cmd: &str, data: u16) ->
         msg_ref,
         cmd_ref,
         cmd: cmd.into(),
-        target_ref: None,
-        source_ref: None,
+        target_refs: Vec::new(),
+        source_refs: Vec::new(),
         chal: None,
         data,
         items: Vec::new(),
@@ -701,14 +744,16 @@ const BAD_REQUEST: u16 = 400;
 const NOT_SUPPORTED: u16 = 406;
 
 /// The handset's answer to one server command: its Status, and Results
-/// for a Get. FUMO package offers are noted in `fumo` as well: the update
-/// they start runs after the session, outside the tree.
+/// for a Get (its Statuses as `get_statuses` says). FUMO package offers
+/// are noted in `fumo` as well: the update they start runs after the
+/// session, outside the tree.
 fn answer(
     tree: &mut DmTree,
     cmd: &Command,
     msg_ref: u32,
     cmd_id: &mut u32,
     fumo: &mut FumoAsk,
+    get_statuses: GetStatuses,
 ) -> Vec<Command> {
     match cmd {
         Command::Get(g) => {
@@ -730,24 +775,35 @@ fn answer(
                 }
             }
             // One Status for the command when every Item came to the same
-            // code; else one per Item, naming it by TargetRef (SyncML
-            // RepPro 1.2, Status).
+            // code; else one per Item or one per code, naming the Items it
+            // applies to by TargetRef (SyncML RepPro 1.2, Status).
             let same = codes.windows(2).all(|w| w[0].1 == w[1].1);
-            let mut out = if same {
+            let groups: Vec<(u16, Vec<String>)> = if same {
                 let code = codes.first().map_or(dm_tree::status::OK, |c| c.1);
-                vec![status(cmd_id, msg_ref, g.cmd_id, "Get", code)]
+                vec![(code, Vec::new())]
             } else {
-                codes
-                    .into_iter()
-                    .map(|(target, code)| {
-                        let mut st = status(cmd_id, msg_ref, g.cmd_id, "Get", code);
-                        if let Command::Status(s) = &mut st {
-                            s.target_ref = target;
+                let mut groups: Vec<(u16, Vec<String>)> = Vec::new();
+                for (target, code) in codes {
+                    let refs: Vec<String> = target.into_iter().collect();
+                    match groups.iter_mut().find(|(c, _)| *c == code) {
+                        Some((_, named)) if get_statuses == GetStatuses::PerCode => {
+                            named.extend(refs);
                         }
-                        st
-                    })
-                    .collect()
+                        _ => groups.push((code, refs)),
+                    }
+                }
+                groups
             };
+            let mut out: Vec<Command> = groups
+                .into_iter()
+                .map(|(code, refs)| {
+                    let mut st = status(cmd_id, msg_ref, g.cmd_id, "Get", code);
+                    if let Command::Status(s) = &mut st {
+                        s.target_refs = refs;
+                    }
+                    st
+                })
+                .collect();
             if !items.is_empty() {
                 *cmd_id += 1;
                 out.push(Command::Results(Results {
@@ -1109,7 +1165,7 @@ mod tests {
     fn run(tree: &mut DmTree, c: Command) -> (Vec<Command>, FumoAsk) {
         let mut fumo = FumoAsk::default();
         let mut cmd_id = 0;
-        let out = answer(tree, &c, 3, &mut cmd_id, &mut fumo);
+        let out = answer(tree, &c, 3, &mut cmd_id, &mut fumo, GetStatuses::PerItem);
         (out, fumo)
     }
 
@@ -1137,7 +1193,7 @@ mod tests {
             (7, 3, "Get", 200)
         );
         // Every Item found: one Status for the whole command names none.
-        assert!(st.target_ref.is_none() && out.len() == 2);
+        assert!(st.target_refs.is_empty() && out.len() == 2);
         let Some(Command::Results(r)) = out.get(1) else {
             panic!("no results: {out:?}");
         };
@@ -1188,7 +1244,7 @@ mod tests {
         let statuses: Vec<(Option<&str>, u16, u32)> = out
             .iter()
             .filter_map(|c| match c {
-                Command::Status(s) => Some((s.target_ref.as_deref(), s.data, s.cmd_ref)),
+                Command::Status(s) => Some((s.target_ref(), s.data, s.cmd_ref)),
                 _ => None,
             })
             .collect();
@@ -1206,6 +1262,68 @@ mod tests {
         assert_eq!(r.cmd_ref, 7);
         let read: Vec<_> = r.items.iter().map(|i| i.source.as_deref()).collect();
         assert_eq!(read, [Some("./DevInfo/Mod"), Some("./DevInfo/Man")]);
+    }
+
+    #[test]
+    fn per_code_a_get_of_lacking_nodes_gets_one_status_naming_them_all() {
+        let mut t = tree();
+        assert!(t.lack("./DevInfo/DmV") && t.lack("./DevInfo/Lang"));
+        let get = cmd([
+            "./DevInfo/Man",
+            "./DevInfo/Mod",
+            "./DevInfo/DmV",
+            "./DevInfo/Lang",
+            "./DevDetail/FwV",
+        ]
+        .into_iter()
+        .map(|p| item(p, None, None))
+        .collect());
+        let mut cmd_id = 0;
+        let out = answer(
+            &mut t,
+            &Command::Get(get.clone()),
+            3,
+            &mut cmd_id,
+            &mut FumoAsk::default(),
+            GetStatuses::PerCode,
+        );
+        let statuses: Vec<(u16, Vec<&str>)> = out
+            .iter()
+            .filter_map(|c| match c {
+                Command::Status(s) => {
+                    Some((s.data, s.target_refs.iter().map(String::as_str).collect()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                (
+                    200,
+                    vec!["./DevInfo/Man", "./DevInfo/Mod", "./DevDetail/FwV"]
+                ),
+                (404, vec!["./DevInfo/DmV", "./DevInfo/Lang"]),
+            ]
+        );
+        let Some(Command::Results(r)) = out.last() else {
+            panic!("no results: {out:?}");
+        };
+        assert_eq!(r.items.len(), 3);
+        // Every Item found: still one Status naming none, in either mode.
+        let mut t = tree();
+        let out = answer(
+            &mut t,
+            &Command::Get(get),
+            3,
+            &mut 0,
+            &mut FumoAsk::default(),
+            GetStatuses::PerCode,
+        );
+        assert!(
+            matches!(out.first(), Some(Command::Status(s)) if s.target_refs.is_empty() && s.data == 200)
+        );
+        assert_eq!(out.len(), 2);
     }
 
     #[test]

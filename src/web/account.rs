@@ -1,11 +1,12 @@
 //! Your account: a staff user's own password.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::forms::FormData;
 use super::session::{self, flash, Area, CurrentUser, PageCtx};
 use super::{redirect, render_status, AppState, WebError};
+use crate::auth::throttle::{self, Policy};
 use crate::auth::{users, AuthError, Permission};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -38,6 +39,7 @@ async fn account_page(user: CurrentUser) -> Result<HttpResponse, WebError> {
 async fn change_password(
     state: web::Data<AppState>,
     user: CurrentUser,
+    req: HttpRequest,
     form: web::Form<FormData>,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::OwnAccount)?;
@@ -52,9 +54,20 @@ async fn change_password(
         );
     }
     let id = user.id;
+    // The current password is checked behind the sign-in throttle, under
+    // the account's sign-in keys: a wrong one counts as a failed sign-in.
+    let keys = throttle::Keys::new(
+        &throttle::staff_account(&user.name),
+        &super::auth::client_ip(&req, &state),
+    );
+    let policy = Policy::staff(&state.config);
     match state
         .db
-        .run(move |c| users::change_own_password(c, id, &current, &new))
+        .run(move |c| {
+            throttle::guarded(c, &keys, policy, |c| {
+                users::change_own_password(c, id, &current, &new)
+            })
+        })
         .await
     {
         Ok(generation) => {
@@ -67,9 +80,17 @@ async fn change_password(
             );
             Ok(redirect("/account"))
         }
+        Err(AuthError::BadCredentials) => {
+            tracing::warn!(user = %user.name, "own password change with a wrong current password");
+            account_view(&user, "The current password is not correct.".into(), 422)
+        }
+        Err(e @ AuthError::Throttled(_)) => {
+            tracing::warn!(user = %user.name, "own password change refused: {e}");
+            account_view(&user, super::auth::sentence(&e), 429)
+        }
         Err(e @ AuthError::Invalid(_)) => {
             tracing::warn!(user = %user.name, "own password change refused: {e}");
-            account_view(&user, format!("{e}."), 422)
+            account_view(&user, super::labels::capitalised(&format!("{e}.")), 422)
         }
         Err(e) => Err(e.into()),
     }

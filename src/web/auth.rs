@@ -9,7 +9,6 @@ use super::session::{self, PageCtx};
 use super::{redirect, render, render_status, AppState, WebError};
 use crate::auth::throttle::{self, Policy};
 use crate::auth::{users, AuthError, Role};
-use crate::registry::identifiers::Mdn;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/login", web::get().to(login_form))
@@ -84,7 +83,7 @@ struct LoginForm {
 
 /// The client address for throttling: the peer, or the forwarded address
 /// when the peer is a configured trusted proxy.
-fn client_ip(req: &HttpRequest, state: &AppState) -> String {
+pub(super) fn client_ip(req: &HttpRequest, state: &AppState) -> String {
     let peer = req.peer_addr().map(|a| a.ip());
     if let Some(p) = peer {
         if state.config.trusted_proxies.contains(&p) {
@@ -98,15 +97,9 @@ fn client_ip(req: &HttpRequest, state: &AppState) -> String {
 }
 
 fn policy(state: &AppState, who: &Who) -> Policy {
-    Policy {
-        max_failures: state.config.login_max_failures,
-        ceiling: state.config.login_ceiling,
-        account_ceiling: match who {
-            Who::Staff(_) => state.config.login_ceiling,
-            Who::Subscriber(_) => state.config.login_max_failures,
-        },
-        window_ms: state.config.login_window_secs * 1000,
-        lockout_ms: state.config.login_lockout_secs * 1000,
+    match who {
+        Who::Staff(_) => Policy::staff(&state.config),
+        Who::Subscriber(_) => Policy::line(&state.config),
     }
 }
 
@@ -120,11 +113,8 @@ impl Who {
     /// its MDN was spelled, so that another spelling is no way round a lock.
     fn throttle_key(&self) -> String {
         match self {
-            Who::Staff(n) => format!("user:{}", n.to_ascii_lowercase()),
-            Who::Subscriber(m) => match Mdn::parse(m) {
-                Ok(mdn) => format!("mdn:{mdn}"),
-                Err(_) => format!("mdn:{}", m.trim()),
-            },
+            Who::Staff(n) => throttle::staff_account(n),
+            Who::Subscriber(m) => throttle::line_account(m),
         }
     }
 }
@@ -156,10 +146,7 @@ async fn check(
     state
         .db
         .run(move |conn| {
-            if let Some(secs) = throttle::locked_for(conn, &keys)? {
-                return Err(AuthError::Throttled(secs));
-            }
-            let outcome = match &who {
+            throttle::guarded(conn, &keys, policy, |conn| match &who {
                 Who::Staff(username) => {
                     users::authenticate(conn, username, &secret).map(|u| SignedIn {
                         id: u.id,
@@ -176,13 +163,7 @@ async fn check(
                         proof: Proof::Stamp(s.stamp),
                     })
                 }
-            };
-            match &outcome {
-                Ok(_) => throttle::clear(conn, &keys)?,
-                Err(AuthError::BadCredentials) => throttle::record_failure(conn, &keys, policy)?,
-                Err(_) => {}
-            }
-            outcome
+            })
         })
         .await
 }
@@ -233,13 +214,7 @@ fn failed(
     let error = match (&e, subscriber) {
         (AuthError::BadCredentials, true) => "Wrong MDN or PIN.".to_string(),
         (AuthError::BadCredentials, false) => "Wrong username or password.".to_string(),
-        (other, _) => {
-            let mut s = other.to_string();
-            if let Some(first) = s.get_mut(0..1) {
-                first.make_ascii_uppercase();
-            }
-            format!("{s}.")
-        }
+        (other, _) => sentence(other),
     };
     render_status(
         status,
@@ -251,6 +226,16 @@ fn failed(
             error,
         },
     )
+}
+
+/// An error as a form message: a sentence. The throttle's refusal reads
+/// the same wherever a secret is asked for.
+pub(super) fn sentence(e: &AuthError) -> String {
+    let mut s = e.to_string();
+    if let Some(first) = s.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    format!("{s}.")
 }
 
 #[derive(Deserialize)]

@@ -63,6 +63,10 @@ pub struct ListRow {
     pub failure: Option<i64>,
     /// Why a running campaign notifies nobody now.
     pub waiting: Option<String>,
+    /// `completed: nothing updated` for an end that updated nobody.
+    pub state_label: String,
+    /// Whether it ended without updating anyone (shown as a failure).
+    pub nothing_updated: bool,
 }
 
 #[derive(Template)]
@@ -92,6 +96,8 @@ async fn list(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpRespo
                 .map(|camp| {
                     let overall = tallies.remove(&camp.id).unwrap_or_default();
                     ListRow {
+                        state_label: camp.state_label(&overall),
+                        nothing_updated: camp.outcome(&overall) == Some("nothing_updated"),
                         done: overall.finished(),
                         total: overall.total(),
                         percent: campaign_chart::percent_done(&overall),
@@ -302,18 +308,29 @@ async fn create(
             let actor = user.actor();
             state
                 .db
-                .run(move |c| campaign::create(c, &actor, &plan))
+                .run(move |c| -> Result<_, CampaignError> {
+                    let camp = campaign::create(c, &actor, &plan)?;
+                    let reach = campaign::reach(c, camp.id)?;
+                    Ok((camp, reach))
+                })
                 .await
         }
         Err(e) => Err(e),
     };
     match outcome {
-        Ok(c) => {
+        Ok((c, reach)) => {
+            // The plan says up front what it cannot reach: a campaign
+            // whose devices all lack credentials would "complete" at once.
+            let (level, warning) = match reach.summary() {
+                Some(s) if reach.mostly_unreachable() => ("error", format!(" Warning: {s}")),
+                Some(s) => ("info", format!(" {s}")),
+                None => ("success", String::new()),
+            };
             flash(
                 &user.session,
-                "success",
+                level,
                 format!(
-                    "Campaign {} planned: {} device(s) in {} wave(s). Start it when ready.",
+                    "Campaign {} planned: {} device(s) in {} wave(s). Start it when ready.{warning}",
                     c.name, c.devices, c.waves
                 ),
             );
@@ -402,10 +419,19 @@ struct DetailPage {
     actions: Vec<(&'static str, &'static str)>,
     /// Whether its skipped devices can be queued again.
     requeue: bool,
+    /// How many of the devices still to notify cannot be reached, in
+    /// words; `None` when all can (or none is left to notify).
+    reach: Option<String>,
+    /// Whether that is all or most of them: shown as a warning.
+    reach_warning: bool,
+    state_label: String,
+    nothing_updated: bool,
     members: Vec<Listed>,
     states: Vec<&'static str>,
     state: String,
     next: Option<String>,
+    /// The devices list's first page, when this is a later one.
+    first_page: Option<String>,
     waiting: Option<String>,
     /// The schedule form's values.
     window: String,
@@ -421,6 +447,29 @@ impl DetailPage {
 
     fn ot(&self, ms: &Option<i64>) -> String {
         ms.map(crate::timefmt::utc).unwrap_or_else(|| "—".into())
+    }
+
+    /// The devices list's pager; its total is the progress tally's, for the
+    /// state chosen, so it costs no query.
+    fn pager(&self) -> super::pager::Pager {
+        let mut pager = super::pager::Pager::new(("device", "devices"), self.members.len());
+        pager.next = self.next.clone();
+        pager.first = self.first_page.clone();
+        let t = &self.p.overall;
+        pager.total = match MemberState::parse(&self.state) {
+            None if self.state.is_empty() => Some(t.total()),
+            None => None,
+            Some(MemberState::Queued) => Some(t.queued),
+            Some(MemberState::Notified) => Some(t.notified),
+            Some(MemberState::Succeeded) => Some(t.succeeded),
+            Some(MemberState::Failed) => Some(t.failed),
+            Some(MemberState::Declined) => Some(t.declined),
+            Some(MemberState::Unanswered) => Some(t.unanswered),
+            Some(MemberState::Skipped) => Some(t.skipped),
+            Some(MemberState::Cancelled) => Some(t.cancelled),
+        }
+        .map(super::pager::Total::exact);
+        pager
     }
 
     fn failure(&self, t: &Tally) -> String {
@@ -448,7 +497,7 @@ async fn detail(
     let id = path.into_inner();
     let filter = q.state.as_deref().and_then(MemberState::parse);
     let after = q.after.unwrap_or(0);
-    let (c, package_name, p, members) = state
+    let (c, package_name, p, members, reach) = state
         .db
         .run(move |conn| -> Result<_, CampaignError> {
             let c = campaign::get(conn, id)?;
@@ -457,7 +506,12 @@ async fn detail(
                 .unwrap_or_else(|_| format!("package {}", c.package_id));
             let p = campaign::progress(conn, &c)?;
             let members = campaign::members(conn, id, filter, after, PAGE)?;
-            Ok((c, package_name, p, members))
+            let reach = if p.overall.queued > 0 && c.reschedulable() {
+                campaign::reach(conn, id)?
+            } else {
+                campaign::Reach::default()
+            };
+            Ok((c, package_name, p, members, reach))
         })
         .await?;
     let next = (members.len() as i64 == PAGE).then(|| {
@@ -467,6 +521,14 @@ async fn detail(
                 .map(|s| format!("state={}&", s.as_str()))
                 .unwrap_or_default(),
             members.last().map(|m| m.member.device_id).unwrap_or(0)
+        )
+    });
+    let first_page = (after > 0).then(|| {
+        format!(
+            "/firmware/campaigns/{id}{}#devices",
+            filter
+                .map(|s| format!("?state={}", s.as_str()))
+                .unwrap_or_default()
         )
     });
     let mut actions = match c.state() {
@@ -489,6 +551,10 @@ async fn detail(
     render(&DetailPage {
         ctx: user.ctx(Area::Firmware),
         requeue,
+        reach: reach.summary(),
+        reach_warning: reach.mostly_unreachable(),
+        state_label: c.state_label(&p.overall),
+        nothing_updated: c.outcome(&p.overall) == Some("nothing_updated"),
         chart,
         percent: campaign_chart::percent_done(&p.overall),
         package_name,
@@ -497,6 +563,7 @@ async fn detail(
         states: MemberState::ALL.iter().map(|s| s.as_str()).collect(),
         state: filter.map(|s| s.as_str().to_string()).unwrap_or_default(),
         next,
+        first_page,
         waiting: c.waiting(crate::db::now_ms()),
         window: c.window().map(|w| w.to_string()).unwrap_or_default(),
         window_zone: c.window_zone.clone().unwrap_or_default(),
@@ -585,7 +652,20 @@ async fn act(
                     c.name
                 ),
             };
-            flash(&user.session, "success", message);
+            // A start or resume that ended held or having updated nobody
+            // is no success to report in green.
+            let level = match c.state() {
+                campaign::CampaignState::Paused
+                    if matches!(action, Action::Start | Action::Resume) =>
+                {
+                    "error"
+                }
+                campaign::CampaignState::Completed if c.detail.starts_with("nothing updated") => {
+                    "error"
+                }
+                _ => "success",
+            };
+            flash(&user.session, level, message);
         }
         Err(e @ (CampaignError::Transition { .. } | CampaignError::Invalid(_))) => {
             flash(&user.session, "error", e.to_string());

@@ -33,15 +33,62 @@ struct SearchPage {
     results: Option<Vec<Profile>>,
     error: String,
     next: Option<String>,
+    /// All the profiles the search matches, counted up to a cap.
+    total: Option<super::pager::Total>,
     can_edit: bool,
 }
 
+/// Where the care search stops counting, as the device search does
+/// (registry::device::COUNT_CAP): a name prefix can match most lines.
+const COUNT_CAP: i64 = crate::registry::device::COUNT_CAP;
+
 impl SearchPage {
+    fn pager(&self) -> super::pager::Pager {
+        let shown = self.results.as_ref().map_or(0, Vec::len);
+        let mut p = super::pager::Pager::new(("profile", "profiles"), shown);
+        p.next = self.next.clone();
+        // Care pages forward only: a later page links back to the first.
+        p.first = self.q.after.map(|_| {
+            format!("/care?{}", filter_query(&self.q))
+                .trim_end_matches(['&', '?'])
+                .to_string()
+        });
+        p.total = self.total;
+        p
+    }
+
     fn field(&self, v: &Option<String>) -> String {
         v.clone().unwrap_or_default()
     }
     fn state_selected(&self, s: &str) -> bool {
         self.q.state.as_deref() == Some(s)
+    }
+}
+
+/// The search's filters (and page size, when chosen) as a query string
+/// ending in `&` (or empty), for the paging links to keep.
+fn filter_query(q: &ProfileQuery) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("mdn", &q.mdn),
+        ("min", &q.min),
+        ("imsi", &q.imsi),
+        ("account_id", &q.account_id),
+        ("name", &q.name),
+        ("state", &q.state),
+    ] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            s.append_pair(k, v);
+        }
+    }
+    if let Some(limit) = q.limit {
+        s.append_pair("limit", &limit.clamp(1, 500).to_string());
+    }
+    let s = s.finish();
+    if s.is_empty() {
+        s
+    } else {
+        s + "&"
     }
 }
 
@@ -56,10 +103,22 @@ async fn search(
         .iter()
         .any(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty()))
         || q.after.is_some();
+    let mut total = None;
     let (results, error) = if searching {
         let query = q.clone();
-        match state.db.run(move |c| profile::search(c, &query)).await {
-            Ok(r) => (Some(r), String::new()),
+        let counted = state
+            .db
+            .run(move |c| {
+                let rows = profile::search(c, &query)?;
+                let seen = profile::count_matching(c, &query, COUNT_CAP)?;
+                Ok::<_, RegistryError>((rows, seen))
+            })
+            .await;
+        match counted {
+            Ok((r, seen)) => {
+                total = Some(super::pager::Total::capped(seen, COUNT_CAP));
+                (Some(r), String::new())
+            }
             Err(RegistryError::Invalid(e)) => (
                 None,
                 e.iter()
@@ -75,24 +134,11 @@ async fn search(
     let next = results.as_ref().and_then(|r| {
         let limit = q.limit.unwrap_or(50).clamp(1, 500) as usize;
         (r.len() == limit).then(|| {
-            let mut s = url::form_urlencoded::Serializer::new(String::new());
-            for (k, v) in [
-                ("mdn", &q.mdn),
-                ("min", &q.min),
-                ("imsi", &q.imsi),
-                ("account_id", &q.account_id),
-                ("name", &q.name),
-                ("state", &q.state),
-            ] {
-                if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-                    s.append_pair(k, v);
-                }
-            }
-            if q.limit.is_some() {
-                s.append_pair("limit", &limit.to_string());
-            }
-            s.append_pair("after", &r.last().map(|p| p.id).unwrap_or(0).to_string());
-            format!("/care?{}", s.finish())
+            format!(
+                "/care?{}after={}",
+                filter_query(&q),
+                r.last().map(|p| p.id).unwrap_or(0)
+            )
         })
     });
     let status = if error.is_empty() {
@@ -108,6 +154,7 @@ async fn search(
             results,
             error,
             next,
+            total,
             can_edit: user.can(Permission::EditProfiles),
         },
     )
@@ -125,6 +172,21 @@ struct DetailPage {
     esn_changes: Vec<crate::registry::esn_change::EsnChange>,
     iota_sessions: Vec<crate::iota::session::IotaSession>,
     prls: Vec<crate::iota::prl_store::StoredPrl>,
+    /// The ESN change form as last sent: refilled after a refusal so that
+    /// an agent who corrects one field does not send a different change.
+    esn: EsnForm,
+    /// Feature names by code, from the catalogue Self Service sells from.
+    feature_names: std::collections::HashMap<String, String>,
+}
+
+/// What the ESN change form held when it was sent, and why it was refused.
+#[derive(Debug, Clone, Default)]
+pub(super) struct EsnForm {
+    pub to: String,
+    pub variant: String,
+    pub make: String,
+    pub model: String,
+    pub error: String,
 }
 
 impl DetailPage {
@@ -147,6 +209,13 @@ impl DetailPage {
     fn opt_l(&self, v: &Option<i64>) -> String {
         v.map(|n| n.to_string()).unwrap_or_else(|| "—".into())
     }
+    /// A feature as Self Service names it; a code no longer on sale as is.
+    fn feature_name<'a>(&'a self, code: &'a str) -> &'a str {
+        self.feature_names
+            .get(code)
+            .map(String::as_str)
+            .unwrap_or(code)
+    }
     fn yes(&self, b: &bool) -> &'static str {
         if *b {
             "Yes"
@@ -162,8 +231,19 @@ async fn detail(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewRegistry)?;
-    let id = path.into_inner();
-    let (p, devices, timeline, esn_changes, iota_sessions, prls) = state
+    detail_page(&state, &user, path.into_inner(), EsnForm::default()).await
+}
+
+/// The profile page; with a refused ESN change it is answered 422 with the
+/// form as typed and the reason next to it, instead of a redirect that
+/// would lose what was typed.
+pub(super) async fn detail_page(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    esn: EsnForm,
+) -> Result<HttpResponse, WebError> {
+    let (p, devices, timeline, esn_changes, iota_sessions, prls, feature_names) = state
         .db
         .run(move |c| -> Result<_, RegistryError> {
             let p = profile::get(c, id)?;
@@ -181,23 +261,37 @@ async fn detail(
                 },
             )?;
             let prls = crate::iota::prl_store::list(c)?;
-            Ok((p, devices, timeline, changes, sessions, prls))
+            let names = crate::features::catalogue::all(c)?
+                .into_iter()
+                .map(|f| (f.code, f.name))
+                .collect();
+            Ok((p, devices, timeline, changes, sessions, prls, names))
         })
         .await?;
-    render(&DetailPage {
-        ctx: user.ctx(Area::Care),
-        p,
-        devices,
-        timeline,
-        can_edit: user.can(Permission::EditProfiles),
-        states: ActivationState::ALL
-            .iter()
-            .map(|s| (s.as_str(), s.label()))
-            .collect(),
-        esn_changes,
-        iota_sessions,
-        prls,
-    })
+    let status = if esn.error.is_empty() {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    render_status(
+        status,
+        &DetailPage {
+            ctx: user.ctx(Area::Care),
+            p,
+            devices,
+            timeline,
+            can_edit: user.can(Permission::EditProfiles),
+            states: ActivationState::ALL
+                .iter()
+                .map(|s| (s.as_str(), s.label()))
+                .collect(),
+            esn_changes,
+            iota_sessions,
+            prls,
+            esn,
+            feature_names,
+        },
+    )
 }
 
 #[derive(Template)]

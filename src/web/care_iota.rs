@@ -10,6 +10,7 @@ use crate::auth::Permission;
 use crate::iota::driver::{self, PushContext};
 use crate::iota::IotaError;
 use crate::registry::esn_change::{self, EsnChangeRequest};
+use crate::registry::lookup::{self, DeviceKey};
 use crate::registry::RegistryError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -49,6 +50,14 @@ async fn esn_change(
     let variant = field(&form, "variant");
     let make = field(&form, "make");
     let model = field(&form, "model");
+    // Kept to refill the form if the change is refused.
+    let typed = super::care::EsnForm {
+        to: to.clone(),
+        variant: variant.clone().unwrap_or_default(),
+        make: make.clone().unwrap_or_default(),
+        model: model.clone().unwrap_or_default(),
+        error: String::new(),
+    };
     let outcome = state
         .db
         .run(move |c| -> Result<_, RegistryError> {
@@ -80,7 +89,17 @@ async fn esn_change(
         Err(RegistryError::Db(e)) => return Err(WebError::Internal(e.to_string())),
         Err(e) => {
             tracing::info!(profile = id, error = %e, "ESN change refused");
-            flash(&user.session, "error", format!("ESN change refused: {e}"));
+            let error = format!(
+                "ESN change refused: {}",
+                super::labels::capitalised(&e.to_string())
+            );
+            return super::care::detail_page(
+                &state,
+                &user,
+                id,
+                super::care::EsnForm { error, ..typed },
+            )
+            .await;
         }
     }
     Ok(back(id, "esn-change"))
@@ -132,6 +151,36 @@ fn push_context(state: &AppState, req: &HttpRequest) -> PushContext {
     }
 }
 
+/// Why `handset` may not be acted on from profile `id`'s page, if it may
+/// not: the form names the handset, the URL the profile, and only a handset
+/// of that profile is ever pushed to (a forged or stale form must not reach
+/// another subscriber's phone). An unknown profile is an error of its own
+/// (the page is not found); an unknown handset reads as not this profile's.
+fn refusal(
+    conn: &mut crate::db::DbConnection,
+    id: i64,
+    handset: &str,
+) -> Result<Option<IotaError>, RegistryError> {
+    crate::registry::profile::get(conn, id)?;
+    let not_here = || {
+        IotaError::Invalid(format!(
+            "Handset {handset} is not one of this subscriber's handsets; nothing was sent."
+        ))
+    };
+    if handset.is_empty() {
+        return Ok(Some(IotaError::Invalid("Choose a handset.".into())));
+    }
+    // Not an ESN, MEID or MDN: no handset of any profile.
+    let Ok(key) = DeviceKey::parse(handset) else {
+        return Ok(Some(not_here()));
+    };
+    match lookup::find(conn, &key) {
+        Ok(d) if d.profile_id == Some(id) => Ok(None),
+        Ok(_) | Err(RegistryError::NotFound(_)) => Ok(Some(not_here())),
+        Err(e) => Err(e),
+    }
+}
+
 fn iota_outcome(
     user: &CurrentUser,
     state: &AppState,
@@ -170,15 +219,20 @@ async fn star_code(
     let welcome = state.config.iota_welcome.clone();
     let outcome = state
         .db
-        .run(move |c| {
-            driver::start_star_code(c, &actor, &device, welcome.as_deref(), &ctx).map(|s| {
-                format!(
-                    "Activation call-back queued for the handset (session {}); the outbox sends it.",
-                    s.token
-                )
-            })
+        .run(move |c| -> Result<_, RegistryError> {
+            if let Some(refused) = refusal(c, id, &device)? {
+                return Ok(Err(refused));
+            }
+            Ok(
+                driver::start_star_code(c, &actor, &device, welcome.as_deref(), &ctx).map(|s| {
+                    format!(
+                        "Activation call-back queued for the handset (session {}); the outbox sends it.",
+                        s.token
+                    )
+                }),
+            )
         })
-        .await;
+        .await?;
     iota_outcome(&user, &state, id, outcome)
 }
 
@@ -201,14 +255,19 @@ async fn otapa(
     let ctx = push_context(&state, &req);
     let outcome = state
         .db
-        .run(move |c| {
-            driver::start_otapa(c, &actor, &device, prl_id, &ctx).map(|s| {
-                format!(
-                    "PRL {prl_id} download requested: WAP Push SL queued (session {}).",
-                    s.token
-                )
-            })
+        .run(move |c| -> Result<_, RegistryError> {
+            if let Some(refused) = refusal(c, id, &device)? {
+                return Ok(Err(refused));
+            }
+            Ok(
+                driver::start_otapa(c, &actor, &device, prl_id, &ctx).map(|s| {
+                    format!(
+                        "PRL {prl_id} download requested: WAP Push SL queued (session {}).",
+                        s.token
+                    )
+                }),
+            )
         })
-        .await;
+        .await?;
     iota_outcome(&user, &state, id, outcome)
 }

@@ -92,31 +92,28 @@ impl SearchPage {
     fn state_chosen(&self, s: &ActivationState) -> bool {
         self.q.state.as_deref().map(str::trim) == Some(s.as_str())
     }
+    /// For the results table's caption, in the pager's words.
     fn total_text(&self) -> String {
-        match self.total {
-            Some(MatchCount { count, more: true }) => {
-                format!("More than {} devices match", thousands(count))
-            }
-            Some(MatchCount { count: 1, .. }) => "1 device matches".into(),
-            Some(MatchCount { count, .. }) => format!("{} devices match", thousands(count)),
-            None => String::new(),
-        }
+        let text = self.pager().total_text();
+        let mut chars = text.chars();
+        chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default()
     }
-}
-
-fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
+    fn pager(&self) -> super::pager::Pager {
+        let mut p = super::pager::Pager::new(
+            ("device", "devices"),
+            self.page.as_ref().map_or(0, |p| p.rows.len()),
+        );
+        p.prev = self.prev_link();
+        p.next = self.next_link();
+        p.total = self.total.map(|t| super::pager::Total {
+            count: t.count,
+            more: t.more,
+        });
+        p
     }
-    if n < 0 {
-        out.insert(0, '-');
-    }
-    out
 }
 
 fn query_string(q: &DeviceQuery) -> String {
@@ -264,6 +261,20 @@ struct DetailPage {
     can_ops: bool,
     jobs: Vec<crate::omadm::job::DmJob>,
     messages: Vec<crate::messaging::outbox::OutboxMessage>,
+    /// The management command forms as last sent, refilled after a refusal.
+    cmd: CommandForm,
+}
+
+/// What the management command forms held when sent, and why they were
+/// refused: `preset_error` belongs to the "Lost or stolen" form,
+/// `script_error` to the typed commands.
+#[derive(Debug, Clone, Default)]
+pub(super) struct CommandForm {
+    pub preset: String,
+    pub confirm: bool,
+    pub script: String,
+    pub preset_error: String,
+    pub script_error: String,
 }
 
 impl DetailPage {
@@ -285,6 +296,15 @@ impl DetailPage {
     fn max_commands(&self) -> usize {
         crate::omadm::command::MAX_COMMANDS
     }
+    fn preset_chosen(&self, p: &crate::omadm::command::Preset) -> bool {
+        self.cmd.preset == p.as_str()
+    }
+    fn kind_label(&self, k: &str) -> String {
+        super::labels::message_kind(k)
+    }
+    fn protocol_label(&self, p: &str) -> String {
+        super::labels::protocol(p)
+    }
 }
 
 async fn detail(
@@ -293,7 +313,17 @@ async fn detail(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewRegistry)?;
-    let id = path.into_inner();
+    detail_page(&state, &user, path.into_inner(), CommandForm::default()).await
+}
+
+/// The device page; with refused management commands it is answered 422
+/// with the forms as typed and the reason next to the field.
+pub(super) async fn detail_page(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    cmd: CommandForm,
+) -> Result<HttpResponse, WebError> {
     let vault = state.vault.clone();
     let (v, timeline, (fota, campaigns), dm, jobs, messages) = state
         .db
@@ -320,23 +350,40 @@ async fn detail(
             )?;
             Ok((v, timeline, fota, dm, jobs, messages))
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            RegistryError::NotFound(_) => WebError::NotFoundBack(
+                format!("No device with id {id}."),
+                "/devices",
+                "Search devices",
+            ),
+            other => other.into(),
+        })?;
     let dev_id = crate::omadm::engine::dev_id_of(&v.device);
-    render(&DetailPage {
-        ctx: user.ctx(Area::Devices),
-        v,
-        timeline,
-        fota,
-        campaigns,
-        can_firmware: user.can(Permission::ManageFirmware),
-        dm,
-        dev_id,
-        can_edit: user.can(Permission::EditDevices),
-        can_care: user.can(Permission::EditProfiles),
-        can_ops: user.can(Permission::ViewOps),
-        jobs,
-        messages,
-    })
+    let status = if cmd.preset_error.is_empty() && cmd.script_error.is_empty() {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    render_status(
+        status,
+        &DetailPage {
+            ctx: user.ctx(Area::Devices),
+            v,
+            timeline,
+            fota,
+            campaigns,
+            can_firmware: user.can(Permission::ManageFirmware),
+            dm,
+            dev_id,
+            can_edit: user.can(Permission::EditDevices),
+            can_care: user.can(Permission::EditProfiles),
+            can_ops: user.can(Permission::ViewOps),
+            jobs,
+            messages,
+            cmd,
+        },
+    )
 }
 
 #[derive(Template)]
@@ -791,13 +838,16 @@ async fn import_form(
     user: CurrentUser,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::Import)?;
+    // A command-line import killed a moment ago is shown interrupted at
+    // once, although the start, the recovery timer or the next import
+    // records it: a page changes nothing. (Its holder is looked up in /proc,
+    // off the async workers like the query.)
     let recent = state
         .db
         .run(|c| {
-            // A command-line import killed a moment ago is shown interrupted
-            // at once, not running until the next sweep.
-            import::fail_abandoned(c, crate::db::now_ms())?;
-            import::recent_runs(c, 20)
+            let now = crate::db::now_ms();
+            let runs = import::recent_runs(c, 20)?;
+            Ok::<_, RegistryError>(runs.into_iter().map(|r| r.as_seen(now)).collect())
         })
         .await?;
     render(&ImportPage {
@@ -989,12 +1039,10 @@ async fn import_status(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::Import)?;
     let id = path.into_inner();
+    // Shown ended if its holder is gone, without recording it (see `import_form`).
     let run = state
         .db
-        .run(move |c| {
-            import::fail_abandoned(c, crate::db::now_ms())?;
-            import::get_run(c, id)
-        })
+        .run(move |c| Ok::<_, RegistryError>(import::get_run(c, id)?.as_seen(crate::db::now_ms())))
         .await?;
     let live = state.imports.lock().ok().and_then(|m| m.get(&id).cloned());
     let (checked, written, total) = match &live {

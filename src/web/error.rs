@@ -16,8 +16,14 @@ pub enum WebError {
     Forbidden,
     #[error("this form has expired or did not come from this site; reload the page and try again")]
     Csrf,
+    /// A subscriber asked for a line that is not the one they signed in with.
+    #[error("This line is not yours: you can only open the line you signed in with.")]
+    NotYourLine,
     #[error("{0}")]
     NotFound(String),
+    /// Not found, with the page to go back to (address, link text).
+    #[error("{0}")]
+    NotFoundBack(String, &'static str, &'static str),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -73,14 +79,16 @@ struct ErrorPage<'a> {
     status: u16,
     title: &'a str,
     message: String,
+    /// Where to go from here (address, link text); Home when none.
+    back: Option<(&'a str, &'a str)>,
 }
 
 impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {
             WebError::Unauthenticated(_) => StatusCode::SEE_OTHER,
-            WebError::Forbidden | WebError::Csrf => StatusCode::FORBIDDEN,
-            WebError::NotFound(_) => StatusCode::NOT_FOUND,
+            WebError::Forbidden | WebError::Csrf | WebError::NotYourLine => StatusCode::FORBIDDEN,
+            WebError::NotFound(_) | WebError::NotFoundBack(..) => StatusCode::NOT_FOUND,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -110,13 +118,18 @@ impl ResponseError for WebError {
             }
             other => {
                 tracing::warn!(status = status.as_u16(), error = %other, "request refused");
-                other.to_string()
+                super::labels::capitalised(&other.to_string())
             }
+        };
+        let back = match self {
+            WebError::NotFoundBack(_, href, label) => Some((*href, *label)),
+            _ => None,
         };
         let page = ErrorPage {
             status: status.as_u16(),
             title: status.canonical_reason().unwrap_or("Error"),
             message,
+            back,
         };
         let body = page.render().unwrap_or_else(|_| status.to_string());
         HttpResponse::build(status)
@@ -139,16 +152,36 @@ pub fn path_error(
 /// portal's 400 page, saying which.
 pub fn query_error(
     err: actix_web::error::QueryPayloadError,
-    _req: &actix_web::HttpRequest,
+    req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    let detail = match &err {
-        actix_web::error::QueryPayloadError::Deserialize(e) => e.to_string(),
-        other => other.to_string(),
-    };
-    WebError::BadRequest(format!(
-        "This address has a value the page cannot read: {detail}."
-    ))
+    tracing::info!(path = %req.path(), query = %req.query_string(), error = %err, "unreadable query parameter");
+    // serde's message ("invalid digit found in string") names no parameter;
+    // every number a portal address takes is an id or a count, so the
+    // first one that is not a whole number is the culprit.
+    let culprit = url::form_urlencoded::parse(req.query_string().as_bytes()).find(|(k, v)| {
+        NUMBER_PARAMS.contains(&k.as_ref())
+            && !v.trim().is_empty()
+            && v.trim().parse::<i64>().is_err()
+    });
+    match culprit {
+        Some((k, v)) => bad_param(&k, "a whole number", &v),
+        None => WebError::BadRequest(
+            "This address has a value the page cannot read. Go back and use the page's own links and forms.".into(),
+        ),
+    }
     .into()
+}
+
+/// The query parameters of portal pages that take numbers.
+const NUMBER_PARAMS: &[&str] = &["after", "before", "limit", "device_id", "fota", "page"];
+
+/// The 400 answer for a query parameter a list page does not accept: it
+/// names the parameter and what it takes.
+pub fn bad_param(name: &str, accepts: &str, got: &str) -> WebError {
+    let got: String = got.chars().take(40).collect();
+    WebError::BadRequest(format!(
+        "The address parameter “{name}” takes {accepts}; “{got}” is not one of them."
+    ))
 }
 
 /// Sends a sign-in redirect as the plain response it is, not as an error.

@@ -247,6 +247,12 @@ struct UploadPage {
     limit: usize,
 }
 
+impl UploadPage {
+    fn limit_text(&self) -> String {
+        super::labels::byte_size(self.limit as u64)
+    }
+}
+
 async fn new_form(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, WebError> {
     user.require(Permission::ManageFirmware)?;
     render(&UploadPage {
@@ -554,7 +560,36 @@ async fn download(
     req: HttpRequest,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
-    let p = downloadable(&state, path.into_inner()).await?;
+    let id = path.into_inner();
+    // The descriptor's objectURI names the FOTA session the download is
+    // for: its progress is recorded so the sweeper can tell a download the
+    // handset dropped from one still running. A missing, malformed or
+    // foreign link records nothing; the package is served all the same
+    // (devices given a plain package URL still download).
+    let named = (req.method() == actix_web::http::Method::GET)
+        .then(|| web::Query::<FotaParam>::from_query(req.query_string()).ok())
+        .flatten()
+        .and_then(|q| {
+            let FotaParam { fota, key } = q.into_inner();
+            fota.map(|f| (f, key))
+        });
+    let (p, link) = state
+        .db
+        .run(move |c| -> Result<_, FirmwareError> {
+            let p = package::get(c, id)?;
+            let link = match named {
+                Some((f, key)) if p.state().downloadable() => {
+                    crate::fota::session::download_link(c, f, id, key.as_deref())?
+                }
+                _ => None,
+            };
+            Ok((p, link))
+        })
+        .await?;
+    if !p.state().downloadable() {
+        // Drafts and withdrawn packages do not exist as far as devices know.
+        return Err(WebError::NotFound(format!("package {id} not found")));
+    }
     let file = BlobStore::of(&state.config).path(&p.sha256);
     let present = web::block({
         let file = file.clone();
@@ -578,7 +613,49 @@ async fn download(
             .content_type("text/plain; charset=utf-8")
             .body("package file not available on this server yet; try again later"));
     }
-    Ok(super::ranged::serve(&req, file, &p.sha256, PACKAGE_TYPE).await)
+    let progress = link.map(|link| {
+        Box::new(DownloadActivity {
+            db: state.db.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            link,
+            started: crate::db::now_ms(),
+        }) as Box<dyn super::ranged::Progress>
+    });
+    Ok(super::ranged::serve_tracked(&req, file, &p.sha256, PACKAGE_TYPE, progress).await)
+}
+
+/// Records a FOTA session's download activity as its package streams: at
+/// most one write a minute (see `DownloadLink::due`), made off the
+/// streaming thread so a slow database never slows the download.
+struct DownloadActivity {
+    db: crate::db::Db,
+    runtime: tokio::runtime::Handle,
+    link: crate::fota::session::DownloadLink,
+    started: i64,
+}
+
+impl super::ranged::Progress for DownloadActivity {
+    fn reached(&mut self, from: u64, at: u64, size: u64, done: bool) {
+        let now = crate::db::now_ms();
+        let bytes = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let (from, at, size) = (bytes(from), bytes(at), bytes(size));
+        if !self.link.due(now, self.started, at, size, done) {
+            return;
+        }
+        let link = self.link.clone();
+        self.link.recorded_at = Some(now);
+        self.link.recorded_bytes = Some(at);
+        let db = self.db.clone();
+        self.runtime.spawn(async move {
+            let id = link.session_id;
+            let recorded = db
+                .run(move |c| crate::fota::session::record_download(c, &link, now, from, at, size))
+                .await;
+            if let Err(e) = recorded {
+                tracing::warn!(fota_session = id, error = %e, "recording download activity failed");
+            }
+        });
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -621,7 +698,9 @@ async fn descriptor(
         name: p.name.clone(),
         vendor: p.make.clone(),
         size: p.size as u64,
-        object_uri: format!("{base}/dl/{}/package", p.id),
+        // The package URL names the session too, so the download's
+        // progress is recorded against it.
+        object_uri: format!("{base}/dl/{}/package{session}", p.id),
         install_notify_uri: format!("{base}/dl/{}/notify{session}", p.id),
         description: p.release_notes.clone(),
         media_type: PACKAGE_TYPE.into(),
@@ -662,7 +741,7 @@ async fn install_notify(
             Err(e) => {
                 tracing::warn!(
                     package = id,
-                    query = req.query_string(),
+                    query = %crate::logging::mask_query(req.query_string()),
                     "bad install notification query"
                 );
                 return plain(
@@ -691,7 +770,9 @@ async fn install_notify(
                 if let Some(f) = fota_id {
                     use crate::fota::session::{report_download, DownloadReport};
                     match report_download(c, f, id, key.as_deref(), status.code, status.text) {
-                        Ok(DownloadReport::Applied) => {}
+                        // A late report (the session was closed as a
+                        // stalled download) is kept in its history.
+                        Ok(DownloadReport::Applied | DownloadReport::Late) => {}
                         // Already recorded with the first report.
                         Ok(DownloadReport::Repeated) => return Ok(false),
                         Err(crate::fota::FotaError::NotFound(_)) => {
@@ -796,9 +877,20 @@ struct SessionsPage {
     protocol: String,
     states: Vec<&'static str>,
     next: Option<String>,
+    /// The list's first page, when this is a later one.
+    first_page: Option<String>,
 }
 
 impl SessionsPage {
+    /// Sessions page forward only (newest first) and go uncounted: the
+    /// table grows with every update ever run.
+    fn pager(&self) -> super::pager::Pager {
+        let mut p = super::pager::Pager::new(("session", "sessions"), self.rows.len());
+        p.next = self.next.clone();
+        p.first = self.first_page.clone();
+        p
+    }
+
     fn t(&self, ms: &i64) -> String {
         crate::timefmt::utc(*ms)
     }
@@ -815,6 +907,21 @@ async fn sessions(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewRegistry)?;
     let q = q.into_inner();
+    // An unknown filter value is an error, not a quietly unfiltered list.
+    if let Some(s) = q.state.as_deref().filter(|s| !s.is_empty()) {
+        if crate::fota::session::FotaState::parse(s).is_none() {
+            let known: Vec<&str> = crate::fota::session::FotaState::ALL
+                .iter()
+                .map(|f| f.as_str())
+                .collect();
+            return Err(super::error::bad_param("state", &known.join(", "), s));
+        }
+    }
+    if let Some(p) = q.protocol.as_deref().filter(|p| !p.is_empty()) {
+        if p != "omadm" && p != "iota" {
+            return Err(super::error::bad_param("protocol", "omadm or iota", p));
+        }
+    }
     let query = q.clone();
     let (rows, handsets, days) = state
         .db
@@ -849,6 +956,17 @@ async fn sessions(
             rows.last().map(|r| r.id).unwrap_or(0)
         )
     });
+    let first_page = q.before.map(|_| {
+        format!(
+            "/firmware/sessions?{}{}{}{}",
+            filter("state", &q.state),
+            filter("protocol", &q.protocol),
+            filter("device_id", &q.device_id.map(|d| d.to_string())),
+            filter("limit", &q.limit.map(|_| limit.to_string())),
+        )
+        .trim_end_matches(['&', '?'])
+        .to_string()
+    });
     render(&SessionsPage {
         ctx: user.ctx(Area::Firmware),
         manage: user.can(Permission::ManageFirmware),
@@ -862,6 +980,7 @@ async fn sessions(
             .map(|s| s.as_str())
             .collect(),
         next,
+        first_page,
     })
 }
 

@@ -113,6 +113,9 @@ impl LogPage {
     fn t(&self, ms: &i64) -> String {
         crate::timefmt::utc(*ms)
     }
+    fn kind_label(&self, k: &str) -> String {
+        super::labels::message_kind(k)
+    }
     fn newer_link(&self) -> Option<String> {
         let first = self.rows.first()?;
         self.has_newer
@@ -122,6 +125,28 @@ impl LogPage {
         let last = self.rows.last()?;
         self.has_older
             .then(|| format!("/ops/messages?{}before={}", self.query_string, last.id))
+    }
+    /// Newest first, so the previous page holds newer messages. The total
+    /// comes from the per-state counts the cards show: free for the whole
+    /// log or one state; an MDN or kind filter would need a count of its
+    /// own on the largest table, so those pages go without.
+    fn pager(&self) -> super::pager::Pager {
+        let mut p = super::pager::Pager::new(("message", "messages"), self.rows.len());
+        p.prev = self.newer_link();
+        p.next = self.older_link();
+        if self.mdn.is_empty() && self.kind.is_empty() && self.error.is_empty() {
+            p.total = if self.state.is_empty() {
+                Some(super::pager::Total::exact(
+                    self.counts.iter().map(|(_, n)| n).sum(),
+                ))
+            } else {
+                self.counts
+                    .iter()
+                    .find(|(s, _)| *s == self.state)
+                    .map(|(_, n)| super::pager::Total::exact(*n))
+            };
+        }
+        p
     }
 }
 
@@ -161,8 +186,19 @@ async fn log(
             }
         },
     };
-    let kind = nonempty(q.kind.clone()).filter(|k| Kind::parse(k).is_some());
-    let st = nonempty(q.state.clone()).filter(|s| outbox::STATES.contains(&s.as_str()));
+    let kind = nonempty(q.kind.clone());
+    if let Some(k) = kind.as_deref().filter(|k| Kind::parse(k).is_none()) {
+        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        return Err(super::error::bad_param("kind", &known.join(", "), k));
+    }
+    let st = nonempty(q.state.clone());
+    if let Some(s) = st.as_deref().filter(|s| !outbox::STATES.contains(s)) {
+        return Err(super::error::bad_param(
+            "state",
+            &outbox::STATES.join(", "),
+            s,
+        ));
+    }
     let filter = Filter {
         mdn: mdn.clone(),
         kind: kind.clone(),
@@ -386,8 +422,21 @@ async fn commands(
         Ok(c) => c,
         Err(why) => {
             tracing::info!(device = id, error = %why, "management commands refused");
-            flash(&user.session, "error", format!("Nothing was sent. {why}"));
-            return Ok(redirect(&format!("/devices/{id}#commands")));
+            let error = format!("Nothing was sent. {}", super::labels::capitalised(&why));
+            // The page comes back with the form as sent, so nothing has to be
+            // chosen or typed again.
+            let mut kept = super::devices::CommandForm {
+                preset: preset.unwrap_or_default().to_string(),
+                confirm: form.get("confirm").map(String::as_str) == Some("yes"),
+                script: form.get("script").cloned().unwrap_or_default(),
+                ..Default::default()
+            };
+            if preset.is_some() {
+                kept.preset_error = error;
+            } else {
+                kept.script_error = error;
+            }
+            return super::devices::detail_page(&state, &user, id, kept).await;
         }
     };
     let actor = user.actor();

@@ -18,6 +18,7 @@ use crate::registry::RegistryError;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/ops", web::get().to(dashboard))
+        .route("/ops/purges/{id}/abandon", web::post().to(purge_abandon))
         .route("/admin/users", web::get().to(users_page))
         .route("/admin/users", web::post().to(user_create))
         .route("/admin/users/{id}", web::get().to(user_page))
@@ -25,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/users/{id}/password", web::post().to(user_password))
         .route("/admin/users/{id}/disable", web::post().to(user_disable))
         .route("/admin/users/{id}/enable", web::post().to(user_enable))
+        .route("/admin/users/{id}/delete", web::post().to(user_delete))
         .route("/admin/tokens", web::get().to(tokens_page))
         .route("/admin/tokens", web::post().to(token_create))
         .route("/admin/tokens/{id}/revoke", web::post().to(token_revoke));
@@ -96,6 +98,20 @@ struct DashboardPage {
     /// lacks: handsets would be told to retry their download here.
     missing_files: Vec<crate::firmware::blobs::MissingFile>,
     blob_dir: String,
+    /// When the page was made: a running purge whose lease ran out by then
+    /// is stalled.
+    now: i64,
+    /// Whether this user may abandon a stalled purge run (administrators).
+    can_abandon: bool,
+    /// The abandon form that was refused, to show again with its error.
+    abandon: Option<AbandonForm>,
+}
+
+/// An abandon form as posted, with why it was refused.
+struct AbandonForm {
+    run: i64,
+    reason: String,
+    error: String,
 }
 
 /// The billing gateway card: configured or not, and how it has answered.
@@ -117,6 +133,49 @@ impl DashboardPage {
     fn t(&self, ms: &i64) -> String {
         crate::timefmt::utc(*ms)
     }
+
+    fn stalled(&self, r: &crate::retention::purge::PurgeRun) -> bool {
+        r.stalled(self.now)
+    }
+
+    /// " at TIME" for an abandoned run.
+    fn abandoned_at(&self, r: &crate::retention::purge::PurgeRun) -> String {
+        r.abandoned_at
+            .map(|at| format!(" at {}", crate::timefmt::utc(at)))
+            .unwrap_or_default()
+    }
+
+    /// The reason typed into run `r`'s refused abandon form.
+    fn abandon_reason(&self, r: &crate::retention::purge::PurgeRun) -> &str {
+        match &self.abandon {
+            Some(f) if f.run == r.id => &f.reason,
+            _ => "",
+        }
+    }
+
+    /// Why an abandon was refused, when the refused run shows no form to
+    /// put it in (it is no longer running, or not on the page).
+    fn abandon_error_elsewhere(&self) -> String {
+        match &self.abandon {
+            Some(f)
+                if !self
+                    .purges
+                    .iter()
+                    .any(|r| r.id == f.run && r.state != "abandoned" && r.stalled(self.now)) =>
+            {
+                format!("Purge run {}: {}", f.run, f.error)
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// Why run `r`'s abandon form was refused.
+    fn abandon_error(&self, r: &crate::retention::purge::PurgeRun) -> &str {
+        match &self.abandon {
+            Some(f) if f.run == r.id => &f.error,
+            _ => "",
+        }
+    }
 }
 
 fn uptime(since: i64) -> String {
@@ -134,6 +193,14 @@ async fn dashboard(
     user: CurrentUser,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewOps)?;
+    render(&dashboard_page(&state, &user, None).await?)
+}
+
+async fn dashboard_page(
+    state: &AppState,
+    user: &CurrentUser,
+    abandon: Option<AbandonForm>,
+) -> Result<DashboardPage, WebError> {
     let started = std::time::Instant::now();
     let ping = state
         .db
@@ -197,7 +264,10 @@ async fn dashboard(
         12,
     );
     let pool = state.db.pool_state();
-    render(&DashboardPage {
+    Ok(DashboardPage {
+        now: crate::db::now_ms(),
+        can_abandon: user.role == Role::Admin,
+        abandon,
         ctx: user.ctx(Area::Ops),
         prl_tables,
         missing_files,
@@ -219,11 +289,72 @@ async fn dashboard(
         db_latency_ms: format!("{:.1}", latency.as_secs_f64() * 1000.0),
         uptime: uptime(state.started_at),
         pool,
-        link: super::messages::link_view(&state),
+        link: super::messages::link_view(state),
         queued,
         failed,
         o,
     })
+}
+
+/// Abandons a stalled purge run whose archive is lost for good (see
+/// [`crate::retention::purge::abandon`]): administrators only, as it gives
+/// up on archiving part of a run. A refusal shows the dashboard again with
+/// the error beside the form, and changes nothing.
+async fn purge_abandon(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ViewOps)?;
+    if user.role != Role::Admin {
+        tracing::warn!(user = %user.name, role = user.role.as_str(), "abandoning a purge run refused: administrators only");
+        return Err(WebError::Forbidden);
+    }
+    user.check_form(&form)?;
+    let id = path.into_inner();
+    let reason = super::forms::text(&form, "reason").unwrap_or_default();
+    let actor = user.actor();
+    let by = actor.to_string();
+    let given = reason.clone();
+    let outcome = state
+        .db
+        .run(move |c| -> Result<_, crate::db::DbError> {
+            Ok(crate::retention::purge::abandon(c, id, &actor, &by, &given))
+        })
+        .await?;
+    use crate::retention::RetentionError as E;
+    let (status, error) = match outcome {
+        Ok(run) => {
+            flash(
+                &user.session,
+                "success",
+                format!(
+                    "Purge run {} abandoned: the {} subscriber(s) it archived stay archived, nothing more is deleted, and a new purge can start.",
+                    run.id, run.profiles
+                ),
+            );
+            return Ok(redirect("/ops"));
+        }
+        Err(e @ E::NotFound(_)) => return Err(WebError::NotFound(e.to_string())),
+        Err(e @ E::Invalid(_)) => (actix_web::http::StatusCode::UNPROCESSABLE_ENTITY, e),
+        Err(e @ (E::NotRunning { .. } | E::StillHeld { .. } | E::Conflict(_))) => {
+            (actix_web::http::StatusCode::CONFLICT, e)
+        }
+        Err(e) => return Err(WebError::Internal(e.to_string())),
+    };
+    tracing::warn!(run = id, user = %user.name, error = %error, "abandoning a purge run refused");
+    let page = dashboard_page(
+        &state,
+        &user,
+        Some(AbandonForm {
+            run: id,
+            reason,
+            error: error.to_string(),
+        }),
+    )
+    .await?;
+    render_status(status, &page)
 }
 
 // ---- Users ---------------------------------------------------------------
@@ -233,6 +364,8 @@ async fn dashboard(
 struct UsersPage {
     ctx: PageCtx,
     users: Vec<User>,
+    /// Deleted accounts, kept so that their names stay reserved.
+    deleted: Vec<User>,
     roles: Vec<(&'static str, &'static str)>,
     error: String,
     username: String,
@@ -282,13 +415,16 @@ async fn users_view(
         .db
         .run(|c| users::list(c).map_err(AuthError::from))
         .await?;
+    let (deleted, list): (Vec<User>, Vec<User>) = list.into_iter().partition(User::is_deleted);
     render_status(
         status_code(status),
         &UsersPage {
             ctx: user.ctx(Area::Ops),
             users: list,
+            deleted,
             roles: staff_roles(),
-            error,
+            // The domain's messages are written for logs; here a sentence.
+            error: super::labels::capitalised(&error),
             username,
             role,
         },
@@ -421,6 +557,9 @@ struct UserPage {
     roles: Vec<(&'static str, &'static str)>,
     /// The page's own account: its password is changed under Your account.
     me: bool,
+    /// The API tokens the account created and nobody revoked: deleting it
+    /// revokes them.
+    tokens: Vec<String>,
     error: String,
 }
 
@@ -440,15 +579,23 @@ async fn user_view(
     error: String,
     status: u16,
 ) -> Result<HttpResponse, WebError> {
-    let u = state.db.run(move |c| users::get(c, id)).await?;
+    let (u, tokens) = state
+        .db
+        .run(move |c| -> Result<_, AuthError> {
+            let u = users::get(c, id)?;
+            let tokens = users::unrevoked_tokens_of(c, &u.username)?;
+            Ok((u, tokens))
+        })
+        .await?;
     render_status(
         status_code(status),
         &UserPage {
             ctx: user.ctx(Area::Ops),
             me: u.id == user.id,
+            tokens: tokens.into_iter().map(|(_, name)| name).collect(),
             u,
             roles: staff_roles(),
-            error,
+            error: super::labels::capitalised(&error),
         },
     )
 }
@@ -551,6 +698,44 @@ async fn user_password(
     }
 }
 
+/// Deletes a staff account (a leaver): see [`users::delete`] for what is
+/// kept and why. Refused for one's own account and the last enabled
+/// administrator, on the account's page.
+async fn user_delete(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<i64>,
+    form: web::Form<FormData>,
+) -> Result<HttpResponse, WebError> {
+    user.require(Permission::ManageAccess)?;
+    user.check_form(&form)?;
+    let id = path.into_inner();
+    let actor = user.actor();
+    match state.db.run(move |c| users::delete(c, &actor, id)).await {
+        Ok(deleted) => {
+            let tokens = match deleted.revoked_tokens.len() {
+                0 => String::new(),
+                1 => " and the API token they created is revoked".to_string(),
+                n => format!(" and the {n} API tokens they created are revoked"),
+            };
+            flash(
+                &user.session,
+                "success",
+                format!(
+                    "User {} deleted: their open sessions have ended{tokens}. The history still names them.",
+                    deleted.username
+                ),
+            );
+            Ok(redirect("/admin/users"))
+        }
+        Err(e @ AuthError::Invalid(_)) => {
+            tracing::warn!(user = %user.name, account = id, error = %e, "user deletion refused");
+            user_view(&state, &user, id, format!("{e}."), 422).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 // ---- API tokens ----------------------------------------------------------
 
 #[derive(Template)]
@@ -593,6 +778,9 @@ impl TokenForm {
 impl TokensPage {
     fn t(&self, ms: &i64) -> String {
         crate::timefmt::utc(*ms)
+    }
+    fn role_label(&self, r: &str) -> String {
+        super::labels::role(r)
     }
     fn topt(&self, ms: &Option<i64>) -> String {
         crate::timefmt::utc_opt(*ms)

@@ -55,8 +55,15 @@ async fn list(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpRespo
     render(&ListPage {
         ctx: user.ctx(Area::Ops),
         prls,
-        can_edit: user.can(Permission::EditDevices),
+        can_edit: may_file(&user),
     })
+}
+
+/// Filing a PRL takes the O&M area the SSPR tables are seen in, and the
+/// right to change what handsets are programmed with: a care agent edits
+/// devices but has no say over the tables.
+fn may_file(user: &CurrentUser) -> bool {
+    user.can(Permission::ViewOps) && user.can(Permission::EditDevices)
 }
 
 /// Multipart: the CSRF token, the file, and the optional table and name.
@@ -65,6 +72,8 @@ async fn upload(
     user: CurrentUser,
     payload: Multipart,
 ) -> Result<HttpResponse, WebError> {
+    // Before the upload is read: a refused role's file is never looked at.
+    user.require(Permission::ViewOps)?;
     user.require(Permission::EditDevices)?;
     let (fields, file) =
         super::devices::read_upload_fields(payload, prl_store::MAX_PRL_BYTES + 1).await?;
@@ -179,9 +188,17 @@ struct SessionsPage {
     rows: Vec<IotaSession>,
     flow: String,
     state: String,
+    /// The subscribers' MDNs by profile id: lines are named by number.
+    mdns: std::collections::HashMap<i64, String>,
 }
 
 impl SessionsPage {
+    fn mdn(&self, profile: &i64) -> String {
+        self.mdns
+            .get(profile)
+            .cloned()
+            .unwrap_or_else(|| format!("profile {profile}"))
+    }
     fn t(&self, ms: &i64) -> String {
         crate::timefmt::utc(*ms)
     }
@@ -203,13 +220,19 @@ async fn sessions(
         limit: 200,
         ..Default::default()
     };
-    let rows = state
+    let (rows, mdns) = state
         .db
-        .run(move |c| session::search(c, &query).map_err(IotaError::from))
+        .run(move |c| -> Result<_, IotaError> {
+            let rows = session::search(c, &query)?;
+            let ids: Vec<i64> = rows.iter().filter_map(|s| s.profile_id).collect();
+            let mdns = crate::registry::profile::mdns_of(c, &ids)?;
+            Ok((rows, mdns))
+        })
         .await?;
     render(&SessionsPage {
         ctx: user.ctx(Area::Ops),
         rows,
+        mdns,
         flow: q.flow.unwrap_or_default(),
         state: q.state.unwrap_or_default(),
     })

@@ -96,12 +96,33 @@ fn etag_matches(header_value: &str, etag: &str) -> bool {
     })
 }
 
+/// Told how far a GET's body has got, from the thread that streams it (so
+/// it may block briefly), to record a download's progress.
+pub trait Progress: Send + 'static {
+    /// The response, which began at byte `from` of a file of `size` bytes,
+    /// has handed over the bytes before `at`; `done` once it has ended,
+    /// complete or cut off (the handset went away, the file failed).
+    fn reached(&mut self, from: u64, at: u64, size: u64, done: bool);
+}
+
 /// Answers GET/HEAD for a file identified by its SHA-256.
 pub async fn serve(
     req: &HttpRequest,
     path: PathBuf,
     sha256: &str,
     media_type: &str,
+) -> HttpResponse {
+    serve_tracked(req, path, sha256, media_type, None).await
+}
+
+/// [`serve`], telling `progress` how far a GET's body got. Answers without
+/// a body (HEAD, 304, 412, 416) tell it nothing.
+pub async fn serve_tracked(
+    req: &HttpRequest,
+    path: PathBuf,
+    sha256: &str,
+    media_type: &str,
+    progress: Option<Box<dyn Progress>>,
 ) -> HttpResponse {
     let etag = format!("\"{sha256}\"");
     let meta = match web::block({
@@ -187,41 +208,63 @@ pub async fn serve(
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
-        let mut file = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = tx.blocking_send(Err(e));
-                return;
-            }
-        };
-        if let Err(e) = file.seek(SeekFrom::Start(range.start)) {
-            let _ = tx.blocking_send(Err(e));
-            return;
-        }
-        let mut left = length;
-        let mut buf = vec![0u8; 64 * 1024];
-        while left > 0 {
-            let want = buf.len().min(left as usize);
-            match file.read(&mut buf[..want]) {
-                Ok(0) => break,
-                Ok(n) => {
-                    left -= n as u64;
-                    if tx
-                        .blocking_send(Ok(web::Bytes::copy_from_slice(&buf[..n])))
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            }
+        let mut progress = progress;
+        let sent = stream_range(&path, range.start, length, size, &tx, &mut progress);
+        if let Some(p) = progress.as_mut() {
+            p.reached(range.start, range.start + sent, size, true);
         }
     });
     let mut rx = rx;
     resp.streaming(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
+
+/// Sends `length` bytes of the file (of `size` bytes) from `start` down
+/// `tx`; returns how many were handed over before it ended (complete, or
+/// the receiver gone, or the file failed).
+fn stream_range(
+    path: &std::path::Path,
+    start: u64,
+    length: u64,
+    size: u64,
+    tx: &tokio::sync::mpsc::Sender<Result<web::Bytes, std::io::Error>>,
+    progress: &mut Option<Box<dyn Progress>>,
+) -> u64 {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = tx.blocking_send(Err(e));
+            return 0;
+        }
+    };
+    if let Err(e) = file.seek(SeekFrom::Start(start)) {
+        let _ = tx.blocking_send(Err(e));
+        return 0;
+    }
+    let mut sent = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    while sent < length {
+        let want = buf.len().min((length - sent) as usize);
+        match file.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => {
+                if tx
+                    .blocking_send(Ok(web::Bytes::copy_from_slice(&buf[..n])))
+                    .is_err()
+                {
+                    break;
+                }
+                sent += n as u64;
+                if let Some(p) = progress.as_mut() {
+                    p.reached(start, start + sent, size, false);
+                }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                break;
+            }
+        }
+    }
+    sent
 }
 
 #[cfg(test)]

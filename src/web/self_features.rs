@@ -178,8 +178,14 @@ enum UpdateCheck {
     Started,
     /// The model's capability entry says FOTA no: nothing to check.
     NotSupported,
+    /// The server cannot wake the handset (no OMA-DM credentials), but it
+    /// also speaks IOTA: it can ask for its update itself.
+    FromThePhone,
     Refused(JobError),
 }
+
+/// What a subscriber reads when their handset looks for updates itself.
+const FROM_THE_PHONE: &str = "Your phone looks for software updates itself: start the update from the phone's own menu (its software update or phone update entry).";
 
 /// The subscriber's answer for each way a notification can be refused:
 /// none is a server error to them (the details go to the log).
@@ -192,13 +198,15 @@ fn refusal(e: &JobError) -> (&'static str, &'static str) {
             ("success", "An update for your phone is already in progress.")
         }
         // An IOTA handset asks for its update itself.
-        JobError::NotOmadm(_) => (
-            "info",
-            "Your phone looks for software updates itself: start the update from the phone's own menu (its software update or phone update entry).",
+        JobError::NotOmadm(_) => ("info", FROM_THE_PHONE),
+        // The model can be updated; this handset was never given the
+        // settings the server needs to reach it (the page says so too).
+        JobError::NoAccount => ("error", super::self_service::NOT_SET_UP_ANSWER),
+        JobError::HandsetDeactivated => (
+            "error",
+            "This phone is no longer active on your line, so it cannot be updated. Please contact customer care.",
         ),
-        JobError::NoAccount | JobError::NoMdn | JobError::HandsetDeactivated => {
-            ("error", CONTACT_CARE)
-        }
+        JobError::NoMdn => ("error", CONTACT_CARE),
         JobError::Registry(_)
         | JobError::Content(_)
         | JobError::Fota(_)
@@ -233,12 +241,21 @@ pub async fn firmware_check(
             // gets the same answer, not "up to date".
             let capability =
                 crate::registry::capability::for_device(c, &d.make, &d.model, &d.firmware_version)?;
-            if capability.is_some_and(|cap| !cap.fota) {
+            if capability.as_ref().is_some_and(|cap| !cap.fota) {
                 return Ok(UpdateCheck::NotSupported);
             }
             Ok(
                 match job::notify(c, &vault, d.id, JobKind::Fota, &actor, max_parts) {
                     Ok(_) => UpdateCheck::Started,
+                    // As the page says: a handset that also speaks IOTA
+                    // asks for its update itself.
+                    Err(JobError::NoAccount)
+                        if capability.is_some_and(|cap| {
+                            cap.protocol() == crate::registry::capability::Protocol::Both
+                        }) =>
+                    {
+                        UpdateCheck::FromThePhone
+                    }
                     Err(e) => UpdateCheck::Refused(e),
                 },
             )
@@ -260,6 +277,10 @@ pub async fn firmware_check(
             "error",
             "Over-the-air updates are not supported by this model.",
         ),
+        UpdateCheck::FromThePhone => {
+            tracing::info!(subscriber = %user.name, "self-service software update check: the handset has no OMA-DM credentials and asks over IOTA itself");
+            flash(&user.session, "info", FROM_THE_PHONE)
+        }
         UpdateCheck::Refused(e) => {
             let internal = matches!(
                 e,

@@ -1,13 +1,14 @@
 //! Self Service: a subscriber signed in with MDN + PIN sees their own line,
 //! and only their own line.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::forms::FormData;
 use super::session::{flash, Area, CurrentUser, PageCtx};
 use super::{redirect, render, AppState, WebError};
-use crate::auth::Permission;
+use crate::auth::throttle::{self, Policy};
+use crate::auth::{users, AuthError, Permission};
 use crate::registry::capability::{self, Capability};
 use crate::registry::device::{self, Device};
 use crate::registry::identifiers::Mdn;
@@ -44,13 +45,97 @@ async fn home(user: CurrentUser) -> Result<HttpResponse, WebError> {
 pub struct DeviceCard {
     pub device: Device,
     pub capability: Option<Capability>,
+    /// Whether the server holds the handset's OMA-DM credentials: without
+    /// them it cannot ask this handset to update, whatever the model can.
+    pub has_credentials: bool,
+}
+
+/// Whether THIS handset can be updated over the air now: what its model
+/// can do, and what the server needs to reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverTheAir {
+    /// The model can, and the server can ask the handset to.
+    Ready,
+    /// The handset asks for updates itself (IOTA): from its own menu.
+    FromThePhone,
+    /// The model can, but the handset was never given its update settings
+    /// (no OMA-DM credentials): care can send them.
+    NotSetUp,
+    /// The model's capability entry says no updates over the air.
+    NotSupported,
+    /// The handset is de-activated: nothing is sent to it any more.
+    Deactivated,
+    /// No capability entry: the check finds out.
+    Unknown,
+}
+
+impl OverTheAir {
+    pub fn of(device: &Device, capability: Option<&Capability>, has_credentials: bool) -> Self {
+        use crate::registry::capability::Protocol;
+        if device.is_deactivated() {
+            return OverTheAir::Deactivated;
+        }
+        match capability {
+            None => OverTheAir::Unknown,
+            Some(c) if !c.fota => OverTheAir::NotSupported,
+            Some(c) if c.protocol() == Protocol::Iota => OverTheAir::FromThePhone,
+            Some(_) if has_credentials => OverTheAir::Ready,
+            // It also speaks IOTA: it can still ask for its update itself.
+            Some(c) if c.protocol() == Protocol::Both => OverTheAir::FromThePhone,
+            Some(_) => OverTheAir::NotSetUp,
+        }
+    }
+
+    /// The "Over-the-air updates" line of the subscriber's page.
+    pub fn label(self) -> &'static str {
+        match self {
+            OverTheAir::Ready => "supported",
+            OverTheAir::FromThePhone => {
+                "supported: start an update from your phone's own menu (its software update entry)"
+            }
+            OverTheAir::NotSetUp => NOT_SET_UP,
+            OverTheAir::NotSupported => "not supported by this model",
+            OverTheAir::Deactivated => "not available: this phone is no longer active on your line",
+            OverTheAir::Unknown => "unknown",
+        }
+    }
+}
+
+/// What a subscriber whose handset has no OMA-DM credentials reads on the
+/// page: the true reason and what to do.
+pub const NOT_SET_UP: &str = "not available yet: your phone has not been set up for updates over the air. Customer care can send your phone its update settings; please contact them.";
+
+/// The same, as the software-update check's answer.
+pub const NOT_SET_UP_ANSWER: &str = "Your phone has not been set up for updates over the air yet, so we cannot send it an update. Customer care can send your phone its update settings; please contact them, then check again.";
+
+/// Whether the server holds the device's OMA-DM credentials (read, not
+/// opened: the page needs only whether they exist).
+pub fn has_dm_credentials(
+    conn: &mut crate::db::DbConnection,
+    device_id: i64,
+) -> diesel::QueryResult<bool> {
+    use crate::db::schema::dm_accounts;
+    use diesel::prelude::*;
+    let n: i64 = dm_accounts::table
+        .filter(dm_accounts::device_id.eq(device_id))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
 }
 
 impl DeviceCard {
-    /// Whether the software-update check is offered: not for a model whose
-    /// capability entry says FOTA no (the check would only refuse).
+    pub fn over_the_air(&self) -> OverTheAir {
+        OverTheAir::of(&self.device, self.capability.as_ref(), self.has_credentials)
+    }
+
+    /// Whether the software-update check is offered: only where it can
+    /// start an update (or find out whether one can), never where the
+    /// page already says why it cannot.
     pub fn offers_update_check(&self) -> bool {
-        self.capability.as_ref().is_none_or(|c| c.fota)
+        matches!(
+            self.over_the_air(),
+            OverTheAir::Ready | OverTheAir::Unknown | OverTheAir::FromThePhone
+        )
     }
 }
 
@@ -105,7 +190,7 @@ async fn line(
     let asked = Mdn::parse(&path).map(|m| m.to_string()).unwrap_or_default();
     if asked != user.name {
         tracing::warn!(subscriber = %user.name, asked = %path, "subscriber asked for another line");
-        return Err(WebError::Forbidden);
+        return Err(WebError::NotYourLine);
     }
     let id = user.id;
     let (p, devices, features) = state
@@ -116,9 +201,11 @@ async fn line(
             // The line's phone only: not a handset an ESN change retired.
             if let Some(d) = device::phone_of(c, id)? {
                 let capability = capability::for_device(c, &d.make, &d.model, &d.firmware_version)?;
+                let has_credentials = has_dm_credentials(c, d.id)?;
                 cards.push(DeviceCard {
                     device: d,
                     capability,
+                    has_credentials,
                 });
             }
             Ok((p, cards, crate::features::catalogue::all(c)?))
@@ -135,6 +222,7 @@ async fn line(
 async fn change_pin(
     state: web::Data<AppState>,
     user: CurrentUser,
+    req: HttpRequest,
     form: web::Form<FormData>,
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::SelfService)?;
@@ -149,25 +237,47 @@ async fn change_pin(
     let mdn = user.name.clone();
     let actor = user.actor();
     let id = user.id;
+    // The current PIN is checked behind the sign-in throttle, under the
+    // line's sign-in keys: a session holder could otherwise try every PIN.
+    let keys = throttle::Keys::new(
+        &throttle::line_account(&mdn),
+        &super::auth::client_ip(&req, &state),
+    );
+    let policy = Policy::line(&state.config);
     let changed = state
         .db
-        .run(move |c| -> Result<Option<String>, RegistryError> {
-            if crate::auth::users::authenticate_subscriber(c, &mdn, &current).is_err() {
-                return Ok(None);
-            }
-            let hash = crate::auth::password::hash(&new)
-                .map_err(|e| RegistryError::invalid("pin", e.to_string()))?;
-            profile::set_pin_hash(c, &actor, id, &hash)?;
-            Ok(crate::auth::users::subscriber_stamp(c, id)?)
-        })
+        .run(
+            move |c| -> Result<Result<Option<String>, AuthError>, RegistryError> {
+                let checked = throttle::guarded(c, &keys, policy, |c| {
+                    users::authenticate_subscriber(c, &mdn, &current)
+                });
+                match checked {
+                    Ok(_) => {}
+                    Err(AuthError::Db(e)) => return Err(e.into()),
+                    Err(refused) => return Ok(Err(refused)),
+                }
+                let hash = crate::auth::password::hash(&new)
+                    .map_err(|e| RegistryError::invalid("pin", e.to_string()))?;
+                profile::set_pin_hash(c, &actor, id, &hash)?;
+                Ok(Ok(users::subscriber_stamp(c, id)?))
+            },
+        )
         .await?;
-    if let Some(stamp) = changed {
-        // This session goes on; any other one of this subscriber ends.
-        super::session::set_credential_stamp(&user.session, stamp)?;
-        flash(&user.session, "success", "Your PIN has been changed.");
-    } else {
-        tracing::warn!(subscriber = %user.name, "PIN change with a wrong current PIN");
-        flash(&user.session, "error", "The current PIN is not correct.");
+    match changed {
+        Ok(Some(stamp)) => {
+            // This session goes on; any other one of this subscriber ends.
+            super::session::set_credential_stamp(&user.session, stamp)?;
+            flash(&user.session, "success", "Your PIN has been changed.");
+        }
+        // No stamp: the line went meanwhile, and the PIN with it.
+        Ok(None) | Err(AuthError::BadCredentials) => {
+            tracing::warn!(subscriber = %user.name, "PIN change with a wrong current PIN");
+            flash(&user.session, "error", "The current PIN is not correct.");
+        }
+        Err(e) => {
+            tracing::warn!(subscriber = %user.name, "PIN change refused: {e}");
+            flash(&user.session, "error", super::auth::sentence(&e));
+        }
     }
     Ok(redirect(&back))
 }

@@ -109,6 +109,7 @@ impl FromRequest for CurrentUser {
         let Some(user) = user else {
             return Box::pin(ready(Err(WebError::Unauthenticated(next))));
         };
+        crate::logging::note_caller(req, || format!("user {}", user.name));
         // The cookie alone cannot be taken back, so every request asks the
         // database whether its session still holds. A subscriber's holds
         // while the line's credentials are the ones it signed in with (care
@@ -248,7 +249,8 @@ pub fn flash(session: &Session, kind: &str, message: impl Into<String>) {
         FLASH,
         Flash {
             kind: kind.into(),
-            message: message.into(),
+            // Shown as a sentence, whatever layer wrote the text.
+            message: super::labels::capitalised(&message.into()),
         },
     );
 }

@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::campaigns::line;
-use crate::common::{profile_json, spawn_app, spawn_app_with, TestApp};
+use crate::common::{profile_json, spawn_app, spawn_app_with, SendJson, TestApp};
 
 const REPLAYED: &str = "idempotent-replayed";
 
@@ -67,6 +67,11 @@ async fn send(
         retry_after,
         text: r.text().await.unwrap(),
     }
+}
+
+/// POSTs a subscriber profile, under `key` when given.
+async fn post_profile(app: &TestApp, token: &str, key: Option<&str>, body: &Value) -> Answer {
+    send(app, token, Method::POST, "/profiles", key, Some(body)).await
 }
 
 /// POSTs `body` twice under `key`: the first is carried out (201), the
@@ -170,15 +175,8 @@ async fn a_key_used_for_another_request_is_a_422_and_keys_are_each_callers_own()
     let (_, pos) = app.token(Role::Care).await;
     let (_, admin) = app.token(Role::Admin).await;
     let key = Some("order-1001");
-    let first = send(
-        &app,
-        &care,
-        Method::POST,
-        "/profiles",
-        key,
-        Some(&profile_json("6135550101")),
-    )
-    .await;
+    let mine = profile_json("6135550101");
+    let first = post_profile(&app, &care, key, &mine).await;
     assert_eq!(first.status, 201, "{}", first.text);
 
     // Another body, another path or another method with the same key.
@@ -200,22 +198,14 @@ async fn a_key_used_for_another_request_is_a_422_and_keys_are_each_callers_own()
     assert_eq!(app.count("devices").await, 0);
 
     // Another caller's key of the same name is its own.
-    let theirs = send(&app, &pos, Method::POST, "/profiles", key, Some(&other)).await;
+    let theirs = post_profile(&app, &pos, key, &other).await;
     assert_eq!(theirs.status, 201, "{}", theirs.text);
     assert!(!theirs.replayed);
     assert_eq!(app.count("profiles").await, 2);
 
     // A refused request keeps its answer: the retry of a duplicate is the
     // same 409, even once the duplicate is gone.
-    let dup = send(
-        &app,
-        &care,
-        Method::POST,
-        "/profiles",
-        Some("order-1002"),
-        Some(&profile_json("6135550101")),
-    )
-    .await;
+    let dup = post_profile(&app, &care, Some("order-1002"), &mine).await;
     assert_eq!(dup.status, 409, "{}", dup.text);
     let id = first.json()["id"].as_i64().unwrap();
     let gone = send(
@@ -228,15 +218,7 @@ async fn a_key_used_for_another_request_is_a_422_and_keys_are_each_callers_own()
     )
     .await;
     assert_eq!(gone.status, 204, "{}", gone.text);
-    let again = send(
-        &app,
-        &care,
-        Method::POST,
-        "/profiles",
-        Some("order-1002"),
-        Some(&profile_json("6135550101")),
-    )
-    .await;
+    let again = post_profile(&app, &care, Some("order-1002"), &mine).await;
     assert_eq!(again.status, 409, "{}", again.text);
     assert!(again.replayed);
     assert_eq!(again.text, dup.text);
@@ -250,15 +232,7 @@ async fn bad_keys_are_a_400_and_change_nothing() {
     let body = profile_json("6135550111");
     let long = "k".repeat(256);
     for bad in ["", "two words", "\"open", "\"a\\b\"", long.as_str()] {
-        let r = send(
-            &app,
-            &care,
-            Method::POST,
-            "/profiles",
-            Some(bad),
-            Some(&body),
-        )
-        .await;
+        let r = post_profile(&app, &care, Some(bad), &body).await;
         assert_eq!(r.status, 400, "{bad:?}: {}", r.text);
         assert_eq!(r.code(), "bad_request", "{}", r.text);
         assert!(
@@ -270,38 +244,26 @@ async fn bad_keys_are_a_400_and_change_nothing() {
             r.text
         );
     }
-    let r = app
+    let status = |r: reqwest::RequestBuilder| {
+        let r = r.json(&body);
+        async move { r.send().await.unwrap().status().as_u16() }
+    };
+    let two_keys = app
         .api(Method::POST, "/profiles", &care)
         .header("Idempotency-Key", "a")
-        .header("Idempotency-Key", "b")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
+        .header("Idempotency-Key", "b");
+    assert_eq!(status(two_keys).await, 400);
     // No token, no key of anybody's: the usual 401.
-    let r = app
+    let no_token = app
         .client
         .post(app.url("/api/v1/profiles"))
-        .header("Idempotency-Key", "a")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 401);
+        .header("Idempotency-Key", "a");
+    assert_eq!(status(no_token).await, 401);
     assert_eq!(app.count("profiles").await, 0);
     assert_eq!(stored_keys(&app).await, 0);
     // 255 characters is a key; on a read it is ignored.
     let longest = "k".repeat(255);
-    let r = send(
-        &app,
-        &care,
-        Method::POST,
-        "/profiles",
-        Some(&longest),
-        Some(&body),
-    )
-    .await;
+    let r = post_profile(&app, &care, Some(&longest), &body).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let r = send(&app, &care, Method::GET, "/profiles", Some("a b"), None).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -330,15 +292,7 @@ async fn a_retry_while_the_first_is_carried_out_is_a_409_until_its_claim_runs_ou
         })
         .await;
     assert!(matches!(claimed, mdm::api::idempotency::Claim::Mine { .. }));
-    let r = send(
-        &app,
-        &care,
-        Method::POST,
-        "/profiles",
-        Some("order-7"),
-        Some(&body),
-    )
-    .await;
+    let r = post_profile(&app, &care, Some("order-7"), &body).await;
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(r.code(), "idempotency_key_in_use", "{}", r.text);
     assert_eq!(r.retry_after.as_deref(), Some("1"));
@@ -395,15 +349,7 @@ async fn keys_past_their_day_are_swept() {
     let (_, care) = app.token(Role::Care).await;
     for (n, key) in [(1, "old"), (2, "recent")] {
         let body = profile_json(&format!("613555013{n}"));
-        let r = send(
-            &app,
-            &care,
-            Method::POST,
-            "/profiles",
-            Some(key),
-            Some(&body),
-        )
-        .await;
+        let r = post_profile(&app, &care, Some(key), &body).await;
         assert_eq!(r.status, 201, "{}", r.text);
     }
     assert_eq!(stored_keys(&app).await, 2);
@@ -435,15 +381,7 @@ async fn keys_past_their_day_are_swept() {
     assert_eq!(keys, ["recent"]);
     // The expired key is a new key: its request is carried out again.
     let body = profile_json("6135550133");
-    let r = send(
-        &app,
-        &care,
-        Method::POST,
-        "/profiles",
-        Some("old"),
-        Some(&body),
-    )
-    .await;
+    let r = post_profile(&app, &care, Some("old"), &body).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(!r.replayed);
 }
@@ -475,13 +413,9 @@ async fn a_retried_firmware_upload_is_stored_once() {
     other[299_999] ^= 1;
     let r = upload("pkg-1", other).await.unwrap();
     assert_eq!(r.status().as_u16(), 422);
-    let list: Value = app
+    let list = app
         .api(Method::GET, "/firmware/packages", &fw)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
 }

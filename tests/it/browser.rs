@@ -196,7 +196,7 @@ async fn an_operator_signs_in_finds_a_device_and_opens_its_detail_page() {
         let log = c.wait().for_element(Locator::Id("messages")).await?;
         let text = log.text().await?;
         assert!(
-            text.contains("cp_settings") && text.contains("queued"),
+            text.contains("OMA CP settings") && text.contains("queued"),
             "{text}"
         );
         screenshot(&c, "messages").await;

@@ -11,9 +11,11 @@ use crate::common::{run_mdm, spawn_app_with, SendJson, TestApp};
 use crate::messaging::{DEVICE_PASSWORD, SERVER_PASSWORD};
 
 /// An app whose scheduler never ticks on its own: each wave moves when
-/// the test (or an operator's action) says.
-async fn app() -> TestApp {
-    spawn_app_with(|c| c.campaign_interval_secs = 0).await
+/// the test (or an operator's action) says; and an API token of `role`.
+async fn app(role: Role) -> (TestApp, String) {
+    let app = spawn_app_with(|c| c.campaign_interval_secs = 0).await;
+    let (_, token) = app.token(role).await;
+    (app, token)
 }
 
 /// Lines 1..=n on the LG VX9600 path, none with DM credentials (so every
@@ -36,6 +38,21 @@ async fn give_credentials(app: &TestApp, n: u32, device_id: i64) {
         SERVER_PASSWORD,
     )
     .await;
+}
+
+/// The path of [`uncredentialed_path`] whose first `reachable` lines have
+/// DM credentials (they can be notified); the rest are skipped.
+async fn partly_credentialed_path(
+    app: &TestApp,
+    token: &str,
+    n: u32,
+    reachable: usize,
+) -> Vec<i64> {
+    let ids = uncredentialed_path(app, token, n).await;
+    for (n, device) in ids.iter().enumerate().take(reachable) {
+        give_credentials(app, n as u32 + 1, *device).await;
+    }
+    ids
 }
 
 async fn campaign(app: &TestApp, id: i64) -> mdm::fota::campaign::Campaign {
@@ -66,31 +83,90 @@ async fn audits(app: &TestApp, id: i64, action: &'static str) -> i64 {
     .await
 }
 
+/// Runs the `mdm` command line against the app's database.
+fn mdm(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    run_mdm(&app.database_url, &app.data_dir, args, None)
+}
+
 const REQUEUED: &str = "FOTA campaign skipped devices queued again";
+
+/// Plans a campaign `name` over the path by API, in waves of `wave_size`,
+/// with what `more` adds to the plan; returns the API's answer.
+async fn plan(app: &TestApp, token: &str, name: &str, wave_size: i32, more: Value) -> Value {
+    let mut plan = json!({"name": name, "make": "LG", "model": "VX9600",
+                          "from_version": "VX9600V04", "wave_size": wave_size, "failure_threshold": 20});
+    for (k, v) in more.as_object().expect("more of the plan is an object") {
+        plan[k] = v.clone();
+    }
+    app.api(Method::POST, "/campaigns", token)
+        .json(&plan)
+        .send_json()
+        .await
+}
+
+/// POSTs the campaign action `action` (start, pause, cancel, requeue) by
+/// API with `body`, if any; returns the answer.
+async fn act(
+    app: &TestApp,
+    token: &str,
+    id: i64,
+    action: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut r = app.api(Method::POST, &format!("/campaigns/{id}/{action}"), token);
+    if let Some(body) = body {
+        r = r.json(&body);
+    }
+    r.send().await.unwrap()
+}
+
+/// Re-queues by API, for `round`; returns the API's answer.
+async fn requeue(app: &TestApp, token: &str, id: i64, round: i64) -> Value {
+    act(app, token, id, "requeue", Some(json!({ "round": round })))
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Re-queues by API for `round` (none: a body without one); returns the
+/// answer's status.
+async fn requeue_status(app: &TestApp, token: &str, id: i64, round: Option<i64>) -> u16 {
+    let body = round.map_or(json!({}), |round| json!({ "round": round }));
+    act(app, token, id, "requeue", Some(body))
+        .await
+        .status()
+        .as_u16()
+}
 
 /// Plans and starts a campaign over the path by API; with nobody
 /// reachable, every wave ends at once and the campaign completes.
 async fn completed_campaign(app: &TestApp, token: &str, wave_size: i32) -> i64 {
-    let c: Value = app
-        .api(Method::POST, "/campaigns", token)
-        .json(&json!({"name": "VX9600 to V06", "make": "LG", "model": "VX9600",
-                      "from_version": "VX9600V04", "wave_size": wave_size, "failure_threshold": 20}))
-        .send_json()
-        .await;
+    let c = plan(app, token, "VX9600 to V06", wave_size, json!({})).await;
     let id = c["id"].as_i64().unwrap();
-    let r = app
-        .api(Method::POST, &format!("/campaigns/{id}/start"), token)
-        .send()
-        .await
-        .unwrap();
+    let r = act(app, token, id, "start", None).await;
     assert_eq!(r.status().as_u16(), 200);
     id
 }
 
+/// Signs the app's client in as a new firmware manager.
+async fn firmware_manager(app: &TestApp) {
+    app.add_user("fw", "fw-pass-12345", Role::Firmware).await;
+    app.login("fw", "fw-pass-12345").await;
+}
+
+/// The campaign page's re-queue form posted with `csrf`, for round 0.
+async fn requeue_from_page(app: &TestApp, location: &str, csrf: &str) -> reqwest::Response {
+    app.post_form(
+        &format!("{location}/requeue"),
+        &[("csrf", csrf), ("round", "0")],
+    )
+    .await
+}
+
 #[tokio::test]
 async fn skipped_devices_are_requeued_from_the_page_once_however_often_it_is_clicked() {
-    let app = app().await;
-    let (_, token) = app.token(Role::Admin).await;
+    let (app, token) = app(Role::Admin).await;
     let ids = uncredentialed_path(&app, &token, 5).await;
     let id = completed_campaign(&app, &token, 2).await;
     let c = campaign(&app, id).await;
@@ -110,17 +186,11 @@ async fn skipped_devices_are_requeued_from_the_page_once_however_often_it_is_cli
     app.add_user("care", "care-pass-12345", Role::Care).await;
     app.login("care", "care-pass-12345").await;
     let csrf = app.csrf("/account").await;
-    let r = app
-        .post_form(
-            &format!("/firmware/campaigns/{id}/requeue"),
-            &[("csrf", &csrf), ("round", "0")],
-        )
-        .await;
+    let r = requeue_from_page(&app, &format!("/firmware/campaigns/{id}"), &csrf).await;
     assert_eq!(r.status().as_u16(), 403);
     assert_eq!(campaign(&app, id).await.waves, 3);
 
-    app.add_user("fw", "fw-pass-12345", Role::Firmware).await;
-    app.login("fw", "fw-pass-12345").await;
+    firmware_manager(&app).await;
     let location = format!("/firmware/campaigns/{id}");
     let (_, page) = app.page(&location).await;
     assert!(page.contains(r#"id="campaign-requeue""#), "{page}");
@@ -130,21 +200,11 @@ async fn skipped_devices_are_requeued_from_the_page_once_however_often_it_is_cli
     let csrf = app.csrf(&location).await;
 
     // Without the CSRF token nothing happens.
-    let r = app
-        .post_form(
-            &format!("{location}/requeue"),
-            &[("csrf", "forged"), ("round", "0")],
-        )
-        .await;
+    let r = requeue_from_page(&app, &location, "forged").await;
     assert!(r.status().is_client_error(), "{}", r.status());
     assert_eq!(campaign(&app, id).await.waves, 3);
 
-    let r = app
-        .post_form(
-            &format!("{location}/requeue"),
-            &[("csrf", &csrf), ("round", "0")],
-        )
-        .await;
+    let r = requeue_from_page(&app, &location, &csrf).await;
     assert_eq!(r.status().as_u16(), 303);
     let (_, page) = app.page(&location).await;
     assert!(
@@ -163,12 +223,7 @@ async fn skipped_devices_are_requeued_from_the_page_once_however_often_it_is_cli
     assert_eq!(c.devices, 5);
 
     // A second click with the same page's form queues nothing again.
-    let r = app
-        .post_form(
-            &format!("{location}/requeue"),
-            &[("csrf", &csrf), ("round", "0")],
-        )
-        .await;
+    let r = requeue_from_page(&app, &location, &csrf).await;
     assert_eq!(r.status().as_u16(), 303);
     let (_, page) = app.page(&location).await;
     assert!(page.contains("were already re-queued"), "{page}");
@@ -213,44 +268,27 @@ async fn skipped_devices_are_requeued_from_the_page_once_however_often_it_is_cli
 
 #[tokio::test]
 async fn a_paused_campaign_keeps_its_requeued_devices_after_the_waves_still_to_come() {
-    let app = app().await;
-    let (_, token) = app.token(Role::Admin).await;
+    let (app, token) = app(Role::Admin).await;
     // Lines 1-2 can be notified; 3-6 cannot.
-    let ids = uncredentialed_path(&app, &token, 6).await;
-    for (n, device) in ids.iter().enumerate().take(2) {
-        give_credentials(&app, n as u32 + 1, *device).await;
-    }
-    let c: Value = app
-        .api(Method::POST, "/campaigns", &token)
-        .json(
-            &json!({"name": "waves", "make": "LG", "model": "VX9600", "from_version": "VX9600V04",
-                      "wave_size": 3, "failure_threshold": 20}),
-        )
-        .send_json()
-        .await;
-    let id = c["id"].as_i64().unwrap();
-    let started: Value = app
-        .api(Method::POST, &format!("/campaigns/{id}/start"), &token)
-        .send_json()
-        .await;
+    partly_credentialed_path(&app, &token, 6, 2).await;
+    let id = plan(&app, &token, "waves", 3, json!({})).await["id"]
+        .as_i64()
+        .unwrap();
+    let started: Value = act(&app, &token, id, "start", None)
+        .await
+        .json()
+        .await
+        .unwrap();
     // Wave 1: two notified (their sessions open), one skipped.
     assert_eq!(
         (started["notified"].as_i64(), started["skipped"].as_i64()),
         (Some(2), Some(1))
     );
     assert_eq!(started["requeue_round"], 0);
-    let r = app
-        .api(Method::POST, &format!("/campaigns/{id}/pause"), &token)
-        .send()
-        .await
-        .unwrap();
+    let r = act(&app, &token, id, "pause", None).await;
     assert_eq!(r.status().as_u16(), 200);
 
-    let r: Value = app
-        .api(Method::POST, &format!("/campaigns/{id}/requeue"), &token)
-        .json(&json!({"round": 0}))
-        .send_json()
-        .await;
+    let r = requeue(&app, &token, id, 0).await;
     // One skipped device, one wave after the last (wave 3 of 3 planned
     // devices is still to come): the campaign stays paused.
     assert_eq!(r["requeued"], 1);
@@ -272,45 +310,21 @@ async fn a_paused_campaign_keeps_its_requeued_devices_after_the_waves_still_to_c
 
 #[tokio::test]
 async fn the_api_requeues_once_per_round_and_refuses_what_it_cannot() {
-    let app = app().await;
-    let (_, token) = app.token(Role::Firmware).await;
+    let (app, token) = app(Role::Firmware).await;
     let (_, admin) = app.token(Role::Admin).await;
     uncredentialed_path(&app, &admin, 3).await;
     let id = completed_campaign(&app, &token, 2).await;
-    let path = format!("/campaigns/{id}/requeue");
 
     // A care token may not.
     let (_, care) = app.token(Role::Care).await;
-    let r = app
-        .api(Method::POST, &path, &care)
-        .json(&json!({"round": 0}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(requeue_status(&app, &care, id, Some(0)).await, 403);
     // The round is required: it is what makes a retry safe.
-    let r = app
-        .api(Method::POST, &path, &token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(requeue_status(&app, &token, id, None).await, 400);
     // A round the campaign has not reached is refused.
-    let r = app
-        .api(Method::POST, &path, &token)
-        .json(&json!({"round": 3}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 422);
+    assert_eq!(requeue_status(&app, &token, id, Some(3)).await, 422);
     assert_eq!(campaign(&app, id).await.waves, 2);
 
-    let r: Value = app
-        .api(Method::POST, &path, &token)
-        .json(&json!({"round": 0}))
-        .send_json()
-        .await;
+    let r = requeue(&app, &token, id, 0).await;
     assert_eq!(r["requeued"], 3);
     assert_eq!(
         (r["first_wave"].as_i64(), r["last_wave"].as_i64()),
@@ -325,11 +339,7 @@ async fn the_api_requeues_once_per_round_and_refuses_what_it_cannot() {
 
     // The same request again (an answer lost, a retry): nothing queued,
     // though the devices are skipped again.
-    let again: Value = app
-        .api(Method::POST, &path, &token)
-        .json(&json!({"round": 0}))
-        .send_json()
-        .await;
+    let again = requeue(&app, &token, id, 0).await;
     assert_eq!(again["repeated"], true);
     assert_eq!(again["requeued"], 0);
     assert_eq!(again["waves"], 4);
@@ -338,69 +348,30 @@ async fn the_api_requeues_once_per_round_and_refuses_what_it_cannot() {
     assert_eq!((p.overall.total(), p.overall.skipped), (3, 3));
 
     // A new round, asked for knowingly, takes them again.
-    let r: Value = app
-        .api(Method::POST, &path, &token)
-        .json(&json!({"round": 1}))
-        .send_json()
-        .await;
+    let r = requeue(&app, &token, id, 1).await;
     assert_eq!(
         (r["requeued"].as_i64(), r["waves"].as_i64()),
         (Some(3), Some(6))
     );
 
     // Neither a draft nor a cancelled campaign is re-queued.
-    let d: Value = app
-        .api(Method::POST, "/campaigns", &token)
-        .json(
-            &json!({"name": "draft", "make": "LG", "model": "VX9600", "from_version": "VX9600V04",
-                      "wave_size": 2, "failure_threshold": 20}),
-        )
-        .send_json()
-        .await;
-    let r = app
-        .api(
-            Method::POST,
-            &format!("/campaigns/{}/requeue", d["id"]),
-            &token,
-        )
-        .json(&json!({"round": 0}))
-        .send()
-        .await
+    let draft = plan(&app, &token, "draft", 2, json!({})).await["id"]
+        .as_i64()
         .unwrap();
-    assert_eq!(r.status().as_u16(), 409);
-    let r = app
-        .api(
-            Method::POST,
-            &format!("/campaigns/{}/cancel", d["id"]),
-            &token,
-        )
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(requeue_status(&app, &token, draft, Some(0)).await, 409);
+    let r = act(&app, &token, draft, "cancel", None).await;
     assert_eq!(r.status().as_u16(), 200);
-    let r = app
-        .api(
-            Method::POST,
-            &format!("/campaigns/{}/requeue", d["id"]),
-            &token,
-        )
-        .json(&json!({"round": 0}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 409);
+    assert_eq!(requeue_status(&app, &token, draft, Some(0)).await, 409);
 }
 
 #[tokio::test]
 async fn the_cli_requeues_skipped_devices_and_a_repeated_round_queues_nothing() {
-    let app = app().await;
-    let (_, token) = app.token(Role::Admin).await;
+    let (app, token) = app(Role::Admin).await;
     let ids = uncredentialed_path(&app, &token, 3).await;
     let id = completed_campaign(&app, &token, 1).await;
     give_credentials(&app, 1, ids[0]).await;
-    let mdm = |args: &[&str]| run_mdm(&app.database_url, &app.data_dir, args, None);
     let sid = id.to_string();
-    let (code, out, err) = mdm(&["campaign", "requeue", &sid]);
+    let (code, out, err) = mdm(&app, &["campaign", "requeue", &sid]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains(&format!(
@@ -412,13 +383,13 @@ async fn the_cli_requeues_skipped_devices_and_a_repeated_round_queues_nothing() 
         out.contains("1 device(s) notified now, 0 skipped again"),
         "{out}"
     );
-    let (code, out, err) = mdm(&["campaign", "requeue", &sid, "--round", "0"]);
+    let (code, out, err) = mdm(&app, &["campaign", "requeue", &sid, "--round", "0"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("round 0 was already re-queued"), "{out}");
     assert_eq!(campaign(&app, id).await.waves, 6);
     assert_eq!(audits(&app, id, REQUEUED).await, 1);
     // Nobody skipped now (the other two are waiting for waves 5 and 6).
-    let (code, _, err) = mdm(&["campaign", "requeue", &sid]);
+    let (code, _, err) = mdm(&app, &["campaign", "requeue", &sid]);
     assert_ne!(code, 0);
     assert!(
         err.contains("is skipped: there is nobody to re-queue"),
@@ -428,8 +399,7 @@ async fn the_cli_requeues_skipped_devices_and_a_repeated_round_queues_nothing() 
 
 #[tokio::test]
 async fn a_campaign_of_many_waves_is_charted_whole_in_runs() {
-    let app = app().await;
-    let (_, token) = app.token(Role::Admin).await;
+    let (app, token) = app(Role::Admin).await;
     uncredentialed_path(&app, &token, 45).await;
     // 45 waves of one device: past the chart's 40 bars.
     let id = completed_campaign(&app, &token, 1).await;
@@ -444,8 +414,7 @@ async fn a_campaign_of_many_waves_is_charted_whole_in_runs() {
     .await;
     let c = campaign(&app, id).await;
     assert_eq!((c.waves, c.state.as_str()), (45, "completed"));
-    app.add_user("fw", "fw-pass-12345", Role::Firmware).await;
-    app.login("fw", "fw-pass-12345").await;
+    firmware_manager(&app).await;
     let (_, page) = app.page(&format!("/firmware/campaigns/{id}")).await;
     // 23 bars of two waves (the last of one), all 45 waves in them.
     assert!(page.contains(">Waves 1–2<"), "{page}");
@@ -471,23 +440,23 @@ async fn a_campaign_of_many_waves_is_charted_whole_in_runs() {
 
 #[tokio::test]
 async fn a_scheduled_start_with_an_offset_is_kept_in_utc_everywhere() {
-    let app = app().await;
-    let (_, token) = app.token(Role::Admin).await;
+    let (app, token) = app(Role::Admin).await;
     uncredentialed_path(&app, &token, 1).await;
     // 02:00 at UTC+1 is 01:00 UTC.
-    let c: Value = app
-        .api(Method::POST, "/campaigns", &token)
-        .json(&json!({"name": "offset", "make": "LG", "model": "VX9600", "from_version": "VX9600V04",
-                      "wave_size": 2, "failure_threshold": 20, "not_before": "2036-12-01T02:00+01:00"}))
-        .send_json()
-        .await;
+    let c = plan(
+        &app,
+        &token,
+        "offset",
+        2,
+        json!({"not_before": "2036-12-01T02:00+01:00"}),
+    )
+    .await;
     let id = c["id"].as_i64().unwrap();
     let utc = mdm::fota::campaign_schedule::parse_time("2036-12-01 01:00").unwrap();
     assert_eq!(c["not_before"].as_i64(), Some(utc));
 
     // The form says the field is UTC and takes an offset too.
-    app.add_user("fw", "fw-pass-12345", Role::Firmware).await;
-    app.login("fw", "fw-pass-12345").await;
+    firmware_manager(&app).await;
     let location = format!("/firmware/campaigns/{id}");
     let (_, page) = app.page(&location).await;
     assert!(page.contains("Not before (UTC)"), "{page}");
@@ -516,25 +485,14 @@ async fn a_scheduled_start_with_an_offset_is_kept_in_utc_everywhere() {
     assert!(page.contains("from 2036-12-01 08:30"), "{page}");
 
     // The CLI converts too.
-    let mdm = |args: &[&str]| run_mdm(&app.database_url, &app.data_dir, args, None);
-    let (code, out, err) = mdm(&[
-        "campaign",
-        "schedule",
-        &id.to_string(),
-        "--not-before",
-        "2036-12-02T00:15+05:30",
-    ]);
+    let sid = id.to_string();
+    let schedule = |at: &str| mdm(&app, &["campaign", "schedule", &sid, "--not-before", at]);
+    let (code, out, err) = schedule("2036-12-02T00:15+05:30");
     assert_eq!(code, 0, "{out}{err}");
     let at = mdm::fota::campaign_schedule::parse_time("2036-12-01 18:45").unwrap();
     assert_eq!(campaign(&app, id).await.not_before, Some(at));
     // A time that is none says both ways to write one.
-    let (code, _, err) = mdm(&[
-        "campaign",
-        "schedule",
-        &id.to_string(),
-        "--not-before",
-        "2036-12-01 02:00+1",
-    ]);
+    let (code, _, err) = schedule("2036-12-01 02:00+1");
     assert_ne!(code, 0);
     assert!(
         err.contains("or with an offset from UTC: 2026-12-01T02:00+01:00"),
@@ -544,37 +502,18 @@ async fn a_scheduled_start_with_an_offset_is_kept_in_utc_everywhere() {
 
 #[tokio::test]
 async fn a_running_campaign_sends_its_requeued_devices_after_its_planned_waves() {
-    let app = app().await;
-    let (_, token) = app.token(Role::Admin).await;
-    let ids = uncredentialed_path(&app, &token, 4).await;
-    for (n, device) in ids.iter().enumerate().take(2) {
-        give_credentials(&app, n as u32 + 1, *device).await;
-    }
-    let c: Value = app
-        .api(Method::POST, "/campaigns", &token)
-        .json(
-            &json!({"name": "mid-way", "make": "LG", "model": "VX9600", "from_version": "VX9600V04",
-                      "wave_size": 3, "failure_threshold": 20}),
-        )
-        .send_json()
-        .await;
-    let id = c["id"].as_i64().unwrap();
-    app.api(Method::POST, &format!("/campaigns/{id}/start"), &token)
-        .send()
-        .await
+    let (app, token) = app(Role::Admin).await;
+    partly_credentialed_path(&app, &token, 4, 2).await;
+    let id = plan(&app, &token, "mid-way", 3, json!({})).await["id"]
+        .as_i64()
         .unwrap();
+    act(&app, &token, id, "start", None).await;
     // Wave 1: devices 1 and 2 notified (their sessions open), 3 skipped;
     // device 4 waits in wave 2.
-    app.add_user("fw", "fw-pass-12345", Role::Firmware).await;
-    app.login("fw", "fw-pass-12345").await;
+    firmware_manager(&app).await;
     let location = format!("/firmware/campaigns/{id}");
     let csrf = app.csrf(&location).await;
-    let r = app
-        .post_form(
-            &format!("{location}/requeue"),
-            &[("csrf", &csrf), ("round", "0")],
-        )
-        .await;
+    let r = requeue_from_page(&app, &location, &csrf).await;
     assert_eq!(r.status().as_u16(), 303);
     let (_, page) = app.page(&location).await;
     assert!(

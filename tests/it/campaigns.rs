@@ -306,7 +306,7 @@ async fn a_campaign_updates_its_path_wave_by_wave_and_holds_when_a_wave_fails() 
         .await;
     let (_, page) = app.page(&location).await;
     assert!(
-        page.contains(&format!("campaign {id} is completed: it cannot be started")),
+        page.contains(&format!("Campaign {id} is completed: it cannot be started")),
         "{page}"
     );
 }

@@ -149,6 +149,22 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     app
 }
 
+/// An app that provisions services through the billing gateway `billing`;
+/// with `trusted_gateways` false it trusts no WAP gateway to name the
+/// handset.
+pub async fn spawn_app_with_billing(
+    billing: mdm::billing::BillingConfig,
+    trusted_gateways: bool,
+) -> TestApp {
+    spawn_app_with(move |c| {
+        c.billing = Some(billing);
+        if !trusted_gateways {
+            c.trusted_gateways.clear();
+        }
+    })
+    .await
+}
+
 impl TestApp {
     /// Another node on this app's database, with a data dir of its own
     /// unless `adjust` says otherwise; the database stays this app's.
@@ -551,6 +567,11 @@ impl TestApp {
     /// as an operator would, and follows its progress page until the import
     /// is over; returns that last page.
     pub async fn upload_import(&self, file_name: &str, body: &str) -> String {
+        self.upload_import_run(file_name, body).await.1
+    }
+
+    /// [`TestApp::upload_import`], returning the import run's id too.
+    pub async fn upload_import_run(&self, file_name: &str, body: &str) -> (i64, String) {
         let csrf = self.csrf("/devices/import").await;
         let form = reqwest::multipart::Form::new().text("csrf", csrf).part(
             "file",
@@ -566,14 +587,84 @@ impl TestApp {
             .unwrap();
         assert_eq!(r.status().as_u16(), 303);
         let location = r.headers()["location"].to_str().unwrap().to_string();
-        for _ in 0..400 {
+        let id: i64 = location.rsplit('/').next().unwrap().parse().unwrap();
+        // A large file (thousands of lines) may take a minute.
+        for _ in 0..1200 {
             let (_, html) = self.page(&location).await;
             if !html.contains("data-state=\"running\"") {
-                return html;
+                return (id, html);
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         panic!("import did not finish");
+    }
+
+    /// Sends `body` to the API; returns the answer's status and its JSON
+    /// body (null when it has none).
+    pub async fn api_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let r = self
+            .api(method, path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// POSTs `body` to the API's `path`, which must create it (201);
+    /// returns what was created.
+    pub async fn api_create(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> serde_json::Value {
+        let (status, created) = self
+            .api_call(reqwest::Method::POST, path, token, body)
+            .await;
+        assert_eq!(status, 201, "POST {path}: {created}");
+        created
+    }
+
+    /// Registers the subscriber `mdn` (see [`profile_json`]) with the Self
+    /// Service PIN `pin`; returns the profile's id.
+    pub async fn self_service_subscriber(&self, token: &str, mdn: &str, pin: &str) -> i64 {
+        let mut profile = profile_json(mdn);
+        profile["pin"] = serde_json::json!(pin);
+        let p = self.api_create("/profiles", token, &profile).await;
+        p["id"].as_i64().expect("profile id")
+    }
+
+    /// Signs this app's client in to Self Service as the line `mdn` with
+    /// `pin`; returns the CSRF token of the line's page.
+    pub async fn self_sign_in(&self, mdn: &str, pin: &str) -> String {
+        let csrf = self.csrf("/self/login").await;
+        let r = self
+            .post_form(
+                "/self/login",
+                &[("mdn", mdn), ("pin", pin), ("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(r.status().as_u16(), 303);
+        let (_, page) = self.page(&format!("/self/line/{mdn}")).await;
+        csrf_of(&page)
+    }
+
+    /// Moves the subscriber line `profile_id` to the activation state
+    /// `state` by API; returns the answer's status.
+    pub async fn set_line_state(&self, token: &str, profile_id: i64, state: &str) -> u16 {
+        let path = format!("/profiles/{profile_id}/activation");
+        let body = serde_json::json!({ "state": state });
+        self.api_call(reqwest::Method::POST, &path, token, &body)
+            .await
+            .0
     }
 
     /// The actions on a profile's timeline, oldest first.
@@ -636,6 +727,18 @@ pub fn profile_json(mdn: &str) -> serde_json::Value {
         "prl_id": 10001,
         "features": ["mobile_web", "text_messaging"]
     })
+}
+
+/// Fails the test unless `body` (a WAP deck, a page) is well-formed XML.
+pub fn assert_well_formed(body: &str) {
+    let mut r = quick_xml::Reader::from_str(body);
+    loop {
+        match r.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("not well-formed: {e}\n{body}"),
+        }
+    }
 }
 
 /// Sends a request and reads its JSON body, failing the test on either.

@@ -225,31 +225,35 @@ async fn care_locks_a_lost_handset_from_its_page_and_the_cli_reads_a_node() {
     assert_ne!(r.status().as_u16(), 303);
     // An operation must be chosen; a wipe must be confirmed; a bad line
     // is named; none of them queues anything.
+    // The refusals answer with the page itself (422), the form kept.
     let csrf = app.csrf(&page_path).await;
-    app.post_form(&form, &[("csrf", &csrf), ("preset", "")])
+    let r = app
+        .post_form(&form, &[("csrf", &csrf), ("preset", "")])
         .await;
-    let (_, page) = app.page(&page_path).await;
+    let page = r.text().await.unwrap();
     assert!(
         page.contains("Nothing was sent. Choose an operation to send."),
         "{page}"
     );
     let csrf = app.csrf(&page_path).await;
-    app.post_form(&form, &[("csrf", &csrf), ("preset", "wipe")])
+    let r = app
+        .post_form(&form, &[("csrf", &csrf), ("preset", "wipe")])
         .await;
-    let (_, page) = app.page(&page_path).await;
+    let page = r.text().await.unwrap();
     assert!(page.contains("tick the box to confirm"), "{page}");
     let csrf = app.csrf(&page_path).await;
-    app.post_form(
-        &form,
-        &[
-            ("csrf", &csrf),
-            ("script", "get ./DevDetail/SwV\nreplace:int ./X seven"),
-        ],
-    )
-    .await;
-    let (_, page) = app.page(&page_path).await;
+    let r = app
+        .post_form(
+            &form,
+            &[
+                ("csrf", &csrf),
+                ("script", "get ./DevDetail/SwV\nreplace:int ./X seven"),
+            ],
+        )
+        .await;
+    let page = r.text().await.unwrap();
     assert!(
-        page.contains("Nothing was sent. line 2: replace ./X:"),
+        page.contains("Nothing was sent. Line 2: replace ./X:"),
         "{page}"
     );
     assert_eq!(app.count("dm_jobs").await, 0);
@@ -442,7 +446,7 @@ async fn a_deactivated_handset_is_not_woken_managed_or_provisioned() {
         let (_, html) = app.page(&page).await;
         assert!(
             html.contains(r#"<div class="flash flash-error" role="alert">"#)
-                && html.contains("this handset has been de-activated"),
+                && html.contains("This handset has been de-activated"),
             "{action}: {html}"
         );
     }

@@ -46,7 +46,7 @@ fn shape(mut reply: Message) -> (String, Vec<u8>) {
     let Some(Command::Status(st)) = reply.body.commands.first_mut() else {
         panic!("{reply:?}");
     };
-    st.source_ref = None;
+    st.source_refs.clear();
     let nonce = st
         .chal
         .as_mut()

@@ -14,10 +14,9 @@ use mdm::omadm::job::JobKind;
 use mdm::omadm::syncml::{Alert, Command, Encoding, Item, ItemData, Message, Results, Status};
 use mdm::registry::Actor;
 use mdm::sim::trace::Trace;
-use reqwest::Method;
 use serde_json::json;
 
-use crate::common::{profile_json, spawn_app, spawn_app_with, TestApp};
+use crate::common::{assert_well_formed, profile_json, spawn_app, spawn_app_with_billing, TestApp};
 use crate::fota::{dm_message, md5_cred};
 
 const REFRESH_NODES: [&str; 5] = [
@@ -101,6 +100,31 @@ fn mask_values(xml: &str, tag: &str, volatile: impl Fn(&str) -> bool) -> String 
     out
 }
 
+/// Posts a handset message and decodes the server's answer.
+async fn post(app: &TestApp, url: &str, msg: &Message) -> Message {
+    Message::decode(&post_raw(app, url, msg).await, Encoding::Wbxml).unwrap()
+}
+
+/// Notifies a refresh of the device and opens its session with the
+/// handset's first message; returns the job's id, the session and the
+/// server's answer as sent.
+async fn open_refresh(app: &TestApp, device_id: i64) -> (i64, String, Vec<u8>) {
+    let (id, session) = notify(app, device_id, JobKind::Refresh).await;
+    let cred = md5_cred(app).await;
+    let first = dm_message(&session, 1, 65_535, Some(cred), vec![alert_1200()]);
+    let bytes = post_raw(app, &app.url("/omadm"), &first).await;
+    (id, session, bytes)
+}
+
+/// [`open_refresh`], and the server's one Get in it: returns the job's id,
+/// the session, the Get's CmdID and the URL to answer at.
+async fn refresh_asked(app: &TestApp, device_id: i64) -> (i64, String, u32, String) {
+    let (id, session, bytes) = open_refresh(app, device_id).await;
+    let reply = Message::decode(&bytes, Encoding::Wbxml).unwrap();
+    let (get_id, _) = the_get(&reply);
+    (id, session, get_id, reply.hdr.resp_uri.clone().unwrap())
+}
+
 async fn notify(app: &TestApp, device_id: i64, kind: JobKind) -> (i64, String) {
     let vault = app.vault.clone();
     let job = app
@@ -153,8 +177,8 @@ fn get_status(cmd_id: u32, cmd_ref: u32, target: Option<&str>, code: u16) -> Com
         msg_ref: 1,
         cmd_ref,
         cmd: "Get".into(),
-        target_ref: target.map(String::from),
-        source_ref: None,
+        target_refs: target.map(String::from).into_iter().collect(),
+        source_refs: vec![],
         chal: None,
         data: code,
         items: vec![],
@@ -247,14 +271,7 @@ async fn firmware(app: &TestApp, device_id: i64) -> String {
 async fn a_refresh_sends_one_get_of_five_items_matching_its_snapshot() {
     let app = spawn_app().await;
     let (device_id, _) = crate::messaging::line(&app).await;
-    let (_, session) = notify(&app, device_id, JobKind::Refresh).await;
-    let cred = md5_cred(&app).await;
-    let bytes = post_raw(
-        &app,
-        &app.url("/omadm"),
-        &dm_message(&session, 1, 65_535, Some(cred), vec![alert_1200()]),
-    )
-    .await;
+    let (_, _, bytes) = open_refresh(&app, device_id).await;
 
     // An independent decoder reads one Get carrying the five nodes.
     let xml = wbxml2xml(&bytes);
@@ -293,30 +310,9 @@ async fn a_refresh_takes_every_answer_shape_and_a_missing_node_loses_nothing_els
         (Shape::OneStatusOneResults, false),
     ];
     for (shape, missing) in shapes {
-        let (id, session) = notify(&app, device_id, JobKind::Refresh).await;
-        let cred = md5_cred(&app).await;
-        let reply = Message::decode(
-            &post_raw(
-                &app,
-                &app.url("/omadm"),
-                &dm_message(&session, 1, 65_535, Some(cred), vec![alert_1200()]),
-            )
-            .await,
-            Encoding::Wbxml,
-        )
-        .unwrap();
-        let (get_id, _) = the_get(&reply);
-        let url = reply.hdr.resp_uri.clone().unwrap();
-        let last = Message::decode(
-            &post_raw(
-                &app,
-                &url,
-                &dm_message(&session, 2, 65_535, None, answer(shape, get_id, missing)),
-            )
-            .await,
-            Encoding::Wbxml,
-        )
-        .unwrap();
+        let (id, session, get_id, url) = refresh_asked(&app, device_id).await;
+        let answered = dm_message(&session, 2, 65_535, None, answer(shape, get_id, missing));
+        let last = post(&app, &url, &answered).await;
         assert!(
             last.body
                 .commands
@@ -361,20 +357,7 @@ async fn a_refresh_takes_every_answer_shape_and_a_missing_node_loses_nothing_els
 async fn a_refresh_whose_node_the_handset_refuses_otherwise_fails_and_says_which() {
     let app = spawn_app().await;
     let (device_id, _) = crate::messaging::line(&app).await;
-    let (id, session) = notify(&app, device_id, JobKind::Refresh).await;
-    let cred = md5_cred(&app).await;
-    let reply = Message::decode(
-        &post_raw(
-            &app,
-            &app.url("/omadm"),
-            &dm_message(&session, 1, 65_535, Some(cred), vec![alert_1200()]),
-        )
-        .await,
-        Encoding::Wbxml,
-    )
-    .unwrap();
-    let (get_id, _) = the_get(&reply);
-    let url = reply.hdr.resp_uri.clone().unwrap();
+    let (id, session, get_id, url) = refresh_asked(&app, device_id).await;
     // Two Items' Statuses in this message, the other three in the next:
     // the job waits for all of them.
     let mut first = vec![
@@ -449,7 +432,7 @@ async fn the_simulated_handset_answers_the_refresh_as_a_client_does() {
                 }
                 Command::Results(r) => assert_eq!(r.items.len(), 5, "{f:?}"),
                 Command::Status(s) if s.cmd == "Get" => {
-                    assert!(s.target_ref.is_none() && s.data == 200, "{s:?}")
+                    assert!(s.target_refs.is_empty() && s.data == 200, "{s:?}")
                 }
                 _ => {}
             }
@@ -465,6 +448,8 @@ const MEID: &str = "A1000012345672";
 const OTHER_MDN: &str = "3125550178";
 const OTHER_MEID: &str = "A1000012345673";
 const LINELESS_MEID: &str = "A1000012345674";
+/// The Self Service PIN of [`MDN`]'s line, where it has one.
+const PIN: &str = "4321";
 const WML: &str = "text/vnd.wap.wml";
 const XHTML: &str = "application/vnd.wap.xhtml+xml";
 
@@ -472,14 +457,7 @@ async fn wap_app(trusted: bool) -> (TestApp, BillingSim) {
     let billing = BillingSim::start("127.0.0.1:0".parse().unwrap(), SimMode::Succeed)
         .await
         .unwrap();
-    let url = billing.url();
-    let app = spawn_app_with(move |c| {
-        c.billing = Some(BillingConfig::new(url));
-        if !trusted {
-            c.trusted_gateways.clear();
-        }
-    })
-    .await;
+    let app = spawn_app_with_billing(BillingConfig::new(billing.url()), trusted).await;
     let (_, token) = app.token(Role::Admin).await;
     for (mdn, meid) in [
         (Some(MDN), MEID),
@@ -489,22 +467,11 @@ async fn wap_app(trusted: bool) -> (TestApp, BillingSim) {
         let mut device =
             json!({"meid": meid, "make": "LG", "model": "VX9600", "firmware_version": "V1"});
         if let Some(mdn) = mdn {
-            let r = app
-                .api(Method::POST, "/profiles", &token)
-                .json(&profile_json(mdn))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status().as_u16(), 201);
+            app.api_create("/profiles", &token, &profile_json(mdn))
+                .await;
             device["profile_mdn"] = json!(mdn);
         }
-        let r = app
-            .api(Method::POST, "/devices", &token)
-            .json(&device)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 201);
+        app.api_create("/devices", &token, &device).await;
     }
     (app, billing)
 }
@@ -543,14 +510,7 @@ fn assert_plain(body: &str) {
     ] {
         assert!(!body.contains(word), "{word:?} in {body}");
     }
-    let mut r = quick_xml::Reader::from_str(body);
-    loop {
-        match r.read_event() {
-            Ok(quick_xml::events::Event::Eof) => break,
-            Ok(_) => {}
-            Err(e) => panic!("not well-formed: {e}\n{body}"),
-        }
-    }
+    assert_well_formed(body);
 }
 
 /// Everything a refused deck could have written: activations (and when
@@ -672,13 +632,7 @@ async fn wap_refusals_the_subscriber_should_read_are_decks_with_200_that_change_
                 .id
         })
         .await;
-    let r = app
-        .api(Method::POST, &format!("/profiles/{id}/activation"), &token)
-        .json(&json!({"state": "deactivated"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(app.set_line_state(&token, id, "deactivated").await, 200);
     let before = written(&app).await;
     let (status, body) = deck(&app, "/wap/activate?feature=touch2talk", WML).await;
     assert_eq!(status, 200, "{body}");
@@ -722,19 +676,10 @@ async fn a_billing_refusal_gives_billing_s_reason_without_its_code() {
     )
     .await
     .unwrap();
-    let url = billing.url();
-    let app = spawn_app_with(move |c| c.billing = Some(BillingConfig::new(url))).await;
+    let app = spawn_app_with_billing(BillingConfig::new(billing.url()), true).await;
     let (_, token) = app.token(Role::Admin).await;
-    let mut mine = profile_json(MDN);
-    mine["pin"] = json!("4321");
-    let r = app
-        .api(Method::POST, "/profiles", &token)
-        .json(&mine)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let csrf = self_sign_in(&app).await;
+    app.self_service_subscriber(&token, MDN, PIN).await;
+    let csrf = app.self_sign_in(MDN, PIN).await;
     let r = app
         .post_form("/self/features/touch2talk/activate", &[("csrf", &csrf)])
         .await;
@@ -758,33 +703,12 @@ async fn a_billing_refusal_gives_billing_s_reason_without_its_code() {
 
 // ---------------------------------------------------------------- self service
 
-async fn self_sign_in(app: &TestApp) -> String {
-    let csrf = app.csrf("/self/login").await;
-    let r = app
-        .post_form(
-            "/self/login",
-            &[("mdn", MDN), ("pin", "4321"), ("csrf", &csrf)],
-        )
-        .await;
-    assert_eq!(r.status().as_u16(), 303);
-    let (_, page) = app.page(&format!("/self/line/{MDN}")).await;
-    crate::common::csrf_of(&page)
-}
-
 #[tokio::test]
 async fn self_service_names_services_and_refusals_in_plain_words() {
     let app = spawn_app().await;
     let (_, token) = app.token(Role::Admin).await;
-    let mut mine = profile_json(MDN);
-    mine["pin"] = json!("4321");
-    let r = app
-        .api(Method::POST, "/profiles", &token)
-        .json(&mine)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let csrf = self_sign_in(&app).await;
+    app.self_service_subscriber(&token, MDN, PIN).await;
+    let csrf = app.self_sign_in(MDN, PIN).await;
 
     // The line's services by their names, not their codes.
     let (_, page) = app.page(&format!("/self/line/{MDN}")).await;
@@ -859,27 +783,19 @@ async fn start_scan_plan(app: &TestApp) -> String {
             #[diesel(column_name = "QUERY PLAN")]
             line: String,
         }
-        match c {
+        let lines: Vec<String> = match c {
             mdm::db::DbConnection::Sqlite(c) => {
-                diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-                    .load::<SqlitePlan>(c)
-                    .unwrap()
-                    .into_iter()
-                    .map(|p| p.detail)
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                let plan =
+                    diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}")).load::<SqlitePlan>(c);
+                plan.unwrap().into_iter().map(|p| p.detail).collect()
             }
             mdm::db::DbConnection::Postgres(c) => {
                 diesel::sql_query("ANALYZE dm_accounts").execute(c).unwrap();
-                diesel::sql_query(format!("EXPLAIN {sql}"))
-                    .load::<PgPlan>(c)
-                    .unwrap()
-                    .into_iter()
-                    .map(|p| p.line)
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                let plan = diesel::sql_query(format!("EXPLAIN {sql}")).load::<PgPlan>(c);
+                plan.unwrap().into_iter().map(|p| p.line).collect()
             }
-        }
+        };
+        lines.join("\n")
     })
     .await
 }

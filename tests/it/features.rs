@@ -10,7 +10,9 @@ use mdm::billing::BillingConfig;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::common::{profile_json, spawn_app_with, TestApp};
+use crate::common::{
+    assert_well_formed, profile_json, spawn_app_with, spawn_app_with_billing, TestApp,
+};
 
 const MDN: &str = "3125550123";
 const MEID: &str = "A1000012345670";
@@ -18,28 +20,12 @@ const WML: &str = "text/vnd.wap.wml";
 const XHTML: &str = "application/vnd.wap.xhtml+xml";
 
 async fn app_with_billing(billing: BillingConfig, trusted: bool) -> TestApp {
-    let app = spawn_app_with(move |c| {
-        c.billing = Some(billing);
-        if !trusted {
-            c.trusted_gateways.clear();
-        }
-    })
-    .await;
+    let app = spawn_app_with_billing(billing, trusted).await;
     let (_, token) = app.token(Role::Admin).await;
-    let r = app
-        .api(Method::POST, "/profiles", &token)
-        .json(&profile_json(MDN))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let r = app
-        .api(Method::POST, "/devices", &token)
-        .json(&json!({"meid": MEID, "make": "LG", "model": "VX9600", "firmware_version": "V1", "profile_mdn": MDN}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    app.api_create("/profiles", &token, &profile_json(MDN))
+        .await;
+    app.api_create("/devices", &token, &json!({"meid": MEID, "make": "LG", "model": "VX9600", "firmware_version": "V1", "profile_mdn": MDN}))
+        .await;
     app
 }
 
@@ -84,18 +70,6 @@ fn link(body: &str, label: &str) -> String {
             .map(|a| a.split('"').next().unwrap_or("").to_string())
     })
     .unwrap_or_else(|| panic!("no link {label} in {body}"))
-}
-
-/// Every deck must be well-formed XML.
-fn assert_well_formed(body: &str) {
-    let mut r = quick_xml::Reader::from_str(body);
-    loop {
-        match r.read_event() {
-            Ok(quick_xml::events::Event::Eof) => break,
-            Ok(_) => {}
-            Err(e) => panic!("not well-formed: {e}\n{body}"),
-        }
-    }
 }
 
 async fn profile(app: &TestApp) -> mdm::registry::profile::Profile {
@@ -508,13 +482,7 @@ async fn a_deactivated_line_or_handset_cannot_change_its_services() {
     set_handset_state(&app, "pending").await;
     let (_, token) = app.token(Role::Admin).await;
     let id = profile(&app).await.id;
-    let r = app
-        .api(Method::POST, &format!("/profiles/{id}/activation"), &token)
-        .json(&json!({"state": "deactivated"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(app.set_line_state(&token, id, "deactivated").await, 200);
     set_handset_state(&app, "pending").await;
     let (status, _, body) = deck(&app, &agree_url, XHTML).await;
     assert_eq!(status, 200, "{body}");
@@ -536,16 +504,7 @@ async fn self_flash(app: &TestApp) -> String {
 }
 
 async fn self_sign_in(app: &TestApp) -> String {
-    let csrf = app.csrf("/self/login").await;
-    let r = app
-        .post_form(
-            "/self/login",
-            &[("mdn", MDN), ("pin", "4321"), ("csrf", &csrf)],
-        )
-        .await;
-    assert_eq!(r.status().as_u16(), 303);
-    let (_, page) = app.page(&format!("/self/line/{MDN}")).await;
-    crate::common::csrf_of(&page)
+    app.self_sign_in(MDN, "4321").await
 }
 
 /// Starts a change in self service; returns its terms page URL.
@@ -571,18 +530,7 @@ async fn a_subscriber_is_billed_once_per_change_and_never_on_a_deactivated_line(
     })
     .await;
     let (_, token) = app.token(Role::Admin).await;
-    let mut mine = profile_json(MDN);
-    mine["pin"] = json!("4321");
-    let p: serde_json::Value = app
-        .api(Method::POST, "/profiles", &token)
-        .json(&mine)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = p["id"].as_i64().unwrap();
+    let id = app.self_service_subscriber(&token, MDN, "4321").await;
     let csrf = self_sign_in(&app).await;
 
     // Two open offers of one service: the second agreement bills nothing.
@@ -626,13 +574,7 @@ async fn a_subscriber_is_billed_once_per_change_and_never_on_a_deactivated_line(
 
     // A de-activated line can start no change, nor finish one started before.
     let open = self_start(&app, &csrf, "picture_messaging").await;
-    let r = app
-        .api(Method::POST, &format!("/profiles/{id}/activation"), &token)
-        .json(&json!({"state": "deactivated"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(app.set_line_state(&token, id, "deactivated").await, 200);
     let csrf = self_sign_in(&app).await;
     app.post_form(&format!("{open}/agree"), &[("csrf", &csrf)])
         .await;
@@ -659,15 +601,7 @@ async fn a_lost_billing_answer_is_checked_again_not_retried_by_the_subscriber() 
     config.timeout = Duration::from_millis(300);
     let app = spawn_app_with(move |c| c.billing = Some(config)).await;
     let (_, token) = app.token(Role::Admin).await;
-    let mut mine = profile_json(MDN);
-    mine["pin"] = json!("4321");
-    let r = app
-        .api(Method::POST, "/profiles", &token)
-        .json(&mine)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    app.self_service_subscriber(&token, MDN, "4321").await;
     let csrf = self_sign_in(&app).await;
     let terms = self_start(&app, &csrf, "touch2talk").await;
     app.post_form(&format!("{terms}/agree"), &[("csrf", &csrf)])

@@ -116,7 +116,7 @@ async fn packages_upload_move_through_their_lifecycle_and_download_with_resume()
     assert_eq!(r.status().as_u16(), 303);
     let (_, html) = app.page(&page).await;
     assert!(
-        html.contains("a draft package cannot become released"),
+        html.contains("A draft package cannot become released"),
         "skipping testing is refused"
     );
     for s in ["testing", "released"] {

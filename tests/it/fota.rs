@@ -463,8 +463,8 @@ pub(crate) fn hdr_answer(
         msg_ref,
         cmd_ref: 0,
         cmd: "SyncHdr".into(),
-        target_ref: None,
-        source_ref: None,
+        target_refs: vec![],
+        source_refs: vec![],
         chal: Some(Chal {
             auth_type: "syncml:auth-md5".into(),
             format: "b64".into(),

@@ -485,7 +485,7 @@ async fn usernames_are_one_whatever_their_case() {
         .text()
         .await
         .unwrap()
-        .contains("user admin already exists"));
+        .contains("User admin already exists"));
     assert_eq!(app.count("users").await, 1);
     // Any case of the name signs in, as the one account it is.
     let other = client();

@@ -31,6 +31,13 @@ async fn line(app: &TestApp, token: &str, mdn: &str, handset: Value, table: i32)
     app.kyocera_line(token, &p, handset).await
 }
 
+/// A fresh app and an admin's API token.
+async fn admin_app() -> (TestApp, String) {
+    let app = spawn_app().await;
+    let (_, token) = app.token(Role::Admin).await;
+    (app, token)
+}
+
 fn handset(esn: &str, meid: Option<&str>, fault: IotaFault) -> IotaHandset {
     IotaHandset::new(
         HandsetIdentity::new(esn, meid, "Kyocera", "KX-IOTA", 0x0102, 0x2A),
@@ -42,6 +49,51 @@ async fn run(h: &mut IotaHandset, url: &str) -> IotaOutcome {
     iota_client::run(h, url, true, &Trace::new(None).unwrap())
         .await
         .unwrap()
+}
+
+/// Runs a whole session that must complete.
+async fn run_completed(h: &mut IotaHandset, url: &str) {
+    let outcome = run(h, url).await;
+    assert!(
+        matches!(outcome, IotaOutcome::Completed { .. }),
+        "{outcome:?}"
+    );
+}
+
+/// Runs a whole session that must be refused; returns the refusal's code
+/// and text.
+async fn run_refused(h: &mut IotaHandset, url: &str) -> (u16, String) {
+    match run(h, url).await {
+        IotaOutcome::Refused { code, text } => (code, text),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// The ESN line of [`MDN`] on SSPR table 1, which holds PRL `prl_id`;
+/// returns the profile's and the handset's ids and the activation URL.
+async fn esn_line(app: &TestApp, token: &str, prl_id: u16) -> (i64, i64, String) {
+    app.file_prl(prl(prl_id, 4), 1).await;
+    let (pid, did) = line(app, token, MDN, json!({"esn": ESN}), 1).await;
+    (pid, did, app.url("/iota/activate"))
+}
+
+/// Sends `body` to the API; returns the answer's status and its JSON body
+/// (null when it has none).
+async fn call(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let r = app
+        .api(method, path, token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn get(app: &TestApp, url: &str, doc: &MmcDocument) -> MmcDocument {
@@ -102,6 +154,14 @@ async fn run_until(
     panic!("the handset never got that far");
 }
 
+/// A fresh handset of [`ESN`] that starts a session at `url` and holds
+/// its commit's answer, returned unsent.
+async fn held_at_commit(app: &TestApp, url: &str) -> (IotaHandset, MmcDocument) {
+    let mut h = handset(ESN, None, IotaFault::None);
+    let commit = run_until(app, &mut h, url, is_commit).await;
+    (h, commit)
+}
+
 /// POSTs `doc` and lets the handset go on to the end of the session.
 async fn finish(app: &TestApp, h: &mut IotaHandset, url: &str, doc: MmcDocument) -> Step {
     let mut answer = post(app, url, &doc).await;
@@ -112,6 +172,20 @@ async fn finish(app: &TestApp, h: &mut IotaHandset, url: &str, doc: MmcDocument)
         }
     }
     panic!("the session did not end");
+}
+
+/// The API's error for the request field `field`.
+fn field_error<'a>(body: &'a Value, field: &str) -> &'a str {
+    body["error"]["fields"][field].as_str().unwrap()
+}
+
+/// How many times `action` stands on the profile's timeline.
+async fn on_timeline(app: &TestApp, pid: i64, action: &str) -> usize {
+    app.profile_timeline(pid)
+        .await
+        .iter()
+        .filter(|s| *s == action)
+        .count()
 }
 
 async fn set_line_state(app: &TestApp, token: &str, pid: i64, state: &str) {
@@ -187,14 +261,10 @@ fn refused(step: &Step) -> (u16, String) {
 
 #[tokio::test]
 async fn a_deactivation_ends_an_activation_under_way_and_changes_nothing() {
-    let app = spawn_app().await;
-    let (_, token) = app.token(Role::Admin).await;
-    app.file_prl(prl(10060, 4), 1).await;
-    let (pid, did) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
-    let url = app.url("/iota/activate");
+    let (app, token) = admin_app().await;
+    let (pid, did, url) = esn_line(&app, &token, 10060).await;
 
-    let mut h = handset(ESN, None, IotaFault::None);
-    let commit = run_until(&app, &mut h, &url, is_commit).await;
+    let (mut h, commit) = held_at_commit(&app, &url).await;
     set_line_state(&app, &token, pid, "deactivated").await;
     let before = line_of(&app, pid, did).await;
     assert_eq!(
@@ -220,10 +290,7 @@ async fn a_deactivation_ends_an_activation_under_way_and_changes_nothing() {
 
     // A fresh start on the de-activated line is refused at the GET.
     let mut again = handset(ESN, None, IotaFault::None);
-    assert!(matches!(
-        run(&mut again, &url).await,
-        IotaOutcome::Refused { code: 403, .. }
-    ));
+    assert_eq!(run_refused(&mut again, &url).await.0, 403);
     assert_eq!(line_of(&app, pid, did).await, before);
 }
 
@@ -235,31 +302,29 @@ async fn otapa_pushed(app: &TestApp, token: &str) -> (i64, i64, String, IotaHand
     let (pid, did) = line(app, token, MDN, json!({"esn": ESN}), 1).await;
     app.kyocera_iota_series().await;
     let mut h = handset(ESN, None, IotaFault::None);
-    assert!(matches!(
-        run(&mut h, &app.url("/iota/activate")).await,
-        IotaOutcome::Completed { .. }
-    ));
+    run_completed(&mut h, &app.url("/iota/activate")).await;
     let s = start_otapa(app, token, 10071).await;
     let url = app.url(&format!("/iota/callback/{}", s["token"].as_str().unwrap()));
     assert_eq!(line_of(app, pid, did).await.pending_prl_id, Some(10071));
     (pid, did, url, h)
 }
 
+/// Asks for an OTAPA download of `prl_id` to [`MDN`]; returns the
+/// API's answer.
+async fn ask_otapa(app: &TestApp, token: &str, prl_id: i32) -> (u16, Value) {
+    let download = json!({"device": MDN, "prl_id": prl_id});
+    call(app, token, Method::POST, "/iota/prl-downloads", &download).await
+}
+
 async fn start_otapa(app: &TestApp, token: &str, prl_id: i32) -> Value {
-    let r = app
-        .api(Method::POST, "/iota/prl-downloads", token)
-        .json(&json!({"device": MDN, "prl_id": prl_id}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 202);
-    r.json().await.unwrap()
+    let (status, started) = ask_otapa(app, token, prl_id).await;
+    assert_eq!(status, 202);
+    started
 }
 
 #[tokio::test]
 async fn a_deactivation_ends_a_prl_download_under_way() {
-    let app = spawn_app().await;
-    let (_, token) = app.token(Role::Admin).await;
+    let (app, token) = admin_app().await;
     let (pid, did, url, mut h) = otapa_pushed(&app, &token).await;
 
     let commit = run_until(&app, &mut h, &url, is_commit).await;
@@ -280,16 +345,12 @@ async fn a_deactivation_ends_a_prl_download_under_way() {
 
 #[tokio::test]
 async fn a_failed_or_abandoned_prl_download_clears_the_pending_prl() {
-    let app = spawn_app().await;
-    let (_, token) = app.token(Role::Admin).await;
+    let (app, token) = admin_app().await;
     let (pid, did, url, mut h) = otapa_pushed(&app, &token).await;
 
     // The handset rejects the PRL.
     h.set_fault(IotaFault::BadPrlCrc);
-    assert!(matches!(
-        run(&mut h, &url).await,
-        IotaOutcome::Refused { code: 422, .. }
-    ));
+    assert_eq!(run_refused(&mut h, &url).await.0, 422);
     let after = line_of(&app, pid, did).await;
     assert_eq!((after.prl_id, after.pending_prl_id), (Some(10070), None));
 
@@ -314,31 +375,18 @@ async fn a_failed_or_abandoned_prl_download_clears_the_pending_prl() {
         .await;
     assert_eq!(swept, 1);
     assert_eq!(line_of(&app, pid, did).await.pending_prl_id, None);
-    let cleared = app
-        .profile_timeline(pid)
-        .await
-        .iter()
-        .filter(|s| *s == "pending PRL cleared")
-        .count();
-    assert_eq!(cleared, 3);
+    assert_eq!(on_timeline(&app, pid, "pending PRL cleared").await, 3);
 }
 
 #[tokio::test]
 async fn a_repeated_prl_download_request_pushes_once_and_a_replaced_link_says_superseded() {
-    let app = spawn_app().await;
-    let (_, token) = app.token(Role::Admin).await;
+    let (app, token) = admin_app().await;
     let (pid, did, url, mut h) = otapa_pushed(&app, &token).await;
     let pushed = app.count("outbox").await;
 
     // The same request again: refused, nothing pushed.
-    let r = app
-        .api(Method::POST, "/iota/prl-downloads", &token)
-        .json(&json!({"device": MDN, "prl_id": 10071}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 409);
-    let body: Value = r.json().await.unwrap();
+    let (status, body) = ask_otapa(&app, &token, 10071).await;
+    assert_eq!(status, 409);
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("already waiting for the handset")
@@ -351,19 +399,14 @@ async fn a_repeated_prl_download_request_pushes_once_and_a_replaced_link_says_su
     app.file_prl(prl(10072, 5), 3).await;
     start_otapa(&app, &token, 10072).await;
     assert_eq!(line_of(&app, pid, did).await.pending_prl_id, Some(10072));
-    match run(&mut h, &url).await {
-        IotaOutcome::Refused { code, text } => {
-            assert_eq!(code, 410);
-            assert_eq!(text, "this call-back URL was superseded by a newer request");
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    let (code, text) = run_refused(&mut h, &url).await;
+    assert_eq!(code, 410);
+    assert_eq!(text, "this call-back URL was superseded by a newer request");
 }
 
 #[tokio::test]
 async fn a_meid_handset_is_never_matched_on_its_pesn() {
-    let app = spawn_app().await;
-    let (_, token) = app.token(Role::Admin).await;
+    let (app, token) = admin_app().await;
     app.file_prl(prl(10080, 4), 1).await;
     let registered = "A100123420004C";
     let stranger = "A1FFFFFFFFFFFF";
@@ -374,22 +417,15 @@ async fn a_meid_handset_is_never_matched_on_its_pesn() {
     let before = line_of(&app, pid, did).await;
 
     let mut h = handset(&pesn.to_hex(), Some(stranger), IotaFault::None);
-    match run(&mut h, &app.url("/iota/activate")).await {
-        IotaOutcome::Refused { code, text } => {
-            assert_eq!(code, 404);
-            assert!(text.contains(&format!("MEID {stranger}")), "{text}");
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    let (code, text) = run_refused(&mut h, &app.url("/iota/activate")).await;
+    assert_eq!(code, 404);
+    assert!(text.contains(&format!("MEID {stranger}")), "{text}");
     assert_eq!(h.committed_nam().mdn, None, "no NAM for the stranger");
     assert_eq!(line_of(&app, pid, did).await, before);
 
     // The registered MEID is activated, and its pESN is the Activated ESN.
     let mut h = handset(&pesn.to_hex(), Some(registered), IotaFault::None);
-    assert!(matches!(
-        run(&mut h, &app.url("/iota/activate")).await,
-        IotaOutcome::Completed { .. }
-    ));
+    run_completed(&mut h, &app.url("/iota/activate")).await;
     assert_eq!(
         line_of(&app, pid, did).await.activated_esn,
         Some(pesn.to_hex())
@@ -398,8 +434,7 @@ async fn a_meid_handset_is_never_matched_on_its_pesn() {
 
 #[tokio::test]
 async fn the_session_keeps_the_prl_it_started_with() {
-    let app = spawn_app().await;
-    let (_, token) = app.token(Role::Admin).await;
+    let (app, token) = admin_app().await;
     let first = prl(10090, 120);
     assert!(first.len() > 251, "two segments");
     app.file_prl(first.clone(), 1).await;
@@ -436,14 +471,10 @@ async fn the_session_keeps_the_prl_it_started_with() {
 
 #[tokio::test]
 async fn a_second_activation_start_supersedes_the_first_and_only_one_commits() {
-    let app = spawn_app().await;
-    let (_, token) = app.token(Role::Admin).await;
-    app.file_prl(prl(10100, 4), 1).await;
-    let (pid, _) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
-    let url = app.url("/iota/activate");
+    let (app, token) = admin_app().await;
+    let (pid, _, url) = esn_line(&app, &token, 10100).await;
 
-    let mut first = handset(ESN, None, IotaFault::None);
-    let held = run_until(&app, &mut first, &url, is_commit).await;
+    let (mut first, held) = held_at_commit(&app, &url).await;
     let mut second = handset(ESN, None, IotaFault::None);
     assert!(matches!(
         run(&mut second, &url).await,
@@ -457,30 +488,17 @@ async fn a_second_activation_start_supersedes_the_first_and_only_one_commits() {
     );
     let states: Vec<String> = sessions(&app).await.into_iter().map(|s| s.1).collect();
     assert_eq!(states, vec!["abandoned", "completed"]);
-    let activations = app
-        .profile_timeline(pid)
-        .await
-        .iter()
-        .filter(|s| *s == "activated over IOTA")
-        .count();
-    assert_eq!(activations, 1);
+    assert_eq!(on_timeline(&app, pid, "activated over IOTA").await, 1);
 }
 
 #[tokio::test]
 async fn nam_data_is_checked_when_saved_and_before_it_is_programmed() {
-    let app = spawn_app().await;
-    let (_, token) = app.token(Role::Admin).await;
+    let (app, token) = admin_app().await;
     let mut bad = profile_json(MDN);
     bad["sid_nid_pairs"] = json!("");
     bad["imsi"] = json!("310009999999999");
-    let r = app
-        .api(Method::POST, "/profiles", &token)
-        .json(&bad)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 422);
-    let body: Value = r.json().await.unwrap();
+    let (status, body) = call(&app, &token, Method::POST, "/profiles", &bad).await;
+    assert_eq!(status, 422);
     let fields = &body["error"]["fields"];
     // A line without a home system yet may be pre-loaded: it is the
     // activation that refuses it, below.
@@ -493,9 +511,7 @@ async fn nam_data_is_checked_when_saved_and_before_it_is_programmed() {
     assert_eq!(app.count("profiles").await, 0);
 
     // Data saved before these checks fails the activation with its reason.
-    app.file_prl(prl(10110, 4), 1).await;
-    let (pid, did) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
-    let url = app.url("/iota/activate");
+    let (pid, did, url) = esn_line(&app, &token, 10110).await;
     for (column, value, says) in [
         ("sid_nid_pairs", "", "no SID/NID pair"),
         ("imsi", "310009999999999", "must be the MIN"),
@@ -518,16 +534,12 @@ async fn nam_data_is_checked_when_saved_and_before_it_is_programmed() {
         .await;
         let before = line_of(&app, pid, did).await;
         let mut h = handset(ESN, None, IotaFault::None);
-        match run(&mut h, &url).await {
-            IotaOutcome::Refused { code, text } => {
-                assert_eq!(code, 409);
-                assert!(
-                    text.contains("cannot be programmed") && text.contains(says),
-                    "{text}"
-                );
-            }
-            other => panic!("expected a refusal, got {other:?}"),
-        }
+        let (code, text) = run_refused(&mut h, &url).await;
+        assert_eq!(code, 409);
+        assert!(
+            text.contains("cannot be programmed") && text.contains(says),
+            "{text}"
+        );
         assert_eq!(h.committed_nam().mdn, None);
         assert_eq!(line_of(&app, pid, did).await, before);
     }
@@ -536,26 +548,14 @@ async fn nam_data_is_checked_when_saved_and_before_it_is_programmed() {
 
 #[tokio::test]
 async fn esn_changes_are_refused_on_a_deactivated_line() {
-    let app = spawn_app().await;
-    let (_, token) = app.token(Role::Admin).await;
-    app.file_prl(prl(10120, 4), 1).await;
-    let (pid, _) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
-    let url = app.url("/iota/activate");
-    assert!(matches!(
-        run(&mut handset(ESN, None, IotaFault::None), &url).await,
-        IotaOutcome::Completed { .. }
-    ));
+    let (app, token) = admin_app().await;
+    let (pid, _, url) = esn_line(&app, &token, 10120).await;
+    run_completed(&mut handset(ESN, None, IotaFault::None), &url).await;
     let change = |to: &'static str| {
-        let app = &app;
-        let token = &token;
+        let (app, token) = (&app, &token);
         async move {
-            let r = app
-                .api(Method::POST, "/esn-changes", token)
-                .json(&json!({"from": MDN, "to": to}))
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            let change = json!({"from": MDN, "to": to});
+            call(app, token, Method::POST, "/esn-changes", &change).await
         }
     };
 
@@ -564,13 +564,9 @@ async fn esn_changes_are_refused_on_a_deactivated_line() {
     let (status, waiting) = change("9F1ABC41").await;
     assert_eq!(status, 201, "{waiting}");
     set_line_state(&app, &token, pid, "deactivated").await;
-    match run(&mut handset("9F1ABC41", None, IotaFault::None), &url).await {
-        IotaOutcome::Refused { code, text } => {
-            assert_eq!(code, 403);
-            assert_eq!(text, "the line has been de-activated");
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    let (code, text) = run_refused(&mut handset("9F1ABC41", None, IotaFault::None), &url).await;
+    assert_eq!(code, 403);
+    assert_eq!(text, "the line has been de-activated");
     let state: String = app
         .with_conn(move |c| {
             profiles::table
@@ -616,30 +612,17 @@ async fn esn_changes_are_refused_on_a_deactivated_line() {
 
 #[tokio::test]
 async fn a_field_esn_change_to_a_meid_moves_new_esn_on_activation() {
-    let app = spawn_app().await;
-    let (_, token) = app.token(Role::Admin).await;
-    app.file_prl(prl(10130, 4), 1).await;
-    let (pid, did) = line(&app, &token, MDN, json!({"esn": ESN}), 1).await;
-    let url = app.url("/iota/activate");
-    assert!(matches!(
-        run(&mut handset(ESN, None, IotaFault::None), &url).await,
-        IotaOutcome::Completed { .. }
-    ));
+    let (app, token) = admin_app().await;
+    let (pid, did, url) = esn_line(&app, &token, 10130).await;
+    run_completed(&mut handset(ESN, None, IotaFault::None), &url).await;
     let meid = "A1000012345678";
-    let r = app
-        .api(Method::POST, "/esn-changes", &token)
-        .json(&json!({"from": MDN, "to": meid, "variant": "field"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    let change = json!({"from": MDN, "to": meid, "variant": "field"});
+    let (status, _) = call(&app, &token, Method::POST, "/esn-changes", &change).await;
+    assert_eq!(status, 201);
     assert_eq!(line_of(&app, pid, did).await.new_esn.as_deref(), Some(meid));
 
     let pesn = Meid::parse(meid).unwrap().pseudo_esn().to_hex();
-    assert!(matches!(
-        run(&mut handset(&pesn, Some(meid), IotaFault::None), &url).await,
-        IotaOutcome::Completed { .. }
-    ));
+    run_completed(&mut handset(&pesn, Some(meid), IotaFault::None), &url).await;
     let after = line_of(&app, pid, did).await;
     assert_eq!(after.activated_esn, Some(pesn));
     assert_eq!(after.new_esn, None, "New ESN moved");
@@ -647,22 +630,13 @@ async fn a_field_esn_change_to_a_meid_moves_new_esn_on_activation() {
 
 #[tokio::test]
 async fn pseudo_esns_are_refused_where_a_real_esn_is_required() {
-    let app = spawn_app().await;
-    let (_, token) = app.token(Role::Admin).await;
+    let (app, token) = admin_app().await;
     let pid = app.add_subscriber(&token, &profile_json(MDN)).await;
-    let r = app
-        .api(Method::POST, "/devices", &token)
-        .json(&json!({"esn": "80ABCDEF", "make": "Kyocera", "model": "KX-IOTA", "firmware_version": "1.0"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 422);
-    let body: Value = r.json().await.unwrap();
+    let pseudo = json!({"esn": "80ABCDEF", "make": "Kyocera", "model": "KX-IOTA", "firmware_version": "1.0"});
+    let (status, body) = call(&app, &token, Method::POST, "/devices", &pseudo).await;
+    assert_eq!(status, 422);
     assert!(
-        body["error"]["fields"]["esn"]
-            .as_str()
-            .unwrap()
-            .starts_with("80ABCDEF is a pseudo-ESN"),
+        field_error(&body, "esn").starts_with("80ABCDEF is a pseudo-ESN"),
         "{body}"
     );
     assert_eq!(app.count("devices").await, 0);
@@ -681,31 +655,16 @@ async fn pseudo_esns_are_refused_where_a_real_esn_is_required() {
             "serial number must be 00000000-16777215 but is 45678901",
         ),
     ] {
-        let r = app
-            .api(Method::POST, "/esn-changes", &token)
-            .json(&json!({"from": MDN, "to": to}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 422);
-        let body: Value = r.json().await.unwrap();
-        assert!(
-            body["error"]["fields"]["to"]
-                .as_str()
-                .unwrap()
-                .contains(says),
-            "{body}"
-        );
+        let change = json!({"from": MDN, "to": to});
+        let (status, body) = call(&app, &token, Method::POST, "/esn-changes", &change).await;
+        assert_eq!(status, 422);
+        assert!(field_error(&body, "to").contains(says), "{body}");
     }
     // A profile's New ESN is an ESN change's target too.
     let mut edit = profile_json(MDN);
     edit["new_esn"] = json!("80ABCDEF");
-    let r = app
-        .api(Method::PUT, &format!("/profiles/{pid}"), &token)
-        .json(&edit)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 422);
+    let profile = format!("/profiles/{pid}");
+    let (status, _) = call(&app, &token, Method::PUT, &profile, &edit).await;
+    assert_eq!(status, 422);
     assert_eq!(app.count("devices").await, 1);
 }

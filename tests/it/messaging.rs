@@ -384,7 +384,7 @@ async fn care_pushes_signed_settings_and_a_dm_bootstrap() {
     for (k, v, says) in [
         ("brew_url", "ftp://x", "must be an http or https URL"),
         ("proxy", "proxy.example", "must be an IPv4 address"),
-        ("apn", "", "nothing to push"),
+        ("apn", "", "Nothing to push"),
     ] {
         app.post_form(
             &format!("/devices/{device_id}/push/settings"),

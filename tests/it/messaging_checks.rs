@@ -13,9 +13,9 @@ use mdm::messaging::codec::wsp::Parameter;
 use mdm::messaging::outbox::{Kind, NewMessage, OutboxMessage, SendOutcome};
 use mdm::registry::Actor;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::common::{profile_json, run_mdm, spawn_app_with, subscriber_sign_in, SendJson, TestApp};
+use crate::common::{profile_json, run_mdm, spawn_app_with, subscriber_sign_in, TestApp};
 use crate::messaging::{
     app_with_smsc, line, pushes, smsc_config, start_smsc, wait_until, DEVICE_PASSWORD,
     SERVER_PASSWORD,
@@ -68,12 +68,7 @@ async fn a_dm_bootstrap_is_sealed_at_rest_sent_in_clear_and_dropped_once_deliver
     line(&app).await;
     // Without --server-url the CLI falls back as `otapa prl` does: the
     // public URL, else the address the server listens on (MDM_BIND).
-    let (code, out, err) = run_mdm(
-        &app.database_url,
-        &app.data_dir,
-        &["push", "bootstrap", "--device", MEID],
-        None,
-    );
+    let (code, out, err) = mdm(&app, &["push", "bootstrap", "--device", MEID]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("http://127.0.0.1:8080/omadm"), "{out}");
 
@@ -132,12 +127,7 @@ async fn a_dm_bootstrap_is_sealed_at_rest_sent_in_clear_and_dropped_once_deliver
     }
     assert!(!page.contains(DEVICE_PASSWORD) && !page.contains(SERVER_PASSWORD));
 
-    let (code, out, err) = run_mdm(
-        &app.database_url,
-        &app.data_dir,
-        &["outbox", "show", &row.id.to_string()],
-        None,
-    );
+    let (code, out, err) = mdm(&app, &["outbox", "show", &row.id.to_string()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("(hidden)") && out.contains("APPSRV"), "{out}");
     assert!(!out.contains(DEVICE_PASSWORD), "{out}");
@@ -224,49 +214,29 @@ async fn bootstraps_stored_in_clear_are_sealed_when_a_node_starts_and_still_go_o
 /// manufacturer's IOTA series: ready for star-code activation.
 async fn iota_line(app: &TestApp, mdn: &str, esn: &str) {
     let (_, token) = app.token(Role::Admin).await;
-    let p: Value = app
-        .api(Method::POST, "/profiles", &token)
-        .json(&profile_json(mdn))
-        .send_json()
+    let (pid, _) = app
+        .kyocera_line(&token, &profile_json(mdn), json!({"esn": esn}))
         .await;
-    let pid = p["id"].as_i64().expect("profile created");
-    let r = app
-        .api(Method::POST, "/devices", &token)
-        .json(&json!({"esn": esn, "make": "Kyocera", "model": "KX-IOTA", "firmware_version": "1.0", "profile_mdn": mdn}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    // The PRL and the series are filed once per app: a second line finds them.
+    let filed = app
+        .with_conn(|c| mdm::iota::prl_store::by_prl_id(c, 10040).unwrap().is_some())
+        .await;
+    if !filed {
+        app.file_prl(crate::iota::prl(10040, 4), 1).await;
+        app.kyocera_iota_series().await;
+    }
     app.with_conn(move |c| {
-        if mdm::iota::prl_store::by_prl_id(c, 10040).unwrap().is_none() {
-            mdm::iota::prl_store::add(
-                c,
-                &Actor::System("test"),
-                &mdm::iota::prl_store::NewPrl {
-                    bytes: crate::iota::prl(10040, 4),
-                    prl_id: None,
-                    sspr_table: Some(1),
-                    name: "test".into(),
-                },
-            )
-            .unwrap();
-            mdm::registry::capability::add_series(
-                c,
-                &Actor::System("test"),
-                &mdm::registry::capability::EsnSeriesDraft {
-                    make: Some("Kyocera".into()),
-                    first_esn: Some("9F100000".into()),
-                    last_esn: Some("9F1FFFFF".into()),
-                },
-            )
-            .unwrap();
-        }
         diesel::update(profiles::table.find(pid))
             .set(profiles::sspr_table.eq(Some(1)))
             .execute(c)
             .unwrap();
     })
     .await;
+}
+
+/// Runs the `mdm` command line against the app's database.
+fn mdm(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    run_mdm(&app.database_url, &app.data_dir, args, None)
 }
 
 const WELCOME_PL: &str = "Witaj w sieci ExampleTel, Łódź!";
@@ -410,29 +380,11 @@ fn a_welcome_longer_than_four_short_messages_stops_the_server_at_start() {
 async fn self_service_offers_no_update_check_for_a_model_without_fota() {
     let app = spawn_app_with(|_| {}).await;
     let (_, token) = app.token(Role::Admin).await;
-    let mut p = profile_json(MDN);
-    p["pin"] = json!("4321");
-    let r = app
-        .api(Method::POST, "/profiles", &token)
-        .json(&p)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let r = app
-        .api(Method::POST, "/devices", &token)
-        .json(&json!({"meid": MEID, "make": "LG", "model": "VX9600", "firmware_version": "V1", "profile_mdn": MDN}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let r = app
-        .api(Method::POST, "/capabilities", &token)
-        .json(&json!({"make": "LG", "model": "VX9600", "protocol": "omadm", "fota": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    app.self_service_subscriber(&token, MDN, "4321").await;
+    let handset = json!({"meid": MEID, "make": "LG", "model": "VX9600", "firmware_version": "V1", "profile_mdn": MDN});
+    app.api_create("/devices", &token, &handset).await;
+    let without_fota = json!({"make": "LG", "model": "VX9600", "protocol": "omadm", "fota": false});
+    app.api_create("/capabilities", &token, &without_fota).await;
     // A released package would otherwise be offered.
     app.release_package(&token, "LG", "VX9600", "V1", "V2", 1_000)
         .await;
@@ -496,14 +448,8 @@ async fn a_feature_code_outside_the_catalogue_is_a_field_error() {
     let (_, token) = app.token(Role::Admin).await;
     let mut p = profile_json(MDN);
     p["features"] = json!("mobile_web,nonexistent");
-    let r = app
-        .api(Method::POST, "/profiles", &token)
-        .json(&p)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 422);
-    let body: Value = r.json().await.unwrap();
+    let (status, body) = app.api_call(Method::POST, "/profiles", &token, &p).await;
+    assert_eq!(status, 422);
     let says = body["error"]["fields"]["features"].as_str().unwrap_or("");
     assert!(
         says.contains("\"nonexistent\" is not in the feature catalogue")
@@ -514,19 +460,9 @@ async fn a_feature_code_outside_the_catalogue_is_a_field_error() {
 
     // Created with known codes; a change may not add an unknown one, but a
     // code the line already has (the catalogue stopped selling it) stays.
-    let created: Value = app
-        .api(Method::POST, "/profiles", &token)
-        .json(&profile_json(MDN))
-        .send_json()
-        .await;
-    let pid = created["id"].as_i64().unwrap();
-    let r = app
-        .api(Method::PUT, &format!("/profiles/{pid}"), &token)
-        .json(&p)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 422);
+    let pid = app.add_subscriber(&token, &profile_json(MDN)).await;
+    let profile = format!("/profiles/{pid}");
+    assert_eq!(app.api_call(Method::PUT, &profile, &token, &p).await.0, 422);
     app.with_conn(move |c| {
         diesel::update(profiles::table.find(pid))
             .set(profiles::features.eq("legacy_wap,mobile_web"))
@@ -536,13 +472,8 @@ async fn a_feature_code_outside_the_catalogue_is_a_field_error() {
     .await;
     let mut kept = profile_json(MDN);
     kept["features"] = json!("legacy_wap,mobile_web,touch2talk");
-    let r = app
-        .api(Method::PUT, &format!("/profiles/{pid}"), &token)
-        .json(&kept)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let (status, body) = app.api_call(Method::PUT, &profile, &token, &kept).await;
+    assert_eq!(status, 200, "{body}");
 
     // The CSV import checks the codes too, and imports nothing.
     let csv = app.data_dir.join("lines.csv");
@@ -553,12 +484,7 @@ async fn a_feature_code_outside_the_catalogue_is_a_field_error() {
          3125550192,3125550192,A1,Bo,4145/65535,teleportation\n",
     )
     .unwrap();
-    let (code, _, err) = run_mdm(
-        &app.database_url,
-        &app.data_dir,
-        &["import", csv.to_str().unwrap()],
-        None,
-    );
+    let (code, _, err) = mdm(&app, &["import", csv.to_str().unwrap()]);
     assert_ne!(code, 0);
     assert!(
         err.contains("line 3: features: \"teleportation\" is not in the feature catalogue"),
@@ -591,12 +517,7 @@ async fn a_retried_message_keeps_its_count_of_attempts_and_gets_a_full_round() {
             msg.id
         })
         .await;
-    let (code, out, err) = run_mdm(
-        &app.database_url,
-        &app.data_dir,
-        &["outbox", "retry", &id.to_string()],
-        None,
-    );
+    let (code, out, err) = mdm(&app, &["outbox", "retry", &id.to_string()]);
     assert_eq!(code, 0, "{out}{err}");
     let row = app
         .with_conn(|c| {

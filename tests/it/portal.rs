@@ -129,7 +129,7 @@ async fn forms_without_a_valid_csrf_token_change_nothing() {
     with_bad.push(("csrf", "0000"));
     let r = app.post_form("/devices/new", &with_bad).await;
     assert_eq!(r.status().as_u16(), 403);
-    assert!(r.text().await.unwrap().contains("this form has expired"));
+    assert!(r.text().await.unwrap().contains("This form has expired"));
     assert_eq!(app.count("devices").await, 0);
     // The sign-in form is protected too.
     let other = spawn_app().await;

@@ -64,6 +64,47 @@ pub struct SmscConfig {
     pub claim_time: Duration,
 }
 
+/// How long an outbox claim holds unless `MDM_OUTBOX_CLAIM_SECS` says otherwise.
+pub const DEFAULT_CLAIM_TIME: Duration = Duration::from_secs(120);
+
+/// The shortest claim the sender keeps hold of. Its renewer runs every
+/// quarter of the claim time but never more often than every 50 ms, and a
+/// row is only sent while more than a quarter of its claim is left: a claim
+/// under 4 × 50 ms would lapse, as this node sees it, before the renewal
+/// that extends it. In whole seconds (as the setting is given) that is one.
+pub const MIN_CLAIM_TIME: Duration = Duration::from_secs(1);
+
+/// The longest claim accepted: a node that dies keeps its rows (on another
+/// host, where its end cannot be seen) for this long, and the sender adds
+/// the claim time to clock readings in milliseconds.
+pub const MAX_CLAIM_TIME: Duration = Duration::from_secs(86_400);
+
+/// The claim time `MDM_OUTBOX_CLAIM_SECS` gives (`None`: not set), or why
+/// it cannot be used.
+pub fn claim_time_from_setting(value: Option<&str>) -> Result<Duration, String> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(DEFAULT_CLAIM_TIME);
+    };
+    let secs: u64 = v
+        .parse()
+        .map_err(|_| format!("\"{v}\" is not a whole number of seconds"))?;
+    let claim = Duration::from_secs(secs);
+    if claim < MIN_CLAIM_TIME {
+        return Err(format!(
+            "must be at least {} second(s): the sender renews its claims every quarter of this time, \
+             and with {secs} another node could take a message over as soon as it is claimed",
+            MIN_CLAIM_TIME.as_secs()
+        ));
+    }
+    if claim > MAX_CLAIM_TIME {
+        return Err(format!(
+            "{secs} is more than {} (a day): the messages of a node that dies would wait that long",
+            MAX_CLAIM_TIME.as_secs()
+        ));
+    }
+    Ok(claim)
+}
+
 impl SmscConfig {
     pub const DEFAULT_PORT: u16 = 2775;
 
@@ -92,7 +133,7 @@ impl SmscConfig {
             response_timeout: Duration::from_secs(10),
             reconnect_min: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(60),
-            claim_time: Duration::from_secs(120),
+            claim_time: DEFAULT_CLAIM_TIME,
         }
     }
 
@@ -240,6 +281,33 @@ mod tests {
         assert_eq!(c.response_timeout, Duration::from_secs(10));
         assert_eq!(c.reconnect_min, Duration::from_secs(1));
         assert_eq!(c.reconnect_max, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_claim_time_is_whole_seconds_from_one_second_to_a_day() {
+        assert_eq!(claim_time_from_setting(None), Ok(Duration::from_secs(120)));
+        assert_eq!(claim_time_from_setting(Some("  ")), Ok(DEFAULT_CLAIM_TIME));
+        assert_eq!(
+            claim_time_from_setting(Some(" 45 ")),
+            Ok(Duration::from_secs(45))
+        );
+        assert_eq!(claim_time_from_setting(Some("1")), Ok(MIN_CLAIM_TIME));
+        assert_eq!(claim_time_from_setting(Some("86400")), Ok(MAX_CLAIM_TIME));
+        for (bad, says) in [
+            ("abc", "\"abc\" is not a whole number of seconds"),
+            ("2m", "\"2m\" is not a whole number of seconds"),
+            ("1.5", "\"1.5\" is not a whole number of seconds"),
+            ("-5", "\"-5\" is not a whole number of seconds"),
+            ("0", "must be at least 1 second(s)"),
+            ("86401", "86401 is more than 86400"),
+            ("18446744073709551615", "is more than 86400"),
+        ] {
+            let e = claim_time_from_setting(Some(bad)).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        // The default of a link built without the setting.
+        let c = parse_url("smpp://esme1:pw@smsc:2775").unwrap();
+        assert_eq!(c.claim_time, DEFAULT_CLAIM_TIME);
     }
 
     #[test]

@@ -258,10 +258,10 @@ fn status_element(s: &Status, t: Target) -> Element {
         .child(text_el("MsgRef", s.msg_ref.to_string()))
         .child(text_el("CmdRef", s.cmd_ref.to_string()))
         .child(text_el("Cmd", s.cmd.as_str()));
-    if let Some(r) = &s.target_ref {
+    for r in &s.target_refs {
         e = e.child(text_el("TargetRef", r.as_str()));
     }
-    if let Some(r) = &s.source_ref {
+    for r in &s.source_refs {
         e = e.child(text_el("SourceRef", r.as_str()));
     }
     if let Some(c) = &s.chal {
@@ -328,6 +328,15 @@ fn req_text(parent: &Element, name: &str, path: &str) -> Result<String, SyncmlEr
 
 fn opt_text(parent: &Element, name: &str) -> Option<String> {
     parent.find(name).map(leaf)
+}
+
+/// Text of every `name` child, in document order (elements the DTD repeats).
+fn all_text(parent: &Element, name: &str) -> Vec<String> {
+    parent
+        .elements()
+        .filter(|e| e.name == name)
+        .map(leaf)
+        .collect()
 }
 
 fn number<T: std::str::FromStr>(e: &Element, path: &str) -> Result<T, SyncmlError> {
@@ -584,8 +593,8 @@ fn parse_command(e: &Element, parent_path: &str) -> Result<Command, SyncmlError>
             msg_ref: req_num(e, "MsgRef", &p)?,
             cmd_ref: req_num(e, "CmdRef", &p)?,
             cmd: req_text(e, "Cmd", &p)?,
-            target_ref: opt_text(e, "TargetRef"),
-            source_ref: opt_text(e, "SourceRef"),
+            target_refs: all_text(e, "TargetRef"),
+            source_refs: all_text(e, "SourceRef"),
             chal: e
                 .find("Chal")
                 .map(|c| parse_chal(c, &format!("{p}/Chal")))

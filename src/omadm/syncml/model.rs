@@ -195,16 +195,32 @@ pub struct Status {
     pub cmd_ref: u32,
     /// `<Cmd>`: name of the command answered ("SyncHdr" for the header).
     pub cmd: String,
-    /// First `<TargetRef>`.
-    pub target_ref: Option<String>,
-    /// First `<SourceRef>`.
-    pub source_ref: Option<String>,
+    /// Every `<TargetRef>`, in document order. The DTD repeats it
+    /// (`TargetRef*`): a Status for a command of several Items names the
+    /// Items it applies to, one TargetRef each (SyncML RepPro 1.2,
+    /// Status); none means the whole command. A SyncHdr status carries one.
+    pub target_refs: Vec<String>,
+    /// Every `<SourceRef>`, in document order (`SourceRef*`, as TargetRef).
+    pub source_refs: Vec<String>,
     /// `<Chal>`: authentication challenge (with 401/407, or 200/212 to roll the nonce).
     pub chal: Option<Chal>,
     /// `<Data>`: the status code.
     pub data: u16,
     /// `<Item>`s.
     pub items: Vec<Item>,
+}
+
+impl Status {
+    /// The first `<TargetRef>`: the one a SyncHdr status or a status for a
+    /// single Item carries.
+    pub fn target_ref(&self) -> Option<&str> {
+        self.target_refs.first().map(String::as_str)
+    }
+
+    /// The first `<SourceRef>`.
+    pub fn source_ref(&self) -> Option<&str> {
+        self.source_refs.first().map(String::as_str)
+    }
 }
 
 /// `<Chal>` (OMA-TS-DM_RepPro-V1_2 element type Chal, OMA-TS-DM_Security-V1_2 "Authentication").

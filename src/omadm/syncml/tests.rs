@@ -280,15 +280,15 @@ fn package2() -> Message {
         msg_ref: 1,
         cmd_ref,
         cmd: cmd.into(),
-        target_ref: None,
-        source_ref: None,
+        target_refs: vec![],
+        source_refs: vec![],
         chal: None,
         data,
         items: vec![],
     };
     let mut hdr_status = status(1, 0, "SyncHdr", 212);
-    hdr_status.target_ref = Some("https://dm.example.com/dm".into());
-    hdr_status.source_ref = Some("IMEI:493005100592800".into());
+    hdr_status.target_refs = vec!["https://dm.example.com/dm".into()];
+    hdr_status.source_refs = vec!["IMEI:493005100592800".into()];
     hdr_status.chal = Some(Chal {
         auth_type: "syncml:auth-md5".into(),
         format: "b64".into(),
@@ -474,8 +474,8 @@ fn every_command() -> Vec<Command> {
             msg_ref: 3,
             cmd_ref: 4,
             cmd: "Get".into(),
-            target_ref: Some("./DevDetail/SwV".into()),
-            source_ref: None,
+            target_refs: vec!["./DevDetail/SwV".into()],
+            source_refs: vec![],
             chal: Some(Chal {
                 auth_type: "syncml:auth-basic".into(),
                 format: "b64".into(),
@@ -1034,4 +1034,149 @@ fn more_data_marks_a_chunk_in_both_encodings_and_libwbxml_reads_it() {
         panic!("Results expected");
     };
     assert!(!r.items[0].more_data);
+}
+
+// ------------------------------------- one Status for several Items
+
+/// A client's answer to a server Get of five DevInfo/DevDetail nodes when
+/// it lacks two: one Status 404 for the Get naming both missing Items by
+/// repeated TargetRef, one Status 200 naming the three read, and one
+/// Results with their values (SyncML RepPro 1.2, Status: `TargetRef*`
+/// names the Items a Status for a command of several applies to). Written
+/// as a device would, indented.
+const MULTI_TARGETREF_STATUS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<SyncML xmlns="SYNCML:SYNCML1.2">
+  <SyncHdr>
+    <VerDTD>1.2</VerDTD>
+    <VerProto>DM/1.2</VerProto>
+    <SessionID>3F2</SessionID>
+    <MsgID>2</MsgID>
+    <Target><LocURI>https://dm.example.com/omadm</LocURI></Target>
+    <Source><LocURI>MEID:A1000012345678</LocURI></Source>
+  </SyncHdr>
+  <SyncBody>
+    <Status>
+      <CmdID>1</CmdID><MsgRef>1</MsgRef><CmdRef>0</CmdRef><Cmd>SyncHdr</Cmd>
+      <TargetRef>MEID:A1000012345678</TargetRef>
+      <SourceRef>https://dm.example.com/omadm</SourceRef>
+      <Data>200</Data>
+    </Status>
+    <Status>
+      <CmdID>2</CmdID><MsgRef>1</MsgRef><CmdRef>4</CmdRef><Cmd>Get</Cmd>
+      <TargetRef>./DevInfo/DmV</TargetRef>
+      <TargetRef>./DevInfo/Lang</TargetRef>
+      <Data>404</Data>
+    </Status>
+    <Status>
+      <CmdID>3</CmdID><MsgRef>1</MsgRef><CmdRef>4</CmdRef><Cmd>Get</Cmd>
+      <TargetRef>./DevInfo/Man</TargetRef>
+      <TargetRef>./DevInfo/Mod</TargetRef>
+      <TargetRef>./DevDetail/FwV</TargetRef>
+      <SourceRef>./A</SourceRef>
+      <SourceRef>./B</SourceRef>
+      <Data>200</Data>
+    </Status>
+    <Results>
+      <CmdID>4</CmdID><MsgRef>1</MsgRef><CmdRef>4</CmdRef>
+      <Item><Source><LocURI>./DevInfo/Man</LocURI></Source><Data>LG</Data></Item>
+      <Item><Source><LocURI>./DevInfo/Mod</LocURI></Source><Data>VX9600</Data></Item>
+      <Item><Source><LocURI>./DevDetail/FwV</LocURI></Source><Data>VX9600V05</Data></Item>
+    </Results>
+    <Final/>
+  </SyncBody>
+</SyncML>
+"#;
+
+fn get_statuses(msg: &Message) -> Vec<&Status> {
+    msg.body
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Status(s) if s.cmd == "Get" => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_status_keeps_every_target_ref_and_source_ref_in_order() {
+    let msg = Message::from_xml(MULTI_TARGETREF_STATUS).expect("decode");
+    let Command::Status(hdr_status) = &msg.body.commands[0] else {
+        panic!("SyncHdr status first");
+    };
+    // One of each: "the" TargetRef and SourceRef as before.
+    assert_eq!(hdr_status.target_ref(), Some("MEID:A1000012345678"));
+    assert_eq!(
+        hdr_status.source_ref(),
+        Some("https://dm.example.com/omadm")
+    );
+    let [missing, read] = get_statuses(&msg)[..] else {
+        panic!("two Statuses for the Get");
+    };
+    assert_eq!(missing.data, 404);
+    assert_eq!(missing.target_refs, ["./DevInfo/DmV", "./DevInfo/Lang"]);
+    assert!(missing.source_refs.is_empty() && missing.source_ref().is_none());
+    assert_eq!(missing.target_ref(), Some("./DevInfo/DmV"));
+    assert_eq!(read.data, 200);
+    assert_eq!(
+        read.target_refs,
+        ["./DevInfo/Man", "./DevInfo/Mod", "./DevDetail/FwV"]
+    );
+    assert_eq!(read.source_refs, ["./A", "./B"]);
+    round_trip_both(&msg);
+}
+
+#[test]
+fn a_multi_target_ref_status_is_written_whole_in_xml_and_in_dtd_order() {
+    let msg = Message::from_xml(MULTI_TARGETREF_STATUS).expect("decode");
+    let xml = msg.to_xml();
+    assert_contains_all(
+        &xml,
+        &[
+            "<Cmd>Get</Cmd><TargetRef>./DevInfo/DmV</TargetRef><TargetRef>./DevInfo/Lang</TargetRef><Data>404</Data>",
+            "<Cmd>Get</Cmd><TargetRef>./DevInfo/Man</TargetRef><TargetRef>./DevInfo/Mod</TargetRef>\
+             <TargetRef>./DevDetail/FwV</TargetRef><SourceRef>./A</SourceRef><SourceRef>./B</SourceRef><Data>200</Data>",
+        ],
+    );
+    assert_eq!(xml.matches("<TargetRef>").count(), 6, "{xml}");
+    assert_eq!(xml.matches("<SourceRef>").count(), 3, "{xml}");
+    assert_eq!(Message::from_xml(&xml), Ok(msg));
+}
+
+#[test]
+fn a_multi_target_ref_status_in_wbxml_is_read_by_libwbxml_and_decodes_back() {
+    let msg = Message::from_xml(MULTI_TARGETREF_STATUS).expect("decode");
+    let bytes = msg.to_wbxml().expect("encode");
+    let xml = wbxml2xml(&bytes);
+    // libwbxml may indent: compare without whitespace between elements.
+    let compact: String = xml.split('\n').map(str::trim).collect::<Vec<_>>().concat();
+    assert_contains_all(
+        &compact,
+        &[
+            "<Cmd>Get</Cmd><TargetRef>./DevInfo/DmV</TargetRef><TargetRef>./DevInfo/Lang</TargetRef><Data>404</Data>",
+            "<TargetRef>./DevInfo/Man</TargetRef><TargetRef>./DevInfo/Mod</TargetRef><TargetRef>./DevDetail/FwV</TargetRef><SourceRef>./A</SourceRef><SourceRef>./B</SourceRef><Data>200</Data>",
+        ],
+    );
+    assert_eq!(compact.matches("<TargetRef>").count(), 6, "{xml}");
+    // Our decoder reads libwbxml's XML, and our WBXML, to the same message.
+    assert_eq!(Message::from_xml(&xml).as_ref(), Ok(&msg), "{xml}");
+    assert_eq!(Message::from_wbxml(&bytes), Ok(msg.clone()));
+
+    // Built in the model (as the handset simulator does) rather than read.
+    let mut built = msg.clone();
+    let Some(Command::Status(s)) = built.body.commands.get_mut(1) else {
+        panic!("the 404");
+    };
+    s.target_refs.push("./DevDetail/SwV".into());
+    let bytes = built.to_wbxml().expect("encode");
+    let decoded = Message::from_wbxml(&bytes).expect("decode");
+    assert_eq!(
+        get_statuses(&decoded)[0].target_refs,
+        ["./DevInfo/DmV", "./DevInfo/Lang", "./DevDetail/SwV"]
+    );
+    assert_eq!(
+        wbxml2xml(&bytes).matches("<TargetRef>").count(),
+        7,
+        "libwbxml reads every TargetRef"
+    );
 }
