@@ -68,19 +68,14 @@ impl SearchPage {
 /// The search's filters (and page size, when chosen) as a query string
 /// ending in `&` (or empty), for the paging links to keep.
 fn filter_query(q: &ProfileQuery) -> String {
-    let mut s = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in [
+    let mut s = super::pager::filters([
         ("mdn", &q.mdn),
         ("min", &q.min),
         ("imsi", &q.imsi),
         ("account_id", &q.account_id),
         ("name", &q.name),
         ("state", &q.state),
-    ] {
-        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-            s.append_pair(k, v);
-        }
-    }
+    ]);
     if let Some(limit) = q.limit {
         s.append_pair("limit", &limit.clamp(1, 500).to_string());
     }

@@ -117,8 +117,7 @@ impl SearchPage {
 }
 
 fn query_string(q: &DeviceQuery) -> String {
-    let mut s = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in [
+    super::pager::filters([
         ("esn", &q.esn),
         ("meid", &q.meid),
         ("mdn", &q.mdn),
@@ -127,12 +126,8 @@ fn query_string(q: &DeviceQuery) -> String {
         ("model", &q.model),
         ("version", &q.version),
         ("state", &q.state),
-    ] {
-        if let Some(v) = v.as_deref().filter(|v| !v.trim().is_empty()) {
-            s.append_pair(k, v.trim());
-        }
-    }
-    s.finish()
+    ])
+    .finish()
 }
 
 async fn search(

@@ -91,6 +91,20 @@ pub fn thousands(n: i64) -> String {
     out
 }
 
+/// A list's non-blank filters (trimmed), as the start of the query string
+/// its paging and export links keep; the caller adds its own extras.
+pub fn filters<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a Option<String>)>,
+) -> url::form_urlencoded::Serializer<'static, String> {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            s.append_pair(k, v);
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
