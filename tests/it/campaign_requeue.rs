@@ -12,7 +12,7 @@ use crate::messaging::{DEVICE_PASSWORD, SERVER_PASSWORD};
 
 /// An app whose scheduler never ticks on its own: each wave moves when
 /// the test (or an operator's action) says; and an API token of `role`.
-async fn app(role: Role) -> (TestApp, String) {
+pub(crate) async fn app(role: Role) -> (TestApp, String) {
     let app = spawn_app_with(|c| c.campaign_interval_secs = 0).await;
     let (_, token) = app.token(role).await;
     (app, token)
@@ -20,7 +20,7 @@ async fn app(role: Role) -> (TestApp, String) {
 
 /// Lines 1..=n on the LG VX9600 path, none with DM credentials (so every
 /// one is skipped), and a released package for the path.
-async fn uncredentialed_path(app: &TestApp, token: &str, n: u32) -> Vec<i64> {
+pub(crate) async fn uncredentialed_path(app: &TestApp, token: &str, n: u32) -> Vec<i64> {
     let mut ids = Vec::new();
     for i in 1..=n {
         ids.push(line(app, token, i, "VX9600V04", false).await);
@@ -30,7 +30,7 @@ async fn uncredentialed_path(app: &TestApp, token: &str, n: u32) -> Vec<i64> {
     ids
 }
 
-async fn give_credentials(app: &TestApp, n: u32, device_id: i64) {
+pub(crate) async fn give_credentials(app: &TestApp, n: u32, device_id: i64) {
     app.set_dm_credentials(
         device_id,
         &format!("MEID:{}", meid(n)),

@@ -7,37 +7,13 @@ use mdm::auth::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::campaigns::{line, mdn, meid};
-use crate::common::{run_mdm, spawn_app_with, SendJson, TestApp};
-use crate::messaging::{DEVICE_PASSWORD, SERVER_PASSWORD};
+use crate::campaign_requeue::{give_credentials, uncredentialed_path};
+use crate::campaigns::{mdn, meid};
+use crate::common::{run_mdm, SendJson, TestApp};
 
 /// An app whose scheduler never ticks on its own, and an admin token.
 async fn app() -> (TestApp, String) {
-    let app = spawn_app_with(|c| c.campaign_interval_secs = 0).await;
-    let (_, token) = app.token(Role::Admin).await;
-    (app, token)
-}
-
-/// Lines 1..=n on the LG VX9600 path (FOTA over OMA-DM), none with DM
-/// credentials, and a released package for the path.
-async fn uncredentialed_path(app: &TestApp, token: &str, n: u32) -> Vec<i64> {
-    let mut ids = Vec::new();
-    for i in 1..=n {
-        ids.push(line(app, token, i, "VX9600V04", false).await);
-    }
-    app.release_package(token, "LG", "VX9600", "VX9600V04", "VX9600V06", 2000)
-        .await;
-    ids
-}
-
-async fn give_credentials(app: &TestApp, n: u32, device_id: i64) {
-    app.set_dm_credentials(
-        device_id,
-        &format!("MEID:{}", meid(n)),
-        DEVICE_PASSWORD,
-        SERVER_PASSWORD,
-    )
-    .await;
+    crate::campaign_requeue::app(Role::Admin).await
 }
 
 async fn plan(app: &TestApp, token: &str, wave_size: i32, first: Option<i32>) -> Value {
