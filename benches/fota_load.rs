@@ -26,6 +26,12 @@ use mdm::registry::Actor;
 use mdm::sim::omadm_handset::{FotaOutcome, Handset};
 use mdm::sim::trace::Trace;
 
+/// The load generator shares the server's two cores, so every millisecond
+/// it spends is one the server does not get; glibc's malloc and free were
+/// a quarter of its CPU (its handsets hop between tokio worker threads).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Server(Child);
 
 impl Drop for Server {
