@@ -326,7 +326,13 @@ impl Application {
                 .configure(web::routes)
                 .default_service(aweb::to(not_found))
         })
-        .listen(listener)?;
+        .listen(listener)?
+        // The drain the stop lines announce (SIGTERM: running requests get
+        // this long, then are cut off).
+        .shutdown_timeout(logging::DRAIN_GRACE.as_secs())
+        // `mdm serve` stops it on a signal (`logging::stop_on_signal`), the
+        // one handler, so no signal is logged but missed.
+        .disable_signals();
         if let Some(w) = config.workers {
             server = server.workers(w);
         }
@@ -377,6 +383,8 @@ fn spawn_purge_schedule(state: &AppState) {
         retention::purge::PurgeOptions::new(state.config.retention_ms, &state.config.archive_dir);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(interval));
+        // A run held by a frozen process is warned about once, not per tick.
+        let mut log = retention::schedule::TickLog::default();
         loop {
             tick.tick().await;
             let (db, opts) = (db.clone(), opts.clone());
@@ -385,17 +393,7 @@ fn spawn_purge_schedule(state: &AppState) {
             })
             .await;
             match outcome {
-                Ok(Ok(Some(r))) => tracing::info!(
-                    run = r.id,
-                    profiles = r.profiles,
-                    devices = r.devices,
-                    "scheduled purge archived subscribers"
-                ),
-                Ok(Ok(None)) => {}
-                Ok(Err(retention::RetentionError::Busy(held))) => {
-                    tracing::info!(run = held.run, holder = %held.holder, "purge already running elsewhere")
-                }
-                Ok(Err(e)) => tracing::error!(error = %e, "scheduled purge failed"),
+                Ok(outcome) => log.report(outcome),
                 Err(e) => tracing::error!(error = %e, "scheduled purge task failed"),
             }
         }

@@ -8,16 +8,23 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use actix_web::body::{BodySize, BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::http::Uri;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest};
 use tracing::{Level, Span};
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::EnvFilter;
 
 /// The filter when neither `MDM_LOG` nor `RUST_LOG` is set.
-const DEFAULT_FILTER: &str = "info,actix_server=warn";
+const DEFAULT_FILTER: &str = "info";
+
+/// actix's own targets: at info they tell its workers starting and
+/// stopping, which the product's own lines (listening, SIGTERM, drain,
+/// stopped) already tell in the operator's words. They are held at `warn`
+/// whatever the filter's general level, unless the filter names them.
+const ACTIX_TARGETS: &[&str] = &["actix_server", "actix_http", "actix_web"];
 
 /// The target of the per-request lines, so that a filter can pick them
 /// (`MDM_LOG=info,mdm::http=warn` keeps only the cut-off requests).
@@ -94,9 +101,47 @@ fn filter_from_env() -> Result<EnvFilter, LogSettingError> {
 }
 
 fn parse_filter(value: &str) -> Result<EnvFilter, String> {
+    let mut directives = value.to_string();
+    for quiet in actix_held_at_warn(value) {
+        directives.push(',');
+        directives.push_str(&quiet);
+    }
     EnvFilter::builder()
-        .parse(value)
+        .parse(&directives)
         .map_err(|e| format!("'{value}' is not a log filter: {e}"))
+}
+
+/// The directives that keep [`ACTIX_TARGETS`] the filter does not name at
+/// `warn` when its general level is more verbose; never louder than the
+/// filter asked (`MDM_LOG=error` keeps them at error).
+fn actix_held_at_warn(filter: &str) -> Vec<String> {
+    let directives: Vec<&str> = filter.split(',').map(str::trim).collect();
+    // A directive that is only a level sets the level of every target no
+    // other directive names; the last one wins, as in EnvFilter.
+    let Some(general) = directives
+        .iter()
+        .rev()
+        .find_map(|d| d.parse::<LevelFilter>().ok())
+    else {
+        return Vec::new();
+    };
+    if general <= LevelFilter::WARN {
+        return Vec::new();
+    }
+    let names = |krate: &str| {
+        directives.iter().any(|d| {
+            let target = d.split(['[', '=']).next().unwrap_or("").trim();
+            target == krate
+                || target
+                    .strip_prefix(krate)
+                    .is_some_and(|rest| rest.starts_with("::"))
+        })
+    };
+    ACTIX_TARGETS
+        .iter()
+        .filter(|krate| !names(krate))
+        .map(|krate| format!("{krate}=warn"))
+        .collect()
 }
 
 /// Colour codes belong on a terminal only: in a file, a pipe or journald
@@ -231,6 +276,7 @@ pub async fn log_requests(
             .unwrap_or_default(),
         caller: None,
         status: None,
+        error: None,
         sent: 0,
         finished: false,
     };
@@ -241,11 +287,13 @@ pub async fn log_requests(
         Ok(res) => res,
         Err(e) => {
             line.status = Some(e.as_response_error().status_code().as_u16());
+            line.error = Some(e.to_string());
             line.finished = true;
             return Err(e);
         }
     };
     line.status = Some(res.status().as_u16());
+    line.error = res.response().error().map(|e| e.to_string());
     line.caller = caller_of(res.request());
     let res = res.map_into_boxed_body();
     let head_only = res.request().method() == actix_web::http::Method::HEAD;
@@ -279,6 +327,11 @@ struct RequestLine {
     request_id: String,
     caller: Option<String>,
     status: Option<u16>,
+    /// Why the request was refused or failed (the error its response was
+    /// made from), so that the one line says it: tracing-actix-web's own
+    /// error event is off (its `emit_event_on_error` feature), as it
+    /// repeated the request in a second, generic line.
+    error: Option<String>,
     sent: u64,
     finished: bool,
 }
@@ -297,6 +350,7 @@ impl Drop for RequestLine {
                 bytes = self.sent,
                 request_id = %self.request_id,
                 caller,
+                error = self.error.as_deref(),
                 "request completed"
             ),
             (Some(status), false) => tracing::warn!(
@@ -308,6 +362,7 @@ impl Drop for RequestLine {
                 bytes = self.sent,
                 request_id = %self.request_id,
                 caller,
+                error = self.error.as_deref(),
                 "request cut off while sending the response (client gone or server stopping)"
             ),
             (None, _) => tracing::warn!(
@@ -352,32 +407,71 @@ impl MessageBody for LoggedBody {
     }
 }
 
-/// The grace actix-web gives running requests when told to stop gracefully
-/// (its default, which `HttpServer` is not told otherwise).
+/// The grace running requests get when the server is told to stop
+/// gracefully (SIGTERM, see [`stop_on_signal`]): the server is built with it
+/// (`HttpServer::shutdown_timeout` in `Application::build`) and the stop
+/// lines quote it, so the two cannot tell different stories.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(30);
 
-/// Logs a SIGTERM or SIGINT as it arrives: actix-web handles the signal
-/// itself (SIGTERM drains for [`DRAIN_GRACE`], SIGINT stops at once) but
-/// says nothing below `actix_server=info`. Returns when the signal came,
-/// for [`log_stopped`].
-pub async fn log_stop_signal() -> Option<Instant> {
+// `shutdown_timeout` takes whole seconds: a fraction would be dropped there
+// and still counted here.
+const _: () = assert!(DRAIN_GRACE.subsec_nanos() == 0);
+
+/// Watches, from this call on, for the signals that stop the server, and
+/// when one comes logs it and stops `server`: SIGTERM gracefully (new
+/// connections refused, running requests drained for up to
+/// [`DRAIN_GRACE`]), SIGINT and SIGQUIT at once. The server is built with
+/// actix's own signal handling off: with two handlers, a signal that came
+/// after this one was set up but before actix's (the first milliseconds
+/// after the start) was logged here and never seen by actix, and the server
+/// ran on. The task ends with when the signal came, for [`log_stopped`].
+pub fn stop_on_signal(server: ServerHandle) -> tokio::task::JoinHandle<Option<Instant>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!("cannot watch for SIGTERM/SIGINT: the stop will not be logged");
-        return None;
+    let watch = |kind: SignalKind, name: &str| match signal(kind) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            // The default action then applies: the process ends at once.
+            tracing::warn!(error = %e, "cannot watch for {name}: it will end the server without a drain or a log line");
+            None
+        }
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!(
-            grace_secs = DRAIN_GRACE.as_secs(),
-            "SIGTERM received: stopping; no new connections, draining running requests for up to {} s",
-            DRAIN_GRACE.as_secs()
-        ),
-        _ = int.recv() => tracing::info!("SIGINT received: stopping now, running requests are cut off"),
+    let mut term = watch(SignalKind::terminate(), "SIGTERM");
+    let mut int = watch(SignalKind::interrupt(), "SIGINT");
+    let mut quit = watch(SignalKind::quit(), "SIGQUIT");
+    tokio::spawn(async move {
+        let graceful = tokio::select! {
+            Some(()) = next(&mut term) => {
+                tracing::info!(
+                    grace_secs = DRAIN_GRACE.as_secs(),
+                    "SIGTERM received: stopping; no new connections, draining running requests for up to {} s",
+                    DRAIN_GRACE.as_secs()
+                );
+                true
+            }
+            Some(()) = next(&mut int) => {
+                tracing::info!("SIGINT received: stopping now, running requests are cut off");
+                false
+            }
+            Some(()) = next(&mut quit) => {
+                tracing::info!("SIGQUIT received: stopping now, running requests are cut off");
+                false
+            }
+            else => return None,
+        };
+        let signalled = Instant::now();
+        // The command is sent by the call; the server's own future (awaited
+        // by `run_until_stopped`) ends when the stop is done.
+        drop(server.stop(graceful));
+        Some(signalled)
+    })
+}
+
+/// The next delivery of a watched signal; never, for one not watched.
+async fn next(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
     }
-    Some(Instant::now())
 }
 
 /// Logs the server's end: how long the drain took, and whether the grace
@@ -429,6 +523,77 @@ mod tests {
         // A name merely ending in a secret's name is not one; an empty value hides nothing.
         assert_eq!(masked("/x?mykey=1&s="), "/x?mykey=1&s=");
         assert!(matches!(mask_query("a=1&b=2"), Cow::Borrowed(_)));
+    }
+
+    /// Whether `filter` lets an event of `target` at `level` through.
+    fn lets_through(filter: &str, target: &'static str, level: Level) -> bool {
+        use tracing_subscriber::layer::SubscriberExt;
+        let filter = parse_filter(filter).expect("filter");
+        let subscriber = tracing_subscriber::registry().with(filter);
+        tracing::subscriber::with_default(subscriber, || match (target, level) {
+            ("actix_server::builder", Level::INFO) => {
+                tracing::enabled!(target: "actix_server::builder", Level::INFO)
+            }
+            ("actix_server::builder", Level::WARN) => {
+                tracing::enabled!(target: "actix_server::builder", Level::WARN)
+            }
+            ("actix_http::h1::dispatcher", Level::DEBUG) => {
+                tracing::enabled!(target: "actix_http::h1::dispatcher", Level::DEBUG)
+            }
+            ("actix_web::middleware", Level::INFO) => {
+                tracing::enabled!(target: "actix_web::middleware", Level::INFO)
+            }
+            ("mdm::http", Level::INFO) => tracing::enabled!(target: "mdm::http", Level::INFO),
+            other => panic!("no probe for {other:?}"),
+        })
+    }
+
+    #[test]
+    fn actix_lines_stay_at_warn_unless_named() {
+        for filter in [DEFAULT_FILTER, "info", "debug", "mdm=info,debug"] {
+            assert!(lets_through(filter, "mdm::http", Level::INFO), "{filter}");
+            assert!(
+                !lets_through(filter, "actix_server::builder", Level::INFO),
+                "{filter}"
+            );
+            assert!(
+                lets_through(filter, "actix_server::builder", Level::WARN),
+                "{filter}"
+            );
+            assert!(
+                !lets_through(filter, "actix_http::h1::dispatcher", Level::DEBUG),
+                "{filter}"
+            );
+            assert!(
+                !lets_through(filter, "actix_web::middleware", Level::INFO),
+                "{filter}"
+            );
+        }
+        // Named, a target gets what the filter says; the others stay held.
+        assert!(lets_through(
+            "info,actix_server=info",
+            "actix_server::builder",
+            Level::INFO
+        ));
+        assert!(lets_through(
+            "debug,actix_http::h1=debug",
+            "actix_http::h1::dispatcher",
+            Level::DEBUG
+        ));
+        assert!(!lets_through(
+            "info,actix_server=info",
+            "actix_web::middleware",
+            Level::INFO
+        ));
+        // Never louder than asked.
+        assert!(!lets_through("error", "actix_server::builder", Level::WARN));
+        assert!(actix_held_at_warn("warn").is_empty());
+        assert!(actix_held_at_warn("mdm=debug").is_empty());
+        // A crate whose name merely starts like actix's is not named by it.
+        assert_eq!(
+            actix_held_at_warn("info,actix_server_ext=info"),
+            ["actix_server=warn", "actix_http=warn", "actix_web=warn"]
+        );
     }
 
     #[test]

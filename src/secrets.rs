@@ -97,23 +97,26 @@ impl Vault {
             path: path.display().to_string(),
             source,
         };
-        match std::fs::read_to_string(&path) {
-            // A damaged key file is an error, never replaced: a new key
-            // would leave every sealed secret unreadable.
-            Ok(existing) => {
-                return parse_key(
-                    existing.trim(),
-                    &format!("the secrets key file {}", path.display()),
-                )
-                .map(|k| Vault::from_key(&k))
-            }
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(file_error(e)),
-            Err(_) => {}
+        // A damaged key file is an error, never replaced: a new key would
+        // leave every sealed secret unreadable.
+        if let Some(key) = read_key_file(&path)? {
+            return Ok(Vault::from_key(&key));
         }
         std::fs::create_dir_all(data_dir).map_err(file_error)?;
         let key: [u8; 32] = rand::random();
-        write_new_key(&path, &hex::encode(key)).map_err(file_error)?;
-        Ok(Vault::from_key(&key))
+        match publish_new_key(data_dir, &path, &hex::encode(key)) {
+            Ok(()) => {}
+            // Another process of this node starting at the same moment
+            // published its key first: that one is the node's key.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(file_error(e)),
+        }
+        // Always the key on disk, whoever wrote it: every process starting
+        // together ends with the same key.
+        match read_key_file(&path)? {
+            Some(key) => Ok(Vault::from_key(&key)),
+            None => Err(file_error(std::io::ErrorKind::NotFound.into())),
+        }
     }
 
     /// Seals `plain` as the value of `what` (e.g. `dm_accounts.client_password:42`).
@@ -196,10 +199,35 @@ pub fn check_key(hexkey: &str) -> Result<(), String> {
         .map_err(|_| "must be 64 hex digits (32 bytes)".to_string())
 }
 
-/// Writes a new key file readable by its owner only, failing if one
-/// appeared meanwhile (another process of this node starting at once).
-fn write_new_key(path: &Path, hexkey: &str) -> std::io::Result<()> {
+/// The key in the key file at `path`, or `None` when there is none yet.
+fn read_key_file(path: &Path) -> Result<Option<[u8; 32]>, SecretsError> {
+    match std::fs::read_to_string(path) {
+        Ok(existing) => parse_key(
+            existing.trim(),
+            &format!("the secrets key file {}", path.display()),
+        )
+        .map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SecretsError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// Publishes a new key file, readable by its owner only, at `path` unless
+/// one is there: written whole to a temporary file of its own in the same
+/// directory, then hard-linked to `path`, which fails with `AlreadyExists`
+/// when another process published first. The key file thus appears whole
+/// or not at all, and is never replaced: a process reading it never sees
+/// it empty or half written, and a key that sealed secrets never vanishes.
+fn publish_new_key(dir: &Path, path: &Path, hexkey: &str) -> std::io::Result<()> {
     use std::io::Write;
+    let tmp = dir.join(format!(
+        ".secrets.key.{}.{:016x}.tmp",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -207,9 +235,26 @@ fn write_new_key(path: &Path, hexkey: &str) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path)?;
-    file.write_all(hexkey.as_bytes())?;
-    file.sync_all()
+    let written = options.open(&tmp).and_then(|mut file| {
+        file.write_all(hexkey.as_bytes())?;
+        file.sync_all()
+    });
+    let published = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    // The temporary name goes either way; the key lives on under `path`
+    // when the link was made.
+    let _ = std::fs::remove_file(&tmp);
+    published?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Makes a new directory entry durable, so a key that sealed secrets
+/// survives a power cut; best effort, as not every platform can open a
+/// directory.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
 }
 
 #[cfg(test)]
@@ -307,6 +352,25 @@ mod tests {
         let err = Vault::load(None, dir.path()).unwrap_err();
         assert!(matches!(err, SecretsError::BadKey(_)));
         assert!(err.to_string().contains("secrets.key"), "{err}");
+    }
+
+    #[test]
+    fn a_key_published_first_by_another_process_is_kept_and_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.key");
+        let theirs = "0f".repeat(32);
+        publish_new_key(dir.path(), &path, &theirs).unwrap();
+        // The loser of the race is told, and replaces nothing.
+        let err = publish_new_key(dir.path(), &path, &"1e".repeat(32)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), theirs);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["secrets.key"], "no temporary file left behind");
+        let loaded = Vault::load(None, dir.path()).unwrap();
+        assert_eq!(loaded.open("a", &vault(0x0f).seal("a", "s")).unwrap(), "s");
     }
 
     #[test]

@@ -136,6 +136,11 @@ struct PlanBody {
     from_version: String,
     #[serde(default)]
     first_wave_size: Option<i32>,
+    /// A canary of this many devices: wave 1, which proves the package
+    /// before wave 2 goes out. Without it a first wave sized apart from
+    /// the rest is the canary, as before the field existed.
+    #[serde(default)]
+    canary: Option<i32>,
     wave_size: i32,
     failure_threshold: i32,
     /// Minutes a notified handset has to call back (5 to 1440; 1440 when
@@ -180,6 +185,7 @@ async fn create(
         model: b.model,
         from_version: b.from_version,
         first_wave_size: b.first_wave_size,
+        canary: b.canary,
         wave_size: b.wave_size,
         failure_threshold: b.failure_threshold,
         schedule,

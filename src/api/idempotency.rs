@@ -11,8 +11,23 @@
 //! does not is a 422; one that comes while the first is still being carried
 //! out is a 409. A claim whose node died runs out after [`CLAIM_TTL_MS`];
 //! a stored answer after [`KEY_TTL_MS`], when the sweeper deletes it.
+//!
+//! Nothing is carried out twice, even when the node dies between the
+//! handler's commit and the storing of its answer: every write transaction
+//! the handler commits also sets the key's `carried_out_at` (a
+//! [`crate::db::CommitMark`] run by `db::write` inside that transaction,
+//! so the mark is durable exactly when the changes are). A retry that
+//! finds the claim run out with `carried_out_at` set and no answer stored
+//! is not carried out again: it is a 422 `idempotency_key_answer_lost`
+//! saying when the first request committed and where to look, until the
+//! key expires. So is a retry of a request that committed changes and then
+//! failed with a 5xx (its key is kept, not released). A write whose claim
+//! another node took over meanwhile is rolled back rather than committed
+//! beside the other node's. A handler whose transaction rolled back marks
+//! nothing, and its key runs out and is carried out again as before.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -29,7 +44,7 @@ use sha2::{Digest, Sha256};
 use super::caller;
 use super::error::ApiError;
 use crate::db::schema::api_idempotency_keys as keys;
-use crate::db::{is_unique_violation, now_ms, DbConnection, DbError};
+use crate::db::{is_unique_violation, now_ms, CommitMark, DbConnection, DbError};
 use crate::secrets::Vault;
 use crate::web::AppState;
 
@@ -37,6 +52,9 @@ use crate::web::AppState;
 pub const HEADER: &str = "idempotency-key";
 /// Set to `true` on an answer given again from the store.
 pub const REPLAYED: &str = "idempotent-replayed";
+/// The error code of a retry whose first request was carried out but whose
+/// answer was never stored.
+pub const ANSWER_LOST: &str = "idempotency_key_answer_lost";
 /// How long a key answers retries.
 pub const KEY_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 /// How long a claim holds without its node renewing it: the bound on how
@@ -140,37 +158,74 @@ pub enum Claim {
     Busy,
     /// The key's request has finished: its answer.
     Done(Stored),
+    /// The key's request committed its changes at `carried_out_at`, but no
+    /// answer was stored (its node died first, or it failed afterwards):
+    /// it must not be carried out again, and there is nothing to replay.
+    CarriedOut {
+        method: String,
+        target: String,
+        carried_out_at: i64,
+    },
 }
 
 /// Claims `req`'s key: a new key, one whose stored answer expired, or one
-/// whose claimant stopped renewing it (its node died) becomes this
-/// request's.
+/// whose claimant stopped renewing it (its node died) before committing
+/// anything becomes this request's.
 pub fn claim(conn: &mut DbConnection, req: &Request, now: i64) -> Result<Claim, DbError> {
     let token = hex::encode(rand::random::<[u8; 16]>());
     let claimed = crate::db::write(conn, |conn| -> Result<Claim, diesel::result::Error> {
-        let found: Option<(Stored, i64, i64)> = keys::table
+        type Found = (Stored, Option<String>, i64, i64, Option<i64>);
+        let found: Option<Found> = keys::table
             .filter(keys::token_id.eq(req.token_id))
             .filter(keys::idempotency_key.eq(&req.key))
-            .select((Stored::as_select(), keys::claimed_until, keys::expires_at))
+            .select((
+                Stored::as_select(),
+                keys::claim,
+                keys::claimed_until,
+                keys::expires_at,
+                keys::carried_out_at,
+            ))
             .first(conn)
             .optional()?;
         match found {
-            Some((stored, _, expires_at))
+            Some((stored, _, _, expires_at, _))
                 if expires_at > now && stored.response_status.is_some() =>
             {
                 Ok(Claim::Done(stored))
             }
-            Some((_, claimed_until, expires_at)) if expires_at > now && claimed_until > now => {
+            // Committed, then its node died (the claim ran out) or it failed
+            // (the claim was given up): carrying it out again would do it
+            // twice.
+            Some((stored, claim, claimed_until, expires_at, Some(carried_out_at)))
+                if expires_at > now && (claim.is_none() || claimed_until <= now) =>
+            {
+                Ok(Claim::CarriedOut {
+                    method: stored.method,
+                    target: stored.target,
+                    carried_out_at,
+                })
+            }
+            Some((_, _, claimed_until, expires_at, _))
+                if expires_at > now && claimed_until > now =>
+            {
                 Ok(Claim::Busy)
             }
-            Some((stored, claimed_until, expires_at)) => {
+            Some((stored, _, claimed_until, expires_at, carried_out_at)) => {
                 // Expired, or a claim nobody renewed: taken over only if no
-                // other node took it over first (a takeover moves both).
+                // other node took it over first (a takeover moves both),
+                // and only if the claimant did not commit meanwhile
+                // (PostgreSQL checks the filter again on the row its commit
+                // left).
                 let taken = diesel::update(
                     keys::table
                         .filter(keys::id.eq(stored.id))
                         .filter(keys::claimed_until.eq(claimed_until))
-                        .filter(keys::expires_at.eq(expires_at)),
+                        .filter(keys::expires_at.eq(expires_at))
+                        .filter(
+                            keys::carried_out_at
+                                .is_null()
+                                .or(keys::carried_out_at.eq(carried_out_at.unwrap_or(i64::MIN))),
+                        ),
                 )
                 .set((
                     keys::method.eq(&req.method),
@@ -184,6 +239,7 @@ pub fn claim(conn: &mut DbConnection, req: &Request, now: i64) -> Result<Claim, 
                     keys::response_body.eq(None::<String>),
                     keys::created_at.eq(now),
                     keys::expires_at.eq(now + KEY_TTL_MS),
+                    keys::carried_out_at.eq(None::<i64>),
                 ))
                 .execute(conn)?;
                 Ok(if taken == 1 {
@@ -241,6 +297,40 @@ pub fn renew(conn: &mut DbConnection, id: i64, token: &str, now: i64) -> Result<
     Ok(n == 1)
 }
 
+/// The mark that every write transaction of the request holding claim `id`
+/// commits with: the key is carried out from then on. A claim another node
+/// took over (this one's renewals stopped reaching the database) fails the
+/// write, so the request is not carried out by both.
+pub fn carried_out_mark(id: i64, token: String) -> CommitMark {
+    Arc::new(move |conn: &mut DbConnection| {
+        let n = diesel::update(
+            keys::table
+                .filter(keys::id.eq(id))
+                .filter(keys::claim.eq(&token)),
+        )
+        .set(keys::carried_out_at.eq(now_ms()))
+        .execute(conn)?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::Unknown,
+                Box::new(format!(
+                    "the Idempotency-Key claim {id} was taken over by another request; \
+                     this one's changes are rolled back"
+                )),
+            ))
+        }
+    })
+}
+
+/// Runs `work` (the request's handler) holding claim `id`: each write
+/// transaction it commits marks the key carried out (see
+/// [`carried_out_mark`]).
+pub async fn carrying_out<F: std::future::Future>(id: i64, token: String, work: F) -> F::Output {
+    crate::db::marking_writes(carried_out_mark(id, token), work).await
+}
+
 /// A finished request's answer, to be given again to its retries.
 pub struct Answer {
     pub body_sha256: String,
@@ -280,15 +370,29 @@ pub fn store(
 }
 
 /// Gives a claimed key up: its request had no answer worth keeping (a 5xx,
-/// a body cut off), so a retry carries it out again.
+/// a body cut off), so a retry carries it out again. A request that had
+/// committed changes before failing keeps its key, its claim ended: its
+/// retry is told it was carried out rather than carrying it out twice.
+/// Returns the number of keys deleted.
 pub fn release(conn: &mut DbConnection, id: i64, token: &str) -> Result<usize, DbError> {
     Ok(crate::db::write(conn, |conn| {
-        diesel::delete(
+        let deleted = diesel::delete(
             keys::table
                 .filter(keys::id.eq(id))
-                .filter(keys::claim.eq(token)),
+                .filter(keys::claim.eq(token))
+                .filter(keys::carried_out_at.is_null()),
         )
-        .execute(conn)
+        .execute(conn)?;
+        if deleted == 0 {
+            diesel::update(
+                keys::table
+                    .filter(keys::id.eq(id))
+                    .filter(keys::claim.eq(token)),
+            )
+            .set(keys::claim.eq(None::<String>))
+            .execute(conn)?;
+        }
+        Ok::<_, diesel::result::Error>(deleted)
     })?)
 }
 
@@ -386,6 +490,28 @@ pub async fn guard(
                 }
             }
         }
+        Ok(Claim::CarriedOut {
+            method,
+            target,
+            carried_out_at,
+        }) => {
+            // The body's hash was never stored (the node died before), so
+            // method, path and query are what can be compared.
+            if method != asked.method || target != asked.target {
+                return Ok(refuse(req, ApiError::KeyReused(format!(
+                    "this Idempotency-Key was used for another request ({method} {target}): use a new key for a new request"
+                ))));
+            }
+            tracing::warn!(
+                token = asked.token_id,
+                key = %asked.key,
+                method = %method,
+                target = %target,
+                carried_out_at = %crate::timefmt::iso(carried_out_at),
+                "a retried API request was carried out before but its answer was lost; not carried out again"
+            );
+            Ok(req.into_response(answer_lost(&method, &target, carried_out_at)))
+        }
         Ok(Claim::Mine { id, token }) => {
             // Carried out in a task of its own: a client that goes away
             // mid-request drops this future, and the request must still
@@ -418,7 +544,7 @@ async fn carry_out<B: MessageBody + 'static>(
             }
         })
     };
-    let outcome = next.call(req).await;
+    let outcome = carrying_out(id, token.clone(), next.call(req)).await;
     let outcome = match outcome {
         Ok(res) => collect(res).await,
         Err(e) => Err(e),
@@ -501,6 +627,23 @@ fn replay(vault: &Vault, stored: &Stored) -> HttpResponse {
         res.insert_header((LOCATION, location.as_str()));
     }
     res.body(body)
+}
+
+/// The answer to a retry whose first request was carried out but never
+/// answered: in the API's error form, with a code of its own so a client
+/// can tell it from a refusal it may fix and send again.
+pub fn answer_lost(method: &str, target: &str, carried_out_at: i64) -> HttpResponse {
+    let message = format!(
+        "the first request with this Idempotency-Key ({method} {target}) was carried out: \
+         its changes were committed at {}, but its answer was lost (the node carrying it out \
+         stopped before storing it, or it failed after committing), so it is not carried out \
+         again. Look up what it created or changed (the list it adds to, the record it changes, \
+         or that record's audit trail) before deciding whether to send it again with a new key",
+        crate::timefmt::iso(carried_out_at)
+    );
+    HttpResponse::UnprocessableEntity().json(serde_json::json!({
+        "error": {"code": ANSWER_LOST, "message": message}
+    }))
 }
 
 fn refuse(req: ServiceRequest, e: ApiError) -> ServiceResponse<BoxBody> {

@@ -104,7 +104,7 @@ fn none() -> Value {
 /// rather than written into every operation.
 fn with_idempotency_keys(mut doc: Value) -> Value {
     let in_use = "A request with the same Idempotency-Key is still being carried out (`idempotency_key_in_use`, with Retry-After); otherwise a duplicate identifier, conflicting entry, or a change the resource's state does not allow";
-    let reused = "The Idempotency-Key was used for another request (`idempotency_key_reused`); otherwise invalid fields (`fields` says which and why), or a request that cannot be carried out (`message` says why)";
+    let reused = "The Idempotency-Key was used for another request (`idempotency_key_reused`), or its first request was carried out but its answer was lost (`idempotency_key_answer_lost`: nothing is done again; the message says when it committed and where to look); otherwise invalid fields (`fields` says which and why), or a request that cannot be carried out (`message` says why)";
     if let Some(paths) = doc["paths"].as_object_mut() {
         for ops in paths.values_mut().filter_map(Value::as_object_mut) {
             for (method, op) in ops.iter_mut() {
@@ -129,7 +129,7 @@ fn with_idempotency_keys(mut doc: Value) -> Value {
         "name": "Idempotency-Key",
         "in": "header",
         "required": false,
-        "description": "Makes a retry safe (IETF draft \"The Idempotency-Key HTTP Header Field\"): the same key with the same request (method, path and query, body) answers with the first request's stored answer (status, body, Location) and `Idempotent-Replayed: true`, and carries nothing out again. Keys are the token's own and answer for 24 hours. The same key with another request is a 422 `idempotency_key_reused`; one still being carried out, a 409 `idempotency_key_in_use`; a 5xx answer is not kept (the retry runs again), a 4xx is. 1 to 255 visible ASCII characters, bare or as a quoted string; anything else is a 400.",
+        "description": "Makes a retry safe (IETF draft \"The Idempotency-Key HTTP Header Field\"): the same key with the same request (method, path and query, body) answers with the first request's stored answer (status, body, Location) and `Idempotent-Replayed: true`, and carries nothing out again. Keys are the token's own and answer for 24 hours. The same key with another request is a 422 `idempotency_key_reused`; one still being carried out, a 409 `idempotency_key_in_use`; a 5xx answer is not kept (the retry runs again), a 4xx is. A request whose changes were committed but whose answer was never stored (its node died, or it failed after committing) is not carried out again: its retry is a 422 `idempotency_key_answer_lost`. 1 to 255 visible ASCII characters, bare or as a quoted string; anything else is a 400.",
         "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]{1,255}$"},
         "example": "5f0c2a8e-pos-order-1001"
     }});
@@ -478,7 +478,8 @@ fn document_body() -> Value {
                     "name": {"type": "string", "maxLength": 100},
                     "make": string, "model": string,
                     "from_version": {"type": "string", "description": "The firmware version the devices to update are at"},
-                    "first_wave_size": {"type": "integer", "minimum": 1, "maximum": MAX_WAVE_SIZE, "description": "Wave 1's size when it should be smaller (a canary); the wave size when left out"},
+                    "first_wave_size": {"type": "integer", "minimum": 1, "maximum": MAX_WAVE_SIZE, "description": "Wave 1's size when it should differ; the wave size when left out. A size that differs from wave_size makes wave 1 a canary of that size (as before canary existed)"},
+                    "canary": {"type": "integer", "minimum": 1, "maximum": MAX_WAVE_SIZE, "description": "A canary of this many devices: wave 1, which must prove the package before wave 2 goes out (a canary over the failure threshold, or whose devices were all skipped, holds the campaign; its skipped devices re-queued before wave 2 rejoin it and go out first), even when as large as the other waves. With first_wave_size too, both must be equal (422, canary). No canary when left out, unless first_wave_size differs from wave_size"},
                     "wave_size": {"type": "integer", "minimum": 1, "maximum": MAX_WAVE_SIZE, "description": "Devices notified per wave"},
                     "failure_threshold": {"type": "integer", "minimum": 0, "maximum": 100, "description": "Percent of a wave's finished updates that may fail before the campaign holds the next wave"},
                     "answer_within_mins": {"type": "integer", "minimum": 5, "maximum": 1440, "description": "Minutes a notified handset has to call back before it counts as unanswered (not a failed update); 1440 when left out"},
@@ -555,7 +556,8 @@ fn document_body() -> Value {
                     "not_before": ntime,
                     "mdn_prefix": {"type": "string", "nullable": true, "description": "Only lines whose MDN starts with these digits"},
                     "account_id": {"type": "string", "nullable": true, "description": "Only lines of this billing account"},
-                    "requeue_round": {"type": "integer", "description": "How many times its skipped devices were queued again; a re-queue names the round it read"}
+                    "requeue_round": {"type": "integer", "description": "How many times its skipped devices were queued again; a re-queue names the round it read"},
+                    "canary": {"type": "integer", "nullable": true, "description": "The canary's size (wave 1, which proves the package before wave 2) when the campaign has one; null when every wave is alike"}
                 }},
                 "CampaignTally": {"type": "object", "description": "How many devices are in each state", "properties": {
                     "queued": int, "notified": int, "succeeded": int, "failed": int, "declined": int, "unanswered": int, "skipped": int, "cancelled": int

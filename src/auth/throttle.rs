@@ -161,8 +161,19 @@ pub fn locked_for(conn: &mut DbConnection, keys: &Keys) -> QueryResult<Option<i6
 
 /// Counts one failure under each key, and locks a key whose count reaches
 /// its limit: with a limit of one, at the first failure.
+///
+/// One upsert per key, its count worked out by the database from the row
+/// as it stands: two nodes counting the first failure of a key at once
+/// would otherwise both insert it (the second a unique violation, a 500
+/// for a mere wrong password), and two counting a later one would both
+/// read the same count and write the same next one, losing a failure.
 pub fn record_failure(conn: &mut DbConnection, keys: &Keys, policy: Policy) -> QueryResult<()> {
+    use diesel::dsl::case_when;
+    use diesel::sql_types::{BigInt, Bool};
     let now = now_ms();
+    // A count whose window has passed starts again at this failure.
+    let window_from = now.saturating_sub(policy.window_ms);
+    let lock = now.saturating_add(policy.lockout_ms);
     let limits = [
         (&keys.account_at_address, policy.max_failures),
         (&keys.address, policy.ceiling),
@@ -170,37 +181,40 @@ pub fn record_failure(conn: &mut DbConnection, keys: &Keys, policy: Policy) -> Q
     ];
     crate::db::write(conn, |conn| {
         for (key, limit) in limits {
-            let row: Option<(i32, i64)> = login_failures::table
-                .find(key)
-                .select((login_failures::failures, login_failures::window_start))
-                .first(conn)
-                .optional()?;
-            // A count whose window has passed starts again at this failure.
-            let (failures, start) = match row {
-                Some((failures, start)) if now - start <= policy.window_ms => {
-                    (failures.saturating_add(1), start)
-                }
-                _ => (1, now),
-            };
-            let lock = (failures >= limit).then_some(now.saturating_add(policy.lockout_ms));
-            if row.is_some() {
-                diesel::update(login_failures::table.find(key))
-                    .set((
-                        login_failures::failures.eq(failures),
-                        login_failures::window_start.eq(start),
-                        login_failures::locked_until.eq(lock),
-                    ))
-                    .execute(conn)?;
-            } else {
-                diesel::insert_into(login_failures::table)
-                    .values((
-                        login_failures::throttle_key.eq(key),
-                        login_failures::failures.eq(failures),
-                        login_failures::window_start.eq(start),
-                        login_failures::locked_until.eq(lock),
-                    ))
-                    .execute(conn)?;
-            }
+            let in_window = || login_failures::window_start.ge(window_from);
+            // This failure is the first of a count: it locks only at a limit of one.
+            let first_locks = limit <= 1;
+            crate::native!(conn, |c| diesel::insert_into(login_failures::table)
+                .values((
+                    login_failures::throttle_key.eq(key),
+                    login_failures::failures.eq(1),
+                    login_failures::window_start.eq(now),
+                    login_failures::locked_until.eq(first_locks.then_some(lock)),
+                ))
+                .on_conflict(login_failures::throttle_key)
+                .do_update()
+                .set((
+                    login_failures::failures.eq(case_when(
+                        in_window(),
+                        login_failures::failures + 1,
+                    )
+                    .otherwise(1)),
+                    login_failures::window_start.eq(case_when(
+                        in_window(),
+                        login_failures::window_start,
+                    )
+                    .otherwise(now)),
+                    // Locked when the count this failure makes reaches the
+                    // limit: the stored count one short of it in the window,
+                    // or a count starting again at a limit of one.
+                    login_failures::locked_until.eq(case_when::<_, _, BigInt>(
+                        in_window()
+                            .and(login_failures::failures.ge(limit.saturating_sub(1)))
+                            .or(first_locks.into_sql::<Bool>()),
+                        lock,
+                    )),
+                ))
+                .execute(c))?;
         }
         Ok(())
     })
@@ -210,7 +224,10 @@ pub fn record_failure(conn: &mut DbConnection, keys: &Keys, policy: Policy) -> Q
 /// asked for (sign-in, and the current password or PIN before a change,
 /// which a session holder could otherwise guess at leisure): refused while
 /// a lock covers the keys, a wrong one (`BadCredentials`) counted, a right
-/// one clearing the account's counts.
+/// one clearing the account's counts. `check` proves the secret and no
+/// more: what a change then refuses (a new password too short, say) is
+/// judged after, so that it cannot keep the count of someone who has just
+/// proved their secret.
 pub fn guarded<T>(
     conn: &mut DbConnection,
     keys: &Keys,

@@ -97,6 +97,30 @@ pub fn get(conn: &mut DbConnection, id: i64) -> Result<User, AuthError> {
         .ok_or_else(|| AuthError::NotFound(format!("user {id}")))
 }
 
+/// Which of `usernames` name deleted accounts (tombstones), in one query
+/// whatever their number, for lists that label a history's names (the
+/// history records the exact name, so the match is exact).
+pub fn deleted_among(
+    conn: &mut DbConnection,
+    usernames: &[&str],
+) -> QueryResult<std::collections::HashSet<String>> {
+    if usernames.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut deleted = std::collections::HashSet::new();
+    // Chunked to stay well under either backend's limit of bound values.
+    for names in usernames.chunks(1000) {
+        deleted.extend(
+            users::table
+                .filter(users::username.eq_any(names))
+                .filter(users::deleted_at.is_not_null())
+                .select(users::username)
+                .load::<String>(conn)?,
+        );
+    }
+    Ok(deleted)
+}
+
 /// The account of `candidates` that `username` designates: the exact name
 /// wins among accounts that clashed before names were unique in any case;
 /// otherwise the only one there is.

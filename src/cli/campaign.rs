@@ -27,6 +27,10 @@ pub enum CampaignCommand {
         /// A smaller first wave (a canary) whose outcome decides whether the rest go ahead.
         #[arg(long)]
         first_wave: Option<i32>,
+        /// A canary of this many devices: wave 1 proves the package before
+        /// wave 2 goes out, even when as large as the other waves.
+        #[arg(long)]
+        canary: Option<i32>,
         /// Percent of a wave's updates that may fail before the next wave is held.
         #[arg(long, default_value_t = 10)]
         threshold: i32,
@@ -117,6 +121,7 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
             from,
             wave_size,
             first_wave,
+            canary,
             threshold,
             answer_within,
             window,
@@ -140,6 +145,7 @@ pub fn run(config: &Config, command: CampaignCommand) -> anyhow::Result<()> {
                 model,
                 from_version: from,
                 first_wave_size: first_wave,
+                canary,
                 wave_size,
                 failure_threshold: threshold,
                 schedule: in_flags(Schedule {

@@ -278,11 +278,11 @@ pub fn outbox(config: &Config, command: OutboxCommand) -> anyhow::Result<()> {
 /// A stand-alone SMSC for trying the platform by hand: accepts every
 /// message, acknowledges with delivery receipts, and prints what arrived.
 pub fn smsc_sim(config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
-    let handsets = match &args.answer_as_handsets {
+    let mut handsets = match &args.answer_as_handsets {
         Some(server) => {
             let db = open(config)?;
             let vault = super::vault(config, &mut *db.get()?)?;
-            Some((
+            Some(SimulatedHandsets::new(
                 db,
                 server.trim_end_matches('/').to_string(),
                 std::sync::Arc::new(vault),
@@ -339,24 +339,19 @@ pub fn smsc_sim(config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
                 }
                 match inbox.receive(&s.destination_addr, &s.short_message) {
                     Ok(Some(p)) => {
-                        if let Some((db, _, _)) = &handsets {
+                        if let Some(handsets) = &mut handsets {
                             if let Some(href) = crate::sim::iota_client::push_href(&p.push)
                                 .filter(|h| h.contains(crate::iota::driver::CALLBACK_PATH))
                             {
-                                tokio::spawn(answer_iota(db.clone(), p.destination.clone(), href));
+                                handsets.deliver(&p.destination, Errand::FollowCallback(href));
                             }
-                        }
-                        if let Some((db, server, vault)) = &handsets {
                             if p.push.content_type.media
                                 == MediaType::WellKnown(media::SYNCML_NOTIFICATION)
                             {
-                                tokio::spawn(answer(
-                                    db.clone(),
-                                    vault.clone(),
-                                    server.clone(),
-                                    p.destination.clone(),
-                                    p.push.body.clone(),
-                                ));
+                                handsets.deliver(
+                                    &p.destination,
+                                    Errand::AnswerNotification(p.push.body.clone()),
+                                );
                             }
                         }
                         let pdu = p.push.encode().unwrap_or_default();
@@ -381,6 +376,117 @@ pub fn smsc_sim(config: &Config, args: SmscSimArgs) -> anyhow::Result<()> {
         smsc.stop();
         anyhow::Ok(())
     })
+}
+
+/// What a message asks of the simulated handset it reached.
+enum Errand {
+    /// Start the OMA-DM session an OMA-DM notification (package #0) asks for.
+    AnswerNotification(Vec<u8>),
+    /// Follow the IOTA call-back URL of a WAP Push SI or SL.
+    FollowCallback(String),
+}
+
+/// How long one simulated session may take before its handset gives up on
+/// it and turns to the next message, so that a server that never answers
+/// does not leave the handset deaf for good.
+const SESSION_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The handsets `smsc-sim --answer-as-handsets` plays. A real handset runs
+/// one data session at a time and reads the next message once the current
+/// session has ended; two OMA-DM sessions of one handset at once would race
+/// on its nonces and fail authentication. So each MDN has a queue of its
+/// own, worked through in the order the messages arrived, while different
+/// handsets still run side by side.
+struct SimulatedHandsets {
+    db: crate::db::Db,
+    server: String,
+    vault: std::sync::Arc<crate::secrets::Vault>,
+    queues: std::collections::HashMap<String, tokio::sync::mpsc::UnboundedSender<Errand>>,
+}
+
+impl SimulatedHandsets {
+    fn new(
+        db: crate::db::Db,
+        server: String,
+        vault: std::sync::Arc<crate::secrets::Vault>,
+    ) -> SimulatedHandsets {
+        SimulatedHandsets {
+            db,
+            server,
+            vault,
+            queues: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Puts `errand` at the end of the queue of the handset with `mdn`.
+    fn deliver(&mut self, mdn: &str, errand: Errand) {
+        let errand = match self.queues.get(mdn) {
+            Some(queue) => match queue.send(errand) {
+                Ok(()) => return,
+                // The handset's worker has ended (it cannot while its queue
+                // is held, but a new one costs nothing): start it again.
+                Err(tokio::sync::mpsc::error::SendError(errand)) => errand,
+            },
+            None => errand,
+        };
+        let (queue, errands) = tokio::sync::mpsc::unbounded_channel();
+        // Cannot fail: the receiver is alive, handed to the worker below.
+        let _ = queue.send(errand);
+        let (db, vault, server, handset) = (
+            self.db.clone(),
+            self.vault.clone(),
+            self.server.clone(),
+            mdn.to_string(),
+        );
+        // The account is read when a session starts, not when its message
+        // arrived: the session before may have changed the nonces.
+        let run = move |errand| -> futures_util::future::BoxFuture<'static, ()> {
+            match errand {
+                Errand::AnswerNotification(package0) => Box::pin(answer(
+                    db.clone(),
+                    vault.clone(),
+                    server.clone(),
+                    handset.clone(),
+                    package0,
+                )),
+                Errand::FollowCallback(href) => {
+                    Box::pin(answer_iota(db.clone(), handset.clone(), href))
+                }
+            }
+        };
+        tokio::spawn(work_through(mdn.to_string(), errands, run, SESSION_LIMIT));
+        self.queues.insert(mdn.to_string(), queue);
+    }
+}
+
+/// One handset's sessions (`run` plays one), one after the other in the
+/// order their messages arrived. Each runs as a task of its own and is
+/// awaited, so that one that fails, panics or overruns `limit` still lets
+/// the next message be answered.
+async fn work_through<E, F, S>(
+    mdn: String,
+    mut errands: tokio::sync::mpsc::UnboundedReceiver<E>,
+    run: F,
+    limit: std::time::Duration,
+) where
+    F: Fn(E) -> S,
+    S: std::future::Future<Output = ()> + Send + 'static,
+{
+    while let Some(errand) = errands.recv().await {
+        let session = tokio::spawn(run(errand));
+        let abort = session.abort_handle();
+        match tokio::time::timeout(limit, session).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => println!("  handset {mdn}: the session ended abnormally: {e}"),
+            Err(_) => {
+                abort.abort();
+                println!(
+                    "  handset {mdn}: gave up on a session after {} s",
+                    limit.as_secs()
+                );
+            }
+        }
+    }
 }
 
 /// The simulated IOTA handset with `mdn` follows the call-back URL of a
@@ -478,5 +584,59 @@ async fn answer(
             o.fota.map(|f| format!("; {f}")).unwrap_or_default()
         ),
         Err(e) => println!("  handset {}: {e}", d.label()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::work_through;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    /// What the sessions played did: (errand, started or ended).
+    type Log = Arc<Mutex<Vec<(u32, &'static str)>>>;
+
+    fn session(log: Log, errand: u32) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(async move {
+            log.lock().unwrap().push((errand, "start"));
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            match errand {
+                // One session panics, one never ends: the next still runs.
+                2 => panic!("session {errand} fails"),
+                4 => std::future::pending::<()>().await,
+                _ => log.lock().unwrap().push((errand, "end")),
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn one_handset_runs_its_sessions_one_at_a_time_in_order_past_failures() {
+        let log: Log = Arc::default();
+        let (queue, errands) = tokio::sync::mpsc::unbounded_channel();
+        for errand in 1..=5 {
+            queue.send(errand).unwrap();
+        }
+        drop(queue);
+        let played = log.clone();
+        work_through(
+            "3125550100".into(),
+            errands,
+            move |e| session(played.clone(), e),
+            Duration::from_millis(300),
+        )
+        .await;
+        assert_eq!(
+            *log.lock().unwrap(),
+            vec![
+                (1, "start"),
+                (1, "end"),
+                (2, "start"),
+                (3, "start"),
+                (3, "end"),
+                (4, "start"),
+                (5, "start"),
+                (5, "end"),
+            ]
+        );
     }
 }

@@ -637,12 +637,14 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     eprintln!("demo data: {report}");
                 }
                 let app = Application::build(config.clone()).await?;
+                // Watched before the start is announced: a stop sent on
+                // seeing it is never missed.
+                let signalled = crate::logging::stop_on_signal(app.handle());
                 tracing::info!(bind = %config.bind, port = app.port(), "MDM platform listening");
                 eprintln!(
                     "MDM platform listening on http://{}",
                     config.bind.replace(":0", &format!(":{}", app.port()))
                 );
-                let signalled = tokio::spawn(crate::logging::log_stop_signal());
                 app.run_until_stopped().await?;
                 // The signal task has ended if a signal stopped the server.
                 let signalled = futures_util::FutureExt::now_or_never(signalled);

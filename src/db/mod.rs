@@ -421,6 +421,49 @@ impl Drop for WriterScope {
     }
 }
 
+/// Work that commits with every write transaction a request commits, and
+/// with nothing else: the REST API marks its `Idempotency-Key` carried out
+/// this way, so that the mark and the request's changes are durable
+/// together or not at all (see `api::idempotency`). An error from it rolls
+/// the write back.
+pub type CommitMark = Arc<dyn Fn(&mut DbConnection) -> diesel::QueryResult<()> + Send + Sync>;
+
+tokio::task_local! {
+    /// The mark of the request whose future is being polled (set by
+    /// [`marking_writes`]); [`Db::run`] carries it to the thread that runs
+    /// the request's work.
+    static REQUEST_MARK: CommitMark;
+}
+
+thread_local! {
+    /// The mark of the request whose work this thread is running (set by
+    /// [`Db::run`]), for [`write`] to add to its outermost transaction.
+    static WORK_MARK: RefCell<Option<CommitMark>> = const { RefCell::new(None) };
+}
+
+/// Runs `work` (a request's future) so that every write transaction it
+/// commits through [`Db::run`] and [`write`] also runs `mark`, inside that
+/// transaction. Tasks `work` spawns are not its own and are not marked.
+pub async fn marking_writes<F: std::future::Future>(mark: CommitMark, work: F) -> F::Output {
+    REQUEST_MARK.scope(mark, work).await
+}
+
+/// Clears the thread's mark when the work ends, even by a panic.
+struct MarkScope;
+
+impl MarkScope {
+    fn enter(mark: CommitMark) -> MarkScope {
+        WORK_MARK.with(|m| *m.borrow_mut() = Some(mark));
+        MarkScope
+    }
+}
+
+impl Drop for MarkScope {
+    fn drop(&mut self) {
+        WORK_MARK.with(|m| *m.borrow_mut() = None);
+    }
+}
+
 impl Db {
     pub fn connect(url: &str, pool_size: u32) -> Result<Db, DbError> {
         let backend = Backend::of_url(url);
@@ -466,8 +509,12 @@ impl Db {
     {
         let pool = self.pool.clone();
         let writer = self.writer.clone();
+        // None outside a request that holds an idempotency claim: one
+        // task-local read is all it costs then.
+        let mark = REQUEST_MARK.try_with(Arc::clone).ok();
         let joined = tokio::task::spawn_blocking(move || {
             let _scope = WriterScope::enter(writer);
+            let _mark = mark.map(MarkScope::enter);
             let mut conn = checkout(&pool)?;
             f(&mut conn)
         })
@@ -575,7 +622,45 @@ impl Db {
 /// reads and then writes cannot wait for a concurrent writer in WAL mode
 /// and fails with "database is locked"; taking the write lock first lets
 /// the busy timeout queue it.
+///
+/// Inside [`marking_writes`] the outermost transaction also runs the
+/// request's [`CommitMark`] after `f`, in `f`'s own transaction (or group
+/// savepoint), so the mark travels with the work to the group writer.
 pub fn write<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let Some(mark) = WORK_MARK.with(|m| m.borrow().clone()) else {
+        return write_in_turn(conn, f);
+    };
+    if in_transaction(conn).map_err(E::from)? {
+        // The outermost transaction marks; this is a savepoint inside it.
+        return write_in_turn(conn, f);
+    }
+    write_in_turn(conn, move |c| {
+        let value = f(c)?;
+        mark(c).map_err(E::from)?;
+        Ok(value)
+    })
+}
+
+/// Whether `conn` has a transaction open.
+fn in_transaction(conn: &mut DbConnection) -> diesel::QueryResult<bool> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let status = match conn {
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::transaction_manager_status_mut(inner)
+        }
+        DbConnection::Postgres(inner) => {
+            AnsiTransactionManager::transaction_manager_status_mut(inner)
+        }
+    };
+    Ok(status.transaction_depth()?.is_some())
+}
+
+/// [`write`] without a mark.
+fn write_in_turn<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
@@ -923,5 +1008,63 @@ mod tests {
             assert!(SQLITE_WRITER.with(|w| w.borrow().is_some()));
         }
         assert!(SQLITE_WRITER.with(|w| w.borrow().is_none()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_mark_commits_once_with_each_outermost_write_and_never_alone() {
+        let (_dir, db) = scratch();
+        let insert = |v: i64| {
+            move |c: &mut DbConnection| {
+                diesel::sql_query(format!("INSERT INTO n (v) VALUES ({v})")).execute(c)
+            }
+        };
+        let mark: CommitMark = Arc::new(|c: &mut DbConnection| {
+            diesel::sql_query("INSERT INTO n (v) VALUES (-1)")
+                .execute(c)
+                .map(|_| ())
+        });
+        let db2 = db.clone();
+        marking_writes(mark, async move {
+            // A write with a write nested in it: marked once.
+            db2.run(move |c| {
+                write(c, |c| {
+                    insert(1)(c)?;
+                    write(c, insert(2))?;
+                    Ok::<_, DbError>(())
+                })
+            })
+            .await
+            .expect("write");
+            // Rolled back: its mark with it.
+            let failed = db2
+                .run(move |c| {
+                    write(c, |c| {
+                        insert(3)(c)?;
+                        Err::<(), _>(DbError::Task("the handler failed".into()))
+                    })
+                })
+                .await;
+            assert!(failed.is_err());
+        })
+        .await;
+        // Outside the request's scope: not marked.
+        db.run(move |c| write(c, insert(4)).map_err(DbError::from))
+            .await
+            .expect("write");
+        let rows: Vec<i64> = db
+            .run(|c| {
+                #[derive(diesel::QueryableByName)]
+                struct V {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    v: i64,
+                }
+                diesel::sql_query("SELECT v FROM n ORDER BY rowid")
+                    .load::<V>(c)
+                    .map(|r| r.into_iter().map(|r| r.v).collect())
+                    .map_err(DbError::from)
+            })
+            .await
+            .expect("rows");
+        assert_eq!(rows, [1, 2, -1, 4]);
     }
 }

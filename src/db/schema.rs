@@ -148,6 +148,7 @@ diesel::table! {
         response_body -> Nullable<Text>,
         created_at -> BigInt,
         expires_at -> BigInt,
+        carried_out_at -> Nullable<BigInt>,
     }
 }
 
@@ -507,6 +508,7 @@ diesel::table! {
         account_id -> Nullable<Text>,
         window_zone -> Nullable<Text>,
         requeue_round -> Integer,
+        canary -> Nullable<Integer>,
     }
 }
 

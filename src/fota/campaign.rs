@@ -160,7 +160,8 @@ pub struct Campaign {
     pub from_version: String,
     pub package_id: i64,
     pub to_version: String,
-    /// The canary: wave 1's size, before waves of `wave_size`.
+    /// Wave 1's size, before waves of `wave_size` (the canary's, when it
+    /// has one).
     pub first_wave_size: i32,
     pub wave_size: i32,
     /// Percent of a wave's finished updates that may fail before the
@@ -196,6 +197,9 @@ pub struct Campaign {
     /// How many times its skipped devices were queued again; a re-queue
     /// names the round it saw, so a repeated request queues nobody twice.
     pub requeue_round: i32,
+    /// The canary's size when the campaign has one: wave 1 proves the
+    /// package before wave 2 goes out. `None`: every wave is alike.
+    pub canary: Option<i32>,
 }
 
 impl Campaign {
@@ -375,8 +379,12 @@ pub struct Plan {
     pub make: String,
     pub model: String,
     pub from_version: String,
-    /// Wave 1's size when it should differ (a canary); `wave_size` if not.
+    /// Wave 1's size when it should differ; `wave_size` if not. A size
+    /// that differs asks for a canary of that size, as it always has.
     pub first_wave_size: Option<i32>,
+    /// A canary of this many devices, asked for explicitly: wave 1 is the
+    /// canary even when it is as large as the other waves.
+    pub canary: Option<i32>,
     pub wave_size: i32,
     pub failure_threshold: i32,
     pub schedule: Schedule,
@@ -425,6 +433,25 @@ impl Plan {
                 format!("The first wave must be between 1 and {MAX_WAVE_SIZE} devices."),
             ));
         }
+        if self
+            .canary
+            .is_some_and(|c| !(1..=MAX_WAVE_SIZE).contains(&c))
+        {
+            return Some((
+                "canary",
+                format!("The canary must be between 1 and {MAX_WAVE_SIZE} devices."),
+            ));
+        }
+        if let (Some(c), Some(f)) = (self.canary, self.first_wave_size) {
+            if c != f {
+                return Some((
+                    "canary",
+                    format!(
+                        "The canary is the first wave: a canary of {c} cannot have a first wave of {f}. Give one of them (or the same size in both)."
+                    ),
+                ));
+            }
+        }
         if !(0..=100).contains(&self.failure_threshold) {
             return Some((
                 "failure_threshold",
@@ -434,6 +461,17 @@ impl Plan {
         self.population
             .problem()
             .or_else(|| self.schedule.problem())
+    }
+
+    /// Wave 1's size, and the canary's when there is one: the one asked
+    /// for, else a first wave sized apart from the rest (what a canary
+    /// was before it could be asked for by name, and still is).
+    pub fn first_wave(&self) -> (i32, Option<i32>) {
+        match (self.canary, self.first_wave_size) {
+            (Some(c), _) => (c, Some(c)),
+            (None, Some(f)) if f != self.wave_size => (f, Some(f)),
+            (None, _) => (self.wave_size, None),
+        }
     }
 }
 
@@ -452,7 +490,7 @@ pub fn create(
         plan.from_version.trim(),
     );
     let path = format!("{make} {model} {from}");
-    let first = plan.first_wave_size.unwrap_or(plan.wave_size);
+    let (first, canary) = plan.first_wave();
     crate::db::write(conn, |conn| {
         reachable(conn, make, model, from, &path)?;
         let pkg = package::find_update(conn, make, model, from)?
@@ -466,6 +504,7 @@ pub fn create(
             fota_campaigns::package_id.eq(pkg.id),
             fota_campaigns::to_version.eq(&pkg.to_version),
             fota_campaigns::first_wave_size.eq(first),
+            fota_campaigns::canary.eq(canary),
             fota_campaigns::wave_size.eq(plan.wave_size),
             fota_campaigns::failure_threshold.eq(plan.failure_threshold),
             fota_campaigns::state.eq(CampaignState::Draft.as_str()),
@@ -516,7 +555,7 @@ pub fn create(
             EntityKind::Campaign,
             id,
             "FOTA campaign created",
-            &serde_json::json!({"path": path, "package": pkg.id, "devices": devices, "waves": waves}),
+            &serde_json::json!({"path": path, "package": pkg.id, "devices": devices, "waves": waves, "canary": canary}),
         )?;
         tracing::info!(campaign = id, devices, waves, path = %path, "FOTA campaign created");
         get(conn, id)
@@ -982,9 +1021,10 @@ pub struct Requeued {
 }
 
 impl Requeued {
-    /// A completed campaign that runs again, at its first new wave: that
-    /// wave may go out now. (A running campaign reaches the new waves in
-    /// turn; a paused one waits for a resume.)
+    /// A completed campaign that runs again, at its first new wave, or a
+    /// running one whose canary took the devices back: that wave may go
+    /// out now. (A running campaign reaches waves after its last in turn;
+    /// a paused one waits for a resume.)
     pub fn restarted(&self) -> bool {
         !self.repeated
             && self.campaign.state() == CampaignState::Running
@@ -994,7 +1034,9 @@ impl Requeued {
 
 /// Queues a running, paused or completed campaign's skipped devices again,
 /// in waves of the campaign's wave size after its last, each judged by the
-/// failure threshold like any other. A completed campaign runs again for
+/// failure threshold like any other; while its canary is still ahead of
+/// the other waves (see [`canary_ahead`]), into the canary instead, which
+/// then goes out first. A completed campaign runs again for
 /// them; a paused one waits for a resume. `round` is the campaign's
 /// `requeue_round` the caller saw: a request for a round already done
 /// queues nothing (and says so), so repeating it is harmless. A device
@@ -1044,9 +1086,18 @@ pub fn requeue_skipped(
                 c.name, c.requeue_round
             )));
         }
-        let first = c.waves + 1;
-        let size = c.wave_size.max(1);
         let now = now_ms();
+        // Skipped devices of a canary no later wave has gone past rejoin
+        // the canary (wave 1), which then goes out first: the canary is
+        // there to prove the package before wave 2, so wave 2 must not
+        // overtake it. Any other skipped device goes after the last wave.
+        let into_canary = canary_ahead(conn, &c)?;
+        let (first, size) = if into_canary {
+            // One wave, however many: `requeue_members` numbers none past it.
+            (1, i32::MAX)
+        } else {
+            (c.waves + 1, c.wave_size.max(1))
+        };
         let queued = requeue_members(conn, c.id, first, size, now)?;
         if queued == 0 {
             return Err(CampaignError::Invalid(format!(
@@ -1060,14 +1111,18 @@ pub fn requeue_skipped(
         let completed = c.state() == CampaignState::Completed;
         diesel::update(fota_campaigns::table.find(c.id))
             .set((
-                fota_campaigns::waves.eq(last),
+                fota_campaigns::waves.eq(c.waves.max(last)),
                 fota_campaigns::requeue_round.eq(c.requeue_round + 1),
                 fota_campaigns::state.eq(if completed {
                     CampaignState::Running.as_str()
                 } else {
                     c.state.as_str()
                 }),
-                fota_campaigns::wave.eq(if completed { first } else { c.wave }),
+                fota_campaigns::wave.eq(if completed || into_canary {
+                    first
+                } else {
+                    c.wave
+                }),
                 fota_campaigns::finished_at.eq(if completed { None } else { c.finished_at }),
                 fota_campaigns::detail.eq(if completed { "" } else { c.detail.as_str() }),
                 fota_campaigns::updated_at.eq(now),
@@ -1083,6 +1138,7 @@ pub fn requeue_skipped(
                 "round": c.requeue_round + 1,
                 "devices": queued,
                 "waves": [first, last],
+                "into_canary": into_canary,
                 "was": c.state,
             }),
         )?;
@@ -1095,6 +1151,23 @@ pub fn requeue_skipped(
             repeated: false,
         })
     })
+}
+
+/// Whether a campaign's canary is still ahead of its other waves: it has
+/// one, it has not ended, and nobody of wave 2 or later has been notified
+/// (or skipped) yet. Its skipped devices re-queued now rejoin the canary.
+pub fn canary_ahead(conn: &mut DbConnection, c: &Campaign) -> QueryResult<bool> {
+    if c.canary.is_none() || c.wave > 2 || c.state() == CampaignState::Completed {
+        return Ok(false);
+    }
+    let past: Option<i64> = fota_campaign_devices::table
+        .filter(fota_campaign_devices::campaign_id.eq(c.id))
+        .filter(fota_campaign_devices::wave.ge(2))
+        .filter(fota_campaign_devices::state.ne(MemberState::Queued.as_str()))
+        .select(fota_campaign_devices::device_id)
+        .first(conn)
+        .optional()?;
+    Ok(past.is_none())
 }
 
 /// Moves every skipped device of a campaign to the queue in one statement,
@@ -1333,30 +1406,58 @@ impl Reach {
     pub fn mostly_unreachable(&self) -> bool {
         self.unreachable > 0 && self.unreachable * 2 > self.queued
     }
+
+    /// Devices with OMA-DM credentials (whether or not on a line).
+    pub fn with_credentials(&self) -> i64 {
+        self.queued - self.no_credentials
+    }
+
+    /// Devices a notification can reach: credentials and a line.
+    pub fn reachable(&self) -> i64 {
+        self.queued - self.unreachable
+    }
+}
+
+/// The counts a [`Reach`] is made of, over devices `d` with their DM
+/// account `a` left-joined: one definition for a campaign's queue and for
+/// a path's would-be population, so the plan form and the campaign say the
+/// same.
+const REACH_COUNTS: &str = "COUNT(*) AS queued, \
+     COALESCE(SUM(CASE WHEN a.device_id IS NULL THEN 1 ELSE 0 END), 0) AS no_credentials, \
+     COALESCE(SUM(CASE WHEN d.profile_id IS NULL THEN 1 ELSE 0 END), 0) AS no_line, \
+     COALESCE(SUM(CASE WHEN a.device_id IS NULL OR d.profile_id IS NULL THEN 1 ELSE 0 END), 0) AS unreachable";
+
+#[derive(QueryableByName)]
+struct ReachRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    queued: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    no_credentials: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    no_line: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    unreachable: i64,
+}
+
+impl From<ReachRow> for Reach {
+    fn from(r: ReachRow) -> Reach {
+        Reach {
+            queued: r.queued,
+            no_credentials: r.no_credentials,
+            no_line: r.no_line,
+            unreachable: r.unreachable,
+        }
+    }
 }
 
 /// The [`Reach`] of a campaign's queued devices, in one query.
 pub fn reach(conn: &mut DbConnection, campaign: i64) -> QueryResult<Reach> {
     use diesel::sql_types::BigInt;
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = BigInt)]
-        queued: i64,
-        #[diesel(sql_type = BigInt)]
-        no_credentials: i64,
-        #[diesel(sql_type = BigInt)]
-        no_line: i64,
-        #[diesel(sql_type = BigInt)]
-        unreachable: i64,
-    }
     let sql = |p: char| {
         format!(
-            "SELECT COUNT(*) AS queued, \
-             COALESCE(SUM(CASE WHEN a.device_id IS NULL THEN 1 ELSE 0 END), 0) AS no_credentials, \
-             COALESCE(SUM(CASE WHEN d.profile_id IS NULL THEN 1 ELSE 0 END), 0) AS no_line, \
-             COALESCE(SUM(CASE WHEN a.device_id IS NULL OR d.profile_id IS NULL THEN 1 ELSE 0 END), 0) AS unreachable \
+            "SELECT {REACH_COUNTS} \
              FROM fota_campaign_devices m JOIN devices d ON d.id = m.device_id \
-             LEFT JOIN dm_accounts a ON a.device_id = m.device_id \
+             LEFT JOIN dm_accounts a ON a.device_id = d.id \
              WHERE m.campaign_id = {p}1 AND m.state = 'queued'"
         )
     };
@@ -1365,13 +1466,43 @@ pub fn reach(conn: &mut DbConnection, campaign: i64) -> QueryResult<Reach> {
         DbConnection::Postgres(_) => '$',
     };
     let query = diesel::sql_query(sql(mark)).bind::<BigInt, _>(campaign);
-    let r: Row = crate::native!(conn, |c| query.get_result(c))?;
-    Ok(Reach {
-        queued: r.queued,
-        no_credentials: r.no_credentials,
-        no_line: r.no_line,
-        unreachable: r.unreachable,
-    })
+    let r: ReachRow = crate::native!(conn, |c| query.get_result(c))?;
+    Ok(r.into())
+}
+
+/// An update path: make, model and the firmware version its devices are at.
+pub type PathKey = (String, String, String);
+
+/// The [`Reach`] a campaign planned now would have on each update path:
+/// its devices not de-activated (as a plan takes them), how many lack
+/// OMA-DM credentials or a line. One grouped query, for the plan form,
+/// which shows it before anyone plans a campaign that would reach nobody.
+pub fn path_reach(
+    conn: &mut DbConnection,
+) -> QueryResult<std::collections::HashMap<PathKey, Reach>> {
+    use diesel::sql_types::Text;
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        make: String,
+        #[diesel(sql_type = Text)]
+        model: String,
+        #[diesel(sql_type = Text)]
+        firmware_version: String,
+        #[diesel(embed)]
+        reach: ReachRow,
+    }
+    let query = diesel::sql_query(format!(
+        "SELECT d.make, d.model, d.firmware_version, {REACH_COUNTS} \
+         FROM devices d LEFT JOIN dm_accounts a ON a.device_id = d.id \
+         WHERE d.deactivated_at IS NULL \
+         GROUP BY d.make, d.model, d.firmware_version"
+    ));
+    let rows: Vec<Row> = crate::native!(conn, |c| query.load(c))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.make, r.model, r.firmware_version), r.reach.into()))
+        .collect())
 }
 
 /// Why a campaign's skipped devices were skipped, the commonest first,
@@ -1533,6 +1664,7 @@ mod tests {
             model: "W755".into(),
             from_version: "2.1.4".into(),
             first_wave_size: Some(5),
+            canary: None,
             wave_size: 100,
             failure_threshold: 10,
             schedule: Schedule {
@@ -1587,6 +1719,20 @@ mod tests {
             ),
             (
                 Plan {
+                    canary: Some(0),
+                    ..good.clone()
+                },
+                "canary",
+            ),
+            (
+                Plan {
+                    canary: Some(4),
+                    ..good.clone()
+                },
+                "canary",
+            ),
+            (
+                Plan {
                     population: Population::new(Some("31x".into()), None),
                     ..good.clone()
                 },
@@ -1616,6 +1762,23 @@ mod tests {
             );
             assert_eq!(bad.problem().map(|(f, _)| f), Some(field), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_canary_is_asked_for_or_a_first_wave_sized_apart() {
+        let plan = |first_wave_size, canary| Plan {
+            first_wave_size,
+            canary,
+            wave_size: 10,
+            ..Plan::default()
+        };
+        assert_eq!(plan(None, None).first_wave(), (10, None));
+        // As large as the other waves, and a canary because asked for.
+        assert_eq!(plan(None, Some(10)).first_wave(), (10, Some(10)));
+        assert_eq!(plan(Some(10), Some(10)).first_wave(), (10, Some(10)));
+        // What a canary meant before it could be named still means one.
+        assert_eq!(plan(Some(2), None).first_wave(), (2, Some(2)));
+        assert_eq!(plan(Some(10), None).first_wave(), (10, None));
     }
 
     #[test]

@@ -654,12 +654,11 @@ fn conclude_wave(
             ));
         }
         (CampaignState::Completed, c.wave, detail)
-    } else if c.wave == 1 && c.first_wave_size != c.wave_size && wave.all_skipped() {
-        // A first wave planned apart (the canary) proves the package
-        // before the rest go out; one whose devices were all skipped
-        // proved nothing, so the rest wait as for a failing canary. (Equal
-        // waves are no canary: they run on, and an end that updated nobody
-        // says so.)
+    } else if c.wave == 1 && c.canary.is_some() && wave.all_skipped() {
+        // The canary proves the package before the rest go out; one whose
+        // devices were all skipped proved nothing, so the rest wait as for
+        // a failing canary. (A campaign without one runs on, and an end
+        // that updated nobody says so.)
         (
             CampaignState::Paused,
             c.wave + 1,

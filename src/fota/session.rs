@@ -91,7 +91,17 @@ pub const ABANDONED_AFTER_MS: i64 = 30 * 60 * 1000;
 /// installs in minutes. A day leaves room for resumed downloads and a
 /// postponed install without keeping a lost session open for good (a device
 /// has only one open session, so it would block every later update).
+/// Silence is counted from the session's last activity ([`last_activity`]):
+/// a slow download still making progress is not silent.
 pub const SILENT_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// When the handset last did something for its session: the later of its
+/// last state change and its last recorded download request (migration 36's
+/// `download_at`, written while a download runs). A download that takes
+/// longer than a day, but keeps going, keeps its session alive.
+pub fn last_activity(updated_at: i64, download_at: Option<i64>) -> i64 {
+    download_at.map_or(updated_at, |d| d.max(updated_at))
+}
 
 /// Why a session its handset went silent on is closed, by its state; `None`
 /// for states that are never closed for silence.
@@ -100,9 +110,9 @@ pub fn silence_detail(state: FotaState) -> Option<&'static str> {
         FotaState::Pending | FotaState::Querying => {
             Some("abandoned: the device did not continue the session")
         }
-        FotaState::Offered => {
-            Some("abandoned: offered a day ago and the device never reported its download")
-        }
+        FotaState::Offered => Some(
+            "abandoned: a day without a download request or report from the device; it never reported its download",
+        ),
         FotaState::Downloaded => Some(
             "abandoned: downloaded a day ago and the device never reported the update's result",
         ),
@@ -283,7 +293,18 @@ pub fn register_pending_in(
         .first(c)
         .optional())?;
     if let Some(s) = open {
-        let stale = silent_limit(s.state()).is_some_and(|l| now_ms() - s.updated_at > l);
+        let stale = match silent_limit(s.state()) {
+            Some(l) if now_ms() - s.updated_at > l => {
+                // Rare (a session quiet in its state for its whole limit):
+                // only then is the download's own activity read.
+                let download_at: Option<i64> = crate::native!(conn, |c| fota_sessions::table
+                    .find(s.id)
+                    .select(fota_sessions::download_at)
+                    .first(c))?;
+                now_ms() - last_activity(s.updated_at, download_at) > l
+            }
+            _ => false,
+        };
         let Some(why) = silence_detail(s.state()).filter(|_| stale) else {
             return Ok(s);
         };
@@ -695,13 +716,20 @@ pub fn record_late_result(
 }
 
 /// Closes a session its handset has been silent on for longer than its
-/// state allows (see [`SILENT_AFTER_MS`]), deciding on the session as it is
-/// now: a report that arrived since it was listed keeps it open.
+/// state allows (see [`SILENT_AFTER_MS`]), counted from its last activity
+/// (a state change or a download request), deciding on the session as it
+/// is now: a report or request that arrived since it was listed keeps it
+/// open.
 pub fn close_if_silent(conn: &mut DbConnection, id: i64, now: i64) -> Result<bool, FotaError> {
     crate::db::write(conn, |conn| {
         let s = get_for_update(conn, id)?;
         let state = s.state();
-        let silent = silent_limit(state).is_some_and(|l| now - s.updated_at > l);
+        let download_at: Option<i64> = crate::native!(conn, |c| fota_sessions::table
+            .find(id)
+            .select(fota_sessions::download_at)
+            .first(c))?;
+        let last = last_activity(s.updated_at, download_at);
+        let silent = silent_limit(state).is_some_and(|l| now - last > l);
         match silence_detail(state).filter(|_| silent) {
             Some(why) => advance_loaded(conn, s, FotaState::Failed, why).map(|_| true),
             None => Ok(false),

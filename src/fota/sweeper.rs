@@ -112,9 +112,18 @@ pub fn sweep_with(
     // Offers the handset went silent on (a download lost for good, a
     // handset that went away): left open, they would keep the device from
     // every later update. No job keeps these: the handset has called back.
+    // Silence runs from the last activity, not the last state change: a
+    // slow download that keeps asking for its package over more than a
+    // day is not abandoned (a stalled one is closed above).
+    let cutoff = now - SILENT_AFTER_MS;
     let silent: Vec<i64> = fota_sessions::table
         .filter(fota_sessions::state.eq_any(["offered", "downloaded"]))
-        .filter(fota_sessions::updated_at.lt(now - SILENT_AFTER_MS))
+        .filter(fota_sessions::updated_at.lt(cutoff))
+        .filter(
+            fota_sessions::download_at
+                .is_null()
+                .or(fota_sessions::download_at.lt(cutoff)),
+        )
         .select(fota_sessions::id)
         .load(conn)?;
     for id in silent {

@@ -817,21 +817,7 @@ pub fn page(
 ) -> QueryResult<LogPage> {
     let limit = limit.max(1);
     let newer = after.is_some() && before.is_none();
-    let mut q = outbox::table
-        .select(OutboxMessage::as_select())
-        .into_boxed();
-    if let Some(m) = &filter.mdn {
-        q = q.filter(outbox::mdn.eq(m.clone()));
-    }
-    if let Some(k) = &filter.kind {
-        q = q.filter(outbox::kind.eq(k.clone()));
-    }
-    if let Some(s) = &filter.state {
-        q = q.filter(outbox::state.eq(s.clone()));
-    }
-    if let Some(d) = filter.device_id {
-        q = q.filter(outbox::device_id.eq(d));
-    }
+    let mut q = matching(filter).select(OutboxMessage::as_select());
     if let Some(b) = before {
         q = q.filter(outbox::id.lt(b));
     }
@@ -860,6 +846,39 @@ pub fn page(
         has_older,
         has_newer,
     })
+}
+
+type Backend = <DbConnection as diesel::Connection>::Backend;
+
+/// The messages a log filter selects: one place for [`page`] and
+/// [`count_matching`] to agree on.
+fn matching(filter: &Filter) -> outbox::BoxedQuery<'static, Backend> {
+    let mut q = outbox::table.into_boxed();
+    if let Some(m) = &filter.mdn {
+        q = q.filter(outbox::mdn.eq(m.clone()));
+    }
+    if let Some(k) = &filter.kind {
+        q = q.filter(outbox::kind.eq(k.clone()));
+    }
+    if let Some(s) = &filter.state {
+        q = q.filter(outbox::state.eq(s.clone()));
+    }
+    if let Some(d) = filter.device_id {
+        q = q.filter(outbox::device_id.eq(d));
+    }
+    q
+}
+
+/// How many messages a log filter matches (paging ignored), reading at
+/// most `cap + 1` ids in one query, so a filter matching most of a large
+/// outbox (a kind has no index) costs no more than `cap` rows: returns the
+/// ids read, as `registry::profile::count_matching` does.
+pub fn count_matching(conn: &mut DbConnection, filter: &Filter, cap: i64) -> QueryResult<i64> {
+    let ids: Vec<i64> = matching(filter)
+        .select(outbox::id)
+        .limit(cap.max(0) + 1)
+        .load(conn)?;
+    Ok(ids.len() as i64)
 }
 
 pub fn get(conn: &mut DbConnection, id: i64) -> QueryResult<Option<OutboxMessage>> {

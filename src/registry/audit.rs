@@ -17,7 +17,8 @@ pub enum EntityKind {
     User,
     Token,
     Campaign,
-    /// A purge run (its abandonment: its archive was lost).
+    /// A purge run: its start, its take-over by another process, its end
+    /// (completed or failed), or its abandonment (its archive was lost).
     PurgeRun,
 }
 
@@ -47,6 +48,68 @@ pub struct AuditEvent {
     pub action: String,
     pub detail: String,
 }
+
+/// An event as the portal's audit views list it: with whether its actor is
+/// a staff account deleted since (a tombstone that keeps its name), shown
+/// as "(deleted)" beside the name.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditLine {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub entity_kind: String,
+    pub entity_id: i64,
+    pub action: String,
+    pub detail: String,
+    pub actor_deleted: bool,
+}
+
+/// Labels `events` for a view: one query for all their staff actors,
+/// however many lines.
+pub fn labelled(conn: &mut DbConnection, events: Vec<AuditEvent>) -> QueryResult<Vec<AuditLine>> {
+    let mut staff: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.actor.strip_prefix(STAFF_PREFIX))
+        .collect();
+    staff.sort_unstable();
+    staff.dedup();
+    let deleted = crate::auth::users::deleted_among(conn, &staff)?;
+    Ok(events
+        .into_iter()
+        .map(|e| AuditLine {
+            actor_deleted: e
+                .actor
+                .strip_prefix(STAFF_PREFIX)
+                .is_some_and(|name| deleted.contains(name)),
+            id: e.id,
+            at: e.at,
+            actor: e.actor,
+            entity_kind: e.entity_kind,
+            entity_id: e.entity_id,
+            action: e.action,
+            detail: e.detail,
+        })
+        .collect())
+}
+
+/// The trail of `entities` as a view lists it, newest first.
+pub fn timeline(
+    conn: &mut DbConnection,
+    entities: &[(EntityKind, i64)],
+    limit: i64,
+) -> QueryResult<Vec<AuditLine>> {
+    let events = for_entities(conn, entities, limit)?;
+    labelled(conn, events)
+}
+
+/// The latest events of the whole trail as a view lists them.
+pub fn recent_lines(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<AuditLine>> {
+    let events = recent(conn, limit)?;
+    labelled(conn, events)
+}
+
+/// How [`Actor::User`] names a staff account in the trail.
+const STAFF_PREFIX: &str = "user:";
 
 pub fn record(
     conn: &mut DbConnection,

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod lease;
 pub mod purge;
 pub mod restore;
+pub mod schedule;
 
 use crate::db::DbError;
 

@@ -19,7 +19,7 @@ use crate::db::schema::{
 };
 use crate::db::{now_ms, Db, DbConnection};
 use crate::fota::session::{FotaEvent, FotaSession};
-use crate::registry::audit::AuditEvent;
+use crate::registry::audit::{self, AuditEvent, AuditLine, EntityKind};
 use crate::registry::device::Device;
 use crate::registry::profile::Profile;
 use crate::registry::Actor;
@@ -269,8 +269,25 @@ fn try_claim(
                     holder: now_held.holder,
                 }));
             }
+            let resumed = get(conn, r.id)?;
+            audit::record(
+                conn,
+                &actor_of(actor),
+                EntityKind::PurgeRun,
+                r.id,
+                "resumed",
+                &serde_json::json!({
+                    "started_by": actor,
+                    "holder": me,
+                    "was_held_by": r.holder,
+                    "cutoff": r.cutoff,
+                    "cutoff_at": crate::timefmt::utc(r.cutoff),
+                    "subscribers_archived": r.profiles,
+                    "devices_archived": r.devices,
+                }),
+            )?;
             tracing::warn!(run = r.id, was = %r.holder, "resuming an interrupted purge");
-            return Ok(Some((get(conn, r.id)?, lock)));
+            return Ok(Some((resumed, lock)));
         }
         let cutoff = now - opts.older_than_ms;
         if !anything_to_purge(conn, cutoff)? {
@@ -297,6 +314,23 @@ fn try_claim(
             .select(PurgeRun::as_select())
             .first(conn)?;
         let lock = lock_run(&r, &root)?;
+        // In the run's own transaction: a run is never in the trail
+        // without having started, nor started without being in it.
+        audit::record(
+            conn,
+            &actor_of(actor),
+            EntityKind::PurgeRun,
+            r.id,
+            "started",
+            &serde_json::json!({
+                "started_by": actor,
+                "holder": me,
+                "cutoff": cutoff,
+                "cutoff_at": crate::timefmt::utc(cutoff),
+                "archive_dir": r.archive_dir,
+            }),
+        )?;
+        tracing::info!(run = r.id, started_by = actor, cutoff_at = %crate::timefmt::utc(cutoff), "purge started");
         Ok(Some((r, lock)))
     })
 }
@@ -306,7 +340,9 @@ fn try_claim(
 fn lock_run(r: &PurgeRun, root: &Path) -> Result<RunLock, RetentionError> {
     let dir = archive::run_dir(root, r.id);
     RunLock::try_acquire(&dir)?.ok_or_else(|| {
-        tracing::warn!(run = r.id, holder = %r.holder, folder = %dir.display(), "purge run still locked by its holder");
+        // Debug only: the caller reports the refusal (the scheduler once per
+        // run and holder, not on every tick; see `schedule`).
+        tracing::debug!(run = r.id, holder = %r.holder, folder = %dir.display(), "purge run still locked by its holder");
         RetentionError::StillHeld {
             run: r.id,
             why: format!(
@@ -393,6 +429,78 @@ fn hold(conn: &mut DbConnection, run: i64) -> Result<(), RetentionError> {
 /// given up on rather than archived again for ever.
 const BATCH_RETRIES: u32 = 5;
 
+/// Who the audit trail names for a purge started (or carried on, or ended)
+/// by `started_by`, as [`run`] is given it: the server's scheduler, `mdm
+/// purge`, or a named actor (`user:NAME`, `api:NAME`). Any other name (a
+/// test's) is the purge itself; the event's detail keeps the name as given.
+fn actor_of(started_by: &str) -> Actor {
+    match started_by {
+        "scheduler" => Actor::System("purge-scheduler"),
+        "cli" => Actor::System("cli"),
+        other => match other.split_once(':') {
+            Some(("user", name)) => Actor::User(name.to_string()),
+            Some(("api", name)) => Actor::Token(name.to_string()),
+            _ => Actor::System("purge"),
+        },
+    }
+}
+
+/// The audit detail of a run that ended (completed or failed).
+fn ended(r: &PurgeRun) -> serde_json::Value {
+    let mut detail = serde_json::json!({
+        "state": r.state,
+        "started_by": r.started_by,
+        "cutoff": r.cutoff,
+        "cutoff_at": crate::timefmt::utc(r.cutoff),
+        "eligible": r.eligible,
+        "subscribers_archived": r.profiles,
+        "devices_archived": r.devices,
+        "archive_dir": archive::run_dir(Path::new(&r.archive_dir), r.id).display().to_string(),
+    });
+    if !r.error.is_empty() {
+        detail["error"] = serde_json::Value::String(r.error.clone());
+    }
+    detail
+}
+
+/// What a purge run's audit event says, in brief, for a list of recent
+/// events (its detail holds the rest); empty for other events.
+pub fn audit_note(e: &AuditLine) -> String {
+    if e.entity_kind != EntityKind::PurgeRun.as_str() {
+        return String::new();
+    }
+    let Ok(d) = serde_json::from_str::<serde_json::Value>(&e.detail) else {
+        return String::new();
+    };
+    let text = |k: &str| {
+        d.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let count = |k: &str| d.get(k).and_then(|v| v.as_i64()).unwrap_or_default();
+    match e.action.as_str() {
+        "started" => format!("subscribers de-activated before {}", text("cutoff_at")),
+        "resumed" => format!(
+            "taken over from {} after {} subscriber(s)",
+            text("was_held_by"),
+            count("subscribers_archived")
+        ),
+        "completed" => format!(
+            "{} subscriber(s) and {} device(s) archived",
+            count("subscribers_archived"),
+            count("devices_archived")
+        ),
+        "failed" => format!(
+            "after {} subscriber(s): {}",
+            count("subscribers_archived"),
+            text("error")
+        ),
+        "abandoned" => text("reason"),
+        _ => String::new(),
+    }
+}
+
 /// Runs (or resumes) a purge to completion; `None` when nobody was due
 /// (no run is recorded then).
 pub fn run(
@@ -413,34 +521,68 @@ pub fn run(
         Err(e @ (RetentionError::Interrupted | RetentionError::Lost(_))) => return Err(e),
         Err(e) => {
             let message = e.to_string();
-            let _ = diesel::update(purge_runs::table.find(r.id))
-                .filter(purge_runs::holder.eq(lease::this_process()))
-                .set((
-                    purge_runs::state.eq("failed"),
-                    purge_runs::error.eq(&message),
-                    purge_runs::finished_at.eq(now_ms()),
-                ))
-                .execute(&mut conn);
+            let marked = crate::db::write(&mut conn, |c| -> Result<(), RetentionError> {
+                let marked = diesel::update(purge_runs::table.find(r.id))
+                    .filter(purge_runs::holder.eq(lease::this_process()))
+                    .set((
+                        purge_runs::state.eq("failed"),
+                        purge_runs::error.eq(&message),
+                        purge_runs::finished_at.eq(now_ms()),
+                    ))
+                    .execute(c)?;
+                if marked > 0 {
+                    let failed = get(c, r.id)?;
+                    audit::record(
+                        c,
+                        &actor_of(actor),
+                        EntityKind::PurgeRun,
+                        r.id,
+                        "failed",
+                        &ended(&failed),
+                    )?;
+                }
+                Ok(())
+            });
+            // The failure itself is what the caller gets; a database that
+            // cannot record it is only logged (the run stays running and
+            // is resumed once its lease runs out).
+            if let Err(not_marked) = marked {
+                tracing::error!(run = r.id, error = %not_marked, "the failed purge run could not be marked failed");
+            }
             tracing::error!(run = r.id, error = %message, "purge failed");
             return Err(e);
         }
     }
     hold(&mut conn, r.id)?;
     archive::write_manifest(&root, r.id, r.cutoff, r.profiles, r.devices)?;
-    let finished = diesel::update(
-        purge_runs::table
-            .find(r.id)
-            .filter(purge_runs::holder.eq(lease::this_process())),
-    )
-    .set((
-        purge_runs::state.eq("completed"),
-        purge_runs::finished_at.eq(now_ms()),
-    ))
-    .execute(&mut conn)?;
-    if finished == 0 {
+    let done = crate::db::write(&mut conn, |c| -> Result<Option<PurgeRun>, RetentionError> {
+        let finished = diesel::update(
+            purge_runs::table
+                .find(r.id)
+                .filter(purge_runs::holder.eq(lease::this_process())),
+        )
+        .set((
+            purge_runs::state.eq("completed"),
+            purge_runs::finished_at.eq(now_ms()),
+        ))
+        .execute(c)?;
+        if finished == 0 {
+            return Ok(None);
+        }
+        let done = get(c, r.id)?;
+        audit::record(
+            c,
+            &actor_of(actor),
+            EntityKind::PurgeRun,
+            r.id,
+            "completed",
+            &ended(&done),
+        )?;
+        Ok(Some(done))
+    })?;
+    let Some(done) = done else {
         return Err(RetentionError::Lost(r.id));
-    }
-    let done = get(&mut conn, r.id)?;
+    };
     tracing::info!(
         run = done.id,
         profiles = done.profiles,
@@ -938,10 +1080,10 @@ pub fn abandon(
                 r.id
             )));
         }
-        crate::registry::audit::record(
+        audit::record(
             conn,
             actor,
-            crate::registry::audit::EntityKind::PurgeRun,
+            EntityKind::PurgeRun,
             r.id,
             "abandoned",
             &serde_json::json!({

@@ -7,7 +7,9 @@ use super::forms::FormData;
 use super::session::{self, flash, Area, CurrentUser, PageCtx};
 use super::{redirect, render_status, AppState, WebError};
 use crate::auth::throttle::{self, Policy};
-use crate::auth::{users, AuthError, Permission};
+use crate::auth::{password, users, AuthError, Permission};
+use crate::db::DbConnection;
+use crate::registry::Actor;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/account", web::get().to(account_page))
@@ -46,13 +48,7 @@ async fn change_password(
     user.check_form(&form)?;
     let field = |k: &str| form.get(k).cloned().unwrap_or_default();
     let (current, new) = (field("current_password"), field("new_password"));
-    if new != field("repeat_password") {
-        return account_view(
-            &user,
-            "The new password and its repetition differ.".into(),
-            422,
-        );
-    }
+    let repeated = new == field("repeat_password");
     let id = user.id;
     // The current password is checked behind the sign-in throttle, under
     // the account's sign-in keys: a wrong one counts as a failed sign-in.
@@ -64,9 +60,22 @@ async fn change_password(
     match state
         .db
         .run(move |c| {
-            throttle::guarded(c, &keys, policy, |c| {
-                users::change_own_password(c, id, &current, &new)
-            })
+            // Proved before the new one is judged, so that a right current
+            // password clears the account's count as a sign-in would, even
+            // when the new one is then refused: its owner is no nearer a
+            // lock for the typos they made before proving it.
+            let me = throttle::guarded(c, &keys, policy, |c| prove_own_password(c, id, &current))?;
+            if !repeated {
+                return Err(AuthError::Invalid(
+                    "the new password and its repetition differ".into(),
+                ));
+            }
+            if new == current {
+                return Err(AuthError::Invalid(
+                    "the new password is the current one".into(),
+                ));
+            }
+            users::set_password(c, &Actor::User(me.username), id, &new)
         })
         .await
     {
@@ -94,4 +103,21 @@ async fn change_password(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The signed-in staff account `id`, when `current` is its password;
+/// `BadCredentials` otherwise, as at sign-in, so that the throttle counts it
+/// (a session holder could otherwise guess at leisure). Looked up by id, not
+/// by the session's name, so that it is this account's password whatever
+/// other account a name in another case designates.
+fn prove_own_password(
+    conn: &mut DbConnection,
+    id: i64,
+    current: &str,
+) -> Result<users::User, AuthError> {
+    let me = users::get(conn, id)?;
+    if me.disabled || me.is_deleted() || !password::verify(current, &me.password_hash) {
+        return Err(AuthError::BadCredentials);
+    }
+    Ok(me)
 }

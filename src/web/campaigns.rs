@@ -123,6 +123,12 @@ pub struct PathOption {
     pub value: String,
     pub label: String,
     pub selected: bool,
+    /// `LG VX9600 VX9600V04 → VX9600V06`.
+    pub path: String,
+    /// Who a campaign planned now would reach on it: its devices with
+    /// OMA-DM credentials and a line (the others are skipped when their
+    /// wave comes), counted as the campaign's own reach counts them.
+    pub reach: campaign::Reach,
 }
 
 #[derive(Template)]
@@ -131,7 +137,7 @@ struct FormPage {
     ctx: PageCtx,
     paths: Vec<PathOption>,
     name: String,
-    first_wave_size: String,
+    canary: String,
     wave_size: String,
     failure_threshold: String,
     answer_within_mins: String,
@@ -174,6 +180,7 @@ async fn paths(state: &AppState, chosen: Option<String>) -> Result<Vec<PathOptio
         .db
         .run(|c| -> Result<_, RegistryError> {
             let mut out = Vec::new();
+            let mut reaches = campaign::path_reach(c)?;
             // Counted as a plan takes them: de-activated devices are left out.
             for r in campaign::path_populations(c)? {
                 // Only what a campaign can reach: FOTA over OMA-DM.
@@ -194,7 +201,9 @@ async fn paths(state: &AppState, chosen: Option<String>) -> Result<Vec<PathOptio
                     &r.model,
                     &r.firmware_version,
                 )? {
-                    out.push((r, p));
+                    let key = (r.make.clone(), r.model.clone(), r.firmware_version.clone());
+                    let reach = reaches.remove(&key).unwrap_or_default();
+                    out.push((r, p, reach));
                 }
             }
             Ok(out)
@@ -202,16 +211,16 @@ async fn paths(state: &AppState, chosen: Option<String>) -> Result<Vec<PathOptio
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(r, p)| {
+        .map(|(r, p, reach)| {
             let value = path_value(&r.make, &r.model, &r.firmware_version);
+            let path = format!(
+                "{} {} {} → {}",
+                r.make, r.model, r.firmware_version, p.to_version
+            );
             PathOption {
                 selected: chosen.as_deref() == Some(value.as_str()),
                 label: format!(
-                    "{} {} {} → {} ({} {}, {} device{})",
-                    r.make,
-                    r.model,
-                    r.firmware_version,
-                    p.to_version,
+                    "{path} ({} {}, {} device{}) · {} with DM credentials",
                     if p.is_full_image() {
                         "full image"
                     } else {
@@ -219,9 +228,12 @@ async fn paths(state: &AppState, chosen: Option<String>) -> Result<Vec<PathOptio
                     },
                     p.id,
                     r.count,
-                    if r.count == 1 { "" } else { "s" }
+                    if r.count == 1 { "" } else { "s" },
+                    reach.with_credentials()
                 ),
                 value,
+                path,
+                reach,
             }
         })
         .collect())
@@ -248,7 +260,7 @@ async fn new_form(
         ctx: user.ctx(Area::Firmware),
         paths: paths(&state, chosen).await?,
         name: String::new(),
-        first_wave_size: String::new(),
+        canary: String::new(),
         wave_size: "100".into(),
         failure_threshold: "10".into(),
         answer_within_mins: campaign::DEFAULT_ANSWER_WITHIN_MINS.to_string(),
@@ -290,9 +302,15 @@ async fn create(
             make,
             model,
             from_version,
+            // Forms from before the canary field (and scripts) send a
+            // first wave size; its meaning is kept (see `Plan::first_wave`).
             first_wave_size: match field("first_wave_size") {
                 v if v.is_empty() => None,
                 _ => Some(number("first_wave_size", "first wave")?),
+            },
+            canary: match field("canary") {
+                v if v.is_empty() => None,
+                _ => Some(number("canary", "canary")?),
             },
             wave_size: number("wave_size", "wave size")?,
             failure_threshold: number("failure_threshold", "failure threshold")?,
@@ -355,7 +373,11 @@ async fn create(
                     ctx: user.ctx(Area::Firmware),
                     paths: paths(&state, Some(chosen)).await?,
                     name: field("name"),
-                    first_wave_size: field("first_wave_size"),
+                    // A first wave sent by an older form is shown as the
+                    // canary it asked for.
+                    canary: Some(field("canary"))
+                        .filter(|v| !v.is_empty())
+                        .unwrap_or_else(|| field("first_wave_size")),
                     wave_size: field("wave_size"),
                     failure_threshold: field("failure_threshold"),
                     answer_within_mins: field("answer_within_mins"),
@@ -419,6 +441,9 @@ struct DetailPage {
     actions: Vec<(&'static str, &'static str)>,
     /// Whether its skipped devices can be queued again.
     requeue: bool,
+    /// Whether they would rejoin the canary and go out first (it has not
+    /// been overtaken by wave 2), rather than follow the last wave.
+    requeue_first: bool,
     /// How many of the devices still to notify cannot be reached, in
     /// words; `None` when all can (or none is left to notify).
     reach: Option<String>,
@@ -497,7 +522,7 @@ async fn detail(
     let id = path.into_inner();
     let filter = q.state.as_deref().and_then(MemberState::parse);
     let after = q.after.unwrap_or(0);
-    let (c, package_name, p, members, reach) = state
+    let (c, package_name, p, members, reach, requeue_first) = state
         .db
         .run(move |conn| -> Result<_, CampaignError> {
             let c = campaign::get(conn, id)?;
@@ -511,7 +536,8 @@ async fn detail(
             } else {
                 campaign::Reach::default()
             };
-            Ok((c, package_name, p, members, reach))
+            let requeue_first = p.overall.skipped > 0 && campaign::canary_ahead(conn, &c)?;
+            Ok((c, package_name, p, members, reach, requeue_first))
         })
         .await?;
     let next = (members.len() as i64 == PAGE).then(|| {
@@ -551,6 +577,7 @@ async fn detail(
     render(&DetailPage {
         ctx: user.ctx(Area::Firmware),
         requeue,
+        requeue_first,
         reach: reach.summary(),
         reach_warning: reach.mostly_unreachable(),
         state_label: c.state_label(&p.overall),
@@ -741,7 +768,15 @@ async fn requeue(
                 _ => String::new(),
             };
             let then = if c.state() == campaign::CampaignState::Paused {
-                " The campaign is paused: Resume sends them (after any waves still waiting).".to_string()
+                if r.first_wave.is_some_and(|w| w <= c.wave) {
+                    // Back in the canary, which had not been overtaken.
+                    format!(
+                        " The campaign is paused: Resume sends them first, with the canary, before wave {}.",
+                        c.wave + 1
+                    )
+                } else {
+                    " The campaign is paused: Resume sends them (after any waves still waiting).".to_string()
+                }
             } else if t.notified + t.skipped > 0 {
                 format!(
                     " Now {} notified, {} skipped again (a reason that still holds; the device list says which).",

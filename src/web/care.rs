@@ -8,7 +8,7 @@ use super::forms::{self, Filled, FormData};
 use super::session::{flash, Area, CurrentUser, PageCtx};
 use super::{redirect, render, render_status, AppState, WebError};
 use crate::auth::Permission;
-use crate::registry::audit::{self, AuditEvent, EntityKind};
+use crate::registry::audit::{self, EntityKind};
 use crate::registry::device::{self, Device};
 use crate::registry::profile::{self, ActivationState, Profile, ProfileDraft, ProfileQuery};
 use crate::registry::RegistryError;
@@ -94,6 +94,15 @@ async fn search(
 ) -> Result<HttpResponse, WebError> {
     user.require(Permission::ViewRegistry)?;
     let q = q.into_inner();
+    // An unknown state is an address the page's own form never makes, not
+    // a search to correct: the portal's 400 naming it, as the other lists
+    // answer an unknown filter value.
+    if let Some(s) = q.state.as_deref().filter(|s| !s.trim().is_empty()) {
+        if ActivationState::parse(s).is_none() {
+            let known: Vec<&str> = ActivationState::ALL.iter().map(|a| a.as_str()).collect();
+            return Err(super::error::bad_param("state", &known.join(", "), s));
+        }
+    }
     let searching = [&q.mdn, &q.min, &q.imsi, &q.account_id, &q.name, &q.state]
         .iter()
         .any(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty()))
@@ -161,7 +170,7 @@ struct DetailPage {
     ctx: PageCtx,
     p: Profile,
     devices: Vec<Device>,
-    timeline: Vec<AuditEvent>,
+    timeline: Vec<audit::AuditLine>,
     can_edit: bool,
     states: Vec<(&'static str, &'static str)>,
     esn_changes: Vec<crate::registry::esn_change::EsnChange>,
@@ -245,7 +254,7 @@ pub(super) async fn detail_page(
             let devices = device::of_profile(c, id)?;
             let mut entities = vec![(EntityKind::Profile, id)];
             entities.extend(devices.iter().map(|d| (EntityKind::Device, d.id)));
-            let timeline = audit::for_entities(c, &entities, 200)?;
+            let timeline = audit::timeline(c, &entities, 200)?;
             let changes = crate::registry::esn_change::for_profile(c, id)?;
             let sessions = crate::iota::session::search(
                 c,

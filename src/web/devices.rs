@@ -13,7 +13,7 @@ use super::forms::{self, Filled, FormData};
 use super::session::{Area, CurrentUser, PageCtx};
 use super::{redirect, render, render_status, AppState, WebError};
 use crate::auth::Permission;
-use crate::registry::audit::{self, AuditEvent, EntityKind};
+use crate::registry::audit::{self, EntityKind};
 use crate::registry::capability::{self, Capability, EsnSeries, EsnSeriesDraft, Protocol};
 use crate::registry::device::{self, DeviceDraft, DevicePage, DeviceQuery, MatchCount};
 use crate::registry::import::{self, ImportReport};
@@ -244,7 +244,7 @@ async fn export(
 struct DetailPage {
     ctx: PageCtx,
     v: DeviceView,
-    timeline: Vec<AuditEvent>,
+    timeline: Vec<audit::AuditLine>,
     fota: Vec<crate::fota::FotaSession>,
     campaigns: Vec<(crate::fota::campaign::Member, String)>,
     /// Campaign pages are Firmware Management's.
@@ -328,7 +328,7 @@ pub(super) async fn detail_page(
             if let Some(p) = &v.profile {
                 entities.push((EntityKind::Profile, p.id));
             }
-            let timeline = audit::for_entities(c, &entities, 200)?;
+            let timeline = audit::timeline(c, &entities, 200)?;
             let fota = (
                 crate::fota::session::for_device(c, id, 20)?,
                 crate::fota::campaign::for_device(c, id)?,
@@ -578,7 +578,7 @@ struct CapabilityFormPage {
     f: Filled,
     error: String,
     protocols: Vec<(&'static str, &'static str)>,
-    timeline: Vec<AuditEvent>,
+    timeline: Vec<audit::AuditLine>,
 }
 
 impl CapabilityFormPage {
@@ -674,7 +674,7 @@ async fn capability_edit_form(
     let (cap, timeline) = state
         .db
         .run(move |c| -> Result<_, RegistryError> {
-            let timeline = audit::for_entities(c, &[(EntityKind::Capability, id)], 200)?;
+            let timeline = audit::timeline(c, &[(EntityKind::Capability, id)], 200)?;
             Ok((capability::get(c, id)?, timeline))
         })
         .await?;

@@ -149,31 +149,111 @@ pub fn path_error(
 }
 
 /// A query parameter that does not parse (`/devices?after=abc`): the
-/// portal's 400 page, saying which.
+/// portal's 400 page, saying which, for whatever query type the page takes.
 pub fn query_error(
     err: actix_web::error::QueryPayloadError,
     req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
     tracing::info!(path = %req.path(), query = %req.query_string(), error = %err, "unreadable query parameter");
-    // serde's message ("invalid digit found in string") names no parameter;
-    // every number a portal address takes is an id or a count, so the
-    // first one that is not a whole number is the culprit.
-    let culprit = url::form_urlencoded::parse(req.query_string().as_bytes()).find(|(k, v)| {
-        NUMBER_PARAMS.contains(&k.as_ref())
-            && !v.trim().is_empty()
-            && v.trim().parse::<i64>().is_err()
-    });
-    match culprit {
-        Some((k, v)) => bad_param(&k, "a whole number", &v),
-        None => WebError::BadRequest(
-            "This address has a value the page cannot read. Go back and use the page's own links and forms.".into(),
-        ),
-    }
-    .into()
+    let complaint = match &err {
+        actix_web::error::QueryPayloadError::Deserialize(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    unreadable_param(&complaint, &pairs)
+        .unwrap_or_else(|| {
+            WebError::BadRequest(
+                "This address has a value the page cannot read. Go back and use the page's own links and forms.".into(),
+            )
+        })
+        .into()
 }
 
-/// The query parameters of portal pages that take numbers.
-const NUMBER_PARAMS: &[&str] = &["after", "before", "limit", "device_id", "fota", "page"];
+/// The 400 that names the query parameter serde could not read, found from
+/// its complaint alone: the error handler is not told the page's query
+/// type, and serde's message for a value names no field ("invalid digit
+/// found in string"). A parameter is the culprit when its value draws that
+/// very complaint from the parse serde_urlencoded made of it (a number, a
+/// truth value, a character), or is the variant an enum did not know; a
+/// missing or repeated field is named by serde itself.
+///
+/// When several values draw the same complaint (`make=Kyocera&after=abc`:
+/// a text filter takes any value, but "Kyocera" is no number either), the
+/// last one is taken: the portal's own links put their text filters first
+/// and the paging parameters (`after`, `before`, `limit`) last, which are
+/// the ones an edited address gets wrong.
+fn unreadable_param(complaint: &str, pairs: &[(String, String)]) -> Option<WebError> {
+    let quoted = |prefix: &str| {
+        complaint
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_string)
+    };
+    if let Some(name) = quoted("missing field `") {
+        return Some(WebError::BadRequest(format!(
+            "The address needs the parameter “{name}”."
+        )));
+    }
+    if let Some(name) = quoted("duplicate field `") {
+        return Some(WebError::BadRequest(format!(
+            "The address parameter “{name}” is given more than once; it takes one value."
+        )));
+    }
+    if let Some(variant) = quoted("unknown variant `") {
+        // "expected one of `a`, `b`" or "expected `a` or `b`".
+        let expected = complaint
+            .split_once("expected")
+            .map(|(_, e)| e)
+            .unwrap_or("");
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let (name, got) = pairs.iter().rev().find(|(_, v)| *v == variant)?;
+        return Some(bad_param(name, &known.join(", "), got));
+    }
+    let (name, got) = pairs
+        .iter()
+        .rev()
+        .find(|(_, v)| value_complaints(v).any(|(c, _)| c == complaint))?;
+    let accepts = value_complaints(got)
+        .find(|(c, _)| c == complaint)
+        .map(|(_, accepts)| accepts)?;
+    Some(bad_param(name, accepts, got))
+}
+
+/// What serde_urlencoded says of `value` read as each kind of scalar a
+/// query field can be (it parses the text with `FromStr`), with what that
+/// kind takes.
+fn value_complaints(value: &str) -> impl Iterator<Item = (String, &'static str)> + '_ {
+    fn fails<T: std::str::FromStr>(v: &str) -> Option<String>
+    where
+        T::Err: std::fmt::Display,
+    {
+        v.parse::<T>().err().map(|e| e.to_string())
+    }
+    /// serde_urlencoded's complaint about a value read as one scalar type.
+    type Probe = fn(&str) -> Option<String>;
+    const WHOLE: &str = "a whole number";
+    let probes: [(Probe, &'static str); 14] = [
+        (fails::<i8>, WHOLE),
+        (fails::<i16>, WHOLE),
+        (fails::<i32>, WHOLE),
+        (fails::<i64>, WHOLE),
+        (fails::<i128>, WHOLE),
+        (fails::<u8>, WHOLE),
+        (fails::<u16>, WHOLE),
+        (fails::<u32>, WHOLE),
+        (fails::<u64>, WHOLE),
+        (fails::<u128>, WHOLE),
+        (fails::<f32>, "a number"),
+        (fails::<f64>, "a number"),
+        (fails::<bool>, "true or false"),
+        (fails::<char>, "a single character"),
+    ];
+    probes
+        .into_iter()
+        .filter_map(move |(probe, accepts)| probe(value).map(|c| (c, accepts)))
+}
 
 /// The 400 answer for a query parameter a list page does not accept: it
 /// names the parameter and what it takes.
@@ -209,6 +289,66 @@ pub async fn sign_in_redirects_are_not_errors(
     // Rebuilding the response from its HTTP parts leaves the error behind.
     let plain: actix_web::dev::Response<_> = response.into();
     Ok(actix_web::dev::ServiceResponse::new(req, HttpResponse::from(plain)).map_into_right_body())
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Page {
+        make: Option<String>,
+        after: Option<i64>,
+        size: Option<u8>,
+        ratio: Option<f64>,
+        all: Option<bool>,
+        order: Option<Order>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Order {
+        Newest,
+        Oldest,
+    }
+
+    /// The message for `query`, as the portal's handler words it from the
+    /// complaint the Query extractor really makes.
+    fn said(query: &str) -> String {
+        let complaint = match actix_web::web::Query::<Page>::from_query(query) {
+            Err(actix_web::error::QueryPayloadError::Deserialize(e)) => e.to_string(),
+            other => panic!("{query} does not parse: {other:?}"),
+        };
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        unreadable_param(&complaint, &pairs)
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_parameter_serde_could_not_read_is_named_whatever_its_name() {
+        for (query, name, accepts) in [
+            ("after=abc", "after", "a whole number"),
+            ("after=99999999999999999999", "after", "a whole number"),
+            ("make=Kyocera&after=abc", "after", "a whole number"),
+            ("size=300", "size", "a whole number"),
+            ("size=-1", "size", "a whole number"),
+            ("ratio=half", "ratio", "a number"),
+            ("all=maybe", "all", "true or false"),
+            ("order=sideways", "order", "newest, oldest"),
+        ] {
+            let m = said(query);
+            assert!(
+                m.contains(&format!("“{name}” takes {accepts}")),
+                "{query}: {m}"
+            );
+        }
+        assert!(said("after=1&after=2").contains("“after” is given more than once"));
+    }
 }
 
 #[cfg(test)]

@@ -89,6 +89,11 @@ pub struct LogQuery {
 /// Messages on one page of the log.
 const LOG_PAGE: i64 = 100;
 
+/// Where the log stops counting the messages an MDN or kind filter
+/// matches, as the device and care searches do: a kind has no index of
+/// its own, and the outbox is the largest table.
+const COUNT_CAP: i64 = crate::registry::device::COUNT_CAP;
+
 #[derive(Template)]
 #[template(path = "ops/messages.html")]
 struct LogPage {
@@ -107,6 +112,9 @@ struct LogPage {
     kinds: Vec<(&'static str, &'static str)>,
     states: Vec<&'static str>,
     error: String,
+    /// The messages an MDN or kind filter matches, counted up to a cap;
+    /// `None` where the per-state counts already give the total.
+    filtered_total: Option<super::pager::Total>,
 }
 
 impl LogPage {
@@ -127,15 +135,17 @@ impl LogPage {
             .then(|| format!("/ops/messages?{}before={}", self.query_string, last.id))
     }
     /// Newest first, so the previous page holds newer messages. The total
-    /// comes from the per-state counts the cards show: free for the whole
-    /// log or one state; an MDN or kind filter would need a count of its
-    /// own on the largest table, so those pages go without.
+    /// of the whole log or one state comes from the per-state counts the
+    /// cards show; an MDN or kind filter is counted on its own, up to a cap.
     fn pager(&self) -> super::pager::Pager {
         let mut p = super::pager::Pager::new(("message", "messages"), self.rows.len());
         p.prev = self.newer_link();
         p.next = self.older_link();
-        if self.mdn.is_empty() && self.kind.is_empty() && self.error.is_empty() {
-            p.total = if self.state.is_empty() {
+        if !self.error.is_empty() {
+            return p;
+        }
+        p.total = self.filtered_total.or_else(|| {
+            if self.state.is_empty() {
                 Some(super::pager::Total::exact(
                     self.counts.iter().map(|(_, n)| n).sum(),
                 ))
@@ -144,8 +154,8 @@ impl LogPage {
                     .iter()
                     .find(|(s, _)| *s == self.state)
                     .map(|(_, n)| super::pager::Total::exact(*n))
-            };
-        }
+            }
+        });
         p
     }
 }
@@ -208,8 +218,11 @@ async fn log(
     let query_string = filter_query(&filter);
     let inbound_source = mdn.clone();
     let bad_filter = !error.is_empty();
+    // The per-state counts give the total of the whole log and of one
+    // state; any other filter needs its own count.
+    let count_filter = !bad_filter && (filter.mdn.is_some() || filter.kind.is_some());
     let (before, after) = (q.before, q.after);
-    let (counts, page, inbound) = state
+    let (counts, page, inbound, filtered_total) = state
         .db
         .run(move |c| -> Result<_, RegistryError> {
             Ok((
@@ -220,6 +233,12 @@ async fn log(
                     Some(outbox::page(c, &filter, before, after, LOG_PAGE)?)
                 },
                 inbound::recent(c, inbound_source.as_deref(), 20)?,
+                if count_filter {
+                    let seen = outbox::count_matching(c, &filter, COUNT_CAP)?;
+                    Some(super::pager::Total::capped(seen, COUNT_CAP))
+                } else {
+                    None
+                },
             ))
         })
         .await?;
@@ -242,6 +261,7 @@ async fn log(
         kinds: Kind::ALL.iter().map(|k| (k.as_str(), k.label())).collect(),
         states: outbox::STATES.to_vec(),
         error,
+        filtered_total,
     })
 }
 

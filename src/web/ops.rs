@@ -10,7 +10,7 @@ use super::{redirect, render, render_status, AppState, WebError};
 use crate::auth::tokens::{self, ApiToken};
 use crate::auth::users::{self, User};
 use crate::auth::{AuthError, Permission, Role};
-use crate::registry::audit::{self, AuditEvent};
+use crate::registry::audit;
 use crate::registry::import::{self, ImportRun};
 use crate::registry::stats::{self, Overview};
 use crate::registry::RegistryError;
@@ -80,7 +80,7 @@ struct DashboardPage {
     state_counts: Vec<(String, &'static str, i64)>,
     makes: Vec<Bar>,
     models: Vec<Bar>,
-    events: Vec<AuditEvent>,
+    events: Vec<audit::AuditLine>,
     imports: Vec<ImportRun>,
     purges: Vec<crate::retention::purge::PurgeRun>,
     retention: String,
@@ -132,6 +132,11 @@ impl BillingView {
 impl DashboardPage {
     fn t(&self, ms: &i64) -> String {
         crate::timefmt::utc(*ms)
+    }
+
+    /// A purge run's event in brief (its cutoff, counts or error).
+    fn purge_note(&self, e: &audit::AuditLine) -> String {
+        crate::retention::purge::audit_note(e)
     }
 
     fn stalled(&self, r: &crate::retention::purge::PurgeRun) -> bool {
@@ -217,7 +222,7 @@ async fn dashboard_page(
         .run(move |c| -> Result<_, RegistryError> {
             Ok((
                 stats::overview(c)?,
-                audit::recent(c, 15)?,
+                audit::recent_lines(c, 15)?,
                 import::recent_runs(c, 5)?,
                 crate::retention::purge::recent(c, 5)?,
                 crate::messaging::outbox::counts(c)?,

@@ -230,10 +230,6 @@ async fn change_pin(
     let current = form.get("current_pin").cloned().unwrap_or_default();
     let new = form.get("new_pin").cloned().unwrap_or_default();
     let back = format!("/self/line/{}", user.name);
-    if let Err(m) = profile::check_pin(&new) {
-        flash(&user.session, "error", m);
-        return Ok(redirect(&back));
-    }
     let mdn = user.name.clone();
     let actor = user.actor();
     let id = user.id;
@@ -255,6 +251,12 @@ async fn change_pin(
                     Ok(_) => {}
                     Err(AuthError::Db(e)) => return Err(e.into()),
                     Err(refused) => return Ok(Err(refused)),
+                }
+                // Judged only once the current PIN is proved (and the line's
+                // count cleared, as a sign-in clears it): a subscriber who
+                // typed a new PIN badly is no nearer a lock for it.
+                if let Err(m) = profile::check_pin(&new) {
+                    return Ok(Err(AuthError::Invalid(m)));
                 }
                 let hash = crate::auth::password::hash(&new)
                     .map_err(|e| RegistryError::invalid("pin", e.to_string()))?;

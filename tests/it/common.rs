@@ -716,6 +716,137 @@ impl TestApp {
     }
 }
 
+/// What the server offered the FOTA test handset in its DM session: the
+/// Replace of the FUMO node's PkgURL and the Exec that starts the update.
+pub struct FumoOffer {
+    /// The package's download descriptor URL, as the Replace of PkgURL
+    /// carries it.
+    pub pkg_url: String,
+    /// The Exec's correlator, which the handset's final report names.
+    pub correlator: String,
+    /// The FOTA session the offer belongs to.
+    pub fota_session: i64,
+}
+
+/// The FOTA test handset's DM session, step by step as the handset drives
+/// it: the handset is `crate::fota::setup`'s Samsung SCH-U960 (MEID
+/// A1000012345678) at U960.05.
+impl TestApp {
+    /// Sends the handset's first, authenticated message of DM session
+    /// `session` to `url` (the client-initiated Alert 1201); returns the
+    /// server's reply, which asks for make, model and version.
+    pub async fn open_fota_dm_session(
+        &self,
+        url: &str,
+        session: &str,
+    ) -> mdm::omadm::syncml::Message {
+        use mdm::omadm::syncml::{Alert, Command};
+        let cred = crate::fota::md5_cred(self).await;
+        let alert = Command::Alert(Alert {
+            cmd_id: 1,
+            data: 1201,
+            correlator: None,
+            items: vec![],
+        });
+        let first = crate::fota::dm_message(session, 1, 65_535, Some(cred), vec![alert]);
+        crate::fota::post_dm(self, url, &first).await
+    }
+
+    /// Answers the make-model-version Get of the server's `reply` in the
+    /// handset's next message of DM session `session`, the firmware being
+    /// `firmware`; returns the server's answer (the offer, when there is
+    /// one).
+    pub async fn answer_make_model_version(
+        &self,
+        session: &str,
+        reply: &mdm::omadm::syncml::Message,
+        firmware: &str,
+    ) -> mdm::omadm::syncml::Message {
+        use mdm::omadm::syncml::{Command, Item, ItemData, Results};
+        let get = reply
+            .body
+            .commands
+            .iter()
+            .find_map(|c| match c {
+                Command::Get(g) => Some(g.cmd_id),
+                _ => None,
+            })
+            .expect("the make-model-version query");
+        let item = |uri: &str, v: &str| Item {
+            source: Some(uri.into()),
+            data: Some(ItemData::Text(v.into())),
+            ..Item::default()
+        };
+        let results = Command::Results(Results {
+            cmd_id: 1,
+            msg_ref: reply.hdr.msg_id,
+            cmd_ref: get,
+            items: vec![
+                item("./DevInfo/Man", "Samsung"),
+                item("./DevInfo/Mod", "SCH-U960"),
+                item("./DevDetail/FwV", firmware),
+            ],
+        });
+        let next = reply.hdr.resp_uri.clone().expect("the server's RespURI");
+        let answer =
+            crate::fota::dm_message(session, reply.hdr.msg_id + 1, 65_535, None, vec![results]);
+        crate::fota::post_dm(self, &next, &answer).await
+    }
+
+    /// Runs the handset's DM session `session` from the FOTA URL through
+    /// the make-model-version query to the FUMO package offer; the handset
+    /// needs a released delta (`crate::fota::setup(app, true)`).
+    pub async fn dm_session_to_fumo_offer(&self, session: &str) -> FumoOffer {
+        use mdm::omadm::syncml::{Command, ItemData};
+        let r = crate::fota::ask_fota_url(self, "MEID:A1000012345678").await;
+        let url = r.headers()["location"].to_str().unwrap().to_string();
+        let query = self.open_fota_dm_session(&url, session).await;
+        let offer = self
+            .answer_make_model_version(session, &query, "U960.05")
+            .await;
+        let mut pkg_url = None;
+        let mut correlator = None;
+        for c in &offer.body.commands {
+            match c {
+                Command::Replace(r)
+                    if r.items[0]
+                        .target
+                        .as_deref()
+                        .is_some_and(|t| t.ends_with("/PkgURL")) =>
+                {
+                    pkg_url = r.items[0].data.as_ref().map(|d| match d {
+                        ItemData::Text(t) => t.clone(),
+                        ItemData::Binary(b) => String::from_utf8(b.clone()).unwrap(),
+                    })
+                }
+                Command::Exec(e) => correlator = e.correlator.clone(),
+                _ => {}
+            }
+        }
+        let pkg_url = pkg_url.expect("the Replace of PkgURL");
+        let correlator = correlator.expect("the Exec's correlator");
+        let fota_session = self
+            .with_conn({
+                let correlator = correlator.clone();
+                move |c| {
+                    use diesel::prelude::*;
+                    use mdm::db::schema::fota_sessions;
+                    fota_sessions::table
+                        .filter(fota_sessions::correlator.eq(correlator))
+                        .select(fota_sessions::id)
+                        .first::<i64>(c)
+                        .expect("the offer's FOTA session")
+                }
+            })
+            .await;
+        FumoOffer {
+            pkg_url,
+            correlator,
+            fota_session,
+        }
+    }
+}
+
 pub fn profile_json(mdn: &str) -> serde_json::Value {
     serde_json::json!({
         "mdn": mdn,

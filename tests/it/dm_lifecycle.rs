@@ -8,13 +8,17 @@ use mdm::omadm::syncml::{Alert, Command, Item, ItemData, Message, Meta, Results,
 use mdm::registry::Actor;
 use reqwest::Method;
 
-use crate::common::{spawn_app, TestApp};
+use crate::common::{spawn_app, FumoOffer, TestApp};
 use crate::fota::{ask_fota_url, dm_message, md5_cred, post_dm, sessions, setup};
 
-const FUMO_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.downloadandupdate";
+pub(crate) const FUMO_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.downloadandupdate";
 
 /// A Generic Alert (1226) with one Item per (type, result code).
-fn generic_alert(cmd_id: u32, correlator: Option<&str>, items: &[(&str, &str)]) -> Command {
+pub(crate) fn generic_alert(
+    cmd_id: u32,
+    correlator: Option<&str>,
+    items: &[(&str, &str)],
+) -> Command {
     Command::Alert(Alert {
         cmd_id,
         data: 1226,
@@ -47,7 +51,7 @@ fn alert(cmd_id: u32, code: u16) -> Command {
 }
 
 /// The status the server gave command `cmd_id` of the handset's message.
-fn status_of(reply: &Message, cmd: &str, cmd_id: u32) -> u16 {
+pub(crate) fn status_of(reply: &Message, cmd: &str, cmd_id: u32) -> u16 {
     reply
         .body
         .commands
@@ -114,67 +118,8 @@ fn answers(msg_ref: u32, asked: &[(u32, String)]) -> Vec<Command> {
     out
 }
 
-/// Runs the test handset's DM session of the FOTA URL through the
-/// make-model-version query to the offer; returns the descriptor URL, the
-/// Exec's correlator and the FOTA session id.
-async fn offered(app: &TestApp) -> (String, String, i64) {
-    let r = ask_fota_url(app, "MEID:A1000012345678").await;
-    let url = r.headers()["location"].to_str().unwrap().to_string();
-    let cred = md5_cred(app).await;
-    let reply = post_dm(
-        app,
-        &url,
-        &dm_message("51", 1, 65_535, Some(cred), vec![alert(1, 1201)]),
-    )
-    .await;
-    let asked = gets(&reply);
-    let item = |uri: &str, v: &str| Item {
-        source: Some(uri.into()),
-        target: None,
-        meta: None,
-        data: Some(ItemData::Text(v.into())),
-        more_data: false,
-    };
-    let results = Command::Results(Results {
-        cmd_id: 1,
-        msg_ref: 1,
-        cmd_ref: asked[0].0,
-        items: vec![
-            item("./DevInfo/Man", "Samsung"),
-            item("./DevInfo/Mod", "SCH-U960"),
-            item("./DevDetail/FwV", "U960.05"),
-        ],
-    });
-    let next = reply.hdr.resp_uri.clone().unwrap();
-    let offer = post_dm(
-        app,
-        &next,
-        &dm_message("51", 2, 65_535, None, vec![results]),
-    )
-    .await;
-    let mut dd = None;
-    let mut correlator = None;
-    for c in &offer.body.commands {
-        match c {
-            Command::Replace(r) => {
-                dd = r.items[0].data.as_ref().map(|d| match d {
-                    ItemData::Text(t) => t.clone(),
-                    ItemData::Binary(b) => String::from_utf8(b.clone()).unwrap(),
-                })
-            }
-            Command::Exec(e) => correlator = e.correlator.clone(),
-            _ => {}
-        }
-    }
-    let fota = sessions(app, 1).await[0].id;
-    (
-        dd.expect("the package URL"),
-        correlator.expect("the Exec's correlator"),
-        fota,
-    )
-}
-
-async fn firmware_of(app: &TestApp, device_id: i64) -> String {
+/// The firmware version the registry holds for the device.
+pub(crate) async fn firmware_of(app: &TestApp, device_id: i64) -> String {
     app.with_conn(move |c| {
         mdm::registry::device::get(c, device_id)
             .unwrap()
@@ -184,7 +129,7 @@ async fn firmware_of(app: &TestApp, device_id: i64) -> String {
 }
 
 /// Sends one message of a new DM session (package 1, authenticated).
-async fn package1(app: &TestApp, session: &str, commands: Vec<Command>) -> Message {
+pub(crate) async fn package1(app: &TestApp, session: &str, commands: Vec<Command>) -> Message {
     let cred = md5_cred(app).await;
     post_dm(
         app,
@@ -223,7 +168,11 @@ async fn a_generic_alert_applies_only_to_the_offer_it_answers_and_every_item_cou
     assert_eq!(firmware_of(&app, device_id).await, "U960.05");
 
     // Offered: a report naming another correlator is not this offer's.
-    let (_, correlator, fota) = offered(&app).await;
+    let FumoOffer {
+        correlator,
+        fota_session: fota,
+        ..
+    } = app.dm_session_to_fumo_offer("51").await;
     assert_eq!(fota, pending);
     let reply = package1(
         &app,
@@ -260,7 +209,11 @@ async fn a_generic_alert_applies_only_to_the_offer_it_answers_and_every_item_cou
 async fn a_fumo_result_after_a_failed_download_report_is_kept() {
     let app = spawn_app().await;
     let (device_id, _) = setup(&app, true).await;
-    let (dd, correlator, fota) = offered(&app).await;
+    let FumoOffer {
+        pkg_url: dd,
+        correlator,
+        fota_session: fota,
+    } = app.dm_session_to_fumo_offer("51").await;
     let notify = dd.replace("/dd?", "/notify?");
     let r = app
         .client
@@ -304,7 +257,7 @@ async fn the_download_endpoints_answer_head_repeats_bad_queries_and_precondition
         mdm::firmware::descriptor::DD_MEDIA_TYPE
     );
 
-    let (dd, _, _) = offered(&app).await;
+    let dd = app.dm_session_to_fumo_offer("51").await.pkg_url;
     let notify = dd.replace("/dd?", "/notify?");
     let installs = || async {
         app.with_conn(|c| {
@@ -384,7 +337,7 @@ async fn the_download_endpoints_answer_head_repeats_bad_queries_and_precondition
 
 /// A subscriber line's handset with a job of `kind` notified; returns the
 /// job and the SessionID the handset is told, as it writes it.
-async fn notified(app: &TestApp, device_id: i64, kind: JobKind) -> (i64, String) {
+pub(crate) async fn notified(app: &TestApp, device_id: i64, kind: JobKind) -> (i64, String) {
     let vault = app.vault.clone();
     let job = app
         .with_conn(move |c| {
@@ -396,7 +349,8 @@ async fn notified(app: &TestApp, device_id: i64, kind: JobKind) -> (i64, String)
     (job.id, format!("{:04X}", job.dm_session_id))
 }
 
-async fn job(app: &TestApp, id: i64) -> mdm::omadm::job::DmJob {
+/// The DM job `id` as the server keeps it.
+pub(crate) async fn job(app: &TestApp, id: i64) -> mdm::omadm::job::DmJob {
     app.with_conn(move |c| mdm::omadm::job::get(c, id).unwrap().unwrap())
         .await
 }

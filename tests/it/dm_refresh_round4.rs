@@ -5,16 +5,17 @@
 //! two missing, whether the simulated handset answers on its own or a
 //! message carries only the 404 for the missing ones.
 
-use std::time::Duration;
-
-use mdm::omadm::syncml::{Alert, Command, Encoding, Item, ItemData, Message, Results, Status};
+use mdm::omadm::syncml::{Command, Encoding, Message, Results};
 use mdm::sim::omadm_handset::{GetStatuses, Variant};
 use mdm::sim::trace::Trace;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::common::{spawn_app, TestApp};
-use crate::fota::{dm_message, md5_cred};
+use crate::common::{spawn_app, SendJson, TestApp};
+use crate::dm_wap_round3::{
+    get_status, post, pushed_refresh, results, session_asked, trace_files, wbxml2xml,
+};
+use crate::fota::dm_message;
 
 const READ: [(&str, &str); 3] = [
     ("./DevInfo/Man", "LG"),
@@ -24,24 +25,6 @@ const READ: [(&str, &str); 3] = [
 const LACKING: [&str; 2] = ["./DevInfo/DmV", "./DevInfo/Lang"];
 const DETAIL: &str =
     "5 commands: 3 succeeded; not on the handset (404): ./DevInfo/DmV, ./DevInfo/Lang";
-
-/// libwbxml's reading of `bytes`: an independent decoder.
-fn wbxml2xml(bytes: &[u8]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let (input, output) = (dir.path().join("in.wbxml"), dir.path().join("out.xml"));
-    std::fs::write(&input, bytes).unwrap();
-    let run = std::process::Command::new("/usr/bin/wbxml2xml")
-        .arg("-o")
-        .arg(&output)
-        .arg(&input)
-        .output()
-        .expect("wbxml2xml (Debian package libwbxml2-utils)");
-    let log = String::from_utf8_lossy(&run.stderr).into_owned();
-    assert!(run.status.success() && !log.contains("failed"), "{log}");
-    let xml = std::fs::read_to_string(&output).unwrap();
-    assert!(!xml.to_ascii_lowercase().contains("unknown"), "{xml}");
-    xml
-}
 
 /// The job as the REST API shows it.
 async fn job_view(app: &TestApp, token: &str, id: i64) -> Value {
@@ -86,14 +69,10 @@ async fn assert_recorded(app: &TestApp, token: &str, device_id: i64, job_id: i64
     }
 
     // The device's own list of jobs says the same.
-    let list: Value = app
+    let list = app
         .api(Method::GET, &format!("/devices/{device_id}/dm-jobs"), token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let listed = list["items"]
         .as_array()
         .and_then(|l| l.iter().find(|x| x["id"] == job_id))
@@ -101,14 +80,10 @@ async fn assert_recorded(app: &TestApp, token: &str, device_id: i64, job_id: i64
     assert_eq!(listed["detail"], DETAIL);
 
     // What was read reached the registry: the firmware it reported.
-    let d: Value = app
+    let d = app
         .api(Method::GET, &format!("/devices/{device_id}"), token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(d["device"]["firmware_version"], "VX9600V05", "{d:#}");
 }
 
@@ -138,13 +113,8 @@ async fn a_handset_lacking_two_nodes_names_both_in_one_status_and_the_refresh_re
     let app = crate::messaging::app_with_smsc(&smsc, 8).await;
     let (device_id, token) = crate::messaging::line(&app).await;
     let (job_id, _) = refresh(&app, &token, device_id).await;
-    assert!(smsc.wait_for_accepted(1, Duration::from_secs(10)).await);
-    let body = crate::messaging::pushes(&smsc.accepted())
-        .remove(0)
-        .push
-        .body;
+    let (body, mut h) = pushed_refresh(&app, &smsc, device_id).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut h = crate::messaging::handset(&app, device_id, "VX9600V05").await;
     let variant = Variant {
         lacks: LACKING.iter().map(|n| n.to_string()).collect(),
         get_statuses: GetStatuses::PerCode,
@@ -177,14 +147,11 @@ async fn a_handset_lacking_two_nodes_names_both_in_one_status_and_the_refresh_re
     // On the wire: the handset's answer to the Get is one Status 404 with a
     // TargetRef for each node it lacks, one 200 naming the three it read,
     // and one Results; libwbxml reads the repeated TargetRef too.
-    let mut files: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().contains("-request-dm-session-"))
-        .collect();
-    files.sort();
     let mut answered = false;
-    for f in files {
+    for f in trace_files(dir.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("-request-dm-session-"))
+    {
         let bytes = std::fs::read(&f).unwrap();
         let m = Message::decode(&bytes, Encoding::Wbxml).unwrap();
         let statuses: Vec<(u16, Vec<&str>)> = m
@@ -243,62 +210,20 @@ enum Shape {
     ResultsThenStatusPerCode,
 }
 
-fn get_status(cmd_id: u32, cmd_ref: u32, refs: &[&str], code: u16) -> Command {
-    Command::Status(Status {
-        cmd_id,
-        msg_ref: 1,
-        cmd_ref,
-        cmd: "Get".into(),
-        target_refs: refs.iter().map(|r| r.to_string()).collect(),
-        source_refs: vec![],
-        chal: None,
-        data: code,
-        items: vec![],
-    })
-}
-
 fn answer(shape: Shape, get_id: u32) -> Vec<Command> {
-    let results = |cmd_id| {
-        Command::Results(Results {
-            cmd_id,
-            msg_ref: 1,
-            cmd_ref: get_id,
-            items: READ
-                .iter()
-                .map(|(n, v)| Item {
-                    source: Some(n.to_string()),
-                    data: Some(ItemData::Text(v.to_string())),
-                    ..Item::default()
-                })
-                .collect(),
-        })
-    };
+    // `results` gives each of these nodes READ's value.
     let read: Vec<&str> = READ.iter().map(|(n, _)| *n).collect();
     match shape {
         Shape::MissingNamedResultsForTheRest => vec![
             get_status(1, get_id, &["./DevInfo/DmV", "DevInfo/Lang"], 404),
-            results(2),
+            results(2, get_id, &read),
         ],
         Shape::ResultsThenStatusPerCode => vec![
-            results(1),
+            results(1, get_id, &read),
             get_status(2, get_id, &LACKING, 404),
             get_status(3, get_id, &read, 200),
         ],
     }
-}
-
-/// Posts one handset message in `enc` and decodes the answer.
-async fn post(app: &TestApp, url: &str, msg: &Message, enc: Encoding) -> Message {
-    let r = app
-        .client
-        .post(url)
-        .header("content-type", enc.content_type())
-        .body(msg.encode(enc).unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    Message::decode(&r.bytes().await.unwrap(), enc).unwrap()
 }
 
 #[tokio::test]
@@ -312,30 +237,8 @@ async fn a_status_naming_only_the_missing_nodes_completes_the_refresh_in_xml_and
     ];
     for (shape, enc) in cases {
         let (job_id, session) = refresh(&app, &token, device_id).await;
-        let alert = Command::Alert(Alert {
-            cmd_id: 1,
-            data: 1200,
-            correlator: None,
-            items: vec![],
-        });
-        let cred = md5_cred(&app).await;
-        let reply = post(
-            &app,
-            &app.url("/omadm"),
-            &dm_message(&session, 1, 65_535, Some(cred), vec![alert]),
-            enc,
-        )
-        .await;
-        let get_id = reply
-            .body
-            .commands
-            .iter()
-            .find_map(|c| match c {
-                Command::Get(g) if g.items.len() == 5 => Some(g.cmd_id),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("{shape:?} {enc:?}: one Get of five: {reply:?}"));
-        let url = reply.hdr.resp_uri.clone().unwrap();
+        let (get_id, asked, url) = session_asked(&app, &session, enc).await;
+        assert_eq!(asked.len(), 5, "{shape:?} {enc:?}: one Get of five");
         let msg = dm_message(&session, 2, 65_535, None, answer(shape, get_id));
         if enc == Encoding::Xml {
             // The repeated TargetRef is on the wire as the handset sends it.

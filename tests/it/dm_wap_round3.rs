@@ -12,11 +12,11 @@ use mdm::billing::sim::{BillingSim, SimMode};
 use mdm::billing::BillingConfig;
 use mdm::omadm::job::JobKind;
 use mdm::omadm::syncml::{Alert, Command, Encoding, Item, ItemData, Message, Results, Status};
-use mdm::registry::Actor;
 use mdm::sim::trace::Trace;
 use serde_json::json;
 
 use crate::common::{assert_well_formed, profile_json, spawn_app, spawn_app_with_billing, TestApp};
+use crate::dm_lifecycle::{firmware_of, job, notified};
 use crate::fota::{dm_message, md5_cred};
 
 const REFRESH_NODES: [&str; 5] = [
@@ -29,13 +29,13 @@ const REFRESH_NODES: [&str; 5] = [
 
 // ---------------------------------------------------------------- refresh
 
-/// Posts a handset message and returns the server's answer as sent.
-async fn post_raw(app: &TestApp, url: &str, msg: &Message) -> Vec<u8> {
+/// Posts a handset message in `enc` and returns the server's answer as sent.
+pub(crate) async fn post_raw(app: &TestApp, url: &str, msg: &Message, enc: Encoding) -> Vec<u8> {
     let r = app
         .client
         .post(url)
-        .header("content-type", "application/vnd.syncml.dm+wbxml")
-        .body(msg.encode(Encoding::Wbxml).unwrap())
+        .header("content-type", enc.content_type())
+        .body(msg.encode(enc).unwrap())
         .send()
         .await
         .unwrap();
@@ -44,7 +44,7 @@ async fn post_raw(app: &TestApp, url: &str, msg: &Message) -> Vec<u8> {
 }
 
 /// libwbxml's reading of `bytes`: an independent decoder.
-fn wbxml2xml(bytes: &[u8]) -> String {
+pub(crate) fn wbxml2xml(bytes: &[u8]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (dir.path().join("in.wbxml"), dir.path().join("out.xml"));
     std::fs::write(&input, bytes).unwrap();
@@ -100,46 +100,72 @@ fn mask_values(xml: &str, tag: &str, volatile: impl Fn(&str) -> bool) -> String 
     out
 }
 
-/// Posts a handset message and decodes the server's answer.
-async fn post(app: &TestApp, url: &str, msg: &Message) -> Message {
-    Message::decode(&post_raw(app, url, msg).await, Encoding::Wbxml).unwrap()
+/// Posts a handset message in `enc` and decodes the server's answer.
+pub(crate) async fn post(app: &TestApp, url: &str, msg: &Message, enc: Encoding) -> Message {
+    Message::decode(&post_raw(app, url, msg, enc).await, enc).unwrap()
+}
+
+/// Sends the handset's first message, in `enc`, of the DM session
+/// `session` a notification opened; returns the server's answer as sent.
+pub(crate) async fn open_session(app: &TestApp, session: &str, enc: Encoding) -> Vec<u8> {
+    let cred = md5_cred(app).await;
+    let first = dm_message(session, 1, 65_535, Some(cred), vec![alert_1200()]);
+    post_raw(app, &app.url("/omadm"), &first, enc).await
+}
+
+/// [`open_session`], and the server's one Get in its answer: returns the
+/// Get's CmdID, its Items' targets and the URL to answer at.
+pub(crate) async fn session_asked(
+    app: &TestApp,
+    session: &str,
+    enc: Encoding,
+) -> (u32, Vec<String>, String) {
+    let reply = Message::decode(&open_session(app, session, enc).await, enc).unwrap();
+    let (get_id, targets) = the_get(&reply);
+    (get_id, targets, reply.hdr.resp_uri.clone().unwrap())
 }
 
 /// Notifies a refresh of the device and opens its session with the
 /// handset's first message; returns the job's id, the session and the
 /// server's answer as sent.
 async fn open_refresh(app: &TestApp, device_id: i64) -> (i64, String, Vec<u8>) {
-    let (id, session) = notify(app, device_id, JobKind::Refresh).await;
-    let cred = md5_cred(app).await;
-    let first = dm_message(&session, 1, 65_535, Some(cred), vec![alert_1200()]);
-    let bytes = post_raw(app, &app.url("/omadm"), &first).await;
+    let (id, session) = notified(app, device_id, JobKind::Refresh).await;
+    let bytes = open_session(app, &session, Encoding::Wbxml).await;
     (id, session, bytes)
 }
 
-/// [`open_refresh`], and the server's one Get in it: returns the job's id,
-/// the session, the Get's CmdID and the URL to answer at.
+/// A notified refresh and the server's one Get in its session: returns the
+/// job's id, the session, the Get's CmdID and the URL to answer at.
 async fn refresh_asked(app: &TestApp, device_id: i64) -> (i64, String, u32, String) {
-    let (id, session, bytes) = open_refresh(app, device_id).await;
-    let reply = Message::decode(&bytes, Encoding::Wbxml).unwrap();
-    let (get_id, _) = the_get(&reply);
-    (id, session, get_id, reply.hdr.resp_uri.clone().unwrap())
+    let (id, session) = notified(app, device_id, JobKind::Refresh).await;
+    let (get_id, _, url) = session_asked(app, &session, Encoding::Wbxml).await;
+    (id, session, get_id, url)
 }
 
-async fn notify(app: &TestApp, device_id: i64, kind: JobKind) -> (i64, String) {
-    let vault = app.vault.clone();
-    let job = app
-        .with_conn(move |c| {
-            mdm::omadm::job::notify(c, &vault, device_id, kind, &Actor::System("test"), 8)
-                .unwrap()
-                .0
-        })
-        .await;
-    (job.id, format!("{:04X}", job.dm_session_id))
+/// The refresh push the SMSC accepted, and the device's simulated handset
+/// to answer it.
+pub(crate) async fn pushed_refresh(
+    app: &TestApp,
+    smsc: &mdm::messaging::smpp::test_smsc::TestSmsc,
+    device_id: i64,
+) -> (Vec<u8>, mdm::sim::omadm_handset::Handset) {
+    assert!(smsc.wait_for_accepted(1, Duration::from_secs(10)).await);
+    let body = crate::messaging::pushes(&smsc.accepted())
+        .remove(0)
+        .push
+        .body;
+    let h = crate::messaging::handset(app, device_id, "VX9600V05").await;
+    (body, h)
 }
 
-async fn job(app: &TestApp, id: i64) -> mdm::omadm::job::DmJob {
-    app.with_conn(move |c| mdm::omadm::job::get(c, id).unwrap().unwrap())
-        .await
+/// The files of a handset's trace folder, in the order they were written.
+pub(crate) fn trace_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
 }
 
 fn alert_1200() -> Command {
@@ -152,7 +178,7 @@ fn alert_1200() -> Command {
 }
 
 /// The one Get the server sent: its CmdID and its Items' targets.
-fn the_get(reply: &Message) -> (u32, Vec<String>) {
+pub(crate) fn the_get(reply: &Message) -> (u32, Vec<String>) {
     let gets: Vec<_> = reply
         .body
         .commands
@@ -171,13 +197,15 @@ fn the_get(reply: &Message) -> (u32, Vec<String>) {
     (gets[0].cmd_id, targets)
 }
 
-fn get_status(cmd_id: u32, cmd_ref: u32, target: Option<&str>, code: u16) -> Command {
+/// The handset's Status for Get `cmd_ref` of the server's first message,
+/// naming by TargetRef each Item of `refs` it applies to.
+pub(crate) fn get_status(cmd_id: u32, cmd_ref: u32, refs: &[&str], code: u16) -> Command {
     Command::Status(Status {
         cmd_id,
         msg_ref: 1,
         cmd_ref,
         cmd: "Get".into(),
-        target_refs: target.map(String::from).into_iter().collect(),
+        target_refs: refs.iter().map(|r| r.to_string()).collect(),
         source_refs: vec![],
         chal: None,
         data: code,
@@ -194,7 +222,9 @@ fn value_of(node: &str) -> String {
     }
 }
 
-fn results(cmd_id: u32, cmd_ref: u32, nodes: &[&str]) -> Command {
+/// The handset's Results for Get `cmd_ref` of the server's first message:
+/// each of `nodes` read, with its value.
+pub(crate) fn results(cmd_id: u32, cmd_ref: u32, nodes: &[&str]) -> Command {
     Command::Results(Results {
         cmd_id,
         msg_ref: 1,
@@ -239,12 +269,12 @@ fn answer(shape: Shape, get_id: u32, missing: bool) -> Vec<Command> {
     match shape {
         Shape::StatusAndResultsPerItem | Shape::StatusPerItemOneResults => {
             for n in REFRESH_NODES {
-                out.push(get_status(next(), get_id, Some(n), code(n)));
+                out.push(get_status(next(), get_id, &[n], code(n)));
             }
         }
         Shape::OneStatusOneResults => {
             let first = if missing { 404 } else { 200 };
-            out.push(get_status(next(), get_id, None, first));
+            out.push(get_status(next(), get_id, &[], first));
         }
     }
     match shape {
@@ -256,15 +286,6 @@ fn answer(shape: Shape, get_id: u32, missing: bool) -> Vec<Command> {
         _ => out.push(results(next(), get_id, &read)),
     }
     out
-}
-
-async fn firmware(app: &TestApp, device_id: i64) -> String {
-    app.with_conn(move |c| {
-        mdm::registry::device::get(c, device_id)
-            .unwrap()
-            .firmware_version
-    })
-    .await
 }
 
 #[tokio::test]
@@ -312,7 +333,7 @@ async fn a_refresh_takes_every_answer_shape_and_a_missing_node_loses_nothing_els
     for (shape, missing) in shapes {
         let (id, session, get_id, url) = refresh_asked(&app, device_id).await;
         let answered = dm_message(&session, 2, 65_535, None, answer(shape, get_id, missing));
-        let last = post(&app, &url, &answered).await;
+        let last = post(&app, &url, &answered, Encoding::Wbxml).await;
         assert!(
             last.body
                 .commands
@@ -349,7 +370,7 @@ async fn a_refresh_takes_every_answer_shape_and_a_missing_node_loses_nothing_els
         };
         assert_eq!(j.detail, detail, "{what}");
         // What was read reached the registry.
-        assert_eq!(firmware(&app, device_id).await, "VX9600V05");
+        assert_eq!(firmware_of(&app, device_id).await, "VX9600V05");
     }
 }
 
@@ -361,32 +382,33 @@ async fn a_refresh_whose_node_the_handset_refuses_otherwise_fails_and_says_which
     // Two Items' Statuses in this message, the other three in the next:
     // the job waits for all of them.
     let mut first = vec![
-        get_status(1, get_id, Some("./DevInfo/Man"), 200),
-        get_status(2, get_id, Some("DevInfo/DmV"), 425),
+        get_status(1, get_id, &["./DevInfo/Man"], 200),
+        get_status(2, get_id, &["DevInfo/DmV"], 425),
     ];
     first.push(results(3, get_id, &["./DevInfo/Man"]));
     let mut msg = dm_message(&session, 2, 65_535, None, first);
     msg.body.final_ = false;
-    post_raw(&app, &url, &msg).await;
+    post_raw(&app, &url, &msg, Encoding::Wbxml).await;
     assert_eq!(job(&app, id).await.state, "running");
     let rest = vec![
-        get_status(1, get_id, Some("./DevInfo/Mod"), 200),
-        get_status(2, get_id, Some("./DevInfo/Lang"), 200),
-        get_status(3, get_id, Some("./DevDetail/FwV"), 200),
+        get_status(1, get_id, &["./DevInfo/Mod"], 200),
+        get_status(2, get_id, &["./DevInfo/Lang"], 200),
+        get_status(3, get_id, &["./DevDetail/FwV"], 200),
         results(
             4,
             get_id,
             &["./DevInfo/Mod", "./DevInfo/Lang", "./DevDetail/FwV"],
         ),
     ];
-    post_raw(&app, &url, &dm_message(&session, 3, 65_535, None, rest)).await;
+    let last = dm_message(&session, 3, 65_535, None, rest);
+    post_raw(&app, &url, &last, Encoding::Wbxml).await;
     let j = job(&app, id).await;
     assert_eq!(j.state, "failed", "{}", j.detail);
     assert_eq!(
         j.detail,
         "5 commands: 4 succeeded, 1 failed (get ./DevInfo/DmV: 425 permission denied)"
     );
-    assert_eq!(firmware(&app, device_id).await, "VX9600V05");
+    assert_eq!(firmware_of(&app, device_id).await, "VX9600V05");
 }
 
 #[tokio::test]
@@ -394,14 +416,9 @@ async fn the_simulated_handset_answers_the_refresh_as_a_client_does() {
     let smsc = crate::messaging::start_smsc().await;
     let app = crate::messaging::app_with_smsc(&smsc, 8).await;
     let (device_id, _) = crate::messaging::line(&app).await;
-    let (id, _) = notify(&app, device_id, JobKind::Refresh).await;
-    assert!(smsc.wait_for_accepted(1, Duration::from_secs(10)).await);
-    let body = crate::messaging::pushes(&smsc.accepted())
-        .remove(0)
-        .push
-        .body;
+    let (id, _) = notified(&app, device_id, JobKind::Refresh).await;
+    let (body, mut h) = pushed_refresh(&app, &smsc, device_id).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut h = crate::messaging::handset(&app, device_id, "VX9600V05").await;
     h.run_notified(&body, &Trace::new(Some(dir.path().to_path_buf())).unwrap())
         .await
         .unwrap();
@@ -415,12 +432,7 @@ async fn the_simulated_handset_answers_the_refresh_as_a_client_does() {
     // On the wire: the server's one Get, the handset's one Status for it
     // (every Item found) and one Results with the five.
     let mut seen_get = false;
-    let mut files: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    for f in files {
+    for f in trace_files(dir.path()) {
         let Ok(m) = Message::decode(&std::fs::read(&f).unwrap(), Encoding::Wbxml) else {
             continue;
         };

@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 use mdm::auth::Role;
 use mdm::fota::FotaState;
-use mdm::omadm::syncml::{Alert, Command, Encoding, Item, ItemData, Results};
+use mdm::omadm::syncml::{Alert, Command, Encoding};
 use mdm::sim::omadm_handset::FotaOutcome;
 use mdm::sim::trace::Trace;
 use reqwest::Method;
@@ -41,36 +41,6 @@ fn alert(code: u16) -> Command {
         data: code,
         correlator: None,
         items: vec![],
-    })
-}
-
-/// The make-model-version answer to the Get in `reply`.
-fn mmv_results(reply: &mdm::omadm::syncml::Message, fw: &str) -> Command {
-    let get_id = reply
-        .body
-        .commands
-        .iter()
-        .find_map(|c| match c {
-            Command::Get(g) => Some(g.cmd_id),
-            _ => None,
-        })
-        .expect("the make-model-version query");
-    let item = |uri: &str, v: &str| Item {
-        source: Some(uri.into()),
-        target: None,
-        meta: None,
-        data: Some(ItemData::Text(v.into())),
-        more_data: false,
-    };
-    Command::Results(Results {
-        cmd_id: 2,
-        msg_ref: reply.hdr.msg_id,
-        cmd_ref: get_id,
-        items: vec![
-            item("./DevInfo/Man", "Samsung"),
-            item("./DevInfo/Mod", "SCH-U960"),
-            item("./DevDetail/FwV", fw),
-        ],
     })
 }
 
@@ -116,13 +86,7 @@ async fn a_handset_that_dropped_after_the_query_is_queried_again_when_it_asks_ag
     let (device_id, _) = setup(&app, true).await;
     let r = ask_fota_url(&app, DEV_ID).await;
     let url = r.headers()["location"].to_str().unwrap().to_string();
-    let cred = md5_cred(&app).await;
-    let reply = post_dm(
-        &app,
-        &url,
-        &dm_message("7", 1, 65_535, Some(cred), vec![alert(1201)]),
-    )
-    .await;
+    let reply = app.open_fota_dm_session(&url, "7").await;
     assert!(has_get(&reply));
     assert_eq!(sessions(&app, device_id).await[0].state, "querying");
 
@@ -282,20 +246,8 @@ async fn a_model_whose_capability_says_fota_no_is_not_updated_over_the_air() {
     let r = ask_fota_url(&app, DEV_ID).await;
     let url = r.headers()["location"].to_str().unwrap().to_string();
     exec(&app, "UPDATE capabilities SET fota = false".into()).await;
-    let cred = md5_cred(&app).await;
-    let reply = post_dm(
-        &app,
-        &url,
-        &dm_message("7", 1, 65_535, Some(cred), vec![alert(1201)]),
-    )
-    .await;
-    let url = reply.hdr.resp_uri.clone().unwrap();
-    let reply = post_dm(
-        &app,
-        &url,
-        &dm_message("7", 2, 65_535, None, vec![mmv_results(&reply, "U960.05")]),
-    )
-    .await;
+    let reply = app.open_fota_dm_session(&url, "7").await;
+    let reply = app.answer_make_model_version("7", &reply, "U960.05").await;
     assert!(!reply
         .body
         .commands
@@ -697,13 +649,7 @@ async fn server_msg_ids_keep_increasing_after_an_authentication_challenge() {
     .await;
     assert!(has_get(&reply), "authenticated and queried");
     assert_eq!(reply.hdr.msg_id, 2);
-    let url = reply.hdr.resp_uri.clone().unwrap();
-    let next = post_dm(
-        &app,
-        &url,
-        &dm_message("9", 3, 65_535, None, vec![mmv_results(&reply, "U960.05")]),
-    )
-    .await;
+    let next = app.answer_make_model_version("9", &reply, "U960.05").await;
     assert_eq!(next.hdr.msg_id, 3);
 }
 

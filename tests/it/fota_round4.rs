@@ -5,123 +5,25 @@
 
 use diesel::prelude::*;
 use mdm::db::schema::fota_sessions;
-use mdm::omadm::syncml::{Alert, Command, Item, ItemData, Message, Meta, Results};
 use reqwest::header;
 
 use crate::common::{spawn_app, TestApp};
-use crate::fota::{ask_fota_url, dm_message, md5_cred, post_dm, sessions, setup};
+use crate::dm_lifecycle::{firmware_of, generic_alert, package1, status_of, FUMO_TYPE};
+use crate::fota::{ask_fota_url, sessions, setup};
 
 const DEV_ID: &str = "MEID:A1000012345678";
-const FUMO_TYPE: &str = "org.openmobilealliance.dm.firmwareupdate.downloadandupdate";
 /// The package `setup` releases.
 const SIZE: i64 = 200_000;
 const MINUTE: i64 = 60_000;
-
-fn alert(cmd_id: u32, code: u16) -> Command {
-    Command::Alert(Alert {
-        cmd_id,
-        data: code,
-        correlator: None,
-        items: vec![],
-    })
-}
-
-/// The handset's final FUMO result (Generic Alert 1226) for `correlator`.
-fn fumo_result(correlator: &str, code: &str) -> Command {
-    Command::Alert(Alert {
-        cmd_id: 1,
-        data: 1226,
-        correlator: Some(correlator.into()),
-        items: vec![Item {
-            source: Some("./FUMO/pkg1/DownloadAndUpdate".into()),
-            target: None,
-            meta: Some(Meta {
-                format: Some("int".into()),
-                r#type: Some(FUMO_TYPE.into()),
-                size: None,
-                mark: Some("critical".into()),
-            }),
-            data: Some(ItemData::Text(code.into())),
-            more_data: false,
-        }],
-    })
-}
-
-fn status_of(reply: &Message, cmd: &str, cmd_id: u32) -> u16 {
-    reply
-        .body
-        .commands
-        .iter()
-        .find_map(|c| match c {
-            Command::Status(s) if s.cmd == cmd && s.cmd_ref == cmd_id => Some(s.data),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no status for {cmd} {cmd_id}: {reply:?}"))
-}
 
 /// Runs the test handset's DM session of the FOTA URL to the offer; returns
 /// the descriptor as the handset reads it, the Exec's correlator and the
 /// FOTA session id.
 async fn offered(app: &TestApp) -> (mdm::sim::omadm_handset::Dd, String, i64) {
-    let r = ask_fota_url(app, DEV_ID).await;
-    let url = r.headers()["location"].to_str().unwrap().to_string();
-    let cred = md5_cred(app).await;
-    let reply = post_dm(
-        app,
-        &url,
-        &dm_message("61", 1, 65_535, Some(cred), vec![alert(1, 1201)]),
-    )
-    .await;
-    let get = reply
-        .body
-        .commands
-        .iter()
-        .find_map(|c| match c {
-            Command::Get(g) => Some(g.cmd_id),
-            _ => None,
-        })
-        .expect("the make-model-version query");
-    let item = |uri: &str, v: &str| Item {
-        source: Some(uri.into()),
-        target: None,
-        meta: None,
-        data: Some(ItemData::Text(v.into())),
-        more_data: false,
-    };
-    let results = Command::Results(Results {
-        cmd_id: 1,
-        msg_ref: 1,
-        cmd_ref: get,
-        items: vec![
-            item("./DevInfo/Man", "Samsung"),
-            item("./DevInfo/Mod", "SCH-U960"),
-            item("./DevDetail/FwV", "U960.05"),
-        ],
-    });
-    let next = reply.hdr.resp_uri.clone().unwrap();
-    let offer = post_dm(
-        app,
-        &next,
-        &dm_message("61", 2, 65_535, None, vec![results]),
-    )
-    .await;
-    let mut dd_url = None;
-    let mut correlator = None;
-    for c in &offer.body.commands {
-        match c {
-            Command::Replace(r) => {
-                dd_url = r.items[0].data.as_ref().map(|d| match d {
-                    ItemData::Text(t) => t.clone(),
-                    ItemData::Binary(b) => String::from_utf8(b.clone()).unwrap(),
-                })
-            }
-            Command::Exec(e) => correlator = e.correlator.clone(),
-            _ => {}
-        }
-    }
+    let offer = app.dm_session_to_fumo_offer("61").await;
     let dd = app
         .client
-        .get(dd_url.expect("the descriptor URL"))
+        .get(&offer.pkg_url)
         .send()
         .await
         .unwrap()
@@ -129,9 +31,9 @@ async fn offered(app: &TestApp) -> (mdm::sim::omadm_handset::Dd, String, i64) {
         .await
         .unwrap();
     let dd = mdm::sim::omadm_handset::parse_dd(&dd);
-    let fota = sessions(app, 1).await[0].id;
-    assert_eq!(sessions(app, 1).await[0].state, "offered");
-    (dd, correlator.expect("the Exec's correlator"), fota)
+    let s = sessions(app, 1).await.remove(0);
+    assert_eq!((s.id, s.state.as_str()), (offer.fota_session, "offered"));
+    (dd, offer.correlator, offer.fota_session)
 }
 
 /// Asks for `range` of the package at `url`; returns the status and how
@@ -205,15 +107,6 @@ async fn history(app: &TestApp, fota: i64) -> Vec<String> {
             .into_iter()
             .map(|e| e.detail)
             .collect()
-    })
-    .await
-}
-
-async fn firmware_of(app: &TestApp, device_id: i64) -> String {
-    app.with_conn(move |c| {
-        mdm::registry::device::get(c, device_id)
-            .unwrap()
-            .firmware_version
     })
     .await
 }
@@ -371,17 +264,10 @@ async fn a_handset_back_after_the_stall_close_is_heard_and_its_success_recorded(
     // and the session says so while staying as its campaign counted it.
     assert_eq!(firmware_of(&app, device_id).await, "U960.05");
     for session in ["62", "63"] {
-        let cred = md5_cred(&app).await;
-        let reply = post_dm(
+        let reply = package1(
             &app,
-            &app.url("/omadm"),
-            &dm_message(
-                session,
-                1,
-                65_535,
-                Some(cred),
-                vec![fumo_result(&correlator, "200")],
-            ),
+            session,
+            vec![generic_alert(1, Some(&correlator), &[(FUMO_TYPE, "200")])],
         )
         .await;
         assert_eq!(status_of(&reply, "Alert", 1), 200);

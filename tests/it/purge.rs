@@ -1,38 +1,55 @@
 use mdm::auth::Role;
 use mdm::registry::Actor;
-use mdm::retention::purge::{self, PurgeOptions};
+use mdm::retention::purge::{self, PurgeOptions, PurgeRun};
 use mdm::retention::RetentionError;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::common::{profile_json, spawn_app, SendJson};
+use crate::common::{profile_json, spawn_app, SendJson, TestApp};
+
+/// Runs the purge with `opts` on a blocking thread, as `mdm purge` runs it.
+pub(crate) async fn run_purge(
+    app: &TestApp,
+    opts: &PurgeOptions,
+) -> Result<Option<PurgeRun>, RetentionError> {
+    let (db, opts) = (app.db.clone(), opts.clone());
+    tokio::task::spawn_blocking(move || purge::run(&db, "test", &opts, &mut |_| {}))
+        .await
+        .unwrap()
+}
+
+/// [`TestApp::purgeable_subscribers`] and a purge of them to `root`, in
+/// batches of three, killed after its second batch: the first committed,
+/// the second written but not. Returns the MDNs due and the options to
+/// resume the purge with.
+pub(crate) async fn interrupted_purge(
+    app: &TestApp,
+    mdn_prefix: &str,
+    esn_prefix: &str,
+    root: &std::path::Path,
+) -> (Vec<String>, PurgeOptions) {
+    let due = app.purgeable_subscribers(mdn_prefix, esn_prefix).await;
+    let mut opts = PurgeOptions::new(0, root);
+    opts.batch = 3;
+    opts.crash_after_batches = Some(2);
+    let crashed = run_purge(app, &opts).await;
+    assert!(matches!(crashed, Err(RetentionError::Interrupted)));
+    opts.crash_after_batches = None;
+    (due, opts)
+}
 
 #[tokio::test]
 async fn a_purge_killed_midway_resumes_and_archives_each_subscriber_exactly_once() {
     let app = spawn_app().await;
-    app.purgeable_subscribers("31255", "9F2").await;
     let root = app.data_dir.join("archive");
-    let mut opts = PurgeOptions::new(0, &root);
-    opts.batch = 3;
-    opts.lease_ms = 0;
-    opts.crash_after_batches = Some(2);
-    let db = app.db.clone();
-    let crashed = {
-        let (db, opts) = (db.clone(), opts.clone());
-        tokio::task::spawn_blocking(move || purge::run(&db, "test", &opts, &mut |_| {}))
-            .await
-            .unwrap()
-    };
-    assert!(matches!(crashed, Err(RetentionError::Interrupted)));
+    let (_, mut opts) = interrupted_purge(&app, "31255", "9F2", &root).await;
     // The first batch was committed; the second was written but not committed.
     assert_eq!(app.count("profiles").await, 22);
 
-    opts.crash_after_batches = None;
-    let done = tokio::task::spawn_blocking(move || purge::run(&db, "test", &opts, &mut |_| {}))
-        .await
-        .unwrap()
-        .unwrap()
-        .expect("a run");
+    // A lease of nothing: the killed run, still marked running, is taken
+    // over at once.
+    opts.lease_ms = 0;
+    let done = run_purge(&app, &opts).await.unwrap().expect("a run");
     assert_eq!(
         (done.state.as_str(), done.profiles, done.devices),
         ("completed", 20, 20)

@@ -13,6 +13,7 @@ use mdm::retention::purge::{self, PurgeOptions, PurgeRun};
 use mdm::retention::RetentionError;
 
 use crate::common::{spawn_app, TestApp};
+use crate::purge::{interrupted_purge, run_purge};
 
 /// Starts `mdm` (not waiting for it) as another node would run it: its own
 /// working directory and archive folder, the test's database.
@@ -98,18 +99,7 @@ async fn purges_started_at_once_on_several_nodes_archive_and_delete_each_subscri
 #[tokio::test]
 async fn the_database_holds_to_one_running_purge_and_names_its_holder() {
     let app = spawn_app().await;
-    app.purgeable_subscribers("31266", "9F3").await;
-    let mut opts = PurgeOptions::new(0, &app.data_dir.join("archive"));
-    opts.batch = 3;
-    opts.crash_after_batches = Some(2);
-    let db = app.db.clone();
-    let first = {
-        let (db, opts) = (db.clone(), opts.clone());
-        tokio::task::spawn_blocking(move || purge::run(&db, "test", &opts, &mut |_| {}))
-            .await
-            .unwrap()
-    };
-    assert!(matches!(first, Err(RetentionError::Interrupted)));
+    let (_, opts) = interrupted_purge(&app, "31266", "9F3", &app.data_dir.join("archive")).await;
     let run = runs(&app).await.remove(0);
     assert_eq!(run.state, "running");
 
@@ -136,13 +126,7 @@ async fn the_database_holds_to_one_running_purge_and_names_its_holder() {
 
     // This process is alive and its lease current: another purge is told
     // who holds the run, and changes nothing.
-    opts.crash_after_batches = None;
-    let busy = {
-        let (db, opts) = (db.clone(), opts.clone());
-        tokio::task::spawn_blocking(move || purge::run(&db, "test", &opts, &mut |_| {}))
-            .await
-            .unwrap()
-    };
+    let busy = run_purge(&app, &opts).await;
     let message = busy.as_ref().map(|_| ()).unwrap_err().to_string();
     assert!(
         message.contains(&format!(
@@ -161,9 +145,8 @@ async fn a_purge_taken_over_by_another_node_stops_deleting() {
     let root = app.data_dir.join("archive");
     let mut opts = PurgeOptions::new(0, &root);
     opts.batch = 3;
-    let db = app.db.clone();
     let outcome = {
-        let (db, opts) = (db.clone(), opts.clone());
+        let (db, opts) = (app.db.clone(), opts.clone());
         tokio::task::spawn_blocking(move || {
             let taker = db.clone();
             let mut taken = false;
@@ -207,11 +190,7 @@ async fn a_purge_taken_over_by_another_node_stops_deleting() {
             .unwrap()
     })
     .await;
-    let done = tokio::task::spawn_blocking(move || purge::run(&db, "test", &opts, &mut |_| {}))
-        .await
-        .unwrap()
-        .unwrap()
-        .expect("a run");
+    let done = run_purge(&app, &opts).await.unwrap().expect("a run");
     assert_eq!(
         (done.id, done.state.as_str(), done.profiles),
         (run.id, "completed", 20)
@@ -223,23 +202,12 @@ async fn a_purge_taken_over_by_another_node_stops_deleting() {
 #[tokio::test]
 async fn a_purge_resumed_away_from_its_archive_refuses_and_deletes_nothing() {
     let app = spawn_app().await;
-    let due = app.purgeable_subscribers("31266", "9F3").await;
     // Started from a relative archive folder in its own working directory.
     let node_a = app.data_dir.join("node-a");
     let node_b = app.data_dir.join("node-b");
     std::fs::create_dir_all(&node_a).unwrap();
     std::fs::create_dir_all(&node_b).unwrap();
-    let mut opts = PurgeOptions::new(0, &node_a.join("archive"));
-    opts.batch = 3;
-    opts.crash_after_batches = Some(2);
-    let db = app.db.clone();
-    let crashed = {
-        let (db, opts) = (db.clone(), opts.clone());
-        tokio::task::spawn_blocking(move || purge::run(&db, "test", &opts, &mut |_| {}))
-            .await
-            .unwrap()
-    };
-    assert!(matches!(crashed, Err(RetentionError::Interrupted)));
+    let (due, mut opts) = interrupted_purge(&app, "31266", "9F3", &node_a.join("archive")).await;
     let run = runs(&app).await.remove(0);
     let root = std::fs::canonicalize(node_a.join("archive")).unwrap();
     assert_eq!(Path::new(&run.archive_dir), root, "stored absolute");
@@ -282,14 +250,8 @@ async fn a_purge_resumed_away_from_its_archive_refuses_and_deletes_nothing() {
     std::fs::rename(node_a.join("elsewhere"), &root).unwrap();
     let short = run.committed_bytes as usize - 1;
     std::fs::write(&segment, &whole[..short]).unwrap();
-    opts.crash_after_batches = None;
     opts.lease_ms = 0;
-    let refused = {
-        let (db, opts) = (db.clone(), opts.clone());
-        tokio::task::spawn_blocking(move || purge::run(&db, "test", &opts, &mut |_| {}))
-            .await
-            .unwrap()
-    };
+    let refused = run_purge(&app, &opts).await;
     assert!(
         matches!(&refused, Err(RetentionError::ArchiveElsewhere { run: id, problem, .. })
             if *id == run.id && problem.contains("bytes committed")),
@@ -303,11 +265,7 @@ async fn a_purge_resumed_away_from_its_archive_refuses_and_deletes_nothing() {
 
     // Back where it belongs, the run resumes and completes whole.
     std::fs::write(&segment, &whole).unwrap();
-    let done = tokio::task::spawn_blocking(move || purge::run(&db, "test", &opts, &mut |_| {}))
-        .await
-        .unwrap()
-        .unwrap()
-        .expect("a run");
+    let done = run_purge(&app, &opts).await.unwrap().expect("a run");
     assert_eq!(
         (
             done.id,

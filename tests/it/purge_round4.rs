@@ -100,11 +100,14 @@ fn unchanged(r: &PurgeRun) -> (String, String, i64, i64, i32, i64, String) {
     )
 }
 
+/// The run's abandonment in the audit trail (its start and end are there
+/// too: see purge_round5).
 async fn audit_of(app: &TestApp, id: i64) -> Vec<(String, String, String)> {
     app.with_conn(move |c| {
         audit_events::table
             .filter(audit_events::entity_kind.eq("purge_run"))
             .filter(audit_events::entity_id.eq(id))
+            .filter(audit_events::action.eq("abandoned"))
             .select((
                 audit_events::actor,
                 audit_events::action,

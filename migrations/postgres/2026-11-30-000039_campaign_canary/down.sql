@@ -1,0 +1,1 @@
+ALTER TABLE fota_campaigns DROP COLUMN canary;
