@@ -54,14 +54,18 @@ pub struct AuditEvent {
 /// as "(deleted)" beside the name.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditLine {
-    pub id: i64,
-    pub at: i64,
-    pub actor: String,
-    pub entity_kind: String,
-    pub entity_id: i64,
-    pub action: String,
-    pub detail: String,
+    #[serde(flatten)]
+    pub event: AuditEvent,
     pub actor_deleted: bool,
+}
+
+/// The views read the event's fields through the line (`line.actor`).
+impl std::ops::Deref for AuditLine {
+    type Target = AuditEvent;
+
+    fn deref(&self) -> &AuditEvent {
+        &self.event
+    }
 }
 
 /// Labels `events` for a view: one query for all their staff actors,
@@ -81,13 +85,7 @@ pub fn labelled(conn: &mut DbConnection, events: Vec<AuditEvent>) -> QueryResult
                 .actor
                 .strip_prefix(STAFF_PREFIX)
                 .is_some_and(|name| deleted.contains(name)),
-            id: e.id,
-            at: e.at,
-            actor: e.actor,
-            entity_kind: e.entity_kind,
-            entity_id: e.entity_id,
-            action: e.action,
-            detail: e.detail,
+            event: e,
         })
         .collect())
 }

@@ -28,7 +28,13 @@ async fn plan(app: &TestApp, token: &str, wave_size: i32, first: Option<i32>) ->
         .await
 }
 
-async fn act(app: &TestApp, token: &str, id: i64, action: &str, body: Option<Value>) -> Value {
+pub(crate) async fn act(
+    app: &TestApp,
+    token: &str,
+    id: i64,
+    action: &str,
+    body: Option<Value>,
+) -> Value {
     let mut r = app.api(Method::POST, &format!("/campaigns/{id}/{action}"), token);
     if let Some(b) = body {
         r = r.json(&b);

@@ -9,8 +9,10 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::campaign_requeue::{app, give_credentials, uncredentialed_path};
+use crate::campaign_round4::act;
 use crate::common::{spawn_app_with, SendJson, TestApp};
 use crate::fota::{ask_fota_url, sessions, setup};
+use crate::fota_round4::sweep;
 
 const HOUR: i64 = 60 * 60_000;
 /// The package `fota::setup` releases.
@@ -44,15 +46,6 @@ async fn age(app: &TestApp, fota: i64, changed_ago: i64, download: Option<(i64, 
             .unwrap();
     })
     .await;
-}
-
-async fn sweep(app: &TestApp, stall_minutes: u32) -> usize {
-    app.with_conn(move |c| {
-        mdm::fota::sweeper::sweep_with(c, stall_minutes)
-            .unwrap()
-            .fota_sessions
-    })
-    .await
 }
 
 #[tokio::test]
@@ -161,16 +154,6 @@ async fn plan(app: &TestApp, token: &str, wave_size: i32, more: Value) -> (u16, 
         .await
         .unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
-}
-
-async fn act(app: &TestApp, token: &str, id: i64, action: &str, body: Option<Value>) -> Value {
-    let mut r = app.api(Method::POST, &format!("/campaigns/{id}/{action}"), token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let r = r.send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 200, "{action}");
-    r.json().await.unwrap()
 }
 
 /// The devices a campaign's notifications went to, by device id.

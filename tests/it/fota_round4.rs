@@ -91,7 +91,7 @@ async fn age_download(app: &TestApp, fota: i64, minutes: i64) -> i64 {
     at
 }
 
-async fn sweep(app: &TestApp, stall_minutes: u32) -> usize {
+pub(crate) async fn sweep(app: &TestApp, stall_minutes: u32) -> usize {
     app.with_conn(move |c| {
         mdm::fota::sweeper::sweep_with(c, stall_minutes)
             .unwrap()

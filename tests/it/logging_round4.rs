@@ -2,113 +2,22 @@
 //! line per request with its status, capability tokens masked, no colour
 //! codes in a pipe, the stop logged, and bad log settings refused.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use crate::common::{drop_database, fresh_database, run_mdm};
+use crate::served::{serve_command, Served};
 
 const DM_TOKEN: &str = "MFZGnfyuUzaPbWseZRUg";
 const NOTIFY_KEY: &str = "AiSkScwB8G8cq5pjNjew";
 
-/// `mdm serve` with its stderr collected line by line as it comes.
-struct Served {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Served {
-    fn start(database_url: &str, data_dir: &std::path::Path) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mdm"))
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("MDM_DATA_DIR", data_dir)
-            .env("MDM_BIND", "127.0.0.1:0")
+/// `mdm serve` at info, plain text.
+fn start(database_url: &str, data_dir: &std::path::Path) -> Served {
+    Served::spawn(
+        serve_command(database_url, data_dir)
             .env("MDM_LOG", "info")
             .env_remove("MDM_LOG_FORMAT")
-            .env_remove("NO_COLOR")
-            .env("MDM_BOOTSTRAP_ADMIN_PASSWORD", "admin-password-for-tests")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start mdm serve");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).split(b'\n') {
-                let Ok(line) = line else { break };
-                sink.lock()
-                    .expect("log lines")
-                    .push(String::from_utf8_lossy(&line).into_owned());
-            }
-        });
-        Served {
-            child,
-            lines,
-            reader: Some(reader),
-        }
-    }
-
-    fn text(&self) -> String {
-        self.lines.lock().expect("log lines").join("\n")
-    }
-
-    /// Waits until a line contains `needle`, and returns it.
-    fn wait_for(&self, needle: &str) -> String {
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until {
-            if let Some(l) = self
-                .lines
-                .lock()
-                .expect("log lines")
-                .iter()
-                .find(|l| l.contains(needle))
-            {
-                return l.clone();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("no log line with {needle:?} in:\n{}", self.text());
-    }
-
-    fn port(&self) -> u16 {
-        let line = self.wait_for("listening on http://");
-        line.rsplit(':')
-            .next()
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"))
-    }
-
-    /// SIGTERM, then waits for the process and its log to end.
-    fn stop(&mut self) -> String {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let until = Instant::now() + Duration::from_secs(40);
-        while Instant::now() < until {
-            if self.child.try_wait().expect("wait").is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        self.text()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .env_remove("NO_COLOR"),
+    )
 }
 
 /// The completion lines of requests whose path starts with `path`.
@@ -152,7 +61,7 @@ async fn every_request_gets_one_line_with_its_status_and_no_secret() {
         .and_then(|w| w.parse().ok())
         .unwrap_or_else(|| panic!("no package id in {out:?}"));
 
-    let mut served = Served::start(&database_url, &data);
+    let mut served = start(&database_url, &data);
     let base = format!("http://127.0.0.1:{}", served.port());
     // Redirects not followed: each request is one line.
     let client = crate::common::client();

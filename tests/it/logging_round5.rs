@@ -3,121 +3,20 @@
 //! response is an error (with the cause on it), and the caller named on the
 //! line for a staff user, a self-service subscriber and an API token.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use crate::common::{
+    client, csrf_of, drop_database, fresh_database, profile_json, run_mdm, ADMIN_PASSWORD,
+};
+use crate::served::{serve_command, Served};
 
-use crate::common::{client, csrf_of, drop_database, fresh_database, profile_json, run_mdm};
-
-const ADMIN_PASSWORD: &str = "admin-password-for-tests";
-
-/// `mdm serve` with its stderr collected line by line as it comes.
-struct Served {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Served {
-    /// Starts the server with `MDM_LOG` set to `filter`, or unset.
-    fn start(database_url: &str, data_dir: &std::path::Path, filter: Option<&str>) -> Served {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_mdm"));
-        command
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("MDM_DATA_DIR", data_dir)
-            .env("MDM_BIND", "127.0.0.1:0")
-            .env_remove("RUST_LOG")
-            .env_remove("MDM_LOG_FORMAT")
-            .env("MDM_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        match filter {
-            Some(f) => command.env("MDM_LOG", f),
-            None => command.env_remove("MDM_LOG"),
-        };
-        let mut child = command.spawn().expect("start mdm serve");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).split(b'\n') {
-                let Ok(line) = line else { break };
-                sink.lock()
-                    .expect("log lines")
-                    .push(String::from_utf8_lossy(&line).into_owned());
-            }
-        });
-        Served {
-            child,
-            lines,
-            reader: Some(reader),
-        }
-    }
-
-    fn text(&self) -> String {
-        self.lines.lock().expect("log lines").join("\n")
-    }
-
-    /// Waits until a line contains `needle`, and returns it.
-    fn wait_for(&self, needle: &str) -> String {
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until {
-            if let Some(l) = self
-                .lines
-                .lock()
-                .expect("log lines")
-                .iter()
-                .find(|l| l.contains(needle))
-            {
-                return l.clone();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("no log line with {needle:?} in:\n{}", self.text());
-    }
-
-    fn base(&self) -> String {
-        let line = self.wait_for("listening on http://");
-        let port: u16 = line
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        format!("http://127.0.0.1:{port}")
-    }
-
-    /// SIGTERM, then waits for the process and its log to end.
-    fn stop(&mut self) -> String {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        // Longer than the drain (30 s), which idle connections may take.
-        let until = Instant::now() + Duration::from_secs(40);
-        while self.child.try_wait().expect("wait").is_none() {
-            if Instant::now() > until {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("the server ran on after SIGTERM:\n{}", self.text());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-        self.text()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `mdm serve` with `MDM_LOG` set to `filter`, or unset.
+fn start(database_url: &str, data_dir: &std::path::Path, filter: Option<&str>) -> Served {
+    let mut command = serve_command(database_url, data_dir);
+    command.env_remove("RUST_LOG").env_remove("MDM_LOG_FORMAT");
+    match filter {
+        Some(f) => command.env("MDM_LOG", f),
+        None => command.env_remove("MDM_LOG"),
+    };
+    Served::spawn(&mut command)
 }
 
 /// The completion lines of requests to exactly `path`.
@@ -146,7 +45,7 @@ fn actix_start_and_stop_lines_stay_below_info_unless_asked_for() {
     assert_eq!(code, 0, "{err}");
 
     for filter in [None, Some("info"), Some("debug,mdm=info")] {
-        let mut served = Served::start(&database_url, &data, filter);
+        let mut served = start(&database_url, &data, filter);
         // Stopped as soon as the start is announced: the signal is not
         // lost between two handlers.
         served.base();
@@ -161,7 +60,7 @@ fn actix_start_and_stop_lines_stay_below_info_unless_asked_for() {
         assert!(log.contains("server stopped"), "{log}");
     }
     // Named in the filter, they are what the filter says.
-    let mut served = Served::start(&database_url, &data, Some("info,actix_server=info"));
+    let mut served = start(&database_url, &data, Some("info,actix_server=info"));
     served.base();
     let log = served.stop();
     assert!(
@@ -192,7 +91,7 @@ async fn an_error_response_is_one_line_and_every_caller_is_named() {
         .unwrap_or_else(|| panic!("no token in {out:?}"))
         .to_string();
 
-    let mut served = Served::start(&database_url, &data, Some("info"));
+    let mut served = start(&database_url, &data, Some("info"));
     let base = served.base();
 
     // A subscriber with a Self Service PIN, by API (the token is the caller).

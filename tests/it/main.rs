@@ -58,6 +58,7 @@ mod purge_round4;
 mod purge_round5;
 mod secrets;
 mod security_round4;
+mod served;
 mod smsc_round5;
 mod throttle_round5;
 mod users_round4;

@@ -3,10 +3,7 @@
 //! tick), a run's start, take-over and end are in the audit trail and on
 //! the dashboard, and the audit views label a deleted account's name.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -19,7 +16,8 @@ use mdm::retention::purge::{self, PurgeOptions, PurgeRun};
 use mdm::retention::{archive, RetentionError};
 use serde_json::Value;
 
-use crate::common::{profile_json, spawn_app, TestApp, ADMIN_PASSWORD};
+use crate::common::{profile_json, spawn_app, TestApp};
+use crate::served::{serve_command, Served};
 
 async fn run_purge(
     app: &TestApp,
@@ -90,55 +88,35 @@ async fn trail_of(app: &TestApp, id: i64) -> Vec<(String, String, Value)> {
 }
 
 /// `mdm serve` against the test's database, its purge scheduled every
-/// second, its JSON log lines collected as they come.
-struct Served {
-    child: Child,
-    lines: Arc<Mutex<Vec<Value>>>,
-}
+/// second, its log in JSON lines.
+struct Scheduler(Served);
 
-impl Served {
-    fn start(app: &TestApp) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mdm"))
-            .arg("serve")
-            .env("DATABASE_URL", &app.database_url)
-            .env("MDM_DATA_DIR", &app.data_dir)
-            .env("MDM_ARCHIVE_DIR", app.data_dir.join("archive"))
-            .env("MDM_BIND", "127.0.0.1:0")
-            .env("MDM_PURGE_INTERVAL_SECS", "1")
-            // The ticks after the warning are at debug: counted to know
-            // that the scheduler went on refusing without warning again.
-            .env("MDM_LOG", "info,mdm::retention::schedule=debug")
-            .env("MDM_LOG_FORMAT", "json")
-            .env("MDM_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start mdm serve");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let value = serde_json::from_str(&line)
-                    .unwrap_or_else(|_| serde_json::json!({"level": "?", "raw": line}));
-                sink.lock().unwrap().push(value);
-            }
-        });
-        Served { child, lines }
+impl Scheduler {
+    fn start(app: &TestApp) -> Scheduler {
+        Scheduler(Served::spawn(
+            serve_command(&app.database_url, &app.data_dir)
+                .env("MDM_ARCHIVE_DIR", app.data_dir.join("archive"))
+                .env("MDM_PURGE_INTERVAL_SECS", "1")
+                // The ticks after the warning are at debug: counted to know
+                // that the scheduler went on refusing without warning again.
+                .env("MDM_LOG", "info,mdm::retention::schedule=debug")
+                .env("MDM_LOG_FORMAT", "json"),
+        ))
     }
 
     fn all(&self) -> Vec<Value> {
-        self.lines.lock().unwrap().clone()
+        self.0
+            .lines()
+            .into_iter()
+            .map(|line| {
+                serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({"level": "?", "raw": line}))
+            })
+            .collect()
     }
 
     fn dump(&self) -> String {
-        self.all()
-            .iter()
-            .map(|l| l.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
+        self.0.text()
     }
 
     /// The lines at `level` whose message contains `text`.
@@ -165,13 +143,6 @@ impl Served {
     }
 }
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn message(line: &Value) -> &str {
     line["fields"]["message"].as_str().unwrap_or_default()
 }
@@ -192,7 +163,7 @@ async fn a_frozen_holder_is_warned_about_once_per_holder_and_the_take_over_is_au
         .unwrap()
         .expect("the run's lock is free");
 
-    let served = Served::start(&app);
+    let served = Scheduler::start(&app);
     served.wait_for("WARN", HELD, 1);
     served.wait_for("DEBUG", STILL_HELD, 3);
     let warned: Vec<Value> = served

@@ -75,7 +75,13 @@ async fn a_care_agent_cannot_file_a_prl_and_an_operator_can() {
 }
 
 /// The flash shown on the line's page after a PIN change.
-async fn change_pin(app: &TestApp, mdn: &str, csrf: &str, current: &str, new: &str) -> String {
+pub(crate) async fn change_pin(
+    app: &TestApp,
+    mdn: &str,
+    csrf: &str,
+    current: &str,
+    new: &str,
+) -> String {
     let r = app
         .post_form(
             "/self/pin",
@@ -120,7 +126,14 @@ async fn wrong_current_pins_lock_the_line_as_wrong_sign_ins_do() {
     assert_eq!(r.status().as_u16(), 429, "the PIN was not changed either");
 }
 
-async fn change_password(app: &TestApp, current: &str, new: &str) -> (u16, String) {
+/// Posts the password-change form as the signed-in user; the repeat is
+/// given apart so a mismatch can be sent.
+pub(crate) async fn change_password(
+    app: &TestApp,
+    current: &str,
+    new: &str,
+    repeat: &str,
+) -> (u16, String) {
     let csrf = app.csrf("/account").await;
     let r = app
         .post_form(
@@ -129,7 +142,7 @@ async fn change_password(app: &TestApp, current: &str, new: &str) -> (u16, Strin
                 ("csrf", &csrf),
                 ("current_password", current),
                 ("new_password", new),
-                ("repeat_password", new),
+                ("repeat_password", repeat),
             ],
         )
         .await;
@@ -143,23 +156,45 @@ async fn wrong_current_passwords_lock_the_account_as_wrong_sign_ins_do() {
     staff_sign_in(&app, &app.client, "care1", "care-password-1").await;
 
     for n in 0..4 {
-        let (status, page) =
-            change_password(&app, &format!("guess-{n}-xxxxx"), "new-password-22").await;
+        let (status, page) = change_password(
+            &app,
+            &format!("guess-{n}-xxxxx"),
+            "new-password-22",
+            "new-password-22",
+        )
+        .await;
         assert_eq!(status, 422);
         assert!(
             page.contains("The current password is not correct."),
             "{page}"
         );
     }
-    let (status, _) = change_password(&app, "care-password-1", "care-password-2").await;
+    let (status, _) = change_password(
+        &app,
+        "care-password-1",
+        "care-password-2",
+        "care-password-2",
+    )
+    .await;
     assert_eq!(status, 303, "right: changed, and the count cleared");
 
     for n in 0..5 {
-        let (status, _) =
-            change_password(&app, &format!("guess-{n}-yyyyy"), "new-password-33").await;
+        let (status, _) = change_password(
+            &app,
+            &format!("guess-{n}-yyyyy"),
+            "new-password-33",
+            "new-password-33",
+        )
+        .await;
         assert_eq!(status, 422);
     }
-    let (status, page) = change_password(&app, "care-password-2", "new-password-33").await;
+    let (status, page) = change_password(
+        &app,
+        "care-password-2",
+        "new-password-33",
+        "new-password-33",
+    )
+    .await;
     assert_eq!(status, 429);
     assert!(page.contains(LOCKED), "{page}");
 

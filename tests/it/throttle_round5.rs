@@ -16,6 +16,7 @@ use mdm::omadm::syncml::*;
 
 use crate::common::{spawn_app, staff_sign_in, TestApp};
 use crate::fota::{dm_message, post_dm, setup, PASSWORD};
+use crate::security_round4::{change_password, change_pin};
 
 /// The failures counted under a throttle key, if it has a count.
 async fn failures(app: &TestApp, key: &str) -> Option<i32> {
@@ -29,22 +30,6 @@ async fn failures(app: &TestApp, key: &str) -> Option<i32> {
             .unwrap()
     })
     .await
-}
-
-async fn change_password(app: &TestApp, current: &str, new: &str, repeat: &str) -> (u16, String) {
-    let csrf = app.csrf("/account").await;
-    let r = app
-        .post_form(
-            "/account/password",
-            &[
-                ("csrf", &csrf),
-                ("current_password", current),
-                ("new_password", new),
-                ("repeat_password", repeat),
-            ],
-        )
-        .await;
-    (r.status().as_u16(), r.text().await.unwrap())
 }
 
 #[tokio::test]
@@ -105,18 +90,6 @@ async fn a_right_current_password_clears_the_count_even_when_the_new_one_is_refu
         .with_conn(|c| mdm::auth::users::authenticate(c, "care1", "care-password-2").is_ok())
         .await;
     assert!(changed);
-}
-
-/// The flash shown on the line's page after a PIN change.
-async fn change_pin(app: &TestApp, mdn: &str, csrf: &str, current: &str, new: &str) -> String {
-    let r = app
-        .post_form(
-            "/self/pin",
-            &[("csrf", csrf), ("current_pin", current), ("new_pin", new)],
-        )
-        .await;
-    assert_eq!(r.status().as_u16(), 303);
-    app.page(&format!("/self/line/{mdn}")).await.1
 }
 
 #[tokio::test]
