@@ -285,28 +285,22 @@ pub fn set_password(
     })
 }
 
-/// A staff user changes their own password, proving the current one: a
-/// session left open somewhere cannot lock its owner out. Returns the new
-/// session generation, which the caller's own session takes on; every
-/// other session of the account ends.
-pub fn change_own_password(
+/// Proves that `current` is the password of account `id`, before the
+/// account's owner changes it: `BadCredentials` otherwise, as at sign-in,
+/// so that the caller counts it in the sign-in throttle (a session holder
+/// could otherwise guess at leisure). Looked up by id, not by the session's
+/// name, so that it is this account's password whatever other account a
+/// name in another case designates.
+pub fn prove_own_password(
     conn: &mut DbConnection,
     id: i64,
     current: &str,
-    new: &str,
-) -> Result<i64, AuthError> {
-    let user = get(conn, id)?;
-    // BadCredentials, as at sign-in, so that the caller counts it in the
-    // sign-in throttle: a session holder could otherwise guess at leisure.
-    if user.disabled || !password::verify(current, &user.password_hash) {
+) -> Result<User, AuthError> {
+    let me = get(conn, id)?;
+    if me.disabled || me.is_deleted() || !password::verify(current, &me.password_hash) {
         return Err(AuthError::BadCredentials);
     }
-    if new == current {
-        return Err(AuthError::Invalid(
-            "the new password is the current one".into(),
-        ));
-    }
-    set_password(conn, &Actor::User(user.username), id, new)
+    Ok(me)
 }
 
 /// Gives a staff user another role and ends their open sessions, which were

@@ -7,8 +7,7 @@ use super::forms::FormData;
 use super::session::{self, flash, Area, CurrentUser, PageCtx};
 use super::{redirect, render_status, AppState, WebError};
 use crate::auth::throttle::{self, Policy};
-use crate::auth::{password, users, AuthError, Permission};
-use crate::db::DbConnection;
+use crate::auth::{users, AuthError, Permission};
 use crate::registry::Actor;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -64,7 +63,9 @@ async fn change_password(
             // password clears the account's count as a sign-in would, even
             // when the new one is then refused: its owner is no nearer a
             // lock for the typos they made before proving it.
-            let me = throttle::guarded(c, &keys, policy, |c| prove_own_password(c, id, &current))?;
+            let me = throttle::guarded(c, &keys, policy, |c| {
+                users::prove_own_password(c, id, &current)
+            })?;
             if !repeated {
                 return Err(AuthError::Invalid(
                     "the new password and its repetition differ".into(),
@@ -103,21 +104,4 @@ async fn change_password(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// The signed-in staff account `id`, when `current` is its password;
-/// `BadCredentials` otherwise, as at sign-in, so that the throttle counts it
-/// (a session holder could otherwise guess at leisure). Looked up by id, not
-/// by the session's name, so that it is this account's password whatever
-/// other account a name in another case designates.
-fn prove_own_password(
-    conn: &mut DbConnection,
-    id: i64,
-    current: &str,
-) -> Result<users::User, AuthError> {
-    let me = users::get(conn, id)?;
-    if me.disabled || me.is_deleted() || !password::verify(current, &me.password_hash) {
-        return Err(AuthError::BadCredentials);
-    }
-    Ok(me)
 }

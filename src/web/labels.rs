@@ -53,10 +53,27 @@ pub fn iota_state(code: &str) -> String {
 /// on a session closed as stalled, see `fota::session::late_report`), so
 /// the list needs no query of its own per row.
 pub fn fota_state(s: &crate::fota::FotaSession) -> String {
+    let word = fota_state_code(&s.state);
     if updated_later(s) {
-        format!("{} — updated later", s.state)
+        format!("{word} — updated later")
     } else {
-        s.state.clone()
+        word.to_string()
+    }
+}
+
+/// A stored FOTA session state (`no_update`) in words; an unknown code as
+/// it is.
+pub fn fota_state_code(code: &str) -> &str {
+    match code {
+        "pending" => "pending",
+        "querying" => "asking the handset's version",
+        "no_update" => "no update",
+        "offered" => "package offered",
+        "downloaded" => "downloaded, installing",
+        "succeeded" => "succeeded",
+        "failed" => "failed",
+        "cancelled" => "cancelled",
+        other => other,
     }
 }
 

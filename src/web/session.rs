@@ -109,7 +109,10 @@ impl FromRequest for CurrentUser {
         let Some(user) = user else {
             return Box::pin(ready(Err(WebError::Unauthenticated(next))));
         };
-        crate::logging::note_caller(req, || format!("user {}", user.name));
+        crate::logging::note_caller(req, || match user.role {
+            Role::Subscriber => format!("subscriber {}", user.name),
+            _ => format!("user {}", user.name),
+        });
         // The cookie alone cannot be taken back, so every request asks the
         // database whether its session still holds. A subscriber's holds
         // while the line's credentials are the ones it signed in with (care

@@ -199,7 +199,7 @@ async fn an_error_response_is_one_line_and_every_caller_is_named() {
         ),
         ("/no-such-page", 404, "\"-\"", Some("error=")),
         ("/devices", 200, "\"user admin\"", None),
-        (line_page.as_str(), 200, "\"user 3125550177\"", None),
+        (line_page.as_str(), 200, "\"subscriber 3125550177\"", None),
         ("/api/v1/profiles", 201, "\"token pos-loader (#1)\"", None),
     ] {
         let lines = request_lines(&log, path);

@@ -325,3 +325,45 @@ async fn a_stalled_session_that_updated_later_says_so_in_the_lists() {
         .await;
     assert_eq!(stored, "failed");
 }
+
+#[tokio::test]
+async fn fota_states_are_words_in_the_lists_the_filter_and_the_session_page() {
+    let app = spawn_app().await;
+    let device = handset(&app, "A100001234567A").await;
+    let no_update = app
+        .with_conn(move |c| {
+            let s = fota::register_pending(c, device, "omadm", "U960.05", "test").unwrap();
+            fota::advance(c, s.id, FotaState::NoUpdate, "no released package")
+                .unwrap()
+                .id
+        })
+        .await;
+    app.login_admin().await;
+
+    let (status, html) = app.page("/firmware/sessions").await;
+    assert_eq!(status, 200);
+    let rows = table(&html, "fota-sessions");
+    let row = rows
+        .split("<tr>")
+        .find(|r| r.contains(&format!("/firmware/sessions/{no_update}\"")))
+        .unwrap_or_else(|| panic!("row of {no_update}: {rows}"));
+    assert!(row.contains(">no update<"), "{row}");
+    assert!(!row.contains("no_update<"), "{row}");
+    // The filter shows words and keeps the codes as values.
+    assert!(
+        html.contains("<option value=\"no_update\">no update</option>"),
+        "{html}"
+    );
+    assert!(html.contains("<option value=\"offered\">package offered</option>"));
+    let (status, html) = app.page("/firmware/sessions?state=no_update").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&format!("/firmware/sessions/{no_update}\"")));
+
+    let (_, html) = app.page(&format!("/firmware/sessions/{no_update}")).await;
+    assert!(
+        html.contains("id=\"fota-state\">no update</span>"),
+        "{html}"
+    );
+    let (_, html) = app.page(&format!("/devices/{device}")).await;
+    assert!(html.contains("<td>no update</td>"), "{html}");
+}
