@@ -896,6 +896,19 @@ pub async fn staff_sign_in(
     user: &str,
     password: &str,
 ) -> reqwest::Response {
+    let r = staff_sign_in_answer(app, c, user, password).await;
+    assert_eq!(r.status().as_u16(), 303, "{user} signs in");
+    r
+}
+
+/// The sign-in form sent as [`staff_sign_in`] does, whatever the answer
+/// (a refusal or a lock is the caller's to judge).
+pub async fn staff_sign_in_answer(
+    app: &TestApp,
+    c: &reqwest::Client,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
     let html = c
         .get(app.url("/login"))
         .send()
@@ -904,8 +917,7 @@ pub async fn staff_sign_in(
         .text()
         .await
         .unwrap();
-    let r = c
-        .post(app.url("/login"))
+    c.post(app.url("/login"))
         .form(&[
             ("username", user),
             ("password", password),
@@ -913,9 +925,7 @@ pub async fn staff_sign_in(
         ])
         .send()
         .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 303, "{user} signs in");
-    r
+        .unwrap()
 }
 
 /// Signs `c` in as a subscriber through the Self Service form, from the

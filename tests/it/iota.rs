@@ -1074,25 +1074,7 @@ async fn operators_upload_validate_and_view_prls_as_sspr_tables() {
     // Care agents may look but not file.
     app.add_user("cara", "care-password-123", Role::Care).await;
     let care = crate::common::client();
-    let csrf_page = care
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = crate::common::csrf_of(&csrf_page);
-    care.post(app.url("/login"))
-        .form(&[
-            ("username", "cara"),
-            ("password", "care-password-123"),
-            ("csrf", &csrf),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    crate::common::staff_sign_in(&app, &care, "cara", "care-password-123").await;
     let r = care.get(app.url("/ops/prls")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 403);
     // The IOTA sessions screen lists and filters.

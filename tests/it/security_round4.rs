@@ -12,8 +12,8 @@ use mdm::db::schema::{devices, iota_sessions};
 use serde_json::{json, Value};
 
 use crate::common::{
-    client, csrf_of, profile_json, spawn_app, spawn_app_with, staff_sign_in, subscriber_sign_in,
-    TestApp,
+    client, csrf_of, profile_json, spawn_app, spawn_app_with, staff_sign_in, staff_sign_in_answer,
+    subscriber_sign_in, TestApp,
 };
 use crate::iota::prl;
 
@@ -199,25 +199,7 @@ async fn wrong_current_passwords_lock_the_account_as_wrong_sign_ins_do() {
     assert!(page.contains(LOCKED), "{page}");
 
     // Sign-in from this address is locked too, and the password unchanged.
-    let other = client();
-    let html = other
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = other
-        .post(app.url("/login"))
-        .form(&[
-            ("username", "care1"),
-            ("password", "care-password-2"),
-            ("csrf", &csrf_of(&html)),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = staff_sign_in_answer(&app, &client(), "care1", "care-password-2").await;
     assert_eq!(r.status().as_u16(), 429);
     let still = app
         .with_conn(|c| mdm::auth::users::authenticate(c, "care1", "care-password-2").is_ok())
