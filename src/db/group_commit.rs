@@ -10,9 +10,10 @@
 //! group) commits and wakes the others.
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
@@ -67,6 +68,27 @@ struct WriterState {
     members: usize,
 }
 
+/// Tells one submitted writer how its transaction ended.
+type Answer = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// Submitted work: runs in its savepoint and returns how to answer once
+/// the group's outcome is known.
+type Job = Box<dyn FnOnce(&mut DbConnection) -> Answer + Send>;
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// The writer is gone: its thread ends.
+    closed: bool,
+}
+
+/// The submitted work waiting for the writer's thread.
+#[derive(Default)]
+struct Submitted {
+    queue: parking_lot::Mutex<Queue>,
+    arrived: parking_lot::Condvar,
+}
+
 /// The process's SQLite writer for one database.
 pub struct GroupWriter {
     url: String,
@@ -74,6 +96,16 @@ pub struct GroupWriter {
     /// Writers waiting for the connection: while there are any, the holder
     /// leaves the transaction open for them.
     queued: AtomicUsize,
+    submitted: Arc<Submitted>,
+    /// Started with the first submitted work.
+    thread: OnceLock<()>,
+}
+
+impl Drop for GroupWriter {
+    fn drop(&mut self) {
+        self.submitted.queue.lock().closed = true;
+        self.submitted.arrived.notify_all();
+    }
 }
 
 /// What [`GroupWriter::write`] did with the work.
@@ -116,6 +148,99 @@ impl GroupWriter {
             url: url.to_string(),
             state: parking_lot::Mutex::default(),
             queued: AtomicUsize::new(0),
+            submitted: Arc::default(),
+            thread: OnceLock::new(),
+        }
+    }
+
+    /// Queues `f` for the writer's thread, which runs it in a savepoint of
+    /// the current group transaction; the answer comes once that
+    /// transaction has committed (or with `f`'s own error). A closed
+    /// channel means the work never ran to an answer: the writer could not
+    /// begin a transaction, or work in its group panicked.
+    pub fn submit<T, E, F>(self: &Arc<Self>, f: F) -> tokio::sync::oneshot::Receiver<Result<T, E>>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<QueryError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = conn.transaction(f);
+            Box::new(move |committed: Result<(), String>| {
+                let _ = tx.send(match (result, committed) {
+                    (Err(e), _) => Err(e),
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Ok(_), Err(e)) => Err(E::from(failure(e))),
+                });
+            })
+        });
+        self.thread.get_or_init(|| {
+            let (submitted, writer) = (self.submitted.clone(), Arc::downgrade(self));
+            let started = std::thread::Builder::new()
+                .name("sqlite-writer".into())
+                .spawn(move || serve(&submitted, &writer));
+            if let Err(e) = started {
+                tracing::error!(error = %e, "could not start the SQLite writer's thread");
+            }
+        });
+        self.submitted.queue.lock().jobs.push_back(job);
+        self.submitted.arrived.notify_one();
+        rx
+    }
+
+    /// Runs the queued work on the writer connection, as many as a group
+    /// holds (and whatever arrives meanwhile) in one transaction, commits
+    /// and answers them.
+    fn run_submitted(&self, first: Job) {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let mut state = self.state.lock();
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        let holding = Holding::enter();
+        let group = match self.open(&mut state) {
+            Ok(group) => group,
+            Err(e) => {
+                // Dropping the work closes its channels: the callers see
+                // the writer failed.
+                tracing::error!(error = %e, "the SQLite writer could not begin a transaction");
+                return;
+            }
+        };
+        let mut answers: Vec<Answer> = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            let Some(conn) = state.conn.as_mut() else {
+                break;
+            };
+            match catch_unwind(AssertUnwindSafe(|| job(conn))) {
+                Ok(answer) => answers.push(answer),
+                Err(_) => {
+                    // As in `write`: the connection goes, the group rolls
+                    // back, and everyone in it is told.
+                    tracing::error!("submitted SQLite work panicked; its group is rolled back");
+                    state.conn = None;
+                    state.open = None;
+                    state.members = 0;
+                    group.finish(Err("a writer in the same transaction failed".into()));
+                    drop(state);
+                    drop(holding);
+                    for answer in answers {
+                        answer(Err("a writer in the same transaction failed".into()));
+                    }
+                    return;
+                }
+            }
+            state.members += 1;
+            if state.members < MAX_GROUP {
+                next = self.submitted.queue.lock().jobs.pop_front();
+            }
+        }
+        let committed = self.commit(&mut state);
+        group.finish(committed.clone());
+        drop(state);
+        drop(holding);
+        for answer in answers {
+            answer(committed.clone());
         }
     }
 
@@ -225,6 +350,29 @@ impl GroupWriter {
                 Err(format!("commit failed: {e}"))
             }
         }
+    }
+}
+
+/// The writer's thread: waits for submitted work and runs it, until the
+/// writer is dropped.
+fn serve(submitted: &Submitted, writer: &Weak<GroupWriter>) {
+    loop {
+        let job = {
+            let mut queue = submitted.queue.lock();
+            loop {
+                if let Some(job) = queue.jobs.pop_front() {
+                    break job;
+                }
+                if queue.closed {
+                    return;
+                }
+                submitted.arrived.wait(&mut queue);
+            }
+        };
+        let Some(writer) = writer.upgrade() else {
+            return;
+        };
+        writer.run_submitted(job);
     }
 }
 
@@ -352,6 +500,79 @@ mod tests {
         }));
         assert!(panicked.is_err());
         ran(writer.write(|c| insert(c, 2))).expect("write after a panic");
+        assert_eq!(count(&url), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn submitted_work_is_committed_when_answered_and_fails_alone() {
+        let (_dir, url) = scratch();
+        let writer = Arc::new(GroupWriter::new(&url));
+        let answers: Vec<_> = (0..40i64)
+            .map(|i| {
+                writer.submit(move |c| {
+                    insert(c, 2000 + i)?;
+                    // Every fifth inserts a duplicate after its first row:
+                    // its whole work must vanish, nobody else's.
+                    if i % 5 == 0 {
+                        insert(c, 2000 + i)?;
+                    }
+                    Ok::<_, QueryError>(i)
+                })
+            })
+            .collect();
+        let mut failed = 0;
+        for (i, answer) in answers.into_iter().enumerate() {
+            match answer.await.expect("answered") {
+                Ok(v) => assert_eq!(v, i as i64),
+                Err(_) => failed += 1,
+            }
+        }
+        assert_eq!(failed, 8);
+        // Read on another connection: only committed rows are visible there.
+        assert_eq!(count(&url), 32);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn submitted_and_blocking_writers_share_the_connection() {
+        let (_dir, url) = scratch();
+        let writer = Arc::new(GroupWriter::new(&url));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let w = writer.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        ran(w.write(|c| insert(c, t * 1000 + i))).expect("write");
+                    }
+                })
+            })
+            .collect();
+        for i in 0..200 {
+            writer
+                .submit(move |c| insert(c, 10_000 + i))
+                .await
+                .expect("answered")
+                .expect("write");
+        }
+        for t in threads {
+            t.join().expect("thread");
+        }
+        assert_eq!(count(&url), 400);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_submission_is_reported_and_the_writer_goes_on() {
+        let (_dir, url) = scratch();
+        let writer = Arc::new(GroupWriter::new(&url));
+        let panicked = writer.submit(|c| -> Result<(), QueryError> {
+            insert(c, 1)?;
+            panic!("bug in submitted work");
+        });
+        assert!(panicked.await.is_err(), "the channel closes without an answer");
+        writer
+            .submit(|c| insert(c, 2))
+            .await
+            .expect("answered")
+            .expect("write after a panic");
         assert_eq!(count(&url), 1);
     }
 }

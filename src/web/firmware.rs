@@ -573,7 +573,9 @@ async fn download(
             let FotaParam { fota, key } = q.into_inner();
             fota.map(|f| (f, key))
         });
-    let (p, link) = state
+    let store = BlobStore::of(&state.config);
+    // The file is looked for on the same blocking thread as the rows.
+    let (p, link, file, present) = state
         .db
         .run(move |c| -> Result<_, FirmwareError> {
             let p = package::get(c, id)?;
@@ -583,20 +585,15 @@ async fn download(
                 }
                 _ => None,
             };
-            Ok((p, link))
+            let file = store.path(&p.sha256);
+            let present = p.state().downloadable() && file.is_file();
+            Ok((p, link, file, present))
         })
         .await?;
     if !p.state().downloadable() {
         // Drafts and withdrawn packages do not exist as far as devices know.
         return Err(WebError::NotFound(format!("package {id} not found")));
     }
-    let file = BlobStore::of(&state.config).path(&p.sha256);
-    let present = web::block({
-        let file = file.clone();
-        move || file.is_file()
-    })
-    .await
-    .unwrap_or(false);
     if !present {
         // The database offers the package but this node's store lacks its
         // file (a store not shared between nodes, or a lost file). A 404
@@ -649,7 +646,9 @@ impl super::ranged::Progress for DownloadActivity {
         self.runtime.spawn(async move {
             let id = link.session_id;
             let recorded = db
-                .run(move |c| crate::fota::session::record_download(c, &link, now, from, at, size))
+                .run_write(move |c| {
+                    crate::fota::session::record_download(c, &link, now, from, at, size)
+                })
                 .await;
             if let Err(e) = recorded {
                 tracing::warn!(fota_session = id, error = %e, "recording download activity failed");
@@ -765,27 +764,25 @@ async fn install_notify(
     let outcome = state
         .db
         // The session's new state and the notification land together or not at all.
-        .run(move |c| {
-            crate::db::write(c, |c| -> Result<bool, FirmwareError> {
-                if let Some(f) = fota_id {
-                    use crate::fota::session::{report_download, DownloadReport};
-                    match report_download(c, f, id, key.as_deref(), status.code, status.text) {
-                        // A late report (the session was closed as a
-                        // stalled download) is kept in its history.
-                        Ok(DownloadReport::Applied | DownloadReport::Late) => {}
-                        // Already recorded with the first report.
-                        Ok(DownloadReport::Repeated) => return Ok(false),
-                        Err(crate::fota::FotaError::NotFound(_)) => {
-                            return Err(FirmwareError::NotFound(format!(
-                                "open FOTA session {f} for package {id}"
-                            )))
-                        }
-                        Err(e) => return Err(FirmwareError::Transition(e.to_string())),
+        .run_write(move |c| -> Result<bool, FirmwareError> {
+            if let Some(f) = fota_id {
+                use crate::fota::session::{report_download, DownloadReport};
+                match report_download(c, f, id, key.as_deref(), status.code, status.text) {
+                    // A late report (the session was closed as a
+                    // stalled download) is kept in its history.
+                    Ok(DownloadReport::Applied | DownloadReport::Late) => {}
+                    // Already recorded with the first report.
+                    Ok(DownloadReport::Repeated) => return Ok(false),
+                    Err(crate::fota::FotaError::NotFound(_)) => {
+                        return Err(FirmwareError::NotFound(format!(
+                            "open FOTA session {f} for package {id}"
+                        )))
                     }
+                    Err(e) => return Err(FirmwareError::Transition(e.to_string())),
                 }
-                package::record_install(c, id, status.code, status.text, &remote)?;
-                Ok(true)
-            })
+            }
+            package::record_install(c, id, status.code, status.text, &remote)?;
+            Ok(true)
         })
         .await;
     match outcome {

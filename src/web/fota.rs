@@ -73,56 +73,54 @@ async fn register(
 ) -> Result<Result<String, String>, RegistryError> {
     state
         .db
-        .run(move |c| {
-            crate::db::write(c, |c| -> Result<_, RegistryError> {
-                // Only the capability decides the branch; the profile is not read.
-                let device = lookup::find(c, &key)?;
-                let capability = crate::registry::capability::for_device(
-                    c,
-                    &device.make,
-                    &device.model,
-                    &device.firmware_version,
-                )?;
-                let protocol = capability.as_ref().map(|cap| cap.protocol());
-                let d = &device;
-                if capability.as_ref().is_some_and(|cap| !cap.fota) {
-                    return no_fota(c, d, protocol);
+        .run_write(move |c| -> Result<_, RegistryError> {
+            // Only the capability decides the branch; the profile is not read.
+            let device = lookup::find(c, &key)?;
+            let capability = crate::registry::capability::for_device(
+                c,
+                &device.make,
+                &device.model,
+                &device.firmware_version,
+            )?;
+            let protocol = capability.as_ref().map(|cap| cap.protocol());
+            let d = &device;
+            if capability.as_ref().is_some_and(|cap| !cap.fota) {
+                return no_fota(c, d, protocol);
+            }
+            match protocol {
+                Some(Protocol::Omadm) | Some(Protocol::Both) => {
+                    let s = fota::register_pending_in(
+                        c,
+                        d.id,
+                        "omadm",
+                        &d.firmware_version,
+                        "client-initiated",
+                    )
+                    .map_err(registration_error)?;
+                    Ok(Ok(format!("/omadm?fota={}", s.id)))
                 }
-                match protocol {
-                    Some(Protocol::Omadm) | Some(Protocol::Both) => {
-                        let s = fota::register_pending_in(
-                            c,
-                            d.id,
-                            "omadm",
-                            &d.firmware_version,
-                            "client-initiated",
-                        )
-                        .map_err(registration_error)?;
-                        Ok(Ok(format!("/omadm?fota={}", s.id)))
-                    }
-                    Some(Protocol::Iota) => {
-                        let s = fota::register_pending_in(
-                            c,
-                            d.id,
-                            "iota",
-                            &d.firmware_version,
-                            "client-initiated",
-                        )
-                        .map_err(registration_error)?;
-                        let pending = crate::iota::fota::register(c, d, s.id)
-                            .map_err(|e| RegistryError::Conflict(e.to_string()))?;
-                        Ok(Ok(format!(
-                            "{}{}",
-                            crate::iota::fota::FOTA_PATH,
-                            pending.token
-                        )))
-                    }
-                    None => Ok(Err(format!(
-                        "{} {} {} has no capability entry, so its protocol is unknown",
-                        d.make, d.model, d.firmware_version
-                    ))),
+                Some(Protocol::Iota) => {
+                    let s = fota::register_pending_in(
+                        c,
+                        d.id,
+                        "iota",
+                        &d.firmware_version,
+                        "client-initiated",
+                    )
+                    .map_err(registration_error)?;
+                    let pending = crate::iota::fota::register(c, d, s.id)
+                        .map_err(|e| RegistryError::Conflict(e.to_string()))?;
+                    Ok(Ok(format!(
+                        "{}{}",
+                        crate::iota::fota::FOTA_PATH,
+                        pending.token
+                    )))
                 }
-            })
+                None => Ok(Err(format!(
+                    "{} {} {} has no capability entry, so its protocol is unknown",
+                    d.make, d.model, d.firmware_version
+                ))),
+            }
         })
         .await
 }

@@ -110,7 +110,9 @@ async fn message(
     let session = message.hdr.session_id.clone();
     let outcome = state
         .db
-        .run(move |c| {
+        // Every message writes (nonce, session state): one write
+        // transaction, on SQLite straight on the writer's thread.
+        .run_write(move |c| {
             engine::handle(
                 c,
                 &cfg,
