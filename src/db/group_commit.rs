@@ -19,6 +19,7 @@ use std::time::Duration;
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
 use diesel::result::{DatabaseErrorKind, Error as QueryError};
 
+use super::checkpoint::Checkpointer;
 use super::{establish, DbConnection};
 
 /// The most writers one transaction carries, so that the first of a group
@@ -99,6 +100,8 @@ pub struct GroupWriter {
     submitted: Arc<Submitted>,
     /// Started with the first submitted work.
     thread: OnceLock<()>,
+    /// Checkpoints the writer's commits off the writer's path.
+    checkpoints: Checkpointer,
 }
 
 impl Drop for GroupWriter {
@@ -150,6 +153,7 @@ impl GroupWriter {
             queued: AtomicUsize::new(0),
             submitted: Arc::default(),
             thread: OnceLock::new(),
+            checkpoints: Checkpointer::new(url),
         }
     }
 
@@ -316,7 +320,16 @@ impl GroupWriter {
             return Ok(group.clone());
         }
         if state.conn.is_none() {
-            state.conn = Some(establish(&self.url).map_err(|e| failure(e.to_string()))?);
+            let mut conn = establish(&self.url).map_err(|e| failure(e.to_string()))?;
+            if self.checkpoints.running() {
+                // The checkpoint thread copies the WAL back; the commits
+                // of this connection no longer do.
+                diesel::connection::SimpleConnection::batch_execute(
+                    &mut conn,
+                    "PRAGMA wal_autocheckpoint = 0;",
+                )?;
+            }
+            state.conn = Some(conn);
         }
         let inner = state
             .conn
@@ -341,7 +354,10 @@ impl GroupWriter {
             return Err("no SQLite writer connection".into());
         };
         match AnsiTransactionManager::commit_transaction(inner) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.checkpoints.committed();
+                Ok(())
+            }
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed; the group is rolled back");
                 if AnsiTransactionManager::rollback_transaction(inner).is_err() {
@@ -567,7 +583,10 @@ mod tests {
             insert(c, 1)?;
             panic!("bug in submitted work");
         });
-        assert!(panicked.await.is_err(), "the channel closes without an answer");
+        assert!(
+            panicked.await.is_err(),
+            "the channel closes without an answer"
+        );
         writer
             .submit(|c| insert(c, 2))
             .await

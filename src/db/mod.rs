@@ -1,6 +1,7 @@
 //! Storage: one connection type over SQLite and PostgreSQL, a pool, and the
 //! embedded migrations. Everything backend-specific lives in this module.
 
+mod checkpoint;
 mod group_commit;
 pub mod schema;
 
