@@ -8,7 +8,7 @@
 //!     cargo bench --bench fota_load
 //!     MDM_BENCH_DATABASE_URL=postgres://mdm:mdm@127.0.0.1/postgres cargo bench --bench fota_load
 //!
-//! MDM_BENCH_ROWS (default 1,000,000), MDM_BENCH_SESSIONS (default 2,000) and
+//! MDM_BENCH_ROWS (default 1,000,000), MDM_BENCH_SESSIONS (default 20,000) and
 //! MDM_BENCH_CONCURRENCY (default 64) change the run.
 
 #[path = "support/mod.rs"]
@@ -227,7 +227,8 @@ fn main() {
     let rows = env("MDM_BENCH_ROWS", 1_000_000);
     // Every odd device plays a handset: the timed ones, then a tenth as
     // many for the warm-up.
-    let sessions = env("MDM_BENCH_SESSIONS", 2_000).min(rows * 10 / 22);
+    // Enough sessions for the run to last several seconds at over 1,000/s.
+    let sessions = env("MDM_BENCH_SESSIONS", 20_000).min(rows * 10 / 22);
     let warmup = sessions / 10;
     let concurrency = env("MDM_BENCH_CONCURRENCY", 64) as usize;
     let dir = tempfile::tempdir().expect("temp dir");

@@ -468,8 +468,21 @@ fn device_and_session(
     Ok((device, row))
 }
 
-/// Handles one client message and returns the server's message.
+/// Handles one client message and returns the server's message, in a
+/// write transaction of its own.
 pub fn handle(
+    conn: &mut DbConnection,
+    cfg: &EngineConfig,
+    incoming: Incoming<'_>,
+) -> Result<Outcome, EngineError> {
+    // The device is read inside the message's transaction: on SQLite a read
+    // of its own would start (and pay for) a second transaction.
+    crate::db::write(conn, |conn| handle_in(conn, cfg, incoming))
+}
+
+/// [`handle`] inside the caller's write transaction (`Db::run_write`), so
+/// that the message's work is not a savepoint of one more.
+pub fn handle_in(
     conn: &mut DbConnection,
     cfg: &EngineConfig,
     incoming: Incoming<'_>,
@@ -492,387 +505,382 @@ pub fn handle(
         });
     };
     let now = now_ms();
-    // The device is read inside the message's transaction: on SQLite a read
-    // of its own would start (and pay for) a second transaction.
-    crate::db::write(conn, |conn| {
-        let (device, mut row) = match device_and_session(conn, &key, &req.hdr.session_id) {
-            Ok(found) => found,
-            Err(EngineError::Registry(RegistryError::NotFound(_))) => {
-                tracing::warn!(dev_id = %req.hdr.source, "OMA-DM message from an unknown device; refused as bad credentials");
+    let (device, mut row) = match device_and_session(conn, &key, &req.hdr.session_id) {
+        Ok(found) => found,
+        Err(EngineError::Registry(RegistryError::NotFound(_))) => {
+            tracing::warn!(dev_id = %req.hdr.source, "OMA-DM message from an unknown device; refused as bad credentials");
+            return Ok(Outcome {
+                reply: refused_as_unverifiable(req, cfg, &incoming),
+                device_id: None,
+                server_mac: None,
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let session_key = format!("{}:{}", device.id, req.hdr.session_id);
+    // Handsets reuse their 16-bit SessionIDs: a message 1 (or a session
+    // idle for half an hour) starts a new session, which must
+    // authenticate afresh; the rotated nonce defeats a replayed package 1.
+    // The old one goes only once the new one has authenticated: a forged
+    // message 1 must not end a live session.
+    let mut replaced = None;
+    if row
+        .as_ref()
+        .is_some_and(|r| req.hdr.msg_id == 1 || now - r.updated_at > SESSION_IDLE_MS)
+    {
+        replaced = row.take();
+    }
+    if let Some(r) = &row {
+        if i64::from(req.hdr.msg_id) <= i64::from(r.last_msg_id) {
+            tracing::warn!(device = device.id, session = %req.hdr.session_id, msg = req.hdr.msg_id, "replayed OMA-DM message");
+            return Ok(Outcome {
+                reply: header_only(req, cfg, 400, None),
+                device_id: Some(device.id),
+                server_mac: None,
+            });
+        }
+    }
+    let mut state: SessionState = row
+        .as_ref()
+        .and_then(|r| serde_json::from_str(&r.state).ok())
+        .unwrap_or_default();
+    let mut authenticated = row.as_ref().is_some_and(|r| r.authenticated);
+    let mut hdr_status = 200;
+    let mut next_nonce: Option<Vec<u8>> = None;
+    // The device just authenticated: our credentials go in the reply.
+    let mut signed_in = false;
+    // The account, when this message needed it read.
+    let mut acct_read: Option<DmAccount> = None;
+    if authenticated {
+        match check_continuation(conn, cfg, device.id, &state, &incoming)? {
+            Continuation::Proven(acct) => acct_read = acct,
+            Continuation::Authenticate => authenticated = false,
+            Continuation::Refused(code, challenge) => {
+                tracing::warn!(device = device.id, session = %req.hdr.session_id, msg = req.hdr.msg_id, code, "OMA-DM message does not prove it belongs to its session; refused");
                 return Ok(Outcome {
-                    reply: refused_as_unverifiable(req, cfg, &incoming),
-                    device_id: None,
+                    reply: refused(req, cfg, code, challenge),
+                    device_id: Some(device.id),
                     server_mac: None,
                 });
             }
-            Err(e) => return Err(e),
+        }
+    }
+    if !authenticated {
+        let Some(acct) = account::get(conn, &cfg.vault, device.id)? else {
+            tracing::warn!(
+                device = device.id,
+                "no OMA-DM credentials for this device; refused as bad credentials"
+            );
+            return Ok(Outcome {
+                reply: refused_as_unverifiable(req, cfg, &incoming),
+                device_id: Some(device.id),
+                server_mac: None,
+            });
         };
-        let session_key = format!("{}:{}", device.id, req.hdr.session_id);
-        // Handsets reuse their 16-bit SessionIDs: a message 1 (or a session
-        // idle for half an hour) starts a new session, which must
-        // authenticate afresh; the rotated nonce defeats a replayed package 1.
-        // The old one goes only once the new one has authenticated: a forged
-        // message 1 must not end a live session.
-        let mut replaced = None;
-        if row
-            .as_ref()
-            .is_some_and(|r| req.hdr.msg_id == 1 || now - r.updated_at > SESSION_IDLE_MS)
-        {
-            replaced = row.take();
-        }
-        if let Some(r) = &row {
-            if i64::from(req.hdr.msg_id) <= i64::from(r.last_msg_id) {
-                tracing::warn!(device = device.id, session = %req.hdr.session_id, msg = req.hdr.msg_id, "replayed OMA-DM message");
+        match authenticate(&acct, &incoming, cfg) {
+            AuthResult::Accepted => {
+                authenticated = true;
+                hdr_status = 212;
+                // A fresh nonce after every success: a captured digest is useless.
+                let n = auth::new_nonce();
+                account::set_client_nonce(conn, device.id, &n)?;
+                next_nonce = Some(n);
+                state.hmac = incoming.hmac.is_some();
+                acct_read = Some(acct);
+                signed_in = true;
+            }
+            outcome => {
+                let n = auth::new_nonce();
+                account::set_client_nonce(conn, device.id, &n)?;
+                let code = if matches!(outcome, AuthResult::Missing) {
+                    407
+                } else {
+                    401
+                };
+                tracing::warn!(device = device.id, code, "OMA-DM authentication failed");
                 return Ok(Outcome {
-                    reply: header_only(req, cfg, 400, None),
+                    reply: refused(req, cfg, code, chal_for(incoming.hmac.is_some(), &n)),
                     device_id: Some(device.id),
                     server_mac: None,
                 });
             }
         }
-        let mut state: SessionState = row
-            .as_ref()
-            .and_then(|r| serde_json::from_str(&r.state).ok())
-            .unwrap_or_default();
-        let mut authenticated = row.as_ref().is_some_and(|r| r.authenticated);
-        let mut hdr_status = 200;
-        let mut next_nonce: Option<Vec<u8>> = None;
-        // The device just authenticated: our credentials go in the reply.
-        let mut signed_in = false;
-        // The account, when this message needed it read.
-        let mut acct_read: Option<DmAccount> = None;
-        if authenticated {
-            match check_continuation(conn, cfg, device.id, &state, &incoming)? {
-                Continuation::Proven(acct) => acct_read = acct,
-                Continuation::Authenticate => authenticated = false,
-                Continuation::Refused(code, challenge) => {
-                    tracing::warn!(device = device.id, session = %req.hdr.session_id, msg = req.hdr.msg_id, code, "OMA-DM message does not prove it belongs to its session; refused");
-                    return Ok(Outcome {
-                        reply: refused(req, cfg, code, challenge),
-                        device_id: Some(device.id),
-                        server_mac: None,
-                    });
+    }
+    if let Some(old) = replaced {
+        keep_job_progress(conn, &old.state)?;
+        crate::native!(conn, |c| diesel::delete(
+            dm_sessions::table.find(&session_key)
+        )
+        .execute(c))?;
+    }
+    let server_initiated = req
+        .body
+        .commands
+        .iter()
+        .any(|c| matches!(c, Command::Alert(a) if a.data == 1200));
+    // The FOTA session the handset asks about afresh (see `plan`).
+    let mut asked = incoming.fota_hint;
+    if server_initiated && state.job.is_none() && row.is_none() {
+        match super::job::for_callback(conn, device.id, &req.hdr.session_id)? {
+            Some(job) => {
+                // A job taken up again (its session was started anew)
+                // keeps what the device answered before and sends the
+                // rest, unanswered commands included: the device may
+                // never have received them. Their old CmdIDs meant the
+                // old session's commands.
+                let resumed = job.state == "running";
+                let answered: Vec<CommandResult> = job
+                    .results()
+                    .into_iter()
+                    .filter(|r| r.status.is_some())
+                    .map(|r| CommandResult { cmd_id: 0, ..r })
+                    .collect();
+                state.queue.extend(job.remaining_commands(&answered));
+                state.job_refresh = job.kind == super::job::JobKind::Refresh.as_str();
+                state.job_failed = answered
+                    .iter()
+                    .any(|r| super::job::fails_job(r, state.job_refresh));
+                state.job_results = answered;
+                if job.fota_session_id.is_some() {
+                    state.fota = job.fota_session_id;
+                    if resumed {
+                        // Its query or offer went to the session that broke.
+                        asked = job.fota_session_id;
+                    }
                 }
-            }
-        }
-        if !authenticated {
-            let Some(acct) = account::get(conn, &cfg.vault, device.id)? else {
-                tracing::warn!(
+                state.job = Some(job.id);
+                let why = if resumed {
+                    "the device started the session again"
+                } else {
+                    "the device called back"
+                };
+                super::job::set_state(conn, job.id, "running", why)?;
+                tracing::info!(
                     device = device.id,
-                    "no OMA-DM credentials for this device; refused as bad credentials"
+                    job = job.id,
+                    resumed,
+                    "server-initiated OMA-DM session started"
                 );
-                return Ok(Outcome {
-                    reply: refused_as_unverifiable(req, cfg, &incoming),
-                    device_id: Some(device.id),
-                    server_mac: None,
-                });
-            };
-            match authenticate(&acct, &incoming, cfg) {
-                AuthResult::Accepted => {
-                    authenticated = true;
-                    hdr_status = 212;
-                    // A fresh nonce after every success: a captured digest is useless.
-                    let n = auth::new_nonce();
-                    account::set_client_nonce(conn, device.id, &n)?;
-                    next_nonce = Some(n);
-                    state.hmac = incoming.hmac.is_some();
-                    acct_read = Some(acct);
-                    signed_in = true;
-                }
-                outcome => {
-                    let n = auth::new_nonce();
-                    account::set_client_nonce(conn, device.id, &n)?;
-                    let code = if matches!(outcome, AuthResult::Missing) {
-                        407
-                    } else {
-                        401
-                    };
-                    tracing::warn!(device = device.id, code, "OMA-DM authentication failed");
-                    return Ok(Outcome {
-                        reply: refused(req, cfg, code, chal_for(incoming.hmac.is_some(), &n)),
-                        device_id: Some(device.id),
-                        server_mac: None,
-                    });
-                }
+            }
+            None => {
+                tracing::warn!(device = device.id, session = %req.hdr.session_id, "Alert 1200 for no notified job");
             }
         }
-        if let Some(old) = replaced {
-            keep_job_progress(conn, &old.state)?;
+    }
+    if state.fota.is_none() {
+        state.fota = incoming.fota_hint;
+    }
+
+    let mut statuses = Vec::new();
+    let mut hs = status(req.hdr.msg_id, 0, "SyncHdr", hdr_status);
+    hs.target_refs = vec![req.hdr.target.clone()];
+    hs.source_refs = vec![req.hdr.source.clone()];
+    hs.chal = next_nonce.as_deref().map(|n| chal_for(state.hmac, n));
+    statuses.push(hs);
+    let mut reported = Reported::default();
+    let (more, alerts) = run_commands(conn, cfg, &device, req, &mut state, &mut reported)?;
+    statuses.extend(more);
+    apply_reported(conn, &device, &reported)?;
+    // The device refused the credentials we sent again: the session ends
+    // (Alert 1223) rather than going round (OMA-TS-DM_Security 5.1.3.3
+    // allows one more challenge).
+    let refused_us = state.resend_cred && state.server_refusals >= 2;
+    if refused_us {
+        tracing::warn!(device = device.id, session = %req.hdr.session_id, "the device refused the server's credentials twice; session aborted");
+        abort_job(
+            conn,
+            &mut state,
+            "the device refused the server's credentials twice",
+        )?;
+    } else if reported.aborted {
+        abort_job(
+            conn,
+            &mut state,
+            "the device aborted the session (Alert 1223)",
+        )?;
+    } else {
+        // Looked up only now: a final report (Generic Alert) finds its
+        // own session, and no command before the plan needs the open one.
+        if state.fota.is_none() {
+            state.fota = open_fota(conn, device.id)?;
+        }
+        plan(conn, cfg, &device, &mut state, &reported, asked)?;
+        finish_job(conn, &mut state)?;
+    }
+
+    // Build the reply within the device's MaxMsgSize.
+    // Never below the client's: a challenge before this message was
+    // answered with the client's MsgID and stored nothing.
+    state.server_msg_id = (state.server_msg_id + 1).max(req.hdr.msg_id);
+    if state.token.is_empty() {
+        state.token = new_token();
+    }
+    let resp_uri = format!("{}/omadm?s={}", cfg.base_url, url_encode(&state.token));
+    let mut reply = Message {
+        hdr: reply_header(&req.hdr, cfg, state.server_msg_id, Some(resp_uri)),
+        body: SyncBody {
+            commands: Vec::new(),
+            final_: true,
+        },
+    };
+    // Our credentials: in the reply that accepts the device, in the one
+    // after it refused them (made with the nonce it gave), and as HMAC
+    // in every reply to a device that signs its messages.
+    let mut server_mac = None;
+    if signed_in || (state.resend_cred && !refused_us) || state.hmac {
+        let acct = match acct_read {
+            Some(a) => Some(a),
+            None => account::get(conn, &cfg.vault, device.id)?,
+        };
+        if let Some(acct) = acct {
+            let nonce = state
+                .rolled_server_nonce
+                .clone()
+                .unwrap_or_else(|| acct.server_nonce_bytes());
+            if state.hmac {
+                server_mac = Some(ServerMac {
+                    server_id: acct.server_id,
+                    password: acct.server_password,
+                    nonce,
+                });
+            } else {
+                reply.hdr.cred = Some(Cred {
+                    format: Some("b64".into()),
+                    auth_type: "syncml:auth-md5".into(),
+                    data: auth::md5_digest(&acct.server_id, &acct.server_password, &nonce).to_vec(),
+                });
+            }
+        }
+    }
+    for st in statuses {
+        state.next_cmd_id += 1;
+        reply.body.commands.push(Command::Status(Status {
+            cmd_id: state.next_cmd_id,
+            ..st
+        }));
+    }
+    let mut alerts = alerts;
+    // A device still sending its package after ours was complete gets
+    // the "Next Message" answer: Alert 1222, no new command, no Final
+    // (OMA-DM Protocol 1.2, Multiple Messages in Package). While ours
+    // goes on, the device's messages are not final either: they ask for
+    // the rest of it.
+    let package_open = !req.body.final_ && !state.server_package_open && !refused_us;
+    if refused_us {
+        alerts.push(alert(alert_code::SESSION_ABORT, Vec::new()));
+    } else if package_open {
+        alerts.push(alert(alert_code::NEXT_MESSAGE, Vec::new()));
+    }
+    for a in alerts {
+        state.next_cmd_id += 1;
+        reply.body.commands.push(Command::Alert(Alert {
+            cmd_id: state.next_cmd_id,
+            ..a
+        }));
+    }
+    let limit = req.hdr.max_msg_size.unwrap_or(u32::MAX) as usize;
+    // On a continuation (Alert 1222) a command that does not fit even
+    // alone is sent anyway: holding it back would never end the package.
+    let continuation = req
+        .body
+        .commands
+        .iter()
+        .any(|c| matches!(c, Command::Alert(a) if a.data == 1222));
+    while let Some(p) = state.queue.first().cloned().filter(|_| !package_open) {
+        let others = reply
+            .body
+            .commands
+            .iter()
+            .filter(|c| !matches!(c, Command::Status(_)))
+            .count();
+        state.next_cmd_id += 1;
+        let cmd = to_command(&p, state.next_cmd_id);
+        reply.body.commands.push(cmd);
+        // Measured as it will travel: XML is several times its WBXML.
+        let size = reply
+            .encode(incoming.encoding)
+            .map(|b| b.len())
+            .unwrap_or(0);
+        if size > limit && (others > 0 || !continuation) {
+            // Does not fit: keep it for the next message of this package.
+            reply.body.commands.pop();
+            state.next_cmd_id -= 1;
+            reply.body.final_ = false;
+            break;
+        }
+        state
+            .awaiting
+            .push((state.next_cmd_id, command_name(&p).into()));
+        match &p {
+            Pending::Command(c) => state
+                .job_results
+                .push(CommandResult::sent(c, state.next_cmd_id)),
+            Pending::Read(paths) => {
+                for path in paths {
+                    let get = DmCommand::Get { path: path.clone() };
+                    state
+                        .job_results
+                        .push(CommandResult::sent(&get, state.next_cmd_id));
+                }
+            }
+            _ => {}
+        }
+        state.queue.remove(0);
+    }
+    if !state.queue.is_empty() || package_open {
+        reply.body.final_ = false;
+    }
+    state.server_package_open = !state.queue.is_empty() && !package_open;
+
+    let ended = reported.aborted || refused_us;
+    let state_json = serde_json::to_string(&state).unwrap_or_default();
+    match row {
+        // Aborted: over, so a later message must authenticate afresh.
+        Some(_) if ended => {
             crate::native!(conn, |c| diesel::delete(
                 dm_sessions::table.find(&session_key)
             )
             .execute(c))?;
         }
-        let server_initiated = req
-            .body
-            .commands
-            .iter()
-            .any(|c| matches!(c, Command::Alert(a) if a.data == 1200));
-        // The FOTA session the handset asks about afresh (see `plan`).
-        let mut asked = incoming.fota_hint;
-        if server_initiated && state.job.is_none() && row.is_none() {
-            match super::job::for_callback(conn, device.id, &req.hdr.session_id)? {
-                Some(job) => {
-                    // A job taken up again (its session was started anew)
-                    // keeps what the device answered before and sends the
-                    // rest, unanswered commands included: the device may
-                    // never have received them. Their old CmdIDs meant the
-                    // old session's commands.
-                    let resumed = job.state == "running";
-                    let answered: Vec<CommandResult> = job
-                        .results()
-                        .into_iter()
-                        .filter(|r| r.status.is_some())
-                        .map(|r| CommandResult { cmd_id: 0, ..r })
-                        .collect();
-                    state.queue.extend(job.remaining_commands(&answered));
-                    state.job_refresh = job.kind == super::job::JobKind::Refresh.as_str();
-                    state.job_failed = answered
-                        .iter()
-                        .any(|r| super::job::fails_job(r, state.job_refresh));
-                    state.job_results = answered;
-                    if job.fota_session_id.is_some() {
-                        state.fota = job.fota_session_id;
-                        if resumed {
-                            // Its query or offer went to the session that broke.
-                            asked = job.fota_session_id;
-                        }
-                    }
-                    state.job = Some(job.id);
-                    let why = if resumed {
-                        "the device started the session again"
-                    } else {
-                        "the device called back"
-                    };
-                    super::job::set_state(conn, job.id, "running", why)?;
-                    tracing::info!(
-                        device = device.id,
-                        job = job.id,
-                        resumed,
-                        "server-initiated OMA-DM session started"
-                    );
-                }
-                None => {
-                    tracing::warn!(device = device.id, session = %req.hdr.session_id, "Alert 1200 for no notified job");
-                }
-            }
+        None if ended => {}
+        Some(_) => {
+            let changes = (
+                dm_sessions::last_msg_id.eq(req.hdr.msg_id as i32),
+                dm_sessions::authenticated.eq(authenticated),
+                dm_sessions::state.eq(&state_json),
+                dm_sessions::fota_session_id.eq(state.fota),
+                dm_sessions::job_id.eq(state.job),
+                dm_sessions::updated_at.eq(now),
+            );
+            crate::native!(conn, |c| crate::db::fixed_update(
+                dm_sessions::table.find(&session_key),
+                changes
+            )
+            .execute(c))?;
         }
-        if state.fota.is_none() {
-            state.fota = incoming.fota_hint;
-        }
-
-        let mut statuses = Vec::new();
-        let mut hs = status(req.hdr.msg_id, 0, "SyncHdr", hdr_status);
-        hs.target_refs = vec![req.hdr.target.clone()];
-        hs.source_refs = vec![req.hdr.source.clone()];
-        hs.chal = next_nonce.as_deref().map(|n| chal_for(state.hmac, n));
-        statuses.push(hs);
-        let mut reported = Reported::default();
-        let (more, alerts) = run_commands(conn, cfg, &device, req, &mut state, &mut reported)?;
-        statuses.extend(more);
-        apply_reported(conn, &device, &reported)?;
-        // The device refused the credentials we sent again: the session ends
-        // (Alert 1223) rather than going round (OMA-TS-DM_Security 5.1.3.3
-        // allows one more challenge).
-        let refused_us = state.resend_cred && state.server_refusals >= 2;
-        if refused_us {
-            tracing::warn!(device = device.id, session = %req.hdr.session_id, "the device refused the server's credentials twice; session aborted");
-            abort_job(
-                conn,
-                &mut state,
-                "the device refused the server's credentials twice",
-            )?;
-        } else if reported.aborted {
-            abort_job(
-                conn,
-                &mut state,
-                "the device aborted the session (Alert 1223)",
-            )?;
-        } else {
-            // Looked up only now: a final report (Generic Alert) finds its
-            // own session, and no command before the plan needs the open one.
-            if state.fota.is_none() {
-                state.fota = open_fota(conn, device.id)?;
-            }
-            plan(conn, cfg, &device, &mut state, &reported, asked)?;
-            finish_job(conn, &mut state)?;
-        }
-
-        // Build the reply within the device's MaxMsgSize.
-        // Never below the client's: a challenge before this message was
-        // answered with the client's MsgID and stored nothing.
-        state.server_msg_id = (state.server_msg_id + 1).max(req.hdr.msg_id);
-        if state.token.is_empty() {
-            state.token = new_token();
-        }
-        let resp_uri = format!("{}/omadm?s={}", cfg.base_url, url_encode(&state.token));
-        let mut reply = Message {
-            hdr: reply_header(&req.hdr, cfg, state.server_msg_id, Some(resp_uri)),
-            body: SyncBody {
-                commands: Vec::new(),
-                final_: true,
-            },
-        };
-        // Our credentials: in the reply that accepts the device, in the one
-        // after it refused them (made with the nonce it gave), and as HMAC
-        // in every reply to a device that signs its messages.
-        let mut server_mac = None;
-        if signed_in || (state.resend_cred && !refused_us) || state.hmac {
-            let acct = match acct_read {
-                Some(a) => Some(a),
-                None => account::get(conn, &cfg.vault, device.id)?,
-            };
-            if let Some(acct) = acct {
-                let nonce = state
-                    .rolled_server_nonce
-                    .clone()
-                    .unwrap_or_else(|| acct.server_nonce_bytes());
-                if state.hmac {
-                    server_mac = Some(ServerMac {
-                        server_id: acct.server_id,
-                        password: acct.server_password,
-                        nonce,
-                    });
-                } else {
-                    reply.hdr.cred = Some(Cred {
-                        format: Some("b64".into()),
-                        auth_type: "syncml:auth-md5".into(),
-                        data: auth::md5_digest(&acct.server_id, &acct.server_password, &nonce)
-                            .to_vec(),
-                    });
-                }
-            }
-        }
-        for st in statuses {
-            state.next_cmd_id += 1;
-            reply.body.commands.push(Command::Status(Status {
-                cmd_id: state.next_cmd_id,
-                ..st
-            }));
-        }
-        let mut alerts = alerts;
-        // A device still sending its package after ours was complete gets
-        // the "Next Message" answer: Alert 1222, no new command, no Final
-        // (OMA-DM Protocol 1.2, Multiple Messages in Package). While ours
-        // goes on, the device's messages are not final either: they ask for
-        // the rest of it.
-        let package_open = !req.body.final_ && !state.server_package_open && !refused_us;
-        if refused_us {
-            alerts.push(alert(alert_code::SESSION_ABORT, Vec::new()));
-        } else if package_open {
-            alerts.push(alert(alert_code::NEXT_MESSAGE, Vec::new()));
-        }
-        for a in alerts {
-            state.next_cmd_id += 1;
-            reply.body.commands.push(Command::Alert(Alert {
-                cmd_id: state.next_cmd_id,
-                ..a
-            }));
-        }
-        let limit = req.hdr.max_msg_size.unwrap_or(u32::MAX) as usize;
-        // On a continuation (Alert 1222) a command that does not fit even
-        // alone is sent anyway: holding it back would never end the package.
-        let continuation = req
-            .body
-            .commands
-            .iter()
-            .any(|c| matches!(c, Command::Alert(a) if a.data == 1222));
-        while let Some(p) = state.queue.first().cloned().filter(|_| !package_open) {
-            let others = reply
-                .body
-                .commands
-                .iter()
-                .filter(|c| !matches!(c, Command::Status(_)))
-                .count();
-            state.next_cmd_id += 1;
-            let cmd = to_command(&p, state.next_cmd_id);
-            reply.body.commands.push(cmd);
-            // Measured as it will travel: XML is several times its WBXML.
-            let size = reply
-                .encode(incoming.encoding)
-                .map(|b| b.len())
-                .unwrap_or(0);
-            if size > limit && (others > 0 || !continuation) {
-                // Does not fit: keep it for the next message of this package.
-                reply.body.commands.pop();
-                state.next_cmd_id -= 1;
-                reply.body.final_ = false;
-                break;
-            }
-            state
-                .awaiting
-                .push((state.next_cmd_id, command_name(&p).into()));
-            match &p {
-                Pending::Command(c) => state
-                    .job_results
-                    .push(CommandResult::sent(c, state.next_cmd_id)),
-                Pending::Read(paths) => {
-                    for path in paths {
-                        let get = DmCommand::Get { path: path.clone() };
-                        state
-                            .job_results
-                            .push(CommandResult::sent(&get, state.next_cmd_id));
-                    }
-                }
-                _ => {}
-            }
-            state.queue.remove(0);
-        }
-        if !state.queue.is_empty() || package_open {
-            reply.body.final_ = false;
-        }
-        state.server_package_open = !state.queue.is_empty() && !package_open;
-
-        let ended = reported.aborted || refused_us;
-        let state_json = serde_json::to_string(&state).unwrap_or_default();
-        match row {
-            // Aborted: over, so a later message must authenticate afresh.
-            Some(_) if ended => {
-                crate::native!(conn, |c| diesel::delete(
-                    dm_sessions::table.find(&session_key)
-                )
+        None => {
+            let row = (
+                dm_sessions::id.eq(&session_key),
+                dm_sessions::device_id.eq(device.id),
+                dm_sessions::session_id.eq(&req.hdr.session_id),
+                dm_sessions::last_msg_id.eq(req.hdr.msg_id as i32),
+                dm_sessions::authenticated.eq(authenticated),
+                dm_sessions::state.eq(&state_json),
+                dm_sessions::fota_session_id.eq(state.fota),
+                dm_sessions::job_id.eq(state.job),
+                dm_sessions::created_at.eq(now),
+                dm_sessions::updated_at.eq(now),
+            );
+            crate::native!(conn, |c| diesel::insert_into(dm_sessions::table)
+                .values(row)
                 .execute(c))?;
-            }
-            None if ended => {}
-            Some(_) => {
-                let changes = (
-                    dm_sessions::last_msg_id.eq(req.hdr.msg_id as i32),
-                    dm_sessions::authenticated.eq(authenticated),
-                    dm_sessions::state.eq(&state_json),
-                    dm_sessions::fota_session_id.eq(state.fota),
-                    dm_sessions::job_id.eq(state.job),
-                    dm_sessions::updated_at.eq(now),
-                );
-                crate::native!(conn, |c| crate::db::fixed_update(
-                    dm_sessions::table.find(&session_key),
-                    changes
-                )
-                .execute(c))?;
-            }
-            None => {
-                let row = (
-                    dm_sessions::id.eq(&session_key),
-                    dm_sessions::device_id.eq(device.id),
-                    dm_sessions::session_id.eq(&req.hdr.session_id),
-                    dm_sessions::last_msg_id.eq(req.hdr.msg_id as i32),
-                    dm_sessions::authenticated.eq(authenticated),
-                    dm_sessions::state.eq(&state_json),
-                    dm_sessions::fota_session_id.eq(state.fota),
-                    dm_sessions::job_id.eq(state.job),
-                    dm_sessions::created_at.eq(now),
-                    dm_sessions::updated_at.eq(now),
-                );
-                crate::native!(conn, |c| diesel::insert_into(dm_sessions::table)
-                    .values(row)
-                    .execute(c))?;
-            }
         }
-        crate::registry::device::touch_if_stale(conn, &device, "omadm")?;
-        Ok(Outcome {
-            reply,
-            device_id: Some(device.id),
-            server_mac,
-        })
+    }
+    crate::registry::device::touch_if_stale(conn, &device, "omadm")?;
+    Ok(Outcome {
+        reply,
+        device_id: Some(device.id),
+        server_mac,
     })
 }
 

@@ -646,9 +646,7 @@ impl super::ranged::Progress for DownloadActivity {
         self.runtime.spawn(async move {
             let id = link.session_id;
             let recorded = db
-                .run_write(move |c| {
-                    crate::fota::session::record_download(c, &link, now, from, at, size)
-                })
+                .run(move |c| crate::fota::session::record_download(c, &link, now, from, at, size))
                 .await;
             if let Err(e) = recorded {
                 tracing::warn!(fota_session = id, error = %e, "recording download activity failed");

@@ -113,7 +113,7 @@ async fn message(
         // Every message writes (nonce, session state): one write
         // transaction, on SQLite straight on the writer's thread.
         .run_write(move |c| {
-            engine::handle(
+            engine::handle_in(
                 c,
                 &cfg,
                 Incoming {
