@@ -26,6 +26,11 @@ use super::{establish, DbConnection};
 /// under constant load is not kept waiting for its commit indefinitely.
 const MAX_GROUP: usize = 32;
 
+/// The most submitted works one transaction carries. The writer's thread
+/// has nobody parked behind the group, so it can be larger: under load a
+/// commit then carries four times the requests for the same WAL append.
+const MAX_SUBMITTED_GROUP: usize = 4 * MAX_GROUP;
+
 /// How long a writer waits for its turn before going ahead on its own
 /// connection and leaving it to SQLite's busy timeout (as long), so no wait
 /// is shorter than SQLite's own.
@@ -235,7 +240,7 @@ impl GroupWriter {
                 }
             }
             state.members += 1;
-            if state.members < MAX_GROUP {
+            if state.members < MAX_SUBMITTED_GROUP {
                 next = self.submitted.queue.lock().jobs.pop_front();
             }
         }
