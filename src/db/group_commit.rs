@@ -227,14 +227,11 @@ impl GroupWriter {
                     // As in `write`: the connection goes, the group rolls
                     // back, and everyone in it is told.
                     tracing::error!("submitted SQLite work panicked; its group is rolled back");
-                    state.conn = None;
-                    state.open = None;
-                    state.members = 0;
-                    group.finish(Err("a writer in the same transaction failed".into()));
+                    abandon(&mut state, &group);
                     drop(state);
                     drop(holding);
                     for answer in answers {
-                        answer(Err("a writer in the same transaction failed".into()));
+                        answer(Err(ABANDONED.into()));
                     }
                     return;
                 }
@@ -289,10 +286,7 @@ impl GroupWriter {
             Err(panic) => {
                 // The savepoint may still be open; dropping the connection
                 // rolls the whole group back, and its members are told.
-                state.conn = None;
-                state.open = None;
-                state.members = 0;
-                group.finish(Err("a writer in the same transaction failed".into()));
+                abandon(&mut state, &group);
                 drop(state);
                 drop(holding);
                 resume_unwind(panic);
@@ -374,6 +368,18 @@ impl GroupWriter {
     }
 }
 
+/// What the members of a group rolled back by a panic are told.
+const ABANDONED: &str = "a writer in the same transaction failed";
+
+/// Rolls the open group back by dropping the connection (a savepoint may
+/// still be open) and tells its members.
+fn abandon(state: &mut WriterState, group: &Group) {
+    state.conn = None;
+    state.open = None;
+    state.members = 0;
+    group.finish(Err(ABANDONED.into()));
+}
+
 /// The writer's thread: waits for submitted work and runs it, until the
 /// writer is dropped.
 fn serve(submitted: &Submitted, writer: &Weak<GroupWriter>) {
@@ -428,6 +434,21 @@ mod tests {
             .map(|_| ())
     }
 
+    /// `n` threads writing 50 rows each through [`GroupWriter::write`]
+    /// (thread `t` writes `t * 1000 + i`).
+    fn blocking_writers(writer: &Arc<GroupWriter>, n: i64) -> Vec<std::thread::JoinHandle<()>> {
+        (0..n)
+            .map(|t| {
+                let w = writer.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        ran(w.write(|c| insert(c, t * 1000 + i))).expect("write");
+                    }
+                })
+            })
+            .collect()
+    }
+
     fn ran<T, E, F>(turn: Turn<Result<T, E>, F>) -> Result<T, E> {
         match turn {
             Turn::Ran(r) => r,
@@ -476,16 +497,7 @@ mod tests {
     fn concurrent_writers_share_transactions_and_all_commit() {
         let (_dir, url) = scratch();
         let writer = Arc::new(GroupWriter::new(&url));
-        let threads: Vec<_> = (0..8)
-            .map(|t| {
-                let w = writer.clone();
-                std::thread::spawn(move || {
-                    for i in 0..50 {
-                        ran(w.write(|c| insert(c, t * 1000 + i))).expect("write");
-                    }
-                })
-            })
-            .collect();
+        let threads = blocking_writers(&writer, 8);
         for t in threads {
             t.join().expect("thread");
         }
@@ -557,16 +569,7 @@ mod tests {
     async fn submitted_and_blocking_writers_share_the_connection() {
         let (_dir, url) = scratch();
         let writer = Arc::new(GroupWriter::new(&url));
-        let threads: Vec<_> = (0..4)
-            .map(|t| {
-                let w = writer.clone();
-                std::thread::spawn(move || {
-                    for i in 0..50 {
-                        ran(w.write(|c| insert(c, t * 1000 + i))).expect("write");
-                    }
-                })
-            })
-            .collect();
+        let threads = blocking_writers(&writer, 4);
         for i in 0..200 {
             writer
                 .submit(move |c| insert(c, 10_000 + i))
