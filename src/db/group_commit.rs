@@ -103,8 +103,8 @@ pub struct GroupWriter {
     /// leaves the transaction open for them.
     queued: AtomicUsize,
     submitted: Arc<Submitted>,
-    /// Started with the first submitted work.
-    thread: OnceLock<()>,
+    /// Started with the first submitted work; false if it could not be.
+    thread: OnceLock<bool>,
     /// Checkpoints the writer's commits off the writer's path.
     checkpoints: Checkpointer,
 }
@@ -184,15 +184,21 @@ impl GroupWriter {
                 });
             })
         });
-        self.thread.get_or_init(|| {
+        let running = *self.thread.get_or_init(|| {
             let (submitted, writer) = (self.submitted.clone(), Arc::downgrade(self));
             let started = std::thread::Builder::new()
                 .name("sqlite-writer".into())
                 .spawn(move || serve(&submitted, &writer));
-            if let Err(e) = started {
+            if let Err(e) = &started {
                 tracing::error!(error = %e, "could not start the SQLite writer's thread");
             }
+            started.is_ok()
         });
+        if !running {
+            // Dropped unrun, the work closes its channel: the caller is
+            // told at once instead of waiting for a thread that is not there.
+            return rx;
+        }
         self.submitted.queue.lock().jobs.push_back(job);
         self.submitted.arrived.notify_one();
         rx

@@ -131,6 +131,11 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        // Shorter than the server's 5 s keep-alive: a test that waits
+        // several seconds between requests must not send its next one on a
+        // connection the server is closing at that moment (hyper reports
+        // that as an incomplete message).
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
         .build()
         .expect("client")
 }
