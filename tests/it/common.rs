@@ -768,15 +768,7 @@ impl TestApp {
         firmware: &str,
     ) -> mdm::omadm::syncml::Message {
         use mdm::omadm::syncml::{Command, Item, ItemData, Results};
-        let get = reply
-            .body
-            .commands
-            .iter()
-            .find_map(|c| match c {
-                Command::Get(g) => Some(g.cmd_id),
-                _ => None,
-            })
-            .expect("the make-model-version query");
+        let get = get_cmd_id(reply).expect("the make-model-version query");
         let item = |uri: &str, v: &str| Item {
             source: Some(uri.into()),
             data: Some(ItemData::Text(v.into())),
@@ -958,4 +950,13 @@ pub async fn subscriber_sign_in(
         .send()
         .await
         .unwrap()
+}
+
+/// The CmdID of the server's Get in `msg` (the make-model-version query),
+/// if it asks one.
+pub fn get_cmd_id(msg: &mdm::omadm::syncml::Message) -> Option<u32> {
+    msg.body.commands.iter().find_map(|c| match c {
+        mdm::omadm::syncml::Command::Get(g) => Some(g.cmd_id),
+        _ => None,
+    })
 }

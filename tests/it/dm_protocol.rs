@@ -352,10 +352,7 @@ async fn offer_in(enc: Encoding, max: u32) -> Vec<(usize, Message)> {
         let r = send(&app, &url, &m, enc).await;
         msg_id += 1;
         url = r.msg.hdr.resp_uri.clone().unwrap();
-        let get = r.msg.body.commands.iter().find_map(|c| match c {
-            Command::Get(g) => Some(g.cmd_id),
-            _ => None,
-        });
+        let get = crate::common::get_cmd_id(&r.msg);
         let done = r.msg.body.final_;
         let reply_id = r.msg.hdr.msg_id;
         out.push((r.bytes.len(), r.msg));
@@ -419,16 +416,7 @@ async fn queried(enc: Encoding) -> (TestApp, i64, String, u32, (u32, u32)) {
         enc,
     )
     .await;
-    let get = r
-        .msg
-        .body
-        .commands
-        .iter()
-        .find_map(|c| match c {
-            Command::Get(g) => Some(g.cmd_id),
-            _ => None,
-        })
-        .expect("the make-model-version query");
+    let get = crate::common::get_cmd_id(&r.msg).expect("the make-model-version query");
     let url = r.msg.hdr.resp_uri.clone().unwrap();
     (app, device_id, url, 2, (r.msg.hdr.msg_id, get))
 }

@@ -126,6 +126,19 @@ async fn wrong_current_pins_lock_the_line_as_wrong_sign_ins_do() {
     assert_eq!(r.status().as_u16(), 429, "the PIN was not changed either");
 }
 
+/// Sends `n` password changes whose current password is mistyped (each
+/// named `{label}-{i}-…`), each refused as such.
+pub(crate) async fn mistype_current_password(app: &TestApp, label: &str, n: usize, new: &str) {
+    for i in 0..n {
+        let (status, page) = change_password(app, &format!("{label}-{i}-xxxxx"), new, new).await;
+        assert_eq!(status, 422);
+        assert!(
+            page.contains("The current password is not correct."),
+            "{page}"
+        );
+    }
+}
+
 /// Posts the password-change form as the signed-in user; the repeat is
 /// given apart so a mismatch can be sent.
 pub(crate) async fn change_password(
@@ -155,20 +168,7 @@ async fn wrong_current_passwords_lock_the_account_as_wrong_sign_ins_do() {
     app.add_user("care1", "care-password-1", Role::Care).await;
     staff_sign_in(&app, &app.client, "care1", "care-password-1").await;
 
-    for n in 0..4 {
-        let (status, page) = change_password(
-            &app,
-            &format!("guess-{n}-xxxxx"),
-            "new-password-22",
-            "new-password-22",
-        )
-        .await;
-        assert_eq!(status, 422);
-        assert!(
-            page.contains("The current password is not correct."),
-            "{page}"
-        );
-    }
+    mistype_current_password(&app, "guess", 4, "new-password-22").await;
     let (status, _) = change_password(
         &app,
         "care-password-1",
@@ -178,16 +178,7 @@ async fn wrong_current_passwords_lock_the_account_as_wrong_sign_ins_do() {
     .await;
     assert_eq!(status, 303, "right: changed, and the count cleared");
 
-    for n in 0..5 {
-        let (status, _) = change_password(
-            &app,
-            &format!("guess-{n}-yyyyy"),
-            "new-password-33",
-            "new-password-33",
-        )
-        .await;
-        assert_eq!(status, 422);
-    }
+    mistype_current_password(&app, "guess-again", 5, "new-password-33").await;
     let (status, page) = change_password(
         &app,
         "care-password-2",

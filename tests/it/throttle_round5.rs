@@ -16,7 +16,7 @@ use mdm::omadm::syncml::*;
 
 use crate::common::{spawn_app, staff_sign_in, TestApp};
 use crate::fota::{dm_message, post_dm, setup, PASSWORD};
-use crate::security_round4::{change_password, change_pin};
+use crate::security_round4::{change_password, change_pin, mistype_current_password};
 
 /// The failures counted under a throttle key, if it has a count.
 async fn failures(app: &TestApp, key: &str) -> Option<i32> {
@@ -45,20 +45,7 @@ async fn a_right_current_password_clears_the_count_even_when_the_new_one_is_refu
     ];
     for (new, repeat, why) in refusals {
         // Four typos, one short of the limit of five.
-        for n in 0..4 {
-            let (status, page) = change_password(
-                &app,
-                &format!("guess-{n}-xxxxx"),
-                "new-password-22",
-                "new-password-22",
-            )
-            .await;
-            assert_eq!(status, 422);
-            assert!(
-                page.contains("The current password is not correct."),
-                "{page}"
-            );
-        }
+        mistype_current_password(&app, "guess", 4, "new-password-22").await;
         assert_eq!(failures(&app, "user:care1").await, Some(4));
         // The right password with a new one that is refused: refused for
         // the new one, and the count is gone, as a sign-in would clear it.
@@ -68,16 +55,7 @@ async fn a_right_current_password_clears_the_count_even_when_the_new_one_is_refu
         assert_eq!(failures(&app, "user:care1").await, None, "{why}");
     }
     // Four more typos do not lock: the right password still works.
-    for n in 0..4 {
-        let (status, _) = change_password(
-            &app,
-            &format!("again-{n}-xxxxx"),
-            "new-password-22",
-            "new-password-22",
-        )
-        .await;
-        assert_eq!(status, 422);
-    }
+    mistype_current_password(&app, "again", 4, "new-password-22").await;
     let (status, page) = change_password(
         &app,
         "care-password-1",
